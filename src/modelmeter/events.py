@@ -1,0 +1,66 @@
+"""What a frontend hands the builder: op events, the module tree and the parameters.
+
+Frontends fill these from their framework; the builder turns them into a Report. Nothing
+here imports a framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from modelmeter.registry import OpCall
+from modelmeter.report import InputSpec
+
+
+@dataclass(frozen=True, slots=True)
+class OpEvent:
+    """One op as it ran: the innermost module's name (``scope``), the phase, and the call."""
+
+    scope: str
+    frontend: str
+    target: str
+    call: OpCall
+    phase: str = "forward"
+
+    @property
+    def key(self) -> str:
+        """The operator key used in reports, e.g. ``aten.convolution``."""
+        return f"{self.frontend}.{self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleInfo:
+    name: str
+    type: str
+    calls: int = 0
+    output_shapes: tuple[tuple[int, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ParamInfo:
+    """A parameter or buffer, listed once under the first module that owns it."""
+
+    name: str
+    owner: str
+    numel: int
+    nbytes: int
+    sid: int
+    trainable: bool = False
+    buffer: bool = False
+
+
+@dataclass(slots=True)
+class Trace:
+    """Everything one frontend run produced."""
+
+    model: str
+    frontend: str
+    mode: str
+    convention: str
+    inputs: list[InputSpec]
+    modules: list[ModuleInfo]
+    params: list[ParamInfo]
+    events: list[OpEvent]
+    activation_bytes: int = 0
+    peak_activation_bytes: int = 0
+    notes: list[str] = field(default_factory=list)

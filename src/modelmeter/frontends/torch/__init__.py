@@ -1,0 +1,197 @@
+"""PyTorch frontend: run a module (or any callable on tensors) under the tracer on meta or
+real copies of its parameters and buffers, through ``torch.func.functional_call``, so the
+user's module is never moved, cast or edited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from modelmeter.errors import InputError, ModelRunError
+from modelmeter.events import ModuleInfo, ParamInfo, Trace
+from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
+from modelmeter.frontends.torch.tracer import Lifetimes, OpTracer, ScopeTracker, storage_id
+from modelmeter.report import InputSpec
+
+MODES = ("auto", "meta", "real")
+
+
+def trace(
+    model: torch.nn.Module | Callable[..., Any],
+    inputs: Any = None,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    mode: str = "auto",
+    convention: str = "exact",
+    dtype: str | None = None,
+    name: str | None = None,
+) -> Trace:
+    """Trace one forward pass of ``model`` and return the events, tree and parameters."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    specs = InputSpecs.from_user(inputs, kwargs)
+    if not specs.args and not specs.kwargs:
+        raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
+    cast = torch_dtype(dtype) if dtype else None
+    label = name or _label(model)
+    if mode in ("auto", "meta"):
+        try:
+            return _run(model, specs, False, convention, cast, label)
+        except ModelRunError as meta_error:
+            if mode == "meta":
+                raise
+            try:
+                result = _run(model, specs, True, convention, cast, label)
+            except ModelRunError as real_error:
+                raise real_error from None
+            result.notes.append(
+                "ran on real CPU tensors: a meta-device run failed "
+                f"({meta_error.__cause__.__class__.__name__ if meta_error.__cause__ else 'error'}: "
+                f"{_first_line(meta_error.__cause__)})"
+            )
+            return result
+    return _run(model, specs, True, convention, cast, label)
+
+
+def _label(model: Any) -> str:
+    if isinstance(model, torch.nn.Module):
+        return type(model).__name__
+    return getattr(model, "__qualname__", None) or type(model).__name__
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc or "").strip().splitlines()
+    return text[0][:200] if text else ""
+
+
+def _device_of(model: Any) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for t in model.parameters():
+            return t.device if t.device.type != "meta" else torch.device("cpu")
+        for t in model.buffers():
+            return t.device if t.device.type != "meta" else torch.device("cpu")
+    return torch.device("cpu")
+
+
+def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None) -> torch.Tensor:
+    dt = cast if (cast is not None and t.is_floating_point()) else t.dtype
+    if real:
+        if t.device.type == "meta":
+            raise ModelRunError("the model's weights are on the meta device; real mode needs data")
+        c = t.detach().to(dtype=dt, copy=True)
+    else:
+        c = torch.empty(t.shape, dtype=dt, device="meta")
+    if isinstance(t, torch.nn.Parameter):
+        c = torch.nn.Parameter(c, requires_grad=t.requires_grad)
+    return c
+
+
+def _state(
+    model: torch.nn.Module, real: bool, cast: torch.dtype | None
+) -> tuple[dict[str, torch.Tensor], list[ParamInfo]]:
+    """Copies of every parameter and buffer by name (shared ones copied once) and the
+    ParamInfo list, each listed under its first owning module."""
+    copies: dict[int, torch.Tensor] = {}
+    state: dict[str, torch.Tensor] = {}
+    infos: list[ParamInfo] = []
+    for mod_name, mod in model.named_modules(remove_duplicate=False):
+        for kind, table in (("param", mod._parameters), ("buffer", mod._buffers)):
+            for pname, t in table.items():
+                if t is None:
+                    continue
+                full = f"{mod_name}.{pname}" if mod_name else pname
+                c = copies.get(id(t))
+                if c is None:
+                    c = copies[id(t)] = _copy(t, real, cast)
+                    infos.append(
+                        ParamInfo(
+                            name=full,
+                            owner=mod_name,
+                            numel=t.numel(),
+                            nbytes=c.numel() * c.element_size(),
+                            sid=storage_id(c),
+                            trainable=kind == "param" and t.requires_grad,
+                            buffer=kind == "buffer",
+                        )
+                    )
+                state[full] = c
+    return state, infos
+
+
+def _run(
+    model: Any,
+    specs: InputSpecs,
+    real: bool,
+    convention: str,
+    cast: torch.dtype | None,
+    label: str,
+) -> Trace:
+    is_module = isinstance(model, torch.nn.Module)
+    device = _device_of(model)
+    if is_module:
+        state, infos = _state(model, real, cast)
+        named = list(model.named_modules())
+        names = {id(m): n for n, m in named}
+        root_type = type(model).__name__
+    else:
+        state, infos, named, names = {}, [], [], {}
+        root_type = getattr(model, "__name__", type(model).__name__)
+    weights = {p.sid for p in infos}
+    args, kwargs = specs.materialize(device, real, cast)
+    lifetimes = Lifetimes(weights)
+    for t in [*args, *kwargs.values()]:
+        if isinstance(t, torch.Tensor):
+            lifetimes.track(t, storage_id(t))
+    scopes = ScopeTracker(names)
+    tracer = OpTracer(scopes, weights, lifetimes, convention)
+    try:
+        with torch.no_grad(), scopes.installed(), tracer:
+            if is_module:
+                out = torch.func.functional_call(model, state, args, kwargs, strict=False)
+            else:
+                out = model(*args, **kwargs)
+        del out
+    except Exception as e:
+        raise ModelRunError(_describe_failure(e, scopes, real)) from e
+    finally:
+        del args, kwargs
+    modules = [ModuleInfo("", root_type, 1, scopes.output_shapes.get("", ()))]
+    for n, m in named:
+        if n:
+            modules.append(
+                ModuleInfo(
+                    n, type(m).__name__, scopes.calls.get(n, 0), scopes.output_shapes.get(n, ())
+                )
+            )
+    return Trace(
+        model=label,
+        frontend="torch",
+        mode="real" if real else "meta",
+        convention=convention,
+        inputs=[InputSpec(s, d, k) for s, d, k in _described(specs, cast)],
+        modules=modules,
+        params=infos,
+        events=tracer.events,
+        activation_bytes=lifetimes.allocated,
+        peak_activation_bytes=lifetimes.peak,
+    )
+
+
+def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:
+    out = []
+    for shape, dt, key in specs.describe():
+        if cast is not None and dt.startswith(("float", "bfloat")):
+            dt = str(cast).removeprefix("torch.")
+        out.append((shape, dt, key))
+    return out
+
+
+def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool) -> str:
+    where = ""
+    if scopes.last_entered is not None:
+        name, typ, shapes = scopes.last_entered
+        shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no tensors"
+        where = f"module '{name or '<root>'}' ({typ}) failed on inputs [{shown}]: "
+    return f"{where}{type(e).__name__}: {_first_line(e)}"

@@ -1,0 +1,118 @@
+"""Turning what the user gave as inputs (tensors, shapes, ``"1x3x224x224:bf16"``) into tensors
+for a meta or a real run, without touching the user's own tensors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+
+from modelmeter.errors import InputError
+from modelmeter.units import canonical_dtype
+
+_SHAPE = re.compile(r"^\s*(\d+(?:\s*[x×,]\s*\d+)*)?\s*(?::\s*([A-Za-z0-9_.]+))?\s*$")
+
+
+def parse_shape(text: str) -> tuple[tuple[int, ...], str | None]:
+    """``"1x3x224x224:bf16"`` -> ((1, 3, 224, 224), "bfloat16"). Raises InputError."""
+    m = _SHAPE.match(text)
+    if not m or (m.group(1) is None and m.group(2) is None) or m.group(1) is None:
+        raise InputError(
+            f"malformed input shape {text!r}: write dimensions joined by 'x', "
+            "optionally ':dtype', e.g. 1x3x224x224 or 1x128:int64"
+        )
+    shape = tuple(int(d) for d in re.split(r"\s*[x×,]\s*", m.group(1).strip()))
+    dtype = None
+    if m.group(2):
+        try:
+            dtype = canonical_dtype(m.group(2))
+        except ValueError as e:
+            raise InputError(f"in input {text!r}: {e}") from None
+    return shape, dtype
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    dt = getattr(torch, canonical_dtype(name), None)
+    if not isinstance(dt, torch.dtype):
+        raise InputError(f"dtype {name!r} has no torch equivalent")
+    return dt
+
+
+class InputSpecs:
+    """Positional and keyword inputs, each a tensor or a (shape, dtype) pair."""
+
+    def __init__(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        self.args = args
+        self.kwargs = kwargs
+
+    @classmethod
+    def from_user(cls, inputs: Any, kwargs: dict[str, Any] | None) -> InputSpecs:
+        return cls(_normalize_positional(inputs), {k: _one(v) for k, v in (kwargs or {}).items()})
+
+    def materialize(
+        self, device: torch.device | str, real: bool, dtype: torch.dtype | None
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args = tuple(_make(v, device, real, dtype) for v in self.args)
+        kwargs = {k: _make(v, device, real, dtype) for k, v in self.kwargs.items()}
+        return args, kwargs
+
+    def describe(self) -> list[tuple[tuple[int, ...], str, str | None]]:
+        out = []
+        for v in self.args:
+            out.append((*_shape_dtype(v), None))
+        for k, v in self.kwargs.items():
+            out.append((*_shape_dtype(v), k))
+        return out
+
+
+def _normalize_positional(inputs: Any) -> list[Any]:
+    if inputs is None:
+        return []
+    if isinstance(inputs, (torch.Tensor, str)):
+        return [_one(inputs)]
+    if isinstance(inputs, tuple) and inputs and all(isinstance(d, int) for d in inputs):
+        return [_one(inputs)]  # a bare shape such as (1, 3, 224, 224)
+    if isinstance(inputs, (list, tuple)):
+        return [_one(v) for v in inputs]
+    return [_one(inputs)]
+
+
+def _one(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v
+    if isinstance(v, str):
+        shape, dtype = parse_shape(v)
+        return (shape, dtype or "float32")
+    if isinstance(v, (tuple, list, torch.Size)) and all(isinstance(d, int) for d in v):
+        return (tuple(v), "float32")
+    if v is None or isinstance(v, (bool, int, float)):
+        return v  # plain Python arguments pass through
+    raise InputError(f"cannot use {type(v).__name__} as a model input; give a tensor or a shape")
+
+
+def _shape_dtype(v: Any) -> tuple[tuple[int, ...], str]:
+    if isinstance(v, torch.Tensor):
+        return tuple(v.shape), str(v.dtype).removeprefix("torch.")
+    if isinstance(v, tuple):
+        return v[0], v[1]
+    return (), type(v).__name__
+
+
+def _make(v: Any, device: Any, real: bool, dtype: torch.dtype | None) -> Any:
+    if isinstance(v, torch.Tensor):
+        dt = dtype if (dtype is not None and v.is_floating_point()) else v.dtype
+        if real:
+            return v.detach().to(device=device, dtype=dt, copy=True)
+        return torch.empty(v.shape, dtype=dt, device="meta")
+    if isinstance(v, tuple):
+        shape, name = v
+        dt = torch_dtype(name)
+        if dtype is not None and dt.is_floating_point:
+            dt = dtype
+        if not real:
+            return torch.empty(shape, dtype=dt, device="meta")
+        if dt.is_floating_point or dt.is_complex:
+            return torch.randn(shape, dtype=dt, device=device)
+        return torch.zeros(shape, dtype=dt, device=device)
+    return v

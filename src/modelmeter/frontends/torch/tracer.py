@@ -1,0 +1,241 @@
+"""ATen-level tracing: a TorchDispatchMode that sees every op, and global module hooks that
+say which module is running. Both are installed only for the duration of one trace and
+removed in ``finally`` blocks; nothing is attached to the user's modules."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch.nn.modules import module as _nn_module
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from modelmeter.events import OpEvent
+from modelmeter.registry import OpCall, TensorMeta, ZeroCost, lookup
+
+# Ops that only query metadata; returning NotImplemented lets the tensor answer itself.
+_METADATA_QUERIES = {
+    "is_contiguous",
+    "sym_is_contiguous",
+    "is_strides_like_format",
+    "is_non_overlapping_and_dense",
+    "size",
+    "sym_size",
+    "stride",
+    "sym_stride",
+    "storage_offset",
+    "sym_storage_offset",
+    "numel",
+    "sym_numel",
+    "dim",
+    "layout",
+}
+
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
+
+
+def storage_id(t: torch.Tensor) -> int:
+    try:
+        return t.untyped_storage()._cdata
+    except (RuntimeError, NotImplementedError):  # tensors without storage (e.g. sparse)
+        return id(t)
+
+
+class ScopeTracker:
+    """Keeps the stack of running modules through global forward hooks."""
+
+    def __init__(self, names: dict[int, str]) -> None:
+        self.names = names
+        self.stack: list[str] = [""]
+        self.calls: dict[str, int] = {}
+        self.output_shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
+        self.last_entered: tuple[str, str, tuple] | None = None
+        self._handles: list[Any] = []
+
+    @property
+    def scope(self) -> str:
+        return self.stack[-1]
+
+    def _pre(self, module: torch.nn.Module, args: tuple) -> None:
+        name = self.names.get(id(module))
+        if name is None:  # a module created inside forward: ops stay with the caller
+            name = self.stack[-1]
+        else:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            self.last_entered = (name, type(module).__name__, _shapes(args))
+        self.stack.append(name)
+
+    def _post(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        if len(self.stack) > 1:
+            name = self.stack.pop()
+            if name not in self.output_shapes and self.names.get(id(module)) == name:
+                self.output_shapes[name] = _shapes(output)
+
+    @contextmanager
+    def installed(self) -> Iterator[ScopeTracker]:
+        pre = _nn_module.register_module_forward_pre_hook(self._pre)
+        try:
+            post = _nn_module.register_module_forward_hook(self._post, always_call=True)
+        except TypeError:  # older torch without always_call
+            post = _nn_module.register_module_forward_hook(self._post)
+        try:
+            yield self
+        finally:
+            pre.remove()
+            post.remove()
+            self.stack[1:] = []
+
+
+def _shapes(obj: Any) -> tuple[tuple[int, ...], ...]:
+    out: list[tuple[int, ...]] = []
+    for t in _tensors(obj):
+        out.append(tuple(t.shape))
+    return tuple(out)
+
+
+def _tensors(obj: Any) -> Iterator[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            yield from _tensors(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _tensors(o)
+    elif hasattr(obj, "to_tuple"):  # transformers ModelOutput
+        yield from _tensors(obj.to_tuple())
+
+
+class Lifetimes:
+    """Live activation bytes over time, by storage, from op outputs' lifetimes."""
+
+    def __init__(self, excluded: set[int]) -> None:
+        self.excluded = excluded  # parameter and buffer storages
+        self.refs: dict[int, int] = {}
+        self.size: dict[int, int] = {}
+        self.live = 0
+        self.peak = 0
+        self.allocated = 0
+
+    def track(self, t: torch.Tensor, sid: int) -> None:
+        if sid in self.excluded:
+            return
+        n = self.refs.get(sid)
+        if n is None:
+            nbytes = t.untyped_storage().nbytes()
+            self.size[sid] = nbytes
+            self.live += nbytes
+            self.allocated += nbytes
+            if self.live > self.peak:
+                self.peak = self.live
+            n = 0
+        self.refs[sid] = n + 1
+        weakref.finalize(t, self._release, sid)
+
+    def _release(self, sid: int) -> None:
+        n = self.refs.get(sid, 0) - 1
+        if n > 0:
+            self.refs[sid] = n
+            return
+        self.refs.pop(sid, None)
+        self.live -= self.size.pop(sid, 0)
+
+
+class OpTracer(TorchDispatchMode):
+    """Emits one OpEvent per ATen op; decomposes ops the registry does not know."""
+
+    def __init__(
+        self,
+        scopes: ScopeTracker,
+        weights: set[int],
+        lifetimes: Lifetimes,
+        convention: str,
+    ) -> None:
+        super().__init__()
+        self.scopes = scopes
+        self.weights = weights
+        self.lifetimes = lifetimes
+        self.convention = convention
+        self.events: list[OpEvent] = []
+        self.phase = "forward"
+        self._argnames: dict[Any, list[str]] = {}
+
+    def _meta(self, t: torch.Tensor) -> TensorMeta:
+        sid = storage_id(t)
+        return TensorMeta(tuple(t.shape), dtype_name(t.dtype), sid, sid in self.weights)
+
+    def _convert(self, value: Any, inputs: list[TensorMeta]) -> Any:
+        if isinstance(value, torch.Tensor):
+            m = self._meta(value)
+            inputs.append(m)
+            return m
+        if isinstance(value, (list, tuple)):
+            if any(isinstance(v, torch.Tensor) for v in value):
+                return tuple(self._convert(v, inputs) for v in value)
+            return value
+        if isinstance(value, (torch.dtype, torch.device, torch.memory_format, torch.layout)):
+            return str(value).removeprefix("torch.")
+        return value
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        target = func.__name__.split(".")[0]
+        if target in _METADATA_QUERIES:
+            return NotImplemented
+        entry = lookup("aten", target)
+        if entry is None:
+            with self:
+                r = func.decompose(*args, **kwargs)
+            if r is not NotImplemented:
+                return r
+            decomp = _core_decompositions().get(func)
+            if decomp is not None:
+                with self:
+                    return decomp(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if isinstance(entry, ZeroCost):  # views keep storages alive, nothing more
+            for t in _tensors(out):
+                self.lifetimes.track(t, storage_id(t))
+        else:
+            self._emit(func, target, args, kwargs, out)
+        return out
+
+    def _emit(self, func: Any, target: str, args: tuple, kwargs: dict, out: Any) -> None:
+        names = self._argnames.get(func)
+        if names is None:
+            names = self._argnames[func] = [a.name for a in func._schema.arguments]
+        inputs: list[TensorMeta] = []
+        named: dict[str, Any] = {}
+        for i, value in enumerate(args):
+            named[names[i] if i < len(names) else f"arg{i}"] = self._convert(value, inputs)
+        for k, value in kwargs.items():
+            named[k] = self._convert(value, inputs)
+        outputs = []
+        for t in _tensors(out):
+            sid = storage_id(t)
+            outputs.append(TensorMeta(tuple(t.shape), dtype_name(t.dtype), sid, False))
+            self.lifetimes.track(t, sid)
+        call = OpCall(target, named, tuple(inputs), tuple(outputs), self.convention)
+        self.events.append(OpEvent(self.scopes.scope, "aten", target, call, self.phase))
+
+
+_CORE_DECOMP: dict | None = None
+
+
+def _core_decompositions() -> dict:
+    global _CORE_DECOMP
+    if _CORE_DECOMP is None:
+        from torch._decomp import decomposition_table
+
+        _CORE_DECOMP = dict(decomposition_table)
+    return _CORE_DECOMP

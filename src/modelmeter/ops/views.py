@@ -1,0 +1,83 @@
+"""Ops that cost nothing: views, metadata, allocation without initialisation.
+
+This is the one place where zero cost is declared; anything not here and without a formula
+is reported unsupported.
+"""
+
+from modelmeter.registry import register_zero_cost
+
+register_zero_cost(
+    "view",
+    aten=[
+        "view",
+        "_unsafe_view",
+        "reshape",
+        "_reshape_alias",
+        "as_strided",
+        "as_strided_",
+        "t",
+        "transpose",
+        "permute",
+        "expand",
+        "expand_as",
+        "squeeze",
+        "unsqueeze",
+        "select",
+        "slice",
+        "narrow",
+        "split",
+        "split_with_sizes",
+        "unbind",
+        "chunk",
+        "alias",
+        "detach",
+        "diagonal",
+        "unfold",
+        "view_as_real",
+        "view_as_complex",
+        "unflatten",
+        "flatten",
+        "lift_fresh",
+        "_conj",
+        "_neg_view",
+        "movedim",
+        "squeeze_",
+        "unsqueeze_",
+        "transpose_",
+        "t_",
+        "tensor_split",
+        "indices",
+        "values",
+        "_indices",
+        "_values",
+        "real",
+        "imag",
+        "view_as",
+        "numpy_T",
+        "mT",
+        "mH",
+        "adjoint",
+    ],
+)
+
+register_zero_cost(
+    "allocation",
+    aten=[
+        "empty",
+        "empty_like",
+        "empty_strided",
+        "new_empty",
+        "new_empty_strided",
+        "_local_scalar_dense",
+        "scalar_tensor",
+        "_to_copy_meta",
+        "resize_",
+        "set_",
+        "_assert_async",
+        "_assert_tensor_metadata",
+        "sym_constrain_range",
+        "sym_constrain_range_for_size",
+        "_functional_assert_async",
+        "record_stream",
+    ],
+)

@@ -1,0 +1,189 @@
+"""The operator registry: one decorated function per formula, named for every frontend.
+
+A formula sees a frontend-neutral :class:`OpCall` (shapes, dtypes, attributes; never a torch
+or onnx object) and returns :class:`Work`. Zero-cost ops are declared with
+:func:`register_zero_cost` in one place (``ops/views.py``). Anything neither counted nor
+declared zero-cost is unsupported. Registering a target twice is an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmeter.units import DTYPE_BYTES
+
+CONVENTIONS = ("exact", "2mac")
+FRONTENDS = ("aten", "onnx")
+
+
+@dataclass(frozen=True, slots=True)
+class TensorMeta:
+    """What a formula may know of a tensor. ``sid`` identifies its storage (for dedup and
+    lifetimes); ``weight`` says it is a parameter or buffer of the model."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    sid: int = 0
+    weight: bool = False
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return math.ceil(self.numel * DTYPE_BYTES.get(self.dtype, 4))
+
+
+@dataclass(frozen=True, slots=True)
+class OpCall:
+    """One call of an op: arguments by schema name (tensors as :class:`TensorMeta`, tensor
+    lists as tuples of them), all tensor inputs in order, and the outputs."""
+
+    op: str
+    args: dict[str, Any]
+    inputs: tuple[TensorMeta, ...]
+    outputs: tuple[TensorMeta, ...]
+    convention: str = "exact"
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        value = self.args.get(name, default)
+        return default if value is None else value
+
+    @property
+    def out(self) -> TensorMeta:
+        return self.outputs[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What a formula returns. Byte fields left ``None`` are filled by the builder from the
+    tensors (read every input once, write every output once)."""
+
+    macs: int = 0
+    flops: int = 0
+    bytes_read: int | None = None
+    bytes_written: int | None = None
+    weight_bytes: int | None = None
+
+
+FormulaFn = Callable[[OpCall], Work]
+
+
+@dataclass(frozen=True)
+class Formula:
+    name: str
+    fn: FormulaFn
+    family: str
+    targets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def doc(self) -> str:
+        return (self.fn.__doc__ or "").strip()
+
+    def __call__(self, call: OpCall) -> Work:
+        return self.fn(call)
+
+
+@dataclass(frozen=True)
+class ZeroCost:
+    """A declared zero-cost op (views, metadata, allocation)."""
+
+    reason: str
+    target: str
+
+
+_FORMULAS: dict[str, Formula] = {}
+_TARGETS: dict[tuple[str, str], Formula | ZeroCost] = {}
+
+
+def _claim(frontend: str, target: str, entry: Formula | ZeroCost) -> None:
+    if frontend not in FRONTENDS:
+        raise ValueError(f"unknown frontend {frontend!r}")
+    key = (frontend, target)
+    if key in _TARGETS:
+        raise ValueError(f"{frontend} op {target!r} is registered twice")
+    _TARGETS[key] = entry
+
+
+def register_op(
+    name: str, *, aten: Iterable[str] = (), onnx: Iterable[str] = ()
+) -> Callable[[FormulaFn], FormulaFn]:
+    """Register ``fn`` as the formula ``name`` for the given targets of each frontend."""
+
+    def decorate(fn: FormulaFn) -> FormulaFn:
+        if name in _FORMULAS:
+            raise ValueError(f"formula {name!r} is registered twice")
+        family = fn.__module__.rsplit(".", 1)[-1]
+        formula = Formula(name, fn, family, {"aten": tuple(aten), "onnx": tuple(onnx)})
+        _FORMULAS[name] = formula
+        for frontend, targets in formula.targets.items():
+            for target in targets:
+                _claim(frontend, target, formula)
+        return fn
+
+    return decorate
+
+
+def register_zero_cost(reason: str, *, aten: Iterable[str] = (), onnx: Iterable[str] = ()) -> None:
+    """Declare targets that cost nothing (views, metadata, allocations)."""
+    for frontend, targets in (("aten", aten), ("onnx", onnx)):
+        for target in targets:
+            _claim(frontend, target, ZeroCost(reason, target))
+
+
+def lookup(frontend: str, target: str) -> Formula | ZeroCost | None:
+    """The formula or zero-cost declaration for a target, or None (unsupported)."""
+    _load_ops()
+    return _TARGETS.get((frontend, target))
+
+
+def formulas() -> list[Formula]:
+    _load_ops()
+    return sorted(_FORMULAS.values(), key=lambda f: (f.family, f.name))
+
+
+def zero_cost_targets(frontend: str) -> dict[str, str]:
+    _load_ops()
+    return {
+        t: e.reason
+        for (fe, t), e in sorted(_TARGETS.items())
+        if fe == frontend and isinstance(e, ZeroCost)
+    }
+
+
+_LOADED = False
+
+
+def _load_ops() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        import modelmeter.ops  # noqa: F401  (registers every family)
+
+
+# ---- helpers shared by formulas ----------------------------------------------------------------
+
+
+def mac_work(call: OpCall, macs: int, outputs: int, bias: bool) -> Work:
+    """FLOPs of a sum-of-products op under the call's convention.
+
+    ``exact``: each output is a sum of products; n products need n multiplies and n-1 adds,
+    so FLOPs = 2*MACs - outputs; a fused bias adds one per output: 2*MACs.
+    ``2mac``: FLOPs = 2*MACs, bias ignored (FlopCounterMode, DeepSpeed, 6N-per-token).
+    """
+    if call.convention == "2mac":
+        return Work(macs=macs, flops=2 * macs)
+    return Work(macs=macs, flops=2 * macs - (0 if bias else outputs))
+
+
+def per_output(call: OpCall, flops_per_element: int) -> Work:
+    """A non-MAC op costing a fixed number of FLOPs per output element."""
+    return Work(flops=flops_per_element * call.out.numel)

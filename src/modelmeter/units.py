@@ -1,0 +1,143 @@
+"""Dtypes, their sizes, and the one number formatter.
+
+Counts (MACs, FLOPs, params) and rates (FLOP/s) are formatted by different functions so that
+a count is never printed as a rate or the other way round.
+"""
+
+from __future__ import annotations
+
+# Bytes per element, by canonical dtype name (torch's names without the "torch." prefix).
+DTYPE_BYTES: dict[str, float] = {
+    "float64": 8,
+    "float32": 4,
+    "tfloat32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float8_e4m3fn": 1,
+    "float8_e5m2": 1,
+    "float8_e4m3fnuz": 1,
+    "float8_e5m2fnuz": 1,
+    "int64": 8,
+    "int32": 4,
+    "int16": 2,
+    "int8": 1,
+    "uint8": 1,
+    "uint16": 2,
+    "uint32": 4,
+    "uint64": 8,
+    "bool": 1,
+    "complex64": 8,
+    "complex128": 16,
+    "complex32": 4,
+    "int4": 0.5,
+    "uint4": 0.5,
+}
+
+# Aliases a user may type (CLI --dtype, API dtype=...).
+DTYPE_ALIASES: dict[str, str] = {
+    "fp64": "float64",
+    "double": "float64",
+    "fp32": "float32",
+    "float": "float32",
+    "tf32": "tfloat32",
+    "fp16": "float16",
+    "half": "float16",
+    "bf16": "bfloat16",
+    "fp8": "float8_e4m3fn",
+    "e4m3": "float8_e4m3fn",
+    "e5m2": "float8_e5m2",
+    "long": "int64",
+    "int": "int32",
+}
+
+# Precisions the size table always shows (model size "at every precision").
+SIZE_PRECISIONS: tuple[str, ...] = (
+    "float64",
+    "float32",
+    "float16",
+    "bfloat16",
+    "float8_e4m3fn",
+    "int8",
+    "int4",
+)
+
+SHORT_DTYPE: dict[str, str] = {
+    "float64": "fp64",
+    "float32": "fp32",
+    "tfloat32": "tf32",
+    "float16": "fp16",
+    "bfloat16": "bf16",
+    "float8_e4m3fn": "fp8",
+    "float8_e5m2": "fp8e5m2",
+}
+
+
+def canonical_dtype(name: str) -> str:
+    """Return the canonical name of a dtype written as ``bf16``, ``torch.bfloat16`` ...
+
+    Raises ``ValueError`` naming the known dtypes when ``name`` is not one.
+    """
+    key = str(name).strip().lower().removeprefix("torch.")
+    key = DTYPE_ALIASES.get(key, key)
+    if key not in DTYPE_BYTES:
+        known = ", ".join(sorted(set(DTYPE_ALIASES) | set(DTYPE_BYTES)))
+        raise ValueError(f"unknown dtype {name!r}; known: {known}")
+    return key
+
+
+def dtype_bytes(name: str) -> float:
+    """Bytes per element of a dtype (int4 is 0.5)."""
+    return DTYPE_BYTES[canonical_dtype(name)]
+
+
+_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def _si(value: float, digits: int) -> tuple[str, str]:
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}f}", prefix
+    if float(value).is_integer():
+        return f"{int(value)}", ""
+    return f"{value:.{digits}f}", ""
+
+
+def format_count(value: float, digits: int = 2) -> str:
+    """A count with an SI prefix: ``4.09G``, ``25.56M``, ``0``. Never a rate."""
+    number, prefix = _si(value, digits)
+    return f"{number}{prefix}"
+
+
+def format_rate(value: float, unit: str = "FLOP/s", digits: int = 2) -> str:
+    """A rate with an SI prefix and its unit: ``312.00 TFLOP/s``."""
+    number, prefix = _si(value, digits)
+    return f"{number} {prefix}{unit}"
+
+
+def format_bytes(value: float, digits: int = 2) -> str:
+    """Bytes with decimal prefixes (``97.49 MB``), as chip datasheets use."""
+    number, prefix = _si(value, digits)
+    return f"{number} {prefix}B"
+
+
+def parse_si(text: str) -> float:
+    """Parse ``1.7T``, ``25.6G``, ``900M`` or a plain number into a float.
+
+    Raises ``ValueError`` with the offending text on anything else.
+    """
+    raw = str(text).strip()
+    s = raw
+    for suffix in ("FLOP/s", "flop/s", "FLOPS", "OPS", "ops", "B/s", "b/s", "/s", "B"):
+        if s.endswith(suffix):
+            s = s[: -len(suffix)]
+            break
+    scale = 1.0
+    for factor, prefix in _PREFIXES:
+        if s.endswith(prefix) or s.endswith(prefix.lower()):
+            scale = factor
+            s = s[:-1]
+            break
+    try:
+        return float(s) * scale
+    except ValueError:
+        raise ValueError(f"not a number: {raw!r} (write e.g. 1.7T, 25.6G, 900M)") from None
