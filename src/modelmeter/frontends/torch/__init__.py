@@ -58,7 +58,7 @@ def trace(
 def _label(model: Any) -> str:
     if isinstance(model, torch.nn.Module):
         return type(model).__name__
-    return getattr(model, "__qualname__", None) or type(model).__name__
+    return getattr(model, "__name__", None) or type(model).__name__
 
 
 def _first_line(exc: BaseException | None) -> str:
@@ -143,7 +143,7 @@ def _run(
     lifetimes = Lifetimes(weights)
     for t in [*args, *kwargs.values()]:
         if isinstance(t, torch.Tensor):
-            lifetimes.track(t, storage_id(t))
+            lifetimes.track(t, storage_id(t), output=False)
     scopes = ScopeTracker(names)
     tracer = OpTracer(scopes, weights, lifetimes, convention)
     try:

@@ -127,7 +127,8 @@ class Lifetimes:
         self.peak = 0
         self.allocated = 0
 
-    def track(self, t: torch.Tensor, sid: int) -> None:
+    def track(self, t: torch.Tensor, sid: int, output: bool = True) -> None:
+        """Follow ``t`` until it dies; ``output``: count a new storage as an activation."""
         if sid in self.excluded:
             return
         n = self.refs.get(sid)
@@ -135,7 +136,8 @@ class Lifetimes:
             nbytes = t.untyped_storage().nbytes()
             self.size[sid] = nbytes
             self.live += nbytes
-            self.allocated += nbytes
+            if output:
+                self.allocated += nbytes
             if self.live > self.peak:
                 self.peak = self.live
             n = 0

@@ -1,0 +1,80 @@
+"""Convolution formulas, derived by hand and cross-checked with FlopCounterMode."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import modelmeter
+
+
+def _cost(module: nn.Module, shape: str, convention: str = "exact") -> modelmeter.Cost:
+    r = modelmeter.analyze(module, shape, convention=convention)
+    assert not r.unsupported
+    return r.total().cost
+
+
+def test_conv2d_no_bias_seed_formula() -> None:
+    # Ci=3, K=3, Co=8, out 6x6 (8x8 input, no padding): MACs = 3*9 * 6*6*8 = 27*288 = 7776
+    # exact, no bias: (2*Ci*K^2 - 1)*H*W*Co = 53*288 = 15264
+    c = _cost(nn.Conv2d(3, 8, 3, bias=False), "1x3x8x8")
+    assert (c.macs, c.flops) == (7776, 15264)
+    # 2mac: 2*7776 = 15552
+    assert _cost(nn.Conv2d(3, 8, 3, bias=False), "1x3x8x8", "2mac").flops == 15552
+
+
+def test_conv2d_stride_padding_dilation_groups() -> None:
+    # in 2x4x9x9, Co=6, K=3, stride 2, padding 2, dilation 2, groups 2:
+    # effective kernel 5; out = floor((9 + 4 - 5)/2) + 1 = 5 -> 2x6x5x5 = 300 outputs
+    # per output: (Ci/g)*K^2 = 2*9 = 18 MACs -> 5400; bias: FLOPs = 2*5400 = 10800
+    conv = nn.Conv2d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2)
+    c = _cost(conv, "2x4x9x9")
+    assert (c.macs, c.flops) == (5400, 10800)
+    # params: 6*2*9 + 6 = 114 ; bytes read: input 2*4*81*4 = 2592, weight 432, bias 24
+    r = modelmeter.analyze(conv, "2x4x9x9")
+    assert r.total().params == 114
+    assert (c.bytes_read, c.weight_bytes, c.bytes_written) == (2592 + 432 + 24, 456, 300 * 4)
+
+
+def test_depthwise_conv() -> None:
+    # depthwise 16 channels, K=3, pad 1, 10x10: MACs = 1*9 * 16*10*10 = 14400
+    # no bias: (2*9 - 1) * 1600 = 27200
+    c = _cost(nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False), "1x16x10x10")
+    assert (c.macs, c.flops) == (14400, 27200)
+
+
+def test_conv1d_and_conv3d() -> None:
+    # conv1d 4->8, K=5, L=20 -> 16: MACs = 4*5 * 8*16 = 2560
+    assert _cost(nn.Conv1d(4, 8, 5), "1x4x20").macs == 2560
+    # conv3d 2->4, K=3, 6^3 -> 4^3: MACs = 2*27 * 4*64 = 13824
+    assert _cost(nn.Conv3d(2, 4, 3), "1x2x6x6x6").macs == 13824
+
+
+def test_transposed_conv() -> None:
+    # ConvTranspose2d 8->4, K=4, stride 2, pad 1, 5x5 -> 10x10.
+    # each input element is scattered over Co*K^2 outputs: MACs = 8*25 * 4*16 = 12800
+    # outputs 4*100 = 400 ; exact, bias: 2*12800 = 25600 ; no bias: 25600 - 400 = 25200
+    c = _cost(nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1), "1x8x5x5")
+    assert (c.macs, c.flops) == (12800, 25600)
+    c = _cost(nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1, bias=False), "1x8x5x5")
+    assert c.flops == 25200
+
+
+@pytest.mark.parametrize(
+    "module,shape",
+    [
+        (nn.Conv2d(3, 16, 5, stride=2, padding=3), (2, 3, 33, 31)),
+        (nn.Conv2d(8, 8, 3, groups=4, dilation=2), (1, 8, 20, 20)),
+        (nn.ConvTranspose2d(6, 4, 3, stride=3, groups=2, output_padding=1), (1, 6, 7, 7)),
+        (nn.ConvTranspose1d(4, 2, 5, stride=2), (3, 4, 11)),
+        (nn.Conv3d(4, 8, (1, 3, 3), padding=(0, 1, 1)), (1, 4, 3, 8, 8)),
+    ],
+)
+def test_matches_flop_counter_mode(module: nn.Module, shape: tuple[int, ...]) -> None:
+    with FlopCounterMode(display=False) as fc:
+        module(torch.randn(shape))
+    c = _cost(module, "x".join(map(str, shape)), "2mac")
+    assert c.macs * 2 == fc.get_total_flops()
+    assert c.flops == fc.get_total_flops()

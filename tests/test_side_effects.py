@@ -1,0 +1,87 @@
+"""Analysing a model leaves it exactly as it was (DESIGN.md non-negotiable 2)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import modelmeter
+from modelmeter.errors import ModelRunError
+
+
+class Net(nn.Module):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 4)
+        self.fc.weight.requires_grad_(False)
+        self.fail = fail
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.conv(x))
+        if self.fail:
+            raise RuntimeError("boom in the middle of forward")
+        return self.fc(x.mean((2, 3)))
+
+
+def _snapshot(model: nn.Module) -> dict:
+    return {
+        "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "state_ids": {k: id(v) for k, v in model.named_parameters()},
+        "training": [m.training for m in model.modules()],
+        "requires_grad": {k: p.requires_grad for k, p in model.named_parameters()},
+        "devices": {k: v.device for k, v in model.state_dict().items()},
+        "dtypes": {k: v.dtype for k, v in model.state_dict().items()},
+        "hooks": [
+            (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
+            for m in model.modules()
+        ],
+        "buffers": sorted(k for k, _ in model.named_buffers()),
+        "class": [type(m) for m in model.modules()],
+    }
+
+
+def _assert_same(model: nn.Module, before: dict) -> None:
+    after = _snapshot(model)
+    for k, v in before["state"].items():
+        assert torch.equal(v, after["state"][k]), f"{k} changed"
+    for key in ("state_ids", "training", "requires_grad", "devices", "dtypes", "hooks", "buffers",
+                "class"):
+        assert before[key] == after[key], key
+
+
+@pytest.mark.parametrize("mode", ["meta", "real"])
+def test_train_mode_batchnorm_untouched(mode: str) -> None:
+    torch.manual_seed(0)
+    model = Net().train()
+    before = _snapshot(model)
+    report = modelmeter.analyze(model, "2x3x16x16", mode=mode, dtype="bf16")
+    assert report.total().cost.macs > 0
+    _assert_same(model, before)
+    # BN running stats would change under a real training-mode forward on the model itself:
+    assert model.bn.num_batches_tracked.item() == 0
+
+
+@pytest.mark.parametrize("mode", ["meta", "real"])
+def test_forward_raising_midway_leaves_no_trace(mode: str) -> None:
+    model = Net(fail=True).train()
+    before = _snapshot(model)
+    with pytest.raises(ModelRunError, match="boom"):
+        modelmeter.analyze(model, "2x3x16x16", mode=mode)
+    _assert_same(model, before)
+    # no global module hooks left behind
+    from torch.nn.modules import module as m
+
+    assert not m._global_forward_hooks and not m._global_forward_pre_hooks
+
+
+def test_user_tensor_input_is_not_modified() -> None:
+    class InPlace(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mul_(2)
+
+    x = torch.ones(3)
+    modelmeter.analyze(InPlace(), x, mode="real")
+    assert torch.equal(x, torch.ones(3))
