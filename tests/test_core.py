@@ -158,3 +158,27 @@ def test_two_mac_convention() -> None:
     assert r.total().cost.flops == 1600 and r.convention == "2mac"
     exact = modelmeter.analyze(nn.Linear(10, 20, bias=False), "4x10").total().cost.flops
     assert exact == 1520
+
+
+def test_backward_phase_kept_apart_and_matches_flop_counter() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = torchvision.models.resnet18()
+    r = modelmeter.analyze(m, "2x3x64x64", backward=True, convention="2mac")
+    fwd_only = modelmeter.analyze(m, "2x3x64x64", convention="2mac")
+    assert r.phases == ["forward", "backward"]
+    assert r.total("forward").cost.macs == fwd_only.total().cost.macs
+    # backward of conv/linear: grad_input and grad_weight each cost the forward MACs, except
+    # the first conv, whose input needs no gradient: 2*fwd - conv1 MACs.
+    conv1 = next(n for n in r.modules() if n.name == "conv1").self_cost("forward").macs
+    assert r.total("backward").cost.macs == 2 * fwd_only.total().cost.macs - conv1
+    with torch.device("meta"):
+        mm = torchvision.models.resnet18()
+    with FlopCounterMode(display=False) as fc:
+        mm(torch.randn(2, 3, 64, 64, device="meta")).sum().backward()
+    assert 2 * r.total().cost.macs == fc.get_total_flops()
+    # backward ops are attributed to the module whose forward they differentiate
+    fc_node = next(n for n in r.modules() if n.name == "fc")
+    # d(input) and d(weight) of fc: 2 * (2*512*1000) = 2_048_000 MACs
+    assert fc_node.self_cost("backward").macs == 2_048_000
+    assert r.root.self_cost("backward").macs == 0

@@ -20,6 +20,7 @@ def analyze(
     convention: str = "exact",
     dtype: str | None = None,
     batch: int | None = None,
+    backward: bool = False,
 ) -> Report:
     """Analyse ``model`` and return its Report.
 
@@ -29,7 +30,8 @@ def analyze(
     default. ``mode``: ``auto`` (meta, falling back to real CPU tensors when the model needs
     data), ``meta`` or ``real``. ``convention``: ``exact`` or ``2mac``. ``dtype``: analyse as if
     weights and floating activations were this dtype (bytes change, counts do not).
-    ``batch``: replace the first dimension of every shape-given input.
+    ``batch``: replace the first dimension of every shape-given input. ``backward``: also run
+    and count the backward pass (phase ``backward``), as one training step would.
     """
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
@@ -56,7 +58,14 @@ def analyze(
 
     return build(
         trace(
-            model, inputs, kwargs=kwargs, mode=mode, convention=convention, dtype=dtype, name=label
+            model,
+            inputs,
+            kwargs=kwargs,
+            mode=mode,
+            convention=convention,
+            dtype=dtype,
+            name=label,
+            backward=backward,
         )
     )
 

@@ -29,3 +29,27 @@ def convolution(call: OpCall) -> Work:
     transposed = bool(call.arg("transposed", False)) or "transpose" in call.op
     macs = (x.numel if transposed else out.numel) * per
     return mac_work(call, macs, out.numel, bias=call.args.get("bias") is not None)
+
+
+@register_op("convolution_backward", aten=["convolution_backward"])
+def convolution_backward(call: OpCall) -> Work:
+    """Gradients of a convolution, each part only where ``output_mask`` asks for it.
+    grad_input is a transposed convolution of grad_output with the weight, grad_weight a
+    correlation of the input with grad_output: each takes the forward's MACs
+    (out.numel * prod(weight.shape[1:]), or in.numel * ... when transposed).
+    Exact FLOPs: 2*MACs - grad_input.numel and 2*MACs - weight.numel (sums of products);
+    grad_bias sums grad_output over batch and space: grad_output.numel - Co adds."""
+    grad_out, x, w = call.inputs[0], call.inputs[1], call.inputs[2]
+    mask = call.arg("output_mask", (True, True, True))
+    transposed = bool(call.arg("transposed", False))
+    fwd = (x.numel if transposed else grad_out.numel) * math.prod(w.shape[1:])
+    macs = flops = 0
+    for wanted, produced in ((mask[0], x.numel), (mask[1], w.numel)):
+        if wanted:
+            part = mac_work(call, fwd, produced, bias=False)
+            macs += part.macs
+            flops += part.flops
+    if mask[2]:
+        channels = w.shape[1] * call.arg("groups", 1) if transposed else w.shape[0]
+        flops += grad_out.numel - channels
+    return Work(macs=macs, flops=flops)

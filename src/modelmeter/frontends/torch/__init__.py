@@ -12,7 +12,13 @@ import torch
 from modelmeter.errors import InputError, ModelRunError
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
 from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
-from modelmeter.frontends.torch.tracer import Lifetimes, OpTracer, ScopeTracker, storage_id
+from modelmeter.frontends.torch.tracer import (
+    Lifetimes,
+    OpTracer,
+    ScopeTracker,
+    _tensors,
+    storage_id,
+)
 from modelmeter.report import InputSpec
 
 MODES = ("auto", "meta", "real")
@@ -27,6 +33,7 @@ def trace(
     convention: str = "exact",
     dtype: str | None = None,
     name: str | None = None,
+    backward: bool = False,
 ) -> Trace:
     """Trace one forward pass of ``model`` and return the events, tree and parameters."""
     if mode not in MODES:
@@ -38,12 +45,12 @@ def trace(
     label = name or _label(model)
     if mode in ("auto", "meta"):
         try:
-            return _run(model, specs, False, convention, cast, label)
+            return _run(model, specs, False, convention, cast, label, backward)
         except ModelRunError as meta_error:
             if mode == "meta":
                 raise
             try:
-                result = _run(model, specs, True, convention, cast, label)
+                result = _run(model, specs, True, convention, cast, label, backward)
             except ModelRunError as real_error:
                 raise real_error from None
             result.notes.append(
@@ -52,7 +59,7 @@ def trace(
                 f"{_first_line(meta_error.__cause__)})"
             )
             return result
-    return _run(model, specs, True, convention, cast, label)
+    return _run(model, specs, True, convention, cast, label, backward)
 
 
 def _label(model: Any) -> str:
@@ -127,6 +134,7 @@ def _run(
     convention: str,
     cast: torch.dtype | None,
     label: str,
+    backward: bool = False,
 ) -> Trace:
     is_module = isinstance(model, torch.nn.Module)
     device = _device_of(model)
@@ -144,14 +152,16 @@ def _run(
     for t in [*args, *kwargs.values()]:
         if isinstance(t, torch.Tensor):
             lifetimes.track(t, storage_id(t), output=False)
-    scopes = ScopeTracker(names)
+    scopes = ScopeTracker(names, backward)
     tracer = OpTracer(scopes, weights, lifetimes, convention)
     try:
-        with torch.no_grad(), scopes.installed(), tracer:
+        with torch.set_grad_enabled(backward), scopes.installed(), tracer:
             if is_module:
                 out = torch.func.functional_call(model, state, args, kwargs, strict=False)
             else:
                 out = model(*args, **kwargs)
+            if backward:
+                _backward(out, tracer, scopes)
         del out
     except Exception as e:
         raise ModelRunError(_describe_failure(e, scopes, real)) from e
@@ -177,6 +187,23 @@ def _run(
         activation_bytes=lifetimes.allocated,
         peak_activation_bytes=lifetimes.peak,
     )
+
+
+def _backward(out: Any, tracer: OpTracer, scopes: ScopeTracker) -> None:
+    """Run the backward pass of every output that needs a gradient, seeded with ones (as for
+    ``out.sum().backward()`` without counting the sum)."""
+    outs = [t for t in _tensors(out) if t.requires_grad]
+    if not outs:
+        raise InputError("backward requested but no output requires a gradient")
+    with torch.utils._python_dispatch._disable_current_modes():
+        seeds = [torch.ones_like(t) for t in outs]
+    tracer.phase = "backward"
+    scopes.in_backward = True
+    try:
+        torch.autograd.backward(outs, seeds)
+    finally:
+        tracer.phase = "forward"
+        scopes.in_backward = False
 
 
 def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:

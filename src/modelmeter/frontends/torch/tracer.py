@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch.autograd.graph import register_multi_grad_hook
 from torch.nn.modules import module as _nn_module
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -54,9 +55,12 @@ def storage_id(t: torch.Tensor) -> int:
 class ScopeTracker:
     """Keeps the stack of running modules through global forward hooks."""
 
-    def __init__(self, names: dict[int, str]) -> None:
+    def __init__(self, names: dict[int, str], backward: bool = False) -> None:
         self.names = names
+        self.backward = backward  # also follow modules through the backward pass
+        self.in_backward = False
         self.stack: list[str] = [""]
+        self.bw_stack: list[str] = [""]
         self.calls: dict[str, int] = {}
         self.output_shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
         self.last_entered: tuple[str, str, tuple] | None = None
@@ -64,7 +68,35 @@ class ScopeTracker:
 
     @property
     def scope(self) -> str:
-        return self.stack[-1]
+        return self.bw_stack[-1] if self.in_backward else self.stack[-1]
+
+    def _bw_enter(self, output: Any, name: str) -> None:
+        """Before the autograd nodes that made the module's outputs run, its backward begins.
+        (Node pre-hooks also fire for the graph's roots, which tensor hooks miss.)"""
+
+        def enter(*_: Any) -> None:
+            top = self.bw_stack[-1]
+            # an enclosing module sharing this output adds nothing: the innermost stays on top
+            if top != name and not (name == "" or top.startswith(name + ".")):
+                self.bw_stack.append(name)
+
+        nodes = {id(t.grad_fn): t.grad_fn for t in _tensors(output) if t.grad_fn is not None}
+        for node in nodes.values():
+            node.register_prehook(enter)
+
+    def _bw_exit(self, name: str):  # noqa: ANN202
+        def exit_(*_: Any) -> None:
+            for i in range(len(self.bw_stack) - 1, 0, -1):
+                if self.bw_stack[i] == name:
+                    del self.bw_stack[i]
+                    break
+
+        return exit_
+
+    def _grad_hook(self, obj: Any, fn: Any) -> None:
+        tensors = [t for t in _tensors(obj) if t.requires_grad]
+        if tensors:
+            register_multi_grad_hook(tensors, fn)
 
     def _pre(self, module: torch.nn.Module, args: tuple) -> None:
         name = self.names.get(id(module))
@@ -73,13 +105,18 @@ class ScopeTracker:
         else:
             self.calls[name] = self.calls.get(name, 0) + 1
             self.last_entered = (name, type(module).__name__, _shapes(args))
+            if self.backward:  # grads of the inputs ready: this module's backward is done
+                self._grad_hook(args, self._bw_exit(name))
         self.stack.append(name)
 
     def _post(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
         if len(self.stack) > 1:
             name = self.stack.pop()
-            if name not in self.output_shapes and self.names.get(id(module)) == name:
-                self.output_shapes[name] = _shapes(output)
+            if self.names.get(id(module)) == name:
+                if name not in self.output_shapes:
+                    self.output_shapes[name] = _shapes(output)
+                if self.backward:
+                    self._bw_enter(output, name)
 
     @contextmanager
     def installed(self) -> Iterator[ScopeTracker]:
