@@ -90,8 +90,8 @@ def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None) -> torch.Tensor
         c = t.detach().to(dtype=dt, copy=True)
     else:
         c = torch.empty(t.shape, dtype=dt, device="meta")
-    if isinstance(t, torch.nn.Parameter):
-        c = torch.nn.Parameter(c, requires_grad=t.requires_grad)
+    if t.requires_grad and (c.is_floating_point() or c.is_complex()):
+        c.requires_grad_(True)  # only used when the backward pass is traced
     return c
 
 
@@ -149,11 +149,11 @@ def _run(
     weights = {p.sid for p in infos}
     args, kwargs = specs.materialize(device, real, cast)
     lifetimes = Lifetimes(weights)
-    for t in [*args, *kwargs.values()]:
-        if isinstance(t, torch.Tensor):
-            lifetimes.track(t, storage_id(t), output=False)
+    for t in _tensors((args, kwargs)):  # also tensors inside list arguments
+        lifetimes.track(t, storage_id(t), output=False)
     scopes = ScopeTracker(names, backward)
     tracer = OpTracer(scopes, weights, lifetimes, convention)
+    saved_attrs = _tensor_attrs(model) if is_module else []
     try:
         with torch.set_grad_enabled(backward), scopes.installed(), tracer:
             if is_module:
@@ -167,6 +167,7 @@ def _run(
         raise ModelRunError(_describe_failure(e, scopes, real)) from e
     finally:
         del args, kwargs
+        _restore_attrs(saved_attrs)
     modules = [ModuleInfo("", root_type, 1, scopes.output_shapes.get("", ()))]
     for n, m in named:
         if n:
@@ -187,6 +188,27 @@ def _run(
         activation_bytes=lifetimes.allocated,
         peak_activation_bytes=lifetimes.peak,
     )
+
+
+def _tensor_attrs(model: torch.nn.Module) -> list[tuple[dict, str, Any, list | None]]:
+    """Module attributes holding plain tensors (not parameters or buffers), e.g. the cached
+    anchors of torchvision's AnchorGenerator, which forward re-assigns on the run's device:
+    saved so that a meta run cannot leave meta tensors behind."""
+    saved = []
+    for m in model.modules():
+        for k, v in m.__dict__.items():
+            if isinstance(v, torch.Tensor) or (
+                isinstance(v, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in v)
+            ):
+                saved.append((m.__dict__, k, v, list(v) if isinstance(v, list) else None))
+    return saved
+
+
+def _restore_attrs(saved: list[tuple[dict, str, Any, list | None]]) -> None:
+    for d, k, v, items in saved:
+        if items is not None:
+            v[:] = items
+        d[k] = v
 
 
 def _backward(out: Any, tracer: OpTracer, scopes: ScopeTracker) -> None:

@@ -1,0 +1,46 @@
+"""One CSV row per module row, integer values, subtree totals and the row's own (self) cost."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from modelmeter.render._common import format_shapes
+from modelmeter.report import Report
+
+COST_FIELDS = ("macs", "flops", "bytes_read", "bytes_written", "weight_bytes")
+HEADER = (
+    "name",
+    "type",
+    "depth",
+    "calls",
+    "params",
+    *COST_FIELDS,
+    "output_shapes",
+    "self_params",
+    *(f"self_{f}" for f in COST_FIELDS),
+)
+
+
+def render_csv(report: Report, depth: int | None = None) -> str:
+    """Rows of ``report.by_module(depth)``: ``params`` and the cost columns are subtree totals,
+    ``self_*`` the module's own share (a row cut at ``depth`` has its subtree in the totals)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(HEADER)
+    for row in report.by_module(depth):
+        total, own = row.total_cost, row.self_cost
+        writer.writerow(
+            (
+                row.name,
+                row.type,
+                row.depth,
+                row.calls,
+                row.params,
+                *(getattr(total, f) for f in COST_FIELDS),
+                format_shapes(row.output_shapes, limit=None).replace(", ", ";"),
+                row.node.own.params,
+                *(getattr(own, f) for f in COST_FIELDS),
+            )
+        )
+    return buf.getvalue()

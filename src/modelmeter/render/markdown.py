@@ -1,0 +1,141 @@
+"""A GitHub-flavoured Markdown report: the module rows (exact integers) and the totals."""
+
+from __future__ import annotations
+
+from modelmeter.render._common import (
+    convention_text,
+    dtype_label,
+    format_inputs,
+    format_shapes,
+    percent,
+    row_label,
+)
+from modelmeter.report import Report
+from modelmeter.units import format_bytes, format_count
+
+HEADER = (
+    "Module",
+    "Depth",
+    "Type",
+    "Calls",
+    "Params",
+    "MACs",
+    "FLOPs",
+    "Self MACs",
+    "Self FLOPs",
+    "Bytes read",
+    "Bytes written",
+    "Output shape",
+    "% FLOPs",
+)
+_RIGHT = {
+    "Depth",
+    "Calls",
+    "Params",
+    "MACs",
+    "FLOPs",
+    "Self MACs",
+    "Self FLOPs",
+    "Bytes read",
+    "Bytes written",
+    "% FLOPs",
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _line(cells: list[str] | tuple[str, ...]) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def render_markdown(report: Report, depth: int | None = None) -> str:
+    """Module rows of ``report.by_module(depth)`` (totals of each subtree, plus the row's own
+    MACs and FLOPs), then the totals and anything not counted."""
+    t = report.total()
+    c = t.cost
+    shown = "all levels" if depth is None else f"depth {depth}"
+    out = [
+        f"# {_cell(report.model)}",
+        "",
+        f"Frontend {report.frontend} · mode {report.mode} · convention {report.convention} · "
+        f"inputs {format_inputs(report)} · modules to {shown}. Each row shows its whole "
+        "subtree; *Self* columns show the module's own ops.",
+        "",
+        _line(HEADER),
+        "|" + "|".join("---:" if h in _RIGHT else "---" for h in HEADER) + "|",
+    ]
+    for row in report.by_module(depth):
+        tc, sc = row.total_cost, row.self_cost
+        out.append(
+            _line(
+                (
+                    row_label(report, row),
+                    str(row.depth),
+                    row.type,
+                    str(row.calls),
+                    f"{row.params:,}",
+                    f"{tc.macs:,}",
+                    f"{tc.flops:,}",
+                    f"{sc.macs:,}",
+                    f"{sc.flops:,}",
+                    f"{tc.bytes_read:,}",
+                    f"{tc.bytes_written:,}",
+                    format_shapes(row.output_shapes),
+                    percent(tc.flops, c.flops),
+                )
+            )
+        )
+    sizes = report.size_by_dtype()
+    totals = [
+        ("params", f"{t.params:,}", format_count(t.params)),
+        ("trainable params", f"{t.trainable_params:,}", format_count(t.trainable_params)),
+        ("frozen params", f"{t.params - t.trainable_params:,}", ""),
+        ("buffers", f"{t.buffers:,}", format_count(t.buffers)),
+        ("unused params (never read in the traced forward)", f"{t.unused_params:,}", ""),
+        ("MACs", f"{c.macs:,}", format_count(c.macs)),
+        ("FLOPs", f"{c.flops:,}", f"{format_count(c.flops)}; {convention_text(report.convention)}"),
+        ("bytes read", f"{c.bytes_read:,}", format_bytes(c.bytes_read)),
+        (
+            "bytes read: activations",
+            f"{c.activation_bytes_read:,}",
+            format_bytes(c.activation_bytes_read),
+        ),
+        ("bytes read: weights", f"{c.weight_bytes:,}", format_bytes(c.weight_bytes)),
+        ("bytes written", f"{c.bytes_written:,}", format_bytes(c.bytes_written)),
+        ("arithmetic intensity (FLOP/B)", f"{c.arithmetic_intensity:.2f}", "unfused"),
+        (
+            "activation memory (sum of op outputs)",
+            f"{t.activation_bytes:,}",
+            format_bytes(t.activation_bytes),
+        ),
+        (
+            "peak live activation memory",
+            f"{t.peak_activation_bytes:,}",
+            format_bytes(t.peak_activation_bytes),
+        ),
+        *((f"model size {dtype_label(k)}", f"{v:,}", format_bytes(v)) for k, v in sizes.items()),
+    ]
+    out += ["", "## Totals", "", "| Quantity | Value | |", "|---|---:|---|"]
+    out += [_line(r) for r in totals]
+    if report.phases and report.phases != ["forward"]:
+        out += ["", f"Phases: {', '.join(report.phases)}."]
+    if report.notes:
+        out += ["", "## Notes", ""]
+        out += [f"- {n}" for n in report.notes]
+    missing = report.unsupported
+    out += [""]
+    if missing:
+        out += [
+            f"## NOT COUNTED: {len(missing)} unsupported op(s), {sum(missing.values())} call(s)",
+            "",
+            "Their cost is missing from every figure above.",
+            "",
+            "| Operator | Calls |",
+            "|---|---:|",
+        ]
+        out += [_line((op, str(n))) for op, n in missing.items()]
+    else:
+        out += ["Coverage: every op was counted or is declared zero-cost."]
+    return "\n".join(out) + "\n"

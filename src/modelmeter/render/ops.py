@@ -1,0 +1,124 @@
+"""The list of supported operators, generated from the registry (``modelmeter ops``)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from modelmeter.registry import Formula, formulas, zero_cost_targets
+
+OPS_FORMATS = ("table", "md", "json")
+
+
+def _summary(doc: str) -> str:
+    """The first paragraph of a docstring, on one line."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def _targets(f: Formula, frontend: str) -> list[str]:
+    return list(f.targets.get(frontend, ()))
+
+
+def ops_data(
+    counted: Sequence[Formula] | None = None, zero: dict[str, str] | None = None
+) -> dict[str, object]:
+    """Plain data of the registry: counted formulas and zero-cost ATen targets."""
+    counted = formulas() if counted is None else counted
+    zero = zero_cost_targets("aten") if zero is None else zero
+    return {
+        "formulas": [
+            {
+                "name": f.name,
+                "family": f.family,
+                "aten": _targets(f, "aten"),
+                "onnx": _targets(f, "onnx"),
+                "doc": _summary(f.doc),
+            }
+            for f in counted
+        ],
+        "zero_cost": {"aten": dict(zero)},
+    }
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _render_md(data: dict) -> str:
+    out = [
+        "# Supported operators",
+        "",
+        "Generated from the operator registry by `modelmeter ops --format md`; do not edit by hand.",
+        "An op that is neither counted nor declared zero-cost is reported as unsupported, with its",
+        "call count, and is never silently counted as zero.",
+        "",
+        f"## Counted ({len(data['formulas'])} formulas)",
+        "",
+        "| Formula | Family | ATen targets | ONNX targets | Description |",
+        "|---|---|---|---|---|",
+    ]
+    for f in data["formulas"]:
+        aten = ", ".join(f"`{t}`" for t in f["aten"]) or "-"
+        onnx = ", ".join(f"`{t}`" for t in f["onnx"]) or "-"
+        out.append(
+            f"| {_md_cell(f['name'])} | {f['family']} | {aten} | {onnx} | {_md_cell(f['doc'])} |"
+        )
+    zero = data["zero_cost"]["aten"]
+    out += [
+        "",
+        f"## Zero-cost ATen ops ({len(zero)})",
+        "",
+        "Views, metadata and allocations: they move no data and do no arithmetic.",
+        "",
+        "| ATen target | Why zero |",
+        "|---|---|",
+    ]
+    out += [f"| `{t}` | {_md_cell(reason)} |" for t, reason in zero.items()]
+    return "\n".join(out) + "\n"
+
+
+def _render_table(data: dict, width: int) -> str:
+    counted = Table(title="Counted operators", box=box.ROUNDED, header_style="bold", expand=True)
+    counted.add_column("Formula", no_wrap=True)
+    counted.add_column("Family", no_wrap=True)
+    counted.add_column("ATen targets", overflow="fold", ratio=2)
+    counted.add_column("ONNX targets", overflow="fold", ratio=1)
+    counted.add_column("Description", overflow="fold", ratio=4)
+    for f in data["formulas"]:
+        counted.add_row(
+            f["name"], f["family"], ", ".join(f["aten"]), ", ".join(f["onnx"]), f["doc"]
+        )
+    zero = Table(title="Zero-cost ATen ops", box=box.ROUNDED, header_style="bold")
+    zero.add_column("ATen target", no_wrap=True)
+    zero.add_column("Why zero", overflow="fold")
+    for t, reason in data["zero_cost"]["aten"].items():
+        zero.add_row(t, reason)
+    buf = io.StringIO()
+    console = Console(
+        file=buf, width=width, color_system=None, no_color=True, highlight=False, _environ={}
+    )
+    console.print(Group(counted, Text(""), zero))
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def render_ops(
+    fmt: str = "table",
+    counted: Sequence[Formula] | None = None,
+    zero: dict[str, str] | None = None,
+    width: int = 160,
+) -> str:
+    """The supported operators as ``table`` (text), ``md`` or ``json``."""
+    data = ops_data(counted, zero)
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    if fmt == "md":
+        return _render_md(data)
+    if fmt == "table":
+        return _render_table(data, width)
+    raise ValueError(f"unknown ops format {fmt!r}; use one of {', '.join(OPS_FORMATS)}")
