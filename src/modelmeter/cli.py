@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="meta tensors (no weight memory), real CPU tensors, or auto: meta, falling back "
         "to real when the model needs data (default auto)",
     )
+    a.add_argument(
+        "--backward",
+        action="store_true",
+        help="also trace and count the backward pass (one training step); phases are kept apart",
+    )
     a.set_defaults(handler=_cmd_analyze)
 
     o = sub.add_parser(
@@ -278,6 +283,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             convention=args.convention,
             dtype=args.dtype,
             batch=args.batch,
+            backward=args.backward,
         )
     to_terminal = args.format == "table" and not args.output and sys.stdout.isatty()
     if to_terminal:

@@ -144,7 +144,15 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
         ),
     ]
     if report.phases and report.phases != ["forward"]:
-        lines.append(("phases", ", ".join(report.phases)))
+        for phase in report.phases:
+            pc = report.total(phase).cost
+            lines.append(
+                (
+                    f"  {phase}",
+                    f"MACs {format_count(pc.macs)} · FLOPs {format_count(pc.flops)} · "
+                    f"read {format_bytes(pc.bytes_read)} · written {format_bytes(pc.bytes_written)}",
+                )
+            )
     for note in report.notes:
         lines.append(("note", note))
     return lines
