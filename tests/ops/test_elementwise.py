@@ -1,0 +1,211 @@
+"""Elementwise formulas: arithmetic, comparisons, rounding, special functions, where, clamp."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+import modelmeter
+from modelmeter.registry import formulas, lookup
+from modelmeter.report import Cost
+
+MY_FAMILIES = {"elementwise", "activation", "reduce", "movement", "embedding"}
+
+
+def test_every_aten_target_exists_in_torch() -> None:
+    # a typo in a target name would silently never match: every name must be an ATen (or prims)
+    # op packet of the installed torch.
+    missing = [
+        t
+        for f in formulas()
+        if f.family in MY_FAMILIES
+        for t in f.targets["aten"]
+        if not (hasattr(torch.ops.aten, t) or hasattr(torch.ops.prims, t))
+    ]
+    assert missing == []
+
+
+def test_add_broadcast_alpha_and_bytes(kit) -> None:  # noqa: ANN001
+    a, b = kit.t(2, 3), kit.t(3)
+    out = kit.t(2, 3)
+    # per OUTPUT element: 2*3 = 6 adds; reads 6*4 + 3*4 = 36 B, writes 24 B
+    assert kit.cost("add", {"self": a, "other": b}, out) == Cost(0, 6, 36, 24, 0)
+    # alpha = 2: a + 2*b = 2 per output: 12
+    assert kit.cost("add", {"self": a, "other": b, "alpha": 2}, out).flops == 12
+    assert kit.cost("sub", {"self": a, "other": b, "alpha": 1}, out).flops == 6
+    # scalar overload: other is a number, only `a` is read: 24 B
+    c = kit.cost("add", {"self": a, "other": 2.0}, out)
+    assert (c.flops, c.bytes_read) == (6, 24)
+
+
+def test_inplace_reads_and_writes_its_target(kit) -> None:  # noqa: ANN001
+    def f(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a.mul_(b)
+
+    r = kit.run(f, "4x5", "4x5")
+    assert kit.ops(r) == {"aten.mul_": 1}
+    # 20 multiplies; reads a and b 2*80 = 160 B; writes a 80 B
+    assert r.total().cost == Cost(0, 20, 160, 80, 0)
+
+
+def test_div_rounding_and_floor_divide(kit) -> None:  # noqa: ANN001
+    x, y = kit.t(10), kit.t(10)
+    assert kit.cost("div", {"self": x, "other": y}, kit.t(10)).flops == 10
+    # a rounded quotient: divide + round = 2 per output: 20
+    assert kit.cost("div", {"self": x, "other": y, "rounding_mode": "floor"}, kit.t(10)).flops == 20
+    assert kit.cost("floor_divide", {"self": x, "other": y}, kit.t(10)).flops == 20
+    assert kit.cost("remainder", {"self": x, "other": 3}, kit.t(10)).flops == 10
+    assert kit.cost("fmod_", {"self": x, "other": 3}, kit.t(10)).flops == 10
+
+
+def test_comparisons_write_bool_bytes(kit) -> None:  # noqa: ANN001
+    def f(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a < b) & (a != 0) | ~(b >= a)
+
+    r = kit.run(f, "3x4", "3x4")
+    # lt, ne, ge, bitwise_not, bitwise_and, bitwise_or: 6 ops * 12 = 72 FLOPs
+    assert r.total().cost.flops == 72
+    # reads: lt 48+48, ne 48, ge 48+48, not 12, and 12+12, or 12+12 = 300
+    # writes: 6 bool outputs of 12 B = 72
+    assert (r.total().cost.bytes_read, r.total().cost.bytes_written) == (300, 72)
+    for op in ("isnan", "isinf", "signbit", "logical_xor", "bitwise_left_shift"):
+        assert kit.cost(op, {"self": kit.t(7)}, kit.t(7, dtype="bool")).flops == 7
+
+
+def test_maximum_and_onnx_variadic_max(kit) -> None:  # noqa: ANN001
+    assert kit.cost("maximum", {"self": kit.t(6), "other": kit.t(6)}, kit.t(6)).flops == 6
+    # ONNX Max of 3 inputs: 2 compares per output: 2*6 = 12
+    args = {"a": kit.t(6), "b": kit.t(6), "c": kit.t(1)}
+    assert kit.cost("Max", args, kit.t(6), frontend="onnx").flops == 12
+
+
+def test_rounding_family(kit) -> None:  # noqa: ANN001
+    x = kit.t(5)
+    assert kit.cost("floor", {"self": x}, kit.t(5)).flops == 5
+    assert kit.cost("round", {"self": x}, kit.t(5)).flops == 5
+    # round(decimals=2): scale, round, unscale = 3*5 = 15 ; frac = x - trunc(x): 2*5 = 10
+    assert kit.cost("round", {"self": x, "decimals": 2}, kit.t(5)).flops == 15
+    assert kit.cost("frac", {"self": x}, kit.t(5)).flops == 10
+
+
+def test_special_functions_and_pow_one_each(kit) -> None:  # noqa: ANN001
+    for op in ("exp", "exp2", "expm1", "log", "log1p", "sqrt", "rsqrt_", "sin", "erf", "atan2"):
+        assert kit.cost(op, {"self": kit.t(2, 4)}, kit.t(2, 4)).flops == 8, op
+    assert kit.cost("pow", {"self": kit.t(2, 4), "exponent": 3}, kit.t(2, 4)).flops == 8
+    for op in ("neg", "abs", "reciprocal", "sign", "copysign"):
+        assert kit.cost(op, {"self": kit.t(3)}, kit.t(3)).flops == 3, op
+
+
+def test_where_and_masked_fill(kit) -> None:  # noqa: ANN001
+    cond, a, b = kit.t(4, 1, dtype="bool"), kit.t(4, 6), kit.t(6)
+    # 24 selects; reads cond 4 B + a 96 B + b 24 B = 124 B; writes 96 B
+    assert kit.cost("where", {"condition": cond, "self": a, "other": b}, kit.t(4, 6)) == Cost(
+        0, 24, 124, 96, 0
+    )
+    assert kit.cost("masked_fill_", {"self": a, "mask": cond, "value": 0.0}, a).flops == 24
+
+
+def test_clamp_bounds(kit) -> None:  # noqa: ANN001
+    x = kit.t(10)
+    # both bounds: 2 compare-and-selects per element = 20; one bound: 10
+    assert kit.cost("clamp", {"self": x, "min": -1.0, "max": 1.0}, kit.t(10)).flops == 20
+    assert kit.cost("clamp", {"self": x, "min": 0.0, "max": None}, kit.t(10)).flops == 10
+    assert kit.cost("clamp_min_", {"self": x, "min": 0.0}, x).flops == 10
+    # ONNX Clip(x, lo, hi): bounds are inputs 2 and 3 -> 20
+    assert (
+        kit.cost("Clip", {"x": x, "lo": kit.t(), "hi": kit.t()}, kit.t(10), frontend="onnx").flops
+        == 20
+    )
+
+
+def test_fused_arithmetic(kit) -> None:  # noqa: ANN001
+    x = kit.t(8)
+    # lerp = a + w*(b - a): 3*8 = 24
+    assert kit.cost("lerp", {"self": x, "end": kit.t(8), "weight": 0.5}, kit.t(8)).flops == 24
+    # addcmul = self + value*t1*t2: 2*8 = 16 ; value != 1: 3*8 = 24
+    args = {"self": x, "tensor1": kit.t(8), "tensor2": kit.t(8)}
+    assert kit.cost("addcmul", args, kit.t(8)).flops == 16
+    assert kit.cost("addcdiv_", {**args, "value": 0.5}, x).flops == 24
+    # nan_to_num 3*8 = 24 ; hypot (2 mul, add, sqrt) 4*8 = 32 ; xlogy 2*8 = 16
+    assert kit.cost("nan_to_num", {"self": x}, kit.t(8)).flops == 24
+    assert kit.cost("hypot", {"self": x, "other": kit.t(8)}, kit.t(8)).flops == 32
+    assert kit.cost("xlogy", {"self": x, "other": kit.t(8)}, kit.t(8)).flops == 16
+    # logaddexp: 2 exp, add, log = 4*8 = 32 ; logit 3*8 = 24, with eps (clamp first) 5*8 = 40
+    assert kit.cost("logaddexp", {"self": x, "other": kit.t(8)}, kit.t(8)).flops == 32
+    assert kit.cost("logit", {"self": x}, kit.t(8)).flops == 24
+    assert kit.cost("logit", {"self": x, "eps": 1e-6}, kit.t(8)).flops == 40
+
+
+def test_functional_model_where_cumsum_clamp_pow_sqrt_exp(kit) -> None:  # noqa: ANN001
+    def f(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        a = x * y  # (4,8) * (8,): 32 multiplies
+        b = torch.clamp(a, -1.0, 1.0)  # 2*32 = 64
+        c = torch.where(b > 0, b.exp(), b.pow(2))  # gt 32 + exp 32 + pow 32 + where 32 = 128
+        d = torch.cumsum(c, dim=1)  # 4 rows of 8: 4*7 = 28 adds
+        e = (d.abs() + 1).sqrt()  # abs 32 + add 32 + sqrt 32 = 96
+        return e / y  # 32 divides
+
+    r = kit.run(f, "4x8", "8")
+    t = r.total().cost
+    assert t.macs == 0
+    # 32 + 64 + 128 + 28 + 96 + 32 = 380
+    assert t.flops == 380
+    # fp32 (4,8) = 128 B, y = 32 B, bool (4,8) = 32 B. Reads: mul 128+32, clamp 128, gt 128,
+    # exp 128, pow 128, where 32+128+128, cumsum 128, abs 128, add 128, sqrt 128, div 128+32
+    # = 160 + 4*128 + 288 + 4*128 + 160 = 1632
+    assert t.bytes_read == 1632
+    # writes: ten (4,8) fp32 outputs 10*128 + one bool (gt) 32 = 1312
+    assert t.bytes_written == 1312
+    assert set(kit.ops(r)) == {
+        "aten.mul",
+        "aten.clamp",
+        "aten.gt",
+        "aten.exp",
+        "aten.pow",
+        "aten.where",
+        "aten.cumsum",
+        "aten.abs",
+        "aten.add",
+        "aten.sqrt",
+        "aten.div",
+    }
+
+
+def test_scalar_and_rsub_overloads(kit) -> None:  # noqa: ANN001
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return (1 - x) * 3 + torch.sub(x, x, alpha=2)
+
+    r = kit.run(f, "5")
+    # rsub 5 + mul 5 + sub with alpha (x - 2*x) 2*5 = 10 + add 5 = 25
+    assert r.total().cost.flops == 25
+
+
+def test_onnx_names_are_registered() -> None:
+    for name in ("Add", "Mul", "Div", "Equal", "Where", "Clip", "Pow", "Exp", "Sqrt", "Max"):
+        assert lookup("onnx", name) is not None, name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "swin_t", "convnext_tiny",
+     "maxvit_t"],
+)
+def test_torchvision_models_fully_covered(name: str) -> None:
+    # all formula families together: no op of these models may be left unsupported
+    # (training mode on purpose: dropout and stochastic depth run too)
+    model = torchvision.models.get_model(name)
+    r = modelmeter.analyze(model, "1x3x224x224", mode="meta")
+    assert r.unsupported == {}
+
+
+def test_functional_calls_fully_covered(kit) -> None:  # noqa: ANN001
+    def f(x: torch.Tensor) -> torch.Tensor:
+        y = F.interpolate(x, scale_factor=2, mode="bilinear")
+        y = F.gelu(y) + torch.cumsum(y, -1)
+        y = torch.where(y > 0, y, y * 0.1).softmax(-1)
+        return F.log_softmax(y.flatten(1), 1).logsumexp(1).sigmoid()
+
+    r = kit.run(f, "2x3x4x4")
+    assert r.total().cost.flops > 0
