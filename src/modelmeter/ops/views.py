@@ -48,6 +48,7 @@ register_zero_cost(
         "tensor_split",
         "indices",
         "values",
+        "broadcast_in_dim",
         "_indices",
         "_values",
         "real",
