@@ -208,6 +208,7 @@ class OpTracer(TorchDispatchMode):
         self.events: list[OpEvent] = []
         self.phase = "forward"
         self._argnames: dict[Any, list[str]] = {}
+        self._info: dict[Any, tuple[str, Any]] = {}
 
     def _meta(self, t: torch.Tensor) -> TensorMeta:
         sid = storage_id(t)
@@ -228,10 +229,13 @@ class OpTracer(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
-        target = func.__name__.split(".")[0]
+        info = self._info.get(func)
+        if info is None:
+            target = func.__name__.split(".")[0]
+            info = self._info[func] = (target, lookup("aten", target))
+        target, entry = info
         if target in _METADATA_QUERIES:
             return NotImplemented
-        entry = lookup("aten", target)
         if entry is None:
             with self:
                 r = func.decompose(*args, **kwargs)
