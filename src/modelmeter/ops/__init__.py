@@ -1,3 +1,18 @@
 """Operator formulas, one module per family. Importing this package registers them all."""
 
-from modelmeter.ops import conv, matmul, views  # noqa: F401
+from modelmeter.ops import (  # noqa: F401
+    activation,
+    attention,
+    conv,
+    einsum,
+    elementwise,
+    embedding,
+    interp,
+    matmul,
+    movement,
+    norm,
+    pool,
+    reduce,
+    rnn,
+    views,
+)
