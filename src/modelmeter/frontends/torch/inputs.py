@@ -4,6 +4,7 @@ for a meta or a real run, without touching the user's own tensors."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -39,8 +40,18 @@ def torch_dtype(name: str) -> torch.dtype:
     return dt
 
 
+@dataclass(frozen=True)
+class Nested:
+    """A list or tuple argument whose items are inputs (e.g. detection models take a list of
+    image tensors): ``items`` normalized one by one, ``container`` is ``list`` or ``tuple``."""
+
+    items: tuple[Any, ...]
+    container: type = list
+
+
 class InputSpecs:
-    """Positional and keyword inputs, each a tensor or a (shape, dtype) pair."""
+    """Positional and keyword inputs, each a tensor, a (shape, dtype) pair, a plain Python
+    value, or a :class:`Nested` list of those."""
 
     def __init__(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         self.args = args
@@ -58,11 +69,11 @@ class InputSpecs:
         return args, kwargs
 
     def describe(self) -> list[tuple[tuple[int, ...], str, str | None]]:
-        out = []
+        out: list[tuple[tuple[int, ...], str, str | None]] = []
         for v in self.args:
-            out.append((*_shape_dtype(v), None))
+            out.extend((shape, dt, None) for shape, dt in _flat_shape_dtypes(v))
         for k, v in self.kwargs.items():
-            out.append((*_shape_dtype(v), k))
+            out.extend((shape, dt, k) for shape, dt in _flat_shape_dtypes(v))
         return out
 
 
@@ -88,7 +99,16 @@ def _one(v: Any) -> Any:
         return (tuple(v), "float32")
     if v is None or isinstance(v, (bool, int, float)):
         return v  # plain Python arguments pass through
+    if isinstance(v, (list, tuple)) and v:
+        # a list of inputs (shapes, tensors, nested lists) becomes a list of tensors
+        return Nested(tuple(_one(x) for x in v), list if isinstance(v, list) else tuple)
     raise InputError(f"cannot use {type(v).__name__} as a model input; give a tensor or a shape")
+
+
+def _flat_shape_dtypes(v: Any) -> list[tuple[tuple[int, ...], str]]:
+    if isinstance(v, Nested):
+        return [sd for item in v.items for sd in _flat_shape_dtypes(item)]
+    return [_shape_dtype(v)]
 
 
 def _shape_dtype(v: Any) -> tuple[tuple[int, ...], str]:
@@ -100,6 +120,8 @@ def _shape_dtype(v: Any) -> tuple[tuple[int, ...], str]:
 
 
 def _make(v: Any, device: Any, real: bool, dtype: torch.dtype | None) -> Any:
+    if isinstance(v, Nested):
+        return v.container(_make(item, device, real, dtype) for item in v.items)
     if isinstance(v, torch.Tensor):
         dt = dtype if (dtype is not None and v.is_floating_point()) else v.dtype
         if real:
