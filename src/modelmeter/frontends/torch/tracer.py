@@ -36,6 +36,7 @@ _METADATA_QUERIES = {
 }
 
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
+_PLAIN = {int, float, bool, str, type(None)}
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -160,6 +161,7 @@ class Lifetimes:
         self.excluded = excluded  # parameter and buffer storages
         self.refs: dict[int, int] = {}
         self.size: dict[int, int] = {}
+        self._watch: dict[int, tuple[weakref.ref, int]] = {}
         self.live = 0
         self.peak = 0
         self.allocated = 0
@@ -179,7 +181,13 @@ class Lifetimes:
                 self.peak = self.live
             n = 0
         self.refs[sid] = n + 1
-        weakref.finalize(t, self._release, sid)
+        ref = weakref.ref(t, self._died)
+        self._watch[id(ref)] = (ref, sid)
+
+    def _died(self, ref: weakref.ref) -> None:
+        entry = self._watch.pop(id(ref), None)
+        if entry is not None:
+            self._release(entry[1])
 
     def _release(self, sid: int) -> None:
         n = self.refs.get(sid, 0) - 1
@@ -215,13 +223,16 @@ class OpTracer(TorchDispatchMode):
         return TensorMeta(tuple(t.shape), dtype_name(t.dtype), sid, sid in self.weights)
 
     def _convert(self, value: Any, inputs: list[TensorMeta]) -> Any:
+        if type(value) in _PLAIN:
+            return value
         if isinstance(value, torch.Tensor):
             m = self._meta(value)
             inputs.append(m)
             return m
         if isinstance(value, (list, tuple)):
-            if any(isinstance(v, torch.Tensor) for v in value):
-                return tuple(self._convert(v, inputs) for v in value)
+            for v in value:
+                if type(v) not in _PLAIN:
+                    return tuple(self._convert(v, inputs) for v in value)
             return value
         if isinstance(value, (torch.dtype, torch.device, torch.memory_format, torch.layout)):
             return str(value).removeprefix("torch.")
@@ -247,8 +258,11 @@ class OpTracer(TorchDispatchMode):
                     return decomp(*args, **kwargs)
         out = func(*args, **kwargs)
         if isinstance(entry, ZeroCost):  # views keep storages alive, nothing more
-            for t in _tensors(out):
-                self.lifetimes.track(t, storage_id(t))
+            if type(out) is torch.Tensor:
+                self.lifetimes.track(out, storage_id(out))
+            else:
+                for t in _tensors(out):
+                    self.lifetimes.track(t, storage_id(t))
         else:
             self._emit(func, target, args, kwargs, out)
         return out
