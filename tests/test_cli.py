@@ -89,6 +89,7 @@ def test_arguments_are_passed_to_analyze(capsys: pytest.CaptureFixture[str], fak
         "meta",
         "--format",
         "json",
+        "--backward",
     )
     assert code == 0
     (args, kwargs), *_ = fake.calls
@@ -99,6 +100,7 @@ def test_arguments_are_passed_to_analyze(capsys: pytest.CaptureFixture[str], fak
         "convention": "2mac",
         "dtype": "bf16",
         "batch": 2,
+        "backward": True,
     }
     assert json.loads(out)["model"] == "handmade"
     # the hand-built report has an unsupported op: said on stderr when not in a table
@@ -116,6 +118,7 @@ def test_defaults_leave_inputs_to_the_model(capsys: pytest.CaptureFixture[str], 
         "convention": "exact",
         "dtype": None,
         "batch": None,
+        "backward": False,
     }
     assert "NOT COUNTED" in out and "handmade" in out  # the table, not a terminal: no colour
     assert "\x1b[" not in out
