@@ -305,10 +305,7 @@ class Report:
 
         Buffers (e.g. BN running statistics) are not parameters and are not included.
         """
-        p = (node or self.root).total_params()
-        out = {dt: int(-(-p.params * DTYPE_BYTES[dt] // 1)) for dt in SIZE_PRECISIONS}
-        out["native"] = p.param_bytes
-        return out
+        return _sizes((node or self.root).total_params())
 
     # ---- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -350,6 +347,13 @@ class Report:
         )
 
 
+def _sizes(p: ParamStats) -> dict[str, int]:
+    """Bytes of ``p.params`` parameters at each precision (int4 rounds up), and natively."""
+    out = {dt: int(-(-p.params * DTYPE_BYTES[dt] // 1)) for dt in SIZE_PRECISIONS}
+    out["native"] = p.param_bytes
+    return out
+
+
 def _node_to_dict(n: ModuleNode) -> dict[str, Any]:
     tp = n.total_params()
     return {
@@ -359,6 +363,7 @@ def _node_to_dict(n: ModuleNode) -> dict[str, Any]:
         "calls": n.calls,
         "params": tp.params,
         "trainable_params": tp.trainable,
+        "size_by_dtype": _sizes(tp),
         "own": asdict(n.own),
         "output_shapes": n.output_shapes,
         "self": n.self_cost().to_dict(),

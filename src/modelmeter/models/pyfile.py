@@ -82,12 +82,15 @@ def _import(path: Path) -> Any:
     if added:
         sys.path.insert(0, folder)  # so that the file can import its neighbours
     sys.modules[mod_name] = module
+    no_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # write nothing (no __pycache__) beside the user's file
     try:
         spec.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001
         sys.modules.pop(mod_name, None)
         raise ModelRunError(f"importing {path.name} failed: {type(e).__name__}: {_first(e)}") from e
     finally:
+        sys.dont_write_bytecode = no_bytecode
         if added and folder in sys.path:
             sys.path.remove(folder)
     return module

@@ -47,7 +47,7 @@ def trace(
         try:
             return _run(model, specs, False, convention, cast, label, backward)
         except ModelRunError as meta_error:
-            if mode == "meta":
+            if mode == "meta" or _on_meta(model):  # no data to fall back on
                 raise
             try:
                 result = _run(model, specs, True, convention, cast, label, backward)
@@ -60,6 +60,13 @@ def trace(
             )
             return result
     return _run(model, specs, True, convention, cast, label, backward)
+
+
+def _on_meta(model: Any) -> bool:
+    """Whether the model's weights are shapes only (a real run is impossible)."""
+    if not isinstance(model, torch.nn.Module):
+        return False
+    return any(t.device.type == "meta" for t in (*model.parameters(), *model.buffers()))
 
 
 def _label(model: Any) -> str:
