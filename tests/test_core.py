@@ -182,3 +182,12 @@ def test_backward_phase_kept_apart_and_matches_flop_counter() -> None:
     # d(input) and d(weight) of fc: 2 * (2*512*1000) = 2_048_000 MACs
     assert fc_node.self_cost("backward").macs == 2_048_000
     assert r.root.self_cost("backward").macs == 0
+
+
+def test_import_does_not_load_torch_or_onnx() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, modelmeter; print('torch' in sys.modules, 'onnx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
