@@ -21,6 +21,7 @@ def analyze(
     dtype: str | None = None,
     batch: int | None = None,
     backward: bool = False,
+    dims: dict[str, int] | None = None,
 ) -> Report:
     """Analyse ``model`` and return its Report.
 
@@ -31,7 +32,8 @@ def analyze(
     data), ``meta`` or ``real``. ``convention``: ``exact`` or ``2mac``. ``dtype``: analyse as if
     weights and floating activations were this dtype (bytes change, counts do not).
     ``batch``: replace the first dimension of every shape-given input. ``backward``: also run
-    and count the backward pass (phase ``backward``), as one training step would.
+    and count the backward pass (phase ``backward``), as one training step would. ``dims``:
+    values of symbolic input dimensions (ONNX models), e.g. ``{"batch": 8}``.
     """
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
@@ -40,6 +42,24 @@ def analyze(
             dtype = canonical_dtype(dtype)
         except ValueError as e:
             raise InputError(str(e)) from None
+    if _is_onnx(model):
+        from modelmeter.frontends.onnx import trace as onnx_trace
+
+        if backward:
+            raise InputError("an ONNX graph has no backward pass to trace")
+        return build(
+            onnx_trace(
+                model,
+                inputs,
+                kwargs=kwargs,
+                dims=dims,
+                convention=convention,
+                dtype=dtype,
+                batch=batch,
+            )
+        )
+    if dims:
+        raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
     label = None
     if isinstance(model, str):
         from modelmeter.models import load
@@ -68,6 +88,13 @@ def analyze(
             backward=backward,
         )
     )
+
+
+def _is_onnx(model: Any) -> bool:
+    """A path to an ``.onnx`` file, or an ``onnx.ModelProto``."""
+    if isinstance(model, str):
+        return model.lower().endswith(".onnx")
+    return type(model).__name__ == "ModelProto"
 
 
 def _with_batch_one(v: Any, batch: int) -> Any:

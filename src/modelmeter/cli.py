@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
 import sys
@@ -66,6 +67,11 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"invalid batch {text!r}: must be >= 1")
     return value
+
+
+# Further commands, each a module modelmeter/commands/NAME.py with
+# ``register(subparsers, common)`` that adds its parser and sets ``handler``.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         "to real when the model needs data (default auto)",
     )
     a.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="set a symbolic input dimension of an ONNX model, e.g. --dim batch=8 (repeatable)",
+    )
+    a.add_argument(
         "--backward",
         action="store_true",
         help="also trace and count the backward pass (one training step); phases are kept apart",
@@ -153,10 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--format", "-f", choices=OPS_FORMATS, default="table", help="output format")
     o.add_argument("-o", "--output", metavar="FILE", help="write the list to FILE")
     o.set_defaults(handler=_cmd_ops)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"modelmeter.commands.{name}").register(sub, common)
     return parser
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+
+def parse_dims(values: Sequence[str]) -> dict[str, int]:
+    """``["batch=8", "seq=128"]`` -> {"batch": 8, "seq": 128}; InputError on anything else."""
+    dims: dict[str, int] = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value.isdigit() or int(value) < 1:
+            raise InputError(f"malformed --dim {text!r}: write NAME=N with N a positive integer")
+        dims[name] = int(value)
+    return dims
 
 
 def split_inputs(values: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -284,6 +311,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             batch=args.batch,
             backward=args.backward,
+            **({"dims": parse_dims(args.dim)} if args.dim else {}),
         )
     to_terminal = args.format == "table" and not args.output and sys.stdout.isatty()
     if to_terminal:

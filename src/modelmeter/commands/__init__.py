@@ -1,0 +1,1 @@
+"""Further CLI commands, each with register(subparsers, common)."""
