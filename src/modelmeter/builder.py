@@ -7,27 +7,15 @@ frontends only observe, renderers only present.
 from __future__ import annotations
 
 from modelmeter.events import OpEvent, Trace
-from modelmeter.registry import Formula, OpCall, TensorMeta, ZeroCost, lookup
+from modelmeter.registry import Formula, OpCall, TensorMeta, ZeroCost, lookup, unfused_bytes
 from modelmeter.report import Cost, ModuleNode, OpRecord, ParamStats, Report
 
 _FLOAT_PREFIXES = ("float", "bfloat", "tfloat", "complex")
 
 
 def default_bytes(call: OpCall) -> tuple[int, int, int]:
-    """(bytes read, bytes written, weight bytes read) of an unfused op: every distinct input
-    tensor is read once, every output written once."""
-    seen: set[tuple[int, tuple[int, ...]]] = set()
-    read = weight = 0
-    for t in call.inputs:
-        key = (t.sid, t.shape)
-        if t.sid and key in seen:
-            continue
-        seen.add(key)
-        read += t.nbytes
-        if t.weight:
-            weight += t.nbytes
-    written = sum(t.nbytes for t in call.outputs)
-    return read, written, weight
+    """(bytes read, bytes written, weight bytes read) of an unfused op."""
+    return unfused_bytes(call.inputs, call.outputs)
 
 
 def compute_dtype(call: OpCall) -> str:

@@ -184,6 +184,24 @@ def mac_work(call: OpCall, macs: int, outputs: int, bias: bool) -> Work:
     return Work(macs=macs, flops=2 * macs - (0 if bias else outputs))
 
 
+def unfused_bytes(
+    inputs: Iterable[TensorMeta], outputs: Iterable[TensorMeta]
+) -> tuple[int, int, int]:
+    """(bytes read, bytes written, weight bytes read) of an unfused op: every distinct input
+    tensor (by storage and shape) is read once, every output written once."""
+    seen: set[tuple[int, tuple[int, ...]]] = set()
+    read = weight = 0
+    for t in inputs:
+        key = (t.sid, t.shape)
+        if t.sid and key in seen:
+            continue
+        seen.add(key)
+        read += t.nbytes
+        if t.weight:
+            weight += t.nbytes
+    return read, sum(t.nbytes for t in outputs), weight
+
+
 def per_output(call: OpCall, flops_per_element: int) -> Work:
     """A non-MAC op costing a fixed number of FLOPs per output element."""
     return Work(flops=flops_per_element * call.out.numel)

@@ -27,7 +27,7 @@ This matches the decomposed (meta) path op by op, so meta and real runs agree.
 
 from __future__ import annotations
 
-from modelmeter.registry import OpCall, TensorMeta, Work, mac_work, register_op
+from modelmeter.registry import OpCall, TensorMeta, Work, mac_work, register_op, unfused_bytes
 
 # cudnn / oneDNN mode numbers
 RNN_RELU, RNN_TANH, LSTM, GRU = 0, 1, 2, 3
@@ -100,19 +100,9 @@ def cudnn_rnn(call: OpCall) -> Work:
         macs += w.macs
         flops += w.flops
     buf = call.args.get("weight_buf")
-    seen: set[tuple[int, tuple[int, ...]]] = set()
-    read = weight_bytes = 0
-    for t in call.inputs:
-        if t is buf:
-            continue
-        key = (t.sid, t.shape)
-        if t.sid and key in seen:
-            continue
-        seen.add(key)
-        read += t.nbytes
-        if t.weight:
-            weight_bytes += t.nbytes
-    written = sum(t.nbytes for t in call.outputs)
+    read, written, weight_bytes = unfused_bytes(
+        (t for t in call.inputs if t is not buf), call.outputs
+    )
     return Work(
         macs=macs, flops=flops, bytes_read=read, bytes_written=written, weight_bytes=weight_bytes
     )
