@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from modelmeter.render._common import (
     convention_text,
     dtype_label,
@@ -12,6 +14,9 @@ from modelmeter.render._common import (
 )
 from modelmeter.report import Report
 from modelmeter.units import format_bytes, format_count
+
+if TYPE_CHECKING:
+    from modelmeter.analysis.roofline import Roofline
 
 HEADER = (
     "Module",
@@ -50,9 +55,16 @@ def _line(cells: list[str] | tuple[str, ...]) -> str:
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
-def render_markdown(report: Report, depth: int | None = None) -> str:
+def render_markdown(
+    report: Report, depth: int | None = None, roofline: Roofline | None = None
+) -> str:
     """Module rows of ``report.by_module(depth)`` (totals of each subtree, plus the row's own
-    MACs and FLOPs), then the totals and anything not counted."""
+    MACs and FLOPs), then the totals and anything not counted. With a roofline, each row also
+    shows its predicted latency, bound and share of time, and a roofline section follows."""
+    if roofline is not None:
+        from modelmeter.render.table import ROOFLINE_COLUMNS, roofline_cells
+    header = HEADER + (ROOFLINE_COLUMNS if roofline is not None else ())
+    right = _RIGHT | ({"Latency", "% time"} if roofline is not None else set())
     t = report.total()
     c = t.cost
     shown = "all levels" if depth is None else f"depth {depth}"
@@ -63,8 +75,8 @@ def render_markdown(report: Report, depth: int | None = None) -> str:
         f"inputs {format_inputs(report)} · modules to {shown}. Each row shows its whole "
         "subtree; *Self* columns show the module's own ops.",
         "",
-        _line(HEADER),
-        "|" + "|".join("---:" if h in _RIGHT else "---" for h in HEADER) + "|",
+        _line(header),
+        "|" + "|".join("---:" if h in right else "---" for h in header) + "|",
     ]
     for row in report.by_module(depth):
         tc, sc = row.total_cost, row.self_cost
@@ -85,6 +97,7 @@ def render_markdown(report: Report, depth: int | None = None) -> str:
                     format_shapes(row.output_shapes),
                     percent(tc.flops, c.flops),
                 )
+                + (roofline_cells(roofline, row.name) if roofline is not None else ())
             )
         )
     sizes = report.size_by_dtype()
@@ -119,6 +132,11 @@ def render_markdown(report: Report, depth: int | None = None) -> str:
     ]
     out += ["", "## Totals", "", "| Quantity | Value | |", "|---|---:|---|"]
     out += [_line(r) for r in totals]
+    if roofline is not None:
+        from modelmeter.render.table import roofline_lines
+
+        out += ["", "## Roofline", "", "| Quantity | Value |", "|---|---|"]
+        out += [_line(r) for r in roofline_lines(roofline)]
     if report.phases and report.phases != ["forward"]:
         out += ["", f"Phases: {', '.join(report.phases)}."]
     if report.notes:

@@ -7,6 +7,7 @@ same renderables to a rich console (colour on a terminal).
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -25,7 +26,10 @@ from modelmeter.render._common import (
     tree_prefixes,
 )
 from modelmeter.report import Report
-from modelmeter.units import format_bytes, format_count
+from modelmeter.units import format_bytes, format_count, format_rate
+
+if TYPE_CHECKING:
+    from modelmeter.analysis.roofline import Roofline
 
 DEFAULT_WIDTH = 160
 WARN = "bold red"
@@ -42,11 +46,17 @@ COLUMNS = (
     "Output shape",
     "% FLOPs",
 )
+# Added after COLUMNS when a roofline is given (--hardware).
+ROOFLINE_COLUMNS = ("Latency", "Bound", "% time")
+ROOFLINE_MIN_WIDTH = {"Latency": 9, "Bound": 8, "% time": 6}
 
 
-def table_cells(report: Report, depth: int | None = None) -> list[tuple[str, ...]]:
+def table_cells(
+    report: Report, depth: int | None = None, roofline: Roofline | None = None
+) -> list[tuple[str, ...]]:
     """The text of every body cell of the module table, one tuple per row of
-    ``report.by_module(depth)``. Each row shows its subtree total."""
+    ``report.by_module(depth)``, in the order of ``table_columns(roofline)``. Each row shows
+    its subtree total (and, with a roofline, its predicted latency, bound and share of time)."""
     rows = report.by_module(depth)
     prefix = tree_prefixes(report.root, depth)
     up = parents(report.root)
@@ -71,11 +81,103 @@ def table_cells(report: Report, depth: int | None = None) -> list[tuple[str, ...
                 format_shapes(row.output_shapes),
                 percent(c.flops, total_flops),
             )
+            + (roofline_cells(roofline, row.name) if roofline is not None else ())
         )
+    if roofline is not None:  # the output shapes make room for the roofline columns
+        k = COLUMNS.index("Output shape")
+        out = [cells[:k] + cells[k + 1 :] for cells in out]
     return out
 
 
-def module_table(report: Report, depth: int | None = None) -> Table:
+def table_columns(roofline: Roofline | None = None) -> tuple[str, ...]:
+    """The header of the module table (with a roofline: no output shapes, three more)."""
+    if roofline is None:
+        return COLUMNS
+    return tuple(c for c in COLUMNS if c != "Output shape") + ROOFLINE_COLUMNS
+
+
+def format_seconds(value: float, digits: int = 2) -> str:
+    """A duration: ``3.95 ms``, ``12.00 us``, ``1.11 s``."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}f} {unit}"
+    return f"{value / 1e-9:.{digits}f} ns" if value else "0"
+
+
+def roofline_cells(roofline: Roofline, name: str) -> tuple[str, str, str]:
+    """(latency, bound, % of the model's time) of module ``name``'s subtree."""
+    mt = roofline.modules[name]
+    share = 100.0 * mt.latency_s / roofline.latency_s if roofline.latency_s else 0.0
+    return format_seconds(mt.latency_s), mt.bound, f"{share:.1f}%"
+
+
+def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
+    """(label, value) lines of the roofline summary (hardware, peaks, ridge, latency ...)."""
+    spec, t = roofline.spec, roofline.total
+    checked = "verified figures" if spec.verified else "UNVERIFIED figures"
+    integer = roofline.peak_key.rpartition(".")[2].startswith(("int", "uint"))
+    peak = format_rate(roofline.peak, "OP/s" if integer else "FLOP/s")
+    lat = roofline.latency_s
+
+    def share(part: float) -> str:
+        return f"{100.0 * part / lat:.1f}%" if lat else "-"
+
+    lines = [
+        ("hardware", f"{spec.display_name} ({spec.name}) · {spec.kind} · {checked}"),
+        ("source", spec.source or "-"),
+        (
+            "peak",
+            f"{peak} {roofline.dtype} ({roofline.peak_key}) · bandwidth "
+            f"{format_rate(spec.bandwidth, 'B/s')} · kernel overhead "
+            f"{format_seconds(spec.kernel_overhead)} per op (estimate)",
+        ),
+        (
+            "efficiency",
+            f"compute {spec.efficiency_compute:.2f} x peak · memory "
+            f"{spec.efficiency_memory:.2f} x bandwidth (attainable fractions applied)",
+        ),
+        (
+            "ridge point",
+            f"{roofline.ridge_point:.1f} FLOP/B (peak / bandwidth); model arithmetic intensity "
+            f"{t.arithmetic_intensity:.2f} FLOP/B",
+        ),
+        (
+            "predicted latency",
+            f"{format_seconds(lat)} over {t.kernels} kernels, each max(compute, memory) + "
+            f"overhead: compute {format_seconds(t.compute_s)} · memory "
+            f"{format_seconds(t.memory_s)} · overhead {format_seconds(t.overhead_s)}",
+        ),
+        (
+            "time by bound",
+            " · ".join(
+                f"{b} {share(getattr(t, f'{b}_bound_s'))} ({getattr(t, f'{b}_bound')} kernels)"
+                for b in ("compute", "memory", "overhead")
+            ),
+        ),
+    ]
+    if roofline.throughput is not None:
+        lines.append(
+            (
+                "throughput",
+                f"{roofline.throughput:,.1f} samples/s at batch {roofline.batch} · achieved "
+                f"{format_rate(roofline.achieved)}",
+            )
+        )
+    lines.append(
+        (
+            "utilization",
+            f"{100.0 * roofline.utilization:.1f}% of the {peak} peak (attainable: FLOPs / "
+            "predicted latency / peak)",
+        )
+    )
+    for note in roofline.notes:
+        lines.append(("roofline note", note))
+    return lines
+
+
+def module_table(
+    report: Report, depth: int | None = None, roofline: Roofline | None = None
+) -> Table:
     shown = "all levels" if depth is None else f"depth {depth}"
     table = Table(
         title=(
@@ -86,16 +188,17 @@ def module_table(report: Report, depth: int | None = None) -> Table:
         header_style="bold",
         title_style="bold",
     )
-    for i, col in enumerate(COLUMNS):
-        numeric = 2 <= i <= 7 or i == 9
+    for col in table_columns(roofline):
+        numeric = col not in ("Module", "Type", "Output shape", "Bound")
         table.add_column(
             col,
             justify="right" if numeric else "left",
             no_wrap=True,
             overflow="ellipsis",
             max_width=48 if col == "Module" else (28 if col in ("Type", "Output shape") else None),
+            min_width=ROOFLINE_MIN_WIDTH.get(col) if roofline is not None else None,
         )
-    for i, cells in enumerate(table_cells(report, depth)):
+    for i, cells in enumerate(table_cells(report, depth, roofline)):
         table.add_row(*cells, style="bold" if i == 0 else None)
     return table
 
@@ -158,12 +261,16 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
     return lines
 
 
-def totals_grid(report: Report) -> Table:
+def totals_grid(report: Report, roofline: Roofline | None = None) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for label, value in totals_lines(report):
         grid.add_row(label, value)
+    if roofline is not None:
+        for label, value in roofline_lines(roofline):
+            warn = label == "hardware" and not roofline.spec.verified
+            grid.add_row(label, Text(value, style=WARN) if warn else value)
     return grid
 
 
@@ -185,18 +292,34 @@ def unsupported_block(report: Report) -> RenderableType:
     return Group(title, table)
 
 
-def table_renderables(report: Report, depth: int | None = None) -> list[RenderableType]:
-    return [module_table(report, depth), totals_grid(report), Text(""), unsupported_block(report)]
+def table_renderables(
+    report: Report, depth: int | None = None, roofline: Roofline | None = None
+) -> list[RenderableType]:
+    return [
+        module_table(report, depth, roofline),
+        totals_grid(report, roofline),
+        Text(""),
+        unsupported_block(report),
+    ]
 
 
-def print_table(report: Report, depth: int | None = None, console: Console | None = None) -> None:
+def print_table(
+    report: Report,
+    depth: int | None = None,
+    console: Console | None = None,
+    roofline: Roofline | None = None,
+) -> None:
     """Print the report to a rich console (colour when it is a terminal)."""
     console = console or Console()
-    console.print(Group(*table_renderables(report, depth)))
+    console.print(Group(*table_renderables(report, depth, roofline)))
 
 
 def render_table(
-    report: Report, depth: int | None = None, width: int = DEFAULT_WIDTH, color: bool = False
+    report: Report,
+    depth: int | None = None,
+    width: int = DEFAULT_WIDTH,
+    color: bool = False,
+    roofline: Roofline | None = None,
 ) -> str:
     """The table as text at a fixed width; without colour it is plain and deterministic."""
     buf = io.StringIO()
@@ -212,6 +335,6 @@ def render_table(
         legacy_windows=False,
         _environ={},
     )
-    print_table(report, depth, console)
+    print_table(report, depth, console, roofline)
     lines = buf.getvalue().splitlines()
     return "\n".join(line.rstrip() for line in lines) + "\n"

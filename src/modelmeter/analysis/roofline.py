@@ -1,0 +1,383 @@
+"""Roofline latency of a Report on a chip: per op, rolled up per module and for the model.
+
+Pure: a function of a Report and a HardwareSpec returning new values. Per op (one counted op =
+one kernel, unfused)::
+
+    compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute)   unit: matrix if MACs > 0
+    memory_s   = (bytes read + written) / (bandwidth x efficiency.memory)
+    overhead_s = the spec's per-kernel overhead
+    latency_s  = max(compute_s, memory_s) + overhead_s
+    bound      = overhead if overhead_s > max(compute_s, memory_s), else compute or memory
+
+Modules and the model add their ops' times (kernels run one after another). Utilization is
+achieved FLOP/s (FLOPs / latency) over the nominal matrix peak of the model's main dtype.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmeter.hardware.loader import HardwareSpecError
+from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
+from modelmeter.report import ModuleNode, OpRecord, Report
+
+BOUNDS = ("compute", "memory", "overhead")
+
+
+@dataclass(frozen=True, slots=True)
+class OpTime:
+    """Roofline time of one op call."""
+
+    op: str
+    module: str
+    dtype: str
+    flops: int
+    bytes: int
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+    latency_s: float
+    bound: str
+    arithmetic_intensity: float
+    phase: str = "forward"
+    unit: str = "matrix"
+    peak: float = 0.0
+    peak_key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "module": self.module,
+            "phase": self.phase,
+            "dtype": self.dtype,
+            "unit": self.unit,
+            "peak_key": self.peak_key,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "compute_s": self.compute_s,
+            "memory_s": self.memory_s,
+            "overhead_s": self.overhead_s,
+            "latency_s": self.latency_s,
+            "bound": self.bound,
+            "arithmetic_intensity": self.arithmetic_intensity,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleTime:
+    """Summed roofline times of a set of ops (a module's subtree, or the model).
+
+    ``peak`` is the reference peak utilization is measured against (the model's, for every
+    module, so that rows compare). ``*_bound_s`` split the latency by the ops' bound.
+    """
+
+    name: str
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+    overhead_s: float = 0.0
+    latency_s: float = 0.0
+    flops: int = 0
+    bytes: int = 0
+    kernels: int = 0
+    compute_bound: int = 0
+    memory_bound: int = 0
+    overhead_bound: int = 0
+    compute_bound_s: float = 0.0
+    memory_bound_s: float = 0.0
+    overhead_bound_s: float = 0.0
+    peak: float = 0.0
+
+    def add(self, t: OpTime) -> ModuleTime:
+        """A new ModuleTime with one more op."""
+        counts = {b: getattr(self, f"{b}_bound") + (t.bound == b) for b in BOUNDS}
+        secs = {
+            f"{b}_bound_s": getattr(self, f"{b}_bound_s") + (t.latency_s if t.bound == b else 0)
+            for b in BOUNDS
+        }
+        return ModuleTime(
+            name=self.name,
+            compute_s=self.compute_s + t.compute_s,
+            memory_s=self.memory_s + t.memory_s,
+            overhead_s=self.overhead_s + t.overhead_s,
+            latency_s=self.latency_s + t.latency_s,
+            flops=self.flops + t.flops,
+            bytes=self.bytes + t.bytes,
+            kernels=self.kernels + 1,
+            compute_bound=counts["compute"],
+            memory_bound=counts["memory"],
+            overhead_bound=counts["overhead"],
+            peak=self.peak,
+            **secs,
+        )
+
+    @property
+    def bound(self) -> str:
+        """The bound that takes most of the latency ("none" without ops)."""
+        if not self.kernels:
+            return "none"
+        shares = [getattr(self, f"{b}_bound_s") for b in BOUNDS]
+        return BOUNDS[shares.index(max(shares))]
+
+    @property
+    def arithmetic_intensity(self) -> float:
+        """FLOPs per byte moved (0 when nothing moves)."""
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    @property
+    def achieved(self) -> float:
+        """FLOP/s achieved: FLOPs / latency (0 without latency)."""
+        return self.flops / self.latency_s if self.latency_s else 0.0
+
+    @property
+    def utilization(self) -> float:
+        """Achieved FLOP/s over the reference peak (a fraction, 0..1)."""
+        return self.achieved / self.peak if self.peak else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "latency_s": self.latency_s,
+            "compute_s": self.compute_s,
+            "memory_s": self.memory_s,
+            "overhead_s": self.overhead_s,
+            "bound": self.bound,
+            "arithmetic_intensity": self.arithmetic_intensity,
+            "utilization": self.utilization,
+            "achieved_flops_per_s": self.achieved,
+            "kernels": self.kernels,
+            "bound_kernels": {b: getattr(self, f"{b}_bound") for b in BOUNDS},
+            "bound_latency_s": {b: getattr(self, f"{b}_bound_s") for b in BOUNDS},
+        }
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """The roofline analysis of one report on one chip."""
+
+    spec: HardwareSpec
+    ops: list[OpTime]
+    modules: dict[str, ModuleTime]
+    own: dict[str, ModuleTime]
+    total: ModuleTime
+    dtype: str
+    peak: float
+    peak_key: str
+    ridge_point: float
+    batch: int | None = None
+    phase: str | None = None
+    tf32: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def latency_s(self) -> float:
+        return self.total.latency_s
+
+    @property
+    def utilization(self) -> float:
+        """Attainable utilization: (FLOPs / predicted latency) / peak."""
+        return self.total.utilization
+
+    @property
+    def achieved(self) -> float:
+        return self.total.achieved
+
+    @property
+    def throughput(self) -> float | None:
+        """Samples per second at the analysed batch (None when the batch is unknown)."""
+        if self.batch is None or not self.total.latency_s:
+            return None
+        return self.batch / self.total.latency_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary the JSON report puts under ``"roofline"`` (per-module apart)."""
+        return {
+            **self.total.to_dict(),
+            "dtype": self.dtype,
+            "peak_flops_per_s": self.peak,
+            "peak_key": self.peak_key,
+            "ridge_point": self.ridge_point,
+            "bandwidth": self.spec.bandwidth,
+            "efficiency": {
+                "compute": self.spec.efficiency_compute,
+                "memory": self.spec.efficiency_memory,
+            },
+            "kernel_overhead_s": self.spec.kernel_overhead,
+            "batch": self.batch,
+            "throughput_per_s": self.throughput,
+            "phase": self.phase,
+            "tf32": self.tf32,
+            "verified": self.spec.verified,
+            "notes": list(self.notes),
+        }
+
+
+def _check(spec: HardwareSpec) -> None:
+    for label, v in (
+        ("memory.bandwidth", spec.bandwidth),
+        ("efficiency.compute", spec.efficiency_compute),
+        ("efficiency.memory", spec.efficiency_memory),
+    ):
+        if not v > 0:
+            raise HardwareSpecError(f"hardware {spec.name!r}: {label} must be > 0 (got {v!r})")
+    if spec.kernel_overhead < 0:
+        raise HardwareSpecError(f"hardware {spec.name!r}: overhead.kernel must be >= 0")
+    if not spec.compute:
+        raise HardwareSpecError(f"hardware {spec.name!r} has no [compute] peak")
+
+
+def op_time(
+    rec: OpRecord, module: str, spec: HardwareSpec, choice: PeakChoice, unit: str
+) -> OpTime:
+    """The roofline time of one op on ``spec`` at the peak ``choice``."""
+    flops = rec.cost.flops
+    moved = rec.cost.bytes_moved
+    compute = flops / (choice.value * spec.efficiency_compute)
+    memory = moved / (spec.bandwidth * spec.efficiency_memory)
+    overhead = spec.kernel_overhead
+    busy = max(compute, memory)
+    if overhead > busy:
+        bound = "overhead"
+    elif compute >= memory and compute > 0:
+        bound = "compute"
+    else:
+        bound = "memory"
+    return OpTime(
+        op=rec.op,
+        module=module,
+        dtype=rec.dtype,
+        flops=flops,
+        bytes=moved,
+        compute_s=compute,
+        memory_s=memory,
+        overhead_s=overhead,
+        latency_s=busy + overhead,
+        bound=bound,
+        arithmetic_intensity=flops / moved if moved else 0.0,
+        phase=rec.phase,
+        unit=unit,
+        peak=choice.value,
+        peak_key=choice.key,
+    )
+
+
+def main_dtype(report: Report, phase: str | None = None) -> str:
+    """The dtype with the most FLOPs among MAC ops (else among all ops; float32 if none)."""
+    mac: Counter[str] = Counter()
+    every: Counter[str] = Counter()
+    for node in report.modules():
+        for rec in node.ops:
+            if phase is not None and rec.phase != phase:
+                continue
+            every[rec.dtype] += rec.cost.flops
+            if rec.cost.macs > 0:
+                mac[rec.dtype] += rec.cost.flops
+    for counts in (mac, every):
+        if counts:
+            return max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    return "float32"
+
+
+def _batch(report: Report) -> int | None:
+    for spec in report.inputs:
+        if spec.shape:
+            return int(spec.shape[0])
+    return None
+
+
+def roofline(
+    report: Report, spec: HardwareSpec, *, phase: str | None = None, tf32: bool = False
+) -> Roofline:
+    """Roofline latency, bound and utilization of every op, module and the model on ``spec``.
+
+    ``phase`` keeps only "forward" or "backward" ops (None: all). ``tf32`` lets float32 MAC
+    ops use the TF32 peak (as ``torch.backends.cuda.matmul.allow_tf32`` does).
+    """
+    _check(spec)
+    dtype = main_dtype(report, phase)
+    try:
+        ref = resolve_peak(spec, dtype, "matrix", tf32=tf32)
+    except ValueError as e:
+        raise HardwareSpecError(str(e)) from None
+    notes: dict[str, None] = {}
+    if ref.note:
+        notes[ref.note] = None
+    choices: dict[tuple[str, str], PeakChoice] = {}
+    ops: list[OpTime] = []
+    own: dict[str, ModuleTime] = {}
+    for node in report.modules():
+        mt = ModuleTime(node.name, peak=ref.value)
+        for rec in node.ops:
+            if phase is not None and rec.phase != phase:
+                continue
+            unit = "matrix" if rec.cost.macs > 0 else "vector"
+            key = (rec.dtype, unit)
+            if key not in choices:
+                try:
+                    choices[key] = resolve_peak(spec, rec.dtype, unit, tf32=tf32)
+                except ValueError as e:
+                    raise HardwareSpecError(str(e)) from None
+                if choices[key].note:
+                    notes[choices[key].note] = None
+            t = op_time(rec, node.name, spec, choices[key], unit)
+            ops.append(t)
+            mt = mt.add(t)
+        own[node.name] = mt
+    modules: dict[str, ModuleTime] = {}
+
+    def subtree(node: ModuleNode) -> ModuleTime:
+        mine = own[node.name]
+        kids = [subtree(c) for c in node.children]
+        total = _sum(node.name, [mine, *kids], ref.value)
+        modules[node.name] = total
+        return total
+
+    total = subtree(report.root)
+    modules = {n.name: modules[n.name] for n in report.modules()}  # tree order
+    ridge = ref.value * spec.efficiency_compute / (spec.bandwidth * spec.efficiency_memory)
+    if any(n.startswith("assumed quantised") for n in notes):
+        notes[
+            f"bytes are counted in the model's own dtypes ({dtype} here); a quantised "
+            "deployment moves fewer"
+        ] = None
+    if not spec.verified:
+        notes["unverified figures: the hardware spec is not marked verified"] = None
+    return Roofline(
+        spec=spec,
+        ops=ops,
+        modules=modules,
+        own=own,
+        total=total,
+        dtype=dtype,
+        peak=ref.value,
+        peak_key=ref.key,
+        ridge_point=ridge,
+        batch=_batch(report),
+        phase=phase,
+        tf32=tf32,
+        notes=list(notes),
+    )
+
+
+def _sum(name: str, parts: list[ModuleTime], peak: float) -> ModuleTime:
+    vals: dict[str, Any] = {"name": name, "peak": peak}
+    for f in (
+        "compute_s",
+        "memory_s",
+        "overhead_s",
+        "latency_s",
+        "flops",
+        "bytes",
+        "kernels",
+        "compute_bound",
+        "memory_bound",
+        "overhead_bound",
+        "compute_bound_s",
+        "memory_bound_s",
+        "overhead_bound_s",
+    ):
+        vals[f] = sum(getattr(p, f) for p in parts)
+    return ModuleTime(**vals)
+
+
+__all__ = ["BOUNDS", "OpTime", "ModuleTime", "Roofline", "roofline", "op_time", "main_dtype"]

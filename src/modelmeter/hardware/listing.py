@@ -1,0 +1,178 @@
+"""The device list and one device's card, as text (pure functions of specs).
+
+``modelmeter hardware list --format md`` is the device table in docs/hardware.md.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from modelmeter.hardware.loader import dump_toml, format_si
+from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.units import format_bytes, format_rate
+
+LIST_FORMATS = ("table", "md", "json")
+SHOW_FORMATS = ("table", "json", "toml")
+# (column, dtypes it shows: the first one the spec has)
+PEAK_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("FP64", ("float64",)),
+    ("FP32", ("float32",)),
+    ("TF32", ("tfloat32",)),
+    ("FP16", ("float16",)),
+    ("BF16", ("bfloat16",)),
+    ("FP8", ("float8_e4m3fn", "float8_e5m2")),
+    ("INT8", ("int8",)),
+)
+LEGEND = (
+    "Dense peaks in FLOP/s (OP/s for INT8) of the matrix units (tensor cores, MXU, NPU); "
+    "a value marked `v` is the vector units' peak (no matrix peak for that dtype). "
+    "Bandwidth in bytes/s; overhead = per-kernel launch overhead (an estimate). "
+    "Unverified devices have at least one figure that was not checked against a primary "
+    "source or its faithful copy; the output of every analysis says so."
+)
+HEADER = (
+    "Name",
+    "Device",
+    "Vendor",
+    "Kind",
+    *(c for c, _ in PEAK_COLUMNS),
+    "Bandwidth",
+    "Overhead",
+    "Verified",
+    "Source",
+)
+
+
+def _peak_cell(spec: HardwareSpec, dtypes: tuple[str, ...]) -> str:
+    for dt in dtypes:
+        if dt in spec.compute:
+            return format_si(spec.compute[dt])
+    for dt in dtypes:
+        if dt in spec.vector:
+            return format_si(spec.vector[dt]) + " v"
+    return "-"
+
+
+def _overhead(seconds: float) -> str:
+    return f"{seconds * 1e6:g} us"
+
+
+def list_rows(specs: Sequence[HardwareSpec]) -> list[tuple[str, ...]]:
+    """One tuple of cells per device (the columns of ``HEADER``)."""
+    return [
+        (
+            s.name,
+            s.display_name,
+            s.vendor,
+            s.kind,
+            *(_peak_cell(s, dts) for _, dts in PEAK_COLUMNS),
+            format_si(s.bandwidth),
+            _overhead(s.kernel_overhead),
+            "yes" if s.verified else "NO",
+            s.source,
+        )
+        for s in specs
+    ]
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_list(specs: Sequence[HardwareSpec], fmt: str = "table", width: int = 160) -> str:
+    """The device table in ``LIST_FORMATS``."""
+    if fmt == "json":
+        return json.dumps([s.to_dict() for s in specs], indent=2) + "\n"
+    rows = list_rows(specs)
+    if fmt == "md":
+        out = [
+            "| " + " | ".join(HEADER) + " |",
+            "|" + "|".join("---" if i < 4 or i >= 13 else "---:" for i in range(len(HEADER))) + "|",
+        ]
+        out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+        return "\n".join(out) + "\n\n" + LEGEND + "\n"
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(LIST_FORMATS)}")
+    table = Table(
+        title=f"{len(rows)} devices ('modelmeter hardware show NAME' for all fields)",
+        box=box.ROUNDED,
+        header_style="bold",
+    )
+    for i, col in enumerate(HEADER):
+        if col in ("Device", "Vendor"):
+            continue
+        table.add_column(
+            col,
+            justify="right" if 4 <= i < 13 else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=28 if col == "Source" else None,
+        )
+    for row in rows:
+        cells = row[:1] + row[3:]
+        table.add_row(*cells, style=None if row[12] == "yes" else "yellow")
+    return _to_text(table, width) + LEGEND.replace("`", "") + "\n"
+
+
+def _to_text(renderable: object, width: int) -> str:
+    buf = io.StringIO()
+    console = Console(
+        file=buf, width=width, color_system=None, no_color=True, highlight=False, _environ={}
+    )
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
+    """(field, value) lines of one device: every field of the schema."""
+    lines = [
+        ("name", spec.name),
+        ("display_name", spec.display_name),
+        ("vendor", spec.vendor),
+        ("kind", spec.kind),
+        ("verified", "yes" if spec.verified else "NO: some figures are unverified"),
+        ("source", spec.source or "-"),
+        ("notes", spec.notes or "-"),
+        ("memory.bandwidth", format_rate(spec.bandwidth, "B/s")),
+        ("memory.capacity", format_bytes(spec.capacity) if spec.capacity else "-"),
+        ("memory.cache", format_bytes(spec.cache) if spec.cache else "-"),
+    ]
+    for table, peaks in (("compute", spec.compute), ("vector", spec.vector)):
+        if not peaks:
+            lines.append((table, "- (fallback rules apply)"))
+        for dt, v in peaks.items():
+            unit = "OP/s" if dt.startswith(("int", "uint")) else "FLOP/s"
+            ridge = ""
+            if table == "compute":
+                ridge = f" · ridge {v / spec.bandwidth:.1f} {unit.removesuffix('/s')}/B"
+            lines.append((f"{table}.{dt}", format_rate(v, unit) + ridge))
+    lines += [
+        ("overhead.kernel", _overhead(spec.kernel_overhead) + " per kernel (estimate)"),
+        ("efficiency.compute", f"{spec.efficiency_compute:g}"),
+        ("efficiency.memory", f"{spec.efficiency_memory:g}"),
+    ]
+    if spec.path:
+        lines.append(("file", spec.path))
+    return lines
+
+
+def render_show(spec: HardwareSpec, fmt: str = "table", width: int = 160) -> str:
+    """One device with all its fields, in ``SHOW_FORMATS``."""
+    if fmt == "json":
+        return json.dumps(spec.to_dict(), indent=2) + "\n"
+    if fmt == "toml":
+        return dump_toml(spec)
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(SHOW_FORMATS)}")
+    grid = Table(box=box.SIMPLE, show_header=False, title=spec.display_name)
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for k, v in show_lines(spec):
+        grid.add_row(k, v)
+    return _to_text(grid, width)

@@ -1,0 +1,237 @@
+"""Read and check hardware TOML files; write them back (for ``calibrate``).
+
+Every problem is one :class:`HardwareSpecError` naming the file and the field, e.g.
+``hardware file my.toml: memory.bandwidth must be > 0 (got '-1T')``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from modelmeter.errors import ModelmeterError
+from modelmeter.hardware.spec import KINDS, HardwareSpec
+from modelmeter.units import DTYPE_BYTES, parse_si
+
+TOP_KEYS = {
+    "name",
+    "display_name",
+    "vendor",
+    "kind",
+    "verified",
+    "source",
+    "notes",
+    "memory",
+    "compute",
+    "vector",
+    "overhead",
+    "efficiency",
+}
+TABLE_KEYS = {
+    "memory": {"bandwidth", "capacity", "cache"},
+    "overhead": {"kernel"},
+    "efficiency": {"compute", "memory"},
+}
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Dtypes a peak may be given for: every dtype modelmeter knows.
+PEAK_DTYPES = tuple(DTYPE_BYTES)
+
+# Suffix -> divisor (dividing keeps "10us" exactly 1e-05).
+_TIME_UNITS = (("ns", 1e9), ("us", 1e6), ("µs", 1e6), ("μs", 1e6), ("ms", 1e3), ("s", 1.0))
+
+
+class HardwareSpecError(ModelmeterError):
+    """A hardware file (or name) that cannot be used."""
+
+
+def parse_seconds(text: str | float | int) -> float:
+    """``4us``, ``0.5 ms``, ``2e-6`` or a number -> seconds. ValueError on anything else."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a time: {text!r} (write e.g. 4us, 0.5ms)")
+    if isinstance(text, (int, float)):
+        return float(text)
+    raw = str(text).strip()
+    for suffix, scale in _TIME_UNITS:
+        if raw.endswith(suffix):
+            try:
+                return float(raw[: -len(suffix)].strip()) / scale
+            except ValueError:
+                break
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"not a time: {raw!r} (write e.g. 4us, 0.5ms)") from None
+
+
+def format_si(value: float) -> str:
+    """A number as a short SI string that :func:`modelmeter.units.parse_si` reads back."""
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= scale:
+            return f"{value / scale:.10g}{prefix}"
+    return f"{value:.10g}"
+
+
+class _Checker:
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, field: str, message: str) -> HardwareSpecError:
+        return HardwareSpecError(f"hardware file {self.where}: {field} {message}")
+
+    def text(self, d: dict[str, Any], key: str, required: bool = True, default: str = "") -> str:
+        if key not in d:
+            if required:
+                raise self.fail(key, "is missing")
+            return default
+        value = d[key]
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be a string (got {value!r})")
+        return value
+
+    def number(self, value: Any, field: str, *, positive: bool = True) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise self.fail(field, f"must be a number or a string such as '3.35T' (got {value!r})")
+        try:
+            x = float(value) if not isinstance(value, str) else parse_si(value)
+        except ValueError:
+            raise self.fail(field, f"is not a number: {value!r} (write e.g. 3.35T)") from None
+        if not math.isfinite(x) or (x <= 0 if positive else x < 0):
+            raise self.fail(field, f"must be {'> 0' if positive else '>= 0'} (got {value!r})")
+        return x
+
+    def table(self, d: dict[str, Any], key: str) -> dict[str, Any]:
+        value = d.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table ([" + key + "])")
+        allowed = TABLE_KEYS.get(key)
+        if allowed is not None:
+            extra = sorted(set(value) - allowed)
+            if extra:
+                raise self.fail(
+                    f"{key}.{extra[0]}", f"is not a known field; use {', '.join(sorted(allowed))}"
+                )
+        return value
+
+    def peaks(self, d: dict[str, Any], key: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for dtype, value in self.table(d, key).items():
+            if dtype not in PEAK_DTYPES:
+                raise self.fail(
+                    f"{key}.{dtype}",
+                    f"is not a known dtype; use one of {', '.join(PEAK_DTYPES)}",
+                )
+            out[dtype] = self.number(value, f"{key}.{dtype}")
+        return out
+
+
+def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
+    """Check a parsed TOML document and build the spec (HardwareSpecError on any problem)."""
+    c = _Checker(where)
+    extra = sorted(set(data) - TOP_KEYS)
+    if extra:
+        raise c.fail(extra[0], f"is not a known field; use {', '.join(sorted(TOP_KEYS))}")
+    name = c.text(data, "name")
+    if not NAME_RE.match(name):
+        raise c.fail("name", f"must be lowercase letters, digits, '.', '_' or '-' (got {name!r})")
+    kind = c.text(data, "kind")
+    if kind not in KINDS:
+        raise c.fail("kind", f"must be one of {', '.join(KINDS)} (got {kind!r})")
+    verified = data.get("verified", False)
+    if not isinstance(verified, bool):
+        raise c.fail("verified", f"must be true or false (got {verified!r})")
+    memory = c.table(data, "memory")
+    if "bandwidth" not in memory:
+        raise c.fail("memory.bandwidth", "is missing (bytes/s, e.g. '3.35T')")
+    compute = c.peaks(data, "compute")
+    vector = c.peaks(data, "vector")
+    if not compute:
+        raise c.fail("[compute]", "needs at least one dtype peak (FLOP/s), e.g. int8 = '1.7T'")
+    overhead = c.table(data, "overhead")
+    kernel = 0.0
+    if "kernel" in overhead:
+        try:
+            kernel = parse_seconds(overhead["kernel"])
+        except ValueError as e:
+            raise c.fail("overhead.kernel", f"is not a time: {e}") from None
+        if not math.isfinite(kernel) or kernel < 0:
+            raise c.fail("overhead.kernel", f"must be >= 0 (got {overhead['kernel']!r})")
+    eff = c.table(data, "efficiency")
+    return HardwareSpec(
+        name=name,
+        display_name=c.text(data, "display_name", required=False, default=name),
+        vendor=c.text(data, "vendor"),
+        kind=kind,
+        bandwidth=c.number(memory["bandwidth"], "memory.bandwidth"),
+        capacity=c.number(memory["capacity"], "memory.capacity") if "capacity" in memory else None,
+        cache=c.number(memory["cache"], "memory.cache") if "cache" in memory else None,
+        compute=compute,
+        vector=vector,
+        kernel_overhead=kernel,
+        efficiency_compute=c.number(eff.get("compute", 1.0), "efficiency.compute"),
+        efficiency_memory=c.number(eff.get("memory", 1.0), "efficiency.memory"),
+        verified=verified,
+        source=c.text(data, "source", required=False),
+        notes=c.text(data, "notes", required=False),
+        path=None if where == "<dict>" else where,
+    )
+
+
+def load_file(path: str | Path) -> HardwareSpec:
+    """Read one hardware TOML file (HardwareSpecError naming the file on any problem)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise HardwareSpecError(f"hardware file {p} does not exist") from None
+    except OSError as e:
+        raise HardwareSpecError(f"cannot read hardware file {p}: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise HardwareSpecError(f"hardware file {p} is not valid TOML: {e}") from None
+    return spec_from_dict(data, str(p))
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def dump_toml(spec: HardwareSpec) -> str:
+    """The spec as a TOML document in the schema :func:`load_file` reads."""
+    lines = [
+        f"name = {_toml_str(spec.name)}",
+        f"display_name = {_toml_str(spec.display_name)}",
+        f"vendor = {_toml_str(spec.vendor)}",
+        f"kind = {_toml_str(spec.kind)}",
+        f"verified = {'true' if spec.verified else 'false'}",
+        f"source = {_toml_str(spec.source)}",
+        f"notes = {_toml_str(spec.notes)}",
+        "",
+        "[memory]",
+        f'bandwidth = "{format_si(spec.bandwidth)}"',
+    ]
+    if spec.capacity is not None:
+        lines.append(f'capacity = "{format_si(spec.capacity)}"')
+    if spec.cache is not None:
+        lines.append(f'cache = "{format_si(spec.cache)}"')
+    for table, peaks in (("compute", spec.compute), ("vector", spec.vector)):
+        lines += ["", f"[{table}]"]
+        lines += [f'{dtype} = "{format_si(v)}"' for dtype, v in peaks.items()]
+    lines += [
+        "",
+        "[overhead]",
+        f'kernel = "{spec.kernel_overhead * 1e6:.10g}us"',
+        "",
+        "[efficiency]",
+        f"compute = {spec.efficiency_compute!r}",
+        f"memory = {spec.efficiency_memory!r}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,145 @@
+"""A chip as data: :class:`HardwareSpec` and the rule that picks the peak an op runs at.
+
+Peaks are dense FLOP/s (OP/s for integer dtypes), per canonical dtype name. ``compute`` holds
+the matrix units (tensor cores, MXU, NPU MAC arrays), ``vector`` the units that run everything
+else (elementwise, norms, softmax). :func:`resolve_peak` is the one place that decides which
+peak an op uses when the spec has no entry for its dtype (rules in docs/hardware.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
+UNITS = ("matrix", "vector")
+INT_DTYPES = ("int8", "int4", "int16", "int32", "int64", "uint8", "bool")
+
+
+def _frozen(d: Mapping[str, float]) -> Mapping[str, float]:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """One device. Figures are dense peaks in FLOP/s (OP/s for ints), bytes and seconds."""
+
+    name: str
+    display_name: str
+    vendor: str
+    kind: str
+    bandwidth: float
+    compute: Mapping[str, float] = field(default_factory=dict)
+    vector: Mapping[str, float] = field(default_factory=dict)
+    kernel_overhead: float = 0.0
+    capacity: float | None = None
+    cache: float | None = None
+    efficiency_compute: float = 1.0
+    efficiency_memory: float = 1.0
+    verified: bool = False
+    source: str = ""
+    notes: str = ""
+    path: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compute", _frozen(self.compute))
+        object.__setattr__(self, "vector", _frozen(self.vector))
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.bandwidth, tuple(sorted(self.compute.items()))))
+
+    # ---- derived figures ---------------------------------------------------------------
+    def peak(self, dtype: str, unit: str = "matrix", *, tf32: bool = False) -> float:
+        """The peak FLOP/s an op in ``dtype`` runs at on ``unit`` (fallbacks applied)."""
+        return resolve_peak(self, dtype, unit, tf32=tf32).value
+
+    def ridge_point(self, dtype: str, *, tf32: bool = False, effective: bool = True) -> float:
+        """FLOPs per byte where the roofline turns: peak / bandwidth (both x efficiency)."""
+        peak = self.peak(dtype, "matrix", tf32=tf32)
+        if effective:
+            return peak * self.efficiency_compute / (self.bandwidth * self.efficiency_memory)
+        return peak / self.bandwidth
+
+    def with_efficiency(
+        self, compute: float | None = None, memory: float | None = None
+    ) -> HardwareSpec:
+        """A copy with other attainable fractions of peak compute and bandwidth."""
+        return replace(
+            self,
+            efficiency_compute=self.efficiency_compute if compute is None else compute,
+            efficiency_memory=self.efficiency_memory if memory is None else memory,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as the TOML schema lays it out (numbers in base units)."""
+        memory: dict[str, float] = {"bandwidth": self.bandwidth}
+        if self.capacity is not None:
+            memory["capacity"] = self.capacity
+        if self.cache is not None:
+            memory["cache"] = self.cache
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "vendor": self.vendor,
+            "kind": self.kind,
+            "verified": self.verified,
+            "source": self.source,
+            "notes": self.notes,
+            "memory": memory,
+            "compute": dict(self.compute),
+            "vector": dict(self.vector),
+            "overhead": {"kernel": self.kernel_overhead},
+            "efficiency": {"compute": self.efficiency_compute, "memory": self.efficiency_memory},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PeakChoice:
+    """The peak an op runs at, which table entry gave it, and a note when it is a fallback."""
+
+    value: float
+    key: str  # e.g. "compute.bfloat16", "vector.float32"
+    note: str | None = None
+
+
+def resolve_peak(spec: HardwareSpec, dtype: str, unit: str, *, tf32: bool = False) -> PeakChoice:
+    """Pick the peak for work in ``dtype`` on ``unit`` ("matrix" for MAC ops, else "vector").
+
+    Matrix (MAC) ops: ``compute[D]``; float32 with ``tf32``: ``compute.tfloat32``; then the
+    vector rule. Vector ops: ``vector[D]``, then ``vector.float32``, then ``compute[D]``.
+    Last resort: the largest ``compute`` peak, with a note (on an int8-only NPU: "assumed
+    quantised to int8"). A plain float32 MAC op never uses TF32 unless asked.
+    """
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; use one of {', '.join(UNITS)}")
+    D = dtype
+    if unit == "matrix":
+        if D in spec.compute:
+            return PeakChoice(spec.compute[D], f"compute.{D}")
+        if D == "float32" and tf32 and "tfloat32" in spec.compute:
+            return PeakChoice(spec.compute["tfloat32"], "compute.tfloat32", "float32 MACs as TF32")
+    if unit == "matrix" and D == "float32" and "float32" in spec.vector:
+        hint = "; --tf32 allows TF32" if "tfloat32" in spec.compute else ""
+        note = f"float32 MACs on the vector units (no TF32{hint})"
+        return PeakChoice(spec.vector["float32"], "vector.float32", note)
+    if D in spec.vector:
+        note = f"{D} MACs on the vector units" if unit == "matrix" else None
+        return PeakChoice(spec.vector[D], f"vector.{D}", note)
+    if "float32" in spec.vector:
+        what = "MACs" if unit == "matrix" else "vector work"
+        note = None if D == "float32" else f"{D} {what} at the vector.float32 rate"
+        return PeakChoice(spec.vector["float32"], "vector.float32", note)
+    if unit == "vector" and D in spec.compute:
+        note = f"no vector peak: {D} vector work at the matrix peak"
+        return PeakChoice(spec.compute[D], f"compute.{D}", note)
+    if not spec.compute:
+        raise ValueError(f"hardware {spec.name!r} has no peak for {D} at all")
+    floats = {k: v for k, v in spec.compute.items() if k not in INT_DTYPES}
+    if floats:
+        key, value = max(floats.items(), key=lambda kv: (kv[1], kv[0]))
+        what = "MACs" if unit == "matrix" else "vector work"
+        return PeakChoice(value, f"compute.{key}", f"no peak for {D} {what}: assumed {key}")
+    key, value = max(spec.compute.items(), key=lambda kv: (kv[1], kv[0]))
+    return PeakChoice(value, f"compute.{key}", f"assumed quantised to {key}")

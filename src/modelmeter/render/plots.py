@@ -1,0 +1,351 @@
+"""Charts of a roofline analysis (PNG, matplotlib's headless Agg canvas, imported lazily).
+
+``save_roofline``: the log-log roofline of the chip with one point per module (its own ops) or
+per op, sized by predicted time and coloured by bound. ``save_breakdown``: the modules taking
+the most predicted time, each bar split into compute-limited, memory-limited and overhead time.
+Both write the file whole (a temporary file renamed) and change nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from modelmeter.errors import require
+from modelmeter.hardware.spec import resolve_peak
+from modelmeter.units import SHORT_DTYPE, format_rate
+
+if TYPE_CHECKING:
+    from modelmeter.analysis.roofline import Roofline
+    from modelmeter.report import Report
+
+COLORS = {"compute": "#1f77b4", "memory": "#ff7f0e", "overhead": "#7f7f7f"}
+BOUND_TEXT = {
+    "compute": "compute-bound",
+    "memory": "memory-bound",
+    "overhead": "overhead-bound (launch)",
+}
+LABELLED = 6  # points named on the roofline chart (the slowest ones)
+
+
+def require_matplotlib() -> Any:
+    """matplotlib, or MissingDependency naming the ``plot`` extra."""
+    return require("matplotlib", "plot", "plotting")
+
+
+def _figure(width: float, height: float) -> Any:
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=150, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".png", dir=parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _time_unit(seconds: float) -> tuple[float, str]:
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if seconds >= scale:
+            return scale, unit
+    return 1e-9, "ns"
+
+
+def _rate_unit(value: float) -> tuple[float, str]:
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= scale:
+            return scale, prefix
+    return 1.0, ""
+
+
+def _unit(peak_key: str) -> str:
+    integer = peak_key.rpartition(".")[2].startswith(("int", "uint"))
+    return "OP/s" if integer else "FLOP/s"
+
+
+def _dtype(d: str) -> str:
+    return SHORT_DTYPE.get(d, d)
+
+
+def _short(name: str, limit: int = 38) -> str:
+    return name if len(name) <= limit else "…" + name[-(limit - 1) :]
+
+
+def _labels(report: Report) -> dict[str, str]:
+    """``name (Type)`` per module; ``, own ops`` where it has children (their time is apart)."""
+    out = {}
+    for n in report.modules():
+        own = ", own ops" if n.children else ""
+        out[n.name] = f"{_short(n.name or report.model)} ({n.type}{own})"
+    return out
+
+
+def _title(report: Report, roof: Roofline, what: str) -> str:
+    batch = f", batch {roof.batch}" if roof.batch is not None else ""
+    return f"{what}: {report.model} on {roof.spec.display_name} ({_dtype(roof.dtype)}{batch})"
+
+
+def _subtitle(roof: Roofline) -> str:
+    scale, unit = _time_unit(roof.latency_s)
+    eff = ""
+    if roof.spec.efficiency_compute != 1 or roof.spec.efficiency_memory != 1:
+        eff = (
+            f" · efficiency compute {roof.spec.efficiency_compute:.2f}, "
+            f"memory {roof.spec.efficiency_memory:.2f}"
+        )
+    unverified = "" if roof.spec.verified else " · UNVERIFIED hardware figures"
+    return (
+        f"predicted {roof.latency_s / scale:.3g} {unit} · attainable utilization "
+        f"{100 * roof.utilization:.1f}% of {format_rate(roof.peak, _unit(roof.peak_key))}"
+        f"{eff}{unverified}"
+    )
+
+
+def _points(
+    report: Report, roof: Roofline, per_op: bool
+) -> list[tuple[str, float, float, float, str]]:
+    """(label, intensity, achieved FLOP/s, latency, bound) per module's own ops or per op."""
+    types = _labels(report)
+    out = []
+    if per_op:
+        for t in roof.ops:
+            if t.flops and t.bytes and t.latency_s:
+                out.append(
+                    (
+                        f"{t.module or report.model}: {t.op}",
+                        t.arithmetic_intensity,
+                        t.flops / t.latency_s,
+                        t.latency_s,
+                        t.bound,
+                    )
+                )
+        return out
+    for name, mt in roof.own.items():
+        if mt.kernels and mt.flops and mt.bytes and mt.latency_s:
+            label = types.get(name, name)
+            out.append((label, mt.arithmetic_intensity, mt.achieved, mt.latency_s, mt.bound))
+    return out
+
+
+def roofline_figure(report: Report, roof: Roofline, *, per_op: bool = False) -> Any:
+    """The roofline chart as a matplotlib Figure (nothing is written)."""
+    spec = roof.spec
+    pts = _points(report, roof, per_op)
+    fig = _figure(10, 6.5)
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    peak = roof.peak * spec.efficiency_compute
+    bw = spec.bandwidth * spec.efficiency_memory
+    ridge = roof.ridge_point
+    xs = [p[1] for p in pts] or [ridge]
+    lo = min(min(xs), ridge) / 4
+    hi = max(max(xs), ridge) * 4
+    vec = resolve_peak(spec, roof.dtype, "vector", tf32=roof.tf32)
+    ys_all = [p[2] for p in pts] + [peak, vec.value * spec.efficiency_compute, bw * lo]
+    yscale, prefix = _rate_unit(peak)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(max(min(ys_all) / 5, 1e-30) / yscale, peak * 3 / yscale)
+
+    # roofs: memory slope up to the ridge, then the matrix peak; the vector peak dashed
+    ax.plot(
+        [lo, ridge, hi],
+        [bw * lo / yscale, peak / yscale, peak / yscale],
+        color="black",
+        lw=2,
+        label=f"roofline: {format_rate(bw, 'B/s')} x intensity, then the "
+        f"{_dtype(roof.dtype)} MAC peak {format_rate(peak, _unit(roof.peak_key))} "
+        f"({roof.peak_key})",
+    )
+    if vec.value * spec.efficiency_compute < peak:
+        vridge = vec.value * spec.efficiency_compute / bw
+        ax.plot(
+            [max(vridge, lo), hi],
+            [vec.value * spec.efficiency_compute / yscale] * 2,
+            color="black",
+            lw=1,
+            ls="--",
+            label=f"vector peak {format_rate(vec.value * spec.efficiency_compute)} "
+            f"({vec.key}): non-MAC ops",
+        )
+    if spec.efficiency_compute != 1 or spec.efficiency_memory != 1:
+        nridge = roof.peak / spec.bandwidth
+        ax.plot(
+            [lo, nridge, hi],
+            [spec.bandwidth * lo / yscale, roof.peak / yscale, roof.peak / yscale],
+            color="black",
+            lw=1,
+            ls=":",
+            label="nominal peak (datasheet)",
+        )
+    ax.axvline(ridge, color="gray", ls=":", lw=1)
+    ax.annotate(
+        f"ridge point {ridge:.3g} FLOP/B",
+        (ridge, 0.03),
+        xycoords=("data", "axes fraction"),
+        xytext=(-4, 0),
+        textcoords="offset points",
+        rotation=90,
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color="dimgray",
+    )
+
+    biggest = max((p[3] for p in pts), default=1.0)
+    for bound in ("compute", "memory", "overhead"):
+        sel = [p for p in pts if p[4] == bound]
+        if not sel:
+            continue
+        ax.scatter(
+            [p[1] for p in sel],
+            [p[2] / yscale for p in sel],
+            s=[12 + 400 * p[3] / biggest for p in sel],
+            c=COLORS[bound],
+            alpha=0.6,
+            edgecolors="white",
+            linewidths=0.5,
+            label=f"{BOUND_TEXT[bound]} ({len(sel)})",
+        )
+    middle = math.sqrt(lo * hi)
+    for label, x, y, _, _ in _to_label(pts, yscale):
+        right = x > middle  # label to the left of points in the right half
+        ax.annotate(
+            _short(label, 60),
+            (x, y / yscale),
+            xytext=(-6 if right else 6, 4),
+            textcoords="offset points",
+            ha="right" if right else "left",
+            fontsize=7,
+            color="#333333",
+        )
+    hidden = _hidden(roof, per_op)
+    what = "op" if per_op else "module (its own ops)"
+    note = f"one point per {what}; marker area ∝ predicted time"
+    if hidden:
+        note += f"; {hidden} without FLOPs not shown"
+    ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7, color="dimgray")
+    ax.set_xlabel("arithmetic intensity (FLOP / byte moved, unfused)")
+    ax.set_ylabel(f"achieved performance ({prefix}{_unit(roof.peak_key)})")
+    ax.set_title(_title(report, roof, "Roofline") + "\n" + _subtitle(roof), fontsize=10)
+    ax.grid(True, which="major", ls="-", lw=0.4, alpha=0.5)
+    ax.grid(True, which="minor", ls=":", lw=0.3, alpha=0.3)
+    legend = ax.legend(loc="upper left", fontsize=7, framealpha=0.9)
+    for handle in legend.legend_handles:
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([30])
+    return fig
+
+
+def _to_label(pts: list[Any], yscale: float) -> list[Any]:
+    """The slowest points, skipping one that sits on a point already labelled."""
+    chosen: list[Any] = []
+    for p in sorted(pts, key=lambda p: -p[3]):
+        if len(chosen) == LABELLED:
+            break
+        near = any(
+            abs(math.log10(p[1] / q[1])) < 0.15 and abs(math.log10(p[2] / q[2])) < 0.15
+            for q in chosen
+        )
+        if not near:
+            chosen.append(p)
+    return chosen
+
+
+def _hidden(roof: Roofline, per_op: bool) -> int:
+    items: Iterable[Any] = roof.ops if per_op else [m for m in roof.own.values() if m.kernels]
+    return sum(1 for t in items if not (t.flops and t.bytes))
+
+
+def breakdown_rows(roof: Roofline, top: int) -> list[tuple[str, float, float, float]]:
+    """(module, compute-limited s, memory-limited s, overhead s) of the ``top`` modules by
+    time (each module's own ops). Per op, max(compute, memory) goes to whichever is larger,
+    so the three parts add up to the module's predicted latency."""
+    parts: dict[str, list[float]] = {}
+    for t in roof.ops:
+        p = parts.setdefault(t.module, [0.0, 0.0, 0.0])
+        if t.compute_s >= t.memory_s:
+            p[0] += t.compute_s
+        else:
+            p[1] += t.memory_s
+        p[2] += t.overhead_s
+    rows = sorted(parts.items(), key=lambda kv: -sum(kv[1]))[:top]
+    return [(name, *vals) for name, vals in rows]
+
+
+def breakdown_figure(report: Report, roof: Roofline, *, top: int = 20) -> Any:
+    """The per-module time breakdown as a matplotlib Figure (nothing is written)."""
+    rows = breakdown_rows(roof, top)
+    names = _labels(report)
+    fig = _figure(10, 1.8 + 0.32 * max(len(rows), 1))
+    ax = fig.add_subplot()
+    longest = max((sum(r[1:]) for r in rows), default=roof.latency_s) or 1.0
+    scale, unit = _time_unit(longest)
+    labels = [names.get(r[0], r[0]) for r in rows]
+    y = list(range(len(rows)))[::-1]
+    left = [0.0] * len(rows)
+    parts = ("compute-limited", "memory-limited", "kernel overhead")
+    for k, (key, name) in enumerate(zip(("compute", "memory", "overhead"), parts)):
+        widths = [r[1 + k] / scale for r in rows]
+        ax.barh(y, widths, left=left, color=COLORS[key], label=name, height=0.7)
+        left = [a + b for a, b in zip(left, widths)]
+    total = roof.latency_s
+    for yi, r, x in zip(y, rows, left):
+        ax.text(
+            x,
+            yi,
+            f" {sum(r[1:]) / scale:.3g} {unit} ({100 * sum(r[1:]) / total:.1f}%)",
+            va="center",
+            fontsize=7,
+        )
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlim(0, max(left, default=1) * 1.18 or 1)
+    ax.set_xlabel(f"predicted time ({unit}); each op: max(compute, memory) + overhead")
+    shown = sum(sum(r[1:]) for r in rows)
+    fig.suptitle(
+        f"Time of the {len(rows)} slowest modules (own ops), {100 * shown / total:.1f}% of "
+        f"the total\n{_title(report, roof, 'Breakdown')}\n{_subtitle(roof)}",
+        fontsize=10,
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(True, axis="x", lw=0.4, alpha=0.5)
+    return fig
+
+
+def save_roofline(report: Report, roof: Roofline, path: str, *, per_op: bool = False) -> None:
+    """Write the roofline chart to ``path`` (PNG)."""
+    _save(roofline_figure(report, roof, per_op=per_op), path)
+
+
+def save_breakdown(report: Report, roof: Roofline, path: str, *, top: int = 20) -> None:
+    """Write the per-module time breakdown to ``path`` (PNG)."""
+    _save(breakdown_figure(report, roof, top=top), path)
+
+
+__all__ = [
+    "require_matplotlib",
+    "roofline_figure",
+    "breakdown_figure",
+    "breakdown_rows",
+    "save_roofline",
+    "save_breakdown",
+]

@@ -1,0 +1,260 @@
+"""Roofline per op, per module and for the model, checked against the formulas by hand:
+
+compute_s = FLOPs / (peak x eff.compute), memory_s = bytes / (bandwidth x eff.memory),
+latency = max(compute, memory) + overhead, bound = overhead if overhead > max(...)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+import modelmeter
+from modelmeter.analysis.roofline import main_dtype, roofline
+from modelmeter.hardware import HardwareSpec, HardwareSpecError, load_spec
+from modelmeter.render import render
+from modelmeter.render.checks import check_rows_add_up
+from modelmeter.report import Cost, InputSpec, ModuleNode, OpRecord, Report
+
+H100 = load_spec("h100-sxm")
+
+
+def one_op_report(rec: OpRecord, shape: tuple[int, ...] = (8, 4)) -> Report:
+    root = ModuleNode("", "Fn", calls=1, ops=[rec])
+    return Report("fn", "torch", "exact", "meta", [InputSpec(shape, rec.dtype)], root)
+
+
+def toy(**kw: object) -> HardwareSpec:
+    """Round numbers: 100 TFLOP/s bf16 matrix, 10 TFLOP/s fp32 vector, 1 TB/s, 5 us."""
+    base: dict[str, object] = dict(
+        name="toy",
+        display_name="Toy",
+        vendor="-",
+        kind="gpu",
+        bandwidth=1e12,
+        compute={"bfloat16": 100e12},
+        vector={"float32": 10e12},
+        kernel_overhead=5e-6,
+        verified=True,
+    )
+    base.update(kw)
+    return HardwareSpec(**base)  # type: ignore[arg-type]
+
+
+# ---- the three regimes, traced from real ops -------------------------------------------------
+
+
+def test_big_matmul_is_compute_bound_on_h100() -> None:
+    r = modelmeter.analyze(lambda a, b: a @ b, ("4096x4096:bf16", "4096x4096:bf16"))
+    roof = roofline(r, H100)
+    (t,) = roof.ops
+    # exact convention: (2k - 1)·m·n = 8191 * 4096 * 4096 = 137,422,176,256 FLOPs
+    assert t.flops == 137_422_176_256
+    # bytes: read 2 x 4096*4096*2 B, write 4096*4096*2 B = 100,663,296
+    assert t.bytes == 100_663_296
+    # 137,422,176,256 / 989.5e12 = 1.388804e-4 s on the bf16 tensor cores
+    assert t.compute_s == pytest.approx(137_422_176_256 / 989.5e12)
+    assert t.compute_s == pytest.approx(1.388804e-4, rel=1e-6)
+    # 100,663,296 / 3.35e12 = 3.004874e-5 s
+    assert t.memory_s == pytest.approx(3.004874e-5, rel=1e-6)
+    assert t.overhead_s == 4e-6
+    # 1.388804e-4 + 4e-6 = 1.428804e-4 s
+    assert t.latency_s == pytest.approx(1.428804e-4, rel=1e-6)
+    assert t.bound == "compute" and t.unit == "matrix" and t.peak_key == "compute.bfloat16"
+    # intensity 137,422,176,256 / 100,663,296 = 1365.17 FLOP/B, right of the ridge (295.37)
+    assert t.arithmetic_intensity == pytest.approx(1365.1667, rel=1e-6)
+    assert roof.ridge_point == pytest.approx(989.5e12 / 3.35e12)  # 295.37 FLOP/B
+    # utilization = FLOPs / latency / peak = 1.388804e-4 / 1.428804e-4 = 0.97200
+    assert roof.utilization == pytest.approx(0.972005, rel=1e-5)
+
+
+def test_elementwise_add_is_memory_bound_on_h100() -> None:
+    r = modelmeter.analyze(lambda a, b: a + b, ("4096x4096", "4096x4096"))
+    (t,) = roofline(r, H100).ops
+    # 16,777,216 adds on the fp32 vector units (not the tensor cores): / 67e12 = 2.504e-7 s
+    assert t.unit == "vector" and t.peak_key == "vector.float32"
+    assert t.compute_s == pytest.approx(16_777_216 / 67e12)
+    # bytes: 3 x 16,777,216 x 4 = 201,326,592 -> / 3.35e12 = 6.009749e-5 s
+    assert t.memory_s == pytest.approx(6.009749e-5, rel=1e-6)
+    # 6.009749e-5 + 4e-6 = 6.409749e-5 s
+    assert t.latency_s == pytest.approx(6.409749e-5, rel=1e-6)
+    assert t.bound == "memory"
+    assert t.arithmetic_intensity == pytest.approx(1 / 12)  # 1 FLOP per 12 bytes
+
+
+def test_tiny_op_is_overhead_bound() -> None:
+    r = modelmeter.analyze(lambda a, b: a + b, ("10", "10"))
+    (t,) = roofline(r, H100).ops
+    # 120 bytes / 3.35e12 = 3.58e-11 s and 10 / 67e12 = 1.5e-13 s, both far below 4 us
+    assert t.bound == "overhead"
+    assert t.latency_s == pytest.approx(4e-6 + 120 / 3.35e12)
+
+
+# ---- the formula on hand-built ops -----------------------------------------------------------
+
+
+def test_mac_op_uses_matrix_peak_and_efficiency() -> None:
+    rec = OpRecord(
+        "aten.mm", Cost(macs=1, flops=2_000_000_000, bytes_read=1_000_000), dtype="bfloat16"
+    )
+    spec = toy().with_efficiency(compute=0.5, memory=0.8)
+    (t,) = roofline(one_op_report(rec), spec).ops
+    # 2e9 / (100e12 x 0.5) = 4e-5 s; 1e6 / (1e12 x 0.8) = 1.25e-6 s; + 5e-6 = 4.5e-5 s
+    assert t.compute_s == pytest.approx(4e-5)
+    assert t.memory_s == pytest.approx(1.25e-6)
+    assert t.latency_s == pytest.approx(4.5e-5)
+    assert t.bound == "compute"
+
+
+def test_non_mac_op_uses_vector_peak() -> None:
+    rec = OpRecord("aten.exp", Cost(flops=1_000_000_000, bytes_read=0), dtype="float32")
+    (t,) = roofline(one_op_report(rec), toy()).ops
+    # 1e9 / 10e12 = 1e-4 s on the vector units, not 1e9 / 100e12 on the matrix units
+    assert t.compute_s == pytest.approx(1e-4)
+    assert t.unit == "vector"
+
+
+def test_overhead_wins_only_when_it_exceeds_both() -> None:
+    # memory 4e-6 s (4e6 B at 1 TB/s) < 5 us overhead -> overhead; 6e-6 s -> memory
+    small = OpRecord("aten.add", Cost(flops=1, bytes_read=4_000_000), dtype="float32")
+    big = OpRecord("aten.add", Cost(flops=1, bytes_read=6_000_000), dtype="float32")
+    assert roofline(one_op_report(small), toy()).ops[0].bound == "overhead"
+    t = roofline(one_op_report(big), toy()).ops[0]
+    assert t.bound == "memory" and t.latency_s == pytest.approx(6e-6 + 5e-6)
+
+
+def test_modules_roll_up_and_rows_add_up(handmade: Report) -> None:
+    spec = toy(compute={"float32": 1e12}, vector={"float32": 1e11}, kernel_overhead=1e-6)
+    roof = roofline(handmade, spec)
+    # ops (float32): body.add flops 100 bytes 1200; body.0 addmm flops 200 bytes 520;
+    # body.1 relu flops 10 bytes 80; head addmm flops 20 bytes 88. With 1 TB/s every op's
+    # memory time is bytes x 1e-12 s, far below 1 us: every op is overhead-bound.
+    assert [t.bound for t in roof.ops] == ["overhead"] * 4
+    lat = {t.module: t.latency_s for t in roof.ops}
+    # body.0: max(200 / 1e12, 520 / 1e12) + 1e-6 = 1.00052e-6 s
+    assert lat["body.0"] == pytest.approx(1e-6 + 520e-12)
+    body = roof.modules["body"]
+    assert body.latency_s == pytest.approx(lat["body"] + lat["body.0"] + lat["body.1"])
+    assert body.kernels == 3 and body.overhead_bound == 3 and body.flops == 310
+    assert roof.total.latency_s == pytest.approx(sum(lat.values()))
+    assert roof.modules[""] is roof.total
+    for name, node in ((n.name, n) for n in handmade.modules()):
+        kids = sum(roof.modules[c.name].latency_s for c in node.children)
+        assert roof.modules[name].latency_s == pytest.approx(roof.own[name].latency_s + kids)
+    # the model: 100 + 200 + 10 + 20 = 330 FLOPs over the summed latency
+    assert roof.total.flops == 330
+    assert roof.utilization == pytest.approx(330 / roof.latency_s / 1e12)
+    assert list(roof.modules) == [n.name for n in handmade.modules()]  # tree order
+
+
+def test_roofline_does_not_change_the_report(handmade: Report) -> None:
+    before = json.dumps(handmade.to_dict(), sort_keys=True)
+    roofline(handmade, H100)
+    assert json.dumps(handmade.to_dict(), sort_keys=True) == before
+
+
+def test_phase_filter() -> None:
+    fwd = OpRecord("aten.mm", Cost(macs=1, flops=100), dtype="bfloat16")
+    bwd = OpRecord("aten.mm", Cost(macs=1, flops=300), phase="backward", dtype="bfloat16")
+    root = ModuleNode("", "Fn", ops=[fwd, bwd])
+    r = Report("fn", "torch", "exact", "meta", [], root)
+    assert roofline(r, toy()).total.flops == 400
+    assert roofline(r, toy(), phase="backward").total.flops == 300
+    assert roofline(r, toy()).batch is None  # no inputs: no throughput
+    assert roofline(r, toy()).throughput is None
+
+
+def test_throughput_at_the_batch() -> None:
+    rec = OpRecord("aten.mm", Cost(macs=1, flops=5_000_000_000), dtype="bfloat16")
+    roof = roofline(one_op_report(rec, shape=(64, 3)), toy(kernel_overhead=0.0))
+    # 5e9 / 100e12 = 5e-5 s for a batch of 64: 64 / 5e-5 = 1,280,000 samples/s
+    assert roof.throughput == pytest.approx(1_280_000)
+    assert roof.utilization == pytest.approx(1.0)
+
+
+def test_main_dtype_is_the_mac_dtype_with_most_flops() -> None:
+    ops = [
+        OpRecord("aten.mm", Cost(macs=1, flops=10), dtype="float32"),
+        OpRecord("aten.mm", Cost(macs=1, flops=20), dtype="bfloat16"),
+        OpRecord("aten.add", Cost(flops=1000), dtype="float32"),  # not a MAC op
+    ]
+    r = Report("fn", "torch", "exact", "meta", [], ModuleNode("", "Fn", ops=ops))
+    assert main_dtype(r) == "bfloat16"
+    empty = Report("fn", "torch", "exact", "meta", [], ModuleNode("", "Fn"))
+    assert main_dtype(empty) == "float32"
+    assert roofline(empty, toy()).total.bound == "none"
+
+
+def test_quantised_npu_says_so() -> None:
+    rec = OpRecord("aten.mm", Cost(macs=1, flops=1_700_000_000), dtype="float32")
+    roof = roofline(one_op_report(rec), load_spec("hi3519av100"))
+    # an int8-only NPU: float32 MACs at the 1.7 TOPS int8 peak -> 1.7e9 / 1.7e12 = 1 ms
+    assert roof.ops[0].compute_s == pytest.approx(1e-3)
+    assert "assumed quantised to int8" in roof.notes
+    assert any("unverified" in n for n in roof.notes)
+
+
+def test_bad_spec_values_raise_one_clear_error() -> None:
+    rec = OpRecord("aten.mm", Cost(macs=1, flops=1), dtype="float32")
+    with pytest.raises(HardwareSpecError, match="bandwidth"):
+        roofline(one_op_report(rec), toy(bandwidth=0.0))
+    with pytest.raises(HardwareSpecError, match="compute"):
+        roofline(one_op_report(rec), toy(compute={}))
+
+
+# ---- renderers -------------------------------------------------------------------------------
+
+
+def test_json_adds_hardware_and_roofline_top_level_and_per_module(handmade: Report) -> None:
+    roof = roofline(handmade, H100)
+    plain = json.loads(render(handmade, "json"))
+    d = json.loads(render(handmade, "json", roofline=roof))
+    assert "roofline" not in plain and "hardware" not in plain
+    assert "roofline" not in handmade.to_dict()
+    assert d["hardware"]["name"] == "h100-sxm" and d["hardware"]["memory"]["bandwidth"] == 3.35e12
+    for key in ("latency_s", "compute_s", "memory_s", "overhead_s", "bound"):
+        assert key in d["roofline"]
+    assert d["roofline"]["utilization"] == pytest.approx(roof.utilization)
+    assert d["roofline"]["arithmetic_intensity"] == pytest.approx(330 / 1888)  # FLOPs / bytes
+    for m in d["modules"]:
+        assert m["roofline"]["latency_s"] == pytest.approx(roof.modules[m["name"]].latency_s)
+    # everything the plain report has is unchanged
+    assert {k: v for k, v in d.items() if k not in ("hardware", "roofline", "modules")} == {
+        k: v for k, v in plain.items() if k != "modules"
+    }
+    assert Report.from_dict(d).total() == handmade.total()
+
+
+def test_table_csv_md_show_roofline(handmade_factory: Callable[[], Report]) -> None:
+    report = handmade_factory()
+    roof = roofline(report, load_spec("hi3519av100"))
+    table = render(report, "table", roofline=roof)
+    for text in ("Latency", "Bound", "% time", "ridge point", "predicted latency", "UNVERIFIED"):
+        assert text in table
+    assert "assumed quantised to int8" in table
+    csv_text = render(report, "csv", roofline=roof)
+    assert csv_text.splitlines()[0].endswith(
+        "latency_s,compute_s,memory_s,overhead_s,bound,arithmetic_intensity,utilization"
+    )
+    md = render(report, "md", roofline=roof)
+    assert "## Roofline" in md and "| Latency | Bound | % time |" in md
+    # the existing row checks still hold on the plain renderers
+    check_rows_add_up(report, None)
+
+
+def test_table_rows_follow_the_roofline_columns(handmade: Report) -> None:
+    from modelmeter.render.table import COLUMNS, table_cells, table_columns
+
+    roof = roofline(handmade, H100)
+    cols = table_columns(roof)
+    assert "Output shape" not in cols and cols[-3:] == ("Latency", "Bound", "% time")
+    assert table_columns() == COLUMNS
+    cells = table_cells(handmade, None, roof)
+    assert all(len(c) == len(cols) for c in cells)
+    root = dict(zip(cols, cells[0]))
+    assert root["% time"] == "100.0%" and root["Bound"] == roof.total.bound
+    header = next(
+        line for line in render(handmade, "table", roofline=roof).splitlines() if "Module" in line
+    )
+    assert [h.strip() for h in header.strip("│").split("│")] == list(cols)

@@ -1,0 +1,283 @@
+"""The hardware database: every shipped device loads, figures are dense and sourced, bad files
+give one clear error naming the file and the field, and the fallback rules pick the peak."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from modelmeter.errors import ModelmeterError
+from modelmeter.hardware import (
+    HardwareSpec,
+    HardwareSpecError,
+    dump_toml,
+    list_specs,
+    load_file,
+    load_spec,
+    parse_seconds,
+    resolve_peak,
+    spec_from_peak,
+)
+from modelmeter.hardware.listing import render_list, render_show
+
+REPO = Path(__file__).resolve().parents[2]
+SPECS = REPO / "src" / "modelmeter" / "hardware" / "specs"
+DOC = REPO / "docs" / "hardware.md"
+START, END = "<!-- hardware-table:start -->\n", "<!-- hardware-table:end -->"
+
+REQUIRED = {
+    "h100-sxm", "h100-pcie", "h200", "a100-sxm-40gb", "a100-sxm-80gb", "v100-sxm2", "t4", "l4",
+    "a10", "rtx-3090", "rtx-4090", "jetson-agx-orin", "jetson-orin-nx", "jetson-orin-nano",
+    "jetson-xavier-nx", "jetson-nano", "apple-m1", "apple-m2", "tpu-v4", "tpu-v5e",
+    "hi3519av100", "rk3588", "raspberry-pi-4", "raspberry-pi-5",
+}  # fmt: skip
+
+
+# ---- the shipped database --------------------------------------------------------------------
+
+
+def test_at_least_twenty_devices_each_sourced_and_named_after_its_file() -> None:
+    specs = list_specs()
+    assert len(specs) >= 20
+    assert REQUIRED <= {s.name for s in specs}
+    for s in specs:
+        assert s.path is not None and Path(s.path).stem == s.name
+        assert s.source and s.vendor and s.display_name
+        assert s.bandwidth > 0 and s.compute
+        assert all(v > 0 for v in (*s.compute.values(), *s.vector.values()))
+        assert s.efficiency_compute == 1.0 and s.efficiency_memory == 1.0
+        assert 0 < s.kernel_overhead <= 20e-6  # estimates, 1-10 us
+    assert len({s.name for s in specs}) == len(specs)
+    assert sorted(p.stem for p in SPECS.glob("*.toml")) == [s.name for s in specs]
+
+
+def test_dense_figures_not_sparse() -> None:
+    # NVIDIA lists 2:4-sparse tensor figures; the database holds half of them
+    assert load_spec("h100-sxm").compute["bfloat16"] == 989.5e12  # 1,979 sparse / 2
+    assert load_spec("h100-sxm").compute["int8"] == 1979e12  # 3,958 sparse / 2
+    assert load_spec("h100-pcie").compute["float16"] == 756.5e12  # 1,513 sparse / 2
+    assert load_spec("a100-sxm-80gb").compute["int8"] == 624e12  # 1,248 sparse / 2
+    assert load_spec("l4").compute["int8"] == 242.5e12  # 485 sparse / 2
+    assert load_spec("jetson-agx-orin").compute["int8"] == 137.5e12  # 275 sparse / 2
+    assert load_spec("jetson-orin-nano").compute["int8"] == 33.5e12  # 67 sparse (Super) / 2
+    assert load_spec("tpu-v4").compute["bfloat16"] == 275e12
+    assert load_spec("hi3519av100").compute == {"int8": 1.7e12}  # the source document's example
+    assert load_spec("h100-sxm").bandwidth == 3.35e12
+    assert load_spec("a100-sxm-40gb").bandwidth == 1555e9
+
+
+def test_verified_marks_follow_the_sources() -> None:
+    verified = {s.name for s in list_specs() if s.verified}
+    for name in ("h100-sxm", "h100-pcie", "a100-sxm-40gb", "a100-sxm-80gb", "tpu-v4", "apple-m2"):
+        assert name in verified
+    # unverified figures in the sources: H200 compute assumed, L4 FP16/FP8, A10 tensor, 3090,
+    # 4090 FP8, Orin bandwidth, Hi3519AV100 (no source), RK3588 bandwidth, derived CPU peaks
+    for name in ("h200", "l4", "a10", "rtx-3090", "rtx-4090", "jetson-agx-orin",
+                 "hi3519av100", "rk3588", "raspberry-pi-4", "a100-pcie-80gb"):  # fmt: skip
+        assert name not in verified
+
+
+def test_load_by_name_is_case_insensitive_and_suggests() -> None:
+    assert load_spec("H100-SXM") is load_spec("h100-sxm")
+    with pytest.raises(HardwareSpecError, match="did you mean.*h100-sxm"):
+        load_spec("h100-sx")
+    with pytest.raises(ModelmeterError, match="unknown hardware 'nothing-like-it'"):
+        load_spec("nothing-like-it")
+
+
+def test_dump_and_load_round_trip(tmp_path: Path) -> None:
+    for spec in list_specs():
+        p = tmp_path / f"{spec.name}.toml"
+        p.write_text(dump_toml(spec), encoding="utf-8")
+        assert _close(load_spec(str(p)), spec)
+
+
+def _close(a: HardwareSpec, b: HardwareSpec) -> bool:
+    da, db = a.to_dict(), b.to_dict()
+    for key in ("memory", "compute", "vector"):
+        assert da.pop(key) == pytest.approx(db.pop(key))
+    assert da.pop("overhead")["kernel"] == pytest.approx(db.pop("overhead")["kernel"])
+    assert da == db
+    return True
+
+
+def test_spec_from_peak() -> None:
+    s = spec_from_peak(1.7e12, 25.6e9, "int8")
+    assert s.compute == {"int8": 1.7e12} and s.bandwidth == 25.6e9 and not s.verified
+    assert s.ridge_point("float32") == pytest.approx(1.7e12 / 25.6e9)  # 66.4 OP/B
+    with pytest.raises(HardwareSpecError, match="--peak-dtype"):
+        spec_from_peak(1e12, 1e9, "int9")
+    with pytest.raises(HardwareSpecError, match="bandwidth must be a positive"):
+        spec_from_peak(1e12, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("4us", 4e-6), ("10us", 1e-5), ("0.5 ms", 5e-4), ("2e-6", 2e-6), ("3µs", 3e-6), (0, 0.0)],
+)
+def test_parse_seconds(text: str, seconds: float) -> None:
+    assert parse_seconds(text) == pytest.approx(seconds)
+    assert parse_seconds("10us") == 1e-05  # exact: divided, not multiplied by 1e-6
+
+
+# ---- the fallback rules ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "unit", "tf32", "key", "value", "note"),
+    [
+        # step 1: the table has the dtype
+        ("h100-sxm", "bfloat16", "matrix", False, "compute.bfloat16", 989.5e12, None),
+        ("h100-sxm", "int8", "matrix", False, "compute.int8", 1979e12, None),
+        ("h100-sxm", "float64", "vector", False, "vector.float64", 34e12, None),
+        ("jetson-nano", "float16", "vector", False, "vector.float16", 472e9, None),
+        # float32 MACs: the FP32 vector units unless TF32 is allowed
+        ("h100-sxm", "float32", "matrix", False, "vector.float32", 67e12, "no TF32"),
+        ("h100-sxm", "float32", "matrix", True, "compute.tfloat32", 494.7e12, "TF32"),
+        # no bf16 tensor cores (T4): the FP32 vector rate
+        ("t4", "bfloat16", "matrix", False, "vector.float32", 8.1e12, "vector.float32 rate"),
+        # elementwise bf16 on H100: vector.float32 (no vector.bfloat16 sourced)
+        ("h100-sxm", "bfloat16", "vector", False, "vector.float32", 67e12, "vector.float32"),
+        ("h100-sxm", "int64", "vector", False, "vector.float32", 67e12, "vector.float32"),
+        # TPU: no vector peaks at all
+        ("tpu-v4", "bfloat16", "vector", False, "compute.bfloat16", 275e12, "no vector peak"),
+        ("tpu-v4", "float32", "matrix", False, "compute.bfloat16", 275e12, "assumed bfloat16"),
+        # int8-only NPU: everything at the int8 peak, said so
+        ("hi3519av100", "float32", "matrix", False, "compute.int8", 1.7e12, "quantised to int8"),
+        ("hi3519av100", "float16", "vector", False, "compute.int8", 1.7e12, "quantised to int8"),
+        ("rk3588", "int8", "matrix", False, "compute.int8", 6e12, None),
+    ],
+)
+def test_fallback_rules(
+    device: str, dtype: str, unit: str, tf32: bool, key: str, value: float, note: str | None
+) -> None:
+    choice = resolve_peak(load_spec(device), dtype, unit, tf32=tf32)
+    assert (choice.key, choice.value) == (key, value)
+    if note is None:
+        assert choice.note is None
+    else:
+        assert choice.note is not None and note in choice.note
+
+
+def test_ridge_point_uses_efficiency() -> None:
+    h = load_spec("h100-sxm")
+    assert h.ridge_point("bfloat16") == pytest.approx(989.5e12 / 3.35e12)  # 295.37 FLOP/B
+    # 0.5 x 989.5e12 / (0.8 x 3.35e12) = 184.61 FLOP/B
+    assert h.with_efficiency(0.5, 0.8).ridge_point("bfloat16") == pytest.approx(184.608, rel=1e-5)
+    assert h.with_efficiency(0.5, 0.8).ridge_point("bfloat16", effective=False) == pytest.approx(
+        295.373, rel=1e-5
+    )
+
+
+# ---- bad files ----------------------------------------------------------------------------------
+
+GOOD = """name = "mychip"
+vendor = "Me"
+kind = "npu"
+[memory]
+bandwidth = "25.6G"
+[compute]
+int8 = "1.7T"
+"""
+
+
+def _write(tmp_path: Path, text: str | bytes, name: str = "mychip.toml") -> str:
+    p = tmp_path / name
+    if isinstance(text, bytes):
+        p.write_bytes(text)
+    else:
+        p.write_text(text, encoding="utf-8")
+    return str(p)
+
+
+def test_a_minimal_good_file(tmp_path: Path) -> None:
+    s = load_spec(_write(tmp_path, GOOD))
+    assert (s.name, s.display_name, s.bandwidth, dict(s.compute)) == (
+        "mychip", "mychip", 25.6e9, {"int8": 1.7e12},
+    )  # fmt: skip
+    assert not s.verified and s.kernel_overhead == 0 and s.vector == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "says"),
+    [
+        ("this is = = not toml", None, "is not valid TOML"),
+        (b'name = "\xff"', None, "is not valid TOML"),
+        (GOOD.replace('bandwidth = "25.6G"', ""), "memory.bandwidth", "is missing"),
+        (GOOD.replace('name = "mychip"\n', ""), "name", "is missing"),
+        (GOOD.replace('vendor = "Me"\n', ""), "vendor", "is missing"),
+        (GOOD.replace('"25.6G"', '"-25.6G"'), "memory.bandwidth", "must be > 0"),
+        (GOOD.replace('"25.6G"', "0"), "memory.bandwidth", "must be > 0"),
+        (GOOD.replace('"25.6G"', '"fast"'), "memory.bandwidth", "is not a number"),
+        (GOOD.replace('"25.6G"', "true"), "memory.bandwidth", "must be a number"),
+        (GOOD.replace("int8 =", "int9 ="), "compute.int9", "is not a known dtype"),
+        (GOOD + '[vector]\nfp32 = "1T"\n', "vector.fp32", "is not a known dtype"),
+        (GOOD.replace('int8 = "1.7T"', ""), "[compute]", "needs at least one"),
+        (GOOD.replace('"npu"', '"fpga"'), "kind", "must be one of"),
+        (GOOD.replace('name = "mychip"', 'name = "My Chip"'), "name", "must be lowercase"),
+        ('verified = "yes"\n' + GOOD, "verified", "must be true or false"),
+        ('speed = "1T"\n' + GOOD, "speed", "is not a known field"),
+        (GOOD + '[overhead]\nkernel = "4 parsecs"\n', "overhead.kernel", "is not a time"),
+        (GOOD + '[overhead]\nkernel = "-4us"\n', "overhead.kernel", "must be >= 0"),
+        (GOOD + "[efficiency]\ncompute = 0\n", "efficiency.compute", "must be > 0"),
+        (GOOD + "[efficiency]\nspeed = 1\n", "efficiency.speed", "is not a known field"),
+        (GOOD.replace('[memory]\nbandwidth = "25.6G"', "memory = 3"), "memory", "be a table"),
+    ],
+)
+def test_bad_files_give_one_clear_error(
+    tmp_path: Path, text: str | bytes, field: str | None, says: str
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(HardwareSpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"hardware file {path}")
+    assert says in message
+    if field is not None:
+        assert f": {field} " in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(HardwareSpecError, match="does not exist"):
+        load_file(tmp_path / "nope.toml")
+    with pytest.raises(HardwareSpecError, match="does not exist"):
+        load_spec(str(tmp_path / "nope.toml"))
+
+
+# ---- listing and the docs ---------------------------------------------------------------------
+
+
+def test_list_shows_every_device_with_source() -> None:
+    md = render_list(list_specs(), "md")
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) - 1 == len(list_specs())  # header + one row per device
+    h100 = next(r for r in rows if r.startswith("| h100-sxm |"))
+    for cell in ("989.5T", "1.979P", "3.35T", "4 us", "yes", "NVIDIA H100 datasheet"):
+        assert cell in h100
+    assert "| NO |" in next(r for r in rows if r.startswith("| hi3519av100 |"))
+    table = render_list(list_specs(), "table")
+    for s in list_specs():
+        assert re.search(rf"│ {re.escape(s.name)}\s", table)
+
+
+def test_show_has_every_field() -> None:
+    text = render_show(load_spec("hi3519av100"))
+    for field in ("display_name", "vendor", "kind", "verified", "source", "notes",
+                  "memory.bandwidth", "compute.int8", "overhead.kernel", "efficiency.compute"):  # fmt: skip
+        assert field in text
+    assert "NO: some figures are unverified" in text
+
+
+def test_docs_device_table_is_up_to_date(request: pytest.FixtureRequest) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert START in text and END in text
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    want = render_list(list_specs(), "md")
+    if request.config.getoption("--update-gold"):
+        DOC.write_text(head + START + want + END + tail, encoding="utf-8")
+        return
+    assert rest.split(END, 1)[0] == want, "docs/hardware.md is stale: pytest --update-gold"
