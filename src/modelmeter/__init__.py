@@ -3,9 +3,47 @@
 ``import modelmeter`` imports neither torch nor onnx; frontends load them when used.
 """
 
+from typing import Any
+
 from modelmeter.api import analyze
 from modelmeter.errors import ModelmeterError
 from modelmeter.report import Cost, ModuleNode, Report
 
-__all__ = ["analyze", "Report", "Cost", "ModuleNode", "ModelmeterError", "__version__"]
+# Loaded on first use (``modelmeter.roofline``, ``modelmeter.load_spec`` ...).
+_LAZY = {
+    "roofline": "modelmeter.analysis.roofline",
+    "utilization": "modelmeter.analysis.utilization",
+    "load_spec": "modelmeter.hardware",
+    "list_specs": "modelmeter.hardware",
+    "spec_from_peak": "modelmeter.hardware",
+    "HardwareSpec": "modelmeter.hardware",
+    "measure": "modelmeter.frontends.torch.runner",
+    "MeasureResult": "modelmeter.analysis.measure",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'modelmeter' has no attribute {name!r}")
+
+
+__all__ = [
+    "analyze",
+    "Report",
+    "Cost",
+    "ModuleNode",
+    "ModelmeterError",
+    "roofline",
+    "utilization",
+    "load_spec",
+    "list_specs",
+    "spec_from_peak",
+    "HardwareSpec",
+    "measure",
+    "MeasureResult",
+    "__version__",
+]
 __version__ = "0.1.0"

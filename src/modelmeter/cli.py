@@ -71,7 +71,7 @@ def _positive(text: str) -> int:
 
 # Further commands, each a module modelmeter/commands/NAME.py with
 # ``register(subparsers, common)`` that adds its parser and sets ``handler``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("measure", "calibrate", "hardware", "utilization")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also trace and count the backward pass (one training step); phases are kept apart",
     )
+    from modelmeter.commands.hardware import add_hardware_options
+
+    add_hardware_options(a, plots=True)
     a.set_defaults(handler=_cmd_analyze)
 
     o = sub.add_parser(
@@ -297,6 +300,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             parse_shape(text)
     if args.output:
         check_output_path(args.output, args.model)
+    from modelmeter.commands import hardware as hw
+
+    spec = hw.spec_from_args(args)  # a bad hardware file fails before the model loads
+    hw.check_plot_args(args, spec)
 
     import modelmeter
     from modelmeter.render import print_table, render
@@ -313,13 +320,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             backward=args.backward,
             **({"dims": parse_dims(args.dim)} if args.dim else {}),
         )
+    roof = modelmeter.roofline(report, spec, tf32=args.tf32) if spec is not None else None
     to_terminal = args.format == "table" and not args.output and sys.stdout.isatty()
     if to_terminal:
         from rich.console import Console
 
-        print_table(report, args.depth, Console())
+        print_table(report, args.depth, Console(), roofline=roof)
     else:
-        _emit(render(report, args.format, args.depth, width=TABLE_WIDTH), args.output)
+        text = render(report, args.format, args.depth, width=TABLE_WIDTH, roofline=roof)
+        _emit(text, args.output)
         missing = report.unsupported
         if missing:
             print(
@@ -327,6 +336,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                 f"{sum(missing.values())} call(s), NOT COUNTED: {', '.join(missing)}",
                 file=sys.stderr,
             )
+    if roof is not None:
+        if not roof.spec.verified:
+            print(f"{PROG}: warning: {hw.unverified_text(roof.spec)}", file=sys.stderr)
+        for path in hw.write_plots(report, roof, args):
+            print(f"{PROG}: wrote {path}", file=sys.stderr)
     return 0
 
 

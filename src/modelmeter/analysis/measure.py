@@ -1,0 +1,514 @@
+"""Measured latency joined to the analysis: statistics, achieved rates, predicted vs measured.
+
+Pure: the torch runner (``modelmeter.frontends.torch.runner``) produces :class:`Timings`
+(seconds, as measured); :func:`summarize` joins them with the Report (and, given a chip, its
+Roofline) of the same model, input and dtype into a :class:`MeasureResult`. Nothing here
+imports torch or touches a device.
+
+Quantiles use linear interpolation between closest ranks (Hyndman-Fan type 7, numpy's
+default): for sorted values x[0..n-1], quantile q sits at h = (n-1)q and is
+x[floor h] + (h - floor h) (x[floor h + 1] - x[floor h]).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmeter.analysis.roofline import Roofline, main_dtype
+from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.report import Report
+
+SCHEMA = "modelmeter.measure/1"
+
+
+# ---- statistics ----------------------------------------------------------------------------
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by linear interpolation (type 7)."""
+    if not values:
+        raise ValueError("quantile of no values")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile {q!r} is not within 0..1")
+    xs = sorted(values)
+    h = (len(xs) - 1) * q
+    lo = math.floor(h)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
+
+
+@dataclass(frozen=True, slots=True)
+class TimingStats:
+    """Summary of repeated timings, in seconds: median and spread (min, max, quartiles)."""
+
+    n: int
+    median: float
+    mean: float
+    min: float
+    max: float
+    q1: float
+    q3: float
+
+    @property
+    def iqr(self) -> float:
+        """Interquartile range q3 - q1."""
+        return self.q3 - self.q1
+
+    @property
+    def rel_iqr(self) -> float:
+        """IQR over the median (0 when the median is 0): the run's relative spread."""
+        return self.iqr / self.median if self.median else 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "n": self.n,
+            "median_s": self.median,
+            "mean_s": self.mean,
+            "min_s": self.min,
+            "max_s": self.max,
+            "q1_s": self.q1,
+            "q3_s": self.q3,
+            "iqr_s": self.iqr,
+        }
+
+
+def timing_stats(samples: Sequence[float]) -> TimingStats:
+    """Median, mean, min, max and quartiles of ``samples`` (seconds; finite, >= 0)."""
+    xs = [float(s) for s in samples]
+    if not xs:
+        raise ValueError("no timings to summarise")
+    if any(not math.isfinite(x) or x < 0 for x in xs):
+        raise ValueError("timings must be finite and >= 0")
+    return TimingStats(
+        n=len(xs),
+        median=quantile(xs, 0.5),
+        mean=math.fsum(xs) / len(xs),
+        min=min(xs),
+        max=max(xs),
+        q1=quantile(xs, 0.25),
+        q3=quantile(xs, 0.75),
+    )
+
+
+def ratio_error(predicted: float, measured: float) -> float:
+    """|predicted / measured - 1| (inf when nothing was measured)."""
+    if measured <= 0:
+        return math.inf
+    return abs(predicted / measured - 1.0)
+
+
+# ---- what the runner measured --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUse:
+    """Peak memory during the timed runs, in bytes, and how it was taken.
+
+    ``baseline_bytes`` is the figure just before the runs (weights and inputs already placed),
+    so ``delta_bytes`` is what running added (activations, workspaces, allocator caches).
+    """
+
+    method: str
+    peak_bytes: int | None = None
+    baseline_bytes: int | None = None
+
+    @property
+    def delta_bytes(self) -> int | None:
+        if self.peak_bytes is None or self.baseline_bytes is None:
+            return None
+        return max(0, self.peak_bytes - self.baseline_bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "peak_bytes": self.peak_bytes,
+            "baseline_bytes": self.baseline_bytes,
+            "delta_bytes": self.delta_bytes,
+        }
+
+
+@dataclass(slots=True)
+class Timings:
+    """Raw measurements of one model on one device (seconds per forward call).
+
+    ``module_samples`` (per-module timing, hooks on) maps a module name to its time in each
+    hooked forward (summed over its calls); ``hooked_samples`` are the whole hooked forwards.
+    """
+
+    device: str
+    device_name: str
+    timer: str
+    samples: list[float]
+    warmup: int
+    memory: MemoryUse
+    torch_version: str = ""
+    threads: int | None = None
+    tf32: bool = False
+    hooked_samples: list[float] = field(default_factory=list)
+    module_samples: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---- the joined result ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The roofline's latency for the measured model on a chip, and the FLOPs-only estimate
+    (total FLOPs over the matrix peak of the model's main dtype)."""
+
+    hardware: str
+    latency_s: float
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+    bound: str
+    kernels: int
+    flops_only_s: float
+    peak: float
+    bandwidth: float
+    kernel_overhead_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hardware": self.hardware,
+            "latency_s": self.latency_s,
+            "compute_s": self.compute_s,
+            "memory_s": self.memory_s,
+            "overhead_s": self.overhead_s,
+            "bound": self.bound,
+            "kernels": self.kernels,
+            "flops_only_s": self.flops_only_s,
+            "peak_flops_per_s": self.peak,
+            "bandwidth": self.bandwidth,
+            "kernel_overhead_s": self.kernel_overhead_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleTiming:
+    """One module's measured time per forward (its subtree, hooks on) and its prediction."""
+
+    name: str
+    type: str
+    depth: int
+    calls: int
+    measured: TimingStats
+    flops: int
+    predicted_s: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """predicted / measured (None without a prediction or a measurement)."""
+        if self.predicted_s is None or not self.measured.median:
+            return None
+        return self.predicted_s / self.measured.median
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "depth": self.depth,
+            "calls": self.calls,
+            "flops": self.flops,
+            "measured": self.measured.to_dict(),
+            "predicted_s": self.predicted_s,
+            "ratio": self.ratio,
+        }
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    """Measured latency and rates of one model, joined to its analysis (and a prediction)."""
+
+    model: str
+    device: str
+    device_name: str
+    torch_version: str
+    timer: str
+    dtype: str
+    batch: int
+    inputs: list[dict[str, Any]]
+    warmup: int
+    repeats: int
+    threads: int | None
+    latency: TimingStats
+    flops: int
+    macs: int
+    bytes_moved: int
+    kernels: int
+    memory: MemoryUse
+    tf32: bool = False
+    prediction: Prediction | None = None
+    peak: float | None = None
+    bandwidth: float | None = None
+    modules: list[ModuleTiming] = field(default_factory=list)
+    hooked: TimingStats | None = None
+    notes: list[str] = field(default_factory=list)
+
+    # ---- derived figures -------------------------------------------------------------------
+    @property
+    def throughput(self) -> float:
+        """Samples per second: batch / median latency."""
+        return self.batch / self.latency.median if self.latency.median else 0.0
+
+    @property
+    def achieved_flops(self) -> float:
+        """FLOP/s achieved: the analysis' FLOPs / median latency."""
+        return self.flops / self.latency.median if self.latency.median else 0.0
+
+    @property
+    def achieved_bandwidth(self) -> float:
+        """Bytes/s achieved: the analysis' bytes read + written / median latency."""
+        return self.bytes_moved / self.latency.median if self.latency.median else 0.0
+
+    @property
+    def compute_utilization(self) -> float | None:
+        """Achieved FLOP/s over the chip's matrix peak for the model's main dtype."""
+        return self.achieved_flops / self.peak if self.peak else None
+
+    @property
+    def bandwidth_utilization(self) -> float | None:
+        """Achieved bytes/s over the chip's memory bandwidth."""
+        return self.achieved_bandwidth / self.bandwidth if self.bandwidth else None
+
+    @property
+    def ratio(self) -> float | None:
+        """Predicted (roofline) / measured median latency."""
+        if self.prediction is None or not self.latency.median:
+            return None
+        return self.prediction.latency_s / self.latency.median
+
+    @property
+    def flops_only_ratio(self) -> float | None:
+        """FLOPs-only estimate / measured median latency."""
+        if self.prediction is None or not self.latency.median:
+            return None
+        return self.prediction.flops_only_s / self.latency.median
+
+    @property
+    def hook_overhead(self) -> float | None:
+        """Median forward time with per-module hooks over the time without (>= 1 usually)."""
+        if self.hooked is None or not self.latency.median:
+            return None
+        return self.hooked.median / self.latency.median
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "model": self.model,
+            "device": self.device,
+            "device_name": self.device_name,
+            "torch_version": self.torch_version,
+            "timer": self.timer,
+            "dtype": self.dtype,
+            "tf32": self.tf32,
+            "batch": self.batch,
+            "inputs": list(self.inputs),
+            "warmup": self.warmup,
+            "repeats": self.repeats,
+            "threads": self.threads,
+            "latency": self.latency.to_dict(),
+            "throughput_per_s": self.throughput,
+            "analysis": {
+                "flops": self.flops,
+                "macs": self.macs,
+                "bytes_moved": self.bytes_moved,
+                "kernels": self.kernels,
+            },
+            "achieved_flops_per_s": self.achieved_flops,
+            "achieved_bytes_per_s": self.achieved_bandwidth,
+            "utilization": {
+                "compute": self.compute_utilization,
+                "bandwidth": self.bandwidth_utilization,
+                "peak_flops_per_s": self.peak,
+                "bandwidth_bytes_per_s": self.bandwidth,
+            },
+            "memory": self.memory.to_dict(),
+            "prediction": None if self.prediction is None else self.prediction.to_dict(),
+            "predicted_over_measured": self.ratio,
+            "flops_only_over_measured": self.flops_only_ratio,
+            "per_module": None
+            if self.hooked is None
+            else {
+                "method": "forward pre/post hooks with device synchronisation around every "
+                "module call (serialises execution, adds overhead)",
+                "hooked_latency": self.hooked.to_dict(),
+                "hook_overhead": self.hook_overhead,
+                "modules": [m.to_dict() for m in self.modules],
+            },
+            "notes": list(self.notes),
+        }
+
+
+def _samples_per_call(report: Report) -> int:
+    for spec in report.inputs:
+        if spec.shape:
+            return max(1, int(spec.shape[0]))
+    return 1
+
+
+def summarize(
+    timings: Timings,
+    report: Report,
+    roof: Roofline | None = None,
+    *,
+    batch: int | None = None,
+    dtype: str | None = None,
+) -> MeasureResult:
+    """Join measured ``timings`` with the ``report`` (and ``roof``, the Roofline of that same
+    report on a chip) of the model that was measured.
+
+    ``batch`` is the number of samples one forward call processes (default: the first
+    dimension of the report's first input); ``dtype`` the measured dtype (default: the
+    report's main dtype). Raises ValueError when ``timings`` holds no samples.
+    """
+    latency = timing_stats(timings.samples)
+    forward = report.total("forward").cost
+    kernels = sum(1 for node in report.modules() for rec in node.ops if rec.phase == "forward")
+    spec: HardwareSpec | None = roof.spec if roof is not None else None
+    prediction = None
+    if roof is not None and spec is not None:
+        t = roof.total
+        prediction = Prediction(
+            hardware=spec.name,
+            latency_s=t.latency_s,
+            compute_s=t.compute_s,
+            memory_s=t.memory_s,
+            overhead_s=t.overhead_s,
+            bound=t.bound,
+            kernels=t.kernels,
+            flops_only_s=forward.flops / roof.peak if roof.peak else math.inf,
+            peak=roof.peak,
+            bandwidth=spec.bandwidth,
+            kernel_overhead_s=spec.kernel_overhead,
+        )
+    modules: list[ModuleTiming] = []
+    if timings.module_samples:
+        for node in report.modules():
+            samples = timings.module_samples.get(node.name)
+            if not samples:
+                continue
+            predicted = None
+            if roof is not None and node.name in roof.modules:
+                predicted = roof.modules[node.name].latency_s
+            modules.append(
+                ModuleTiming(
+                    name=node.name,
+                    type=node.type,
+                    depth=node.depth,
+                    calls=node.calls,
+                    measured=timing_stats(samples),
+                    flops=node.total_cost("forward").flops,
+                    predicted_s=predicted,
+                )
+            )
+    return MeasureResult(
+        model=report.model,
+        device=timings.device,
+        device_name=timings.device_name,
+        torch_version=timings.torch_version,
+        timer=timings.timer,
+        dtype=dtype or main_dtype(report, "forward"),
+        batch=batch if batch is not None else _samples_per_call(report),
+        inputs=[i.to_dict() for i in report.inputs],
+        warmup=timings.warmup,
+        repeats=latency.n,
+        threads=timings.threads,
+        latency=latency,
+        flops=forward.flops,
+        macs=forward.macs,
+        bytes_moved=forward.bytes_moved,
+        kernels=kernels,
+        memory=timings.memory,
+        tf32=timings.tf32,
+        prediction=prediction,
+        peak=roof.peak if roof is not None else None,
+        bandwidth=spec.bandwidth if spec is not None else None,
+        modules=modules,
+        hooked=timing_stats(timings.hooked_samples) if timings.hooked_samples else None,
+        notes=[*timings.notes, *report.notes, *(roof.notes if roof is not None else [])],
+    )
+
+
+# ---- calibration: measured ceilings as a hardware spec -------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Attainable figures measured on one device (``modelmeter calibrate``).
+
+    ``matmul`` and ``vector`` map a canonical dtype to FLOP/s (counted as modelmeter counts
+    them), ``bandwidth`` is copy bytes (read + written) per second, ``kernel_overhead`` the
+    time per counted op of a tiny model (the roofline's per-kernel overhead) and
+    ``launch_overhead`` the time of one tiny elementwise op, for reference. ``warnings``
+    name figures whose timing rounds varied a lot (a busy device).
+    """
+
+    device: str
+    device_name: str
+    torch_version: str
+    vendor: str
+    kind: str
+    matmul: dict[str, float]
+    vector: dict[str, float]
+    bandwidth: float
+    kernel_overhead: float
+    launch_overhead: float
+    capacity: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_spec(self, name: str) -> HardwareSpec:
+        """The figures as a HardwareSpec: unverified, efficiency 1.0 (they are attainable)."""
+        details = "; ".join(f"{k}: {v}" for k, v in self.details.items())
+        return HardwareSpec(
+            name=name,
+            display_name=f"{self.device_name} (calibrated)",
+            vendor=self.vendor,
+            kind=self.kind,
+            bandwidth=self.bandwidth,
+            compute=dict(self.matmul),
+            vector=dict(self.vector),
+            kernel_overhead=self.kernel_overhead,
+            capacity=self.capacity,
+            efficiency_compute=1.0,
+            efficiency_memory=1.0,
+            verified=False,
+            source=f"measured by modelmeter calibrate on {self.device_name} ({self.torch_version})",
+            notes="attainable figures, not datasheet peaks: [compute] best square matmul, "
+            "[vector] best cache-resident elementwise op, [memory] large copy (read + written), "
+            "[overhead] time per counted op of a tiny model; "
+            f"one tiny add takes {self.launch_overhead * 1e6:.3g}us"
+            + (f"; {details}" if details else "")
+            + (f"; UNSTABLE (busy device?): {', '.join(self.warnings)}" if self.warnings else ""),
+        )
+
+
+# ---- prediction error over many measurements (the GPU check) ------------------------------
+
+
+def median_error(pairs: Sequence[tuple[float, float]]) -> float | None:
+    """Median of |predicted / measured - 1| over (predicted, measured) pairs (None if none)."""
+    errs = [ratio_error(p, m) for p, m in pairs if m > 0]
+    return quantile(errs, 0.5) if errs else None
+
+
+__all__ = [
+    "SCHEMA",
+    "Calibration",
+    "TimingStats",
+    "timing_stats",
+    "quantile",
+    "ratio_error",
+    "median_error",
+    "MemoryUse",
+    "Timings",
+    "Prediction",
+    "ModuleTiming",
+    "MeasureResult",
+    "summarize",
+]

@@ -1,0 +1,136 @@
+"""``modelmeter calibrate``: measure a device's attainable ceilings and write a hardware spec.
+
+The file is written atomically (a temporary file renamed into place), only after every
+figure was measured and the text was checked to load as a spec; an existing file is kept
+unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from typing import Any
+
+from modelmeter.analysis.measure import Calibration
+from modelmeter.errors import InputError
+from modelmeter.units import format_rate
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def spec_name(output: str, name: str | None) -> str:
+    """The spec's name: ``name`` if given (must be valid), else the output file's stem,
+    lowercased, with characters a spec name cannot hold turned into '-'."""
+    if name is not None:
+        if not _NAME_RE.match(name):
+            raise InputError(
+                f"invalid --name {name!r}: use lowercase letters, digits, '.', '_' or '-'"
+            )
+        return name
+    stem = os.path.splitext(os.path.basename(output))[0].lower()
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", stem).strip("-._")
+    return cleaned or "calibrated"
+
+
+def parse_dtypes(text: str | None) -> list[str] | None:
+    """``"fp32,bf16"`` -> ["fp32", "bf16"] (None: the device's default list)."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise InputError("--dtypes is empty: give e.g. fp32,bf16")
+    return items
+
+
+def render_summary(cal: Calibration, path: str) -> str:
+    """What was measured, one figure a line (pure)."""
+    lines = [f"calibrated {cal.device} ({cal.device_name}), {cal.torch_version} -> {path}"]
+    for dtype, v in cal.matmul.items():
+        lines.append(f"  matmul  {dtype:<10} {format_rate(v)}")
+    for dtype, v in cal.vector.items():
+        lines.append(f"  vector  {dtype:<10} {format_rate(v)}")
+    lines.append(f"  copy bandwidth     {format_rate(cal.bandwidth, 'B/s')}")
+    lines.append(f"  overhead per op    {cal.kernel_overhead * 1e6:.2f} us")
+    lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
+    return "\n".join(lines) + "\n"
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    from modelmeter.commands.measure import device_arg
+
+    p = subparsers.add_parser(
+        "calibrate",
+        parents=[common],
+        help="measure a device's attainable FLOP/s, bandwidth and overhead into a spec file",
+        description="Measure attainable matmul FLOP/s per dtype, elementwise (vector) "
+        "FLOP/s, copy bandwidth and per-op overhead on a device, and write them as a "
+        "hardware spec (TOML) for --hardware: predictions then use attainable ceilings.",
+    )
+    p.add_argument(
+        "--device", type=device_arg, default="cpu", help="cpu (default), cuda, cuda:N or mps"
+    )
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the spec file to write")
+    p.add_argument(
+        "--dtypes",
+        metavar="LIST",
+        help="comma-separated dtypes, e.g. fp32,tf32,bf16,fp16 "
+        "(default fp32 on CPU; fp32,tf32,bf16,fp16 on CUDA)",
+    )
+    p.add_argument("--name", help="the spec's name (default: the output file's stem)")
+    p.add_argument("--quick", action="store_true", help="fewer, smaller measurements")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelmeter.cli import check_output_path
+    from modelmeter.commands.measure import progress_bar
+    from modelmeter.hardware import dump_toml
+
+    out = args.output
+    if out == "-":
+        raise InputError("calibrate writes a file: give -o FILE.toml")
+    check_output_path(out)
+    if os.path.exists(out) and not args.force:
+        raise InputError(f"{out} exists: pass --force to overwrite it")
+    name = spec_name(out, args.name)
+    dtypes = parse_dtypes(args.dtypes)
+    from modelmeter.frontends.torch.runner import calibrate, resolve_device
+
+    resolve_device(args.device)
+    with progress_bar(args.quiet, "calibrating") as progress:
+        cal = calibrate(args.device, dtypes, quick=args.quick, progress=progress)
+    try:
+        write_checked(out, dump_toml(cal.to_spec(name)))
+    except OSError as e:
+        raise InputError(f"cannot write {out}: {e.strerror or e}") from None
+    print(render_summary(cal, out), end="")
+    for warning in cal.warnings:
+        print(f"modelmeter: warning: {warning}; calibrate again on an idle device", file=sys.stderr)
+    return 0
+
+
+def write_checked(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, check that it loads as a hardware
+    spec, then rename it into place: never a partial or unloadable file at ``path``."""
+    from modelmeter.hardware import load_file
+
+    parent = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        load_file(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,296 @@
+"""``modelmeter measure``: run a model for real, time it, and set the roofline beside it.
+
+The command parses, checks what it can before any model is built, calls
+``modelmeter.measure`` and renders the result (pure functions below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from modelmeter.analysis.measure import MeasureResult
+from modelmeter.errors import InputError
+from modelmeter.units import format_bytes, format_count, format_rate
+
+DEVICE_CHOICES = ("cpu", "cuda", "mps")
+FORMATS = ("table", "json")
+
+
+# ---- argument types ------------------------------------------------------------------------
+
+
+def count(minimum: int, what: str) -> Any:
+    """An argparse type: a whole number >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {what} {text!r}: give a whole number"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: must be >= {minimum}")
+        return value
+
+    return parse
+
+
+def device_arg(text: str) -> str:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    base, _, index = text.strip().lower().partition(":")
+    if base not in DEVICE_CHOICES or (index and (base != "cuda" or not index.isdigit())):
+        raise argparse.ArgumentTypeError(
+            f"invalid device {text!r}: use {', '.join(DEVICE_CHOICES)} or cuda:N"
+        )
+    return text.strip().lower()
+
+
+# ---- progress ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool, label: str) -> Iterator[Any]:
+    """A rich progress bar on stderr (none when quiet or stderr is not a terminal); yields
+    the ``progress(stage, done, total)`` callback, or None."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{label}: building and analysing the model", total=None)
+
+        def update(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{label}: {stage}", completed=done, total=total)
+
+        yield update
+
+
+# ---- rendering (pure) ----------------------------------------------------------------------
+
+
+def format_seconds(s: float | None) -> str:
+    """``12.35 ms``, ``840.0 us``, ``1.204 s`` ('-' for None)."""
+    if s is None:
+        return "-"
+    if s >= 1:
+        return f"{s:.3f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.1f} us"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _ratio(x: float | None) -> str:
+    """``1.23``; two significant digits below 0.1 (``0.0031``)."""
+    if x is None:
+        return "-"
+    return f"{x:.2g}" if abs(x) < 0.1 else f"{x:.2f}"
+
+
+def render_text(result: MeasureResult, depth: int | None = 1) -> str:
+    """The result as plain text: timing, rates, memory, predicted vs measured, modules."""
+    r = result
+    lat = r.latency
+    lines = [
+        f"model       {r.model}",
+        f"device      {r.device} ({r.device_name}), {r.torch_version}"
+        + (f", {r.threads} threads" if r.threads else ""),
+        f"run         {r.dtype}" + (" (TF32 on)" if r.tf32 else "") + f", batch {r.batch}, "
+        f"{r.repeats} timed calls after {r.warmup} warm-up, {r.timer}",
+        "",
+        f"latency     {format_seconds(lat.median)} median  (min {format_seconds(lat.min)}, "
+        f"max {format_seconds(lat.max)}, IQR {format_seconds(lat.iqr)} = {_pct(lat.rel_iqr)})",
+        f"throughput  {r.throughput:.2f} samples/s",
+    ]
+    comp = f"{format_count(r.flops)} FLOPs/call -> {format_rate(r.achieved_flops)}"
+    if r.peak:
+        comp += f"  ({_pct(r.compute_utilization)} of {format_rate(r.peak)} {r.dtype} peak)"
+    bw = f"{format_bytes(r.bytes_moved)}/call -> {format_rate(r.achieved_bandwidth, 'B/s')}"
+    if r.bandwidth:
+        bw += f"  ({_pct(r.bandwidth_utilization)} of {format_rate(r.bandwidth, 'B/s')})"
+    lines += [f"compute     {comp}", f"memory      {bw}"]
+    m = r.memory
+    if m.peak_bytes is not None:
+        extra = ""
+        if m.delta_bytes is not None and m.baseline_bytes is not None:
+            extra = f" (+{format_bytes(m.delta_bytes)} over {format_bytes(m.baseline_bytes)})"
+        lines.append(f"peak memory {format_bytes(m.peak_bytes)}{extra}: {m.method}")
+    p = r.prediction
+    if p is not None:
+        lines += [
+            "",
+            f"predicted vs measured on {p.hardware}",
+            f"  {'':<22}{'predicted':>12}{'measured':>12}{'pred/meas':>11}",
+            f"  {'roofline latency':<22}{format_seconds(p.latency_s):>12}"
+            f"{format_seconds(lat.median):>12}{_ratio(r.ratio):>11}",
+            f"  {'  compute':<22}{format_seconds(p.compute_s):>12}",
+            f"  {'  memory':<22}{format_seconds(p.memory_s):>12}",
+            f"  {'  overhead':<22}{format_seconds(p.overhead_s):>12}"
+            f"   ({p.kernels} kernels x {format_seconds(p.kernel_overhead_s)})",
+            f"  {'FLOPs / peak only':<22}{format_seconds(p.flops_only_s):>12}"
+            f"{'':>12}{_ratio(r.flops_only_ratio):>11}",
+            f"  bound: {p.bound}",
+        ]
+    if r.hooked is not None:
+        lines += [
+            "",
+            "per module (forward hooks synchronise the device around every module call; "
+            "times include children)",
+            f"  with hooks {format_seconds(r.hooked.median)} vs {format_seconds(lat.median)} "
+            f"without: x{_ratio(r.hook_overhead)}",
+        ]
+        lines.append(
+            f"  {'module':<40}{'type':<18}{'calls':>6}{'measured':>12}{'IQR':>11}"
+            f"{'share':>8}{'predicted':>12}{'pred/meas':>10}"
+        )
+        total = r.hooked.median or 1.0
+        for mt in r.modules:
+            if depth is not None and mt.depth > depth:
+                continue
+            name = ("  " * mt.depth + (mt.name or "(model)"))[:39]
+            lines.append(
+                f"  {name:<40}{mt.type[:17]:<18}{mt.calls:>6}"
+                f"{format_seconds(mt.measured.median):>12}{format_seconds(mt.measured.iqr):>11}"
+                f"{_pct(mt.measured.median / total):>8}{format_seconds(mt.predicted_s):>12}"
+                f"{_ratio(mt.ratio):>10}"
+            )
+    if r.notes:
+        lines += ["", *(f"note: {n}" for n in r.notes)]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(result: MeasureResult) -> str:
+    return json.dumps(result.to_dict(), indent=2) + "\n"
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    from modelmeter.cli import MODEL_HELP, _depth, _positive
+
+    p = subparsers.add_parser(
+        "measure",
+        parents=[common],
+        help="run a model for real and time it (predicted vs measured)",
+        description="Run real inference on a device, time it (warm-up, repeats, median and\n"
+        "spread) and report throughput, achieved FLOP/s and bandwidth, peak memory and, with\n"
+        "--hardware, utilization and the roofline prediction beside the measurement.\n"
+        "Named models run with random weights; a given module is measured as a deep copy.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=MODEL_HELP,
+    )
+    p.add_argument("model", metavar="MODEL", help="the model (forms below)")
+    p.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="[NAME=]SHAPE[:DTYPE]",
+        help="an input shape such as 1x3x224x224; repeatable (default: the model's own)",
+    )
+    p.add_argument("--batch", type=_positive, metavar="N", help="first dimension of every input")
+    p.add_argument("--dtype", metavar="D", help="run weights and inputs in D (fp32, bf16, fp16)")
+    p.add_argument(
+        "--device", type=device_arg, default="cpu", help="cpu (default), cuda, cuda:N or mps"
+    )
+    p.add_argument(
+        "--hardware",
+        metavar="NAME|FILE",
+        help="a hardware spec (built-in name or .toml, e.g. from 'modelmeter calibrate'): "
+        "adds utilization and the roofline prediction",
+    )
+    p.add_argument(
+        "--warmup",
+        type=count(0, "warm-up count"),
+        default=3,
+        metavar="N",
+        help="untimed calls first (default 3)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=count(1, "repeat count"),
+        default=10,
+        metavar="N",
+        help="timed calls (default 10)",
+    )
+    p.add_argument(
+        "--per-module",
+        action="store_true",
+        help="also time every module (hooks synchronise the device around each call: "
+        "slower; the cost is reported)",
+    )
+    p.add_argument(
+        "--depth",
+        type=_depth,
+        default=1,
+        metavar="N",
+        help="module levels shown with --per-module (default 1; 'all')",
+    )
+    p.add_argument("--tf32", action="store_true", help="allow TF32 for float32 on CUDA")
+    p.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelmeter.cli import _emit, _quiet_libraries, check_output_path, split_inputs
+    from modelmeter.units import canonical_dtype
+
+    if args.output == "-":
+        args.output = None
+    positional, named = split_inputs(args.input)
+    if args.dtype is not None:
+        try:
+            args.dtype = canonical_dtype(args.dtype)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+    if args.output:
+        check_output_path(args.output, args.model)
+    spec = None
+    if args.hardware:
+        from modelmeter.hardware import load_spec
+
+        spec = load_spec(args.hardware)
+    from modelmeter.frontends.torch.inputs import parse_shape
+    from modelmeter.frontends.torch.runner import measure, resolve_device
+
+    for text in (*positional, *named.values()):
+        parse_shape(text)
+    resolve_device(args.device)
+    with _quiet_libraries(args.debug), progress_bar(args.quiet, "measuring") as progress:
+        result = measure(
+            args.model,
+            positional or None,
+            kwargs=named or None,
+            device=args.device,
+            dtype=args.dtype,
+            batch=args.batch,
+            warmup=args.warmup,
+            repeats=args.repeats,
+            per_module=args.per_module,
+            hardware=spec,
+            tf32=args.tf32,
+            progress=progress,
+        )
+    text = render_json(result) if args.format == "json" else render_text(result, args.depth)
+    _emit(text, args.output)
+    return 0

@@ -1,0 +1,871 @@
+"""Running a model for real, to time it: ``modelmeter.measure`` and the calibration benchmarks.
+
+How it measures (docs/measure.md has the reasoning):
+
+* The model runs on a model of its own, never the user's: a named model is built directly on
+  the device with its default (random) initialisation; a user's ``nn.Module`` is deep-copied
+  and the copy moved to the device and dtype. Inputs are fresh tensors.
+* ``torch.inference_mode``; ``warmup`` untimed calls, then ``repeats`` timed calls, each
+  started on an idle device. CUDA calls are timed on the device with ``torch.cuda.Event``
+  pairs (synchronised after each call), others with ``time.perf_counter`` after a device
+  synchronisation. cuDNN autotuning (``cudnn.benchmark``) is on during the run; TF32 is
+  off unless asked for, so that float32 means float32. Both settings are restored after.
+* Per-module times (optional) come from a second series of calls with forward pre/post hooks
+  on every module of the copy, each synchronising the device and reading ``perf_counter``:
+  a module's time is its subtree's wall time, summed over its calls in one forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import platform
+import resource
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from modelmeter.analysis.measure import (
+    Calibration,
+    MeasureResult,
+    MemoryUse,
+    Timings,
+    quantile,
+    summarize,
+)
+from modelmeter.errors import InputError, ModelmeterError, ModelRunError
+from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
+from modelmeter.units import canonical_dtype
+
+DEVICES = ("cpu", "cuda", "mps")
+UNSTABLE = 1.5  # calibration rounds whose median exceeds their best by this much: a busy device
+Progress = Callable[[str, int, int], None]
+
+
+# ---- devices -------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:1`` or ``mps`` as a usable torch.device (InputError if not)."""
+    try:
+        dev = torch.device(str(name).strip())
+    except (RuntimeError, ValueError):
+        raise InputError(f"unknown device {name!r}; use one of {', '.join(DEVICES)}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"device {name!r} is not available: this machine has no usable CUDA GPU "
+                f"(torch {torch.__version__})"
+            )
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        if index >= torch.cuda.device_count():
+            raise InputError(
+                f"device {name!r} is not available: {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+        return torch.device("cuda", index)
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise InputError(f"device {name!r} is not available: no Apple MPS backend here")
+        return dev
+    if dev.type != "cpu":
+        raise InputError(f"unsupported device {name!r}; use one of {', '.join(DEVICES)}")
+    return torch.device("cpu")
+
+
+def synchronize(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    elif dev.type == "mps":
+        torch.mps.synchronize()
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    if dev.type == "mps":
+        return f"Apple {platform.machine()} (MPS)"
+    return _cpu_info().get("model name") or platform.processor() or platform.machine() or "CPU"
+
+
+def _cpu_info() -> dict[str, str]:
+    out: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() not in out:
+                    out[key.strip()] = value.strip()
+    return out
+
+
+def _vendor(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return "AMD" if getattr(torch.version, "hip", None) else "NVIDIA"
+    if dev.type == "mps":
+        return "Apple"
+    vid = _cpu_info().get("vendor_id", "")
+    return {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}.get(vid, vid or platform.machine())
+
+
+def _capacity(dev: torch.device) -> float | None:
+    if dev.type == "cuda":
+        return float(torch.cuda.get_device_properties(dev).total_memory)
+    if dev.type == "mps":
+        with contextlib.suppress(Exception):
+            return float(torch.mps.recommended_max_memory())
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return float(int(line.split()[1]) * 1024)
+    return None
+
+
+@contextlib.contextmanager
+def _backend_flags(dev: torch.device, tf32: bool) -> Iterator[None]:
+    """cuDNN autotuning on and TF32 as asked, on CUDA only; restored afterwards."""
+    if dev.type != "cuda":
+        yield
+        return
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
+    cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = True, tf32, tf32
+    try:
+        yield
+    finally:
+        cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved
+
+
+# ---- building the model to run -------------------------------------------------------------
+
+
+class _BuildOn(TorchFunctionMode):
+    """While a named model is built: tensors meant for the meta device (``with
+    torch.device("meta")``, ``device="meta"``, ``.to("meta")``) and tensors created without a
+    device are created on ``device`` instead, so the model gets real, initialised weights and
+    buffers computed while building (e.g. relative-position indices) keep their values."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__()
+        self.device = device
+
+    def _swap(self, value: Any) -> Any:
+        if isinstance(value, (str, torch.device)):
+            with contextlib.suppress(RuntimeError, ValueError):
+                if torch.device(value).type == "meta":
+                    return self.device
+        return value
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        from torch.utils._device import _device_constructors
+
+        kwargs = dict(kwargs or {})
+        if "device" in kwargs:
+            kwargs["device"] = self._swap(kwargs["device"])
+        if kwargs.get("device") is None and func in _device_constructors():
+            kwargs["device"] = self.device
+        if func is torch.Tensor.to:
+            args = tuple(self._swap(a) for a in args)
+        return func(*args, **kwargs)
+
+
+def load_on_device(spec: str, dev: torch.device, seed: int = 0) -> Any:
+    """Build a named model (``modelmeter.models.load``) with real random weights on ``dev``
+    (on the CPU if building on ``dev`` fails; :func:`prepare` moves it)."""
+    from modelmeter.models import load
+
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        try:
+            with _BuildOn(dev):
+                return load(spec)
+        except ModelmeterError:
+            raise
+        except Exception:  # noqa: BLE001 - a builder that needs the CPU (e.g. .numpy())
+            if dev.type == "cpu":
+                raise
+        torch.manual_seed(seed)
+        with _BuildOn(torch.device("cpu")):
+            return load(spec)  # moved to the device by prepare()
+
+
+def _on_meta(model: torch.nn.Module) -> bool:
+    return any(t.is_meta for t in (*model.parameters(), *model.buffers()))
+
+
+def _materialize(model: torch.nn.Module, dev: torch.device, notes: list[str]) -> None:
+    """Move a module to ``dev`` with real values: meta tensors are allocated, parameters
+    filled from N(0, 0.02) and buffers with zeros, then ``reset_parameters`` runs where a
+    module has one; non-finite values (uninitialised memory) are replaced, so timings see
+    ordinary numbers."""
+    if not _on_meta(model):
+        model.to(device=dev)
+    else:
+        model.to_empty(device=dev)
+        with torch.no_grad():
+            for t in model.parameters():
+                if t.is_floating_point():
+                    t.normal_(0.0, 0.02)
+                else:
+                    t.zero_()
+            for t in model.buffers():
+                t.zero_()
+        for m in model.modules():
+            reset = getattr(m, "reset_parameters", None)
+            if callable(reset):
+                with contextlib.suppress(Exception):
+                    reset()
+        notes.append(
+            "the model's weights were on the meta device: they were allocated and filled "
+            "with random values; buffers computed at build time lost their values"
+        )
+    with torch.no_grad():
+        for t in (*model.parameters(), *model.buffers()):
+            if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+                t.normal_(0.0, 0.02)
+
+
+@dataclass
+class Prepared:
+    """A model ready to time: its own copy on the device, inputs there, and what to analyse."""
+
+    model: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    label: str
+    analysis_model: Any
+    analysis_inputs: Any
+    analysis_kwargs: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(
+    model: Any,
+    inputs: Any,
+    kwargs: dict[str, Any] | None,
+    dev: torch.device,
+    dtype: str | None,
+    batch: int | None,
+) -> Prepared:
+    """Build or copy the model onto ``dev`` in ``dtype`` and make its inputs there."""
+    from modelmeter.api import _with_batch, _with_batch_one
+
+    notes: list[str] = []
+    label = None
+    if isinstance(model, str):
+        if model.lower().endswith(".onnx"):
+            raise InputError("measure runs PyTorch models; an ONNX file cannot be measured yet")
+        loaded = load_on_device(model, dev)
+        label, own = loaded.label, loaded.model
+        if inputs is None and kwargs is None:
+            inputs, kwargs = loaded.inputs, loaded.kwargs
+        analysis_model = own
+    elif isinstance(model, torch.nn.Module):
+        analysis_model = model
+        try:
+            own = copy.deepcopy(model)
+        except Exception as e:  # noqa: BLE001 - the user's module: one clear line
+            raise ModelRunError(
+                f"cannot copy the model to measure it: {type(e).__name__}: {e}"
+            ) from None
+        notes.append("measured a deep copy of the given module (the module itself is untouched)")
+    elif callable(model):
+        own = analysis_model = model
+        notes.append("a plain callable: timed as given (no parameters to copy or move)")
+    else:
+        raise InputError(f"cannot measure a {type(model).__name__}: give a module or a name")
+    if batch is not None:
+        inputs = _with_batch(inputs, batch)
+        kwargs = {k: _with_batch_one(v, batch) for k, v in (kwargs or {}).items()} or None
+    cast = torch_dtype(dtype) if dtype else None
+    if isinstance(own, torch.nn.Module):
+        try:
+            _materialize(own, dev, notes)
+            if cast is not None:
+                own.to(dtype=cast)
+        except RuntimeError as e:
+            raise ModelRunError(f"cannot place the model on {dev}: {_first_line(e)}") from None
+        if own.training:
+            notes.append("the model is in training mode (as given): train-mode layers ran")
+    specs = InputSpecs.from_user(inputs, kwargs)
+    if not specs.args and not specs.kwargs:
+        raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
+    args, kw = specs.materialize(dev, True, cast)
+    return Prepared(
+        model=own,
+        args=args,
+        kwargs=kw,
+        label=label or _label(model),
+        analysis_model=analysis_model,
+        analysis_inputs=inputs,
+        analysis_kwargs=kwargs,
+        notes=notes,
+    )
+
+
+def _label(model: Any) -> str:
+    if isinstance(model, torch.nn.Module):
+        return type(model).__name__
+    return getattr(model, "__name__", None) or type(model).__name__
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:300] if lines else type(e).__name__
+
+
+# ---- memory --------------------------------------------------------------------------------
+
+
+def _proc_status_kb(field_name: str) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+    return None
+
+
+class _MemoryProbe:
+    """Peak memory over the timed runs. CUDA: ``max_memory_allocated`` (reset first), tensors
+    only. CPU: the process's peak resident set (VmHWM), reset to the current RSS before the
+    runs where Linux allows it, else the lifetime high-water mark. MPS: the allocated memory
+    sampled after each call (not a true peak)."""
+
+    def __init__(self, dev: torch.device) -> None:
+        self.dev = dev
+        self.method = ""
+        self.baseline: int | None = None
+        self.sampled = 0
+
+    def start(self) -> None:
+        dev = self.dev
+        if dev.type == "cuda":
+            synchronize(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+            self.baseline = int(torch.cuda.memory_allocated(dev))
+            self.method = "cuda max_memory_allocated (tensors; excludes the allocator cache)"
+        elif dev.type == "mps":
+            self.baseline = int(torch.mps.current_allocated_memory())
+            self.method = "mps current_allocated_memory, sampled after each call"
+        else:
+            reset = False
+            with contextlib.suppress(OSError):
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")  # resets this process's peak RSS (VmHWM) to its current RSS
+                reset = True
+            rss = _proc_status_kb("VmRSS")
+            if reset and rss is not None:
+                self.baseline = rss * 1024
+                self.method = "process peak RSS (VmHWM, reset before the runs) over RSS before"
+            else:
+                self.baseline = _maxrss()
+                self.method = (
+                    "process lifetime peak RSS (ru_maxrss); the delta is 0 when an earlier "
+                    "peak was higher"
+                )
+
+    def sample(self) -> None:
+        if self.dev.type == "mps":
+            self.sampled = max(self.sampled, int(torch.mps.current_allocated_memory()))
+
+    def finish(self) -> MemoryUse:
+        dev = self.dev
+        if dev.type == "cuda":
+            peak: int | None = int(torch.cuda.max_memory_allocated(dev))
+        elif dev.type == "mps":
+            peak = self.sampled
+        else:
+            hwm = _proc_status_kb("VmHWM")
+            peak = hwm * 1024 if hwm is not None and "VmHWM" in self.method else _maxrss()
+        return MemoryUse(self.method, peak, self.baseline)
+
+
+def _maxrss() -> int:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+# ---- timing --------------------------------------------------------------------------------
+
+
+class _Timer:
+    """Seconds per call: CUDA events on CUDA, perf_counter elsewhere; the device is idle
+    (synchronised) when each timed call starts, and the time ends when its work is done."""
+
+    def __init__(self, dev: torch.device) -> None:
+        self.dev = dev
+        self.cuda = dev.type == "cuda"
+        self.name = "cuda events" if self.cuda else "perf_counter + device synchronize"
+        if self.cuda:
+            self.start_ev = torch.cuda.Event(enable_timing=True)
+            self.end_ev = torch.cuda.Event(enable_timing=True)
+
+    def time(self, fn: Callable[[], Any], calls: int = 1) -> float:
+        synchronize(self.dev)
+        if self.cuda:
+            stream = torch.cuda.current_stream(self.dev)
+            self.start_ev.record(stream)
+            for _ in range(calls):
+                fn()
+            self.end_ev.record(stream)
+            self.end_ev.synchronize()
+            return self.start_ev.elapsed_time(self.end_ev) / 1e3 / calls
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        synchronize(self.dev)
+        return (time.perf_counter() - t0) / calls
+
+
+class _ModuleClock:
+    """Forward pre/post hooks on every module: synchronise, read the clock, add the module's
+    (subtree) wall time to its total for the current forward."""
+
+    def __init__(self, model: torch.nn.Module, dev: torch.device) -> None:
+        self.dev = dev
+        self.names = {id(m): n for n, m in model.named_modules()}
+        self.starts: dict[int, list[float]] = defaultdict(list)
+        self.current: dict[str, float] = defaultdict(float)
+        self.handles: list[Any] = []
+        for m in {id(m): m for m in model.modules()}.values():
+            self.handles.append(m.register_forward_pre_hook(self._pre))
+            self.handles.append(m.register_forward_hook(self._post))
+
+    def _pre(self, module: torch.nn.Module, args: Any) -> None:
+        synchronize(self.dev)
+        self.starts[id(module)].append(time.perf_counter())
+
+    def _post(self, module: torch.nn.Module, args: Any, out: Any) -> None:
+        synchronize(self.dev)
+        now = time.perf_counter()
+        stack = self.starts.get(id(module))
+        if stack:
+            self.current[self.names[id(module)]] += now - stack.pop()
+
+    def take(self) -> dict[str, float]:
+        out, self.current = dict(self.current), defaultdict(float)
+        self.starts.clear()
+        return out
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+
+def time_model(
+    model: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    dev: torch.device,
+    *,
+    warmup: int,
+    repeats: int,
+    per_module: bool = False,
+    tf32: bool = False,
+    progress: Progress | None = None,
+) -> Timings:
+    """Time ``model(*args, **kwargs)`` on ``dev`` (see the module docstring for how)."""
+    if warmup < 0 or repeats < 1:
+        raise InputError("warmup must be >= 0 and repeats >= 1")
+    timer = _Timer(dev)
+    notes: list[str] = []
+    probe = _MemoryProbe(dev)
+    samples: list[float] = []
+    hooked: list[float] = []
+    module_samples: dict[str, list[float]] = defaultdict(list)
+    steps = warmup + repeats + (repeats if per_module else 0)
+    done = 0
+
+    def call() -> None:
+        model(*args, **kwargs)
+
+    def tick(stage: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(stage, done, steps)
+
+    try:
+        with _backend_flags(dev, tf32), torch.inference_mode():
+            for _ in range(warmup):
+                call()
+                tick("warm-up")
+            synchronize(dev)
+            probe.start()
+            for _ in range(repeats):
+                samples.append(timer.time(call))
+                probe.sample()
+                tick("timing")
+            memory = probe.finish()
+            if per_module:
+                if not isinstance(model, torch.nn.Module):
+                    notes.append("per-module times need an nn.Module: skipped")
+                else:
+                    clock = _ModuleClock(model, dev)
+                    try:
+                        for _ in range(repeats):
+                            hooked.append(timer.time(call))
+                            for name, t in clock.take().items():
+                                module_samples[name].append(t)
+                            tick("per-module")
+                    finally:
+                        clock.remove()
+    except ModelmeterError:
+        raise
+    except torch.cuda.OutOfMemoryError as e:
+        raise ModelRunError(f"out of memory on {dev}: {_first_line(e)}") from None
+    except Exception as e:  # noqa: BLE001 - the model's own failure: one clear line
+        raise ModelRunError(
+            f"the model failed on {dev}: {type(e).__name__}: {_first_line(e)}"
+        ) from e
+    if dev.type == "cuda":
+        notes.append("cudnn.benchmark on during the run; TF32 " + ("on" if tf32 else "off"))
+    threads = torch.get_num_threads() if dev.type == "cpu" else None
+    return Timings(
+        device=str(dev),
+        device_name=device_name(dev),
+        timer=timer.name,
+        samples=samples,
+        warmup=warmup,
+        memory=memory,
+        torch_version=f"torch {torch.__version__}",
+        threads=threads,
+        tf32=tf32 and dev.type == "cuda",
+        hooked_samples=hooked,
+        module_samples=dict(module_samples),
+        notes=notes,
+    )
+
+
+# ---- the public entry point ----------------------------------------------------------------
+
+
+def measure(
+    model: Any,
+    inputs: Any = None,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    device: str = "cpu",
+    dtype: str | None = None,
+    batch: int | None = None,
+    warmup: int = 3,
+    repeats: int = 10,
+    per_module: bool = False,
+    hardware: Any = None,
+    tf32: bool = False,
+    progress: Progress | None = None,
+) -> MeasureResult:
+    """Run ``model`` for real and time it; join the timings to its analysis.
+
+    ``model``: a name (``torchvision:resnet50``; built on ``device`` with random weights), an
+    ``nn.Module`` (a deep copy is measured: the module itself is never moved or changed) or a
+    callable. ``inputs``/``kwargs``/``batch``/``dtype`` as for :func:`modelmeter.analyze`.
+    ``hardware``: a spec name, a TOML path or a HardwareSpec; adds the roofline prediction
+    and utilization. ``per_module``: also time every module with hooks (a second series of
+    ``repeats`` calls). ``tf32``: allow TF32 for float32 on CUDA (off by default).
+    ``progress(stage, done, total)`` is called after every call.
+    """
+    import modelmeter
+    from modelmeter.analysis.roofline import roofline
+
+    if dtype is not None:
+        try:
+            dtype = canonical_dtype(dtype)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+    if batch is not None and batch < 1:
+        raise InputError(f"batch must be >= 1 (got {batch})")
+    if warmup < 0 or repeats < 1:
+        raise InputError(f"warmup must be >= 0 and repeats >= 1 (got {warmup}, {repeats})")
+    spec = _hardware(hardware)
+    dev = resolve_device(device)
+    prepared = prepare(model, inputs, kwargs, dev, dtype, batch)
+    report = modelmeter.analyze(
+        prepared.analysis_model,
+        prepared.analysis_inputs,
+        kwargs=prepared.analysis_kwargs,
+        dtype=dtype,
+    )
+    report = replace(report, model=prepared.label)
+    timings = time_model(
+        prepared.model,
+        prepared.args,
+        prepared.kwargs,
+        dev,
+        warmup=warmup,
+        repeats=repeats,
+        per_module=per_module,
+        tf32=tf32,
+        progress=progress,
+    )
+    timings.notes[:0] = prepared.notes
+    roof = None
+    if spec is not None:
+        roof = roofline(report, spec, phase="forward", tf32=tf32 and dev.type == "cuda")
+    return summarize(timings, report, roof, dtype=dtype)
+
+
+def _hardware(hardware: Any) -> Any:
+    if hardware is None:
+        return None
+    from modelmeter.hardware import HardwareSpec, load_spec
+
+    if isinstance(hardware, HardwareSpec):
+        return hardware
+    return load_spec(str(hardware))
+
+
+# ---- calibration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    matmul_sizes: tuple[int, ...]
+    vector_numel: int
+    copy_numel: int
+    rounds: int
+    budget_s: float  # per figure: stop adding rounds/sizes past this
+
+
+def _plan(dev: torch.device, quick: bool) -> _Plan:
+    if dev.type == "cpu":
+        if quick:
+            return _Plan((256, 512), 1 << 17, 1 << 24, 5, 1.5)
+        return _Plan((512, 1024, 2048), 1 << 17, 1 << 26, 5, 5.0)
+    if quick:
+        return _Plan((2048, 4096), 1 << 21, 1 << 26, 5, 2.0)
+    return _Plan((2048, 4096, 8192), 1 << 21, 1 << 28, 10, 10.0)
+
+
+class _Bench:
+    """Times calibration kernels: best of rounds, and how much the rounds varied."""
+
+    def __init__(self, timer: _Timer, plan: _Plan) -> None:
+        self.timer = timer
+        self.plan = plan
+        self.spread: dict[str, float] = {}
+
+    def best(self, label: str, fn: Callable[[], Any]) -> float:
+        """The least time per call over up to ``plan.rounds`` rounds, stopping early once
+        ``plan.budget_s`` is spent. A round is enough back-to-back calls to last about 2 ms
+        (judged from a first, warm-up call), so that launch latency and timer resolution do
+        not dominate short kernels. Records median / best of the rounds under ``label``."""
+        timer, plan = self.timer, self.plan
+        fn()
+        first = timer.time(fn, 1)
+        calls = max(1, min(200, math.ceil(2e-3 / max(first, 1e-7))))
+        t_end = time.perf_counter() + plan.budget_s
+        rounds: list[float] = []
+        for _ in range(plan.rounds):
+            rounds.append(timer.time(fn, calls))
+            if time.perf_counter() > t_end:
+                break
+        best = min(rounds)
+        if best > 0:
+            self.spread[label] = max(self.spread.get(label, 0.0), quantile(rounds, 0.5) / best)
+        return best
+
+
+def _counted_flops(fn: Callable[..., Any], *example: torch.Tensor) -> int:
+    """FLOPs modelmeter counts for ``fn(*example)`` (traced on meta: same formulas as the
+    analysis, so measured rates are in the units the roofline divides by)."""
+    import modelmeter
+
+    metas = tuple(torch.empty(t.shape, dtype=t.dtype, device="meta") for t in example)
+    return modelmeter.analyze(fn, metas).total().cost.flops
+
+
+def calibrate(
+    device: str = "cpu",
+    dtypes: list[str] | None = None,
+    *,
+    quick: bool = False,
+    progress: Progress | None = None,
+) -> Calibration:
+    """Measure attainable matmul and vector FLOP/s per dtype, copy bandwidth and per-op
+    overhead on ``device``. ``dtypes``: canonical names or aliases (``tf32`` means float32
+    matmuls with TF32 allowed); default float32 on CPU, float32/tf32/bf16/fp16 on CUDA."""
+    dev = resolve_device(device)
+    if dtypes is None:
+        dtypes = (
+            ["float32"] if dev.type == "cpu" else ["float32", "tfloat32", "bfloat16", "float16"]
+        )
+    names: list[str] = []
+    for d in dtypes:
+        try:
+            c = canonical_dtype(d)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        if not c.startswith(("float", "bfloat", "tfloat")) or c.startswith("float8"):
+            raise InputError(f"cannot calibrate {d!r}: use float32, tf32, bf16, fp16 or fp64")
+        if c == "tfloat32" and dev.type != "cuda":
+            raise InputError("tf32 is a CUDA setting: calibrate it with --device cuda")
+        if c not in names:
+            names.append(c)
+    plan = _plan(dev, quick)
+    bench = _Bench(_Timer(dev), plan)
+    steps = 2 * len(names) + 2
+    done = 0
+
+    def tick(stage: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(stage, done, steps)
+
+    details: dict[str, Any] = {}
+    matmul: dict[str, float] = {}
+    vector: dict[str, float] = {}
+    try:
+        with torch.inference_mode():
+            for name in names:
+                matmul[name], size = _matmul_rate(dev, bench, name)
+                details[f"matmul {name}"] = f"n={size}"
+                tick(f"matmul {name}")
+            for name in names:
+                if name != "tfloat32":
+                    vector[name] = _vector_rate(dev, bench, name)
+                tick(f"vector {name}")
+            bandwidth = _copy_rate(dev, bench)
+            tick("copy")
+            kernel, launch = _overheads(dev, bench)
+            tick("overhead")
+    except ModelmeterError:
+        raise
+    except torch.cuda.OutOfMemoryError as e:
+        raise ModelRunError(f"out of memory on {dev} while calibrating: {_first_line(e)}") from None
+    except RuntimeError as e:
+        raise ModelRunError(f"calibration failed on {dev}: {_first_line(e)}") from None
+    details["copy"] = f"{plan.copy_numel * 4 >> 20} MiB"
+    if dev.type == "cpu":
+        details["threads"] = torch.get_num_threads()
+    unstable = [
+        f"{label} varied {ratio:.1f}x between rounds"
+        for label, ratio in bench.spread.items()
+        if ratio > UNSTABLE
+    ]
+    return Calibration(
+        device=str(dev),
+        device_name=device_name(dev),
+        torch_version=f"torch {torch.__version__}",
+        vendor=_vendor(dev),
+        kind={"cuda": "gpu", "mps": "soc"}.get(dev.type, "cpu"),
+        matmul=matmul,
+        vector=vector,
+        bandwidth=bandwidth,
+        kernel_overhead=kernel,
+        launch_overhead=launch,
+        capacity=_capacity(dev),
+        details=details,
+        warnings=unstable,
+    )
+
+
+def _matmul_rate(dev: torch.device, bench: _Bench, name: str) -> tuple[float, int]:
+    """Best counted FLOP/s of square ``torch.mm`` over the plan's sizes (and that size)."""
+    dt = torch.float32 if name == "tfloat32" else torch_dtype(name)
+    best, best_n = 0.0, 0
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = name == "tfloat32"
+    try:
+        for n in bench.plan.matmul_sizes:
+            a = torch.randn(n, n, device=dev).to(dt)
+            b = torch.randn(n, n, device=dev).to(dt)
+            out = torch.empty(n, n, device=dev, dtype=dt)
+            # n x n x n multiply-adds; the exact convention counts n*n*(2n-1) FLOPs
+            flops = n * n * (2 * n - 1)
+            t0 = time.perf_counter()
+            seconds = bench.best(f"matmul {name}", lambda a=a, b=b, o=out: torch.mm(a, b, out=o))
+            rate = flops / seconds
+            if rate > best:
+                best, best_n = rate, n
+            del a, b, out
+            if time.perf_counter() - t0 > bench.plan.budget_s:
+                break  # the next size would take too long
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+    return best, best_n
+
+
+def _vector_rate(dev: torch.device, bench: _Bench, name: str) -> float:
+    """Best counted FLOP/s of elementwise ops (add; tanh-GELU, 9 FLOPs per element) on a
+    tensor small enough to stay in cache yet large enough to occupy the device."""
+    dt = torch_dtype(name)
+    x = torch.randn(bench.plan.vector_numel, device=dev).to(dt)
+    out = torch.empty_like(x)
+    best = 0.0
+    cases: list[tuple[Callable[..., Any], Callable[[], Any]]] = [
+        (torch.add, lambda: torch.add(x, x, out=out)),
+        (
+            lambda t: torch.nn.functional.gelu(t, approximate="tanh"),
+            lambda: torch.nn.functional.gelu(x, approximate="tanh"),
+        ),
+    ]
+    for traced, fn in cases:
+        flops = _counted_flops(traced, x, x) if traced is torch.add else _counted_flops(traced, x)
+        best = max(best, flops / bench.best(f"vector {name}", fn))
+    return best
+
+
+def _copy_rate(dev: torch.device, bench: _Bench) -> float:
+    """Bytes read + written per second of a large float32 tensor copy."""
+    src = torch.randn(bench.plan.copy_numel, device=dev)
+    dst = torch.empty_like(src)
+    seconds = bench.best("copy", lambda: dst.copy_(src))
+    return 2 * src.numel() * src.element_size() / seconds
+
+
+def _overheads(dev: torch.device, bench: _Bench) -> tuple[float, float]:
+    """(seconds per counted op of a tiny conv/BN/ReLU model, seconds per tiny add).
+
+    The first is what the roofline charges per op record: the model's median forward time
+    over the number of op records its analysis holds (their compute and memory time is
+    negligible at these sizes). Both are medians over rounds of back-to-back calls.
+    """
+    import modelmeter
+
+    timer = bench.timer
+    x = torch.ones(1, device=dev)
+    y = torch.empty_like(x)
+    rounds = max(5, bench.plan.rounds)
+    adds = [timer.time(lambda: torch.add(x, x, out=y), 200) for _ in range(rounds)]
+    layers: list[torch.nn.Module] = []
+    for _ in range(8):
+        layers += [torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU()]
+    tiny = torch.nn.Sequential(*layers).eval()
+    inp = torch.randn(1, 4, 8, 8)
+    report = modelmeter.analyze(tiny, inp)
+    n_ops = sum(len(node.ops) for node in report.modules())
+    tiny = tiny.to(dev)
+    inp = inp.to(dev)
+    for _ in range(3):
+        tiny(inp)
+    per_forward = [timer.time(lambda: tiny(inp), 20) for _ in range(rounds)]
+    bench.spread["overhead"] = quantile(per_forward, 0.5) / min(per_forward)
+    return quantile(per_forward, 0.5) / max(1, n_ops), quantile(adds, 0.5)
+
+
+__all__ = [
+    "DEVICES",
+    "resolve_device",
+    "synchronize",
+    "device_name",
+    "load_on_device",
+    "prepare",
+    "Prepared",
+    "time_model",
+    "measure",
+    "calibrate",
+]

@@ -1,0 +1,122 @@
+"""``modelmeter calibrate`` on the CPU (--quick): a valid spec file, written whole, never over
+an existing file without --force; bad input exits 2 with nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from modelmeter.cli import main
+from modelmeter.commands.calibrate import parse_dtypes, spec_name
+from modelmeter.errors import InputError
+from modelmeter.hardware import load_spec
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modelmeter: error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One quick CPU calibration for the whole module (it is the slow part)."""
+    path = tmp_path_factory.mktemp("cal") / "My Box.toml"
+    assert main(["calibrate", "--device", "cpu", "--quick", "--quiet", "-o", str(path)]) == 0
+    return path
+
+
+def test_quick_calibration_writes_a_loadable_spec(calibrated: Path) -> None:
+    spec = load_spec(str(calibrated))
+    assert spec.name == "my-box"  # from the file's stem, made a valid name
+    assert spec.kind == "cpu" and spec.verified is False
+    assert spec.source.startswith("measured by modelmeter calibrate on ")
+    assert f"torch {torch.__version__}" in spec.source
+    assert (spec.efficiency_compute, spec.efficiency_memory) == (1.0, 1.0)
+    assert set(spec.compute) == {"float32"} and set(spec.vector) == {"float32"}
+    # sanity only: any CPU does between 100 MFLOP/s and 100 TFLOP/s, 100 MB/s .. 10 TB/s
+    assert 1e8 < spec.compute["float32"] < 1e14
+    assert 1e7 < spec.vector["float32"] < 1e14
+    assert 1e8 < spec.bandwidth < 1e13
+    assert 1e-8 < spec.kernel_overhead < 1e-2
+    assert not list(calibrated.parent.glob(".*tmp"))  # no temporary file left behind
+
+
+def test_spec_is_usable_for_prediction(calibrated: Path) -> None:
+    import modelmeter
+
+    report = modelmeter.analyze(torch.nn.Linear(8, 8), "2x8")
+    roof = modelmeter.roofline(report, load_spec(str(calibrated)))
+    assert roof.total.latency_s > 0 and roof.total.kernels == 1
+
+
+def test_refuses_to_overwrite_without_force(
+    calibrated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = calibrated.read_bytes()
+    code, _, err = run(capsys, "calibrate", "--quick", "-q", "-o", str(calibrated))
+    assert code == 2 and "--force" in one_error(err)
+    assert calibrated.read_bytes() == before
+
+
+def test_force_overwrites_and_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "old.toml"
+    path.write_text("not a spec", encoding="utf-8")
+    code, out, _ = run(
+        capsys, "calibrate", "--quick", "-q", "--force", "--name", "lab-cpu", "-o", str(path)
+    )
+    assert code == 0 and "matmul" in out and str(path) in out
+    assert load_spec(str(path)).name == "lab-cpu"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--dtypes", "fp7"], "unknown dtype"),
+        (["--dtypes", "int8"], "cannot calibrate"),
+        (["--dtypes", "tf32"], "CUDA"),
+        (["--dtypes", " , "], "empty"),
+        (["--name", "Bad Name"], "invalid --name"),
+        (["--device", "tpu"], "invalid device"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    path = tmp_path / "x.toml"
+    code, _, err = run(capsys, "calibrate", "--quick", "-q", "-o", str(path), *argv)
+    assert code == 2 and needle in one_error(err)
+    assert not path.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_unavailable_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "g.toml"
+    code, _, err = run(capsys, "calibrate", "--device", "cuda", "-q", "-o", str(path))
+    assert code == 2 and "not available" in one_error(err)
+    assert not path.exists()
+
+
+def test_output_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "calibrate", "-q", "-o", str(tmp_path / "no" / "x.toml"))
+    assert code == 2 and "does not exist" in one_error(err)
+    code, _, err = run(capsys, "calibrate", "-q", "-o", "-")
+    assert code == 2 and "-o FILE" in one_error(err)
+
+
+def test_helpers() -> None:
+    assert spec_name("dir/My GPU #2.toml", None) == "my-gpu-2"
+    assert spec_name("x/___.toml", None) == "calibrated"
+    assert spec_name("a.toml", "given.name") == "given.name"
+    with pytest.raises(InputError):
+        spec_name("a.toml", "UPPER")
+    assert parse_dtypes(None) is None
+    assert parse_dtypes("fp32, bf16,") == ["fp32", "bf16"]
