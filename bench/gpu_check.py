@@ -1,7 +1,7 @@
 """Prediction vs measurement on a real device, in one run (not a test).
 
 On a GPU (the target: one H100, about 8 minutes):
-  1. calibrates the device (``modelmeter.frontends.torch.runner.calibrate``: attainable matmul
+  1. calibrates the device (``modelmeter.frontends.torch.calibrate.calibrate``: attainable matmul
      and vector FLOP/s, copy bandwidth, per-op overhead) into a spec;
   2. for each of >= 20 torchvision models, at batch 1 and 64, in float32 (TF32 off) and
      bfloat16: builds the model on the device with random weights, analyses it, times it
@@ -39,8 +39,8 @@ import torch
 import modelmeter
 from modelmeter.analysis.measure import MeasureResult, median_error, quantile, summarize
 from modelmeter.analysis.roofline import roofline
+from modelmeter.frontends.torch.calibrate import calibrate
 from modelmeter.frontends.torch.runner import (
-    calibrate,
     load_on_device,
     prepare,
     resolve_device,

@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out} exists: pass --force to overwrite it")
     name = spec_name(out, args.name)
     dtypes = parse_dtypes(args.dtypes)
-    from modelmeter.frontends.torch.runner import calibrate, resolve_device
+    from modelmeter.frontends.torch.calibrate import calibrate
+    from modelmeter.frontends.torch.runner import resolve_device
 
     resolve_device(args.device)
     with progress_bar(args.quiet, "calibrating") as progress:

@@ -1,0 +1,257 @@
+"""Calibration benchmarks: attainable matmul and vector FLOP/s per dtype, copy bandwidth and
+per-op overhead on a device, written as a hardware spec (``modelmeter calibrate``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from modelmeter.analysis.measure import Calibration, quantile
+from modelmeter.errors import InputError, ModelmeterError, ModelRunError
+from modelmeter.frontends.torch.inputs import torch_dtype
+from modelmeter.frontends.torch.runner import (
+    UNSTABLE,
+    Progress,
+    _capacity,
+    _first_line,
+    _Timer,
+    _vendor,
+    device_name,
+    resolve_device,
+)
+from modelmeter.units import canonical_dtype
+
+
+@dataclass(frozen=True)
+class _Plan:
+    matmul_sizes: tuple[int, ...]
+    vector_numel: int
+    copy_numel: int
+    rounds: int
+    budget_s: float  # per figure: stop adding rounds/sizes past this
+
+
+def _plan(dev: torch.device, quick: bool) -> _Plan:
+    if dev.type == "cpu":
+        if quick:
+            return _Plan((256, 512), 1 << 17, 1 << 24, 5, 1.5)
+        return _Plan((512, 1024, 2048), 1 << 17, 1 << 26, 5, 5.0)
+    if quick:
+        return _Plan((2048, 4096), 1 << 21, 1 << 26, 5, 2.0)
+    return _Plan((2048, 4096, 8192), 1 << 21, 1 << 28, 10, 10.0)
+
+
+class _Bench:
+    """Times calibration kernels: best of rounds, and how much the rounds varied."""
+
+    def __init__(self, timer: _Timer, plan: _Plan) -> None:
+        self.timer = timer
+        self.plan = plan
+        self.spread: dict[str, float] = {}
+
+    def best(self, label: str, fn: Callable[[], Any]) -> float:
+        """The least time per call over up to ``plan.rounds`` rounds, stopping early once
+        ``plan.budget_s`` is spent. A round is enough back-to-back calls to last about 2 ms
+        (judged from a first, warm-up call), so that launch latency and timer resolution do
+        not dominate short kernels. Records median / best of the rounds under ``label``."""
+        timer, plan = self.timer, self.plan
+        fn()
+        first = timer.time(fn, 1)
+        calls = max(1, min(200, math.ceil(2e-3 / max(first, 1e-7))))
+        t_end = time.perf_counter() + plan.budget_s
+        rounds: list[float] = []
+        for _ in range(plan.rounds):
+            rounds.append(timer.time(fn, calls))
+            if time.perf_counter() > t_end:
+                break
+        best = min(rounds)
+        if best > 0:
+            self.spread[label] = max(self.spread.get(label, 0.0), quantile(rounds, 0.5) / best)
+        return best
+
+
+def _counted_flops(fn: Callable[..., Any], *example: torch.Tensor) -> int:
+    """FLOPs modelmeter counts for ``fn(*example)`` (traced on meta: same formulas as the
+    analysis, so measured rates are in the units the roofline divides by)."""
+    import modelmeter
+
+    metas = tuple(torch.empty(t.shape, dtype=t.dtype, device="meta") for t in example)
+    return modelmeter.analyze(fn, metas).total().cost.flops
+
+
+def calibrate(
+    device: str = "cpu",
+    dtypes: list[str] | None = None,
+    *,
+    quick: bool = False,
+    progress: Progress | None = None,
+) -> Calibration:
+    """Measure attainable matmul and vector FLOP/s per dtype, copy bandwidth and per-op
+    overhead on ``device``. ``dtypes``: canonical names or aliases (``tf32`` means float32
+    matmuls with TF32 allowed); default float32 on CPU, float32/tf32/bf16/fp16 on CUDA."""
+    dev = resolve_device(device)
+    if dtypes is None:
+        dtypes = (
+            ["float32"] if dev.type == "cpu" else ["float32", "tfloat32", "bfloat16", "float16"]
+        )
+    names: list[str] = []
+    for d in dtypes:
+        try:
+            c = canonical_dtype(d)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        if not c.startswith(("float", "bfloat", "tfloat")) or c.startswith("float8"):
+            raise InputError(f"cannot calibrate {d!r}: use float32, tf32, bf16, fp16 or fp64")
+        if c == "tfloat32" and dev.type != "cuda":
+            raise InputError("tf32 is a CUDA setting: calibrate it with --device cuda")
+        if c not in names:
+            names.append(c)
+    plan = _plan(dev, quick)
+    bench = _Bench(_Timer(dev), plan)
+    steps = 2 * len(names) + 2
+    done = 0
+
+    def tick(stage: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(stage, done, steps)
+
+    details: dict[str, Any] = {}
+    matmul: dict[str, float] = {}
+    vector: dict[str, float] = {}
+    try:
+        with torch.inference_mode():
+            for name in names:
+                matmul[name], size = _matmul_rate(dev, bench, name)
+                details[f"matmul {name}"] = f"n={size}"
+                tick(f"matmul {name}")
+            for name in names:
+                if name != "tfloat32":
+                    vector[name] = _vector_rate(dev, bench, name)
+                tick(f"vector {name}")
+            bandwidth = _copy_rate(dev, bench)
+            tick("copy")
+            kernel, launch = _overheads(dev, bench)
+            tick("overhead")
+    except ModelmeterError:
+        raise
+    except torch.cuda.OutOfMemoryError as e:
+        raise ModelRunError(f"out of memory on {dev} while calibrating: {_first_line(e)}") from None
+    except RuntimeError as e:
+        raise ModelRunError(f"calibration failed on {dev}: {_first_line(e)}") from None
+    details["copy"] = f"{plan.copy_numel * 4 >> 20} MiB"
+    if dev.type == "cpu":
+        details["threads"] = torch.get_num_threads()
+    unstable = [
+        f"{label} varied {ratio:.1f}x between rounds"
+        for label, ratio in bench.spread.items()
+        if ratio > UNSTABLE
+    ]
+    return Calibration(
+        device=str(dev),
+        device_name=device_name(dev),
+        torch_version=f"torch {torch.__version__}",
+        vendor=_vendor(dev),
+        kind={"cuda": "gpu", "mps": "soc"}.get(dev.type, "cpu"),
+        matmul=matmul,
+        vector=vector,
+        bandwidth=bandwidth,
+        kernel_overhead=kernel,
+        launch_overhead=launch,
+        capacity=_capacity(dev),
+        details=details,
+        warnings=unstable,
+    )
+
+
+def _matmul_rate(dev: torch.device, bench: _Bench, name: str) -> tuple[float, int]:
+    """Best counted FLOP/s of square ``torch.mm`` over the plan's sizes (and that size)."""
+    dt = torch.float32 if name == "tfloat32" else torch_dtype(name)
+    best, best_n = 0.0, 0
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = name == "tfloat32"
+    try:
+        for n in bench.plan.matmul_sizes:
+            a = torch.randn(n, n, device=dev).to(dt)
+            b = torch.randn(n, n, device=dev).to(dt)
+            out = torch.empty(n, n, device=dev, dtype=dt)
+            # n x n x n multiply-adds; the exact convention counts n*n*(2n-1) FLOPs
+            flops = n * n * (2 * n - 1)
+            t0 = time.perf_counter()
+            seconds = bench.best(f"matmul {name}", lambda a=a, b=b, o=out: torch.mm(a, b, out=o))
+            rate = flops / seconds
+            if rate > best:
+                best, best_n = rate, n
+            del a, b, out
+            if time.perf_counter() - t0 > bench.plan.budget_s:
+                break  # the next size would take too long
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+    return best, best_n
+
+
+def _vector_rate(dev: torch.device, bench: _Bench, name: str) -> float:
+    """Best counted FLOP/s of elementwise ops (add; tanh-GELU, 9 FLOPs per element) on a
+    tensor small enough to stay in cache yet large enough to occupy the device."""
+    dt = torch_dtype(name)
+    x = torch.randn(bench.plan.vector_numel, device=dev).to(dt)
+    out = torch.empty_like(x)
+    best = 0.0
+    cases: list[tuple[Callable[..., Any], Callable[[], Any]]] = [
+        (torch.add, lambda: torch.add(x, x, out=out)),
+        (
+            lambda t: torch.nn.functional.gelu(t, approximate="tanh"),
+            lambda: torch.nn.functional.gelu(x, approximate="tanh"),
+        ),
+    ]
+    for traced, fn in cases:
+        flops = _counted_flops(traced, x, x) if traced is torch.add else _counted_flops(traced, x)
+        best = max(best, flops / bench.best(f"vector {name}", fn))
+    return best
+
+
+def _copy_rate(dev: torch.device, bench: _Bench) -> float:
+    """Bytes read + written per second of a large float32 tensor copy."""
+    src = torch.randn(bench.plan.copy_numel, device=dev)
+    dst = torch.empty_like(src)
+    seconds = bench.best("copy", lambda: dst.copy_(src))
+    return 2 * src.numel() * src.element_size() / seconds
+
+
+def _overheads(dev: torch.device, bench: _Bench) -> tuple[float, float]:
+    """(seconds per counted op of a tiny conv/BN/ReLU model, seconds per tiny add).
+
+    The first is what the roofline charges per op record: the model's median forward time
+    over the number of op records its analysis holds (their compute and memory time is
+    negligible at these sizes). Both are medians over rounds of back-to-back calls.
+    """
+    import modelmeter
+
+    timer = bench.timer
+    x = torch.ones(1, device=dev)
+    y = torch.empty_like(x)
+    rounds = max(5, bench.plan.rounds)
+    adds = [timer.time(lambda: torch.add(x, x, out=y), 200) for _ in range(rounds)]
+    layers: list[torch.nn.Module] = []
+    for _ in range(8):
+        layers += [torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU()]
+    tiny = torch.nn.Sequential(*layers).eval()
+    inp = torch.randn(1, 4, 8, 8)
+    report = modelmeter.analyze(tiny, inp)
+    n_ops = sum(len(node.ops) for node in report.modules())
+    tiny = tiny.to(dev)
+    inp = inp.to(dev)
+    for _ in range(3):
+        tiny(inp)
+    per_forward = [timer.time(lambda: tiny(inp), 20) for _ in range(rounds)]
+    bench.spread["overhead"] = quantile(per_forward, 0.5) / min(per_forward)
+    return quantile(per_forward, 0.5) / max(1, n_ops), quantile(adds, 0.5)
+
+
+__all__ = ["calibrate"]
