@@ -101,7 +101,8 @@ def test_unknown_source_and_empty_names() -> None:
 
 
 def test_onnx_is_a_clear_error() -> None:
-    with pytest.raises(ModelmeterError, match="ONNX frontend is not available yet"):
+    # .onnx files go to the ONNX frontend (modelmeter.analyze routes them before load)
+    with pytest.raises(ModelmeterError, match="is an ONNX file, not a PyTorch model"):
         load("some/model.onnx")
 
 

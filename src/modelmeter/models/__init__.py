@@ -38,10 +38,10 @@ def load(spec: str) -> LoadedModel:
     text = spec.strip()
     if not text:
         raise ModelNotFound(f"empty model name; use {FORMS}")
-    if text.lower().endswith(".onnx"):
+    if text.lower().endswith(".onnx"):  # never a PyTorch module: the ONNX frontend reads it
         raise ModelmeterError(
-            f"cannot analyse {text!r}: the ONNX frontend is not available yet; "
-            "analyse the PyTorch model instead (path/to/file.py:FACTORY)"
+            f"{text!r} is an ONNX file, not a PyTorch model to load: analyse it directly, "
+            f"modelmeter.analyze({text!r}) or `modelmeter analyze {text}`"
         )
     m = _FILE_SPEC.match(text)
     if m:

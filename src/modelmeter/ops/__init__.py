@@ -12,6 +12,7 @@ from modelmeter.ops import (  # noqa: F401
     movement,
     norm,
     pool,
+    quant,
     reduce,
     rnn,
     views,

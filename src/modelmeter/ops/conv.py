@@ -15,6 +15,7 @@ from modelmeter.registry import OpCall, Work, mac_work, register_op
         "cudnn_convolution_transpose",
         "mkldnn_convolution",
     ],
+    onnx=["Conv", "ConvTranspose"],
 )
 def convolution(call: OpCall) -> Work:
     """Each output element of a convolution sums (Ci/g)*prod(K) products:

@@ -25,7 +25,7 @@ def mm(call: OpCall) -> Work:
     return mac_work(call, m * k * n, m * n, bias=False)
 
 
-@register_op("addmm", aten=["addmm"])
+@register_op("addmm", aten=["addmm"], onnx=["Gemm"])
 def addmm(call: OpCall) -> Work:
     """bias + (m,k) @ (k,n), i.e. a linear layer: MACs = m*k*n; exact FLOPs = 2k*m*n (the bias
     add takes the place of the missing add; the seed's FC formula 2I*O per row)."""
@@ -77,6 +77,17 @@ def addmv(call: OpCall) -> Work:
     m, k = call.args["mat"].shape
     has_bias = call.arg("beta", 1) != 0
     return _scaled(call, mac_work(call, m * k, m, bias=has_bias), m, has_bias)
+
+
+@register_op("matmul", onnx=["MatMul"])
+def matmul(call: OpCall) -> Work:
+    """NumPy-style matmul (ONNX MatMul; PyTorch's matmul is composite and reaches the tracer
+    as mm/bmm/mv/dot): (..., m, k) @ (..., k, n) with broadcast batch dimensions, a 1-D operand
+    promoted to a vector. Every output is a dot product of length k: MACs = outputs * k;
+    exact FLOPs = (2k-1) * outputs."""
+    a, out = call.inputs[0], call.out
+    k = a.shape[-1] if a.shape else 1
+    return mac_work(call, out.numel * k, out.numel, bias=False)
 
 
 @register_op("dot", aten=["dot", "vdot"])

@@ -86,7 +86,7 @@ def cat(call: OpCall) -> Work:
     return Work()
 
 
-@register_op("index", aten=["index", "_unsafe_index"], onnx=["GatherND"])
+@register_op("index", aten=["index", "_unsafe_index"], onnx=["GatherND", "Slice"])
 def index(call: OpCall) -> Work:
     """x[idx, ...] (advanced indexing): 0 FLOPs; reads the index tensors and the selected
     elements (output-sized) of x, writes the output."""
@@ -294,7 +294,7 @@ def copy(call: OpCall) -> Work:
           "expand_copy", "transpose_copy", "t_copy", "unsqueeze_copy", "squeeze_copy",
           "slice_copy", "select_copy", "as_strided_copy", "diagonal_copy", "split_copy",
           "split_with_sizes_copy", "unbind_copy"],
-    onnx=["Identity", "Cast", "Expand"],
+    onnx=["Cast", "CastLike", "Expand"],
 )
 def clone(call: OpCall) -> Work:
     """clone, _to_copy (dtype/device casts), contiguous and the *_copy forms of views: 0 FLOPs;
@@ -355,7 +355,8 @@ def bernoulli(call: OpCall) -> Work:
     aten=["repeat", "tile", "roll", "flip", "rot90", "tril", "tril_", "triu", "triu_",
           "repeat_interleave", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
           "native_channel_shuffle", "im2col", "masked_select"],
-    onnx=["Tile", "DepthToSpace", "SpaceToDepth", "Trilu"],
+    onnx=["Tile", "DepthToSpace", "SpaceToDepth", "Trilu", "Transpose", "Split",
+          "SplitToSequence", "ReverseSequence"],
 )
 def rearrange(call: OpCall) -> Work:
     """repeat/tile, roll, flip, rot90, tril/triu, repeat_interleave, pixel (un)shuffle,

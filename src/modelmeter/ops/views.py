@@ -82,3 +82,15 @@ register_zero_cost(
         "record_stream",
     ],
 )
+
+# ONNX: ops an ONNX runtime runs without moving data -- aliases of their first input
+# (Reshape, Squeeze ..., Identity, Dropout at inference, an element of a sequence) -- and
+# metadata. Transpose, Slice, Split, Expand, Concat, Gather and Cast copy data in ONNX
+# runtimes and are counted as data movement (ops/movement.py).
+register_zero_cost(
+    "view",
+    onnx=["Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Dropout", "SequenceAt"],
+)
+register_zero_cost(
+    "metadata", onnx=["Shape", "Size", "Constant", "SequenceConstruct", "SequenceEmpty"]
+)
