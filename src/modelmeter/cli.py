@@ -12,7 +12,6 @@ import importlib
 import logging
 import os
 import sys
-import tempfile
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from typing import Any, NoReturn
 
 from modelmeter import __version__
 from modelmeter.errors import InputError, ModelmeterError
+from modelmeter.files import write_text_atomic
 
 PROG = "modelmeter"
 DEFAULT_DEPTH = 3
@@ -228,27 +228,6 @@ def check_output_path(path: str, model: str | None = None) -> None:
             raise InputError(f"refusing to write the report over the model file {cand}")
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it: never a partial file."""
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        mode = os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 @contextlib.contextmanager
 def _quiet_libraries(debug: bool) -> Iterator[None]:
     """Hide library warnings (deprecations in model builders) unless debugging."""
@@ -271,7 +250,7 @@ def _quiet_libraries(debug: bool) -> Iterator[None]:
 def _emit(text: str, output: str | None) -> None:
     if output:
         try:
-            write_atomic(output, text)
+            write_text_atomic(output, text)
         except OSError as e:
             raise InputError(f"cannot write {output}: {e.strerror or e}") from None
     else:

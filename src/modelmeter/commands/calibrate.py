@@ -8,15 +8,14 @@ unless ``--force``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import sys
-import tempfile
 from typing import Any
 
 from modelmeter.analysis.measure import Calibration
 from modelmeter.errors import InputError
+from modelmeter.files import write_text_atomic
 from modelmeter.units import format_rate
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -117,21 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_checked(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, check that it loads as a hardware
-    spec, then rename it into place: never a partial or unloadable file at ``path``."""
+    """Write ``text`` atomically beside ``path``, checking first that it loads as a hardware
+    spec: never a partial or unloadable file at ``path``."""
     from modelmeter.hardware import load_file
 
-    parent = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        load_file(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, text, check=load_file)

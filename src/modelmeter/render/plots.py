@@ -8,14 +8,12 @@ Both write the file whole (a temporary file renamed) and change nothing else.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.errors import require
+from modelmeter.files import write_atomic
 from modelmeter.hardware.spec import resolve_peak
 from modelmeter.units import SHORT_DTYPE, format_rate
 
@@ -48,19 +46,7 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _save(fig: Any, path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".png", dir=parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def _time_unit(seconds: float) -> tuple[float, str]:
