@@ -74,6 +74,81 @@ def _positive(text: str) -> int:
 COMMAND_MODULES: tuple[str, ...] = ("measure", "calibrate", "hardware", "utilization")
 
 
+def add_model_arguments(p: argparse.ArgumentParser, *, analysis: bool = True) -> None:
+    """MODEL and the options that say how to build and feed it, shared by every command that
+    takes a model; ``analysis`` adds the counting options (--convention, --mode)."""
+    p.add_argument("model", metavar="MODEL", help="the model (forms below)")
+    p.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="[NAME=]SHAPE[:DTYPE]",
+        help="an input shape such as 1x3x224x224 or 1x128:int64; repeat for several inputs; "
+        "NAME=SHAPE passes it as a keyword argument (default: the model's own example input)",
+    )
+    p.add_argument(
+        "--batch", type=_positive, metavar="N", help="replace the first dimension of every input"
+    )
+    p.add_argument(
+        "--dtype",
+        metavar="D",
+        help="weights and floating inputs in this dtype (fp32, bf16, fp16, fp8, ...); "
+        "in an analysis bytes change, counts do not",
+    )
+    if analysis:
+        p.add_argument(
+            "--convention",
+            choices=("exact", "2mac"),
+            default="exact",
+            help="FLOP convention: exact counts every multiply and add (default); "
+            "2mac counts 2 x MACs and ignores bias adds",
+        )
+        p.add_argument(
+            "--mode",
+            choices=("auto", "meta", "real"),
+            default="auto",
+            help="meta tensors (no weight memory), real CPU tensors, or auto: meta, falling "
+            "back to real when the model needs data (default auto)",
+        )
+
+
+def model_inputs(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """Positional and named --input values, checked (with --dtype) before any model loads."""
+    from modelmeter.units import canonical_dtype
+
+    positional, named = split_inputs(args.input)
+    if args.dtype is not None:
+        try:
+            canonical_dtype(args.dtype)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+    if positional or named:
+        from modelmeter.frontends.torch.inputs import parse_shape
+
+        for text in (*positional, *named.values()):
+            parse_shape(text)
+    return positional, named
+
+
+def analyze_from_args(args: argparse.Namespace, **extra: Any) -> Any:
+    """``modelmeter.analyze`` with the model options of ``add_model_arguments``."""
+    import modelmeter
+
+    positional, named = model_inputs(args)
+    with _quiet_libraries(args.debug):
+        return modelmeter.analyze(
+            args.model,
+            positional or None,
+            kwargs=named or None,
+            mode=args.mode,
+            convention=args.convention,
+            dtype=args.dtype,
+            batch=args.batch,
+            **extra,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -98,32 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=MODEL_HELP,
     )
-    a.add_argument("model", metavar="MODEL", help="the model (forms below)")
-    a.add_argument(
-        "--input",
-        "-i",
-        action="append",
-        default=[],
-        metavar="[NAME=]SHAPE[:DTYPE]",
-        help="an input shape such as 1x3x224x224 or 1x128:int64; repeat for several inputs; "
-        "NAME=SHAPE passes it as a keyword argument (default: the model's own example input)",
-    )
-    a.add_argument(
-        "--batch", type=_positive, metavar="N", help="replace the first dimension of every input"
-    )
-    a.add_argument(
-        "--dtype",
-        metavar="D",
-        help="analyse as if weights and floating inputs were this dtype "
-        "(fp32, bf16, fp16, fp8, ...): bytes change, counts do not",
-    )
-    a.add_argument(
-        "--convention",
-        choices=("exact", "2mac"),
-        default="exact",
-        help="FLOP convention: exact counts every multiply and add (default); "
-        "2mac counts 2 x MACs and ignores bias adds",
-    )
+    add_model_arguments(a)
     a.add_argument(
         "--depth",
         type=_depth,
@@ -135,13 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format")
     a.add_argument(
         "-o", "--output", metavar="FILE", help="write the report to FILE ('-': standard output)"
-    )
-    a.add_argument(
-        "--mode",
-        choices=("auto", "meta", "real"),
-        default="auto",
-        help="meta tensors (no weight memory), real CPU tensors, or auto: meta, falling back "
-        "to real when the model needs data (default auto)",
     )
     a.add_argument(
         "--dim",
@@ -262,21 +305,9 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from modelmeter.units import canonical_dtype
-
     if args.output == "-":
         args.output = None
-    positional, named = split_inputs(args.input)
-    if args.dtype is not None:
-        try:
-            canonical_dtype(args.dtype)
-        except ValueError as e:
-            raise InputError(str(e)) from None
-    if positional or named:  # fail on a malformed shape before loading the model
-        from modelmeter.frontends.torch.inputs import parse_shape
-
-        for text in (*positional, *named.values()):
-            parse_shape(text)
+    model_inputs(args)  # fail on a malformed shape or dtype before loading the model
     if args.output:
         check_output_path(args.output, args.model)
     from modelmeter.commands import hardware as hw
@@ -287,18 +318,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     import modelmeter
     from modelmeter.render import print_table, render
 
-    with _quiet_libraries(args.debug):
-        report = modelmeter.analyze(
-            args.model,
-            positional or None,
-            kwargs=named or None,
-            mode=args.mode,
-            convention=args.convention,
-            dtype=args.dtype,
-            batch=args.batch,
-            backward=args.backward,
-            **({"dims": parse_dims(args.dim)} if args.dim else {}),
-        )
+    report = analyze_from_args(
+        args,
+        backward=args.backward,
+        **({"dims": parse_dims(args.dim)} if args.dim else {}),
+    )
     roof = modelmeter.roofline(report, spec, tf32=args.tf32) if spec is not None else None
     to_terminal = args.format == "table" and not args.output and sys.stdout.isatty()
     if to_terminal:

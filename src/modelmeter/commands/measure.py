@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelmeter.analysis.measure import MeasureResult
-from modelmeter.errors import InputError
 from modelmeter.units import format_bytes, format_count, format_rate
 
 DEVICE_CHOICES = ("cpu", "cuda", "mps")
@@ -184,7 +183,7 @@ def render_json(result: MeasureResult) -> str:
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    from modelmeter.cli import MODEL_HELP, _depth, _positive
+    from modelmeter.cli import MODEL_HELP, _depth, add_model_arguments
 
     p = subparsers.add_parser(
         "measure",
@@ -197,17 +196,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=MODEL_HELP,
     )
-    p.add_argument("model", metavar="MODEL", help="the model (forms below)")
-    p.add_argument(
-        "--input",
-        "-i",
-        action="append",
-        default=[],
-        metavar="[NAME=]SHAPE[:DTYPE]",
-        help="an input shape such as 1x3x224x224; repeatable (default: the model's own)",
-    )
-    p.add_argument("--batch", type=_positive, metavar="N", help="first dimension of every input")
-    p.add_argument("--dtype", metavar="D", help="run weights and inputs in D (fp32, bf16, fp16)")
+    add_model_arguments(p, analysis=False)
     p.add_argument(
         "--device", type=device_arg, default="cpu", help="cpu (default), cuda, cuda:N or mps"
     )
@@ -252,17 +241,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelmeter.cli import _emit, _quiet_libraries, check_output_path, split_inputs
+    from modelmeter.cli import _emit, _quiet_libraries, check_output_path, model_inputs
     from modelmeter.units import canonical_dtype
 
     if args.output == "-":
         args.output = None
-    positional, named = split_inputs(args.input)
+    positional, named = model_inputs(args)
     if args.dtype is not None:
-        try:
-            args.dtype = canonical_dtype(args.dtype)
-        except ValueError as e:
-            raise InputError(str(e)) from None
+        args.dtype = canonical_dtype(args.dtype)
     if args.output:
         check_output_path(args.output, args.model)
     spec = None
@@ -270,11 +256,8 @@ def run(args: argparse.Namespace) -> int:
         from modelmeter.hardware import load_spec
 
         spec = load_spec(args.hardware)
-    from modelmeter.frontends.torch.inputs import parse_shape
     from modelmeter.frontends.torch.runner import measure, resolve_device
 
-    for text in (*positional, *named.values()):
-        parse_shape(text)
     resolve_device(args.device)
     with _quiet_libraries(args.debug), progress_bar(args.quiet, "measuring") as progress:
         result = measure(

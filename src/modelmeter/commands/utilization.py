@@ -18,7 +18,7 @@ FORMATS = ("table", "json")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    from modelmeter.cli import MODEL_HELP
+    from modelmeter.cli import MODEL_HELP, add_model_arguments
     from modelmeter.commands.hardware import add_hardware_options
 
     u = subparsers.add_parser(
@@ -30,7 +30,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=MODEL_HELP + "\n  report.json               a saved 'analyze --format json' report",
     )
-    u.add_argument("model", metavar="MODEL", help="the model (forms below) or a JSON report")
+    add_model_arguments(u)
     u.add_argument(
         "--latency",
         "-t",
@@ -38,19 +38,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="the measured latency of one forward pass at the analysed batch, e.g. 12ms",
     )
-    u.add_argument(
-        "--input", "-i", action="append", default=[], metavar="[NAME=]SHAPE[:DTYPE]",
-        help="an input shape, as for analyze",
-    )  # fmt: skip
-    u.add_argument("--batch", type=int, metavar="N", help="replace the first dimension of inputs")
-    u.add_argument("--dtype", metavar="D", help="analyse as if weights and inputs were this dtype")
-    u.add_argument(
-        "--convention",
-        choices=("exact", "2mac"),
-        default="exact",
-        help="FLOP convention of the FLOP-based figure (default exact)",
-    )
-    u.add_argument("--mode", choices=("auto", "meta", "real"), default="auto")
     u.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format")
     u.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE")
     add_hardware_options(u)
@@ -80,22 +67,9 @@ def _load_report(args: argparse.Namespace) -> Report:
             raise InputError(f"cannot read {args.model}: {e.strerror or e}") from None
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"{args.model} is not a modelmeter JSON report: {e}") from None
-    import modelmeter
-    from modelmeter.cli import _quiet_libraries, split_inputs
+    from modelmeter.cli import analyze_from_args
 
-    positional, named = split_inputs(args.input)
-    if args.batch is not None and args.batch < 1:
-        raise InputError("--batch must be >= 1")
-    with _quiet_libraries(args.debug):
-        return modelmeter.analyze(
-            args.model,
-            positional or None,
-            kwargs=named or None,
-            mode=args.mode,
-            convention=args.convention,
-            dtype=args.dtype,
-            batch=args.batch,
-        )
+    return analyze_from_args(args)
 
 
 def _cmd_utilization(args: argparse.Namespace) -> int:
