@@ -84,3 +84,17 @@ def test_real_resnet18_on_hi3519() -> None:
 def test_latency_must_be_positive(latency: float) -> None:
     with pytest.raises(HardwareSpecError, match="latency must be a positive"):
         utilization(resnet_like(), HI3519, latency)
+
+
+def test_impossible_latency_is_flagged() -> None:
+    from modelmeter.analysis.utilization import utilization
+    from modelmeter.hardware import spec_from_peak
+    from modelmeter.report import Cost, ModuleNode, OpRecord, Report
+
+    # 1e9 MACs = 2e9 ops in 1 ms on a 1 TOP/s chip: 2e9 / 1e-3 / 1e12 = 200%
+    root = ModuleNode("", "Net", ops=[OpRecord("aten.mm", Cost(macs=10**9, flops=2 * 10**9))])
+    report = Report("net", "torch", "2mac", "meta", [], root)
+    u = utilization(report, spec_from_peak(1e12, 1e10, dtype="float32"), 1e-3)
+    assert any("above 100%" in n for n in u.notes)
+    ok = utilization(report, spec_from_peak(1e12, 1e10, dtype="float32"), 1e-2)  # 20%
+    assert not any("above 100%" in n for n in ok.notes)

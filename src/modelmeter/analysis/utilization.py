@@ -109,6 +109,11 @@ def utilization(
     cost = report.total(phase).cost
     notes = [choice.note] if choice.note else []
     notes += [n for n in roof.notes if n not in notes and "unverified" in n]
+    if 2 * cost.macs / latency_s > choice.value:
+        notes.append(
+            "above 100%: the latency is shorter than the peak allows for this many operations "
+            "(check the latency, the batch, or the peak's dtype)"
+        )
     return Utilization(
         spec=spec,
         latency_s=float(latency_s),
