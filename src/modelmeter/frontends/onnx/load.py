@@ -1,0 +1,242 @@
+"""Reading an ONNX model without holding its weights.
+
+The graph is parsed with ``load_external_data=False``: tensors stored in external files are
+never read, their sizes come from ``dims`` and ``data_type``. Each external reference is
+checked (inside the model's folder, the file present and long enough) before anything is
+counted, so a broken model fails with one clear message. Small integer tensors (shape
+constants, axes) stored externally are the only ones read, because shape inference needs their
+values.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from modelmeter.errors import InputError, require
+
+# ONNX TensorProto data types -> modelmeter's dtype names (units.DTYPE_BYTES).
+DTYPES: dict[int, str] = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    8: "string",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+    14: "complex64",
+    15: "complex128",
+    16: "bfloat16",
+    17: "float8_e4m3fn",
+    18: "float8_e4m3fnuz",
+    19: "float8_e5m2",
+    20: "float8_e5m2fnuz",
+    21: "uint4",
+    22: "int4",
+}
+# Bits per element of each data type, for the size of external data.
+_BITS = {
+    1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64,
+    14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8,
+    25: 2, 26: 2, 27: 6, 28: 6,
+}
+# External tensors small enough to read for shape inference (integer constants only).
+SMALL_EXTERNAL_BYTES = 1 << 16
+_INTEGER_TYPES = {2, 3, 4, 5, 6, 7, 12, 13}
+
+
+def dtype_name(data_type: int) -> str:
+    return DTYPES.get(int(data_type), "unknown")
+
+
+def tensor_nbytes(data_type: int, dims: Any) -> int:
+    """Bytes a tensor of this type and shape holds (sub-byte types packed, rounded up)."""
+    return math.ceil(math.prod(int(d) for d in dims) * _BITS.get(int(data_type), 32) / 8)
+
+
+@dataclass
+class Loaded:
+    """A parsed model: the proto (external data not loaded), its folder (None for an
+    in-memory proto) and the label reports show."""
+
+    model: Any
+    folder: str | None
+    label: str
+
+
+def onnx_module() -> Any:
+    return require("onnx", "onnx", "analysing ONNX models")
+
+
+def load_model(model: Any) -> Loaded:
+    """Parse ``model`` (a path to an ``.onnx`` file or an ``onnx.ModelProto``) and check its
+    external data. Raises InputError with one clear line on anything unreadable."""
+    onnx = onnx_module()
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            what = "a directory" if os.path.isdir(path) else "no such file"
+            raise InputError(f"cannot read ONNX model {path!r}: {what}")
+        try:
+            proto = onnx.load(path, load_external_data=False)
+        except Exception as e:  # noqa: BLE001 - protobuf raises several types on bad bytes
+            raise InputError(
+                f"{path!r} is not a readable ONNX model (corrupt or truncated file?): "
+                f"{type(e).__name__}: {_first_line(e)}"
+            ) from None
+        folder = os.path.dirname(os.path.abspath(path))
+        label = os.path.basename(path)
+        strip_data(proto.graph)  # the weights' bytes are not needed: free them now
+    elif isinstance(model, onnx.ModelProto):
+        folder = None
+        label = model.graph.name or "onnx model"
+        proto = stripped_copy(model)  # the user's proto is never modified
+    else:
+        raise InputError(f"cannot analyse {type(model).__name__} as an ONNX model")
+    _check_structure(proto, label)
+    if folder is not None:
+        check_external_data(proto, folder)
+    elif any(_is_external(t) for t in _all_tensors(proto)):
+        raise InputError(
+            "this in-memory ONNX model refers to external data files; pass the path of the "
+            ".onnx file instead so that they can be found"
+        )
+    return Loaded(proto, folder, label)
+
+
+_DATA_FIELDS = (
+    "raw_data", "float_data", "int32_data", "string_data", "int64_data", "double_data",
+    "uint64_data",
+)
+
+
+def _is_large(t: Any) -> bool:
+    if _is_external(t):
+        return False
+    return tensor_nbytes(t.data_type, t.dims) > SMALL_EXTERNAL_BYTES
+
+
+def strip_data(graph: Any) -> None:
+    """Drop the values of large initializers (their name, type and dims stay)."""
+    for t in graph.initializer:
+        if _is_large(t):
+            for f in _DATA_FIELDS:
+                t.ClearField(f)
+
+
+def stripped_copy(model: Any) -> Any:
+    """A copy of ``model`` without the values of its large initializers (the large values
+    are never copied)."""
+    onnx = onnx_module()
+    copy = onnx.ModelProto()
+    _copy_fields(model, copy, skip="graph")
+    _copy_fields(model.graph, copy.graph, skip="initializer")
+    for t in model.graph.initializer:
+        if _is_large(t):
+            light = copy.graph.initializer.add()
+            light.name, light.data_type = t.name, t.data_type
+            light.dims.extend(t.dims)
+        else:
+            copy.graph.initializer.add().CopyFrom(t)
+    return copy
+
+
+def _copy_fields(src: Any, dst: Any, skip: str) -> None:
+    for field, value in src.ListFields():
+        if field.name == skip:
+            continue
+        if hasattr(value, "ListFields"):  # a message
+            getattr(dst, field.name).CopyFrom(value)
+        elif isinstance(value, (str, bytes, int, float, bool)):
+            setattr(dst, field.name, value)
+        else:  # a repeated field
+            getattr(dst, field.name).extend(value)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
+def _check_structure(proto: Any, label: str) -> None:
+    graph = proto.graph
+    if proto.ir_version <= 0 or (not graph.node and not graph.output):
+        raise InputError(
+            f"{label!r} is not an ONNX model (no IR version, nodes or outputs; "
+            "corrupt or truncated file?)"
+        )
+
+
+def _is_external(t: Any) -> bool:
+    return t.data_location == 1  # TensorProto.EXTERNAL
+
+
+def _all_tensors(proto: Any) -> list[Any]:
+    """Initializers and tensor attributes of every graph, subgraphs included."""
+    out: list[Any] = []
+    stack = [proto.graph]
+    while stack:
+        g = stack.pop()
+        out.extend(g.initializer)
+        for node in g.node:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    out.append(a.t)
+                out.extend(a.tensors)
+                if a.HasField("g"):
+                    stack.append(a.g)
+                stack.extend(a.graphs)
+    return out
+
+
+def external_info(t: Any) -> dict[str, str]:
+    return {e.key: e.value for e in t.external_data}
+
+
+def check_external_data(proto: Any, folder: str) -> None:
+    """Every external tensor must lie in a file inside ``folder`` that holds its bytes.
+    Small integer tensors are read (shape inference needs their values); nothing else is."""
+    real_folder = os.path.realpath(folder)
+    sizes: dict[str, int] = {}
+    for t in _all_tensors(proto):
+        if not _is_external(t):
+            continue
+        info = external_info(t)
+        location = info.get("location", "")
+        name = t.name or "<unnamed>"
+        if not location:
+            raise InputError(f"tensor {name!r} has external data without a location")
+        path = os.path.realpath(os.path.join(real_folder, location))
+        if os.path.isabs(location) or os.path.commonpath([path, real_folder]) != real_folder:
+            raise InputError(
+                f"refusing external data {location!r} of tensor {name!r}: it is outside the "
+                "model's folder"
+            )
+        if path not in sizes:
+            if not os.path.isfile(path):
+                raise InputError(
+                    f"missing external data: tensor {name!r} is stored in {location!r}, which "
+                    f"is not in the model's folder {folder}"
+                )
+            sizes[path] = os.path.getsize(path)
+        offset = int(info.get("offset", 0) or 0)
+        length = int(info.get("length", 0) or 0) or tensor_nbytes(t.data_type, t.dims)
+        if offset + length > sizes[path]:
+            raise InputError(
+                f"missing external data: tensor {name!r} needs bytes {offset}..{offset + length} "
+                f"of {location!r}, which has only {sizes[path]} (truncated file?)"
+            )
+        if t.data_type in _INTEGER_TYPES and length <= SMALL_EXTERNAL_BYTES:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                t.raw_data = f.read(length)
+            t.data_location = 0
+            del t.external_data[:]
