@@ -128,6 +128,8 @@ def test_split_inputs() -> None:
     assert split_inputs(["1x3", "a=2x4:int64", "b = 5"]) == (["1x3"], {"a": "2x4:int64", "b": "5"})
     with pytest.raises(InputError):
         split_inputs(["1x=3"])
+    # ONNX graph inputs may have names that are not Python identifiers
+    assert split_inputs(["input.1=1x3x8x8"]) == ([], {"input.1": "1x3x8x8"})
     with pytest.raises(InputError, match="twice"):
         split_inputs(["a=1", "a=2"])
 

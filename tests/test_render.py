@@ -291,6 +291,7 @@ def test_ops_listing_formats() -> None:
     conv = [f for f in data["formulas"] if "convolution" in f["aten"]]
     assert len(conv) == 1 and conv[0]["family"] == "conv" and conv[0]["doc"]
     assert data["zero_cost"]["aten"]["view"] == "view"
+    assert "Reshape" in data["zero_cost"]["onnx"]
     table = render_ops("table")
     assert "convolution" in table and "Zero-cost" in table
     with pytest.raises(ValueError):

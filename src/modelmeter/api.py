@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from modelmeter.builder import build
@@ -92,8 +93,8 @@ def analyze(
 
 def _is_onnx(model: Any) -> bool:
     """A path to an ``.onnx`` file, or an ``onnx.ModelProto``."""
-    if isinstance(model, str):
-        return model.lower().endswith(".onnx")
+    if isinstance(model, (str, os.PathLike)):
+        return os.fspath(model).lower().endswith(".onnx")
     return type(model).__name__ == "ModelProto"
 
 

@@ -242,8 +242,11 @@ def split_inputs(values: Sequence[str]) -> tuple[list[str], dict[str, str]]:
             positional.append(value)
             continue
         name = name.strip()
-        if not name.isidentifier():
-            raise InputError(f"malformed input {value!r}: NAME=SHAPE needs a Python name")
+        if not name or name[0].isdigit() or any(c.isspace() for c in name):
+            raise InputError(
+                f"malformed input {value!r}: NAME=SHAPE needs an input name "
+                "(a keyword argument, or an ONNX graph input such as input.1)"
+            )
         if name in named:
             raise InputError(f"input {name!r} is given twice")
         named[name] = shape.strip()

@@ -185,3 +185,13 @@ def test_dtype_of_integer_inputs_is_kept() -> None:
     # ids stay int64 (4*8 = 32 bytes); 4 rows of 8 fp16 = 64 bytes read and written
     c = r.total().cost
     assert (c.bytes_read, c.bytes_written, r.inputs[0].dtype) == (96, 64, "int64")
+
+
+def test_pathlib_paths_are_analysed_as_onnx(tmp_path) -> None:
+    import modelmeter
+
+    path = tmp_path / "m.onnx"
+    onnx.save_model(_mlp(8, 4), str(path))
+    r = modelmeter.analyze(path, "3x8")
+    # (3,8) @ (8,4): 3*8*4 = 96 MACs
+    assert r.frontend == "onnx" and r.total().cost.macs == 96

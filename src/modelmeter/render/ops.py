@@ -25,12 +25,16 @@ def _targets(f: Formula, frontend: str) -> list[str]:
     return list(f.targets.get(frontend, ()))
 
 
+FRONTEND_NAMES = {"aten": "ATen", "onnx": "ONNX"}
+
+
 def ops_data(
-    counted: Sequence[Formula] | None = None, zero: dict[str, str] | None = None
+    counted: Sequence[Formula] | None = None, zero: dict[str, dict[str, str]] | None = None
 ) -> dict[str, object]:
-    """Plain data of the registry: counted formulas and zero-cost ATen targets."""
+    """Plain data of the registry: counted formulas and zero-cost targets per frontend."""
     counted = formulas() if counted is None else counted
-    zero = zero_cost_targets("aten") if zero is None else zero
+    if zero is None:
+        zero = {fe: zero_cost_targets(fe) for fe in FRONTEND_NAMES}
     return {
         "formulas": [
             {
@@ -42,7 +46,7 @@ def ops_data(
             }
             for f in counted
         ],
-        "zero_cost": {"aten": dict(zero)},
+        "zero_cost": {fe: dict(targets) for fe, targets in zero.items()},
     }
 
 
@@ -69,17 +73,18 @@ def _render_md(data: dict) -> str:
         out.append(
             f"| {_md_cell(f['name'])} | {f['family']} | {aten} | {onnx} | {_md_cell(f['doc'])} |"
         )
-    zero = data["zero_cost"]["aten"]
-    out += [
-        "",
-        f"## Zero-cost ATen ops ({len(zero)})",
-        "",
-        "Views, metadata and allocations: they move no data and do no arithmetic.",
-        "",
-        "| ATen target | Why zero |",
-        "|---|---|",
-    ]
-    out += [f"| `{t}` | {_md_cell(reason)} |" for t, reason in zero.items()]
+    for fe, zero in data["zero_cost"].items():
+        name = FRONTEND_NAMES.get(fe, fe)
+        out += [
+            "",
+            f"## Zero-cost {name} ops ({len(zero)})",
+            "",
+            "Views, metadata and allocations: they move no data and do no arithmetic.",
+            "",
+            f"| {name} target | Why zero |",
+            "|---|---|",
+        ]
+        out += [f"| `{t}` | {_md_cell(reason)} |" for t, reason in zero.items()]
     return "\n".join(out) + "\n"
 
 
@@ -94,23 +99,27 @@ def _render_table(data: dict, width: int) -> str:
         counted.add_row(
             f["name"], f["family"], ", ".join(f["aten"]), ", ".join(f["onnx"]), f["doc"]
         )
-    zero = Table(title="Zero-cost ATen ops", box=box.ROUNDED, header_style="bold")
-    zero.add_column("ATen target", no_wrap=True)
-    zero.add_column("Why zero", overflow="fold")
-    for t, reason in data["zero_cost"]["aten"].items():
-        zero.add_row(t, reason)
+    tables: list = [counted]
+    for fe, targets in data["zero_cost"].items():
+        name = FRONTEND_NAMES.get(fe, fe)
+        zero = Table(title=f"Zero-cost {name} ops", box=box.ROUNDED, header_style="bold")
+        zero.add_column(f"{name} target", no_wrap=True)
+        zero.add_column("Why zero", overflow="fold")
+        for t, reason in targets.items():
+            zero.add_row(t, reason)
+        tables += [Text(""), zero]
     buf = io.StringIO()
     console = Console(
         file=buf, width=width, color_system=None, no_color=True, highlight=False, _environ={}
     )
-    console.print(Group(counted, Text(""), zero))
+    console.print(Group(*tables))
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
 def render_ops(
     fmt: str = "table",
     counted: Sequence[Formula] | None = None,
-    zero: dict[str, str] | None = None,
+    zero: dict[str, dict[str, str]] | None = None,
     width: int = 160,
 ) -> str:
     """The supported operators as ``table`` (text), ``md`` or ``json``."""
