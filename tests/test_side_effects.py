@@ -85,3 +85,27 @@ def test_user_tensor_input_is_not_modified() -> None:
     x = torch.ones(3)
     modelmeter.analyze(InPlace(), x, mode="real")
     assert torch.equal(x, torch.ones(3))
+
+
+@pytest.mark.parametrize("mode", ["meta", "real"])
+def test_state_set_lazily_in_forward_is_put_back(mode: str) -> None:
+    class Lazy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.scales = None  # set on the first call, like MultiScaleRoIAlign
+            self.history: list[int] = [1]
+            self.cache: dict[str, torch.Tensor] = {}
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.scales is None:
+                self.scales = [0.5]
+            self.history.append(x.shape[0])
+            self.cache["last"] = x
+            self.fc.seen = True  # a new attribute on a child
+            return self.fc(x)
+
+    model = Lazy()
+    modelmeter.analyze(model, "2x4", mode=mode)
+    assert model.scales is None and model.history == [1] and model.cache == {}
+    assert not hasattr(model.fc, "seen")

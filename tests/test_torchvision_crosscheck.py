@@ -207,6 +207,13 @@ def test_fasterrcnn_mobilenet_runs_real_via_fallback() -> None:
     assert all(a.device.type == "cpu" for a in model.rpn.anchor_generator.cell_anchors)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+    # lazily set state (MultiScaleRoIAlign's scales) is put back as it was
+    assert model.roi_heads.box_roi_pool.scales is None
+    # NMS and RoI Align are counted, nothing is left out, and the seeded random inputs make
+    # the data-dependent parts (proposals kept) the same on every run
+    assert report.unsupported == {}
+    assert {"torchvision.nms", "torchvision.roi_align"} <= set(report.by_operator())
+    assert modelmeter.analyze(model, loaded.inputs).total() == report.total()
     # and the model still runs on its own
     with torch.no_grad():
         model([torch.rand(3, 320, 320)])
@@ -220,3 +227,4 @@ def test_retinanet_small_input_runs_real() -> None:
     assert report.total().params == sum(p.numel() for p in model.parameters())
     assert report.total().cost.macs > _backbone_macs(model, 256) > 1_000_000_000
     assert "aten.convolution" in report.by_operator()
+    assert report.unsupported == {}  # nms, unique (batched NMS) included

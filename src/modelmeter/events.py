@@ -24,8 +24,9 @@ class OpEvent:
 
     @property
     def key(self) -> str:
-        """The operator key used in reports, e.g. ``aten.convolution``."""
-        return f"{self.frontend}.{self.target}"
+        """The operator key used in reports, e.g. ``aten.convolution``; ops of other
+        libraries keep their namespace (``torchvision.nms``)."""
+        return self.target if "." in self.target else f"{self.frontend}.{self.target}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,7 @@ def _run(
         lifetimes.track(t, storage_id(t), output=False)
     scopes = ScopeTracker(names, backward)
     tracer = OpTracer(scopes, weights, lifetimes, convention)
-    saved_attrs = _tensor_attrs(model) if is_module else []
+    saved_attrs = _AttrSnapshot(model) if is_module else None
     try:
         with torch.set_grad_enabled(backward), scopes.installed(), tracer:
             if is_module:
@@ -174,7 +174,8 @@ def _run(
         raise ModelRunError(_describe_failure(e, scopes, real)) from e
     finally:
         del args, kwargs
-        _restore_attrs(saved_attrs)
+        if saved_attrs is not None:
+            saved_attrs.restore()
     modules = [ModuleInfo("", root_type, 1, scopes.output_shapes.get("", ()))]
     for n, m in named:
         if n:
@@ -197,25 +198,39 @@ def _run(
     )
 
 
-def _tensor_attrs(model: torch.nn.Module) -> list[tuple[dict, str, Any, list | None]]:
-    """Module attributes holding plain tensors (not parameters or buffers), e.g. the cached
-    anchors of torchvision's AnchorGenerator, which forward re-assigns on the run's device:
-    saved so that a meta run cannot leave meta tensors behind."""
-    saved = []
-    for m in model.modules():
-        for k, v in m.__dict__.items():
-            if isinstance(v, torch.Tensor) or (
-                isinstance(v, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in v)
-            ):
-                saved.append((m.__dict__, k, v, list(v) if isinstance(v, list) else None))
-    return saved
+_STRUCTURE = frozenset({"_parameters", "_buffers", "_modules"})  # functional_call restores these
 
 
-def _restore_attrs(saved: list[tuple[dict, str, Any, list | None]]) -> None:
-    for d, k, v, items in saved:
-        if items is not None:
-            v[:] = items
-        d[k] = v
+class _AttrSnapshot:
+    """Every plain attribute of every module (lazily set caches, scales, anchors ...), with the
+    contents of list and dict attributes, so that whatever the forward sets or mutates is put
+    back: the model's own lazy initialisation must not run on the user's model (and a meta run
+    must not leave meta tensors behind)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.saved = []
+        for m in model.modules():
+            d = m.__dict__
+            attrs = {k: v for k, v in d.items() if k not in _STRUCTURE}
+            contents = {
+                k: (list(v) if isinstance(v, list) else dict(v))
+                for k, v in attrs.items()
+                if type(v) in (list, dict)
+            }
+            self.saved.append((d, attrs, contents))
+
+    def restore(self) -> None:
+        for d, attrs, contents in self.saved:
+            for k in [k for k in d if k not in _STRUCTURE and k not in attrs]:
+                del d[k]
+            d.update(attrs)
+            for k, items in contents.items():
+                value = attrs[k]
+                if isinstance(value, list):
+                    value[:] = items
+                else:
+                    value.clear()
+                    value.update(items)
 
 
 def _backward(out: Any, tracer: OpTracer, scopes: ScopeTracker) -> None:

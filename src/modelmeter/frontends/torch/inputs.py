@@ -64,8 +64,9 @@ class InputSpecs:
     def materialize(
         self, device: torch.device | str, real: bool, dtype: torch.dtype | None
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        args = tuple(_make(v, device, real, dtype) for v in self.args)
-        kwargs = {k: _make(v, device, real, dtype) for k, v in self.kwargs.items()}
+        gen = torch.Generator().manual_seed(0)  # real runs see the same random inputs every time
+        args = tuple(_make(v, device, real, dtype, gen) for v in self.args)
+        kwargs = {k: _make(v, device, real, dtype, gen) for k, v in self.kwargs.items()}
         return args, kwargs
 
     def describe(self) -> list[tuple[tuple[int, ...], str, str | None]]:
@@ -119,9 +120,11 @@ def _shape_dtype(v: Any) -> tuple[tuple[int, ...], str]:
     return (), type(v).__name__
 
 
-def _make(v: Any, device: Any, real: bool, dtype: torch.dtype | None) -> Any:
+def _make(
+    v: Any, device: Any, real: bool, dtype: torch.dtype | None, gen: torch.Generator
+) -> Any:
     if isinstance(v, Nested):
-        return v.container(_make(item, device, real, dtype) for item in v.items)
+        return v.container(_make(item, device, real, dtype, gen) for item in v.items)
     if isinstance(v, torch.Tensor):
         dt = dtype if (dtype is not None and v.is_floating_point()) else v.dtype
         if real:
@@ -135,6 +138,6 @@ def _make(v: Any, device: Any, real: bool, dtype: torch.dtype | None) -> Any:
         if not real:
             return torch.empty(shape, dtype=dt, device="meta")
         if dt.is_floating_point or dt.is_complex:
-            return torch.randn(shape, dtype=dt, device=device)
+            return torch.randn(shape, dtype=dt, generator=gen).to(device)
         return torch.zeros(shape, dtype=dt, device=device)
     return v

@@ -243,6 +243,8 @@ class OpTracer(TorchDispatchMode):
         info = self._info.get(func)
         if info is None:
             target = func.__name__.split(".")[0]
+            if func.namespace not in ("aten", "prims"):  # e.g. torchvision.nms
+                target = f"{func.namespace}.{target}"
             info = self._info[func] = (target, lookup("aten", target))
         target, entry = info
         if target in _METADATA_QUERIES:
