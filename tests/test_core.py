@@ -191,3 +191,13 @@ def test_import_does_not_load_torch_or_onnx() -> None:
     code = "import sys, modelmeter; print('torch' in sys.modules, 'onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_out_arguments_are_written_not_read() -> None:
+    def f(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return torch.mul(a, b, out=out)
+
+    r = modelmeter.analyze(f, ("6x10", "6x10", "6x10"))
+    c = r.total().cost
+    # reads a and b: 2*60*4 = 480 B; writes out: 60*4 = 240 B; 60 multiplies
+    assert (c.flops, c.bytes_read, c.bytes_written) == (60, 480, 240)

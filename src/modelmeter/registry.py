@@ -181,7 +181,8 @@ def mac_work(call: OpCall, macs: int, outputs: int, bias: bool) -> Work:
     """
     if call.convention == "2mac":
         return Work(macs=macs, flops=2 * macs)
-    return Work(macs=macs, flops=2 * macs - (0 if bias else outputs))
+    # an empty reduction (k = 0, no input channels) sums nothing: no adds, never below 0
+    return Work(macs=macs, flops=max(2 * macs - (0 if bias else outputs), 0))
 
 
 def unfused_bytes(

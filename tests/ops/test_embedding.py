@@ -66,8 +66,14 @@ def test_embedding_bag_formula_bytes(kit) -> None:  # noqa: ANN001
     args = {"weight": w, "indices": idx, "offsets": offsets, "mode": 0}
     c = kit.cost("_embedding_bag", args, outs)
     # sum: (12 - 4)*6 = 48 ; reads idx 96 + offsets 32 + 12 rows * 24 B = 288 -> 416 ;
-    # writes out 96 + offset2bag 96 + bag_size 32 + max_indices 32 = 256 ; weight 288
-    assert c == Cost(0, 48, 416, 256, 288)
+    # writes only the (4, 6) output 96 (the CPU sum kernel fills no bookkeeping) ; weight 288
+    assert c == Cost(0, 48, 416, 96, 288)
+    # mean: writes out 96 + offset2bag 12*8 = 96 + bag_size 4*8 = 32 -> 224
+    args["mode"] = 1
+    assert kit.cost("_embedding_bag", args, outs).bytes_written == 224
+    # max: + the (4, 6) int64 argmax indices 192 -> 416
+    args["mode"] = 2
+    assert kit.cost("_embedding_bag", args, outs).bytes_written == 416
 
 
 def test_embedding_dense_backward_formula(kit) -> None:  # noqa: ANN001

@@ -8,6 +8,7 @@ from modelmeter.ops import (  # noqa: F401
     einsum,
     elementwise,
     embedding,
+    fft,
     interp,
     matmul,
     movement,

@@ -62,7 +62,11 @@ def attention_work(
 
 
 def _present(call: OpCall, *names: str) -> bool:
-    return any(isinstance(call.args.get(n), TensorMeta) for n in names)
+    """Whether one of the named arguments is a tensor with elements (an empty tensor stands
+    for "no mask" in some backward calls)."""
+    return any(
+        isinstance(t := call.args.get(n), TensorMeta) and t.numel > 0 for n in names
+    )
 
 
 def _dropout(call: OpCall) -> bool:
@@ -117,7 +121,7 @@ def attention_forward(call: OpCall) -> Work:
     cum_q = call.args.get("cum_seq_q", call.args.get("cu_seqlens_q"))
     mask = _present(call, "bias", "attn_bias")
     dropout = _dropout(call)
-    if isinstance(cum_q, TensorMeta):
+    if isinstance(cum_q, TensorMeta) and q.ndim == 3:
         seqs = max(cum_q.shape[0] - 1, 0)
         max_q = int(call.arg("max_q", call.arg("max_seqlen_q", 0)))
         max_k = int(call.arg("max_k", call.arg("max_seqlen_k", 0)))
@@ -145,39 +149,49 @@ def _mha_work(
     d: int,
     heads: int,
     mask: bool,
+    key: TensorMeta | None = None,
 ) -> Work:
-    """Self-attention block of the fast path: QKV projection (one (3D x D) GEMM + bias,
-    q rescaled by 1/sqrt(D/H): 1 multiply per q element), attention with the scale already in
-    q, output projection (D x D GEMM + bias)."""
+    """Attention block of the fast path: the Q, K, V projections (each a (D x D) GEMM + bias;
+    one (3D x D) GEMM when query, key and value are one tensor), q rescaled by 1/sqrt(D/H):
+    1 multiply per q element, attention with the scale already in q, output projection
+    (D x D GEMM + bias)."""
+    key = key if key is not None else query
     rows = query.numel // d if d else 0
+    rows_k = key.numel // d if d else 0
     seq = query.shape[-2] if query.ndim >= 2 else 1
+    seq_k = key.shape[-2] if key.ndim >= 2 else 1
     batch = rows // seq if seq else 0
-    proj_in = mac_work(call, rows * d * 3 * d, rows * 3 * d, bias=True)
+    proj_q = mac_work(call, rows * d * d, rows * d, bias=True)
+    proj_kv = mac_work(call, 2 * rows_k * d * d, 2 * rows_k * d, bias=True)
     att = attention_work(
-        call, batch * heads, seq, seq, d // heads, d // heads, mask=mask, scale_scores=False
+        call, batch * heads, seq, seq_k, d // heads, d // heads, mask=mask, scale_scores=False
     )
     proj_out = mac_work(call, rows * d * d, rows * d, bias=True)
     return Work(
-        macs=proj_in.macs + att.macs + proj_out.macs,
-        flops=proj_in.flops + rows * d + att.flops + proj_out.flops,
+        macs=proj_q.macs + proj_kv.macs + att.macs + proj_out.macs,
+        flops=proj_q.flops + proj_kv.flops + rows * d + att.flops + proj_out.flops,
     )
 
 
 @register_op("native_multi_head_attention", aten=["_native_multi_head_attention"])
 def native_multi_head_attention(call: OpCall) -> Work:
-    """``nn.MultiheadAttention`` fast path on (B, T, D) self-attention with H heads.
+    """``nn.MultiheadAttention`` fast path on (B, T, D) self-attention with H heads (the
+    op also accepts a key/value of S positions: T x S scores, K and V projections of S rows).
     MACs = B*T*D*3D (QKV) + 2*B*H*T*T*(D/H) (attention) + B*T*D*D (output projection).
     FLOPs: the projections with bias 2*MACs each (exact) + B*T*D (q rescale) + attention
     without a separate scale (mask 1 per score when given, softmax 5n-2 per row); when the
-    averaged attention weights are returned, (H-1) adds + 1 divide per (B, T, T) weight."""
+    averaged attention weights are returned, (H-1) adds + 1 divide per (B, T, S) weight."""
     query = call.inputs[0]
+    key = call.args.get("key")
+    key = key if isinstance(key, TensorMeta) else query
     d = int(call.arg("embed_dim", query.shape[-1]))
     heads = int(call.arg("num_head", 1))
-    work = _mha_work(call, query, d, heads, _present(call, "mask"))
+    work = _mha_work(call, query, d, heads, _present(call, "mask"), key)
     flops = work.flops
     if call.arg("need_weights", True) and call.arg("average_attn_weights", True):
         seq = query.shape[-2] if query.ndim >= 2 else 1
-        flops += (query.numel // d // seq) * seq * seq * heads
+        seq_k = key.shape[-2] if key.ndim >= 2 else 1
+        flops += (query.numel // d // seq) * seq * seq_k * heads
     return Work(macs=work.macs, flops=flops)
 
 
@@ -208,3 +222,86 @@ def transformer_encoder_layer(call: OpCall) -> Work:
         macs=att.macs + lin1.macs + lin2.macs,
         flops=att.flops + lin1.flops + lin2.flops + act + norms + residual,
     )
+
+
+# ---- backward ------------------------------------------------------------------------------
+
+
+def attention_backward_work(
+    call: OpCall,
+    bh: int,
+    bh_kv: int,
+    lq: int,
+    lk: int,
+    e: int,
+    ev: int,
+    *,
+    mask: bool = False,
+    dropout: bool = False,
+) -> Work:
+    """Cost of the FlashAttention-style backward of softmax(scale * Q K^T + mask) V over ``bh``
+    query heads (``bh_kv`` key/value heads), S = bh*Lq*Lk scores.
+
+    Products (MACs, as ``FlopCounterMode``: S*(3E + 2Ev)): recompute Q@K^T (S*E),
+    dP = dO@V^T (S*Ev), dV = P^T@dO (S*Ev), dQ = dS@K (S*E), dK = dS^T@Q (S*E); each costs
+    2*MACs - its outputs in ``exact`` (dV and dK have bh_kv*Lk rows: GQA sums the group's
+    heads in the same sums), 2*MACs in ``2mac``.
+    Per score: scale 1, mask add 1 (when given), P = exp(s - logsumexp) 2,
+    dS = P*(dP - D) 2, scale dS 1, dropout 3 (regenerate the keep mask, apply it to P and to dP)
+    when p > 0. Per query row: D = rowsum(dO * O): 2*Ev - 1."""
+    s = bh * lq * lk
+    parts = [
+        mac_work(call, s * e, s, bias=False),  # Q@K^T recomputed
+        mac_work(call, s * ev, s, bias=False),  # dP
+        mac_work(call, s * ev, bh_kv * lk * ev, bias=False),  # dV
+        mac_work(call, s * e, bh * lq * e, bias=False),  # dQ
+        mac_work(call, s * e, bh_kv * lk * e, bias=False),  # dK
+    ]
+    per_score = 1 + (1 if mask else 0) + 2 + 2 + 1 + (3 if dropout else 0)
+    rest = per_score * s + bh * lq * max(0, 2 * ev - 1)
+    return Work(
+        macs=sum(p.macs for p in parts), flops=sum(p.flops for p in parts) + rest
+    )
+
+
+@register_op(
+    "scaled_dot_product_attention_backward",
+    aten=[
+        "_scaled_dot_product_flash_attention_for_cpu_backward",
+        "_scaled_dot_product_flash_attention_backward",
+        "_scaled_dot_product_efficient_attention_backward",
+        "_scaled_dot_product_cudnn_attention_backward",
+        "_scaled_dot_product_fused_attention_overrideable_backward",
+        "_flash_attention_backward",
+        "_efficient_attention_backward",
+        "_cudnn_attention_backward",
+    ],
+)
+def scaled_dot_product_attention_backward(call: OpCall) -> Work:
+    """Backward of the fused attention kernels: gradients of q (..., H, Lq, E), k and v
+    (..., Hkv, Lk, E/Ev); ``_flash/_efficient_attention_backward`` take (B, L, H, E), or a
+    (total, H, E) variable-length batch counted, like the forward, at the maximum lengths.
+    MACs = b*H*Lq*Lk*(3E + 2Ev) (``FlopCounterMode``'s count / 2; causal or not, the full
+    score matrix). Exact FLOPs per :func:`attention_backward_work`: the five products
+    2*MACs - outputs each, + per score 6 (scale 1, exp(s - lse) 2, dS = P*(dP - D) 2,
+    scale dS 1; + 1 with a mask, + 3 with dropout) + per query row 2*Ev - 1 (D)."""
+    q, k, v = (call.args.get(n) for n in ("query", "key", "value"))
+    if not all(isinstance(t, TensorMeta) for t in (q, k, v)):
+        q, k, v = call.inputs[1], call.inputs[2], call.inputs[3]
+    mask = _present(call, "attn_mask", "attn_bias", "bias")
+    dropout = _dropout(call)
+    e, ev = q.shape[-1], v.shape[-1]
+    if call.op in ("_flash_attention_backward", "_efficient_attention_backward"):
+        if q.ndim == 3:  # variable length: (total, H, E) with cumulative offsets
+            cum = call.args.get("cum_seq_q", call.args.get("cu_seqlens_q"))
+            seqs = max(cum.shape[0] - 1, 0) if isinstance(cum, TensorMeta) else 1
+            lq = int(call.arg("max_q", call.arg("max_seqlen_q", q.shape[0])))
+            lk = int(call.arg("max_k", call.arg("max_seqlen_k", k.shape[0])))
+            bh, bh_kv = seqs * q.shape[-2], seqs * k.shape[-2]
+        else:  # (B, L, H, E)
+            bh, bh_kv = q.shape[0] * q.shape[2], k.shape[0] * k.shape[2]
+            lq, lk = q.shape[1], k.shape[1]
+    else:  # (..., H, L, E)
+        bh, bh_kv = math.prod(q.shape[:-2]), math.prod(k.shape[:-2])
+        lq, lk = q.shape[-2], k.shape[-2]
+    return attention_backward_work(call, bh, bh_kv, lq, lk, e, ev, mask=mask, dropout=dropout)

@@ -54,3 +54,14 @@ def convolution_backward(call: OpCall) -> Work:
         channels = w.shape[1] * call.arg("groups", 1) if transposed else w.shape[0]
         flops += grad_out.numel - channels
     return Work(macs=macs, flops=flops)
+
+
+@register_op("conv_tbc", aten=["conv_tbc"])
+def conv_tbc(call: OpCall) -> Work:
+    """1-d convolution in time-batch-channel layout (fairseq): input (T, B, Ci), weight
+    (K, Ci, Co), bias (Co): each of the (T_out, B, Co) outputs sums K*Ci products and adds the
+    bias. MACs = out.numel * K*Ci; exact FLOPs = 2*MACs (the bias add takes the place of the
+    missing add)."""
+    w, out = call.inputs[1], call.out
+    per = w.shape[0] * w.shape[1] if w.ndim == 3 else 0
+    return mac_work(call, out.numel * per, out.numel, bias=True)

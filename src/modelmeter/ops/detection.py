@@ -60,7 +60,13 @@ def roi_align(call: OpCall) -> Work:
 @register_op("unique", aten=["_unique2", "_unique", "unique_dim", "unique_consecutive"])
 def unique(call: OpCall) -> Work:
     """unique of n elements by sorting: n*ceil(log2 n) compares, then n - 1 compares of
-    neighbours (unique_consecutive: only the n - 1)."""
-    n = call.inputs[0].numel
+    neighbours (unique_consecutive: only the n - 1). unique_dim sorts the n slices along
+    ``dim`` and compares slices of m = numel/n elements: n*ceil(log2 n)*m + (n - 1)*m (an
+    upper bound: a lexicographic compare may stop at the first differing element)."""
+    x = call.inputs[0]
+    n, m = x.numel, 1
+    if call.op == "unique_dim" and x.ndim:
+        n = x.shape[int(call.arg("dim", 0)) % x.ndim]
+        m = x.numel // n if n else 0
     sort = 0 if call.op == "unique_consecutive" else n * _log2ceil(n)
-    return Work(flops=sort + max(n - 1, 0))
+    return Work(flops=(sort + max(n - 1, 0)) * m)

@@ -97,3 +97,52 @@ def einsum(call: OpCall) -> Work:
     operands = tensors if isinstance(tensors, tuple) else call.inputs
     shapes = [t.shape for t in operands if isinstance(t, TensorMeta)]
     return einsum_work(call, equation, shapes)
+
+
+@register_op("trilinear", aten=["_trilinear"])
+def trilinear(call: OpCall) -> Work:
+    """``_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim)`` (what
+    ``F.bilinear`` / ``nn.Bilinear`` run): sum over ``sumdim`` of i1*i2*i3, the inputs
+    unsqueezed at their ``expand`` dims. As ATen computes it, slice by slice along
+    ``unroll_dim``: first i1*i2 summed over the summed dims i3 lacks, then times i3 summed over
+    the rest; each pair with a summed dim is a sum of products (MACs = product of the pair's
+    broadcast sizes, exact FLOPs 2*MACs - results), without one a plain multiply (1 FLOP per
+    result); a summed ``unroll_dim`` adds the slices (unroll_size - 1 adds per output).
+    nn.Bilinear(I1, I2 -> O) on N rows: MACs = N*O*(I1*I2 + I2), exact FLOPs
+    N*O*(2*I1*I2 + I2 - 1); the bias is a separate add."""
+    i1, i2, i3 = (call.args.get(n) for n in ("i1", "i2", "i3"))
+    if not all(isinstance(t, TensorMeta) for t in (i1, i2, i3)):
+        i1, i2, i3 = call.inputs[0], call.inputs[1], call.inputs[2]
+    exp = [set(call.arg(f"expand{j}", ())) for j in (1, 2, 3)]
+    total = i1.ndim + len(exp[0])
+    summed = {d % total for d in call.arg("sumdim", ())} if total else set()
+    unroll = int(call.arg("unroll_dim", 1)) % total if total else 0
+
+    def expanded(t: TensorMeta, dims: set[int]) -> list[int]:
+        it = iter(t.shape)
+        return [1 if d in dims else next(it) for d in range(total)]
+
+    shapes = [expanded(t, e) for t, e in zip((i1, i2, i3), exp)]
+    slices = max(s[unroll] for s in shapes) if total else 1
+    for s in shapes:
+        s[unroll] = 1
+    sd12 = {d for d in summed if d in exp[2] and d != unroll}
+    sd23 = {d for d in summed if d not in exp[2] and d != unroll}
+    macs = flops = 0
+
+    def pair(a: list[int], b: list[int], sums: set[int]) -> list[int]:
+        nonlocal macs, flops
+        both = [max(x, y) for x, y in zip(a, b)]
+        result = [1 if d in sums else n for d, n in enumerate(both)]
+        if sums:
+            w = mac_work(call, math.prod(both), math.prod(result), bias=False)
+            macs += w.macs
+            flops += w.flops
+        else:
+            flops += math.prod(both)
+        return result
+
+    pair(pair(shapes[0], shapes[1], sd12), shapes[2], sd23)
+    out = call.out.numel if call.outputs else 0
+    extra = (slices - 1) * out if unroll in summed else 0
+    return Work(macs=macs * slices, flops=flops * slices + max(0, extra))

@@ -1,13 +1,29 @@
 """Matrix products: mm, addmm (linear), bmm, baddbmm, addbmm, mv, addmv, dot.
 
 ``matmul`` and ``linear`` are composite in PyTorch and reach the tracer as these ops.
+
+Complex operands are counted in real arithmetic: a complex multiply-accumulate is 4 real
+MACs (ac, bd, ad, bc, each accumulated) and every complex output is 2 real outputs, so
+MACs = 4 * (complex MACs) and exact FLOPs = 2*MACs - 2*outputs (8k - 2 per complex output of
+a length-k product). ``FlopCounterMode`` ignores the dtype and counts 2*m*k*n either way.
 """
 
-from modelmeter.registry import OpCall, Work, mac_work, register_op
+from modelmeter.registry import OpCall, TensorMeta, Work, mac_work, register_op
+
+
+def _mac(call: OpCall, macs: int, outputs: int, bias: bool) -> Work:
+    """mac_work, in real arithmetic for complex operands (see the module docstring). An empty
+    contraction (k = 0: the outputs are zeros, or the bias) costs nothing."""
+    if macs == 0:
+        return Work()
+    if call.outputs and call.out.dtype.startswith("complex"):
+        return mac_work(call, 4 * macs, 2 * outputs, bias)
+    return mac_work(call, macs, outputs, bias)
 
 
 def _scaled(call: OpCall, work: Work, outputs: int, has_bias: bool) -> Work:
-    """Extra multiplies of ``beta*self + alpha*(a@b)`` when alpha/beta are not 1 (exact only)."""
+    """Extra multiplies of ``beta*self + alpha*(a@b)`` when alpha/beta are not 1 (exact only;
+    2 per complex output)."""
     if call.convention == "2mac":
         return work
     extra = 0
@@ -15,14 +31,35 @@ def _scaled(call: OpCall, work: Work, outputs: int, has_bias: bool) -> Work:
         extra += outputs
     if has_bias and call.arg("beta", 1) != 1:
         extra += outputs
+    if call.outputs and call.out.dtype.startswith("complex"):
+        extra *= 2
     return Work(macs=work.macs, flops=work.flops + extra)
 
 
-@register_op("mm", aten=["mm", "_scaled_mm"])
+@register_op("mm", aten=["mm"])
 def mm(call: OpCall) -> Work:
     """(m,k) @ (k,n): MACs = m*k*n; exact FLOPs = (2k-1)*m*n, 2mac FLOPs = 2*m*k*n."""
     (m, k), n = call.inputs[0].shape, call.inputs[1].shape[-1]
-    return mac_work(call, m * k * n, m * n, bias=False)
+    return _mac(call, m * k * n, m * n, bias=False)
+
+
+@register_op("scaled_mm", aten=["_scaled_mm"])
+def scaled_mm(call: OpCall) -> Work:
+    """Scaled (fp8) matmul ``(a @ b) * scale_a * scale_b + bias`` of (m,k) @ (k,n):
+    MACs = m*k*n; exact FLOPs = (2k-1)*m*n + the scaling: one multiply per output by the
+    combined scale when both scales are per-tensor, two when either is row- or column-wise,
+    + one add per output with a bias. 2mac FLOPs = 2*m*k*n."""
+    a, b = call.args.get("self"), call.args.get("mat2")
+    if not isinstance(a, TensorMeta) or not isinstance(b, TensorMeta):
+        a, b = call.inputs[0], call.inputs[1]
+    (m, k), n = a.shape, b.shape[-1]
+    bias = isinstance(call.args.get("bias"), TensorMeta)
+    work = mac_work(call, m * k * n, m * n, bias=bias)
+    if call.convention == "2mac":
+        return work
+    scales = [call.args.get("scale_a"), call.args.get("scale_b")]
+    wise = any(isinstance(t, TensorMeta) and t.numel > 1 for t in scales)
+    return Work(macs=work.macs, flops=work.flops + (2 if wise else 1) * m * n)
 
 
 @register_op("addmm", aten=["addmm"], onnx=["Gemm"])
@@ -32,7 +69,7 @@ def addmm(call: OpCall) -> Work:
     m, k = call.args["mat1"].shape
     n = call.args["mat2"].shape[-1]
     has_bias = call.arg("beta", 1) != 0
-    return _scaled(call, mac_work(call, m * k * n, m * n, bias=has_bias), m * n, has_bias)
+    return _scaled(call, _mac(call, m * k * n, m * n, bias=has_bias), m * n, has_bias)
 
 
 @register_op("bmm", aten=["bmm"])
@@ -40,7 +77,7 @@ def bmm(call: OpCall) -> Work:
     """(b,m,k) @ (b,k,n): MACs = b*m*k*n; exact FLOPs = (2k-1)*b*m*n."""
     b, m, k = call.inputs[0].shape
     n = call.inputs[1].shape[-1]
-    return mac_work(call, b * m * k * n, b * m * n, bias=False)
+    return _mac(call, b * m * k * n, b * m * n, bias=False)
 
 
 @register_op("baddbmm", aten=["baddbmm"])
@@ -50,7 +87,7 @@ def baddbmm(call: OpCall) -> Work:
     n = call.args["batch2"].shape[-1]
     has_bias = call.arg("beta", 1) != 0
     return _scaled(
-        call, mac_work(call, b * m * k * n, b * m * n, bias=has_bias), b * m * n, has_bias
+        call, _mac(call, b * m * k * n, b * m * n, bias=has_bias), b * m * n, has_bias
     )
 
 
@@ -61,14 +98,14 @@ def addbmm(call: OpCall) -> Work:
     b, m, k = call.args["batch1"].shape
     n = call.args["batch2"].shape[-1]
     has_bias = call.arg("beta", 1) != 0
-    return _scaled(call, mac_work(call, b * m * k * n, m * n, bias=has_bias), m * n, has_bias)
+    return _scaled(call, _mac(call, b * m * k * n, m * n, bias=has_bias), m * n, has_bias)
 
 
 @register_op("mv", aten=["mv"])
 def mv(call: OpCall) -> Work:
     """(m,k) @ (k,): MACs = m*k; exact FLOPs = (2k-1)*m."""
     m, k = call.inputs[0].shape
-    return mac_work(call, m * k, m, bias=False)
+    return _mac(call, m * k, m, bias=False)
 
 
 @register_op("addmv", aten=["addmv"])
@@ -76,7 +113,7 @@ def addmv(call: OpCall) -> Work:
     """bias + (m,k) @ (k,): MACs = m*k; exact FLOPs = 2k*m."""
     m, k = call.args["mat"].shape
     has_bias = call.arg("beta", 1) != 0
-    return _scaled(call, mac_work(call, m * k, m, bias=has_bias), m, has_bias)
+    return _scaled(call, _mac(call, m * k, m, bias=has_bias), m, has_bias)
 
 
 @register_op("matmul", onnx=["MatMul"])
@@ -87,11 +124,11 @@ def matmul(call: OpCall) -> Work:
     exact FLOPs = (2k-1) * outputs."""
     a, out = call.inputs[0], call.out
     k = a.shape[-1] if a.shape else 1
-    return mac_work(call, out.numel * k, out.numel, bias=False)
+    return _mac(call, out.numel * k, out.numel, bias=False)
 
 
 @register_op("dot", aten=["dot", "vdot"])
 def dot(call: OpCall) -> Work:
     """(k,) . (k,): MACs = k; exact FLOPs = 2k-1."""
     (k,) = call.inputs[0].shape
-    return mac_work(call, k, 1, bias=False)
+    return _mac(call, k, 1, bias=False)

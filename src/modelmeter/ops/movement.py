@@ -277,6 +277,23 @@ def pad(call: OpCall) -> Work:
     return Work()
 
 
+@register_op(
+    "pad_backward",
+    aten=["reflection_pad1d_backward", "reflection_pad2d_backward", "reflection_pad3d_backward",
+          "replication_pad1d_backward", "replication_pad2d_backward",
+          "replication_pad3d_backward"],
+)
+def pad_backward(call: OpCall) -> Work:
+    """Gradient of reflection/replication padding: every grad_output element is added into
+    the input element it copied (the kernel zeroes the input gradient and accumulates): 1 add
+    per grad_output element. Reads grad_output (``self`` only gives the shape), writes the
+    input gradient."""
+    grad = call.args.get("grad_output")
+    grad = grad if isinstance(grad, TensorMeta) else call.inputs[0]
+    return Work(flops=grad.numel, bytes_read=grad.nbytes, bytes_written=_written(call),
+                weight_bytes=grad.nbytes if grad.weight else 0)
+
+
 @register_op("copy", aten=["copy_", "copy", "_copy_from", "_copy_from_and_resize"])
 def copy(call: OpCall) -> Work:
     """copy_(dst, src): 0 FLOPs; reads src (once, even when broadcast), writes dst. A dtype
@@ -373,7 +390,49 @@ def nonzero(call: OpCall) -> Work:
 
 @register_op("col2im", aten=["col2im"], onnx=["Col2Im"])
 def col2im(call: OpCall) -> Work:
-    """col2im (fold): sums overlapping patches; each column element is added into its output
-    position: in.numel - out.numel adds (every output covered at least once), 0 if less."""
-    return Work(flops=max(0, call.inputs[0].numel - call.out.numel))
+    """col2im (fold): sums overlapping patches. Along each spatial dimension, block i and
+    kernel offset j land on ``i*stride - pad + j*dilation``; the column elements landing
+    inside the image are summed into their output position, those landing in the padding
+    are dropped. An output that receives c values costs c - 1 adds, so
+    FLOPs = (in-bound column elements) - (output positions receiving at least one),
+    both products over the dimensions, times N*C. Without padding and with every output
+    covered this is in.numel - out.numel. (ONNX Col2Im, whose block shape is an input
+    tensor: in.numel - out.numel.)"""
+    kernel = call.args.get("kernel_size")
+    size = call.args.get("output_size")
+    out = call.out
+    if not isinstance(kernel, (list, tuple)) or not isinstance(size, (list, tuple)):
+        return Work(flops=max(0, call.inputs[0].numel - out.numel))
+    k = len(kernel)
+    image = math.prod(size)
+    planes = out.numel // image if image else 0
+    inbound = hits = planes
+    for d in range(k):
+        dil = _at(call.args.get("dilation"), d, 1)
+        pad = _at(call.args.get("padding"), d, 0)
+        stride = _at(call.args.get("stride"), d, 1)
+        blocks = (size[d] + 2 * pad - dil * (kernel[d] - 1) - 1) // stride + 1
+        pos = [i * stride - pad + j * dil for i in range(max(0, blocks))
+               for j in range(kernel[d])]
+        inside = [q for q in pos if 0 <= q < size[d]]
+        inbound *= len(inside)
+        hits *= len(set(inside))
+    return Work(flops=max(0, inbound - hits))
 
+
+def _at(value: object, i: int, default: int) -> int:
+    """Element i of an int-or-list argument (a one-element list applies to every dim)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (list, tuple)) and value:
+        return int(value[i] if i < len(value) else value[-1])
+    return default
+
+
+@register_op("equal", aten=["equal"])
+def equal(call: OpCall) -> Work:
+    """equal(a, b) -> Python bool: n compares and n - 1 logical ands (all) over the n
+    elements = 2n - 1 (0 when the shapes differ); reads both tensors, writes nothing."""
+    a, b = call.inputs[0], call.inputs[1]
+    n = a.numel if a.shape == b.shape else 0
+    return Work(flops=max(0, 2 * n - 1))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from modelmeter.registry import OpCall, Work, register_op
+from modelmeter.registry import OpCall, TensorMeta, Work, register_op, unfused_bytes
 
 
 def _per_dim(value: object, k: int, default: int) -> list[int]:
@@ -56,9 +56,19 @@ def adaptive_lengths(size: int, out: int) -> list[int]:
     return [-(-(i + 1) * size // out) - (i * size // out) for i in range(out)]
 
 
+def _pair(call: OpCall) -> tuple[TensorMeta, TensorMeta]:
+    """(pooled input, pooled output): the call's input and output, or, for a backward op,
+    ``self`` (the forward's input) and ``grad_output`` (shaped like the forward's output)."""
+    grad = call.args.get("grad_output")
+    x = call.args.get("self")
+    if isinstance(grad, TensorMeta) and isinstance(x, TensorMeta):
+        return x, grad
+    return call.inputs[0], call.out
+
+
 def _spatial(call: OpCall, k: int) -> tuple[Sequence[int], Sequence[int], int]:
     """Input spatial sizes, output spatial sizes and the number of (batch x channel) planes."""
-    x, out = call.inputs[0], call.out
+    x, out = _pair(call)
     in_sp, out_sp = x.shape[-k:], out.shape[-k:]
     planes = out.numel // math.prod(out_sp) if math.prod(out_sp) else 0
     return in_sp, out_sp, planes
@@ -71,7 +81,7 @@ def _ndim(call: OpCall) -> int:
     kernel = call.arg("kernel_size", call.arg("kernel_shape"))
     if kernel is not None and not isinstance(kernel, int):
         return len(kernel)
-    return max(1, call.inputs[0].ndim - 2)
+    return max(1, _pair(call)[0].ndim - 2)
 
 
 def _window_totals(call: OpCall, dilated: bool) -> tuple[int, int]:
@@ -194,3 +204,59 @@ def max_unpool(call: OpCall) -> Work:
     """Max-unpooling zero-fills the output and scatters each input to its index: no
     arithmetic, 0 FLOPs; bytes: the input and indices read, the whole output written."""
     return Work(flops=0)
+
+
+# ---- backward ------------------------------------------------------------------------------
+#
+# Pooling gradients zero the input gradient and add every contribution of every output
+# gradient into it: each contribution is counted as one add (as for scatter_add, into which
+# ``max_pool2d_with_indices_backward`` decomposes), also where it lands on a zero.
+
+
+@register_op("avg_pool_backward", aten=["avg_pool2d_backward", "avg_pool3d_backward"])
+def avg_pool_backward(call: OpCall) -> Work:
+    """Gradient of average pooling: each output gradient is divided by its window's divisor
+    (1) and added to the K input elements its window covers (K adds, K as in the forward).
+    FLOPs = grad_output.numel + sum over outputs of K (the forward's count + one per
+    output). Reads grad_output (``self`` only gives the shape), writes the input gradient."""
+    covered, outputs = _window_totals(call, dilated=False)
+    return _without_self(call, covered + outputs)
+
+
+@register_op(
+    "adaptive_avg_pool_backward",
+    aten=["_adaptive_avg_pool2d_backward", "_adaptive_avg_pool3d_backward"],
+)
+def adaptive_avg_pool_backward(call: OpCall) -> Work:
+    """Gradient of adaptive average pooling: each output gradient divided by its window
+    size (1) and added to its K window elements (K). FLOPs = outputs + covered elements."""
+    covered, outputs = _adaptive_totals(call)
+    return _without_self(call, covered + outputs)
+
+
+@register_op(
+    "max_pool_backward",
+    aten=[
+        "max_pool3d_with_indices_backward",
+        "adaptive_max_pool2d_backward",
+        "adaptive_max_pool3d_backward",
+        "fractional_max_pool2d_backward",
+        "fractional_max_pool3d_backward",
+    ],
+)
+def max_pool_backward(call: OpCall) -> Work:
+    """Gradient of max pooling (3-d, adaptive, fractional; the 2-d op decomposes into
+    zeros + scatter_add, counted alike): each output gradient is added into the input element
+    its index points to: 1 add per grad_output element. Reads grad_output and the indices
+    (``self`` only gives the shape), writes the input gradient."""
+    return _without_self(call, _pair(call)[1].numel)
+
+
+def _without_self(call: OpCall, flops: int) -> Work:
+    """Work of a pooling gradient that reads every tensor but ``self`` (the forward input,
+    passed for its shape only) and writes its output."""
+    x = call.args.get("self")
+    read, written, weight = unfused_bytes(
+        [t for t in call.inputs if t is not x], call.outputs
+    )
+    return Work(flops=flops, bytes_read=read, bytes_written=written, weight_bytes=weight)

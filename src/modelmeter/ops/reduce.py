@@ -2,6 +2,8 @@
 
 A reduction of n elements to one costs n - 1 ops (adds, multiplies or compares); over a whole
 tensor that is ``in.numel - out.numel`` (n = in.numel / out.numel per output). 0 MACs.
+On complex tensors sum, mean and cumsum count 2 real adds per complex add (and 2 divides per
+complex mean); the other reductions count as on real tensors.
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ def _reduced(call: OpCall, ops_per_input: int, ops_per_output: int) -> Work:
     return Work(flops=max(0, out * (ops_per_input * n + ops_per_output)))
 
 
-def _scan(call: OpCall) -> tuple[int, int]:
-    """(rows, n) of a scan or sort along ``dim`` (default last)."""
+def _complex_factor(call: OpCall) -> int:
+    """2 when the reduced tensor is complex (a complex add is 2 real adds), else 1."""
+    return 2 if call.inputs and call.inputs[0].dtype.startswith("complex") else 1
+
+
+def _scan(call: OpCall, default_dim: int = -1) -> tuple[int, int]:
+    """(rows, n) of a scan or sort along ``dim`` (default: ``default_dim``)."""
     x = call.inputs[0]
     if x.ndim == 0:
         return 1, 1
-    dim = call.arg("dim", call.arg("axis", -1))
+    dim = call.arg("dim", call.arg("axis", default_dim))
     n = x.shape[int(dim) % x.ndim]
     return (x.numel // n if n else 0), n
 
@@ -43,16 +50,19 @@ def _log2ceil(n: int) -> int:
 @register_op("sum", aten=["sum", "nansum"], onnx=["ReduceSum"])
 def sum_(call: OpCall) -> Work:
     """sum of n elements: n - 1 adds per output (in total ``in.numel - out.numel``).
-    nansum first replaces NaNs by 0: + n selects: 2n - 1 per output."""
+    nansum first replaces NaNs by 0: + n selects: 2n - 1 per output. Complex: 2(n - 1)."""
     if call.op == "nansum":
         return _reduced(call, 2, -1)
-    return _reduced(call, 1, -1)
+    c = _complex_factor(call)
+    return _reduced(call, c, -c)
 
 
 @register_op("mean", aten=["mean"], onnx=["ReduceMean"])
 def mean(call: OpCall) -> Work:
-    """mean of n elements: n - 1 adds + 1 divide = n per output (in total ``in.numel``)."""
-    return _reduced(call, 1, 0)
+    """mean of n elements: n - 1 adds + 1 divide = n per output (in total ``in.numel``).
+    Complex: 2n."""
+    c = _complex_factor(call)
+    return _reduced(call, c, 0)
 
 
 @register_op("prod", aten=["prod"], onnx=["ReduceProd"])
@@ -135,9 +145,13 @@ def logsumexp(call: OpCall) -> Work:
              onnx=["CumSum"])
 def cumsum(call: OpCall) -> Work:
     """Scans along a row of n: cumsum/cumprod n - 1 adds/multiplies, cummax/cummin n - 1
-    compares per row (a sequential scan; each output reuses the previous one)."""
+    compares per row (a sequential scan; each output reuses the previous one). Complex cumsum:
+    2(n - 1), complex cumprod: 6(n - 1)."""
     rows, n = _scan(call)
-    return Work(flops=rows * max(0, n - 1))
+    c = _complex_factor(call)
+    if c == 2 and call.op.startswith("cumprod"):
+        c = 6
+    return Work(flops=rows * max(0, n - 1) * c)
 
 
 @register_op("logcumsumexp", aten=["logcumsumexp"])
@@ -148,16 +162,20 @@ def logcumsumexp(call: OpCall) -> Work:
     return Work(flops=rows * (3 * n - 1) if n else 0)
 
 
-@register_op("sort", aten=["sort", "argsort", "msort", "median", "nanmedian", "kthvalue"])
+@register_op(
+    "sort", aten=["sort", "argsort", "msort", "median", "nanmedian", "kthvalue", "mode"]
+)
 def sort(call: OpCall) -> Work:
     """A comparison sort of a row of n: n*ceil(log2 n) compares per row (the order of any
-    comparison sort). argsort alike. median/nanmedian/kthvalue are counted as sorting the row
-    (an upper bound of a selection). median() without a dim sorts the whole tensor."""
+    comparison sort). argsort alike; msort sorts along dim 0. median/nanmedian/kthvalue are
+    counted as sorting the row (an upper bound of a selection). median() without a dim sorts
+    the whole tensor. mode sorts the row and counts runs of equal values: + n - 1 compares."""
     if call.op in ("median", "nanmedian") and call.args.get("dim") is None:
         n = call.inputs[0].numel
         return Work(flops=n * _log2ceil(n))
-    rows, n = _scan(call)
-    return Work(flops=rows * n * _log2ceil(n))
+    rows, n = _scan(call, 0 if call.op == "msort" else -1)
+    runs = max(0, n - 1) if call.op == "mode" else 0
+    return Work(flops=rows * (n * _log2ceil(n) + runs))
 
 
 @register_op("topk", aten=["topk"], onnx=["TopK"])
@@ -170,3 +188,95 @@ def topk(call: OpCall) -> Work:
     if not isinstance(k, int):  # ONNX: k is an input tensor; the output holds k per row
         k = call.out.shape[int(call.arg("axis", -1)) % call.out.ndim] if call.out.ndim else 1
     return Work(flops=rows * n * _log2ceil(k + 1))
+
+
+@register_op("searchsorted", aten=["searchsorted", "bucketize"])
+def searchsorted(call: OpCall) -> Work:
+    """searchsorted(sorted, values) / bucketize(values, boundaries): a binary search of each
+    value in a sorted row of n boundaries: ceil(log2(n + 1)) compares per value (the depth of
+    the search over n + 1 insertion points). FLOPs = values * ceil(log2(n + 1)). Reads the
+    values and the boundaries, writes the int64 (or int32) positions."""
+    if call.op == "bucketize":
+        bounds = call.args.get("boundaries")
+    else:
+        bounds = call.args.get("sorted_sequence")
+    if not isinstance(bounds, TensorMeta):
+        bounds = call.inputs[-1] if call.op == "bucketize" else call.inputs[0]
+    n = bounds.shape[-1] if bounds.ndim else 1
+    return Work(flops=call.out.numel * _log2ceil(n + 1))
+
+
+@register_op("histc", aten=["histc"])
+def histc(call: OpCall) -> Work:
+    """histc(x, bins, min, max) of n elements: per element 2 range compares, the bin
+    ``(x - min) * (bins / (max - min))`` (subtract, multiply, truncate = 3), a compare that
+    puts x == max into the last bin, and the count's increment = 7 per element. With
+    min == max (the default 0, 0) the range is first taken from the data: min and max,
+    2(n - 1) compares. FLOPs = 7n [+ 2(n - 1)]."""
+    n = call.inputs[0].numel
+    lo, hi = call.arg("min", 0), call.arg("max", 0)
+    flops = 7 * n + (2 * max(0, n - 1) if lo == hi else 0)
+    return Work(flops=flops)
+
+
+@register_op("cdist", aten=["_cdist_forward"])
+def cdist(call: OpCall) -> Work:
+    """torch.cdist computed directly (p != 2, or small inputs; the large p = 2 case runs as a
+    matmul and is counted by its ops): x1 (..., P, M), x2 (..., R, M) -> (..., P, R). Per
+    output, over M coordinates: p = 2: subtract (M), square (M), sum (M - 1), sqrt (1) = 3M;
+    p = 1: subtract, abs, sum = 3M - 1; p = inf: subtract, abs, max = 3M - 1; p = 0 (count of
+    differing coordinates): subtract, compare, sum = 3M - 1; any other p: subtract, abs, pow,
+    sum, pow 1/p (1) = 4M. 0 MACs (a distance, not a sum of products)."""
+    x1 = call.inputs[0]
+    m = x1.shape[-1] if x1.ndim else 1
+    p = float(call.arg("p", 2.0))
+    if p == 2:
+        per = 3 * m
+    elif p in (0, 1) or math.isinf(p):
+        per = 3 * m - 1
+    else:
+        per = 4 * m
+    return Work(flops=call.out.numel * per if m else 0)
+
+
+# Per CTC state and time step, as PyTorch's kernel computes
+# log(exp(a1 - m) + exp(a2 - m) + exp(a3 - m)) + m + log_prob: the max m of up to three
+# predecessors (2 compares) and its -inf test (1), 3 subtracts, 3 exps, 2 adds, a log, and
+# 2 adds = 14.
+CTC_STATE_FLOPS = 14
+# The loss of a sequence: -logsumexp of the last two states: max 1, 2 subtracts, 2 exps,
+# an add, a log, the max added back and the negation = 9.
+CTC_FINAL_FLOPS = 9
+
+
+@register_op("ctc_loss", aten=["_ctc_loss"])
+def ctc_loss(call: OpCall) -> Work:
+    """CTC loss forward (the alpha recursion) of log_probs (T, B, C) against targets of
+    lengths L_b: each sequence has S_b = 2*L_b + 1 states (labels and blanks); every state of
+    every step after the first costs 14 (``log(exp(a1 - m) + exp(a2 - m) + exp(a3 - m)) + m +
+    log_prob`` over up to three predecessors: max 2 compares, its -inf test 1, 3 subtracts,
+    3 exps, 2 adds, a log, 2 adds), the loss 9 (-logsumexp of the last two states: max 1,
+    2 subtracts, 2 exps, add, log, add, negate): FLOPs = sum over b of (T_b - 1)*S_b*14 + 9.
+    Lengths given
+    as tensors (``_ctc_loss.Tensor``) are data: then every sequence is counted at the full T
+    and the targets' padded length (an upper bound). Writes the loss and log_alpha."""
+    log_probs = call.inputs[0]
+    targets = call.args.get("targets")
+    t_full = log_probs.shape[0] if log_probs.ndim else 0
+    batch = log_probs.shape[1] if log_probs.ndim == 3 else 1
+    in_len = call.args.get("input_lengths")
+    tgt_len = call.args.get("target_lengths")
+    if isinstance(in_len, (list, tuple)) and not isinstance(in_len, TensorMeta):
+        steps = [int(t) for t in in_len]
+    else:
+        steps = [t_full] * batch
+    if isinstance(tgt_len, (list, tuple)) and not isinstance(tgt_len, TensorMeta):
+        labels = [int(n) for n in tgt_len]
+    else:
+        pad = targets.shape[-1] if isinstance(targets, TensorMeta) and targets.ndim else 0
+        labels = [pad] * batch
+    flops = sum(
+        max(0, t - 1) * (2 * n + 1) * CTC_STATE_FLOPS + CTC_FINAL_FLOPS
+        for t, n in zip(steps, labels)
+    )
+    return Work(flops=flops)

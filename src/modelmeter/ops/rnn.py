@@ -77,6 +77,50 @@ def mkldnn_rnn_layer(call: OpCall) -> Work:
     return recurrent_work(call, _rows(x), w_ih.shape[-1], hidden, mode, bias)
 
 
+# Elementwise FLOPs per hidden unit of one cell's backward (sigmoid' = s*(1 - s): 2 + the
+# chain-rule multiply; tanh' = 1 - t*t: 2 + 1):
+# LSTM 23 = dh from above + from the next step 1, do = dh*tanh(c) 1, dh*o 1,
+#   dc = dc_next + dh*o*(1 - tanh(c)^2) 4, di, df, dg, dc_prev (one multiply each) 4,
+#   three sigmoid' 9, tanh' 3;
+# GRU 18 = dh sum 1, dz = dh*(h - n) 2, dn = dh*(1 - z) 2, dh*z 1, tanh' 3, dr = dn*hn 1,
+#   dhn = dn*r 1, two sigmoid' 6, dh_prev = dh*z + (hh product) 1;
+# RNN tanh 4 = dh sum 1, tanh' 3; relu 2 = dh sum 1, relu' (a select) 1.
+ELEMENTWISE_BACKWARD = {RNN_RELU: 2, RNN_TANH: 4, LSTM: 23, GRU: 18}
+
+
+@register_op("mkldnn_rnn_layer_backward", aten=["mkldnn_rnn_layer_backward"])
+def mkldnn_rnn_layer_backward(call: OpCall) -> Work:
+    """Backward of one oneDNN RNN/LSTM/GRU layer and direction (CPU ``nn.LSTM`` training) over
+    R = T*B rows, G gates, input size I, hidden size H: the gate gradients, elementwise per
+    hidden unit (sigmoid' = s*(1 - s) and tanh' = 1 - t*t cost 2, + 1 for the chain rule):
+    LSTM 23 (dh from above and from the next step 1, do 1, dh*o 1, dc 4, di/df/dg/dc_prev 4,
+    three sigmoid' 9, tanh' 3), GRU 18, RNN 4 (tanh) / 2 (relu); and four products, each a
+    sum of products: dx = dG @ W_ih (R*G*H*I MACs, R*I outputs),
+    dh = dG @ W_hh (R*G*H*H, R*H), dW_ih = dG^T @ x (R*G*H*I, G*H*I),
+    dW_hh = dG^T @ h (R*G*H*H, G*H*H): MACs = 2 * forward MACs; exact FLOPs 2*MACs - outputs
+    for each. With biases, each bias gradient sums R rows: 2*(R - 1)*G*H adds."""
+    x = call.inputs[0]
+    w_ih, w_hh = call.args.get("weight1"), call.args.get("weight2")
+    if not isinstance(w_ih, TensorMeta) or not isinstance(w_hh, TensorMeta):
+        w_ih, w_hh = call.inputs[1], call.inputs[2]
+    hidden = int(call.arg("hidden_size", w_hh.shape[-1]))
+    mode = int(call.arg("mode", LSTM))
+    bias = bool(call.arg("has_biases", True))
+    rows = _rows(x)
+    gh = GATES[mode] * hidden
+    i_size, p_size = w_ih.shape[-1], w_hh.shape[-1]
+    parts = [
+        mac_work(call, rows * gh * i_size, rows * i_size, bias=False),
+        mac_work(call, rows * gh * p_size, rows * p_size, bias=False),
+        mac_work(call, rows * gh * i_size, gh * i_size, bias=False),
+        mac_work(call, rows * gh * p_size, gh * p_size, bias=False),
+    ]
+    flops = sum(p.flops for p in parts) + rows * hidden * ELEMENTWISE_BACKWARD[mode]
+    if bias:
+        flops += 2 * max(0, rows - 1) * gh
+    return Work(macs=sum(p.macs for p in parts), flops=flops)
+
+
 @register_op("cudnn_rnn", aten=["_cudnn_rnn", "miopen_rnn"])
 def cudnn_rnn(call: OpCall) -> Work:
     """A whole multi-layer, possibly bidirectional RNN/LSTM/GRU in one call. The weights

@@ -216,6 +216,7 @@ class OpTracer(TorchDispatchMode):
         self.events: list[OpEvent] = []
         self.phase = "forward"
         self._argnames: dict[Any, list[str]] = {}
+        self._outs: dict[Any, frozenset[str]] = {}
         self._info: dict[Any, tuple[str, Any]] = {}
 
     def _meta(self, t: torch.Tensor) -> TensorMeta:
@@ -272,13 +273,18 @@ class OpTracer(TorchDispatchMode):
     def _emit(self, func: Any, target: str, args: tuple, kwargs: dict, out: Any) -> None:
         names = self._argnames.get(func)
         if names is None:
-            names = self._argnames[func] = [a.name for a in func._schema.arguments]
+            schema = func._schema.arguments
+            names = self._argnames[func] = [a.name for a in schema]
+            self._outs[func] = frozenset(a.name for a in schema if a.is_out)
+        outs = self._outs[func]
         inputs: list[TensorMeta] = []
+        written: list[TensorMeta] = []  # out= arguments are written, not read
         named: dict[str, Any] = {}
         for i, value in enumerate(args):
-            named[names[i] if i < len(names) else f"arg{i}"] = self._convert(value, inputs)
+            name = names[i] if i < len(names) else f"arg{i}"
+            named[name] = self._convert(value, written if name in outs else inputs)
         for k, value in kwargs.items():
-            named[k] = self._convert(value, inputs)
+            named[k] = self._convert(value, written if k in outs else inputs)
         outputs = []
         for t in _tensors(out):
             sid = storage_id(t)
