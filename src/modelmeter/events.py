@@ -25,8 +25,11 @@ class OpEvent:
     @property
     def key(self) -> str:
         """The operator key used in reports, e.g. ``aten.convolution``; ops of other
-        libraries keep their namespace (``torchvision.nms``)."""
-        return self.target if "." in self.target else f"{self.frontend}.{self.target}"
+        libraries keep their namespace (``torchvision.nms``). ONNX keys always start with
+        ``onnx.``, also for ops of other domains (``onnx.com.microsoft.QGemm``)."""
+        if "." in self.target and self.frontend != "onnx":
+            return self.target
+        return f"{self.frontend}.{self.target}"
 
 
 @dataclass(frozen=True, slots=True)

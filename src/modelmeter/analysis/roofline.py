@@ -15,6 +15,7 @@ achieved FLOP/s (FLOPs / latency) over the nominal matrix peak of the model's ma
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,14 +214,19 @@ class Roofline:
 
 
 def _check(spec: HardwareSpec) -> None:
+    """A spec built in Python (not read from a file) gets the file's checks on its figures."""
     for label, v in (
         ("memory.bandwidth", spec.bandwidth),
         ("efficiency.compute", spec.efficiency_compute),
         ("efficiency.memory", spec.efficiency_memory),
+        *((f"compute.{k}", v) for k, v in spec.compute.items()),
+        *((f"vector.{k}", v) for k, v in spec.vector.items()),
     ):
-        if not v > 0:
-            raise HardwareSpecError(f"hardware {spec.name!r}: {label} must be > 0 (got {v!r})")
-    if spec.kernel_overhead < 0:
+        if not 0 < v < math.inf:
+            raise HardwareSpecError(
+                f"hardware {spec.name!r}: {label} must be a finite number > 0 (got {v!r})"
+            )
+    if not 0 <= spec.kernel_overhead < math.inf:
         raise HardwareSpecError(f"hardware {spec.name!r}: overhead.kernel must be >= 0")
     if not spec.compute:
         raise HardwareSpecError(f"hardware {spec.name!r} has no [compute] peak")
@@ -279,9 +285,12 @@ def main_dtype(report: Report, phase: str | None = None) -> str:
 
 
 def _batch(report: Report) -> int | None:
+    """The first dimension of the first input with one; None when it is unknown (an ONNX
+    input whose dimension was never set is recorded as -1) or zero."""
     for spec in report.inputs:
         if spec.shape:
-            return int(spec.shape[0])
+            batch = int(spec.shape[0])
+            return batch if batch > 0 else None
     return None
 
 

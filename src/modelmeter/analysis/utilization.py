@@ -100,6 +100,13 @@ def utilization(
     """
     if not latency_s > 0 or latency_s == float("inf"):
         raise HardwareSpecError(f"latency must be a positive time (got {latency_s!r})")
+    if dtype is not None:
+        from modelmeter.units import canonical_dtype
+
+        try:
+            dtype = canonical_dtype(dtype)
+        except ValueError as e:
+            raise HardwareSpecError(str(e)) from None
     dt = dtype or main_dtype(report, phase)
     try:
         choice = resolve_peak(spec, dt, "matrix", tf32=tf32)
@@ -109,7 +116,7 @@ def utilization(
     cost = report.total(phase).cost
     notes = [choice.note] if choice.note else []
     notes += [n for n in roof.notes if n not in notes and "unverified" in n]
-    if 2 * cost.macs / latency_s > choice.value:
+    if max(2 * cost.macs, cost.flops) / latency_s > choice.value:
         notes.append(
             "above 100%: the latency is shorter than the peak allows for this many operations "
             "(check the latency, the batch, or the peak's dtype)"

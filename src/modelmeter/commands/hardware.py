@@ -70,15 +70,18 @@ def add_hardware_options(p: argparse.ArgumentParser, plots: bool = False) -> Non
         )
 
 
-def _rate(text: str, option: str) -> float:
-    from modelmeter.units import parse_si
+def _rate(text: str, option: str, kind: str) -> float:
+    """``--peak`` (kind ``rate``: 1.7T, 1.7TOPS, 312TFLOPS) or ``--bandwidth`` (``bandwidth``:
+    25.6G, 25.6GB/s, 800GiB/s) as a positive finite number."""
+    from modelmeter.hardware.loader import parse_quantity
 
     try:
-        value = parse_si(text)
+        value = parse_quantity(text, kind)
     except ValueError as e:
         raise InputError(f"{option}: {e}") from None
     if not 0 < value < float("inf"):
-        raise InputError(f"{option}: must be a positive rate (got {text!r})")
+        raise InputError(f"{option}: must be a positive {'rate' if kind == 'rate' else kind} "
+                         f"(got {text!r})")
     return value
 
 
@@ -86,21 +89,23 @@ def spec_from_args(args: argparse.Namespace) -> HardwareSpec | None:
     """The HardwareSpec the options name, None when none was asked for."""
     peak, bandwidth = getattr(args, "peak", None), getattr(args, "bandwidth", None)
     name = getattr(args, "hardware", None)
-    if name and (peak or bandwidth):
+    if name and (peak is not None or bandwidth is not None):
         raise InputError("give either --hardware or --peak with --bandwidth, not both")
     if name:
         from modelmeter.hardware import load_spec
 
         return load_spec(name)
-    if peak or bandwidth:
-        if not (peak and bandwidth):
+    if peak is not None or bandwidth is not None:
+        if peak is None or bandwidth is None:
             raise InputError(
                 "--peak and --bandwidth go together (e.g. --peak 1.7T --bandwidth 25.6G)"
             )
         from modelmeter.hardware import spec_from_peak
 
         return spec_from_peak(
-            _rate(peak, "--peak"), _rate(bandwidth, "--bandwidth"), dtype=args.peak_dtype
+            _rate(peak, "--peak", "rate"),
+            _rate(bandwidth, "--bandwidth", "bandwidth"),
+            dtype=args.peak_dtype,
         )
     return None
 

@@ -19,7 +19,7 @@ else:  # pragma: no cover - Python 3.10
 
 from modelmeter.errors import ModelmeterError
 from modelmeter.hardware.spec import KINDS, HardwareSpec
-from modelmeter.units import DTYPE_BYTES, parse_si
+from modelmeter.units import DTYPE_BYTES, canonical_dtype
 
 TOP_KEYS = {
     "name",
@@ -71,6 +71,57 @@ def parse_seconds(text: str | float | int) -> float:
         raise ValueError(f"not a time: {raw!r} (write e.g. 4us, 0.5ms)") from None
 
 
+# What a quantity measures -> the unit words it may carry, compared case-insensitively; a
+# bandwidth or size whose unit has a lowercase "b" (Gb/s, Mbps) is bits and is refused.
+_UNITS = {
+    "rate": ("", "flops", "flop/s", "ops", "op/s", "/s"),  # a peak: FLOP/s or OP/s
+    "bandwidth": ("", "b/s", "bps", "/s"),  # bytes per second
+    "bytes": ("", "b"),  # a size in bytes
+}
+_WHAT = {
+    "rate": "a peak in FLOP/s or OP/s",
+    "bandwidth": "a bandwidth in bytes/s",
+    "bytes": "a size in bytes",
+}
+_EXAMPLES = {
+    "rate": "1.7T, 312TFLOPS, 1.7TOPS",
+    "bandwidth": "25.6G, 3.35TB/s, 800GiB/s",
+    "bytes": "80G, 32GiB",
+}
+_QUANTITY = re.compile(
+    r"^(?P<num>[-+]?(?:\d+(?:_\d+)*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+    r"(?P<prefix>[kKmMgGtTpPeE]i?)?\s*(?P<unit>[A-Za-z/]*)$"
+)
+_SI = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
+_BINARY = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50, "e": 2**60}
+
+
+def parse_quantity(text: str, kind: str) -> float:
+    """``1.7T``, ``1.7 TOPS``, ``312 TFLOPS`` (kind ``rate``); ``25.6G``, ``3.35 TB/s``,
+    ``1200 GBps``, ``800 GiB/s`` (``bandwidth``); ``80G``, ``32 GiB`` (``bytes``) -> a float in
+    base units. SI prefixes are powers of 1000, ``Ki``/``Mi``/``Gi``/``Ti`` powers of 1024.
+    ValueError, naming the problem, on anything else: a unit of another kind (a bandwidth in
+    FLOP/s, a peak in bytes/s) and bits (``Gb/s``) included."""
+    raw = str(text).strip()
+    m = _QUANTITY.match(raw)
+    if not m:
+        raise ValueError(f"not a number: {raw!r} (write e.g. {_EXAMPLES[kind]})")
+    num, prefix, unit = m.group("num"), m.group("prefix") or "", m.group("unit")
+    if unit.lower() not in _UNITS[kind]:
+        other = next((k for k, units in _UNITS.items() if unit.lower() in units), None)
+        if other is None:
+            raise ValueError(f"{raw!r}: unknown unit {unit!r} (write e.g. {_EXAMPLES[kind]})")
+        raise ValueError(f"{raw!r} looks like {_WHAT[other]}, not {_WHAT[kind]}")
+    if kind != "rate" and "b" in unit:
+        raise ValueError(f"{raw!r} is in bits (lowercase b); write bytes with B, e.g. "
+                         f"{_EXAMPLES[kind]}")
+    scale = 1.0
+    if prefix:
+        table = _BINARY if prefix.endswith("i") else _SI
+        scale = float(table[prefix[0].lower()])
+    return float(num.replace("_", "")) * scale
+
+
 def format_si(value: float) -> str:
     """A number as a short SI string that :func:`modelmeter.units.parse_si` reads back."""
     for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
@@ -96,15 +147,28 @@ class _Checker:
             raise self.fail(key, f"must be a string (got {value!r})")
         return value
 
-    def number(self, value: Any, field: str, *, positive: bool = True) -> float:
+    def number(self, value: Any, field: str, kind: str = "rate", *, most: float | None = None
+               ) -> float:
+        """A positive finite figure: a TOML number, or a string with an SI prefix and a unit
+        of ``kind`` (``rate``, ``bandwidth``, ``bytes``; ``fraction``: a plain number)."""
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise self.fail(field, f"must be a number or a string such as '3.35T' (got {value!r})")
+        if isinstance(value, str) and kind == "fraction":
+            raise self.fail(field, f"must be a plain number such as 0.8 (got {value!r})")
         try:
-            x = float(value) if not isinstance(value, str) else parse_si(value)
-        except ValueError:
-            raise self.fail(field, f"is not a number: {value!r} (write e.g. 3.35T)") from None
-        if not math.isfinite(x) or (x <= 0 if positive else x < 0):
-            raise self.fail(field, f"must be {'> 0' if positive else '>= 0'} (got {value!r})")
+            x = float(value) if not isinstance(value, str) else parse_quantity(value, kind)
+        except ValueError as e:
+            text = str(e)
+            raise self.fail(field, f"is {text}" if text.startswith("not a number")
+                            else f"is invalid: {text}") from None
+        except OverflowError:
+            x = math.inf
+        if not math.isfinite(x):
+            raise self.fail(field, f"must be a finite number (got {value!r})")
+        if x <= 0:
+            raise self.fail(field, f"must be > 0 (got {value!r})")
+        if most is not None and x > most:
+            raise self.fail(field, f"must be at most {most:g} (got {value!r})")
         return x
 
     def table(self, d: dict[str, Any], key: str) -> dict[str, Any]:
@@ -124,10 +188,11 @@ class _Checker:
         out: dict[str, float] = {}
         for dtype, value in self.table(d, key).items():
             if dtype not in PEAK_DTYPES:
-                raise self.fail(
-                    f"{key}.{dtype}",
-                    f"is not a known dtype; use one of {', '.join(PEAK_DTYPES)}",
-                )
+                try:
+                    hint = f"write its canonical name, {canonical_dtype(dtype)}"
+                except ValueError:
+                    hint = f"use one of {', '.join(PEAK_DTYPES)}"
+                raise self.fail(f"{key}.{dtype}", f"is not a known dtype; {hint}")
             out[dtype] = self.number(value, f"{key}.{dtype}")
         return out
 
@@ -160,7 +225,7 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
         try:
             kernel = parse_seconds(overhead["kernel"])
         except ValueError as e:
-            raise c.fail("overhead.kernel", f"is not a time: {e}") from None
+            raise c.fail("overhead.kernel", f"is {e}") from None
         if not math.isfinite(kernel) or kernel < 0:
             raise c.fail("overhead.kernel", f"must be >= 0 (got {overhead['kernel']!r})")
     eff = c.table(data, "efficiency")
@@ -169,14 +234,20 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
         display_name=c.text(data, "display_name", required=False, default=name),
         vendor=c.text(data, "vendor"),
         kind=kind,
-        bandwidth=c.number(memory["bandwidth"], "memory.bandwidth"),
-        capacity=c.number(memory["capacity"], "memory.capacity") if "capacity" in memory else None,
-        cache=c.number(memory["cache"], "memory.cache") if "cache" in memory else None,
+        bandwidth=c.number(memory["bandwidth"], "memory.bandwidth", "bandwidth"),
+        capacity=(
+            c.number(memory["capacity"], "memory.capacity", "bytes")
+            if "capacity" in memory else None
+        ),
+        cache=c.number(memory["cache"], "memory.cache", "bytes") if "cache" in memory else None,
         compute=compute,
         vector=vector,
         kernel_overhead=kernel,
-        efficiency_compute=c.number(eff.get("compute", 1.0), "efficiency.compute"),
-        efficiency_memory=c.number(eff.get("memory", 1.0), "efficiency.memory"),
+        # a kernel cannot beat the peak; unfused byte counts can exceed what fused kernels
+        # really move, so memory may be above 1 (docs/hardware.md)
+        efficiency_compute=c.number(eff.get("compute", 1.0), "efficiency.compute", "fraction",
+                                    most=1.0),
+        efficiency_memory=c.number(eff.get("memory", 1.0), "efficiency.memory", "fraction"),
         verified=verified,
         source=c.text(data, "source", required=False),
         notes=c.text(data, "notes", required=False),
@@ -194,8 +265,15 @@ def load_file(path: str | Path) -> HardwareSpec:
     except OSError as e:
         raise HardwareSpecError(f"cannot read hardware file {p}: {e.strerror or e}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HardwareSpecError(
+            f"hardware file {p} is not valid TOML: not UTF-8 text (byte {e.start}: "
+            f"{raw[e.start:e.start + 1]!r})"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
         raise HardwareSpecError(f"hardware file {p} is not valid TOML: {e}") from None
     return spec_from_dict(data, str(p))
 

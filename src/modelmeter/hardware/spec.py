@@ -15,7 +15,9 @@ from typing import Any
 
 KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
 UNITS = ("matrix", "vector")
-INT_DTYPES = ("int8", "int4", "int16", "int32", "int64", "uint8", "bool")
+INT_DTYPES = ("int8", "int4", "int16", "int32", "int64", "uint8", "uint4", "bool")
+# Unsigned integer dtypes whose MACs run at the signed type's peak (datasheets give one figure).
+_SIGNED = {"uint8": "int8", "uint4": "int4"}
 
 
 def _frozen(d: Mapping[str, float]) -> Mapping[str, float]:
@@ -118,6 +120,9 @@ def resolve_peak(spec: HardwareSpec, dtype: str, unit: str, *, tf32: bool = Fals
     if unit == "matrix":
         if D in spec.compute:
             return PeakChoice(spec.compute[D], f"compute.{D}")
+        signed = _SIGNED.get(D)
+        if signed in spec.compute:  # uint8 runs on the int8 units at the int8 rate
+            return PeakChoice(spec.compute[signed], f"compute.{signed}")
         if D == "float32" and tf32 and "tfloat32" in spec.compute:
             return PeakChoice(spec.compute["tfloat32"], "compute.tfloat32", "float32 MACs as TF32")
     if unit == "matrix" and D == "float32" and "float32" in spec.vector:

@@ -17,7 +17,7 @@ from modelmeter.frontends.onnx.inputs import apply, bind
 from modelmeter.frontends.onnx.load import dtype_name, load_model, tensor_nbytes
 from modelmeter.frontends.onnx.params import BUFFER, PARAM, classify
 from modelmeter.frontends.onnx.scopes import ModuleTree, node_scope
-from modelmeter.frontends.onnx.shapes import clear_value_info, resolve
+from modelmeter.frontends.onnx.shapes import clear_value_info, diagnose, resolve
 from modelmeter.frontends.onnx.walk import FLOATING, Val, Walker, implicit_inputs
 from modelmeter.report import InputSpec
 from modelmeter.units import DTYPE_BYTES
@@ -60,6 +60,8 @@ def trace(
     kinds = classify(graph, _sources(graph))
     symbols = {d for gi in binding.inputs for d in (gi.dims or []) if isinstance(d, str)}
     walker = Walker(types, consts, convention, dtype, tree, symbols)
+    walker.diagnose = _once(lambda: diagnose(proto))
+    walker.graph_inputs = {gi.name for gi in binding.inputs}
     params: list[ParamInfo] = []
     for t in graph.initializer:
         sid = walker.new_sid()
@@ -99,6 +101,17 @@ def trace(
         )
 
     notes = list(walker.notes)
+    if loaded.inlined:
+        notes.append(
+            f"{loaded.inlined} call(s) of the model's local functions inlined: their ops are "
+            "counted one by one, in the scope of the graph (the call's module is not known)"
+        )
+    if walker.fused:
+        done = ", ".join(f"{op.rpartition('.')[2]} x{n}" for op, n in walker.fused.items())
+        notes.append(
+            f"onnxruntime fused ops counted as the standard ops they fuse ({done}); their "
+            "bytes are those of the parts, as if unfused"
+        )
     if walker.folded:
         notes.append(
             f"{walker.folded} node(s) computing only from constants are folded when the model "
@@ -117,6 +130,18 @@ def trace(
         peak_activation_bytes=walker.peak(graph, [gi.name for gi in binding.inputs]),
         notes=notes,
     )
+
+
+def _once(fn: Any) -> Any:
+    """``fn`` computed on the first call only."""
+    memo: list[Any] = []
+
+    def call() -> Any:
+        if not memo:
+            memo.append(fn())
+        return memo[0]
+
+    return call
 
 
 def _sources(graph: Any) -> dict[str, str]:

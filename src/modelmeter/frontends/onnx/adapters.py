@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from modelmeter.errors import InputError
 from modelmeter.registry import TensorMeta
 
 
@@ -59,6 +60,22 @@ def adapt(view: NodeView) -> Adapted:
 
 
 def _conv(view: NodeView, args: dict, ins: tuple, outs: tuple) -> Adapted:
+    x, w = _at(view, 0), _at(view, 1)
+    group = view.attrs.get("group", 1)
+    if not isinstance(group, int) or group < 1:
+        raise InputError(f"group is {group}; it must be a positive integer")
+    if x is not None and w is not None and len(x.shape) >= 2 and len(w.shape) >= 2:
+        if view.op == "Conv":  # weight (Co, Ci/group, *k)
+            expected, why = w.shape[1] * group, f"group {group} x weight dim 1"
+        else:  # ConvTranspose: weight (Ci, Co/group, *k)
+            expected, why = w.shape[0], "weight dim 0"
+        if x.shape[1] != expected:
+            raise InputError(
+                f"the input has {x.shape[1]} channels but the weight "
+                f"{'x'.join(map(str, w.shape))} expects {expected} ({why})"
+            )
+        if w.shape[0] % group:
+            raise InputError(f"weight dim 0 ({w.shape[0]}) is not divisible by group {group}")
     args.update(
         bias=_at(view, 2),
         transposed=view.op == "ConvTranspose",
@@ -70,6 +87,12 @@ def _conv(view: NodeView, args: dict, ins: tuple, outs: tuple) -> Adapted:
 def _gemm(view: NodeView, args: dict, ins: tuple, outs: tuple) -> Adapted:
     a, b, c = _at(view, 0), _at(view, 1), _at(view, 2)
     assert a is not None and b is not None
+    if len(a.shape) != 2 or len(b.shape) != 2:
+        raise InputError(
+            f"Gemm multiplies 2-D matrices; its inputs are "
+            f"{'x'.join(map(str, a.shape)) or 'scalar'} and "
+            f"{'x'.join(map(str, b.shape)) or 'scalar'}"
+        )
     if view.attrs.get("transA", 0):
         a = replace(a, shape=tuple(reversed(a.shape)))
     if view.attrs.get("transB", 0):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.errors import InputError
-from modelmeter.frontends.onnx.load import dtype_name
+from modelmeter.frontends.onnx.load import KNOWN_TYPES, MAX_TENSOR_ELEMENTS, dtype_name
 from modelmeter.units import canonical_dtype
 
 Dim = int | str | None  # a value, a symbol (dim_param) or unknown
@@ -84,11 +84,21 @@ def graph_inputs(graph: Any) -> list[GraphInput]:
         if vi.name in inits:
             continue
         tt = vi.type.tensor_type
+        if vi.type.HasField("tensor_type") and int(tt.elem_type) not in KNOWN_TYPES:
+            raise InputError(
+                f"graph input {vi.name!r} has an unknown element type {tt.elem_type} "
+                "(invalid model)"
+            )
         dims: list[Dim] | None = None
         if tt.HasField("shape"):
             dims = []
             for d in tt.shape.dim:
                 if d.HasField("dim_value"):
+                    if d.dim_value < 0:
+                        raise InputError(
+                            f"graph input {vi.name!r} has a negative dimension {d.dim_value} "
+                            "(invalid model)"
+                        )
                     dims.append(int(d.dim_value))
                 elif d.HasField("dim_param") and d.dim_param:
                     dims.append(d.dim_param)
@@ -203,6 +213,16 @@ def bind(
                 if isinstance(d, str) and d in symbols:
                     gi.dims[i] = symbols[d]
                     binding.changed = True
+            numel = 1
+            for d in gi.dims:
+                if isinstance(d, int) and not 0 <= d <= MAX_TENSOR_ELEMENTS:
+                    raise InputError(f"input {gi.name!r}: dimension {d} is out of range")
+                numel *= d if isinstance(d, int) else 1
+            if numel > MAX_TENSOR_ELEMENTS:
+                raise InputError(
+                    f"input {gi.name!r} would be {_show(gi.dims)}: {numel} elements, more than "
+                    "an ONNX tensor can hold (2^63 - 1)"
+                )
     return binding
 
 

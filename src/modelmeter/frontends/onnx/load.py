@@ -48,6 +48,8 @@ _BITS = {
     14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8,
     25: 2, 26: 2, 27: 6, 28: 6,
 }
+# Every data type this ONNX version defines (0, UNDEFINED, is none of them).
+KNOWN_TYPES = frozenset(DTYPES) | frozenset(_BITS)
 # External tensors small enough to read for shape inference (integer constants only).
 SMALL_EXTERNAL_BYTES = 1 << 16
 _INTEGER_TYPES = {2, 3, 4, 5, 6, 7, 12, 13}
@@ -70,6 +72,7 @@ class Loaded:
     model: Any
     folder: str | None
     label: str
+    inlined: int = 0  # calls of model-local functions replaced by their bodies
 
 
 def onnx_module() -> Any:
@@ -102,6 +105,9 @@ def load_model(model: Any) -> Loaded:
     else:
         raise InputError(f"cannot analyse {type(model).__name__} as an ONNX model")
     _check_structure(proto, label)
+    inlined = 0
+    if proto.functions:
+        proto, inlined = _inline_functions(proto, label)
     if folder is not None:
         check_external_data(proto, folder)
     elif any(_is_external(t) for t in _all_tensors(proto)):
@@ -109,7 +115,26 @@ def load_model(model: Any) -> Loaded:
             "this in-memory ONNX model refers to external data files; pass the path of the "
             ".onnx file instead so that they can be found"
         )
-    return Loaded(proto, folder, label)
+    return Loaded(proto, folder, label, inlined)
+
+
+def _inline_functions(proto: Any, label: str) -> tuple[Any, int]:
+    """Replace calls of the model's local functions (``export_modules_as_functions``, ONNX
+    Script functions) by their bodies, so that every op is counted by its own formula.
+    Returns the model and the number of calls inlined."""
+    from onnx import inliner
+
+    local = {(f.domain, f.name) for f in proto.functions}
+    calls = sum(
+        (n.domain, n.op_type) in local for g in _graphs(proto) for n in g.node
+    )
+    try:
+        out = inliner.inline_local_functions(proto)
+    except Exception as e:  # noqa: BLE001 - the C++ inliner raises several types
+        raise InputError(
+            f"{label!r}: cannot inline the model's local functions: {_first_line(e)}"
+        ) from None
+    return out, calls
 
 
 _DATA_FIELDS = (
@@ -173,6 +198,94 @@ def _check_structure(proto: Any, label: str) -> None:
             f"{label!r} is not an ONNX model (no IR version, nodes or outputs; "
             "corrupt or truncated file?)"
         )
+    where = _bad_text(proto, "model")
+    if where:
+        raise InputError(
+            f"{label!r} is not a readable ONNX model: {where} is not UTF-8 text "
+            "(corrupt file?)"
+        )
+    for t in _all_tensors(proto):
+        check_tensor(t, label)
+    for g in _graphs(proto):
+        _check_single_assignment(g, label)
+
+
+# Largest element count (and dimension) a tensor can have: ONNX dims are int64.
+MAX_TENSOR_ELEMENTS = (1 << 63) - 1
+
+
+def check_tensor(t: Any, label: str) -> None:
+    """A stored tensor must have a known data type and dims that a tensor can have."""
+    name = t.name or "<unnamed>"
+    if int(t.data_type) not in KNOWN_TYPES:
+        raise InputError(
+            f"{label!r}: tensor {name!r} has an unknown data type {t.data_type} "
+            "(corrupt file, or an ONNX version newer than this one?)"
+        )
+    dims = [int(d) for d in t.dims]
+    if any(d < 0 for d in dims):
+        raise InputError(f"{label!r}: tensor {name!r} has a negative dimension {dims}")
+    if math.prod(dims) > MAX_TENSOR_ELEMENTS:
+        raise InputError(
+            f"{label!r}: tensor {name!r} has {math.prod(dims)} elements ({dims}), more than "
+            "an ONNX tensor can hold (corrupt file?)"
+        )
+
+
+def _graphs(proto: Any) -> list[Any]:
+    out, stack = [], [proto.graph]
+    while stack:
+        g = stack.pop()
+        out.append(g)
+        for node in g.node:
+            for a in node.attribute:
+                if a.HasField("g"):
+                    stack.append(a.g)
+                stack.extend(a.graphs)
+    return out
+
+
+def _check_single_assignment(graph: Any, label: str) -> None:
+    """Every value is written once: by a graph input, an initializer or one node."""
+    writer: dict[str, str] = {t.name: "an initializer" for t in graph.initializer}
+    for vi in graph.input:
+        writer.setdefault(vi.name, "a graph input")
+    for node in graph.node:
+        who = f"node {node.name or node.op_type!r}"
+        for out in node.output:
+            if not out:
+                continue
+            if out in writer:
+                raise InputError(
+                    f"{label!r} is not a valid ONNX graph: value {out!r} is written by "
+                    f"{writer[out]} and again by {who}"
+                )
+            writer[out] = who
+
+
+def _bad_text(msg: Any, path: str) -> str | None:
+    """The path of the first string field that is not valid UTF-8 (protobuf hands such a
+    proto2 string over as bytes), or None. Numeric and bytes fields are not visited."""
+    for field, value in msg.ListFields():
+        if field.type == _TYPE_STRING:
+            values = [value] if isinstance(value, (str, bytes)) else value
+            if any(not isinstance(v, str) for v in values):
+                return f"{path}.{field.name}"
+        elif field.type == _TYPE_MESSAGE:
+            if hasattr(value, "ListFields"):
+                where = _bad_text(value, f"{path}.{field.name}")
+                if where:
+                    return where
+            else:
+                for i, item in enumerate(value):
+                    where = _bad_text(item, f"{path}.{field.name}[{i}]")
+                    if where:
+                        return where
+    return None
+
+
+# protobuf's FieldDescriptor.TYPE_STRING and TYPE_MESSAGE
+_TYPE_STRING, _TYPE_MESSAGE = 9, 11
 
 
 def _is_external(t: Any) -> bool:
@@ -201,6 +314,19 @@ def external_info(t: Any) -> dict[str, str]:
     return {e.key: e.value for e in t.external_data}
 
 
+def _external_int(info: dict[str, str], key: str, name: str) -> int:
+    text = info.get(key, "") or "0"
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InputError(
+            f"tensor {name!r} has an invalid external data {key} {text!r} (corrupt file?)"
+        )
+    return value
+
+
 def check_external_data(proto: Any, folder: str) -> None:
     """Every external tensor must lie in a file inside ``folder`` that holds its bytes.
     Small integer tensors are read (shape inference needs their values); nothing else is."""
@@ -214,6 +340,8 @@ def check_external_data(proto: Any, folder: str) -> None:
         name = t.name or "<unnamed>"
         if not location:
             raise InputError(f"tensor {name!r} has external data without a location")
+        if "\0" in location:
+            raise InputError(f"tensor {name!r} has an invalid external data location {location!r}")
         path = os.path.realpath(os.path.join(real_folder, location))
         if os.path.isabs(location) or os.path.commonpath([path, real_folder]) != real_folder:
             raise InputError(
@@ -222,13 +350,17 @@ def check_external_data(proto: Any, folder: str) -> None:
             )
         if path not in sizes:
             if not os.path.isfile(path):
+                what = (
+                    "a directory" if os.path.isdir(path)
+                    else f"not in the model's folder {folder}"
+                )
                 raise InputError(
                     f"missing external data: tensor {name!r} is stored in {location!r}, which "
-                    f"is not in the model's folder {folder}"
+                    f"is {what}"
                 )
             sizes[path] = os.path.getsize(path)
-        offset = int(info.get("offset", 0) or 0)
-        length = int(info.get("length", 0) or 0) or tensor_nbytes(t.data_type, t.dims)
+        offset = _external_int(info, "offset", name)
+        length = _external_int(info, "length", name) or tensor_nbytes(t.data_type, t.dims)
         if offset + length > sizes[path]:
             raise InputError(
                 f"missing external data: tensor {name!r} needs bytes {offset}..{offset + length} "

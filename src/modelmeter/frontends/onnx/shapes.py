@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelmeter.errors import InputError
+from modelmeter.frontends.onnx import contrib
 from modelmeter.frontends.onnx.load import SMALL_EXTERNAL_BYTES, onnx_module, tensor_nbytes
 
 Dims = tuple[int | str | None, ...]
@@ -126,9 +127,17 @@ def constant_attr(node: Any) -> Any:
 
     for a in node.attribute:
         if a.name == "value":
-            if tensor_nbytes(a.t.data_type, a.t.dims) > SMALL_EXTERNAL_BYTES:
+            large = tensor_nbytes(a.t.data_type, a.t.dims) > SMALL_EXTERNAL_BYTES
+            if large or a.t.data_location == 1:  # or stored in a file that was not read
                 return _shape_only(a.t)
-            return onnx.numpy_helper.to_array(a.t)
+            try:
+                return onnx.numpy_helper.to_array(a.t)
+            except Exception as e:  # noqa: BLE001 - data that does not fit its type and dims
+                text = str(e).strip().splitlines()
+                raise InputError(
+                    f"Constant node {node.name or list(node.output)!r} holds an unreadable tensor "
+                    f"(corrupt file?): {text[0][:200] if text else type(e).__name__}"
+                ) from None
         if a.name == "value_float":
             return np.array(a.f, dtype=np.float32)
         if a.name == "value_floats":
@@ -283,6 +292,19 @@ def infer(model: Any) -> Any:
         ) from None
 
 
+def diagnose(model: Any) -> str | None:
+    """Why shape inference leaves shapes unknown: the first error of ONNX's strict inference
+    (which the lenient run used for counting skips), or None."""
+    onnx = onnx_module()
+    try:
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True,
+                                          data_prop=True)
+    except Exception as e:  # noqa: BLE001 - InferenceError, ValidationError ...
+        text = " ".join(str(e).split())
+        return text[:300] or type(e).__name__
+    return None
+
+
 def clear_value_info(model: Any) -> None:
     """Forget exported shapes of values (stale once input dimensions change)."""
     for g in subgraphs(model.graph):
@@ -343,7 +365,7 @@ def _type_proto(onnx: Any, types: ValueTypes, name: str) -> Any:
     return tp
 
 
-def _qgemm(node: Any, types: ValueTypes) -> dict[str, Dims | None]:
+def _qgemm(node: Any, types: ValueTypes, infer: Any = None) -> dict[str, Dims | None]:
     """onnxruntime's QGemm: (M, K) x (K, N) with transA/transB, like Gemm."""
     attrs = {a.name: a.i for a in node.attribute}
     a, b = types.dims.get(node.input[0]), types.dims.get(node.input[3])
@@ -357,7 +379,7 @@ def _qgemm(node: Any, types: ValueTypes) -> dict[str, Dims | None]:
 
 
 # Shapes of the custom-domain ops that have a formula (ONNX's inference does not know them).
-CUSTOM_SHAPES = {("com.microsoft", "QGemm"): _qgemm}
+CUSTOM_SHAPES = {("com.microsoft", "QGemm"): _qgemm, **contrib.SHAPES}
 
 
 def _infer_node(
@@ -367,7 +389,9 @@ def _infer_node(
     """ONNX's shape inference of one node, given its inputs' types and constant values."""
     custom = CUSTOM_SHAPES.get((node.domain, node.op_type))
     if custom is not None:
-        return custom(node, types)
+        return custom(
+            node, types, lambda std: _infer_node(onnx, std, types, consts, opsets, model)
+        )
     domain = node.domain if node.domain != "ai.onnx" else ""
     try:
         schema = onnx.defs.get_schema(node.op_type, opsets.get(domain, 1), domain)
@@ -402,4 +426,6 @@ def _infer_node(
     return out
 
 
-__all__ = ["Constants", "ValueTypes", "clear_value_info", "infer", "resolve", "subgraphs"]
+__all__ = [
+    "Constants", "ValueTypes", "clear_value_info", "diagnose", "infer", "resolve", "subgraphs",
+]

@@ -22,13 +22,16 @@ inputs live from the start, graph outputs to the end.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.errors import InputError
 from modelmeter.events import OpEvent
+from modelmeter.frontends.onnx import contrib
 from modelmeter.frontends.onnx.adapters import NodeView, adapt, attributes
-from modelmeter.frontends.onnx.load import dtype_name
+from modelmeter.frontends.onnx.load import MAX_TENSOR_ELEMENTS, dtype_name
 from modelmeter.frontends.onnx.scopes import ModuleTree, node_scope
 from modelmeter.frontends.onnx.shapes import NONDETERMINISTIC, Constants, ValueTypes
 from modelmeter.registry import Formula, OpCall, TensorMeta, ZeroCost, lookup
@@ -37,6 +40,8 @@ ALIAS_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Dropout"
 NEVER_FOLDED = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
 FLOATING = ("float", "bfloat", "tfloat")
 UNBOUNDED = float("inf")
+# A Loop whose body would repeat more events than this is not unrolled (unsupported, noted).
+MAX_LOOP_EVENTS = 5_000_000
 
 
 @dataclass
@@ -72,10 +77,14 @@ class Walker:
     scope_ops: dict[str, set[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     folded: int = 0
+    fused: dict[str, int] = field(default_factory=dict)  # fused op -> nodes counted as parts
     allocated: int = 0  # bytes of every activation written, loops' bodies once per iteration
     step: int = -1  # index of the main-graph node being walked
     step_allocs: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     step_extra: dict[int, int] = field(default_factory=dict)  # transient bytes of a body
+    # why shape inference failed (strict inference, run only when a shape is missing)
+    diagnose: Callable[[], str | None] | None = None
+    graph_inputs: set[str] = field(default_factory=set)
     _body_depth: int = 0
     _body_bytes: int = 0
     _next_sid: int = 1
@@ -102,7 +111,14 @@ class Walker:
             if need:
                 raise InputError(self._unknown_message(v, name, node))
             return TensorMeta((), v.dtype, v.sid, v.weight)
-        return TensorMeta(tuple(v.dims), v.dtype, v.sid, v.weight)  # type: ignore[arg-type]
+        dims = tuple(v.dims)  # type: ignore[arg-type]
+        if any(d < 0 for d in dims) or math.prod(dims) > MAX_TENSOR_ELEMENTS:
+            raise InputError(
+                f"cannot count node {node.name or node.op_type!r} ({node.op_type}): {name!r} "
+                f"would have shape {list(dims)}, which no tensor can have (a negative dimension "
+                "or more than 2^63 - 1 elements: check the graph and the input dimensions)"
+            )
+        return TensorMeta(dims, v.dtype, v.sid, v.weight)
 
     def _unknown_message(self, v: Val, name: str, node: Any) -> str:
         where = f"cannot count node {node.name or node.op_type!r} ({node.op_type})"
@@ -122,10 +138,56 @@ class Walker:
                 f"{where}: the shape of {name!r} is unknown because input dimension(s) {dims} "
                 f"are not set: set them with --dim {unset[0]}=N ... or give the inputs' shapes"
             )
+        origin = self._unknown_origin(name)
+        if origin is not None and origin[0] == "input":
+            return (
+                f"{where}: the shape of {name!r} is unknown because graph input "
+                f"{origin[1]!r} has no shape or an unnamed dimension in the graph: give its "
+                "shape with --input (by position, or NAME=SHAPE)"
+            )
+        if origin is not None:
+            op, who = origin
+            return (
+                f"{where}: the shape of {name!r} is unknown: it follows {who} ({op}), an op "
+                "whose output shapes modelmeter does not know (for an onnxruntime-optimised "
+                "model, save it at ORT_ENABLE_EXTENDED or lower: ORT_ENABLE_ALL adds "
+                "layout-specific ops)"
+            )
+        why = self.diagnose() if self.diagnose is not None else None
+        if why:
+            return f"{where}: the shape of {name!r} is unknown; ONNX shape inference: {why}"
         return (
             f"{where}: the shape of {name!r} is unknown (ONNX shape inference could not "
             "determine it; it may depend on the data)"
         )
+
+    def _unknown_origin(self, name: str) -> tuple[str, str] | None:
+        """Where the unknown shape of ``name`` comes from, following producers through
+        values of unknown shape: ("input", NAME) for a graph input whose shape the graph does
+        not give, or (op, node) for an op of another domain without a shape rule."""
+        from modelmeter.frontends.onnx.shapes import CUSTOM_SHAPES
+
+        stack, seen = [name], set()
+        while stack and len(seen) < 100_000:
+            value = stack.pop()
+            if value in seen or self.types.complete(value):
+                continue
+            seen.add(value)
+            producer = self.consts.producer.get(value)
+            if producer is None:
+                if value in self.graph_inputs:
+                    dims = self.types.dims.get(value)
+                    if dims is None or any(d is None for d in dims):
+                        return "input", value
+                continue
+            if producer.domain not in ("", "ai.onnx") and (
+                (producer.domain, producer.op_type) not in CUSTOM_SHAPES
+            ):
+                return f"{producer.domain}.{producer.op_type}", repr(
+                    producer.name or producer.op_type
+                )
+            stack.extend(i for i in producer.input if i)
+        return None
 
     def nbytes(self, v: Val) -> int:
         if not v.complete:
@@ -198,6 +260,12 @@ class Walker:
                 continue
             v = self.env.get(name)
             if v is None:
+                if name in self.consts.producer:
+                    raise InputError(
+                        f"node {node.name or node.op_type!r} reads {name!r} before the node "
+                        "that writes it (invalid graph: the nodes are not in topological "
+                        "order, or they form a cycle)"
+                    )
                 raise InputError(
                     f"node {node.name or node.op_type!r} reads {name!r}, which no node, "
                     "input or initializer defines (invalid graph)"
@@ -230,6 +298,22 @@ class Walker:
                         self.define(out, sid=self.new_sid(), const=True)
             return []
         entry = lookup("onnx", target)
+        rule = contrib.PARTS.get(target) if entry is None else None
+        if rule is not None:
+
+            def dims(i: int) -> tuple[int, ...]:
+                v = ins[i] if i < len(ins) else None
+                if v is None:
+                    raise InputError(
+                        f"cannot count node {node.name or node.op_type!r} ({node.op_type}): "
+                        f"its input {i} is missing"
+                    )
+                return self.meta(v, node.input[i], True, node).shape
+
+            parts = rule(node, attributes(node), dims)
+            if parts is not None and all(isinstance(lookup("onnx", p.op), Formula)
+                                         for p in parts):
+                return self.emit_parts(node, scope, target, ins, parts)
         if isinstance(entry, ZeroCost):
             for i, out in enumerate(node.output):
                 if not out:
@@ -269,8 +353,16 @@ class Walker:
             for v, name in zip(outs, node.output)
         ]
         view = NodeView(target, attributes(node), in_metas, out_metas, self._value_of(node))
-        args, call_in, call_out = adapt(view)
+        try:
+            args, call_in, call_out = adapt(view)
+        except InputError as e:
+            raise InputError(
+                f"cannot count node {node.name or node.op_type!r} ({node.op_type}): {e} "
+                "(invalid graph)"
+            ) from None
         call = OpCall(target, args, call_in, call_out, self.convention)
+        if counted:
+            self._check_formula(entry, call, node)
         ev = OpEvent(scope, "onnx", target, call)
         self.scope_ops.setdefault(scope, set()).add(node.op_type)
         for v in outs:
@@ -278,6 +370,107 @@ class Walker:
                 self.allocate(v)
         self.events.append(ev)
         return [ev]
+
+    def emit_parts(
+        self, node: Any, scope: str, target: str, ins: list[Val | None],
+        parts: list[contrib.Part],
+    ) -> list[OpEvent]:
+        """A fused node counted as the standard ops it fuses (one event each, see
+        :mod:`.contrib`); intermediates have the shape of the node's first output."""
+        outs = [self.define(o, sid=self.new_sid()) if o else None for o in node.output]
+        first = outs[0] if outs else None
+        temps: dict[str, tuple[str, Val]] = {}
+
+        def operand(ref: Any) -> tuple[str, Val] | None:
+            if ref is None:
+                return None
+            if isinstance(ref, tuple) and ref[0] == "view":  # the same storage, other dims
+                seen = operand(ref[1])
+                if seen is None:
+                    return None
+                v = seen[1]
+                return seen[0], Val(tuple(ref[2]), v.dtype, v.sid, v.weight, v.const)
+            if isinstance(ref, int):
+                v = ins[ref] if ref < len(ins) else None
+                return None if v is None else (node.input[ref], v)
+            if isinstance(ref, tuple) and ref[0] == "T":  # the operand transposed
+                name, v = node.input[ref[1]], ins[ref[1]]
+                assert v is not None
+                dims = v.dims
+                if dims is not None and len(dims) >= 2:
+                    dims = (*dims[:-2], dims[-1], dims[-2])
+                return name, Val(dims, v.dtype, v.sid, v.weight, v.const)
+            if isinstance(ref, tuple) and ref[0] == "out":  # written by an earlier part
+                v = outs[ref[1]]
+                assert v is not None
+                return node.output[ref[1]], v
+            if isinstance(ref, tuple) and ref[0] == "scalar":
+                dtype = ins[0].dtype if ins and ins[0] is not None else "float32"
+                return "", Val((), dtype, self.new_sid(), const=True)
+            return temps[ref]
+
+        def result(ref: Any, shapes: dict[str, tuple[int, ...]]) -> tuple[str, Val] | None:
+            if isinstance(ref, tuple) and ref[0] == "view":
+                seen = result(ref[1], shapes)
+                if seen is None:
+                    return None
+                v = seen[1]
+                return seen[0], Val(tuple(ref[2]), v.dtype, v.sid, v.weight, v.const)
+            if isinstance(ref, int):
+                v = outs[ref] if ref < len(outs) else None
+                return None if v is None else (node.output[ref], v)
+            if ref not in temps:
+                assert first is not None
+                dims = shapes.get(ref, first.dims)
+                temps[ref] = (f"{node.output[0]}/{ref}", Val(dims, first.dtype, self.new_sid()))
+            return temps[ref]
+
+        events = []
+        for part in parts:
+            ins_p = [operand(r) for r in part.inputs]
+            outs_p = [result(r, part.shapes) for r in part.outputs]
+            in_metas = [None if p is None else self.meta(p[1], p[0], True, node) for p in ins_p]
+            out_metas = [None if p is None else self.meta(p[1], p[0], True, node)
+                         for p in outs_p]
+
+            def value(i: int, ins_p: list[tuple[str, Val] | None] = ins_p) -> Any:
+                p = ins_p[i] if i < len(ins_p) else None
+                return self.consts.get(p[0]) if p is not None and p[0] else None
+
+            view = NodeView(part.op, dict(part.attrs), in_metas, out_metas, value)
+            try:
+                args, call_in, call_out = adapt(view)
+            except InputError as e:
+                raise InputError(
+                    f"cannot count node {node.name or node.op_type!r} ({node.op_type}): {e} "
+                    "(invalid graph)"
+                ) from None
+            call = OpCall(part.op, args, call_in, call_out, self.convention)
+            formula = lookup("onnx", part.op)
+            assert isinstance(formula, Formula)
+            self._check_formula(formula, call, node)
+            events.append(OpEvent(scope, "onnx", part.op, call))
+        self.scope_ops.setdefault(scope, set()).add(node.op_type)
+        for v in outs:
+            if v is not None:
+                self.allocate(v)
+        self.events.extend(events)
+        self.fused[target] = self.fused.get(target, 0) + 1
+        return events
+
+    def _check_formula(self, formula: Formula, call: OpCall, node: Any) -> None:
+        """Apply the formula once here, so that a graph whose shapes do not fit its op (which
+        ONNX's lenient shape inference lets through) fails as one clear error naming the
+        node, not later inside the builder."""
+        try:
+            formula(call)
+        except Exception as e:  # noqa: BLE001 - any formula on any shapes
+            shapes = ", ".join("x".join(map(str, t.shape)) or "scalar" for t in call.inputs)
+            raise InputError(
+                f"cannot count node {node.name or node.op_type!r} ({node.op_type}): its inputs "
+                f"({shapes}) do not fit the op ({type(e).__name__}: {e}); an invalid graph? "
+                "(--debug shows where)"
+            ) from e
 
     def _value_of(self, node: Any) -> Any:
         def value(i: int) -> Any:
@@ -291,6 +484,14 @@ class Walker:
     def control(self, node: Any, scope: str, target: str, ins: list[Val | None]) -> list[OpEvent]:
         attrs = {a.name: a for a in node.attribute}
         name = node.name or target
+        required = {"If": ("then_branch", "else_branch"), "Loop": ("body",),
+                    "Scan": ("body", "num_scan_inputs")}[node.op_type]
+        missing = [a for a in required if a not in attrs]
+        if missing:
+            raise InputError(
+                f"{node.op_type} node {name!r} has no {' or '.join(map(repr, missing))} "
+                "attribute (invalid graph)"
+            )
         body_events: list[OpEvent] = []
         trips = 0
         reason = ""
@@ -300,33 +501,46 @@ class Walker:
         self._body_depth += 1
         try:
             if node.op_type == "If":
-                cond = self.consts.get(node.input[0])
-                if cond is None:
+                cond = self.consts.get(node.input[0]) if node.input else None
+                if cond is None or cond.size != 1:
                     reason = "its condition depends on the data"
                 else:
                     branch = attrs["then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"]
                     body_events, trips = self.body(branch.g, scope, []), 1
             elif node.op_type == "Loop":
                 m = self.consts.get(node.input[0]) if node.input and node.input[0] else None
-                if m is None:
+                if m is None or m.size != 1:
                     reason = "its trip count is not a constant"
                 else:
-                    trips = int(m.reshape(-1)[0])
+                    trips = max(0, int(m.reshape(-1)[0]))
                     body = attrs["body"].g
                     carried = [v for v in ins[2:]]
                     body_events = self.body(body, scope, [None, None, *carried])
-                    self.notes.append(
-                        f"Loop {name!r}: body counted {trips} times (its static trip count; an "
-                        "upper bound if its condition ends it earlier)"
-                    )
+                    if trips * max(1, len(body_events)) > MAX_LOOP_EVENTS:
+                        reason = (
+                            f"its trip count {trips} is too large to count op by op (a while "
+                            "loop that its condition ends?)"
+                        )
+                        body_events, trips = [], 0
+                        del self.events[start:]
+                    else:
+                        self.notes.append(
+                            f"Loop {name!r}: body counted {trips} times (its static trip "
+                            "count; an upper bound if its condition ends it earlier)"
+                        )
             else:  # Scan
                 body = attrs["body"].g
                 n_scan = int(attrs["num_scan_inputs"].i)
                 n_state = len(node.input) - n_scan
+                if not 0 < n_scan <= len(node.input):
+                    raise InputError(
+                        f"Scan node {name!r} has num_scan_inputs {n_scan} but "
+                        f"{len(node.input)} inputs (invalid graph)"
+                    )
                 axes = list(attrs["scan_input_axes"].ints) if "scan_input_axes" in attrs else []
                 first = ins[n_state]
                 axis = axes[0] if axes else 0
-                if first is None or not first.complete:
+                if first is None or not first.complete or not first.dims:
                     reason = "its sequence length is unknown"
                 else:
                     trips = int(first.dims[axis % len(first.dims)])  # type: ignore[index]
