@@ -18,8 +18,12 @@ def default_bytes(call: OpCall) -> tuple[int, int, int]:
     return unfused_bytes(call.inputs, call.outputs)
 
 
-def compute_dtype(call: OpCall) -> str:
-    """The dtype an op computes in: its first floating input, else its first output."""
+def compute_dtype(call: OpCall, macs: int = 0) -> str:
+    """The dtype an op computes in: for a MAC op whose data input is an integer type (int8
+    QLinearConv, ConvInteger, MatMulInteger ...), that type; else its first floating input,
+    else its first output."""
+    if macs and call.inputs and call.inputs[0].dtype.startswith(("int", "uint")):
+        return call.inputs[0].dtype
     for t in call.inputs:
         if t.dtype.startswith(_FLOAT_PREFIXES):
             return t.dtype
@@ -52,12 +56,13 @@ def _record(ev: OpEvent, node: ModuleNode) -> None:
     if isinstance(entry, ZeroCost):
         return
     call = ev.call
+    cost = cost_of(entry, call)
     node.ops.append(
         OpRecord(
             op=ev.key,
-            cost=cost_of(entry, call),
+            cost=cost,
             phase=ev.phase,
-            dtype=compute_dtype(call),
+            dtype=compute_dtype(call, cost.macs),
             shapes=tuple(t.shape for t in call.inputs),
         )
     )

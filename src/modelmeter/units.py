@@ -31,6 +31,13 @@ DTYPE_BYTES: dict[str, float] = {
     "complex32": 4,
     "int4": 0.5,
     "uint4": 0.5,
+    "float4_e2m1fn": 0.5,
+    "float4_e2m1fn_x2": 1,
+    "float8_e8m0fnu": 1,
+    "int2": 0.25,
+    "uint2": 0.25,
+    "float6_e2m3fn": 0.75,
+    "float6_e3m2fn": 0.75,
 }
 
 # Aliases a user may type (CLI --dtype, API dtype=...).

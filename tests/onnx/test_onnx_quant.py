@@ -102,6 +102,10 @@ def test_quantize_static_qoperator(float_model, tmp_path) -> None:
     # 6 scalar scales/zero points (3 float32 + 3 uint8/int8 = 15 bytes): 455
     assert ops["onnx.QLinearConv"].cost.bytes_read == 192 + 216 + 32 + 15
     assert ops["onnx.QLinearConv"].cost.bytes_written == 512
+    # integer MAC ops compute in their integer type, so a roofline uses the int8 peak
+    dtypes = {o.op: o.dtype for n in r.modules() for o in n.ops if o.cost.macs}
+    assert dtypes["onnx.QLinearConv"] in ("uint8", "int8")
+    assert dtypes["onnx.com.microsoft.QGemm"] in ("uint8", "int8")
 
 
 def test_quant_formulas_by_hand() -> None:
