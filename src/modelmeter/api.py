@@ -100,7 +100,7 @@ def _is_onnx(model: Any) -> bool:
 
 def _with_batch_one(v: Any, batch: int) -> Any:
     if isinstance(v, str):
-        from modelmeter.frontends.torch.inputs import parse_shape
+        from modelmeter.shapes import parse_shape
 
         shape, dt = parse_shape(v)
         if not shape:

@@ -124,7 +124,7 @@ def model_inputs(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         except ValueError as e:
             raise InputError(str(e)) from None
     if positional or named:
-        from modelmeter.frontends.torch.inputs import parse_shape
+        from modelmeter.shapes import parse_shape
 
         for text in (*positional, *named.values()):
             parse_shape(text)

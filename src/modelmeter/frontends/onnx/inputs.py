@@ -10,34 +10,15 @@ the graph can never be changed (the graph was exported for it), only confirmed.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.errors import InputError
 from modelmeter.frontends.onnx.load import KNOWN_TYPES, MAX_TENSOR_ELEMENTS, dtype_name
+from modelmeter.shapes import parse_shape
 from modelmeter.units import canonical_dtype
 
 Dim = int | str | None  # a value, a symbol (dim_param) or unknown
-_SHAPE = re.compile(r"^\s*(\d+(?:\s*[x×,]\s*\d+)*)\s*(?::\s*([A-Za-z0-9_.]+))?\s*$")
-
-
-def parse_shape(text: str) -> tuple[tuple[int, ...], str | None]:
-    """``"1x3x224x224:fp16"`` -> ((1, 3, 224, 224), "float16"); InputError otherwise."""
-    m = _SHAPE.match(text)
-    if not m:
-        raise InputError(
-            f"malformed input shape {text!r}: write dimensions joined by 'x', optionally "
-            "':dtype', e.g. 1x3x224x224 or 1x128:int64"
-        )
-    shape = tuple(int(d) for d in re.split(r"\s*[x×,]\s*", m.group(1).strip()))
-    dtype = None
-    if m.group(2):
-        try:
-            dtype = canonical_dtype(m.group(2))
-        except ValueError as e:
-            raise InputError(f"in input {text!r}: {e}") from None
-    return shape, dtype
 
 
 def _given(value: Any, where: str) -> tuple[tuple[int, ...], str | None]:

@@ -132,7 +132,7 @@ def _inline_functions(proto: Any, label: str) -> tuple[Any, int]:
 
     local = {(f.domain, f.name) for f in proto.functions}
     calls = sum(
-        (n.domain, n.op_type) in local for g in _graphs(proto) for n in g.node
+        (n.domain, n.op_type) in local for g in subgraphs(proto.graph) for n in g.node
     )
     try:
         out = inliner.inline_local_functions(proto)
@@ -212,7 +212,7 @@ def _check_structure(proto: Any, label: str) -> None:
         )
     for t in _all_tensors(proto):
         check_tensor(t, label)
-    for g in _graphs(proto):
+    for g in subgraphs(proto.graph):
         _check_single_assignment(g, label)
 
 
@@ -236,19 +236,6 @@ def check_tensor(t: Any, label: str) -> None:
             f"{label!r}: tensor {name!r} has {math.prod(dims)} elements ({dims}), more than "
             "an ONNX tensor can hold (corrupt file?)"
         )
-
-
-def _graphs(proto: Any) -> list[Any]:
-    out, stack = [], [proto.graph]
-    while stack:
-        g = stack.pop()
-        out.append(g)
-        for node in g.node:
-            for a in node.attribute:
-                if a.HasField("g"):
-                    stack.append(a.g)
-                stack.extend(a.graphs)
-    return out
 
 
 def _check_single_assignment(graph: Any, label: str) -> None:
@@ -378,3 +365,17 @@ def check_external_data(proto: Any, folder: str) -> None:
                 t.raw_data = f.read(length)
             t.data_location = 0
             del t.external_data[:]
+
+
+def subgraphs(graph: Any) -> list[Any]:
+    """``graph`` and every graph nested in its nodes' attributes."""
+    out, stack = [], [graph]
+    while stack:
+        g = stack.pop()
+        out.append(g)
+        for node in g.node:
+            for a in node.attribute:
+                if a.HasField("g"):
+                    stack.append(a.g)
+                stack.extend(a.graphs)
+    return out

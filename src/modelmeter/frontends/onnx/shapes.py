@@ -17,7 +17,12 @@ from typing import Any
 
 from modelmeter.errors import InputError
 from modelmeter.frontends.onnx import contrib
-from modelmeter.frontends.onnx.load import SMALL_EXTERNAL_BYTES, onnx_module, tensor_nbytes
+from modelmeter.frontends.onnx.load import (
+    SMALL_EXTERNAL_BYTES,
+    onnx_module,
+    subgraphs,
+    tensor_nbytes,
+)
 
 Dims = tuple[int | str | None, ...]
 MAX_ELEMENTS = 1 << 14
@@ -26,20 +31,6 @@ NONDETERMINISTIC = {
     "Multinomial",
 }
 CONTROL_FLOW = {"If", "Loop", "Scan"}
-
-
-def subgraphs(graph: Any) -> list[Any]:
-    """``graph`` and every graph nested in its nodes' attributes."""
-    out, stack = [], [graph]
-    while stack:
-        g = stack.pop()
-        out.append(g)
-        for node in g.node:
-            for a in node.attribute:
-                if a.HasField("g"):
-                    stack.append(a.g)
-                stack.extend(a.graphs)
-    return out
 
 
 def _dims(tt: Any) -> Dims | None:
