@@ -130,3 +130,21 @@ def test_global_pool_onnx() -> None:
     args = {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}
     call = OpCall("MaxPool", args, (TensorMeta((2, 4, 9, 9)),), (TensorMeta((2, 4, 5, 5)),))
     assert f(call).flops == 1152
+
+
+def test_covered_total_counts_border_windows_only() -> None:
+    import random
+
+    from modelmeter.ops.pool import covered_lengths, covered_total
+
+    # size 5, kernel 3, stride 1, pad 1: windows cover 2,3,3,3,2 elements = 13
+    assert covered_total(5, 5, 3, 1, 1) == sum(covered_lengths(5, 5, 3, 1, 1)) == 13
+    rng = random.Random(0)
+    for _ in range(2000):
+        size, kernel, stride = rng.randint(1, 30), rng.randint(1, 7), rng.randint(1, 4)
+        pad, dil, out = rng.randint(0, 5), rng.randint(1, 3), rng.randint(0, 20)
+        assert covered_total(size, out, kernel, stride, pad, dil) == sum(
+            covered_lengths(size, out, kernel, stride, pad, dil)
+        )
+    # a 2**31-wide input: 2**31 - 2 interior windows of 3 = 6,442,450,938, without a loop
+    assert covered_total(2**31, 2**31 - 2, 3, 1, 0) == 3 * (2**31 - 2)

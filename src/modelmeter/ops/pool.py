@@ -50,6 +50,32 @@ def covered_lengths(
     return lengths
 
 
+def _covered(start: int, size: int, kernel: int, dilation: int) -> int:
+    """Taps j in [0, kernel) with 0 <= start + j*dilation < size, counted in O(1)."""
+    first = 0 if start >= 0 else (-start + dilation - 1) // dilation
+    if start > size - 1:
+        return 0
+    last = min(kernel - 1, (size - 1 - start) // dilation)
+    return max(0, last - first + 1)
+
+
+def covered_total(
+    size: int, out: int, kernel: int, stride: int, pad: int, dilation: int = 1
+) -> int:
+    """``sum(covered_lengths(...))`` without visiting every window: windows lying wholly
+    inside the input cover ``kernel`` elements each; only the border windows are counted one
+    by one (so a huge input costs as much as a small one)."""
+    span = (kernel - 1) * dilation
+    lo = min(out, -(-pad // stride))  # first window starting at or after 0
+    hi = min(out - 1, (size - 1 + pad - span) // stride)  # last window ending inside
+    if hi < lo:
+        lo, hi = out, out - 1  # no interior window
+    total = (hi - lo + 1) * kernel if hi >= lo else 0
+    for i in (*range(0, lo), *range(max(hi + 1, lo), out)):
+        total += _covered(i * stride - pad, size, kernel, dilation)
+    return total
+
+
 def adaptive_lengths(size: int, out: int) -> list[int]:
     """Window lengths of adaptive pooling along one dimension: window i spans
     [floor(i*size/out), ceil((i+1)*size/out))."""
@@ -98,8 +124,8 @@ def _window_totals(call: OpCall, dilated: bool) -> tuple[int, int]:
     dilation = _per_dim(call.arg("dilation", call.arg("dilations")) if dilated else None, k, 1)
     covered = planes
     for d in range(k):
-        covered *= sum(
-            covered_lengths(in_sp[d], out_sp[d], kernel[d], stride[d], padding[d], dilation[d])
+        covered *= covered_total(
+            in_sp[d], out_sp[d], kernel[d], stride[d], padding[d], dilation[d]
         )
     return covered, planes * math.prod(out_sp)
 
