@@ -89,7 +89,7 @@ def _device_of(model: Any) -> torch.device:
     return torch.device("cpu")
 
 
-def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None) -> torch.Tensor:
+def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None, grad: bool) -> torch.Tensor:
     dt = cast if (cast is not None and t.is_floating_point()) else t.dtype
     if real:
         if t.device.type == "meta":
@@ -97,16 +97,17 @@ def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None) -> torch.Tensor
         c = t.detach().to(dtype=dt, copy=True)
     else:
         c = torch.empty(t.shape, dtype=dt, device="meta")
-    if t.requires_grad and (c.is_floating_point() or c.is_complex()):
-        c.requires_grad_(True)  # only used when the backward pass is traced
+    if grad and t.requires_grad and (c.is_floating_point() or c.is_complex()):
+        c.requires_grad_(True)  # for the traced backward pass
     return c
 
 
 def _state(
-    model: torch.nn.Module, real: bool, cast: torch.dtype | None
+    model: torch.nn.Module, real: bool, cast: torch.dtype | None, grad: bool = False
 ) -> tuple[dict[str, torch.Tensor], list[ParamInfo]]:
     """Copies of every parameter and buffer by name (shared ones copied once) and the
-    ParamInfo list, each listed under its first owning module."""
+    ParamInfo list, each listed under its first owning module. ``grad``: copies of trainable
+    parameters require grad (for tracing the backward pass)."""
     copies: dict[int, torch.Tensor] = {}
     state: dict[str, torch.Tensor] = {}
     infos: list[ParamInfo] = []
@@ -118,7 +119,7 @@ def _state(
                 full = f"{mod_name}.{pname}" if mod_name else pname
                 c = copies.get(id(t))
                 if c is None:
-                    c = copies[id(t)] = _copy(t, real, cast)
+                    c = copies[id(t)] = _copy(t, real, cast, grad)
                     infos.append(
                         ParamInfo(
                             name=full,
@@ -146,7 +147,7 @@ def _run(
     is_module = isinstance(model, torch.nn.Module)
     device = _device_of(model)
     if is_module:
-        state, infos = _state(model, real, cast)
+        state, infos = _state(model, real, cast, backward)
         named = list(model.named_modules())
         names = {id(m): n for n, m in named}
         root_type = type(model).__name__

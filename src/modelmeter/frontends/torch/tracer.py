@@ -105,7 +105,12 @@ class ScopeTracker:
             name = self.stack[-1]
         else:
             self.calls[name] = self.calls.get(name, 0) + 1
-            self.last_entered = (name, type(module).__name__, _shapes(args))
+            shapes = (
+                tuple(a.shape for a in args)
+                if all(type(a) is torch.Tensor for a in args)
+                else _shapes(args)
+            )
+            self.last_entered = (name, type(module).__name__, shapes)
             if self.backward:  # grads of the inputs ready: this module's backward is done
                 self._grad_hook(args, self._bw_exit(name))
         self.stack.append(name)
