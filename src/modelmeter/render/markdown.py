@@ -33,18 +33,7 @@ HEADER = (
     "Output shape",
     "% FLOPs",
 )
-_RIGHT = {
-    "Depth",
-    "Calls",
-    "Params",
-    "MACs",
-    "FLOPs",
-    "Self MACs",
-    "Self FLOPs",
-    "Bytes read",
-    "Bytes written",
-    "% FLOPs",
-}
+_RIGHT = set(HEADER) - {"Module", "Type", "Output shape"}  # numeric columns
 
 
 def _cell(text: str) -> str:

@@ -353,14 +353,7 @@ class Walker:
             for v, name in zip(outs, node.output)
         ]
         view = NodeView(target, attributes(node), in_metas, out_metas, self._value_of(node))
-        try:
-            args, call_in, call_out = adapt(view)
-        except InputError as e:
-            raise InputError(
-                f"cannot count node {node.name or node.op_type!r} ({node.op_type}): {e} "
-                "(invalid graph)"
-            ) from None
-        call = OpCall(target, args, call_in, call_out, self.convention)
+        call = self._call(view, node)
         if counted:
             self._check_formula(entry, call, node)
         ev = OpEvent(scope, "onnx", target, call)
@@ -438,14 +431,7 @@ class Walker:
                 return self.consts.get(p[0]) if p is not None and p[0] else None
 
             view = NodeView(part.op, dict(part.attrs), in_metas, out_metas, value)
-            try:
-                args, call_in, call_out = adapt(view)
-            except InputError as e:
-                raise InputError(
-                    f"cannot count node {node.name or node.op_type!r} ({node.op_type}): {e} "
-                    "(invalid graph)"
-                ) from None
-            call = OpCall(part.op, args, call_in, call_out, self.convention)
+            call = self._call(view, node)
             formula = lookup("onnx", part.op)
             assert isinstance(formula, Formula)
             self._check_formula(formula, call, node)
@@ -471,6 +457,17 @@ class Walker:
                 f"({shapes}) do not fit the op ({type(e).__name__}: {e}); an invalid graph? "
                 "(--debug shows where)"
             ) from e
+
+    def _call(self, view: NodeView, node: Any) -> OpCall:
+        """The OpCall a formula sees for ``view`` (a node, or one part of a fused node)."""
+        try:
+            args, call_in, call_out = adapt(view)
+        except InputError as e:
+            raise InputError(
+                f"cannot count node {node.name or node.op_type!r} ({node.op_type}): {e} "
+                "(invalid graph)"
+            ) from None
+        return OpCall(view.op, args, call_in, call_out, self.convention)
 
     def _value_of(self, node: Any) -> Any:
         def value(i: int) -> Any:
