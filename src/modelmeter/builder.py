@@ -7,7 +7,15 @@ frontends only observe, renderers only present.
 from __future__ import annotations
 
 from modelmeter.events import OpEvent, Trace
-from modelmeter.registry import Formula, OpCall, TensorMeta, ZeroCost, lookup, unfused_bytes
+from modelmeter.registry import (
+    Formula,
+    OpCall,
+    TensorMeta,
+    Work,
+    ZeroCost,
+    lookup,
+    unfused_bytes,
+)
 from modelmeter.report import Cost, ModuleNode, OpRecord, ParamStats, Report
 
 _FLOAT_PREFIXES = ("float", "bfloat", "tfloat", "complex")
@@ -34,7 +42,11 @@ def compute_dtype(call: OpCall, macs: int = 0) -> str:
 
 def cost_of(formula: Formula, call: OpCall) -> Cost:
     """Apply a formula and fill in the byte fields it left to the default accounting."""
-    work = formula(call)
+    return cost_from(formula(call), call)
+
+
+def cost_from(work: Work, call: OpCall) -> Cost:
+    """The Cost of a formula's Work on ``call``: byte fields it left ``None`` filled in."""
     if work.bytes_read is None or work.bytes_written is None or work.weight_bytes is None:
         read, written, weight = default_bytes(call)
     else:
@@ -56,7 +68,8 @@ def _record(ev: OpEvent, node: ModuleNode) -> None:
     if isinstance(entry, ZeroCost):
         return
     call = ev.call
-    cost = cost_of(entry, call)
+    work = entry(call)
+    cost = cost_from(work, call)
     node.ops.append(
         OpRecord(
             op=ev.key,
@@ -64,6 +77,7 @@ def _record(ev: OpEvent, node: ModuleNode) -> None:
             phase=ev.phase,
             dtype=compute_dtype(call, cost.macs),
             shapes=tuple(t.shape for t in call.inputs),
+            unit=work.unit,
         )
     )
 
@@ -125,4 +139,4 @@ def build(trace: Trace) -> Report:
     )
 
 
-__all__ = ["build", "cost_of", "default_bytes", "compute_dtype", "TensorMeta"]
+__all__ = ["build", "cost_of", "cost_from", "default_bytes", "compute_dtype", "TensorMeta"]

@@ -65,13 +65,18 @@ class OpCall:
 @dataclass(frozen=True, slots=True)
 class Work:
     """What a formula returns. Byte fields left ``None`` are filled by the builder from the
-    tensors (read every input once, write every output once)."""
+    tensors (read every input once, write every output once).
+
+    ``unit`` is where the op runs on a chip, for the roofline: ``None`` means the default
+    rule (an op with MACs on the matrix units, anything else on the vector units); a formula
+    sets ``"vector"`` for MAC work that is not a matrix product (a depthwise convolution)."""
 
     macs: int = 0
     flops: int = 0
     bytes_read: int | None = None
     bytes_written: int | None = None
     weight_bytes: int | None = None
+    unit: str | None = None
 
 
 FormulaFn = Callable[[OpCall], Work]

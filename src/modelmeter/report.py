@@ -72,22 +72,36 @@ ZERO = Cost()
 
 @dataclass(frozen=True, slots=True)
 class OpRecord:
-    """One op call as counted: its key (``aten.convolution``), phase, cost and compute dtype."""
+    """One op call as counted: its key (``aten.convolution``), phase, cost and compute dtype.
+
+    ``unit`` is set when the formula says where the op runs (``"vector"`` for a depthwise
+    convolution); :attr:`runs_on` applies the default rule otherwise."""
 
     op: str
     cost: Cost
     phase: str = "forward"
     dtype: str = "float32"
     shapes: tuple[tuple[int, ...], ...] = ()
+    unit: str | None = None
+
+    @property
+    def runs_on(self) -> str:
+        """``"matrix"`` or ``"vector"``: the formula's ``unit``, else matrix iff it has MACs."""
+        if self.unit:
+            return self.unit
+        return "matrix" if self.cost.macs > 0 else "vector"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "op": self.op,
             "phase": self.phase,
             "dtype": self.dtype,
             "shapes": [list(s) for s in self.shapes],
             **self.cost.to_dict(),
         }
+        if self.unit:
+            d["unit"] = self.unit
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OpRecord:
@@ -97,6 +111,7 @@ class OpRecord:
             phase=d.get("phase", "forward"),
             dtype=d.get("dtype", "float32"),
             shapes=tuple(tuple(s) for s in d.get("shapes", ())),
+            unit=d.get("unit"),
         )
 
 

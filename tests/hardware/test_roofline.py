@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+import torch
 
 import modelmeter
 from modelmeter.analysis.roofline import main_dtype, roofline
@@ -113,6 +114,35 @@ def test_non_mac_op_uses_vector_peak() -> None:
     # 1e9 / 10e12 = 1e-4 s on the vector units, not 1e9 / 100e12 on the matrix units
     assert t.compute_s == pytest.approx(1e-4)
     assert t.unit == "vector"
+
+
+def test_depthwise_conv_uses_the_vector_peak() -> None:
+    # a MAC op whose formula says "vector" (a depthwise conv) runs at the vector peak:
+    # 1e9 FLOPs / 10e12 = 1e-4 s, not 1e9 / 100e12 = 1e-5 s on the matrix units
+    rec = OpRecord(
+        "aten.convolution", Cost(macs=5 * 10**8, flops=10**9), dtype="float32", unit="vector"
+    )
+    (t,) = roofline(one_op_report(rec), toy()).ops
+    assert t.unit == "vector" and t.peak_key == "vector.float32"
+    assert t.compute_s == pytest.approx(1e-4)
+
+
+def test_depthwise_conv_traced_on_h100_is_bounded_by_the_vector_peak() -> None:
+    # MobileNet-like depthwise 3x3 at batch 64, bf16: 64x240x28x28, groups 240, pad 1.
+    # MACs = 64*240*28*28 * 9 = 108,380,160; exact FLOPs with bias = 2*MACs = 216,760,320.
+    r = modelmeter.analyze(
+        torch.nn.Conv2d(240, 240, 3, padding=1, groups=240), "64x240x28x28", dtype="bf16"
+    )
+    (t,) = roofline(r, H100).ops
+    assert t.flops == 216_760_320
+    # on the non-Tensor bf16 peak, 133.8e12: 216,760,320 / 133.8e12 = 1.62003e-6 s, not on
+    # the tensor cores (216,760,320 / 989.5e12 = 2.19e-7 s)
+    assert t.unit == "vector" and t.peak_key == "vector.bfloat16"
+    assert t.compute_s == pytest.approx(1.62003e-6, rel=1e-5)
+    # bytes: in and out 64*240*28*28*2 B = 24,084,480 each, weight 240*9*2 = 4,320, bias 480
+    # = 48,173,760 B / 3.35e12 = 1.438023e-5 s: memory-bound even on the vector units
+    assert t.bytes == 48_173_760
+    assert t.bound == "memory" and t.memory_s == pytest.approx(1.438023e-5, rel=1e-6)
 
 
 def test_overhead_wins_only_when_it_exceeds_both() -> None:

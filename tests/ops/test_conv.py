@@ -45,6 +45,28 @@ def test_depthwise_conv() -> None:
     assert (c.macs, c.flops) == (14400, 27200)
 
 
+def _units(module: nn.Module, shape: str, backward: bool = False) -> list[str]:
+    r = modelmeter.analyze(module, shape, backward=backward)
+    return [rec.runs_on for n in r.modules() for rec in n.ops if "conv" in rec.op]
+
+
+def test_depthwise_conv_runs_on_the_vector_units() -> None:
+    # groups = Ci = 16: one input channel per group, each output sums 3*3 products of one
+    # channel -> not a matrix product: "vector"
+    assert _units(nn.Conv2d(16, 16, 3, groups=16), "1x16x10x10") == ["vector"]
+    # channel multiplier 2 (Co = 32 = 2*groups) is still one input channel per group
+    assert _units(nn.Conv2d(16, 32, 3, groups=16), "1x16x10x10") == ["vector"]
+    # 4 input channels per group (ResNeXt-like) and a dense conv reduce over channels: matrix
+    assert _units(nn.Conv2d(16, 16, 3, groups=4), "1x16x10x10") == ["matrix"]
+    assert _units(nn.Conv2d(16, 16, 3), "1x16x10x10") == ["matrix"]
+    # a dense conv from one channel (a grayscale stem, groups = 1) is a matrix product
+    assert _units(nn.Conv2d(1, 16, 3), "1x1x10x10") == ["matrix"]
+    # transposed depthwise (groups = Ci = 8) and the depthwise backward: vector
+    assert _units(nn.ConvTranspose2d(8, 8, 3, groups=8), "1x8x5x5") == ["vector"]
+    units = _units(nn.Conv2d(16, 16, 3, groups=16), "2x16x10x10", backward=True)
+    assert units == ["vector", "vector"]  # forward and convolution_backward
+
+
 def test_conv1d_and_conv3d() -> None:
     # conv1d 4->8, K=5, L=20 -> 16: MACs = 4*5 * 8*16 = 2560
     assert _cost(nn.Conv1d(4, 8, 5), "1x4x20").macs == 2560

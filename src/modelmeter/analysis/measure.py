@@ -150,6 +150,8 @@ class Timings:
     hooked_samples: list[float] = field(default_factory=list)
     module_samples: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    page_faults: float | None = None
+    page_size: int = 4096
 
 
 # ---- the joined result ---------------------------------------------------------------------
@@ -248,6 +250,8 @@ class MeasureResult:
     modules: list[ModuleTiming] = field(default_factory=list)
     hooked: TimingStats | None = None
     notes: list[str] = field(default_factory=list)
+    page_faults: float | None = None
+    page_size: int = 4096
 
     # ---- derived figures -------------------------------------------------------------------
     @property
@@ -290,6 +294,11 @@ class MeasureResult:
         return self.prediction.flops_only_s / self.latency.median
 
     @property
+    def fresh_page_bytes(self) -> float | None:
+        """Bytes of memory first touched per call (page faults x page size; CPU only)."""
+        return None if self.page_faults is None else self.page_faults * self.page_size
+
+    @property
     def hook_overhead(self) -> float | None:
         """Median forward time with per-module hooks over the time without (>= 1 usually)."""
         if self.hooked is None or not self.latency.median:
@@ -311,6 +320,8 @@ class MeasureResult:
             "warmup": self.warmup,
             "repeats": self.repeats,
             "threads": self.threads,
+            "page_faults_per_call": self.page_faults,
+            "fresh_page_bytes_per_call": self.fresh_page_bytes,
             "latency": self.latency.to_dict(),
             "throughput_per_s": self.throughput,
             "analysis": {
@@ -430,8 +441,37 @@ def summarize(
         bandwidth=spec.bandwidth if spec is not None else None,
         modules=modules,
         hooked=timing_stats(timings.hooked_samples) if timings.hooked_samples else None,
-        notes=[*timings.notes, *report.notes, *(roof.notes if roof is not None else [])],
+        notes=[
+            *timings.notes,
+            *_page_fault_note(timings, forward.bytes_moved),
+            *report.notes,
+            *(roof.notes if roof is not None else []),
+        ],
+        page_faults=timings.page_faults,
+        page_size=timings.page_size,
     )
+
+
+# Fresh pages worth this share of the bytes the analysis moves earn a note.
+PAGE_FAULT_NOTE_SHARE = 0.1
+
+
+def _page_fault_note(timings: Timings, bytes_moved: int) -> list[str]:
+    """A note when the timed calls kept faulting in fresh memory (CPU): eager PyTorch frees
+    each op's output, glibc gives large blocks back to the OS (mmap/trim), and the next op
+    pays to fault them in again, which no roofline models."""
+    if not timings.page_faults or not bytes_moved:
+        return []
+    fresh = timings.page_faults * timings.page_size
+    if fresh < PAGE_FAULT_NOTE_SHARE * bytes_moved:
+        return []
+    return [
+        f"{timings.page_faults:,.0f} page faults per call ({fresh / 2**20:,.0f} MiB of fresh "
+        f"memory, {fresh / bytes_moved:.0%} of the bytes the model moves): the C allocator "
+        "returns freed memory to the OS and ops fault it in again, which the roofline does "
+        "not model; with glibc, MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ set high "
+        "(e.g. 4294967296) in the environment, or jemalloc/tcmalloc, keep it"
+    ]
 
 
 # ---- calibration: measured ceilings as a hardware spec -------------------------------------

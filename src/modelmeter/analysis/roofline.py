@@ -3,13 +3,15 @@
 Pure: a function of a Report and a HardwareSpec returning new values. Per op (one counted op =
 one kernel, unfused)::
 
-    compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute)   unit: matrix if MACs > 0
+    compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute)   unit: OpRecord.runs_on
     memory_s   = (bytes read + written) / (bandwidth x efficiency.memory)
     overhead_s = the spec's per-kernel overhead
     latency_s  = max(compute_s, memory_s) + overhead_s
     bound      = overhead if overhead_s > max(compute_s, memory_s), else compute or memory
 
-Modules and the model add their ops' times (kernels run one after another). Utilization is
+An op runs on the matrix units when it has MACs, unless its formula says otherwise (a
+depthwise convolution reduces over no channel: it is not a matrix product, and runs on the
+vector units). Modules and the model add their ops' times (kernels run one after another). Utilization is
 achieved FLOP/s (FLOPs / latency) over the nominal matrix peak of the model's main dtype.
 """
 
@@ -319,7 +321,7 @@ def roofline(
         for rec in node.ops:
             if phase is not None and rec.phase != phase:
                 continue
-            unit = "matrix" if rec.cost.macs > 0 else "vector"
+            unit = rec.runs_on
             key = (rec.dtype, unit)
             if key not in choices:
                 try:

@@ -131,6 +131,11 @@ def render_text(result: MeasureResult, depth: int | None = 1) -> str:
         if m.delta_bytes is not None and m.baseline_bytes is not None:
             extra = f" (+{format_bytes(m.delta_bytes)} over {format_bytes(m.baseline_bytes)})"
         lines.append(f"peak memory {format_bytes(m.peak_bytes)}{extra}: {m.method}")
+    if r.page_faults is not None and r.fresh_page_bytes is not None:
+        lines.append(
+            f"page faults {r.page_faults:,.0f}/call ({format_bytes(r.fresh_page_bytes)} of "
+            "memory first touched per call)"
+        )
     p = r.prediction
     if p is not None:
         lines += [

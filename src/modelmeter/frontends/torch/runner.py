@@ -501,10 +501,12 @@ def time_model(
                 tick("warm-up")
             synchronize(dev)
             probe.start()
+            faults_before = _minor_faults()
             for _ in range(repeats):
                 samples.append(timer.time(call))
                 probe.sample()
                 tick("timing")
+            faults = (_minor_faults() - faults_before) / repeats if dev.type == "cpu" else None
             memory = probe.finish()
             if per_module:
                 if not isinstance(model, torch.nn.Module):
@@ -543,7 +545,14 @@ def time_model(
         hooked_samples=hooked,
         module_samples=dict(module_samples),
         notes=notes,
+        page_faults=faults,
+        page_size=resource.getpagesize(),
     )
+
+
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (memory first touched after allocation)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 # ---- the public entry point ----------------------------------------------------------------
