@@ -150,6 +150,17 @@ def lookup(frontend: str, target: str) -> Formula | ZeroCost | None:
     return _TARGETS.get((frontend, target))
 
 
+def family_of(key: str) -> str | None:
+    """The formula family of a report's operator key (``aten.convolution`` -> ``conv``,
+    ``onnx.MaxPool`` -> ``pool``, ``torchvision.nms`` -> ``detection``); None when the key
+    has no formula."""
+    if key.startswith("onnx."):
+        entry = lookup("onnx", key[5:])
+    else:
+        entry = lookup("aten", key[5:] if key.startswith("aten.") else key)
+    return entry.family if isinstance(entry, Formula) else None
+
+
 def formulas() -> list[Formula]:
     _load_ops()
     return sorted(_FORMULAS.values(), key=lambda f: (f.family, f.name))

@@ -145,6 +145,41 @@ def test_depthwise_conv_traced_on_h100_is_bounded_by_the_vector_peak() -> None:
     assert t.bound == "memory" and t.memory_s == pytest.approx(1.438023e-5, rel=1e-6)
 
 
+def test_kernel_class_efficiency_scales_both_ceilings() -> None:
+    # toy chip with [efficiency.kernels] pool = 0.25: a max pool of 1e9 FLOPs and 4e6 bytes
+    #   compute 1e9 / (10e12 x 0.25) = 4e-4 s ; memory 4e6 / (1e12 x 0.25) = 1.6e-5 s
+    #   latency 4e-4 + 5e-6 = 4.05e-4 s
+    spec = toy(kernel_efficiency={"pool": 0.25})
+    pool = OpRecord(
+        "aten.max_pool2d_with_indices", Cost(flops=10**9, bytes_read=4_000_000), dtype="float32"
+    )
+    (t,) = roofline(one_op_report(pool), spec).ops
+    assert t.kernel_class == "pool" and t.kernel_efficiency == 0.25
+    assert t.compute_s == pytest.approx(4e-4) and t.memory_s == pytest.approx(1.6e-5)
+    assert t.latency_s == pytest.approx(4.05e-4)
+    # an add (family elementwise) is not scaled: 1e9 / 10e12 = 1e-4 s
+    add = OpRecord("aten.add", Cost(flops=10**9), dtype="float32")
+    (t,) = roofline(one_op_report(add), spec).ops
+    assert t.kernel_class == "elementwise" and t.compute_s == pytest.approx(1e-4)
+
+
+def test_kernel_classes_of_traced_ops() -> None:
+    from modelmeter.analysis.roofline import kernel_class
+    from modelmeter.registry import family_of
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(8, 8, 3, groups=8),  # depthwise
+        torch.nn.Conv2d(8, 4, 1),  # dense
+        torch.nn.BatchNorm2d(4),
+        torch.nn.MaxPool2d(2),
+    ).eval()
+    r = modelmeter.analyze(model, "1x8x8x8")
+    classes = [kernel_class(rec) for n in r.modules() for rec in n.ops]
+    assert classes == ["depthwise", "conv", "norm", "pool"]
+    assert family_of("onnx.MaxPool") == "pool" and family_of("torchvision.nms") == "detection"
+    assert family_of("aten.no_such_op") is None
+
+
 def test_overhead_wins_only_when_it_exceeds_both() -> None:
     # memory 4e-6 s (4e6 B at 1 TB/s) < 5 us overhead -> overhead; 6e-6 s -> memory
     small = OpRecord("aten.add", Cost(flops=1, bytes_read=4_000_000), dtype="float32")

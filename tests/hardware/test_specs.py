@@ -225,6 +225,10 @@ def test_a_minimal_good_file(tmp_path: Path) -> None:
         (GOOD + '[overhead]\nkernel = "-4us"\n', "overhead.kernel", "must be >= 0"),
         (GOOD + "[efficiency]\ncompute = 0\n", "efficiency.compute", "must be > 0"),
         (GOOD + "[efficiency]\nspeed = 1\n", "efficiency.speed", "is not a known field"),
+        (GOOD + "[efficiency]\nkernels = 1\n", "efficiency.kernels", "must be a table"),
+        (GOOD + "[efficiency.kernels]\nwarp = 0.5\n", "efficiency.kernels.warp", "kernel class"),
+        (GOOD + "[efficiency.kernels]\npool = 1.5\n", "efficiency.kernels.pool", "at most 1"),
+        (GOOD + "[efficiency.kernels]\npool = 0\n", "efficiency.kernels.pool", "must be > 0"),
         (GOOD.replace('[memory]\nbandwidth = "25.6G"', "memory = 3"), "memory", "be a table"),
     ],
 )
@@ -283,3 +287,22 @@ def test_docs_device_table_is_up_to_date(request: pytest.FixtureRequest) -> None
         DOC.write_text(head + START + want + END + tail, encoding="utf-8")
         return
     assert rest.split(END, 1)[0] == want, "docs/hardware.md is stale: pytest --update-gold"
+
+
+def test_kernel_efficiency_reads_and_round_trips(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD + "[efficiency.kernels]\npool = 0.25\ndepthwise = 0.5\n")
+    spec = load_spec(str(path))
+    assert dict(spec.kernel_efficiency) == {"pool": 0.25, "depthwise": 0.5}
+    # a class the spec does not name attains its whole roofline
+    assert (spec.kernel_factor("pool"), spec.kernel_factor("conv")) == (0.25, 1.0)
+    assert spec.to_dict()["efficiency"]["kernels"] == {"pool": 0.25, "depthwise": 0.5}
+    again = tmp_path / "again.toml"
+    again.write_text(dump_toml(spec), encoding="utf-8")
+    assert load_spec(str(again)).kernel_efficiency == spec.kernel_efficiency
+
+
+def test_kernel_classes_are_the_formula_families_and_depthwise() -> None:
+    from modelmeter.hardware.spec import KERNEL_CLASSES
+    from modelmeter.registry import formulas
+
+    assert set(KERNEL_CLASSES) == {f.family for f in formulas()} | {"depthwise"}

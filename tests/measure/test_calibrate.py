@@ -47,6 +47,9 @@ def test_quick_calibration_writes_a_loadable_spec(calibrated: Path) -> None:
     assert 1e7 < spec.vector["float32"] < 1e14
     assert 1e8 < spec.bandwidth < 1e13
     assert 1e-8 < spec.kernel_overhead < 1e-2
+    # one attainable fraction per benchmarked kernel class, within [0.01, 1]
+    assert set(spec.kernel_efficiency) == {"conv", "depthwise", "pool", "norm"}
+    assert all(0.01 <= v <= 1.0 for v in spec.kernel_efficiency.values())
     assert not list(calibrated.parent.glob(".*tmp"))  # no temporary file left behind
 
 

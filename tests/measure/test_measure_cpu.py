@@ -52,6 +52,8 @@ def test_tiny_model_fields_and_flops() -> None:
     assert r.ratio == pytest.approx(roof.total.latency_s / lat.median)
     assert r.memory.method and r.memory.peak_bytes is not None and r.memory.peak_bytes > 0
     assert any("deep copy" in n for n in r.notes)
+    # minor page faults are counted over the timed calls on the CPU (any count >= 0)
+    assert r.page_faults is not None and r.page_faults >= 0
     d = r.to_dict()
     for key in ("latency", "throughput_per_s", "achieved_flops_per_s", "memory", "prediction"):
         assert d[key] is not None
@@ -158,3 +160,28 @@ def test_bad_input_errors() -> None:
         measure(tiny(), "4x16", hardware="no-such-chip")
     with pytest.raises(ModelmeterError, match="failed"):
         measure(tiny(), "4x17", warmup=0, repeats=1)
+
+
+def test_tf32_switch_restores_either_api() -> None:
+    # In a fresh process (the newer fp32_precision API, once used, makes reading the legacy
+    # flags raise for the rest of the process): the legacy flags are switched and restored;
+    # after fp32_precision has been set, that API is switched and restored instead.
+    import subprocess
+    import sys
+
+    code = """
+import torch
+from modelmeter.frontends.torch.runner import tf32_allowed
+m, c = torch.backends.cuda.matmul, torch.backends.cudnn
+m.allow_tf32, c.allow_tf32 = False, True
+with tf32_allowed(True):
+    assert (m.allow_tf32, c.allow_tf32) == (True, True)
+assert (m.allow_tf32, c.allow_tf32) == (False, True)
+m.fp32_precision = "tf32"
+with tf32_allowed(False):
+    assert (m.fp32_precision, c.conv.fp32_precision) == ("ieee", "ieee")
+assert m.fp32_precision == "tf32"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]

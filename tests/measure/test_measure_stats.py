@@ -155,6 +155,27 @@ def test_summarize_without_hardware(handmade) -> None:  # noqa: ANN001
     assert r.to_dict()["per_module"] is None
 
 
+def test_page_faults_note_only_when_fresh_memory_is_a_tenth_of_the_traffic(handmade) -> None:  # noqa: ANN001
+    # the hand-built report moves 1888 bytes per call (see above)
+    def run(faults: float | None, page: int = 64) -> list[str]:
+        timings = Timings("cpu", "x", "t", [0.5], 0, MemoryUse("none"), page_faults=faults)
+        timings.page_size = page
+        r = summarize(timings, handmade)
+        assert r.page_faults == faults
+        if faults is not None:
+            assert r.fresh_page_bytes == faults * page
+            assert r.to_dict()["fresh_page_bytes_per_call"] == faults * page
+        return [n for n in r.notes if "page faults" in n]
+
+    assert run(None) == [] and run(0) == []
+    # 2 faults x 64 B = 128 B < 0.1 x 1888 = 188.8 B: no note
+    assert run(2) == []
+    # 3 faults x 64 B = 192 B >= 188.8 B: 192 / 1888 = 10% of the traffic
+    (note,) = run(3)
+    assert note.startswith("3 page faults per call") and "10% of the bytes" in note
+    assert "MALLOC_TRIM_THRESHOLD_" in note
+
+
 def test_calibration_to_spec_round_trips(tmp_path) -> None:  # noqa: ANN001
     cal = Calibration(
         device="cuda:0",

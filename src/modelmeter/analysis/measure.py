@@ -498,6 +498,7 @@ class Calibration:
     bandwidth: float
     kernel_overhead: float
     launch_overhead: float
+    kernels: dict[str, float] = field(default_factory=dict)
     capacity: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -517,11 +518,13 @@ class Calibration:
             capacity=self.capacity,
             efficiency_compute=1.0,
             efficiency_memory=1.0,
+            kernel_efficiency=dict(self.kernels),
             verified=False,
             source=f"measured by modelmeter calibrate on {self.device_name} ({self.torch_version})",
             notes="attainable figures, not datasheet peaks: [compute] best square matmul, "
             "[vector] best cache-resident elementwise op, [memory] large copy (read + written), "
-            "[overhead] time per counted op of a tiny model; "
+            "[overhead] time per counted op of a tiny model, [efficiency.kernels] roofline "
+            "time / measured time of one conv, depthwise conv, max pool and batch norm; "
             f"one tiny add takes {self.launch_overhead * 1e6:.3g}us"
             + (f"; {details}" if details else "")
             + (f"; UNSTABLE (busy device?): {', '.join(self.warnings)}" if self.warnings else ""),

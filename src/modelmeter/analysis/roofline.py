@@ -3,8 +3,9 @@
 Pure: a function of a Report and a HardwareSpec returning new values. Per op (one counted op =
 one kernel, unfused)::
 
-    compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute)   unit: OpRecord.runs_on
-    memory_s   = (bytes read + written) / (bandwidth x efficiency.memory)
+    compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute x k)   unit: OpRecord.runs_on
+    memory_s   = (bytes read + written) / (bandwidth x efficiency.memory x k)
+                 k = efficiency.kernels[kernel class] (1.0 unless the spec gives one)
     overhead_s = the spec's per-kernel overhead
     latency_s  = max(compute_s, memory_s) + overhead_s
     bound      = overhead if overhead_s > max(compute_s, memory_s), else compute or memory
@@ -24,6 +25,7 @@ from typing import Any
 
 from modelmeter.hardware.loader import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
+from modelmeter.registry import family_of
 from modelmeter.report import ModuleNode, OpRecord, Report
 
 BOUNDS = ("compute", "memory", "overhead")
@@ -48,6 +50,8 @@ class OpTime:
     unit: str = "matrix"
     peak: float = 0.0
     peak_key: str = ""
+    kernel_class: str = ""
+    kernel_efficiency: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +61,8 @@ class OpTime:
             "dtype": self.dtype,
             "unit": self.unit,
             "peak_key": self.peak_key,
+            "kernel_class": self.kernel_class,
+            "kernel_efficiency": self.kernel_efficiency,
             "flops": self.flops,
             "bytes": self.bytes,
             "compute_s": self.compute_s,
@@ -204,6 +210,7 @@ class Roofline:
             "efficiency": {
                 "compute": self.spec.efficiency_compute,
                 "memory": self.spec.efficiency_memory,
+                "kernels": dict(self.spec.kernel_efficiency),
             },
             "kernel_overhead_s": self.spec.kernel_overhead,
             "batch": self.batch,
@@ -234,14 +241,30 @@ def _check(spec: HardwareSpec) -> None:
         raise HardwareSpecError(f"hardware {spec.name!r} has no [compute] peak")
 
 
+def kernel_class(rec: OpRecord) -> str:
+    """The op's kernel class for ``[efficiency.kernels]``: its formula family, except that a
+    convolution running on the vector units is ``depthwise`` ("other" without a formula)."""
+    family = family_of(rec.op) or "other"
+    if family == "conv" and rec.runs_on == "vector":
+        return "depthwise"
+    return family
+
+
 def op_time(
-    rec: OpRecord, module: str, spec: HardwareSpec, choice: PeakChoice, unit: str
+    rec: OpRecord,
+    module: str,
+    spec: HardwareSpec,
+    choice: PeakChoice,
+    unit: str,
+    kind: str = "",
 ) -> OpTime:
-    """The roofline time of one op on ``spec`` at the peak ``choice``."""
+    """The roofline time of one op on ``spec`` at the peak ``choice``; ``kind`` is its
+    kernel class, whose ``[efficiency.kernels]`` fraction scales both ceilings."""
     flops = rec.cost.flops
     moved = rec.cost.bytes_moved
-    compute = flops / (choice.value * spec.efficiency_compute)
-    memory = moved / (spec.bandwidth * spec.efficiency_memory)
+    factor = spec.kernel_factor(kind)
+    compute = flops / (choice.value * spec.efficiency_compute * factor)
+    memory = moved / (spec.bandwidth * spec.efficiency_memory * factor)
     overhead = spec.kernel_overhead
     busy = max(compute, memory)
     if overhead > busy:
@@ -266,6 +289,8 @@ def op_time(
         unit=unit,
         peak=choice.value,
         peak_key=choice.key,
+        kernel_class=kind,
+        kernel_efficiency=factor,
     )
 
 
@@ -314,6 +339,7 @@ def roofline(
     if ref.note:
         notes[ref.note] = None
     choices: dict[tuple[str, str], PeakChoice] = {}
+    kinds: dict[tuple[str, str], str] = {}
     ops: list[OpTime] = []
     own: dict[str, ModuleTime] = {}
     for node in report.modules():
@@ -322,6 +348,9 @@ def roofline(
             if phase is not None and rec.phase != phase:
                 continue
             unit = rec.runs_on
+            kind = kinds.get((rec.op, unit))
+            if kind is None:
+                kind = kinds[(rec.op, unit)] = kernel_class(rec)
             key = (rec.dtype, unit)
             if key not in choices:
                 try:
@@ -330,7 +359,7 @@ def roofline(
                     raise HardwareSpecError(str(e)) from None
                 if choices[key].note:
                     notes[choices[key].note] = None
-            t = op_time(rec, node.name, spec, choices[key], unit)
+            t = op_time(rec, node.name, spec, choices[key], unit, kind)
             ops.append(t)
             mt = mt.add(t)
         own[node.name] = mt
@@ -391,4 +420,13 @@ def _sum(name: str, parts: list[ModuleTime], peak: float) -> ModuleTime:
     return ModuleTime(**vals)
 
 
-__all__ = ["BOUNDS", "OpTime", "ModuleTime", "Roofline", "roofline", "op_time", "main_dtype"]
+__all__ = [
+    "BOUNDS",
+    "OpTime",
+    "ModuleTime",
+    "Roofline",
+    "roofline",
+    "op_time",
+    "kernel_class",
+    "main_dtype",
+]

@@ -55,6 +55,8 @@ def render_summary(cal: Calibration, path: str) -> str:
     lines.append(f"  copy bandwidth     {format_rate(cal.bandwidth, 'B/s')}")
     lines.append(f"  overhead per op    {cal.kernel_overhead * 1e6:.2f} us")
     lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
+    for cls, v in cal.kernels.items():
+        lines.append(f"  efficiency {cls:<10} {v:.2f} of its roofline")
     return "\n".join(lines) + "\n"
 
 

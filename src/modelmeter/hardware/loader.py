@@ -18,7 +18,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from modelmeter.errors import ModelmeterError
-from modelmeter.hardware.spec import KINDS, HardwareSpec
+from modelmeter.hardware.spec import KERNEL_CLASSES, KINDS, HardwareSpec
 from modelmeter.units import DTYPE_BYTES, canonical_dtype
 
 TOP_KEYS = {
@@ -38,7 +38,7 @@ TOP_KEYS = {
 TABLE_KEYS = {
     "memory": {"bandwidth", "capacity", "cache"},
     "overhead": {"kernel"},
-    "efficiency": {"compute", "memory"},
+    "efficiency": {"compute", "memory", "kernels"},
 }
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Dtypes a peak may be given for: every dtype modelmeter knows.
@@ -229,6 +229,19 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
         if not math.isfinite(kernel) or kernel < 0:
             raise c.fail("overhead.kernel", f"must be >= 0 (got {overhead['kernel']!r})")
     eff = c.table(data, "efficiency")
+    kernels = eff.get("kernels", {})
+    if not isinstance(kernels, dict):
+        raise c.fail("efficiency.kernels", "must be a table ([efficiency.kernels])")
+    kernel_efficiency: dict[str, float] = {}
+    for cls, value in kernels.items():
+        if cls not in KERNEL_CLASSES:
+            raise c.fail(
+                f"efficiency.kernels.{cls}",
+                f"is not a known kernel class; use {', '.join(KERNEL_CLASSES)}",
+            )
+        kernel_efficiency[cls] = c.number(
+            value, f"efficiency.kernels.{cls}", "fraction", most=1.0
+        )
     return HardwareSpec(
         name=name,
         display_name=c.text(data, "display_name", required=False, default=name),
@@ -248,6 +261,7 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
         efficiency_compute=c.number(eff.get("compute", 1.0), "efficiency.compute", "fraction",
                                     most=1.0),
         efficiency_memory=c.number(eff.get("memory", 1.0), "efficiency.memory", "fraction"),
+        kernel_efficiency=kernel_efficiency,
         verified=verified,
         source=c.text(data, "source", required=False),
         notes=c.text(data, "notes", required=False),
@@ -312,4 +326,7 @@ def dump_toml(spec: HardwareSpec) -> str:
         f"compute = {spec.efficiency_compute!r}",
         f"memory = {spec.efficiency_memory!r}",
     ]
+    if spec.kernel_efficiency:
+        lines += ["", "[efficiency.kernels]"]
+        lines += [f"{cls} = {v!r}" for cls, v in spec.kernel_efficiency.items()]
     return "\n".join(lines) + "\n"

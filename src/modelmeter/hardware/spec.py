@@ -15,6 +15,27 @@ from typing import Any
 
 KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
 UNITS = ("matrix", "vector")
+# Kernel classes a spec may give an attainable fraction of the roofline for
+# ([efficiency.kernels]): the formula families, plus "depthwise" (depthwise convolutions).
+KERNEL_CLASSES = (
+    "activation",
+    "attention",
+    "conv",
+    "depthwise",
+    "detection",
+    "einsum",
+    "elementwise",
+    "embedding",
+    "fft",
+    "interp",
+    "matmul",
+    "movement",
+    "norm",
+    "pool",
+    "quant",
+    "reduce",
+    "rnn",
+)
 INT_DTYPES = ("int8", "int4", "int16", "int32", "int64", "uint8", "uint4", "bool")
 # Unsigned integer dtypes whose MACs run at the signed type's peak (datasheets give one figure).
 _SIGNED = {"uint8": "int8", "uint4": "int4"}
@@ -40,6 +61,7 @@ class HardwareSpec:
     cache: float | None = None
     efficiency_compute: float = 1.0
     efficiency_memory: float = 1.0
+    kernel_efficiency: Mapping[str, float] = field(default_factory=dict)
     verified: bool = False
     source: str = ""
     notes: str = ""
@@ -48,6 +70,7 @@ class HardwareSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "compute", _frozen(self.compute))
         object.__setattr__(self, "vector", _frozen(self.vector))
+        object.__setattr__(self, "kernel_efficiency", _frozen(self.kernel_efficiency))
 
     def __hash__(self) -> int:
         return hash((self.name, self.bandwidth, tuple(sorted(self.compute.items()))))
@@ -56,6 +79,11 @@ class HardwareSpec:
     def peak(self, dtype: str, unit: str = "matrix", *, tf32: bool = False) -> float:
         """The peak FLOP/s an op in ``dtype`` runs at on ``unit`` (fallbacks applied)."""
         return resolve_peak(self, dtype, unit, tf32=tf32).value
+
+    def kernel_factor(self, kernel_class: str) -> float:
+        """The attainable fraction of the roofline for ops of ``kernel_class`` (1.0 unless
+        ``[efficiency.kernels]`` gives one, as ``modelmeter calibrate`` measures)."""
+        return self.kernel_efficiency.get(kernel_class, 1.0)
 
     def ridge_point(self, dtype: str, *, tf32: bool = False, effective: bool = True) -> float:
         """FLOPs per byte where the roofline turns: peak / bandwidth (both x efficiency)."""
@@ -93,7 +121,11 @@ class HardwareSpec:
             "compute": dict(self.compute),
             "vector": dict(self.vector),
             "overhead": {"kernel": self.kernel_overhead},
-            "efficiency": {"compute": self.efficiency_compute, "memory": self.efficiency_memory},
+            "efficiency": {
+                "compute": self.efficiency_compute,
+                "memory": self.efficiency_memory,
+                **({"kernels": dict(self.kernel_efficiency)} if self.kernel_efficiency else {}),
+            },
         }
 
 

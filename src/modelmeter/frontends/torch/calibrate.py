@@ -17,12 +17,14 @@ from modelmeter.frontends.torch.inputs import torch_dtype
 from modelmeter.frontends.torch.runner import (
     UNSTABLE,
     Progress,
+    _backend_flags,
     _capacity,
     _first_line,
     _Timer,
     _vendor,
     device_name,
     resolve_device,
+    tf32_allowed,
 )
 from modelmeter.units import canonical_dtype
 
@@ -34,16 +36,17 @@ class _Plan:
     copy_numel: int
     rounds: int
     budget_s: float  # per figure: stop adding rounds/sizes past this
+    kernel_shape: tuple[int, int, int, int]  # N, C, H, W of the kernel-class benchmarks
 
 
 def _plan(dev: torch.device, quick: bool) -> _Plan:
     if dev.type == "cpu":
         if quick:
-            return _Plan((256, 512), 1 << 17, 1 << 24, 5, 1.5)
-        return _Plan((512, 1024, 2048), 1 << 17, 1 << 26, 5, 5.0)
+            return _Plan((256, 512), 1 << 17, 1 << 24, 5, 1.5, (2, 64, 56, 56))
+        return _Plan((512, 1024, 2048), 1 << 17, 1 << 26, 5, 5.0, (8, 64, 56, 56))
     if quick:
-        return _Plan((2048, 4096), 1 << 21, 1 << 26, 5, 2.0)
-    return _Plan((2048, 4096, 8192), 1 << 21, 1 << 28, 10, 10.0)
+        return _Plan((2048, 4096), 1 << 21, 1 << 26, 5, 2.0, (16, 128, 56, 56))
+    return _Plan((2048, 4096, 8192), 1 << 21, 1 << 28, 10, 10.0, (64, 128, 56, 56))
 
 
 class _Bench:
@@ -113,7 +116,7 @@ def calibrate(
             names.append(c)
     plan = _plan(dev, quick)
     bench = _Bench(_Timer(dev), plan)
-    steps = 2 * len(names) + 2
+    steps = 2 * len(names) + 3
     done = 0
 
     def tick(stage: str) -> None:
@@ -139,6 +142,11 @@ def calibrate(
             tick("copy")
             kernel, launch = _overheads(dev, bench)
             tick("overhead")
+            ceilings = (matmul, vector, bandwidth, kernel)
+            with _backend_flags(dev, False):  # as measure runs: cuDNN autotuned, no TF32
+                kernels, per_dtype = _kernel_efficiencies(dev, bench, names, ceilings)
+            details.update(per_dtype)
+            tick("kernel classes")
     except ModelmeterError:
         raise
     except torch.cuda.OutOfMemoryError as e:
@@ -164,6 +172,7 @@ def calibrate(
         bandwidth=bandwidth,
         kernel_overhead=kernel,
         launch_overhead=launch,
+        kernels=kernels,
         capacity=_capacity(dev),
         details=details,
         warnings=unstable,
@@ -174,9 +183,7 @@ def _matmul_rate(dev: torch.device, bench: _Bench, name: str) -> tuple[float, in
     """Best counted FLOP/s of square ``torch.mm`` over the plan's sizes (and that size)."""
     dt = torch.float32 if name == "tfloat32" else torch_dtype(name)
     best, best_n = 0.0, 0
-    saved = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = name == "tfloat32"
-    try:
+    with tf32_allowed(name == "tfloat32"):
         for n in bench.plan.matmul_sizes:
             a = torch.randn(n, n, device=dev).to(dt)
             b = torch.randn(n, n, device=dev).to(dt)
@@ -191,8 +198,6 @@ def _matmul_rate(dev: torch.device, bench: _Bench, name: str) -> tuple[float, in
             del a, b, out
             if time.perf_counter() - t0 > bench.plan.budget_s:
                 break  # the next size would take too long
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = saved
     return best, best_n
 
 
@@ -222,6 +227,76 @@ def _copy_rate(dev: torch.device, bench: _Bench) -> float:
     dst = torch.empty_like(src)
     seconds = bench.best("copy", lambda: dst.copy_(src))
     return 2 * src.numel() * src.element_size() / seconds
+
+
+# One representative op per kernel class that often runs below the roofline: a dense 3x3
+# convolution (attains less than a square matmul), a depthwise 3x3 convolution (no channel
+# reduction), a 3x3/2 max pool and an inference batch norm. C channels, NCHW.
+KERNEL_BENCHMARKS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "conv": lambda x, w: torch.nn.functional.conv2d(x, w, padding=1),
+    "depthwise": lambda x, w: torch.nn.functional.conv2d(x, w, padding=1, groups=x.shape[1]),
+    "pool": lambda x, w: torch.nn.functional.max_pool2d(x, 3, 2, 1),
+    "norm": lambda x, w: torch.nn.functional.batch_norm(x, w[0], w[1], w[2], w[3]),
+}
+
+
+def _kernel_args(name: str, c: int, dev: torch.device, dt: torch.dtype) -> torch.Tensor:
+    """The second argument of a kernel benchmark: a conv weight, or BN's four vectors."""
+    if name == "conv":
+        return torch.randn(c, c, 3, 3, device=dev).to(dt)
+    if name == "depthwise":
+        return torch.randn(c, 1, 3, 3, device=dev).to(dt)
+    return torch.rand(4, c, device=dev).to(dt) + 0.5  # mean, var (> 0), weight, bias
+
+
+def _kernel_efficiencies(
+    dev: torch.device,
+    bench: _Bench,
+    names: list[str],
+    ceilings: tuple[dict[str, float], dict[str, float], float, float],
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Per kernel class, the fraction of its roofline time the device attains.
+
+    Each benchmark op is analysed (on meta, the analysis' own formulas) and its roofline busy
+    time, max(compute, memory), computed on the ceilings just measured; the fraction is that
+    over the measured time less the per-op overhead, kept within [0.01, 1]. Measured in every
+    calibrated dtype (TF32 aside); the spec gets their geometric mean, the details each one.
+    """
+    import modelmeter
+    from modelmeter.analysis.roofline import roofline
+    from modelmeter.hardware import HardwareSpec
+
+    matmul, vector, bandwidth, overhead = ceilings
+    spec = HardwareSpec(
+        name="calibrating",
+        display_name="calibrating",
+        vendor="-",
+        kind="cpu",
+        bandwidth=bandwidth,
+        compute={k: v for k, v in matmul.items() if k != "tfloat32"} or dict(matmul),
+        vector=dict(vector),
+    )
+    n, c, h, w = bench.plan.kernel_shape
+    found: dict[str, list[float]] = {}
+    details: dict[str, str] = {}
+    for name in (d for d in names if d != "tfloat32"):
+        dt = torch_dtype(name)
+        x = torch.randn(n, c, h, w, device=dev).to(dt)
+        for cls, fn in KERNEL_BENCHMARKS.items():
+            arg = _kernel_args(cls, c, dev, dt)
+            meta = (torch.empty_like(x, device="meta"), torch.empty_like(arg, device="meta"))
+            report = modelmeter.analyze(fn, meta)
+            busy = roofline(report, spec).latency_s
+            measured = bench.best(f"{cls} {name}", lambda fn=fn, x=x, arg=arg: fn(x, arg))
+            frac = min(1.0, max(0.01, busy / max(measured - overhead, 1e-12)))
+            found.setdefault(cls, []).append(frac)
+            details[f"{cls} {name}"] = f"{frac:.3g}"
+        del x
+    kernels = {
+        cls: math.exp(sum(math.log(f) for f in fs) / len(fs)) for cls, fs in found.items()
+    }
+    details["kernel classes"] = f"NCHW {n}x{c}x{h}x{w}, 3x3"
+    return kernels, details
 
 
 def _overheads(dev: torch.device, bench: _Bench) -> tuple[float, float]:

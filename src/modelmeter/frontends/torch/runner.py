@@ -133,13 +133,42 @@ def _backend_flags(dev: torch.device, tf32: bool) -> Iterator[None]:
     if dev.type != "cuda":
         yield
         return
+    cudnn = torch.backends.cudnn
+    saved = cudnn.benchmark
+    cudnn.benchmark = True
+    try:
+        with tf32_allowed(tf32):
+            yield
+    finally:
+        cudnn.benchmark = saved
+
+
+@contextlib.contextmanager
+def tf32_allowed(on: bool) -> Iterator[None]:
+    """TF32 for float32 matmuls and convolutions on or off, restored afterwards. Works
+    whichever API the process set TF32 with: once the newer ``fp32_precision`` settings are
+    used, reading the legacy ``allow_tf32`` flags raises, so those settings are used then."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    saved = (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
-    cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = True, tf32, tf32
+    try:
+        legacy = (cudnn.allow_tf32, matmul.allow_tf32)
+    except RuntimeError:
+        legacy = None
+    if legacy is not None:
+        cudnn.allow_tf32 = matmul.allow_tf32 = on
+        try:
+            yield
+        finally:
+            cudnn.allow_tf32, matmul.allow_tf32 = legacy
+        return
+    targets = [(cudnn.conv, "fp32_precision"), (matmul, "fp32_precision")]
+    saved = [getattr(obj, key) for obj, key in targets]
+    for obj, key in targets:
+        setattr(obj, key, "tf32" if on else "ieee")
     try:
         yield
     finally:
-        cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved
+        for (obj, key), value in zip(targets, saved, strict=True):
+            setattr(obj, key, value)
 
 
 # ---- building the model to run -------------------------------------------------------------
@@ -635,6 +664,7 @@ def _hardware(hardware: Any) -> Any:
 
 __all__ = [
     "DEVICES",
+    "tf32_allowed",
     "resolve_device",
     "synchronize",
     "device_name",
