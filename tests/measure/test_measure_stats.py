@@ -155,7 +155,7 @@ def test_summarize_without_hardware(handmade) -> None:  # noqa: ANN001
     assert r.to_dict()["per_module"] is None
 
 
-def test_page_faults_note_only_when_fresh_memory_is_a_tenth_of_the_traffic(handmade) -> None:  # noqa: ANN001
+def test_page_fault_note_from_a_tenth_of_the_traffic(handmade) -> None:  # noqa: ANN001
     # the hand-built report moves 1888 bytes per call (see above)
     def run(faults: float | None, page: int = 64) -> list[str]:
         timings = Timings("cpu", "x", "t", [0.5], 0, MemoryUse("none"), page_faults=faults)

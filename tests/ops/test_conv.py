@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -65,6 +67,16 @@ def test_depthwise_conv_runs_on_the_vector_units() -> None:
     assert _units(nn.ConvTranspose2d(8, 8, 3, groups=8), "1x8x5x5") == ["vector"]
     units = _units(nn.Conv2d(16, 16, 3, groups=16), "2x16x10x10", backward=True)
     assert units == ["vector", "vector"]  # forward and convolution_backward
+
+
+def test_unit_survives_the_json_round_trip() -> None:
+    # JSON writes "unit" only when the formula set it; reading it back keeps where ops run
+    model = nn.Sequential(nn.Conv2d(8, 8, 3, groups=8), nn.Conv2d(8, 4, 1))
+    r = modelmeter.analyze(model, "1x8x6x6")
+    d = r.to_dict()
+    again = modelmeter.Report.from_dict(json.loads(json.dumps(d)))
+    assert [o.runs_on for n in again.modules() for o in n.ops] == ["vector", "matrix"]
+    assert [o.unit for n in again.modules() for o in n.ops] == ["vector", None]
 
 
 def test_conv1d_and_conv3d() -> None:

@@ -12,8 +12,9 @@ one kernel, unfused)::
 
 An op runs on the matrix units when it has MACs, unless its formula says otherwise (a
 depthwise convolution reduces over no channel: it is not a matrix product, and runs on the
-vector units). Modules and the model add their ops' times (kernels run one after another). Utilization is
-achieved FLOP/s (FLOPs / latency) over the nominal matrix peak of the model's main dtype.
+vector units). Modules and the model add their ops' times (kernels run one after another).
+Utilization is achieved FLOP/s (FLOPs / latency) over the nominal matrix peak of the model's
+main dtype.
 """
 
 from __future__ import annotations
@@ -256,12 +257,12 @@ def op_time(
     spec: HardwareSpec,
     choice: PeakChoice,
     unit: str,
-    kind: str = "",
 ) -> OpTime:
-    """The roofline time of one op on ``spec`` at the peak ``choice``; ``kind`` is its
-    kernel class, whose ``[efficiency.kernels]`` fraction scales both ceilings."""
+    """The roofline time of one op on ``spec`` at the peak ``choice``; the
+    ``[efficiency.kernels]`` fraction of its kernel class scales both ceilings."""
     flops = rec.cost.flops
     moved = rec.cost.bytes_moved
+    kind = kernel_class(rec)
     factor = spec.kernel_factor(kind)
     compute = flops / (choice.value * spec.efficiency_compute * factor)
     memory = moved / (spec.bandwidth * spec.efficiency_memory * factor)
@@ -339,7 +340,6 @@ def roofline(
     if ref.note:
         notes[ref.note] = None
     choices: dict[tuple[str, str], PeakChoice] = {}
-    kinds: dict[tuple[str, str], str] = {}
     ops: list[OpTime] = []
     own: dict[str, ModuleTime] = {}
     for node in report.modules():
@@ -348,9 +348,6 @@ def roofline(
             if phase is not None and rec.phase != phase:
                 continue
             unit = rec.runs_on
-            kind = kinds.get((rec.op, unit))
-            if kind is None:
-                kind = kinds[(rec.op, unit)] = kernel_class(rec)
             key = (rec.dtype, unit)
             if key not in choices:
                 try:
@@ -359,7 +356,7 @@ def roofline(
                     raise HardwareSpecError(str(e)) from None
                 if choices[key].note:
                     notes[choices[key].note] = None
-            t = op_time(rec, node.name, spec, choices[key], unit, kind)
+            t = op_time(rec, node.name, spec, choices[key], unit)
             ops.append(t)
             mt = mt.add(t)
         own[node.name] = mt

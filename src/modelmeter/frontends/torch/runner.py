@@ -150,24 +150,21 @@ def tf32_allowed(on: bool) -> Iterator[None]:
     used, reading the legacy ``allow_tf32`` flags raises, so those settings are used then."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
     try:
-        legacy = (cudnn.allow_tf32, matmul.allow_tf32)
+        (cudnn.allow_tf32, matmul.allow_tf32)  # noqa: B018 - raises under the newer API
+        targets: list[tuple[Any, str, Any]] = [
+            (cudnn, "allow_tf32", on),
+            (matmul, "allow_tf32", on),
+        ]
     except RuntimeError:
-        legacy = None
-    if legacy is not None:
-        cudnn.allow_tf32 = matmul.allow_tf32 = on
-        try:
-            yield
-        finally:
-            cudnn.allow_tf32, matmul.allow_tf32 = legacy
-        return
-    targets = [(cudnn.conv, "fp32_precision"), (matmul, "fp32_precision")]
-    saved = [getattr(obj, key) for obj, key in targets]
-    for obj, key in targets:
-        setattr(obj, key, "tf32" if on else "ieee")
+        mode = "tf32" if on else "ieee"
+        targets = [(cudnn.conv, "fp32_precision", mode), (matmul, "fp32_precision", mode)]
+    saved = [getattr(obj, key) for obj, key, _ in targets]
+    for obj, key, value in targets:
+        setattr(obj, key, value)
     try:
         yield
     finally:
-        for (obj, key), value in zip(targets, saved, strict=True):
+        for (obj, key, _), value in zip(targets, saved, strict=True):
             setattr(obj, key, value)
 
 
