@@ -6,8 +6,10 @@ On a GPU (the target: one H100, about 8 minutes):
   2. for each of >= 20 torchvision models, at batch 1 and 64, in float32 (TF32 off) and
      bfloat16: builds the model on the device with random weights, analyses it, times it
      (inference_mode, cudnn.benchmark, a few warm-ups and repeats, CUDA events), and
-     predicts its latency with the roofline on the calibrated spec and on the datasheet spec,
-     beside the FLOPs-only estimate (FLOPs / datasheet matrix peak);
+     predicts its latency with the roofline on the calibrated spec (launches overlapping
+     execution, as a GPU queues them), on the same spec with launches paid in series
+     ("serial"), and on the datasheet spec, beside the FLOPs-only estimate (FLOPs /
+     datasheet matrix peak);
   3. counts, for a few models at batch 1, the device kernels one forward launches (torch
      profiler) against the op records modelmeter charges overhead for;
   4. prints a short table and writes gpu_check.json and gpu_check.md into ``--out``
@@ -25,6 +27,7 @@ On the CPU it runs tiny, to test the script itself:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -355,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"calibration failed: {cal_error}", flush=True)
     else:
         specs["calibrated"] = cal.to_spec("calibrated")
+        if specs["calibrated"].launches_overlap:
+            # the same figures with launches paid in series: which launch model fits
+            specs["serial"] = dataclasses.replace(specs["calibrated"], overlap=False)
         device_label = cal.device_name
         print(
             f"calibrated {cal.device_name} in {time.perf_counter() - t_start:.1f} s: "

@@ -190,7 +190,10 @@ def test_overhead_wins_only_when_it_exceeds_both() -> None:
 
 
 def test_modules_roll_up_and_rows_add_up(handmade: Report) -> None:
-    spec = toy(compute={"float32": 1e12}, vector={"float32": 1e11}, kernel_overhead=1e-6)
+    # kernels in series (overlap=False): each op pays the whole overhead
+    spec = toy(
+        compute={"float32": 1e12}, vector={"float32": 1e11}, kernel_overhead=1e-6, overlap=False
+    )
     roof = roofline(handmade, spec)
     # ops (float32): body.add flops 100 bytes 1200; body.0 addmm flops 200 bytes 520;
     # body.1 relu flops 10 bytes 80; head addmm flops 20 bytes 88. With 1 TB/s every op's
@@ -211,6 +214,40 @@ def test_modules_roll_up_and_rows_add_up(handmade: Report) -> None:
     assert roof.total.flops == 330
     assert roof.utilization == pytest.approx(330 / roof.latency_s / 1e12)
     assert list(roof.modules) == [n.name for n in handmade.modules()]  # tree order
+
+
+def _adds(*busy_us: float) -> Report:
+    """One module running float32 adds whose memory time at 1 TB/s is ``busy_us`` each
+    (bytes = busy x 1e6; 1 FLOP each, negligible at 10 TFLOP/s)."""
+    ops = [OpRecord("aten.add", Cost(flops=1, bytes_read=int(b * 1e6))) for b in busy_us]
+    return Report("adds", "torch", "exact", "meta", [], ModuleNode("", "Fn", ops=ops))
+
+
+def test_overlapped_launches_queue_behind_a_long_kernel() -> None:
+    # o = 2 us; busy 10, 1, 1, 1 us. Issued at 2, 4, 6, 8 us:
+    # op 1 waits 2, ends 12; ops 2-4 are issued before the device is free: no wait, end 13,
+    # 14, 15. Latency 15 us (in series: 13 + 4 x 2 = 21 us).
+    roof = roofline(_adds(10, 1, 1, 1), toy(kernel_overhead=2e-6))
+    assert [t.overhead_s for t in roof.ops] == pytest.approx([2e-6, 0, 0, 0])
+    assert roof.latency_s == pytest.approx(15e-6)
+    # a 1 us kernel is overhead-bound alone, but its launch is hidden here
+    assert [t.bound for t in roof.ops] == ["memory"] * 4
+    serial = roofline(_adds(10, 1, 1, 1), toy(kernel_overhead=2e-6, overlap=False))
+    assert serial.latency_s == pytest.approx(21e-6)
+    assert [t.bound for t in serial.ops] == ["memory"] + ["overhead"] * 3
+
+
+def test_overlapped_launches_starve_a_fast_device() -> None:
+    # o = 2 us; busy 1.5, 1.5, 1.5, 10 us. Op 1 issued at 2, ends 3.5; op 2 issued at 4
+    # (waits 0.5), ends 5.5; op 3 issued at 6 (waits 0.5), ends 7.5; op 4 issued at 8 (waits
+    # 0.5), ends 18. 18 = 4 x 2 + 10: the host's launches set the pace until the long kernel.
+    roof = roofline(_adds(1.5, 1.5, 1.5, 10), toy(kernel_overhead=2e-6))
+    assert [t.overhead_s for t in roof.ops] == pytest.approx([2e-6, 0.5e-6, 0.5e-6, 0.5e-6])
+    assert [t.latency_s for t in roof.ops] == pytest.approx([3.5e-6, 2e-6, 2e-6, 10.5e-6])
+    assert roof.latency_s == pytest.approx(18e-6) == sum(t.latency_s for t in roof.ops)
+    assert roof.total.overhead_s == pytest.approx(3.5e-6)
+    assert [t.bound for t in roof.ops] == ["overhead", "memory", "memory", "memory"]
+    assert roof.to_dict()["launches_overlap"] is True
 
 
 def test_roofline_does_not_change_the_report(handmade: Report) -> None:

@@ -223,6 +223,7 @@ def test_a_minimal_good_file(tmp_path: Path) -> None:
         ('speed = "1T"\n' + GOOD, "speed", "is not a known field"),
         (GOOD + '[overhead]\nkernel = "4 parsecs"\n', "overhead.kernel", "is not a time"),
         (GOOD + '[overhead]\nkernel = "-4us"\n', "overhead.kernel", "must be >= 0"),
+        (GOOD + '[overhead]\noverlap = "yes"\n', "overhead.overlap", "must be true or false"),
         (GOOD + "[efficiency]\ncompute = 0\n", "efficiency.compute", "must be > 0"),
         (GOOD + "[efficiency]\nspeed = 1\n", "efficiency.speed", "is not a known field"),
         (GOOD + "[efficiency]\nkernels = 1\n", "efficiency.kernels", "must be a table"),
@@ -306,3 +307,17 @@ def test_kernel_classes_are_the_formula_families_and_depthwise() -> None:
     from modelmeter.registry import formulas
 
     assert set(KERNEL_CLASSES) == {f.family for f in formulas()} | {"depthwise"}
+
+
+def test_launch_overlap_follows_the_kind_unless_the_file_says(tmp_path: Path) -> None:
+    # GPUs (and the GPU-based SoCs) queue kernels asynchronously; CPUs and NPUs do not
+    assert load_spec("h100-sxm").launches_overlap and load_spec("apple-m2").launches_overlap
+    assert not load_spec("xeon-8380").launches_overlap
+    assert not load_spec("hi3519av100").launches_overlap
+    npu = load_spec(_write(tmp_path, GOOD))
+    assert npu.overlap is None and not npu.launches_overlap
+    told = load_spec(_write(tmp_path, GOOD + "[overhead]\noverlap = true\n", "told.toml"))
+    assert told.launches_overlap and told.to_dict()["overhead"]["overlap"] is True
+    again = tmp_path / "again.toml"
+    again.write_text(dump_toml(told), encoding="utf-8")
+    assert load_spec(str(again)).launches_overlap

@@ -173,6 +173,7 @@ class Prediction:
     peak: float
     bandwidth: float
     kernel_overhead_s: float
+    launches_overlap: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +188,7 @@ class Prediction:
             "peak_flops_per_s": self.peak,
             "bandwidth": self.bandwidth,
             "kernel_overhead_s": self.kernel_overhead_s,
+            "launches_overlap": self.launches_overlap,
         }
 
 
@@ -396,6 +398,7 @@ def summarize(
             peak=roof.peak,
             bandwidth=spec.bandwidth,
             kernel_overhead_s=spec.kernel_overhead,
+            launches_overlap=spec.launches_overlap,
         )
     modules: list[ModuleTiming] = []
     if timings.module_samples:

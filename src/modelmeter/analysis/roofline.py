@@ -6,9 +6,16 @@ one kernel, unfused)::
     compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute x k)   unit: OpRecord.runs_on
     memory_s   = (bytes read + written) / (bandwidth x efficiency.memory x k)
                  k = efficiency.kernels[kernel class] (1.0 unless the spec gives one)
-    overhead_s = the spec's per-kernel overhead
-    latency_s  = max(compute_s, memory_s) + overhead_s
-    bound      = overhead if overhead_s > max(compute_s, memory_s), else compute or memory
+    busy_s     = max(compute_s, memory_s)
+    overhead_s = the spec's per-kernel overhead o             (launches in series: CPU, NPU)
+               = max(0, i*o - finish of kernel i-1)       (launches overlap: GPU queue)
+    latency_s  = busy_s + overhead_s
+    bound      = overhead if overhead_s > busy_s, else compute or memory
+
+Where launches overlap execution (``spec.launches_overlap``: GPUs), the host issues kernel i
+at i*o and the device runs it once both it is issued and kernel i-1 is done; an op is charged
+only the time the device sat idle waiting for it, so a backlogged queue hides the overhead
+and the ops' latencies still add up to the model's.
 
 An op runs on the matrix units when it has MACs, unless its formula says otherwise (a
 depthwise convolution reduces over no channel: it is not a matrix product, and runs on the
@@ -21,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelmeter.hardware.loader import HardwareSpecError
@@ -214,6 +221,7 @@ class Roofline:
                 "kernels": dict(self.spec.kernel_efficiency),
             },
             "kernel_overhead_s": self.spec.kernel_overhead,
+            "launches_overlap": self.spec.launches_overlap,
             "batch": self.batch,
             "throughput_per_s": self.throughput,
             "phase": self.phase,
@@ -268,12 +276,6 @@ def op_time(
     memory = moved / (spec.bandwidth * spec.efficiency_memory * factor)
     overhead = spec.kernel_overhead
     busy = max(compute, memory)
-    if overhead > busy:
-        bound = "overhead"
-    elif compute >= memory and compute > 0:
-        bound = "compute"
-    else:
-        bound = "memory"
     return OpTime(
         op=rec.op,
         module=module,
@@ -284,7 +286,7 @@ def op_time(
         memory_s=memory,
         overhead_s=overhead,
         latency_s=busy + overhead,
-        bound=bound,
+        bound=_bound(compute, memory, overhead),
         arithmetic_intensity=flops / moved if moved else 0.0,
         phase=rec.phase,
         unit=unit,
@@ -293,6 +295,33 @@ def op_time(
         kernel_class=kind,
         kernel_efficiency=factor,
     )
+
+
+def _bound(compute: float, memory: float, overhead: float) -> str:
+    if overhead > max(compute, memory):
+        return "overhead"
+    return "compute" if compute >= memory and compute > 0 else "memory"
+
+
+def queued(ops: list[OpTime], interval: float) -> list[OpTime]:
+    """The ops as a device that overlaps launches with execution runs them, in order: the
+    host issues kernel i (from 1) at ``i * interval``; the device starts it when it is issued
+    and kernel i-1 is done. Each op's overhead becomes the time the device waited for it."""
+    out: list[OpTime] = []
+    finish = 0.0
+    for i, t in enumerate(ops, start=1):
+        busy = t.latency_s - t.overhead_s
+        wait = max(0.0, i * interval - finish)
+        finish += wait + busy
+        out.append(
+            replace(
+                t,
+                overhead_s=wait,
+                latency_s=wait + busy,
+                bound=_bound(t.compute_s, t.memory_s, wait),
+            )
+        )
+    return out
 
 
 def main_dtype(report: Report, phase: str | None = None) -> str:
@@ -341,9 +370,7 @@ def roofline(
         notes[ref.note] = None
     choices: dict[tuple[str, str], PeakChoice] = {}
     ops: list[OpTime] = []
-    own: dict[str, ModuleTime] = {}
     for node in report.modules():
-        mt = ModuleTime(node.name, peak=ref.value)
         for rec in node.ops:
             if phase is not None and rec.phase != phase:
                 continue
@@ -356,10 +383,12 @@ def roofline(
                     raise HardwareSpecError(str(e)) from None
                 if choices[key].note:
                     notes[choices[key].note] = None
-            t = op_time(rec, node.name, spec, choices[key], unit)
-            ops.append(t)
-            mt = mt.add(t)
-        own[node.name] = mt
+            ops.append(op_time(rec, node.name, spec, choices[key], unit))
+    if spec.launches_overlap and spec.kernel_overhead > 0:
+        ops = queued(ops, spec.kernel_overhead)
+    own = {node.name: ModuleTime(node.name, peak=ref.value) for node in report.modules()}
+    for t in ops:
+        own[t.module] = own[t.module].add(t)
     modules: dict[str, ModuleTime] = {}
 
     def subtree(node: ModuleNode) -> ModuleTime:
@@ -424,6 +453,7 @@ __all__ = [
     "Roofline",
     "roofline",
     "op_time",
+    "queued",
     "kernel_class",
     "main_dtype",
 ]

@@ -147,7 +147,12 @@ def render_text(result: MeasureResult, depth: int | None = 1) -> str:
             f"  {'  compute':<22}{format_seconds(p.compute_s):>12}",
             f"  {'  memory':<22}{format_seconds(p.memory_s):>12}",
             f"  {'  overhead':<22}{format_seconds(p.overhead_s):>12}"
-            f"   ({p.kernels} kernels x {format_seconds(p.kernel_overhead_s)})",
+            + (
+                f"   (device idle between launches; {p.kernels} kernels issued every "
+                f"{format_seconds(p.kernel_overhead_s)}, overlapping execution)"
+                if p.launches_overlap
+                else f"   ({p.kernels} kernels x {format_seconds(p.kernel_overhead_s)})"
+            ),
             f"  {'FLOPs / peak only':<22}{format_seconds(p.flops_only_s):>12}"
             f"{'':>12}{_ratio(r.flops_only_ratio):>11}",
             f"  bound: {p.bound}",

@@ -154,6 +154,12 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
             lines.append((f"{table}.{dt}", format_rate(v, unit) + ridge))
     lines += [
         ("overhead.kernel", _overhead(spec.kernel_overhead) + " per kernel (estimate)"),
+        (
+            "overhead.overlap",
+            "yes: launches overlap execution (asynchronous queue)"
+            if spec.launches_overlap
+            else "no: each kernel pays its overhead in series",
+        ),
         ("efficiency.compute", f"{spec.efficiency_compute:g}"),
         ("efficiency.memory", f"{spec.efficiency_memory:g}"),
     ]

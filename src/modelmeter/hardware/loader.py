@@ -37,7 +37,7 @@ TOP_KEYS = {
 }
 TABLE_KEYS = {
     "memory": {"bandwidth", "capacity", "cache"},
-    "overhead": {"kernel"},
+    "overhead": {"kernel", "overlap"},
     "efficiency": {"compute", "memory", "kernels"},
 }
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -228,6 +228,9 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
             raise c.fail("overhead.kernel", f"is {e}") from None
         if not math.isfinite(kernel) or kernel < 0:
             raise c.fail("overhead.kernel", f"must be >= 0 (got {overhead['kernel']!r})")
+    overlap = overhead.get("overlap")
+    if overlap is not None and not isinstance(overlap, bool):
+        raise c.fail("overhead.overlap", f"must be true or false (got {overlap!r})")
     eff = c.table(data, "efficiency")
     kernels = eff.get("kernels", {})
     if not isinstance(kernels, dict):
@@ -256,6 +259,7 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
         compute=compute,
         vector=vector,
         kernel_overhead=kernel,
+        overlap=overlap,
         # a kernel cannot beat the peak; unfused byte counts can exceed what fused kernels
         # really move, so memory may be above 1 (docs/hardware.md)
         efficiency_compute=c.number(eff.get("compute", 1.0), "efficiency.compute", "fraction",
@@ -321,6 +325,7 @@ def dump_toml(spec: HardwareSpec) -> str:
         "",
         "[overhead]",
         f'kernel = "{spec.kernel_overhead * 1e6:.10g}us"',
+        f"overlap = {'true' if spec.launches_overlap else 'false'}",
         "",
         "[efficiency]",
         f"compute = {spec.efficiency_compute!r}",

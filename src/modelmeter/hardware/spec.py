@@ -15,6 +15,9 @@ from typing import Any
 
 KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
 UNITS = ("matrix", "vector")
+# Kinds whose kernels are launched into an asynchronous queue by default (CUDA streams, Metal
+# command buffers): the host's per-kernel overhead overlaps the device's execution.
+OVERLAP_KINDS = ("gpu", "soc")
 # Kernel classes a spec may give an attainable fraction of the roofline for
 # ([efficiency.kernels]): the formula families, plus "depthwise" (depthwise convolutions).
 KERNEL_CLASSES = (
@@ -57,6 +60,7 @@ class HardwareSpec:
     compute: Mapping[str, float] = field(default_factory=dict)
     vector: Mapping[str, float] = field(default_factory=dict)
     kernel_overhead: float = 0.0
+    overlap: bool | None = None
     capacity: float | None = None
     cache: float | None = None
     efficiency_compute: float = 1.0
@@ -79,6 +83,13 @@ class HardwareSpec:
     def peak(self, dtype: str, unit: str = "matrix", *, tf32: bool = False) -> float:
         """The peak FLOP/s an op in ``dtype`` runs at on ``unit`` (fallbacks applied)."""
         return resolve_peak(self, dtype, unit, tf32=tf32).value
+
+    @property
+    def launches_overlap(self) -> bool:
+        """Whether kernel launches overlap execution: ``[overhead] overlap``, else true for the
+        kinds in OVERLAP_KINDS (GPUs queue kernels asynchronously; CPUs, NPUs and TPUs pay
+        each kernel's overhead in series)."""
+        return self.overlap if self.overlap is not None else self.kind in OVERLAP_KINDS
 
     def kernel_factor(self, kernel_class: str) -> float:
         """The attainable fraction of the roofline for ops of ``kernel_class`` (1.0 unless
@@ -120,7 +131,7 @@ class HardwareSpec:
             "memory": memory,
             "compute": dict(self.compute),
             "vector": dict(self.vector),
-            "overhead": {"kernel": self.kernel_overhead},
+            "overhead": {"kernel": self.kernel_overhead, "overlap": self.launches_overlap},
             "efficiency": {
                 "compute": self.efficiency_compute,
                 "memory": self.efficiency_memory,
