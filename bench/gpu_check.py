@@ -43,6 +43,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import modelmeter  # noqa: E402
+from modelmeter.analysis.classes import join_classes  # noqa: E402
 from modelmeter.analysis.measure import (  # noqa: E402
     MeasureResult,
     median_error,
@@ -51,6 +52,7 @@ from modelmeter.analysis.measure import (  # noqa: E402
 )
 from modelmeter.analysis.roofline import roofline  # noqa: E402
 from modelmeter.frontends.torch.calibrate import calibrate  # noqa: E402
+from modelmeter.frontends.torch.profiling import profile_classes  # noqa: E402
 from modelmeter.frontends.torch.runner import (  # noqa: E402
     _backend_flags,
     load_on_device,
@@ -165,19 +167,34 @@ def _line(e: BaseException) -> str:
     return lines[0][:200] if lines else ""
 
 
-def _kernel_check(name: str, dev: torch.device, dtype: str) -> dict[str, Any]:
+def _kernel_check(
+    name: str, dev: torch.device, dtype: str, batches: list[int], specs: dict[str, Any]
+) -> dict[str, Any]:
+    """Kernels per forward against op records at batch 1, and per kernel class measured
+    (torch.profiler) against the roofline on the first spec, at each batch."""
     model = load_on_device(f"torchvision:{name}", dev).model
-    prepared = prepare(model, _input(name), None, dev, dtype, 1)
-    report = modelmeter.analyze(prepared.analysis_model, prepared.analysis_inputs, dtype=dtype)
-    records = sum(len(n.ops) for n in report.modules())
-    kernels = count_kernels(prepared.model, prepared.args, prepared.kwargs, dev)
-    return {
-        "model": name,
-        "dtype": dtype,
-        "op_records": records,
-        "kernels": kernels,
-        "ratio": kernels / records,
-    }
+    out: dict[str, Any] = {"model": name, "dtype": dtype, "classes": {}}
+    spec_key, spec = next(iter(specs.items()))
+    for batch in sorted({1, *batches}):
+        prepared = prepare(model, _input(name), None, dev, dtype, batch)
+        report = modelmeter.analyze(
+            prepared.analysis_model, prepared.analysis_inputs, dtype=dtype
+        )
+        if batch == 1:
+            records = sum(len(n.ops) for n in report.modules())
+            kernels = count_kernels(prepared.model, prepared.args, prepared.kwargs, dev)
+            out.update(op_records=records, kernels=kernels, ratio=kernels / records)
+        with _backend_flags(dev, False), torch.inference_mode():
+            for _ in range(3):
+                prepared.model(*prepared.args, **prepared.kwargs)
+            profile = profile_classes(
+                lambda p=prepared: p.model(*p.args, **p.kwargs), dev, runs=3
+            )
+        roof = roofline(report, spec, phase="forward", tf32=False)
+        joined = join_classes(profile, report, roof)
+        out["classes"][str(batch)] = {"spec": spec_key, **joined.to_dict()}
+        del prepared
+    return out
 
 
 def _input(name: str) -> str:
@@ -284,6 +301,34 @@ def table(summary: list[dict[str, Any]], spec_keys: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def class_table(checks: list[dict[str, Any]]) -> str:
+    """Predicted / measured time per kernel class, one column per model and batch."""
+    cols = [(k["model"], b, c) for k in checks for b, c in k.get("classes", {}).items()]
+    if not cols:
+        return ""
+    names = sorted({r["kernel_class"] for _, _, c in cols for r in c["classes"]})
+    head = ["class"] + [f"{m} b{b}" for m, b, _ in cols]
+    lines = [
+        "pred/meas per kernel class (measured: " + cols[0][2]["basis"] + "; spec: "
+        + cols[0][2]["spec"] + "; measured share of the call in brackets)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
+    for name in names:
+        cells = [name]
+        for _, _, c in cols:
+            row = next((r for r in c["classes"] if r["kernel_class"] == name), None)
+            if row is None or not row["measured_s"]:
+                cells.append("-")
+                continue
+            share = row["measured_s"] / c["measured_s"] if c["measured_s"] else 0.0
+            ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+            cells.append(f"{ratio} ({100 * share:.0f}%)")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _write(out: Path, doc: dict[str, Any], spec_keys: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     doc["summary"] = summarise(doc["cases"], spec_keys) if doc["cases"] else []
@@ -308,7 +353,7 @@ def _write(out: Path, doc: dict[str, Any], spec_keys: list[str]) -> None:
             md.append(
                 f"| {k['model']} | {k['op_records']} | {k['kernels']:.0f} | {k['ratio']:.2f} |"
             )
-        md.append("")
+        md += ["", class_table(doc["kernel_check"]), ""]
     if doc.get("skipped"):
         md += [f"skipped (time budget or error): {', '.join(doc['skipped'])}", ""]
     if doc.get("errors"):
@@ -435,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     # them); short, and outside the loop's budget.
     for name in models[:1] if args.quick else KERNEL_CHECK:
         try:
-            doc["kernel_check"].append(_kernel_check(name, dev, dtypes[-1]))
+            doc["kernel_check"].append(_kernel_check(name, dev, dtypes[-1], batches, specs))
         except Exception as e:  # noqa: BLE001 - a side check: record and go on
             doc["errors"].append(f"kernel check {name}: {type(e).__name__}: {_line(e)}")
     _write(out, doc, spec_keys)
@@ -446,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             f"kernels/op records {k['model']}: {k['kernels']:.0f}/{k['op_records']} "
             f"= {k['ratio']:.2f}"
         )
+    print(class_table(doc["kernel_check"]), end="")
     print(f"total {time.perf_counter() - t_start:.0f} s; wrote {out}/gpu_check.json, .md")
     return 0
 

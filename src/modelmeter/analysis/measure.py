@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelmeter.analysis.classes import ClassProfile, PerClass, join_classes
 from modelmeter.analysis.roofline import Roofline, main_dtype
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
@@ -152,6 +153,7 @@ class Timings:
     notes: list[str] = field(default_factory=list)
     page_faults: float | None = None
     page_size: int = 4096
+    class_profile: ClassProfile | None = None
 
 
 # ---- the joined result ---------------------------------------------------------------------
@@ -254,6 +256,7 @@ class MeasureResult:
     notes: list[str] = field(default_factory=list)
     page_faults: float | None = None
     page_size: int = 4096
+    per_class: PerClass | None = None
 
     # ---- derived figures -------------------------------------------------------------------
     @property
@@ -353,6 +356,7 @@ class MeasureResult:
                 "hook_overhead": self.hook_overhead,
                 "modules": [m.to_dict() for m in self.modules],
             },
+            "per_class": None if self.per_class is None else self.per_class.to_dict(),
             "notes": list(self.notes),
         }
 
@@ -452,6 +456,11 @@ def summarize(
         ],
         page_faults=timings.page_faults,
         page_size=timings.page_size,
+        per_class=(
+            join_classes(timings.class_profile, report, roof)
+            if timings.class_profile is not None
+            else None
+        ),
     )
 
 

@@ -180,9 +180,38 @@ def render_text(result: MeasureResult, depth: int | None = 1) -> str:
                 f"{_pct(mt.measured.median / total):>8}{format_seconds(mt.predicted_s):>12}"
                 f"{_ratio(mt.ratio):>10}"
             )
+    if r.per_class is not None:
+        lines += _per_class_lines(r)
     if r.notes:
         lines += ["", *(f"note: {n}" for n in r.notes)]
     return "\n".join(lines) + "\n"
+
+
+def _per_class_lines(r: MeasureResult) -> list[str]:
+    pc = r.per_class
+    assert pc is not None
+    p = pc.profile
+    predicted = "busy time (compute or memory)" if p.device_time else "busy time + overhead"
+    lines = [
+        "",
+        f"per kernel class (torch.profiler, {p.runs} calls; measured: {p.basis}; "
+        f"predicted: roofline {predicted})",
+        f"  profiled call {format_seconds(p.profiled_s)} vs {format_seconds(r.latency.median)} "
+        f"unprofiled; classes sum to {format_seconds(pc.measured_s)}",
+        f"  {'class':<14}{'records':>8}{'ops':>7}"
+        + (f"{'kernels':>9}" if p.device_time else "")
+        + f"{'measured':>12}{'share':>8}{'predicted':>12}{'pred/meas':>10}",
+    ]
+    total = pc.measured_s or 1.0
+    for row in pc.rows:
+        lines.append(
+            f"  {row.kernel_class:<14}{row.records:>8}{row.ops:>7.0f}"
+            + (f"{row.kernels or 0:>9.0f}" if p.device_time else "")
+            + f"{format_seconds(row.measured_s):>12}{_pct(row.measured_s / total):>8}"
+            f"{format_seconds(row.predicted_s):>12}{_ratio(row.ratio):>10}"
+        )
+    lines += [f"  note: {n}" for n in p.notes]
+    return lines
 
 
 def render_json(result: MeasureResult) -> str:
@@ -237,6 +266,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "slower; the cost is reported)",
     )
     p.add_argument(
+        "--per-class",
+        action="store_true",
+        help="also profile a few calls (torch.profiler) and time each kernel class (conv, "
+        "norm, matmul, ...) beside the roofline's time for it",
+    )
+    p.add_argument(
         "--depth",
         type=_depth,
         default=1,
@@ -280,6 +315,7 @@ def run(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             repeats=args.repeats,
             per_module=args.per_module,
+            per_class=args.per_class,
             hardware=spec,
             tf32=args.tf32,
             progress=progress,

@@ -487,6 +487,11 @@ class _ModuleClock:
         self.handles.clear()
 
 
+# Calls profiled for --per-class (at most --repeats): the profiler's own cost makes more
+# of them slow, and classes vary less between calls than whole latencies do.
+PROFILED_CALLS = 5
+
+
 def time_model(
     model: Any,
     args: tuple[Any, ...],
@@ -496,6 +501,7 @@ def time_model(
     warmup: int,
     repeats: int,
     per_module: bool = False,
+    per_class: bool = False,
     tf32: bool = False,
     progress: Progress | None = None,
 ) -> Timings:
@@ -508,7 +514,8 @@ def time_model(
     samples: list[float] = []
     hooked: list[float] = []
     module_samples: dict[str, list[float]] = defaultdict(list)
-    steps = warmup + repeats + (repeats if per_module else 0)
+    steps = warmup + repeats + (repeats if per_module else 0) + (1 if per_class else 0)
+    class_profile = None
     done = 0
 
     def call() -> None:
@@ -547,6 +554,11 @@ def time_model(
                             tick("per-module")
                     finally:
                         clock.remove()
+            if per_class:
+                from modelmeter.frontends.torch.profiling import profile_classes
+
+                class_profile = profile_classes(call, dev, min(repeats, PROFILED_CALLS))
+                tick("per-class")
     except ModelmeterError:
         raise
     except torch.cuda.OutOfMemoryError as e:
@@ -573,6 +585,7 @@ def time_model(
         notes=notes,
         page_faults=faults,
         page_size=resource.getpagesize(),
+        class_profile=class_profile,
     )
 
 
@@ -595,6 +608,7 @@ def measure(
     warmup: int = 3,
     repeats: int = 10,
     per_module: bool = False,
+    per_class: bool = False,
     hardware: Any = None,
     tf32: bool = False,
     progress: Progress | None = None,
@@ -606,7 +620,8 @@ def measure(
     callable. ``inputs``/``kwargs``/``batch``/``dtype`` as for :func:`modelmeter.analyze`.
     ``hardware``: a spec name, a TOML path or a HardwareSpec; adds the roofline prediction
     and utilization. ``per_module``: also time every module with hooks (a second series of
-    ``repeats`` calls). ``tf32``: allow TF32 for float32 on CUDA (off by default).
+    ``repeats`` calls). ``per_class``: also profile a few calls and time each kernel class
+    (torch.profiler; docs/measure.md). ``tf32``: allow TF32 for float32 on CUDA (off by default).
     ``progress(stage, done, total)`` is called after every call.
     """
     import modelmeter
@@ -639,6 +654,7 @@ def measure(
         warmup=warmup,
         repeats=repeats,
         per_module=per_module,
+        per_class=per_class,
         tf32=tf32,
         progress=progress,
     )
