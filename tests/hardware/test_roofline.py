@@ -163,6 +163,22 @@ def test_kernel_class_efficiency_scales_both_ceilings() -> None:
     assert t.kernel_class == "elementwise" and t.compute_s == pytest.approx(1e-4)
 
 
+
+def test_kernel_class_efficiency_per_ceiling() -> None:
+    # conv = { compute = 0.5, memory = 0.2 } on the toy chip (100 TFLOP/s bf16, 1 TB/s):
+    # a bf16 convolution of 1e10 FLOPs (1e9 MACs) moving 1e7 bytes:
+    #   compute 1e10 / (100e12 x 0.5) = 2e-4 s ; memory 1e7 / (1e12 x 0.2) = 5e-5 s
+    spec = toy(kernel_efficiency={"conv": 0.5}, kernel_memory={"conv": 0.2})
+    conv = OpRecord(
+        "aten.convolution", Cost(macs=10**9, flops=10**10, bytes_read=10**7), dtype="bfloat16"
+    )
+    (t,) = roofline(one_op_report(conv), spec).ops
+    assert (t.kernel_efficiency, t.kernel_memory_efficiency) == (0.5, 0.2)
+    assert t.compute_s == pytest.approx(2e-4) and t.memory_s == pytest.approx(5e-5)
+    assert t.bound == "compute"
+    eff = roofline(one_op_report(conv), spec).to_dict()["efficiency"]["kernels"]
+    assert eff == {"conv": {"compute": 0.5, "memory": 0.2}}
+
 def test_kernel_classes_of_traced_ops() -> None:
     from modelmeter.analysis.roofline import kernel_class
     from modelmeter.registry import family_of

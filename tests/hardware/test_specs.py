@@ -230,6 +230,16 @@ def test_a_minimal_good_file(tmp_path: Path) -> None:
         (GOOD + "[efficiency.kernels]\nwarp = 0.5\n", "efficiency.kernels.warp", "kernel class"),
         (GOOD + "[efficiency.kernels]\npool = 1.5\n", "efficiency.kernels.pool", "at most 1"),
         (GOOD + "[efficiency.kernels]\npool = 0\n", "efficiency.kernels.pool", "must be > 0"),
+        (
+            GOOD + "[efficiency.kernels]\nconv = { memory = 2 }\n",
+            "efficiency.kernels.conv.memory",
+            "at most 1",
+        ),
+        (
+            GOOD + "[efficiency.kernels]\nconv = { cache = 0.5 }\n",
+            "efficiency.kernels.conv.cache",
+            "not a known field",
+        ),
         (GOOD.replace('[memory]\nbandwidth = "25.6G"', "memory = 3"), "memory", "be a table"),
     ],
 )
@@ -295,11 +305,32 @@ def test_kernel_efficiency_reads_and_round_trips(tmp_path: Path) -> None:
     spec = load_spec(str(path))
     assert dict(spec.kernel_efficiency) == {"pool": 0.25, "depthwise": 0.5}
     # a class the spec does not name attains its whole roofline
-    assert (spec.kernel_factor("pool"), spec.kernel_factor("conv")) == (0.25, 1.0)
+    assert (spec.kernel_factors("pool"), spec.kernel_factors("conv")) == ((0.25, 0.25), (1, 1))
     assert spec.to_dict()["efficiency"]["kernels"] == {"pool": 0.25, "depthwise": 0.5}
     again = tmp_path / "again.toml"
     again.write_text(dump_toml(spec), encoding="utf-8")
     assert load_spec(str(again)).kernel_efficiency == spec.kernel_efficiency
+
+
+def test_kernel_efficiency_per_ceiling(tmp_path: Path) -> None:
+    text = GOOD + "[efficiency.kernels]\nconv = { compute = 0.9, memory = 0.3 }\n"
+    text += "norm = { memory = 0.5 }\npool = 0.25\n"
+    spec = load_spec(_write(tmp_path, text))
+    # (compute, memory); a side not given is 1.0, a plain number is both
+    assert spec.kernel_factors("conv") == (0.9, 0.3)
+    assert spec.kernel_factors("norm") == (1.0, 0.5)
+    assert spec.kernel_factors("pool") == (0.25, 0.25)
+    assert spec.to_dict()["efficiency"]["kernels"] == {
+        "conv": {"compute": 0.9, "memory": 0.3},
+        "norm": {"compute": 1.0, "memory": 0.5},
+        "pool": 0.25,
+    }
+    again = tmp_path / "again.toml"
+    again.write_text(dump_toml(spec), encoding="utf-8")
+    back = load_spec(str(again))
+    assert [back.kernel_factors(k) for k in ("conv", "norm", "pool", "matmul")] == [
+        (0.9, 0.3), (1.0, 0.5), (0.25, 0.25), (1.0, 1.0),
+    ]  # fmt: skip
 
 
 def test_kernel_classes_are_the_formula_families_and_depthwise() -> None:

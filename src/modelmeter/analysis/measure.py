@@ -511,6 +511,7 @@ class Calibration:
     kernel_overhead: float
     launch_overhead: float
     kernels: dict[str, float] = field(default_factory=dict)
+    kernels_memory: dict[str, float] = field(default_factory=dict)
     capacity: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -531,6 +532,7 @@ class Calibration:
             efficiency_compute=1.0,
             efficiency_memory=1.0,
             kernel_efficiency=dict(self.kernels),
+            kernel_memory=dict(self.kernels_memory),
             verified=False,
             source=f"measured by modelmeter calibrate on {self.device_name} ({self.torch_version})",
             notes="attainable figures, not datasheet peaks: [compute] best square matmul, "

@@ -3,9 +3,9 @@
 Pure: a function of a Report and a HardwareSpec returning new values. Per op (one counted op =
 one kernel, unfused)::
 
-    compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute x k)   unit: OpRecord.runs_on
-    memory_s   = (bytes read + written) / (bandwidth x efficiency.memory x k)
-                 k = efficiency.kernels[kernel class] (1.0 unless the spec gives one)
+    compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute x kc)   unit: OpRecord.runs_on
+    memory_s   = (bytes read + written) / (bandwidth x efficiency.memory x km)
+                 kc, km = efficiency.kernels[kernel class] (1.0 unless the spec gives them)
     busy_s     = max(compute_s, memory_s)
     overhead_s = the spec's per-kernel overhead o             (launches in series: CPU, NPU)
                = max(0, i*o - finish of kernel i-1)       (launches overlap: GPU queue)
@@ -60,6 +60,7 @@ class OpTime:
     peak_key: str = ""
     kernel_class: str = ""
     kernel_efficiency: float = 1.0
+    kernel_memory_efficiency: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +72,7 @@ class OpTime:
             "peak_key": self.peak_key,
             "kernel_class": self.kernel_class,
             "kernel_efficiency": self.kernel_efficiency,
+            "kernel_memory_efficiency": self.kernel_memory_efficiency,
             "flops": self.flops,
             "bytes": self.bytes,
             "compute_s": self.compute_s,
@@ -218,7 +220,11 @@ class Roofline:
             "efficiency": {
                 "compute": self.spec.efficiency_compute,
                 "memory": self.spec.efficiency_memory,
-                "kernels": dict(self.spec.kernel_efficiency),
+                "kernels": {
+                    cls: dict(zip(("compute", "memory"), self.spec.kernel_factors(cls),
+                                  strict=True))
+                    for cls in self.spec.kernels_table()
+                },
             },
             "kernel_overhead_s": self.spec.kernel_overhead,
             "launches_overlap": self.spec.launches_overlap,
@@ -267,13 +273,13 @@ def op_time(
     unit: str,
 ) -> OpTime:
     """The roofline time of one op on ``spec`` at the peak ``choice``; the
-    ``[efficiency.kernels]`` fraction of its kernel class scales both ceilings."""
+    ``[efficiency.kernels]`` fractions of its kernel class scale the two ceilings."""
     flops = rec.cost.flops
     moved = rec.cost.bytes_moved
     kind = kernel_class(rec)
-    factor = spec.kernel_factor(kind)
-    compute = flops / (choice.value * spec.efficiency_compute * factor)
-    memory = moved / (spec.bandwidth * spec.efficiency_memory * factor)
+    kc, km = spec.kernel_factors(kind)
+    compute = flops / (choice.value * spec.efficiency_compute * kc)
+    memory = moved / (spec.bandwidth * spec.efficiency_memory * km)
     overhead = spec.kernel_overhead
     busy = max(compute, memory)
     return OpTime(
@@ -293,7 +299,8 @@ def op_time(
         peak=choice.value,
         peak_key=choice.key,
         kernel_class=kind,
-        kernel_efficiency=factor,
+        kernel_efficiency=kc,
+        kernel_memory_efficiency=km,
     )
 
 

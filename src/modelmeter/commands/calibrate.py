@@ -56,7 +56,13 @@ def render_summary(cal: Calibration, path: str) -> str:
     lines.append(f"  overhead per op    {cal.kernel_overhead * 1e6:.2f} us")
     lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
     for cls, v in cal.kernels.items():
-        lines.append(f"  efficiency {cls:<10} {v:.2f} of its roofline")
+        if cls in cal.kernels_memory:
+            lines.append(
+                f"  efficiency {cls:<10} {v:.2f} of its compute roofline, "
+                f"{cal.kernels_memory[cls]:.2f} of its memory roofline"
+            )
+        else:
+            lines.append(f"  efficiency {cls:<10} {v:.2f} of its roofline")
     return "\n".join(lines) + "\n"
 
 

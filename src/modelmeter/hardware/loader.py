@@ -236,14 +236,22 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
     if not isinstance(kernels, dict):
         raise c.fail("efficiency.kernels", "must be a table ([efficiency.kernels])")
     kernel_efficiency: dict[str, float] = {}
+    kernel_memory: dict[str, float] = {}
     for cls, value in kernels.items():
+        where = f"efficiency.kernels.{cls}"
         if cls not in KERNEL_CLASSES:
-            raise c.fail(
-                f"efficiency.kernels.{cls}",
-                f"is not a known kernel class; use {', '.join(KERNEL_CLASSES)}",
-            )
+            raise c.fail(where, f"is not a known kernel class; use {', '.join(KERNEL_CLASSES)}")
+        if not isinstance(value, dict):  # one figure for both ceilings
+            kernel_efficiency[cls] = c.number(value, where, "fraction", most=1.0)
+            continue
+        extra = sorted(set(value) - {"compute", "memory"})
+        if extra:
+            raise c.fail(f"{where}.{extra[0]}", "is not a known field; use compute, memory")
         kernel_efficiency[cls] = c.number(
-            value, f"efficiency.kernels.{cls}", "fraction", most=1.0
+            value.get("compute", 1.0), f"{where}.compute", "fraction", most=1.0
+        )
+        kernel_memory[cls] = c.number(
+            value.get("memory", 1.0), f"{where}.memory", "fraction", most=1.0
         )
     return HardwareSpec(
         name=name,
@@ -266,6 +274,7 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
                                     most=1.0),
         efficiency_memory=c.number(eff.get("memory", 1.0), "efficiency.memory", "fraction"),
         kernel_efficiency=kernel_efficiency,
+        kernel_memory=kernel_memory,
         verified=verified,
         source=c.text(data, "source", required=False),
         notes=c.text(data, "notes", required=False),
@@ -331,7 +340,12 @@ def dump_toml(spec: HardwareSpec) -> str:
         f"compute = {spec.efficiency_compute!r}",
         f"memory = {spec.efficiency_memory!r}",
     ]
-    if spec.kernel_efficiency:
+    table = spec.kernels_table()
+    if table:
         lines += ["", "[efficiency.kernels]"]
-        lines += [f"{cls} = {v!r}" for cls, v in spec.kernel_efficiency.items()]
+        for cls, v in table.items():
+            if isinstance(v, dict):
+                lines.append(f"{cls} = {{ compute = {v['compute']!r}, memory = {v['memory']!r} }}")
+            else:
+                lines.append(f"{cls} = {v!r}")
     return "\n".join(lines) + "\n"

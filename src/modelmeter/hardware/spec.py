@@ -66,6 +66,7 @@ class HardwareSpec:
     efficiency_compute: float = 1.0
     efficiency_memory: float = 1.0
     kernel_efficiency: Mapping[str, float] = field(default_factory=dict)
+    kernel_memory: Mapping[str, float] = field(default_factory=dict)
     verified: bool = False
     source: str = ""
     notes: str = ""
@@ -75,6 +76,7 @@ class HardwareSpec:
         object.__setattr__(self, "compute", _frozen(self.compute))
         object.__setattr__(self, "vector", _frozen(self.vector))
         object.__setattr__(self, "kernel_efficiency", _frozen(self.kernel_efficiency))
+        object.__setattr__(self, "kernel_memory", _frozen(self.kernel_memory))
 
     def __hash__(self) -> int:
         return hash((self.name, self.bandwidth, tuple(sorted(self.compute.items()))))
@@ -91,10 +93,22 @@ class HardwareSpec:
         each kernel's overhead in series)."""
         return self.overlap if self.overlap is not None else self.kind in OVERLAP_KINDS
 
-    def kernel_factor(self, kernel_class: str) -> float:
-        """The attainable fraction of the roofline for ops of ``kernel_class`` (1.0 unless
-        ``[efficiency.kernels]`` gives one, as ``modelmeter calibrate`` measures)."""
-        return self.kernel_efficiency.get(kernel_class, 1.0)
+    def kernel_factors(self, kernel_class: str) -> tuple[float, float]:
+        """The attainable fractions of the compute and the memory ceiling for ops of
+        ``kernel_class`` (``[efficiency.kernels]``, as ``modelmeter calibrate`` measures them;
+        1.0 for a class not given). ``kernel_efficiency`` holds the compute side, which is
+        the memory side too unless ``kernel_memory`` gives that apart."""
+        compute = self.kernel_efficiency.get(kernel_class, 1.0)
+        return compute, self.kernel_memory.get(kernel_class, compute)
+
+    def kernels_table(self) -> dict[str, float | dict[str, float]]:
+        """``[efficiency.kernels]`` as the file writes it: one number where both sides are
+        the same, else ``{compute, memory}``."""
+        out: dict[str, float | dict[str, float]] = {}
+        for cls in {**self.kernel_efficiency, **self.kernel_memory}:
+            compute, memory = self.kernel_factors(cls)
+            out[cls] = compute if compute == memory else {"compute": compute, "memory": memory}
+        return out
 
     def ridge_point(self, dtype: str, *, tf32: bool = False, effective: bool = True) -> float:
         """FLOPs per byte where the roofline turns: peak / bandwidth (both x efficiency)."""
@@ -135,7 +149,7 @@ class HardwareSpec:
             "efficiency": {
                 "compute": self.efficiency_compute,
                 "memory": self.efficiency_memory,
-                **({"kernels": dict(self.kernel_efficiency)} if self.kernel_efficiency else {}),
+                **({"kernels": kernels} if (kernels := self.kernels_table()) else {}),
             },
         }
 

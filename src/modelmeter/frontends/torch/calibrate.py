@@ -144,7 +144,9 @@ def calibrate(
             tick("overhead")
             ceilings = (matmul, vector, bandwidth, kernel)
             with _backend_flags(dev, False):  # as measure runs: cuDNN autotuned, no TF32
-                kernels, per_dtype = _kernel_efficiencies(dev, bench, names, ceilings)
+                kernels, kernels_memory, per_dtype = _kernel_efficiencies(
+                    dev, bench, names, ceilings
+                )
             details.update(per_dtype)
             tick("kernel classes")
     except ModelmeterError:
@@ -173,6 +175,7 @@ def calibrate(
         kernel_overhead=kernel,
         launch_overhead=launch,
         kernels=kernels,
+        kernels_memory=kernels_memory,
         capacity=_capacity(dev),
         details=details,
         warnings=unstable,
@@ -254,8 +257,9 @@ def _kernel_efficiencies(
     bench: _Bench,
     names: list[str],
     ceilings: tuple[dict[str, float], dict[str, float], float, float],
-) -> tuple[dict[str, float], dict[str, str]]:
-    """Per kernel class, the fraction of its roofline time the device attains.
+) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """Per kernel class, the fraction of its roofline time the device attains; for ``conv``
+    also the memory side apart (a second, memory-heavy convolution).
 
     Each benchmark op is analysed (on meta, the analysis' own formulas) and its roofline busy
     time, max(compute, memory), computed on the ceilings just measured; the fraction is that
@@ -278,7 +282,11 @@ def _kernel_efficiencies(
         vector=dict(vector),
     )
     n, c, h, w = bench.plan.kernel_shape
+    # back-to-back calls: a queue (CUDA, MPS) hides each launch behind the kernel before
+    # it; a CPU pays it every call
+    overlap = dev.type in ("cuda", "mps")
     found: dict[str, list[float]] = {}
+    memory_side: list[float] = []
     details: dict[str, str] = {}
     for name in (d for d in names if d != "tfloat32"):
         dt = torch_dtype(name)
@@ -289,18 +297,39 @@ def _kernel_efficiencies(
             report = modelmeter.analyze(fn, meta)
             busy = roofline(report, spec).latency_s
             measured = bench.best(f"{cls} {name}", lambda fn=fn, x=x, arg=arg: fn(x, arg))
-            # back-to-back calls: a queue (CUDA, MPS) hides each launch behind the kernel
-            # before it; a CPU pays it every call
-            device_s = measured if dev.type in ("cuda", "mps") else measured - overhead
+            device_s = measured if overlap else measured - overhead
             frac = min(1.0, max(0.01, busy / max(device_s, 1e-12)))
             found.setdefault(cls, []).append(frac)
             details[f"{cls} {name}"] = f"{frac:.3g}"
         del x
-    kernels = {
-        cls: math.exp(sum(math.log(f) for f in fs) / len(fs)) for cls, fs in found.items()
-    }
-    details["kernel classes"] = f"NCHW {n}x{c}x{h}x{w}, 3x3"
-    return kernels, details
+        # the memory side of convolutions: a 1x1 convolution with few channels, which the
+        # roofline puts below the ridge (NCHW libraries reorder its data around a small
+        # matrix product); with the compute side just measured, what is left is memory
+        xs = torch.randn(n, c // 4, 2 * h, 2 * w, device=dev).to(dt)
+        ws = torch.randn(c // 4, c // 4, 1, 1, device=dev).to(dt)
+        meta = (torch.empty_like(xs, device="meta"), torch.empty_like(ws, device="meta"))
+        (t,) = roofline(modelmeter.analyze(torch.nn.functional.conv2d, meta), spec).ops
+        measured = bench.best(
+            f"conv memory {name}", lambda xs=xs, ws=ws: torch.nn.functional.conv2d(xs, ws)
+        )
+        device_s = max(measured if overlap else measured - overhead, 1e-12)
+        kc = found["conv"][-1]
+        if t.compute_s / kc < device_s:
+            km = min(1.0, max(0.01, t.memory_s / device_s))
+        else:  # compute alone explains the time: the memory side is not what limits it
+            km = kc
+        memory_side.append(km)
+        details[f"conv memory {name}"] = f"{km:.3g}"
+        del xs, ws
+    kernels = {cls: _geomean(fs) for cls, fs in found.items()}
+    details["kernel classes"] = (
+        f"NCHW {n}x{c}x{h}x{w}, 3x3; conv memory: {n}x{c // 4}x{2 * h}x{2 * w}, 1x1"
+    )
+    return kernels, {"conv": _geomean(memory_side)}, details
+
+
+def _geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def _overheads(dev: torch.device, bench: _Bench) -> tuple[float, float]:
