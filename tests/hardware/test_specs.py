@@ -20,7 +20,7 @@ from modelmeter.hardware import (
     resolve_peak,
     spec_from_peak,
 )
-from modelmeter.hardware.listing import render_list, render_show
+from modelmeter.hardware.listing import render_list, render_show, show_lines
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "src" / "modelmeter" / "hardware" / "specs"
@@ -288,6 +288,14 @@ def test_show_has_every_field() -> None:
     assert "NO: some figures are unverified" in text
 
 
+def test_show_lists_kernel_class_factors(tmp_path: Path) -> None:
+    text = GOOD + "[efficiency.kernels]\nconv = { compute = 0.9, memory = 0.3 }\npool = 0.25\n"
+    shown = dict(show_lines(load_spec(_write(tmp_path, text))))
+    assert shown["efficiency.kernels.conv"] == "compute 0.9 · memory 0.3 of the roofline"
+    assert shown["efficiency.kernels.pool"] == "0.25 of the roofline"
+    assert shown["file"] == str(tmp_path / "mychip.toml")
+
+
 def test_docs_device_table_is_up_to_date(request: pytest.FixtureRequest) -> None:
     text = DOC.read_text(encoding="utf-8")
     assert START in text and END in text
@@ -316,6 +324,7 @@ def test_kernel_efficiency_per_ceiling(tmp_path: Path) -> None:
     text = GOOD + "[efficiency.kernels]\nconv = { compute = 0.9, memory = 0.3 }\n"
     text += "norm = { memory = 0.5 }\npool = 0.25\n"
     spec = load_spec(_write(tmp_path, text))
+    assert spec.path == str(tmp_path / "mychip.toml")
     # (compute, memory); a side not given is 1.0, a plain number is both
     assert spec.kernel_factors("conv") == (0.9, 0.3)
     assert spec.kernel_factors("norm") == (1.0, 0.5)

@@ -163,6 +163,10 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
         ("efficiency.compute", f"{spec.efficiency_compute:g}"),
         ("efficiency.memory", f"{spec.efficiency_memory:g}"),
     ]
+    for cls in spec.kernels_table():
+        compute, memory = spec.kernel_factors(cls)
+        text = f"{compute:.3g}" if compute == memory else f"compute {compute:.3g} · memory {memory:.3g}"
+        lines.append((f"efficiency.kernels.{cls}", text + " of the roofline"))
     if spec.path:
         lines.append(("file", spec.path))
     return lines

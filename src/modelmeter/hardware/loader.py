@@ -238,20 +238,20 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
     kernel_efficiency: dict[str, float] = {}
     kernel_memory: dict[str, float] = {}
     for cls, value in kernels.items():
-        where = f"efficiency.kernels.{cls}"
+        label = f"efficiency.kernels.{cls}"
         if cls not in KERNEL_CLASSES:
-            raise c.fail(where, f"is not a known kernel class; use {', '.join(KERNEL_CLASSES)}")
+            raise c.fail(label, f"is not a known kernel class; use {', '.join(KERNEL_CLASSES)}")
         if not isinstance(value, dict):  # one figure for both ceilings
-            kernel_efficiency[cls] = c.number(value, where, "fraction", most=1.0)
+            kernel_efficiency[cls] = c.number(value, label, "fraction", most=1.0)
             continue
         extra = sorted(set(value) - {"compute", "memory"})
         if extra:
-            raise c.fail(f"{where}.{extra[0]}", "is not a known field; use compute, memory")
+            raise c.fail(f"{label}.{extra[0]}", "is not a known field; use compute, memory")
         kernel_efficiency[cls] = c.number(
-            value.get("compute", 1.0), f"{where}.compute", "fraction", most=1.0
+            value.get("compute", 1.0), f"{label}.compute", "fraction", most=1.0
         )
         kernel_memory[cls] = c.number(
-            value.get("memory", 1.0), f"{where}.memory", "fraction", most=1.0
+            value.get("memory", 1.0), f"{label}.memory", "fraction", most=1.0
         )
     return HardwareSpec(
         name=name,
