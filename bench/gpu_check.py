@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasheet", help="built-in spec to compare (default: from device name)")
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--budget", type=float, default=380.0, help="seconds for the model loop")
+    p.add_argument("--budget", type=float, default=360.0, help="seconds for the model loop")
     p.add_argument(
         "--malloc-defaults",
         action="store_true",
