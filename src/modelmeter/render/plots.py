@@ -305,7 +305,10 @@ def breakdown_figure(report: Report, roof: Roofline, *, top: int = 20) -> Any:
         )
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlim(0, max(left, default=1) * 1.18 or 1)
-    ax.set_xlabel(f"predicted time ({unit}); each op: max(compute, memory) + overhead")
+    ax.set_xlabel(
+        f"predicted time ({unit}); each op: max(compute, memory) + overhead"
+        + (" (its wait for launch)" if roof.spec.launches_overlap else "")
+    )
     shown = sum(sum(r[1:]) for r in rows)
     fig.suptitle(
         f"Time of the {len(rows)} slowest modules (own ops), {100 * shown / total:.1f}% of "

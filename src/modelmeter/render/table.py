@@ -145,7 +145,8 @@ def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
         (
             "predicted latency",
             f"{format_seconds(lat)} over {t.kernels} kernels, each max(compute, memory) + "
-            f"overhead: compute {format_seconds(t.compute_s)} · memory "
+            + ("the wait for its launch" if spec.launches_overlap else "overhead")
+            + f": compute {format_seconds(t.compute_s)} · memory "
             f"{format_seconds(t.memory_s)} · overhead {format_seconds(t.overhead_s)}",
         ),
         (
