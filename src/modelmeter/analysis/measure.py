@@ -316,7 +316,9 @@ class MeasureResult:
             "model": self.model,
             "device": self.device,
             "device_name": self.device_name,
-            "torch_version": self.torch_version,
+            "torch_version": self.torch_version if self.torch_version.startswith("torch")
+            else None,
+            "runtime": self.torch_version,
             "timer": self.timer,
             "dtype": self.dtype,
             "tf32": self.tf32,

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelmeter.analysis.measure import MeasureResult
+from modelmeter.errors import InputError
 from modelmeter.units import format_bytes, format_count, format_rate
 
 DEVICE_CHOICES = ("cpu", "cuda", "mps")
@@ -279,6 +280,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="module levels shown with --per-module (default 1; 'all')",
     )
     p.add_argument("--tf32", action="store_true", help="allow TF32 for float32 on CUDA")
+    p.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="set a symbolic input dimension of an ONNX file, e.g. --dim batch=8 (repeatable)",
+    )
     p.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format")
     p.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -301,25 +309,46 @@ def run(args: argparse.Namespace) -> int:
         from modelmeter.hardware import load_spec
 
         spec = load_spec(args.hardware)
-    from modelmeter.frontends.torch.runner import measure, resolve_device
+    from modelmeter.frontends.onnx.runner import is_onnx_path
 
-    resolve_device(args.device)
     with _quiet_libraries(args.debug), progress_bar(args.quiet, "measuring") as progress:
-        result = measure(
-            args.model,
-            positional or None,
-            kwargs=named or None,
-            device=args.device,
-            dtype=args.dtype,
-            batch=args.batch,
-            warmup=args.warmup,
-            repeats=args.repeats,
-            per_module=args.per_module,
-            per_class=args.per_class,
-            hardware=spec,
-            tf32=args.tf32,
-            progress=progress,
-        )
+        if is_onnx_path(args.model):
+            result = _measure_onnx(args, positional, named, spec, progress)
+        else:
+            result = _measure_torch(args, positional, named, spec, progress)
     text = render_json(result) if args.format == "json" else render_text(result, args.depth)
     _emit(text, args.output)
     return 0
+
+
+def _measure_onnx(
+    args: argparse.Namespace, positional: list[str], named: dict[str, str], spec: Any,
+    progress: Any,
+) -> MeasureResult:
+    """An ONNX file, through onnxruntime (torch is not needed)."""
+    from modelmeter.cli import parse_dims
+    from modelmeter.frontends.onnx.runner import measure_onnx
+
+    return measure_onnx(
+        args.model, positional or None, kwargs=named or None, dims=parse_dims(args.dim),
+        device=args.device, batch=args.batch, warmup=args.warmup, repeats=args.repeats,
+        hardware=spec, progress=progress, dtype=args.dtype, per_module=args.per_module,
+        per_class=args.per_class, tf32=args.tf32,
+    )  # fmt: skip
+
+
+def _measure_torch(
+    args: argparse.Namespace, positional: list[str], named: dict[str, str], spec: Any,
+    progress: Any,
+) -> MeasureResult:
+    from modelmeter.frontends.torch.runner import measure, resolve_device
+
+    if args.dim:
+        raise InputError("--dim sets symbolic dimensions of ONNX files only")
+    resolve_device(args.device)
+    return measure(
+        args.model, positional or None, kwargs=named or None, device=args.device,
+        dtype=args.dtype, batch=args.batch, warmup=args.warmup, repeats=args.repeats,
+        per_module=args.per_module, per_class=args.per_class, hardware=spec, tf32=args.tf32,
+        progress=progress,
+    )  # fmt: skip

@@ -21,7 +21,6 @@ import contextlib
 import copy
 import platform
 import resource
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -39,6 +38,7 @@ from modelmeter.analysis.measure import (
 )
 from modelmeter.errors import InputError, ModelmeterError, ModelRunError
 from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
+from modelmeter.host import PeakRSS, cpu_info, cpu_name, minor_faults
 from modelmeter.units import canonical_dtype
 
 DEVICES = ("cpu", "cuda", "mps")
@@ -89,18 +89,7 @@ def device_name(dev: torch.device) -> str:
         return torch.cuda.get_device_name(dev)
     if dev.type == "mps":
         return f"Apple {platform.machine()} (MPS)"
-    return _cpu_info().get("model name") or platform.processor() or platform.machine() or "CPU"
-
-
-def _cpu_info() -> dict[str, str]:
-    out: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, sep, value = line.partition(":")
-                if sep and key.strip() not in out:
-                    out[key.strip()] = value.strip()
-    return out
+    return cpu_name()
 
 
 def _vendor(dev: torch.device) -> str:
@@ -108,7 +97,7 @@ def _vendor(dev: torch.device) -> str:
         return "AMD" if getattr(torch.version, "hip", None) else "NVIDIA"
     if dev.type == "mps":
         return "Apple"
-    vid = _cpu_info().get("vendor_id", "")
+    vid = cpu_info().get("vendor_id", "")
     return {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}.get(vid, vid or platform.machine())
 
 
@@ -287,7 +276,7 @@ def prepare(
     label = None
     if isinstance(model, str):
         if model.lower().endswith(".onnx"):
-            raise InputError("measure runs PyTorch models; an ONNX file cannot be measured yet")
+            raise InputError("an ONNX file is measured with onnxruntime (measure_onnx)")
         loaded = load_on_device(model, dev)
         label, own = loaded.label, loaded.model
         if inputs is None and kwargs is None:
@@ -350,15 +339,6 @@ def _first_line(e: BaseException) -> str:
 # ---- memory --------------------------------------------------------------------------------
 
 
-def _proc_status_kb(field_name: str) -> int | None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open("/proc/self/status", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1])
-    return None
-
-
 class _MemoryProbe:
     """Peak memory over the timed runs. CUDA: ``max_memory_allocated`` (reset first), tensors
     only. CPU: the process's peak resident set (VmHWM), reset to the current RSS before the
@@ -370,6 +350,7 @@ class _MemoryProbe:
         self.method = ""
         self.baseline: int | None = None
         self.sampled = 0
+        self.host = PeakRSS()
 
     def start(self) -> None:
         dev = self.dev
@@ -382,21 +363,8 @@ class _MemoryProbe:
             self.baseline = int(torch.mps.current_allocated_memory())
             self.method = "mps current_allocated_memory, sampled after each call"
         else:
-            reset = False
-            with contextlib.suppress(OSError):
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")  # resets this process's peak RSS (VmHWM) to its current RSS
-                reset = True
-            rss = _proc_status_kb("VmRSS")
-            if reset and rss is not None:
-                self.baseline = rss * 1024
-                self.method = "process peak RSS (VmHWM, reset before the runs) over RSS before"
-            else:
-                self.baseline = _maxrss()
-                self.method = (
-                    "process lifetime peak RSS (ru_maxrss); the delta is 0 when an earlier "
-                    "peak was higher"
-                )
+            self.host.start()
+            self.baseline, self.method = self.host.baseline, self.host.method
 
     def sample(self) -> None:
         if self.dev.type == "mps":
@@ -409,14 +377,8 @@ class _MemoryProbe:
         elif dev.type == "mps":
             peak = self.sampled
         else:
-            hwm = _proc_status_kb("VmHWM")
-            peak = hwm * 1024 if hwm is not None and "VmHWM" in self.method else _maxrss()
+            return self.host.finish()
         return MemoryUse(self.method, peak, self.baseline)
-
-
-def _maxrss() -> int:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
 # ---- timing --------------------------------------------------------------------------------
@@ -534,12 +496,12 @@ def time_model(
                 tick("warm-up")
             synchronize(dev)
             probe.start()
-            faults_before = _minor_faults()
+            faults_before = minor_faults()
             for _ in range(repeats):
                 samples.append(timer.time(call))
                 probe.sample()
                 tick("timing")
-            faults = (_minor_faults() - faults_before) / repeats if dev.type == "cpu" else None
+            faults = (minor_faults() - faults_before) / repeats if dev.type == "cpu" else None
             memory = probe.finish()
             if per_module:
                 if not isinstance(model, torch.nn.Module):
@@ -589,11 +551,6 @@ def time_model(
     )
 
 
-def _minor_faults() -> int:
-    """Minor page faults of this process so far (memory first touched after allocation)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
 # ---- the public entry point ----------------------------------------------------------------
 
 
@@ -616,8 +573,8 @@ def measure(
     """Run ``model`` for real and time it; join the timings to its analysis.
 
     ``model``: a name (``torchvision:resnet50``; built on ``device`` with random weights), an
-    ``nn.Module`` (a deep copy is measured: the module itself is never moved or changed) or a
-    callable. ``inputs``/``kwargs``/``batch``/``dtype`` as for :func:`modelmeter.analyze`.
+    ``nn.Module`` (a deep copy is measured: the module itself is never moved or changed), a
+    callable, or an ``.onnx`` file (run by onnxruntime: ``measure_onnx``). ``inputs``/``kwargs``/``batch``/``dtype`` as for :func:`modelmeter.analyze`.
     ``hardware``: a spec name, a TOML path or a HardwareSpec; adds the roofline prediction
     and utilization. ``per_module``: also time every module with hooks (a second series of
     ``repeats`` calls). ``per_class``: also profile a few calls and time each kernel class
@@ -626,7 +583,14 @@ def measure(
     """
     import modelmeter
     from modelmeter.analysis.roofline import roofline
+    from modelmeter.frontends.onnx.runner import is_onnx_path, measure_onnx
 
+    if is_onnx_path(model):
+        return measure_onnx(
+            model, inputs, kwargs=kwargs, device=device, batch=batch, warmup=warmup,
+            repeats=repeats, hardware=hardware, progress=progress, dtype=dtype,
+            per_module=per_module, per_class=per_class, tf32=tf32,
+        )  # fmt: skip
     if dtype is not None:
         try:
             dtype = canonical_dtype(dtype)

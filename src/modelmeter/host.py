@@ -1,0 +1,81 @@
+"""What the host process can tell about itself without a framework: the CPU's name, peak
+resident memory over a span of calls, and minor page faults (memory first touched). Used by
+the PyTorch runner on the CPU and by the ONNX runner everywhere."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import resource
+import sys
+
+from modelmeter.analysis.measure import MemoryUse
+
+
+def cpu_info() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    out: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() not in out:
+                    out[key.strip()] = value.strip()
+    return out
+
+
+def cpu_name() -> str:
+    return cpu_info().get("model name") or platform.processor() or platform.machine() or "CPU"
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (memory first touched after allocation)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _proc_status_kb(field_name: str) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+    return None
+
+
+def _maxrss() -> int:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+class PeakRSS:
+    """The process's peak resident set over a span (VmHWM, reset to the current RSS at the
+    start where Linux allows it, else the lifetime high-water mark), and its RSS before."""
+
+    def __init__(self) -> None:
+        self.method = ""
+        self.baseline: int | None = None
+
+    def start(self) -> None:
+        reset = False
+        with contextlib.suppress(OSError):
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets this process's peak RSS (VmHWM) to its current RSS
+            reset = True
+        rss = _proc_status_kb("VmRSS")
+        if reset and rss is not None:
+            self.baseline = rss * 1024
+            self.method = "process peak RSS (VmHWM, reset before the runs) over RSS before"
+        else:
+            self.baseline = _maxrss()
+            self.method = (
+                "process lifetime peak RSS (ru_maxrss); the delta is 0 when an earlier "
+                "peak was higher"
+            )
+
+    def finish(self) -> MemoryUse:
+        hwm = _proc_status_kb("VmHWM")
+        peak = hwm * 1024 if hwm is not None and "VmHWM" in self.method else _maxrss()
+        return MemoryUse(self.method, peak, self.baseline)
+
+
+__all__ = ["cpu_info", "cpu_name", "minor_faults", "PeakRSS"]
