@@ -67,7 +67,6 @@ def test_pytorch_only_options_are_refused(gemm_file: Path) -> None:
     for kw, says in (
         ({"dtype": "bfloat16"}, "--dtype"),
         ({"per_module": True}, "--per-module"),
-        ({"per_class": True}, "--per-class"),
         ({"device": "mps"}, "cannot run an ONNX file on 'mps'"),
     ):
         with pytest.raises(InputError, match=says):
@@ -88,3 +87,29 @@ def test_cli(gemm_file: Path, capfd: pytest.CaptureFixture[str]) -> None:
         assert main([*argv, *extra]) == 2
         _, err = capfd.readouterr()
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_per_class_from_the_onnxruntime_profiler(tmp_path: Path) -> None:
+    import torch
+    from onnx_graphs import export
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),  # conv
+        torch.nn.Conv2d(8, 8, 3, padding=1, groups=8),  # depthwise
+        torch.nn.ReLU(),  # activation: onnxruntime fuses it into the convolution
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 16 * 16, 4),  # Gemm: matmul
+    ).eval()
+    path = export(net, (torch.randn(1, 3, 16, 16),), tmp_path / "net.onnx", dynamo=False)
+    r = measure_onnx(str(path), warmup=1, repeats=3, per_class=True, hardware="epyc-9654")
+    assert r.per_class is not None and r.per_class.profile.device_time
+    rows = {row.kernel_class: row for row in r.per_class.rows}
+    # one op record and one profiled node per run for each of these
+    for cls in ("conv", "depthwise", "matmul"):
+        assert (rows[cls].records, rows[cls].ops) == (1, 1), cls
+        assert rows[cls].measured_s > 0 and rows[cls].predicted_s is not None
+    assert rows["activation"].records == 1 and rows["activation"].ops == 0  # fused away
+    assert r.per_class.profile.runs == 3
+    # the profile went to a temporary folder, now gone; nothing written beside the file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.onnx"]

@@ -193,21 +193,23 @@ def _per_class_lines(r: MeasureResult) -> list[str]:
     assert pc is not None
     p = pc.profile
     predicted = "busy time (compute or memory)" if p.device_time else "busy time + overhead"
+    tool = p.method.partition(":")[0]
+    kernels = any(row.kernels is not None for row in pc.rows)
     lines = [
         "",
-        f"per kernel class (torch.profiler, {p.runs} calls; measured: {p.basis}; "
+        f"per kernel class ({tool}, {p.runs} calls; measured: {p.basis}; "
         f"predicted: roofline {predicted})",
         f"  profiled call {format_seconds(p.profiled_s)} vs {format_seconds(r.latency.median)} "
         f"unprofiled; classes sum to {format_seconds(pc.measured_s)}",
         f"  {'class':<14}{'records':>8}{'ops':>7}"
-        + (f"{'kernels':>9}" if p.device_time else "")
+        + (f"{'kernels':>9}" if kernels else "")
         + f"{'measured':>12}{'share':>8}{'predicted':>12}{'pred/meas':>10}",
     ]
     total = pc.measured_s or 1.0
     for row in pc.rows:
         lines.append(
             f"  {row.kernel_class:<14}{row.records:>8}{row.ops:>7.0f}"
-            + (f"{row.kernels or 0:>9.0f}" if p.device_time else "")
+            + (f"{row.kernels or 0:>9.0f}" if kernels else "")
             + f"{format_seconds(row.measured_s):>12}{_pct(row.measured_s / total):>8}"
             f"{format_seconds(row.predicted_s):>12}{_ratio(row.ratio):>10}"
         )
@@ -269,8 +271,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--per-class",
         action="store_true",
-        help="also profile a few calls (torch.profiler) and time each kernel class (conv, "
-        "norm, matmul, ...) beside the roofline's time for it",
+        help="also profile a few calls (torch.profiler; onnxruntime's profiler for ONNX "
+        "files) and time each kernel class (conv, norm, matmul, ...) beside the roofline's "
+        "time for it",
     )
     p.add_argument(
         "--depth",

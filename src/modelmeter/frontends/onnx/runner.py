@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelmeter.analysis.classes import ClassMeasured, ClassProfile
 from modelmeter.analysis.measure import MeasureResult, Timings, summarize
 from modelmeter.errors import InputError, ModelmeterError, ModelRunError
 from modelmeter.host import PeakRSS, cpu_name, minor_faults
+from modelmeter.registry import family_of
 from modelmeter.report import InputSpec
 
 Progress = Callable[[str, int, int], None]
@@ -97,8 +99,10 @@ def time_onnx(
     warmup: int,
     repeats: int,
     progress: Progress | None = None,
+    per_class: bool = False,
 ) -> Timings:
-    """Time an onnxruntime session of ``path`` on random ``inputs`` (see the module doc)."""
+    """Time an onnxruntime session of ``path`` on random ``inputs`` (see the module doc);
+    ``per_class``: then profile a few runs in a second session (:func:`profile_classes`)."""
     ort = _ort()
     providers, label = _providers(ort, device)
     options = ort.SessionOptions()
@@ -136,6 +140,14 @@ def time_onnx(
         raise ModelRunError(f"onnxruntime failed on {label}: {_first_line(e)}") from None
     memory = probe.finish()
     cuda = label.startswith("cuda")
+    profile = None
+    if per_class:
+        if cuda:
+            raise InputError("--per-class for ONNX files profiles the CPU provider only")
+        try:
+            profile = profile_classes(path, providers, feeds, min(repeats, 5))
+        except Exception as e:  # noqa: BLE001 - onnxruntime's own failure: one clear line
+            raise ModelRunError(f"onnxruntime profiling failed: {_first_line(e)}") from None
     threads = options.intra_op_num_threads or os.cpu_count()
     return Timings(
         device=label,
@@ -154,7 +166,77 @@ def time_onnx(
         ],
         page_faults=None if cuda else faults,
         page_size=resource.getpagesize(),
+        class_profile=profile,
     )
+
+
+def profile_classes(
+    path: str, providers: list[Any], feeds: dict[str, Any], runs: int
+) -> ClassProfile:
+    """Time per kernel class from onnxruntime's own profiler (CPU): a second session with
+    profiling on runs ``runs`` times after one warm-up; each node's kernel time goes to the
+    class of its op type (a fused ``FusedConv`` to ``conv``; a convolution with one input
+    channel per group to ``depthwise``; ops modelmeter has no formula for, such as layout
+    reorders, to ``other``). The profile is written to a temporary folder and removed."""
+    import json
+    import shutil
+    import tempfile
+
+    ort = _ort()
+    folder = tempfile.mkdtemp(prefix="modelmeter-ort-")
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(folder, "profile")
+        session = ort.InferenceSession(path, sess_options=options, providers=providers)
+        session.run(None, feeds)
+        walls = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            session.run(None, feeds)
+            walls.append(time.perf_counter() - t0)
+        with open(session.end_profiling(), encoding="utf-8") as f:
+            events = json.load(f)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    nodes = nodes[len(nodes) // (runs + 1):]  # drop the warm-up run's nodes
+    seconds: dict[str, float] = {}
+    ops: dict[str, int] = {}
+    for e in nodes:
+        label = _node_class(e.get("args", {}))
+        seconds[label] = seconds.get(label, 0.0) + float(e.get("dur", 0)) * 1e-6
+        ops[label] = ops.get(label, 0) + 1
+    return ClassProfile(
+        method="onnxruntime profiler: kernel time of every graph node it ran",
+        basis="onnxruntime kernel time per node (after its graph optimisations)",
+        runs=runs,
+        profiled_s=sorted(walls)[len(walls) // 2],
+        classes=[
+            ClassMeasured(kernel_class=k, seconds=seconds[k] / runs, ops=ops[k] / runs)
+            for k in sorted(seconds, key=lambda k: -seconds[k])
+        ],
+        device_time=True,
+        notes=[
+            "onnxruntime fuses ops (an activation into its convolution, for example): a class "
+            "with op records but no profiled ops was fused into another"
+        ],
+    )
+
+
+def _node_class(args: dict[str, Any]) -> str:
+    """The kernel class of a profiled node, as the roofline classes op records."""
+    op = str(args.get("op_name", ""))
+    family = family_of("onnx." + op) or family_of("onnx." + op.removeprefix("Fused"))
+    if family is None:
+        return "other"
+    if family == "conv":
+        shapes = [next(iter(d.values()), []) for d in args.get("input_type_shape", [])]
+        if len(shapes) >= 2 and len(shapes[0]) >= 3 and len(shapes[1]) >= 3:
+            if shapes[1][1] == 1 and shapes[0][1] > 1:
+                return "depthwise"
+    return family
 
 
 def _cuda_name(label: str) -> str:
@@ -194,8 +276,9 @@ def measure_onnx(
     tf32: bool = False,
 ) -> MeasureResult:
     """Analyse the ONNX file at ``path``, run it with onnxruntime and join the two (the
-    ``measure`` of an ONNX file; the file itself is only read). ``dtype``, ``per_module``,
-    ``per_class`` and ``tf32`` are PyTorch options: given here, they are refused."""
+    ``measure`` of an ONNX file; the file itself is only read). ``per_class``: time each
+    kernel class with onnxruntime's profiler (CPU). ``dtype``, ``per_module`` and ``tf32``
+    are PyTorch options: given here, they are refused."""
     import modelmeter
     from modelmeter.analysis.roofline import roofline
     from modelmeter.hardware import HardwareSpec, load_spec
@@ -203,7 +286,6 @@ def measure_onnx(
     for given, what in (
         (dtype, "--dtype: an ONNX file runs in the dtypes it was exported in"),
         (per_module, "--per-module: an ONNX graph has no modules to hook"),
-        (per_class, "--per-class profiles PyTorch ops; not available for ONNX files yet"),
         (tf32, "--tf32 is a PyTorch setting"),
     ):
         if given:
@@ -221,7 +303,13 @@ def measure_onnx(
             "an input dimension is unknown: give it with --input, --batch or --dim NAME=N"
         )
     timings = time_onnx(
-        path, list(report.inputs), device, warmup=warmup, repeats=repeats, progress=progress
+        path,
+        list(report.inputs),
+        device,
+        warmup=warmup,
+        repeats=repeats,
+        progress=progress,
+        per_class=per_class,
     )
     roof = roofline(report, spec, phase="forward") if spec is not None else None
     return summarize(timings, report, roof)
