@@ -60,7 +60,7 @@ def cost_from(work: Work, call: OpCall) -> Cost:
     )
 
 
-def _record(ev: OpEvent, node: ModuleNode) -> None:
+def _record(ev: OpEvent, node: ModuleNode, seq: int = -1) -> None:
     entry = lookup(ev.frontend, ev.target)
     if entry is None:
         node.unsupported[ev.key] = node.unsupported.get(ev.key, 0) + 1
@@ -78,6 +78,7 @@ def _record(ev: OpEvent, node: ModuleNode) -> None:
             dtype=compute_dtype(call, cost.macs),
             shapes=tuple(t.shape for t in call.inputs),
             unit=work.unit,
+            seq=seq,
         )
     )
 
@@ -107,8 +108,8 @@ def build(trace: Trace) -> Report:
         nodes[info.name] = node
     root = nodes[""]
 
-    for ev in trace.events:
-        _record(ev, nodes.get(ev.scope, root))
+    for seq, ev in enumerate(trace.events):
+        _record(ev, nodes.get(ev.scope, root), seq)
 
     read_sids = {
         t.sid for ev in trace.events if ev.phase == "forward" for t in ev.call.inputs if t.weight

@@ -75,7 +75,9 @@ class OpRecord:
     """One op call as counted: its key (``aten.convolution``), phase, cost and compute dtype.
 
     ``unit`` is set when the formula says where the op runs (``"vector"`` for a depthwise
-    convolution); :attr:`runs_on` applies the default rule otherwise."""
+    convolution); :attr:`runs_on` applies the default rule otherwise. ``seq`` is the op's
+    place in the run (execution order across modules; -1 when unknown, as after a JSON round
+    trip): it is neither serialised nor compared."""
 
     op: str
     cost: Cost
@@ -83,6 +85,7 @@ class OpRecord:
     dtype: str = "float32"
     shapes: tuple[tuple[int, ...], ...] = ()
     unit: str | None = None
+    seq: int = field(default=-1, compare=False)
 
     @property
     def runs_on(self) -> str:

@@ -376,3 +376,37 @@ def test_table_rows_follow_the_roofline_columns(handmade: Report) -> None:
         line for line in render(handmade, "table", roofline=roof).splitlines() if "Module" in line
     )
     assert [h.strip() for h in header.strip("│").split("│")] == list(cols)
+
+
+def test_the_launch_queue_runs_in_execution_order() -> None:
+    import torch
+    from torch import nn
+
+    import modelmeter
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(512, 512)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.fc(x)  # the child runs first ...
+            for _ in range(4):
+                y = torch.relu(y)  # ... then the parent's own ops
+            return y
+
+    report = modelmeter.analyze(Net(), "64x512")
+    # toy chip, float32 on the vector peak 10 TFLOP/s, 1 TB/s, o = 5 us:
+    #   fc (addmm): 2*512*64*512 = 33,554,432 FLOPs / 10e12 = 3.3554 us (bytes 1.31 us)
+    #   relu: 64*512*4 B read + written = 262,144 B / 1e12 = 0.262 us each
+    # run order: fc issued at 5, ends 8.355; the relus, issued at 10, 15, 20, 25, each find
+    # the device idle: the last ends at 25 + 0.262 = 25.262 us. In tree order (the parent's
+    # own relus before its child) fc would come last: 20.262 -> 25 + 3.355 = 28.355 us.
+    roof = roofline(report, toy(vector={"float32": 10e12}))
+    assert [t.op for t in roof.ops] == ["aten.relu"] * 4 + ["aten.addmm"]  # rows: tree order
+    assert roof.latency_s == pytest.approx(25.262144e-6, rel=1e-4)
+    # a report read back from JSON has no run order: the queue then takes tree order
+    again = Report.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert roofline(again, toy(vector={"float32": 10e12})).latency_s == pytest.approx(
+        28.3554e-6, rel=1e-4
+    )

@@ -80,6 +80,29 @@ def test_per_module_times_add_up() -> None:
     assert [m.calls for m in r.modules] == [1, 1, 1, 1]
 
 
+def test_per_module_predictions_pay_every_launch_where_launches_overlap() -> None:
+    # A GPU-kind spec queues launches behind execution; the hooks synchronise around every
+    # module, so per-module predictions use the same figures with launches in series.
+    from dataclasses import replace
+
+    gpu = replace(
+        spec_from_peak(1e12, 1e11, dtype="float32", name="toy", kernel_overhead=1e-5),
+        kind="gpu",
+    )
+    assert gpu.launches_overlap
+    r = measure(tiny(), "4x16", warmup=1, repeats=2, per_module=True, hardware=gpu)
+    report = modelmeter.analyze(tiny(), "4x16")
+    serial = modelmeter.roofline(report, replace(gpu, overlap=False), phase="forward")
+    queued = modelmeter.roofline(report, gpu, phase="forward")
+    mods = {m.name: m.predicted_s for m in r.modules}
+    # 3 ops busy 29, 10 and 17 ns (bytes / 100 GB/s): in series 3 x 10 us + 56 ns; queued,
+    # each waits for its launch and only the last one's busy time is left: 30 us + 17 ns
+    assert serial.latency_s == pytest.approx(30.056e-6, rel=1e-4)
+    assert queued.latency_s == pytest.approx(30.017e-6, rel=1e-4)
+    assert mods[""] == pytest.approx(serial.latency_s, rel=1e-6)
+    assert r.prediction is not None and r.prediction.latency_s == pytest.approx(queued.latency_s)
+
+
 def test_users_model_untouched() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
     model.train()  # BN would update its running stats if the model itself ran

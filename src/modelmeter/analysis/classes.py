@@ -77,6 +77,7 @@ class PerClass:
 
     profile: ClassProfile
     rows: list[ClassTiming]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def measured_s(self) -> float:
@@ -91,7 +92,7 @@ class PerClass:
             "profiled_call_s": p.profiled_s,
             "measured_s": self.measured_s,
             "classes": [r.to_dict() for r in self.rows],
-            "notes": list(p.notes),
+            "notes": [*p.notes, *self.notes],
         }
 
 
@@ -126,7 +127,15 @@ def join_classes(profile: ClassProfile, report: Report, roof: Roofline | None) -
             )
         )
     rows.sort(key=lambda r: (-r.measured_s, -(r.predicted_s or 0.0), r.kernel_class))
-    return PerClass(profile, rows)
+    unrecorded = [r.kernel_class for r in rows if r.ops and not r.records and r.measured_s]
+    notes = []
+    if unrecorded:
+        notes.append(
+            f"measured but not in the analysis: {', '.join(unrecorded)} (the run took a path "
+            "the analysis did not trace, e.g. nn.MultiheadAttention's fused fast path, whose "
+            "work the analysis counts as matmul and softmax ops)"
+        )
+    return PerClass(profile, rows, notes)
 
 
 __all__ = ["ClassMeasured", "ClassProfile", "ClassTiming", "PerClass", "join_classes"]

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelmeter.analysis.classes import ClassProfile, PerClass, join_classes
-from modelmeter.analysis.roofline import Roofline, main_dtype
+from modelmeter.analysis.roofline import Roofline, main_dtype, roofline
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
 
@@ -407,14 +407,21 @@ def summarize(
             launches_overlap=spec.launches_overlap,
         )
     modules: list[ModuleTiming] = []
+    module_roof = roof
+    if timings.module_samples and roof is not None and roof.spec.launches_overlap:
+        # the hooks synchronise around every module, so no launch overlaps execution there:
+        # compare module times with the roofline that pays every launch
+        module_roof = roofline(
+            report, replace(roof.spec, overlap=False), phase=roof.phase, tf32=roof.tf32
+        )
     if timings.module_samples:
         for node in report.modules():
             samples = timings.module_samples.get(node.name)
             if not samples:
                 continue
             predicted = None
-            if roof is not None and node.name in roof.modules:
-                predicted = roof.modules[node.name].latency_s
+            if module_roof is not None and node.name in module_roof.modules:
+                predicted = module_roof.modules[node.name].latency_s
             modules.append(
                 ModuleTiming(
                     name=node.name,

@@ -13,7 +13,8 @@ one kernel, unfused)::
     bound      = overhead if overhead_s > busy_s, else compute or memory
 
 Where launches overlap execution (``spec.launches_overlap``: GPUs), the host issues kernel i
-at i*o and the device runs it once both it is issued and kernel i-1 is done; an op is charged
+(in execution order) at i*o and the device runs it once both it is issued and kernel i-1 is
+done; an op is charged
 only the time the device sat idle waiting for it, so a backlogged queue hides the overhead
 and the ops' latencies still add up to the model's.
 
@@ -377,6 +378,7 @@ def roofline(
         notes[ref.note] = None
     choices: dict[tuple[str, str], PeakChoice] = {}
     ops: list[OpTime] = []
+    seqs: list[int] = []
     for node in report.modules():
         for rec in node.ops:
             if phase is not None and rec.phase != phase:
@@ -391,8 +393,15 @@ def roofline(
                 if choices[key].note:
                     notes[choices[key].note] = None
             ops.append(op_time(rec, node.name, spec, choices[key], unit))
+            seqs.append(rec.seq)
     if spec.launches_overlap and spec.kernel_overhead > 0:
-        ops = queued(ops, spec.kernel_overhead)
+        # the queue runs in execution order (the records' seq), the rows stay in tree order
+        order = list(range(len(ops)))
+        if all(s >= 0 for s in seqs):
+            order.sort(key=seqs.__getitem__)
+        for i, t in zip(order, queued([ops[i] for i in order], spec.kernel_overhead),
+                        strict=True):
+            ops[i] = t
     own = {node.name: ModuleTime(node.name, peak=ref.value) for node in report.modules()}
     for t in ops:
         own[t.module] = own[t.module].add(t)

@@ -162,7 +162,12 @@ def render_text(result: MeasureResult, depth: int | None = 1) -> str:
         lines += [
             "",
             "per module (forward hooks synchronise the device around every module call; "
-            "times include children)",
+            "times include children"
+            + (
+                "; predicted with every launch paid, as the hooks serialise them)"
+                if p is not None and p.launches_overlap
+                else ")"
+            ),
             f"  with hooks {format_seconds(r.hooked.median)} vs {format_seconds(lat.median)} "
             f"without: x{_ratio(r.hook_overhead)}",
         ]
@@ -213,7 +218,7 @@ def _per_class_lines(r: MeasureResult) -> list[str]:
             + f"{format_seconds(row.measured_s):>12}{_pct(row.measured_s / total):>8}"
             f"{format_seconds(row.predicted_s):>12}{_ratio(row.ratio):>10}"
         )
-    lines += [f"  note: {n}" for n in p.notes]
+    lines += [f"  note: {n}" for n in [*p.notes, *pc.notes]]
     return lines
 
 

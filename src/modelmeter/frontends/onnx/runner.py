@@ -10,6 +10,7 @@ includes copying the inputs to the device and the outputs back). The file is onl
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import time
@@ -111,6 +112,12 @@ def time_onnx(
         session = ort.InferenceSession(path, sess_options=options, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime's own refusal: one clear line
         raise ModelRunError(f"onnxruntime cannot load {path}: {_first_line(e)}") from None
+    ran_on = session.get_providers()[0]
+    if label.startswith("cuda") and ran_on != "CUDAExecutionProvider":
+        raise ModelRunError(
+            f"onnxruntime could not start its CUDA provider for {path} (it fell back to "
+            f"{ran_on}); check the CUDA and cuDNN libraries onnxruntime-gpu needs"
+        )
     feeds = _feeds(inputs, session)
     steps, done = warmup + repeats, 0
 
@@ -140,15 +147,15 @@ def time_onnx(
         raise ModelRunError(f"onnxruntime failed on {label}: {_first_line(e)}") from None
     memory = probe.finish()
     cuda = label.startswith("cuda")
+    threads = options.intra_op_num_threads or None  # 0: onnxruntime's default pool
+    del session  # its idle worker threads would spin against the profiled session's
+    gc.collect()
     profile = None
     if per_class:
-        if cuda:
-            raise InputError("--per-class for ONNX files profiles the CPU provider only")
         try:
-            profile = profile_classes(path, providers, feeds, min(repeats, 5))
+            profile = profile_classes(path, providers, feeds, min(repeats, 5), max(1, warmup))
         except Exception as e:  # noqa: BLE001 - onnxruntime's own failure: one clear line
             raise ModelRunError(f"onnxruntime profiling failed: {_first_line(e)}") from None
-    threads = options.intra_op_num_threads or os.cpu_count()
     return Timings(
         device=label,
         device_name=_cuda_name(label) if cuda else cpu_name(),
@@ -160,9 +167,9 @@ def time_onnx(
         torch_version=f"onnxruntime {ort.__version__}",
         threads=None if cuda else threads,
         notes=[
-            f"run by onnxruntime {ort.__version__} ({session.get_providers()[0]}, default "
-            "graph optimisations: fused kernels, while the analysis counts the graph's ops "
-            "unfused)"
+            f"run by onnxruntime {ort.__version__} ({ran_on}, default graph optimisations: "
+            "fused kernels, while the analysis counts the graph's ops unfused"
+            + ("; its default thread pool: one thread per physical core)" if not cuda else ")")
         ],
         page_faults=None if cuda else faults,
         page_size=resource.getpagesize(),
@@ -171,10 +178,10 @@ def time_onnx(
 
 
 def profile_classes(
-    path: str, providers: list[Any], feeds: dict[str, Any], runs: int
+    path: str, providers: list[Any], feeds: dict[str, Any], runs: int, warmup: int = 1
 ) -> ClassProfile:
     """Time per kernel class from onnxruntime's own profiler (CPU): a second session with
-    profiling on runs ``runs`` times after one warm-up; each node's kernel time goes to the
+    profiling on runs ``runs`` times after ``warmup`` runs; each node's kernel time goes to the
     class of its op type (a fused ``FusedConv`` to ``conv``; a convolution with one input
     channel per group to ``depthwise``; ops modelmeter has no formula for, such as layout
     reorders, to ``other``). The profile is written to a temporary folder and removed."""
@@ -190,7 +197,8 @@ def profile_classes(
         options.enable_profiling = True
         options.profile_file_prefix = os.path.join(folder, "profile")
         session = ort.InferenceSession(path, sess_options=options, providers=providers)
-        session.run(None, feeds)
+        for _ in range(warmup):
+            session.run(None, feeds)
         walls = []
         for _ in range(runs):
             t0 = time.perf_counter()
@@ -201,7 +209,7 @@ def profile_classes(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
-    nodes = nodes[len(nodes) // (runs + 1):]  # drop the warm-up run's nodes
+    nodes = nodes[len(nodes) * warmup // (runs + warmup):]  # drop the warm-up runs' nodes
     seconds: dict[str, float] = {}
     ops: dict[str, int] = {}
     for e in nodes:
@@ -293,6 +301,8 @@ def measure_onnx(
     path = os.fspath(path)
     if warmup < 0 or repeats < 1:
         raise InputError(f"warmup must be >= 0 and repeats >= 1 (got {warmup}, {repeats})")
+    if per_class and str(device).strip().lower() != "cpu":
+        raise InputError("--per-class for ONNX files profiles the CPU provider only")
     spec = None
     if hardware is not None:
         spec = hardware if isinstance(hardware, HardwareSpec) else load_spec(str(hardware))

@@ -325,7 +325,7 @@ def _kernel_efficiencies(
     details["kernel classes"] = (
         f"NCHW {n}x{c}x{h}x{w}, 3x3; conv memory: {n}x{c // 4}x{2 * h}x{2 * w}, 1x1"
     )
-    return kernels, {"conv": _geomean(memory_side)}, details
+    return kernels, ({"conv": _geomean(memory_side)} if memory_side else {}), details
 
 
 def _geomean(values: list[float]) -> float:

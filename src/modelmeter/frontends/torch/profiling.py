@@ -164,9 +164,14 @@ def profile_classes(
         )
         for label in sorted(seconds, key=lambda k: -seconds[k])
     ]
+    if cuda and tops and not any(seconds.values()):
+        notes.append("the profiler recorded no kernel time (CUDA activity tracing failed?)")
+    basis = "device kernel time" if cuda else "host time per op, dispatch included"
+    if dev.type == "mps":
+        basis = "host time per op (MPS runs ops asynchronously: this is their launch)"
     return ClassProfile(
         method="torch.profiler: top-level ATen ops, classed like the roofline's ops",
-        basis="device kernel time" if cuda else "host time per op, dispatch included",
+        basis=basis,
         runs=runs,
         profiled_s=sorted(walls)[len(walls) // 2],
         classes=measured,
