@@ -127,7 +127,11 @@ def join_classes(profile: ClassProfile, report: Report, roof: Roofline | None) -
             )
         )
     rows.sort(key=lambda r: (-r.measured_s, -(r.predicted_s or 0.0), r.kernel_class))
-    unrecorded = [r.kernel_class for r in rows if r.ops and not r.records and r.measured_s]
+    unrecorded = [  # "other" is ops with no formula (views, layout reorders): expected
+        r.kernel_class
+        for r in rows
+        if r.ops and not r.records and r.measured_s and r.kernel_class != "other"
+    ]
     notes = []
     if unrecorded:
         notes.append(
