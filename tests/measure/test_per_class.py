@@ -127,3 +127,35 @@ def test_cli_table_and_json(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -
     d = json.loads(capfd.readouterr().out)["per_class"]
     assert {c["kernel_class"] for c in d["classes"]} >= {"conv", "activation"}
     assert all(c["predicted_s"] is None for c in d["classes"])  # no hardware: no prediction
+
+
+def test_class_chart(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from modelmeter.analysis.classes import PerClass
+    from modelmeter.render.class_plot import class_rows, classes_figure
+
+    r = measure(every_class(), "2x3x16x16", warmup=1, repeats=2, per_class=True, hardware=SPEC)
+    rows = class_rows(r)
+    # every class measured or predicted, the longest (either figure) first
+    assert {name for name, _, _ in rows} >= {"conv", "depthwise", "norm", "matmul"}
+    longest = [max(m, p or 0.0) for _, m, p in rows]
+    assert longest == sorted(longest, reverse=True)
+    assert r.per_class is not None
+    fig = classes_figure(r)
+    (ax,) = fig.axes
+    assert len(ax.patches) == 2 * len(rows)  # a measured and a predicted bar per class
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    ticks = list(ax.get_yticks())
+    assert labels == [name for name, _, _ in rows]
+    assert ticks == sorted(ticks, reverse=True)  # the longest at the top
+    assert isinstance(r.per_class, PerClass)
+    # the command: --plot-classes implies --per-class and writes a whole PNG
+    f = tmp_path / "net.py"
+    f.write_text(FACTORY, encoding="utf-8")
+    out = tmp_path / "classes.png"
+    argv = ["measure", f"{f}:make", "--repeats", "2", "--warmup", "1"]
+    assert main([*argv, "--plot-classes", str(out)]) == 0
+    captured = capfd.readouterr()
+    assert "per kernel class" in captured.out and f"wrote {out}" in captured.err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 1000
+    assert main([*argv, "--plot-classes", str(tmp_path / "classes.jpg")]) == 2
+    assert "give a .png file name" in capfd.readouterr().err

@@ -281,6 +281,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "time for it",
     )
     p.add_argument(
+        "--plot-classes",
+        metavar="FILE.png",
+        help="write a chart of measured vs predicted time per kernel class (implies "
+        "--per-class; needs matplotlib)",
+    )
+    p.add_argument(
         "--depth",
         type=_depth,
         default=1,
@@ -312,6 +318,14 @@ def run(args: argparse.Namespace) -> int:
         args.dtype = canonical_dtype(args.dtype)
     if args.output:
         check_output_path(args.output, args.model)
+    if args.plot_classes:
+        from modelmeter.render.plots import require_matplotlib
+
+        require_matplotlib()
+        if not args.plot_classes.lower().endswith(".png"):
+            raise InputError(f"plot file {args.plot_classes!r}: give a .png file name")
+        check_output_path(args.plot_classes, args.model)
+        args.per_class = True
     spec = None
     if args.hardware:
         from modelmeter.hardware import load_spec
@@ -326,6 +340,11 @@ def run(args: argparse.Namespace) -> int:
             result = _measure_torch(args, positional, named, spec, progress)
     text = render_json(result) if args.format == "json" else render_text(result, args.depth)
     _emit(text, args.output)
+    if args.plot_classes:
+        from modelmeter.render.class_plot import save_classes
+
+        save_classes(result, args.plot_classes)
+        print(f"modelmeter: wrote {args.plot_classes}", file=sys.stderr)
     return 0
 
 
