@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.render.plots import _figure, _save, _time_unit
+from modelmeter.render.plots import _figure, _save, _time_unit, finish_bars
 
 if TYPE_CHECKING:
     from modelmeter.analysis.measure import MeasureResult
@@ -55,15 +55,13 @@ def classes_figure(result: MeasureResult) -> Any:
     ax.set_xlim(0, longest / scale * 1.3)
     ax.set_xlabel(f"time per call ({unit})")
     hardware = result.prediction.hardware if result.prediction is not None else "no hardware"
-    fig.suptitle(
+    return finish_bars(
+        fig,
+        ax,
         f"Time per kernel class: {result.model}, batch {result.batch}, {result.dtype}\n"
         f"{result.device} ({result.device_name}) · {profile.runs} profiled calls · "
         f"roofline on {hardware}",
-        fontsize=10,
     )
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(True, axis="x", lw=0.4, alpha=0.5)
-    return fig
 
 
 def save_classes(result: MeasureResult, path: str) -> None:

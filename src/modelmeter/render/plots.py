@@ -310,11 +310,17 @@ def breakdown_figure(report: Report, roof: Roofline, *, top: int = 20) -> Any:
         + (" (its wait for launch)" if roof.spec.launches_overlap else "")
     )
     shown = sum(sum(r[1:]) for r in rows)
-    fig.suptitle(
+    return finish_bars(
+        fig,
+        ax,
         f"Time of the {len(rows)} slowest modules (own ops), {100 * shown / total:.1f}% of "
         f"the total\n{_title(report, roof, 'Breakdown')}\n{_subtitle(roof)}",
-        fontsize=10,
     )
+
+
+def finish_bars(fig: Any, ax: Any, title: str) -> Any:
+    """Title, legend and grid of a horizontal bar chart; returns the figure."""
+    fig.suptitle(title, fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(True, axis="x", lw=0.4, alpha=0.5)
     return fig
