@@ -11,27 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import one_error, run
 
 import modelmeter
-from modelmeter.cli import main, split_inputs
+from modelmeter.cli import split_inputs
 from modelmeter.errors import InputError, ModelNotFound
 from modelmeter.render.checks import check_csv, check_json, check_markdown
 from modelmeter.render.ops import render_ops
 from modelmeter.report import Report
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("modelmeter: error: ")
-    assert "Traceback" not in err
-    return lines[0]
 
 
 class FakeAnalyze:
@@ -164,7 +151,7 @@ def test_library_warnings_hidden_unless_debug(
 def test_unknown_model_is_exit_2_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "analyze", "torchvision:no_such_model_here")
     assert code == 2 and out == ""
-    assert "no_such_model_here" in one_error_line(err)
+    assert "no_such_model_here" in one_error(err)
 
 
 def test_model_error_from_the_api_is_exit_2(
@@ -172,7 +159,7 @@ def test_model_error_from_the_api_is_exit_2(
 ) -> None:
     fake.exc = ModelNotFound("no model 'x'")
     code, _, err = run(capsys, "analyze", "x")
-    assert code == 2 and one_error_line(err) == "modelmeter: error: no model 'x'"
+    assert code == 2 and one_error(err) == "modelmeter: error: no model 'x'"
 
 
 @pytest.mark.parametrize(
@@ -195,7 +182,7 @@ def test_usage_and_input_errors_are_exit_2(
 ) -> None:
     code, out, err = run(capsys, "analyze", "torchvision:resnet18", *argv)
     assert code == 2 and out == ""
-    assert needle in one_error_line(err)
+    assert needle in one_error(err)
     assert fake.calls == []  # rejected before any model is built
 
 
@@ -209,7 +196,7 @@ def test_internal_error_is_exit_1_and_debug_shows_traceback(
 ) -> None:
     fake.exc = RuntimeError("boom")
     code, _, err = run(capsys, "analyze", "m")
-    line = one_error_line(err)
+    line = one_error(err)
     assert code == 1 and "internal error: RuntimeError: boom" in line and "--debug" in line
     code, _, err = run(capsys, "analyze", "m", "--debug")
     assert code == 1 and "Traceback" in err and "boom" in err
@@ -234,7 +221,7 @@ def test_python_dash_m_entry_point() -> None:
         timeout=60,
     )
     assert done.returncode == 2 and done.stdout == ""
-    one_error_line(done.stderr)
+    one_error(done.stderr)
 
 
 # ---- output files ---------------------------------------------------------------------------
@@ -259,7 +246,7 @@ def test_no_file_on_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     code, _, err = run(
         capsys, "analyze", "torchvision:no_such_model", "-f", "json", "-o", str(target)
     )
-    assert code == 2 and "no_such_model" in one_error_line(err)
+    assert code == 2 and "no_such_model" in one_error(err)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -281,7 +268,7 @@ def test_refuses_to_write_over_the_model_file(
     source = "import torch\n\ndef make():\n    return torch.nn.Linear(4, 2)\n"
     model.write_text(source)
     code, _, err = run(capsys, "analyze", f"{model}:make", "-i", "1x4", "-o", str(model))
-    assert code == 2 and "refusing to write" in one_error_line(err)
+    assert code == 2 and "refusing to write" in one_error(err)
     assert model.read_text() == source and fake.calls == []
 
 
@@ -289,9 +276,9 @@ def test_output_into_a_missing_directory(
     capsys: pytest.CaptureFixture[str], fake: FakeAnalyze, tmp_path: Path
 ) -> None:
     code, _, err = run(capsys, "analyze", "m", "-o", str(tmp_path / "nope" / "r.txt"))
-    assert code == 2 and "does not exist" in one_error_line(err) and fake.calls == []
+    assert code == 2 and "does not exist" in one_error(err) and fake.calls == []
     code, _, err = run(capsys, "analyze", "m", "-o", str(tmp_path))
-    assert code == 2 and "is a directory" in one_error_line(err)
+    assert code == 2 and "is a directory" in one_error(err)
 
 
 # ---- a real model, end to end ---------------------------------------------------------------
@@ -325,7 +312,7 @@ def test_ops_formats(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "ops")
     assert code == 0 and "Counted operators" in out
     code, _, err = run(capsys, "ops", "--format", "csv")
-    assert code == 2 and "invalid choice" in one_error_line(err)
+    assert code == 2 and "invalid choice" in one_error(err)
 
 
 def test_terminal_table_has_colour(

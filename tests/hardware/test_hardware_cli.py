@@ -8,26 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import one_error, run
 
 import modelmeter
-from modelmeter.cli import main
 from modelmeter.hardware import list_specs, load_spec
 from modelmeter.hardware.listing import render_list
 from modelmeter.render import render
 from modelmeter.report import Report
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("modelmeter: error: ") and "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture

@@ -7,23 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import one_error, run
 
 from modelmeter.cli import main
 from modelmeter.commands.calibrate import parse_dtypes, spec_name
 from modelmeter.errors import InputError
 from modelmeter.hardware import load_spec
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("modelmeter: error: "), err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import one_error, run
 
-from modelmeter.cli import main
 from modelmeter.commands.measure import format_seconds, render_text
 
 FACTORY = """\
@@ -27,19 +27,6 @@ def model_file(tmp_path: Path) -> str:
     f = tmp_path / "tinynet.py"
     f.write_text(FACTORY, encoding="utf-8")
     return f"{f}:make"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("modelmeter: error: "), err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_table_output(model_file: str, capsys: pytest.CaptureFixture[str]) -> None:
