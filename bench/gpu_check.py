@@ -52,6 +52,7 @@ from modelmeter.analysis.measure import (  # noqa: E402
     summarize,
 )
 from modelmeter.analysis.roofline import roofline  # noqa: E402
+from modelmeter.errors import first_line  # noqa: E402
 from modelmeter.frontends.torch.calibrate import calibrate  # noqa: E402
 from modelmeter.frontends.torch.profiling import profile_classes  # noqa: E402
 from modelmeter.frontends.torch.runner import (  # noqa: E402
@@ -161,11 +162,6 @@ def count_kernels(model: Any, args: tuple, kwargs: dict, dev: torch.device) -> f
             and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
         )
     return n / runs
-
-
-def _line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:200] if lines else ""
 
 
 def _kernel_check(
@@ -460,8 +456,8 @@ def main(argv: list[str] | None = None) -> int:
                     doc["cases"].append(_case(name, model, dev, dtype, batch, specs, args))
         except Exception as e:  # noqa: BLE001 - one model failing must not stop the run
             doc["skipped"].append(name)
-            doc["errors"].append(f"{name}: {type(e).__name__}: {_line(e)}")
-            print(f"{name:<22} failed: {type(e).__name__}: {_line(e)}", flush=True)
+            doc["errors"].append(f"{name}: {type(e).__name__}: {first_line(e, '')}")
+            print(f"{name:<22} failed: {type(e).__name__}: {first_line(e, '')}", flush=True)
         finally:
             del model
             gc.collect()
@@ -486,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             doc["kernel_check"].append(_kernel_check(name, dev, dtypes[-1], batches, specs))
         except Exception as e:  # noqa: BLE001 - a side check: record and go on
-            doc["errors"].append(f"kernel check {name}: {type(e).__name__}: {_line(e)}")
+            doc["errors"].append(f"kernel check {name}: {type(e).__name__}: {first_line(e, '')}")
     _write(out, doc, spec_keys)
     print()
     print(table(doc["summary"], spec_keys), end="")

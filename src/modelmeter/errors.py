@@ -35,3 +35,14 @@ def require(module: str, extra: str, purpose: str):  # noqa: ANN201
         return importlib.import_module(module)
     except ImportError:
         raise MissingDependency(module.split(".")[0], extra, purpose) from None
+
+
+def first_line(e: BaseException | None, default: str | None = None) -> str:
+    """The first non-empty line of an exception's message (at most 300 characters), for a
+    one-line error; ``default`` when there is none (None: the exception's type name)."""
+    for line in str(e if e is not None else "").splitlines():
+        if line.strip():
+            return line.strip()[:300]
+    if default is not None or e is None:
+        return default or ""
+    return type(e).__name__

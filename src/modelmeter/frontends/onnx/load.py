@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from modelmeter.errors import InputError, require
+from modelmeter.errors import InputError, first_line, require
 
 # ONNX TensorProto data types -> modelmeter's dtype names (units.DTYPE_BYTES).
 DTYPES: dict[int, str] = {
@@ -99,7 +99,7 @@ def load_model(model: Any) -> Loaded:
         except Exception as e:  # noqa: BLE001 - protobuf raises several types on bad bytes
             raise InputError(
                 f"{path!r} is not a readable ONNX model (corrupt or truncated file?): "
-                f"{type(e).__name__}: {_first_line(e)}"
+                f"{type(e).__name__}: {first_line(e, '')}"
             ) from None
         folder = os.path.dirname(os.path.abspath(path))
         label = os.path.basename(path)
@@ -138,7 +138,7 @@ def _inline_functions(proto: Any, label: str) -> tuple[Any, int]:
         out = inliner.inline_local_functions(proto)
     except Exception as e:  # noqa: BLE001 - the C++ inliner raises several types
         raise InputError(
-            f"{label!r}: cannot inline the model's local functions: {_first_line(e)}"
+            f"{label!r}: cannot inline the model's local functions: {first_line(e, '')}"
         ) from None
     return out, calls
 
@@ -191,10 +191,6 @@ def _copy_fields(src: Any, dst: Any, skip: str) -> None:
         else:  # a repeated field
             getattr(dst, field.name).extend(value)
 
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:200] if lines else ""
 
 
 def _check_structure(proto: Any, label: str) -> None:

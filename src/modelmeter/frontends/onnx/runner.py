@@ -19,7 +19,7 @@ from typing import Any
 
 from modelmeter.analysis.classes import ClassMeasured, ClassProfile
 from modelmeter.analysis.measure import MeasureResult, Timings, summarize
-from modelmeter.errors import InputError, ModelmeterError, ModelRunError
+from modelmeter.errors import InputError, ModelmeterError, ModelRunError, first_line
 from modelmeter.host import PeakRSS, cpu_name, minor_faults
 from modelmeter.registry import family_of
 from modelmeter.report import InputSpec
@@ -111,7 +111,7 @@ def time_onnx(
     try:
         session = ort.InferenceSession(path, sess_options=options, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime's own refusal: one clear line
-        raise ModelRunError(f"onnxruntime cannot load {path}: {_first_line(e)}") from None
+        raise ModelRunError(f"onnxruntime cannot load {path}: {first_line(e)}") from None
     ran_on = session.get_providers()[0]
     if label.startswith("cuda") and ran_on != "CUDAExecutionProvider":
         raise ModelRunError(
@@ -144,7 +144,7 @@ def time_onnx(
     except ModelmeterError:
         raise
     except Exception as e:  # noqa: BLE001 - the model's own failure: one clear line
-        raise ModelRunError(f"onnxruntime failed on {label}: {_first_line(e)}") from None
+        raise ModelRunError(f"onnxruntime failed on {label}: {first_line(e)}") from None
     memory = probe.finish()
     cuda = label.startswith("cuda")
     threads = options.intra_op_num_threads or None  # 0: onnxruntime's default pool
@@ -155,7 +155,7 @@ def time_onnx(
         try:
             profile = profile_classes(path, providers, feeds, min(repeats, 5), max(1, warmup))
         except Exception as e:  # noqa: BLE001 - onnxruntime's own failure: one clear line
-            raise ModelRunError(f"onnxruntime profiling failed: {_first_line(e)}") from None
+            raise ModelRunError(f"onnxruntime profiling failed: {first_line(e)}") from None
     return Timings(
         device=label,
         device_name=_cuda_name(label) if cuda else cpu_name(),
@@ -256,10 +256,6 @@ def _cuda_name(label: str) -> str:
     except Exception:  # noqa: BLE001 - a name is a nicety
         return label
 
-
-def _first_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    return (lines[0] if lines else type(e).__name__)[:300]
 
 
 def is_onnx_path(model: Any) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from modelmeter.errors import InputError, ModelRunError
+from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
 from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
 from modelmeter.frontends.torch.tracer import (
@@ -56,7 +56,7 @@ def trace(
             result.notes.append(
                 "ran on real CPU tensors: a meta-device run failed "
                 f"({meta_error.__cause__.__class__.__name__ if meta_error.__cause__ else 'error'}: "
-                f"{_first_line(meta_error.__cause__)})"
+                f"{first_line(meta_error.__cause__, '')})"
             )
             return result
     return _run(model, specs, True, convention, cast, label, backward)
@@ -74,10 +74,6 @@ def _label(model: Any) -> str:
         return type(model).__name__
     return getattr(model, "__name__", None) or type(model).__name__
 
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc or "").strip().splitlines()
-    return text[0][:200] if text else ""
 
 
 def _device_of(model: Any) -> torch.device:
@@ -266,4 +262,4 @@ def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool) -> str:
         name, typ, shapes = scopes.last_entered
         shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no tensors"
         where = f"module '{name or '<root>'}' ({typ}) failed on inputs [{shown}]: "
-    return f"{where}{type(e).__name__}: {_first_line(e)}"
+    return f"{where}{type(e).__name__}: {first_line(e, '')}"

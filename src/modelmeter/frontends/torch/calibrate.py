@@ -12,14 +12,13 @@ from typing import Any
 import torch
 
 from modelmeter.analysis.measure import Calibration, quantile
-from modelmeter.errors import InputError, ModelmeterError, ModelRunError
+from modelmeter.errors import InputError, ModelmeterError, ModelRunError, first_line
 from modelmeter.frontends.torch.inputs import torch_dtype
 from modelmeter.frontends.torch.runner import (
     UNSTABLE,
     Progress,
     _backend_flags,
     _capacity,
-    _first_line,
     _Timer,
     _vendor,
     device_name,
@@ -152,9 +151,9 @@ def calibrate(
     except ModelmeterError:
         raise
     except torch.cuda.OutOfMemoryError as e:
-        raise ModelRunError(f"out of memory on {dev} while calibrating: {_first_line(e)}") from None
+        raise ModelRunError(f"out of memory on {dev} while calibrating: {first_line(e)}") from None
     except RuntimeError as e:
-        raise ModelRunError(f"calibration failed on {dev}: {_first_line(e)}") from None
+        raise ModelRunError(f"calibration failed on {dev}: {first_line(e)}") from None
     details["copy"] = f"{plan.copy_numel * 4 >> 20} MiB"
     if dev.type == "cpu":
         details["threads"] = torch.get_num_threads()

@@ -36,7 +36,7 @@ from modelmeter.analysis.measure import (
     Timings,
     summarize,
 )
-from modelmeter.errors import InputError, ModelmeterError, ModelRunError
+from modelmeter.errors import InputError, ModelmeterError, ModelRunError, first_line
 from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
 from modelmeter.host import PeakRSS, cpu_info, cpu_name, minor_faults
 from modelmeter.units import canonical_dtype
@@ -306,7 +306,7 @@ def prepare(
             if cast is not None:
                 own.to(dtype=cast)
         except RuntimeError as e:
-            raise ModelRunError(f"cannot place the model on {dev}: {_first_line(e)}") from None
+            raise ModelRunError(f"cannot place the model on {dev}: {first_line(e)}") from None
         if own.training:
             notes.append("the model is in training mode (as given): train-mode layers ran")
     specs = InputSpecs.from_user(inputs, kwargs)
@@ -330,10 +330,6 @@ def _label(model: Any) -> str:
         return type(model).__name__
     return getattr(model, "__name__", None) or type(model).__name__
 
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:300] if lines else type(e).__name__
 
 
 # ---- memory --------------------------------------------------------------------------------
@@ -524,10 +520,10 @@ def time_model(
     except ModelmeterError:
         raise
     except torch.cuda.OutOfMemoryError as e:
-        raise ModelRunError(f"out of memory on {dev}: {_first_line(e)}") from None
+        raise ModelRunError(f"out of memory on {dev}: {first_line(e)}") from None
     except Exception as e:  # noqa: BLE001 - the model's own failure: one clear line
         raise ModelRunError(
-            f"the model failed on {dev}: {type(e).__name__}: {_first_line(e)}"
+            f"the model failed on {dev}: {type(e).__name__}: {first_line(e, '')}"
         ) from e
     if dev.type == "cuda":
         notes.append("cudnn.benchmark on during the run; TF32 " + ("on" if tf32 else "off"))
