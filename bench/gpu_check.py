@@ -8,8 +8,8 @@ On a GPU (the target: one H100, about 8 minutes):
      (inference_mode, cudnn.benchmark, a few warm-ups and repeats, CUDA events), and
      predicts its latency with the roofline on the calibrated spec (launches overlapping
      execution, as a GPU queues them), on the same spec with launches paid in series
-     ("serial"), on the same spec with one conv efficiency for both ceilings ("one-factor"),
-     and on the datasheet spec, beside the FLOPs-only estimate (FLOPs /
+     ("serial"), on the same spec with the general figures for every dtype
+     ("dtype-blind": no per-dtype overheads and kernel fractions), and on the datasheet spec, beside the FLOPs-only estimate (FLOPs /
      datasheet matrix peak);
   3. counts, for a few models at batch 1, the device kernels one forward launches (torch
      profiler) against the op records modelmeter charges overhead for;
@@ -400,9 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"calibration failed: {cal_error}", flush=True)
     else:
         specs["calibrated"] = cal.to_spec("calibrated")
-        if specs["calibrated"].kernel_memory:
-            # convolutions' memory side at their compute figure: does the split help
-            specs["one-factor"] = dataclasses.replace(specs["calibrated"], kernel_memory={})
+        if specs["calibrated"].dtype_overhead or specs["calibrated"].dtype_kernels:
+            # the general figures for every dtype: do the per-dtype ones help
+            specs["dtype-blind"] = dataclasses.replace(
+                specs["calibrated"], dtype_overhead={}, dtype_kernels={}
+            )
         if specs["calibrated"].launches_overlap:
             # the same figures with launches paid in series: which launch model fits
             specs["serial"] = dataclasses.replace(specs["calibrated"], overlap=False)
@@ -411,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
             f"calibrated {cal.device_name} in {time.perf_counter() - t_start:.1f} s: "
             + ", ".join(f"matmul {k} {format_rate(v)}" for k, v in cal.matmul.items())
             + f", copy {format_rate(cal.bandwidth, 'B/s')}, "
-            f"overhead/op {cal.kernel_overhead * 1e6:.1f}us",
+            "overhead/op "
+            + ", ".join(f"{k} {v * 1e6:.1f}us" for k, v in cal.overheads.items()),
             flush=True,
         )
     if dev.type == "cuda":

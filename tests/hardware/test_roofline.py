@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 import torch
@@ -264,6 +265,61 @@ def test_overlapped_launches_starve_a_fast_device() -> None:
     assert roof.total.overhead_s == pytest.approx(3.5e-6)
     assert [t.bound for t in roof.ops] == ["overhead", "memory", "memory", "memory"]
     assert roof.to_dict()["launches_overlap"] is True
+
+
+def _typed_adds(*ops: tuple[float, str]) -> Report:
+    """Adds of ``busy_us`` memory time at 1 TB/s each, in the given dtypes."""
+    recs = [
+        OpRecord("aten.add", Cost(flops=1, bytes_read=int(b * 1e6)), dtype=dt) for b, dt in ops
+    ]
+    return Report("adds", "torch", "exact", "meta", [], ModuleNode("", "Fn", ops=recs))
+
+
+def test_overhead_per_dtype_in_series_and_in_the_queue() -> None:
+    # [overhead] kernel = 2 us, [overhead.dtypes] bfloat16 = 20 us
+    spec = toy(kernel_overhead=2e-6, dtype_overhead={"bfloat16": 20e-6})
+    assert (spec.overhead_for("float32"), spec.overhead_for("bfloat16")) == (2e-6, 20e-6)
+    report = _typed_adds((10, "float32"), (1, "float32"), (1, "bfloat16"))
+    # in series: busy 10 + 1 + 1 = 12 us, overheads 2 + 2 + 20 = 24 us -> 36 us
+    serial = roofline(report, replace(spec, overlap=False))
+    assert [t.overhead_s for t in serial.ops] == pytest.approx([2e-6, 2e-6, 20e-6])
+    assert serial.latency_s == pytest.approx(36e-6)
+    # queued: issued at 2, 2+2 = 4 and 4+20 = 24 us. Op 1 waits 2, ends 12; op 2 (issued at
+    # 4) starts at 12, ends 13; op 3 is issued at 24: waits 11, ends 25 us.
+    roof = roofline(report, spec)
+    assert [t.overhead_s for t in roof.ops] == pytest.approx([2e-6, 0, 11e-6])
+    assert roof.latency_s == pytest.approx(25e-6)
+    # the JSON gives the overhead of the main dtype (float32 here: no MAC op, most FLOPs tie
+    # broken by name -> float32 has 2 FLOPs against 1)
+    assert roof.dtype == "float32" and roof.to_dict()["kernel_overhead_s"] == 2e-6
+
+
+def test_kernel_factors_per_dtype_over_the_general_table() -> None:
+    # conv in bfloat16 at 0.5 compute / 0.25 memory; every other dtype at the general 0.8
+    spec = toy(
+        kernel_efficiency={"conv": 0.8, "norm": 0.5},
+        dtype_kernels={"bfloat16": {"conv": (0.5, 0.25)}},
+    )
+    assert spec.kernel_factors("conv", "bfloat16") == (0.5, 0.25)
+    assert spec.kernel_factors("conv", "float32") == (0.8, 0.8)
+    assert spec.kernel_factors("norm", "bfloat16") == (0.5, 0.5)  # not in its table: general
+    assert spec.kernel_factors("conv") == (0.8, 0.8)
+    # a bf16 convolution with 2e9 FLOPs and 1e6 bytes: compute 2e9 / (100e12 x 0.5) = 40 us,
+    # memory 1e6 / (1e12 x 0.25) = 4 us
+    rec = OpRecord("aten.convolution", Cost(macs=10**9, flops=2 * 10**9, bytes_read=10**6),
+                   dtype="bfloat16")
+    roof = roofline(one_op_report(rec), toy(**{**_fields(spec), "kernel_overhead": 0.0}))
+    (t,) = roof.ops
+    assert (t.kernel_efficiency, t.kernel_memory_efficiency) == (0.5, 0.25)
+    assert t.compute_s == pytest.approx(40e-6) and t.memory_s == pytest.approx(4e-6)
+    assert roof.to_dict()["efficiency"]["kernels"]["conv"] == {"compute": 0.5, "memory": 0.25}
+    assert spec.to_dict()["efficiency"]["dtypes"] == {
+        "bfloat16": {"conv": {"compute": 0.5, "memory": 0.25}}
+    }
+
+
+def _fields(spec: HardwareSpec) -> dict[str, object]:
+    return {f: getattr(spec, f) for f in ("kernel_efficiency", "dtype_kernels")}
 
 
 def test_roofline_does_not_change_the_report(handmade: Report) -> None:

@@ -4,6 +4,7 @@ give one clear error naming the file and the field, and the fallback rules pick 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from modelmeter.hardware import (
     load_spec,
     parse_seconds,
     resolve_peak,
+    spec_from_dict,
     spec_from_peak,
 )
 from modelmeter.hardware.listing import render_list, render_show, show_lines
@@ -340,6 +342,55 @@ def test_kernel_efficiency_per_ceiling(tmp_path: Path) -> None:
     assert [back.kernel_factors(k) for k in ("conv", "norm", "pool", "matmul")] == [
         (0.9, 0.3), (1.0, 0.5), (0.25, 0.25), (1.0, 1.0),
     ]  # fmt: skip
+
+
+def test_per_dtype_overhead_and_kernels_read_and_round_trip(tmp_path: Path) -> None:
+    text = GOOD + '[overhead.dtypes]\nbfloat16 = "27us"\n'
+    text += "[efficiency.kernels]\nconv = 0.6\n"
+    text += "[efficiency.dtypes.bfloat16]\nconv = { compute = 0.4, memory = 0.8 }\nnorm = 0.5\n"
+    spec = load_spec(_write(tmp_path, text))
+    assert spec.overhead_for("bfloat16") == pytest.approx(27e-6)
+    assert spec.overhead_for("float32") == spec.kernel_overhead
+    assert spec.kernel_factors("conv", "bfloat16") == (0.4, 0.8)
+    assert spec.kernel_factors("norm", "bfloat16") == (0.5, 0.5)
+    assert spec.kernel_factors("conv", "float16") == (0.6, 0.6)
+    assert spec.to_dict()["overhead"]["dtypes"] == {"bfloat16": pytest.approx(27e-6)}
+    again = tmp_path / "again.toml"
+    again.write_text(dump_toml(spec), encoding="utf-8")
+    back = load_spec(str(again))
+    assert back.dtype_overhead == spec.dtype_overhead
+    assert back.dtype_kernels == spec.dtype_kernels
+    shown = dict(show_lines(back))
+    assert shown["overhead.dtypes.bfloat16"].startswith("27 us")
+    assert shown["efficiency.dtypes.bfloat16.conv"].startswith("compute 0.4 · memory 0.8")
+
+
+def test_json_hardware_block_reads_back_as_the_same_spec(tmp_path: Path) -> None:
+    # the JSON report's "hardware" object (to_dict) is a valid spec document: a stored
+    # result can be re-predicted with the spec it was made with (bench/gpu_replay.py)
+    text = GOOD + '[overhead]\nkernel = "4us"\n[overhead.dtypes]\nbfloat16 = "27us"\n'
+    text += "[efficiency.kernels]\nconv = { compute = 0.6, memory = 0.3 }\n"
+    text += "[efficiency.dtypes.bfloat16]\nnorm = 0.5\n"
+    spec = load_spec(_write(tmp_path, text))
+    # (the JSON states the overlap the kind implies)
+    assert spec_from_dict(spec.to_dict()) == replace(spec, overlap=False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ('[overhead.dtypes]\nbf16 = "2us"\n', "overhead.dtypes.bf16 is not a known dtype"),
+        ('[overhead.dtypes]\nbfloat16 = "-2us"\n', "overhead.dtypes.bfloat16 must be >= 0"),
+        ("[efficiency.dtypes.fp7]\nconv = 0.5\n", "efficiency.dtypes.fp7 is not a known dtype"),
+        ("[efficiency.dtypes.bfloat16]\nconvv = 0.5\n", "not a known kernel class"),
+        ("[efficiency.dtypes.bfloat16]\nconv = 1.5\n", "must be at most 1"),
+        ("[efficiency.dtypes]\nbfloat16 = 0.5\n", "must be a table"),
+    ],
+)
+def test_bad_per_dtype_tables_give_one_error(tmp_path: Path, extra: str, needle: str) -> None:
+    with pytest.raises(HardwareSpecError) as e:
+        load_spec(_write(tmp_path, GOOD + extra))
+    assert needle in str(e.value) and "mychip.toml" in str(e.value)
 
 
 def test_kernel_classes_are_the_formula_families_and_depthwise() -> None:

@@ -36,12 +36,32 @@ def test_quick_calibration_writes_a_loadable_spec(calibrated: Path) -> None:
     assert 1e7 < spec.vector["float32"] < 1e14
     assert 1e8 < spec.bandwidth < 1e13
     assert 1e-8 < spec.kernel_overhead < 1e-2
+    # one dtype: no per-dtype tables (the general figures are that dtype's)
+    assert not spec.dtype_overhead and not spec.dtype_kernels
     # one attainable fraction per benchmarked kernel class, within [0.01, 1]
     assert set(spec.kernel_efficiency) == {"conv", "depthwise", "pool", "norm"}
     assert all(0.01 <= v <= 1.0 for v in spec.kernel_efficiency.values())
     # and the memory side of convolutions apart (a memory-heavy 1x1 convolution)
     assert set(spec.kernel_memory) == {"conv"} and 0.01 <= spec.kernel_memory["conv"] <= 1.0
     assert not list(calibrated.parent.glob(".*tmp"))  # no temporary file left behind
+
+
+def test_two_dtypes_give_per_dtype_overheads_and_kernel_tables(tmp_path: Path) -> None:
+    path = tmp_path / "two.toml"
+    argv = ["calibrate", "--device", "cpu", "--quick", "-q", "--dtypes", "fp32,bf16"]
+    assert main([*argv, "-o", str(path)]) == 0
+    spec = load_spec(str(path))
+    assert set(spec.dtype_overhead) == {"float32", "bfloat16"}
+    # the general overhead is the first dtype's (float32's)
+    assert spec.kernel_overhead == spec.dtype_overhead["float32"]
+    assert set(spec.dtype_kernels) == {"float32", "bfloat16"}
+    for table in spec.dtype_kernels.values():
+        assert set(table) == {"conv", "depthwise", "pool", "norm"}
+    # the general table is the geometric mean of the two dtypes' fractions
+    for cls in ("conv", "depthwise", "pool", "norm"):
+        (f32, _), (b16, _) = spec.dtype_kernels["float32"][cls], spec.dtype_kernels["bfloat16"][cls]
+        assert spec.kernel_efficiency[cls] == pytest.approx((f32 * b16) ** 0.5)
+    assert spec.kernel_factors("conv", "bfloat16") == spec.dtype_kernels["bfloat16"]["conv"]
 
 
 def test_spec_is_usable_for_prediction(calibrated: Path) -> None:

@@ -50,10 +50,10 @@ def test_quick_cpu_run(tmp_path: Path) -> None:
     assert len(doc["cases"]) == 8 and not doc["skipped"] and doc["errors"] == []
     assert {c["model"] for c in doc["cases"]} == {"resnet18", "mobilenet_v3_small"}
     for c in doc["cases"]:
-        # the CPU calibration splits the conv factor, so the one-factor variant is there too;
-        # a CPU does not overlap launches, so there is no "serial" variant
+        # two dtypes calibrated give per-dtype figures, so the dtype-blind variant is there
+        # too; a CPU does not overlap launches, so there is no "serial" variant
         assert c["measured_s"] > 0
-        assert set(c["specs"]) == {"calibrated", "one-factor", "datasheet"}
+        assert set(c["specs"]) == {"calibrated", "dtype-blind", "datasheet"}
         for s in c["specs"].values():
             assert s["ratio"] == pytest.approx(s["predicted_s"] / c["measured_s"])
     assert [(r["batch"], r["dtype"]) for r in doc["summary"]] == [
@@ -75,6 +75,22 @@ def test_quick_cpu_run(tmp_path: Path) -> None:
     md = (out / "gpu_check.md").read_text(encoding="utf-8")
     assert "err calibrated" in md and "| resnet18 |" in md
     assert "err FLOPs-only" in proc.stdout
+    # the stored results re-predicted by bench/gpu_replay.py with the stored calibration and
+    # the same code give the check's own predictions back
+    replayed = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gpu_replay.py"), str(out / "gpu_check.json"),
+         "--show-models"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert replayed.returncode == 0, replayed.stderr[-2000:]
+    assert "8 measurements re-predicted" in replayed.stdout
+    for c in doc["cases"]:
+        line = next(
+            ln for ln in replayed.stdout.splitlines()
+            if ln.split()[:3] == [c["model"], f"b{c['batch']}", c["dtype"]]
+        )
+        want = c["specs"]["calibrated"]["ratio"]
+        assert f"calibrated {want:.2f}" in line
 
 
 def test_summary_is_hand_checked(gpu_check: ModuleType) -> None:

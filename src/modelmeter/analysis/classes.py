@@ -108,9 +108,9 @@ def join_classes(profile: ClassProfile, report: Report, roof: Roofline | None) -
                 records[k] = records.get(k, 0) + 1
     predicted: dict[str, float] = {}
     if roof is not None:
-        serial = 0.0 if profile.device_time else roof.spec.kernel_overhead
         for t in roof.ops:
             busy = t.latency_s - t.overhead_s
+            serial = 0.0 if profile.device_time else roof.spec.overhead_for(t.dtype)
             predicted[t.kernel_class] = predicted.get(t.kernel_class, 0.0) + busy + serial
     measured = {m.kernel_class: m for m in profile.classes}
     rows = []

@@ -403,7 +403,7 @@ def summarize(
             flops_only_s=forward.flops / roof.peak if roof.peak else math.inf,
             peak=roof.peak,
             bandwidth=spec.bandwidth,
-            kernel_overhead_s=spec.kernel_overhead,
+            kernel_overhead_s=spec.overhead_for(roof.dtype),
             launches_overlap=spec.launches_overlap,
         )
     modules: list[ModuleTiming] = []
@@ -504,9 +504,12 @@ class Calibration:
 
     ``matmul`` and ``vector`` map a canonical dtype to FLOP/s (counted as modelmeter counts
     them), ``bandwidth`` is copy bytes (read + written) per second, ``kernel_overhead`` the
-    time per counted op of a tiny model (the roofline's per-kernel overhead) and
-    ``launch_overhead`` the time of one tiny elementwise op, for reference. ``warnings``
-    name figures whose timing rounds varied a lot (a busy device).
+    time per counted op of a tiny model in the first dtype (the roofline's per-kernel
+    overhead), ``overheads`` the same per calibrated dtype, and ``launch_overhead`` the time
+    of one tiny elementwise op, for reference. ``kernels`` / ``kernels_memory`` are the
+    kernel classes' attainable fractions over all dtypes (geometric mean), ``dtype_kernels``
+    each dtype's own (class -> (compute, memory)). ``warnings`` name figures whose timing
+    rounds varied a lot (a busy device).
     """
 
     device: str
@@ -521,13 +524,18 @@ class Calibration:
     launch_overhead: float
     kernels: dict[str, float] = field(default_factory=dict)
     kernels_memory: dict[str, float] = field(default_factory=dict)
+    overheads: dict[str, float] = field(default_factory=dict)
+    dtype_kernels: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     capacity: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def to_spec(self, name: str) -> HardwareSpec:
-        """The figures as a HardwareSpec: unverified, efficiency 1.0 (they are attainable)."""
+        """The figures as a HardwareSpec: unverified, efficiency 1.0 (they are attainable).
+        Per-dtype overheads and kernel fractions go in only where more than one dtype was
+        calibrated (with one, the general figures are that dtype's)."""
         details = "; ".join(f"{k}: {v}" for k, v in self.details.items())
+        several = len(self.overheads) > 1
         return HardwareSpec(
             name=name,
             display_name=f"{self.device_name} (calibrated)",
@@ -542,12 +550,17 @@ class Calibration:
             efficiency_memory=1.0,
             kernel_efficiency=dict(self.kernels),
             kernel_memory=dict(self.kernels_memory),
+            dtype_overhead=dict(self.overheads) if several else {},
+            dtype_kernels=dict(self.dtype_kernels) if len(self.dtype_kernels) > 1 else {},
             verified=False,
             source=f"measured by modelmeter calibrate on {self.device_name} ({self.torch_version})",
             notes="attainable figures, not datasheet peaks: [compute] best square matmul, "
-            "[vector] best cache-resident elementwise op, [memory] large copy (read + written), "
-            "[overhead] time per counted op of a tiny model, [efficiency.kernels] roofline "
-            "time / measured time of one conv, depthwise conv, max pool and batch norm; "
+            "[vector] best elementwise op (cache-resident on a CPU, DRAM-sized on a GPU), "
+            "[memory] large copy (read + written), "
+            "[overhead] time per counted op of a tiny conv/BN/ReLU model (per dtype in "
+            "[overhead.dtypes]), [efficiency.kernels] roofline time / measured time of one "
+            "conv, depthwise conv, max pool and batch norm (geometric mean over the dtypes; "
+            "each dtype's own in [efficiency.dtypes]); "
             f"one tiny add takes {self.launch_overhead * 1e6:.3g}us"
             + (f"; {details}" if details else "")
             + (f"; UNSTABLE (busy device?): {', '.join(self.warnings)}" if self.warnings else ""),

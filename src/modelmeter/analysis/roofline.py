@@ -5,18 +5,20 @@ one kernel, unfused)::
 
     compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute x kc)   unit: OpRecord.runs_on
     memory_s   = (bytes read + written) / (bandwidth x efficiency.memory x km)
-                 kc, km = efficiency.kernels[kernel class] (1.0 unless the spec gives them)
+                 kc, km = efficiency.dtypes[dtype][kernel class], else
+                          efficiency.kernels[kernel class] (1.0 unless the spec gives them)
     busy_s     = max(compute_s, memory_s)
-    overhead_s = the spec's per-kernel overhead o             (launches in series: CPU, NPU)
-               = max(0, i*o - finish of kernel i-1)       (launches overlap: GPU queue)
+    overhead_s = o, the spec's per-kernel overhead for the op's dtype
+                 (overhead.dtypes, else overhead.kernel)      (launches in series: CPU, NPU)
+               = max(0, o_1+...+o_i - finish of kernel i-1)   (launches overlap: GPU queue)
     latency_s  = busy_s + overhead_s
     bound      = overhead if overhead_s > busy_s, else compute or memory
 
 Where launches overlap execution (``spec.launches_overlap``: GPUs), the host issues kernel i
-(in execution order) at i*o and the device runs it once both it is issued and kernel i-1 is
-done; an op is charged
-only the time the device sat idle waiting for it, so a backlogged queue hides the overhead
-and the ops' latencies still add up to the model's.
+(in execution order) at o_1+...+o_i (i*o with one overhead) and the device runs it once both
+it is issued and kernel i-1 is done; an op is charged only the time the device sat idle
+waiting for it, so a backlogged queue hides the overhead and the ops' latencies still add up
+to the model's.
 
 An op runs on the matrix units when it has MACs, unless its formula says otherwise (a
 depthwise convolution reduces over no channel: it is not a matrix product, and runs on the
@@ -221,13 +223,16 @@ class Roofline:
             "efficiency": {
                 "compute": self.spec.efficiency_compute,
                 "memory": self.spec.efficiency_memory,
+                # the factors ops in the main dtype get
                 "kernels": {
-                    cls: dict(zip(("compute", "memory"), self.spec.kernel_factors(cls),
-                                  strict=True))
-                    for cls in self.spec.kernels_table()
+                    cls: dict(
+                        zip(("compute", "memory"), self.spec.kernel_factors(cls, self.dtype),
+                            strict=True)
+                    )
+                    for cls in self.spec.kernels_table(self.dtype)
                 },
             },
-            "kernel_overhead_s": self.spec.kernel_overhead,
+            "kernel_overhead_s": self.spec.overhead_for(self.dtype),
             "launches_overlap": self.spec.launches_overlap,
             "batch": self.batch,
             "throughput_per_s": self.throughput,
@@ -251,8 +256,9 @@ def _check(spec: HardwareSpec) -> None:
             raise HardwareSpecError(
                 f"hardware {spec.name!r}: {label} must be a finite number > 0 (got {v!r})"
             )
-    if not 0 <= spec.kernel_overhead < math.inf:
-        raise HardwareSpecError(f"hardware {spec.name!r}: overhead.kernel must be >= 0")
+    for label, o in (("kernel", spec.kernel_overhead), *spec.dtype_overhead.items()):
+        if not 0 <= o < math.inf:
+            raise HardwareSpecError(f"hardware {spec.name!r}: overhead.{label} must be >= 0")
     if not spec.compute:
         raise HardwareSpecError(f"hardware {spec.name!r} has no [compute] peak")
 
@@ -278,10 +284,10 @@ def op_time(
     flops = rec.cost.flops
     moved = rec.cost.bytes_moved
     kind = kernel_class(rec)
-    kc, km = spec.kernel_factors(kind)
+    kc, km = spec.kernel_factors(kind, rec.dtype)
     compute = flops / (choice.value * spec.efficiency_compute * kc)
     memory = moved / (spec.bandwidth * spec.efficiency_memory * km)
-    overhead = spec.kernel_overhead
+    overhead = spec.overhead_for(rec.dtype)
     busy = max(compute, memory)
     return OpTime(
         op=rec.op,
@@ -311,15 +317,18 @@ def _bound(compute: float, memory: float, overhead: float) -> str:
     return "compute" if compute >= memory and compute > 0 else "memory"
 
 
-def queued(ops: list[OpTime], interval: float) -> list[OpTime]:
+def queued(ops: list[OpTime], interval: float | None = None) -> list[OpTime]:
     """The ops as a device that overlaps launches with execution runs them, in order: the
-    host issues kernel i (from 1) at ``i * interval``; the device starts it when it is issued
-    and kernel i-1 is done. Each op's overhead becomes the time the device waited for it."""
+    host spends each op's own overhead (or ``interval`` for every op) issuing it, so kernel i
+    is issued when the overheads of ops 1..i are spent (``i * interval``); the device starts
+    it when it is issued and kernel i-1 is done. Each op's overhead becomes the time the
+    device waited for it."""
     out: list[OpTime] = []
-    finish = 0.0
-    for i, t in enumerate(ops, start=1):
+    finish = issued = 0.0
+    for t in ops:
         busy = t.latency_s - t.overhead_s
-        wait = max(0.0, i * interval - finish)
+        issued += t.overhead_s if interval is None else interval
+        wait = max(0.0, issued - finish)
         finish += wait + busy
         out.append(
             replace(
@@ -394,13 +403,12 @@ def roofline(
                     notes[choices[key].note] = None
             ops.append(op_time(rec, node.name, spec, choices[key], unit))
             seqs.append(rec.seq)
-    if spec.launches_overlap and spec.kernel_overhead > 0:
+    if spec.launches_overlap and any(t.overhead_s > 0 for t in ops):
         # the queue runs in execution order (the records' seq), the rows stay in tree order
         order = list(range(len(ops)))
         if all(s >= 0 for s in seqs):
             order.sort(key=seqs.__getitem__)
-        for i, t in zip(order, queued([ops[i] for i in order], spec.kernel_overhead),
-                        strict=True):
+        for i, t in zip(order, queued([ops[i] for i in order]), strict=True):
             ops[i] = t
     own = {node.name: ModuleTime(node.name, peak=ref.value) for node in report.modules()}
     for t in ops:

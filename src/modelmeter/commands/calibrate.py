@@ -53,16 +53,26 @@ def render_summary(cal: Calibration, path: str) -> str:
     for dtype, v in cal.vector.items():
         lines.append(f"  vector  {dtype:<10} {format_rate(v)}")
     lines.append(f"  copy bandwidth     {format_rate(cal.bandwidth, 'B/s')}")
-    lines.append(f"  overhead per op    {cal.kernel_overhead * 1e6:.2f} us")
+    overheads = cal.overheads or {"": cal.kernel_overhead}
+    for dtype, v in overheads.items():
+        lines.append(f"  overhead per op {dtype:<10} {v * 1e6:.2f} us")
     lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
-    for cls, v in cal.kernels.items():
-        if cls in cal.kernels_memory:
-            lines.append(
-                f"  efficiency {cls:<10} {v:.2f} of its compute roofline, "
-                f"{cal.kernels_memory[cls]:.2f} of its memory roofline"
-            )
-        else:
-            lines.append(f"  efficiency {cls:<10} {v:.2f} of its roofline")
+    tables = {"": (cal.kernels, cal.kernels_memory)}
+    if len(cal.dtype_kernels) > 1:
+        tables = {
+            d: ({k: c for k, (c, _) in t.items()}, {k: m for k, (_, m) in t.items()})
+            for d, t in cal.dtype_kernels.items()
+        }
+    for dtype, (compute, memory) in tables.items():
+        for cls, v in compute.items():
+            label = f"{cls} {dtype}".strip()
+            if cls in memory and memory[cls] != v:
+                lines.append(
+                    f"  efficiency {label:<18} {v:.2f} of its compute roofline, "
+                    f"{memory[cls]:.2f} of its memory roofline"
+                )
+            else:
+                lines.append(f"  efficiency {label:<18} {v:.2f} of its roofline")
     return "\n".join(lines) + "\n"
 
 

@@ -154,6 +154,10 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
             lines.append((f"{table}.{dt}", format_rate(v, unit) + ridge))
     lines += [
         ("overhead.kernel", _overhead(spec.kernel_overhead) + " per kernel (estimate)"),
+        *(
+            (f"overhead.dtypes.{d}", _overhead(v) + f" per {d} kernel")
+            for d, v in spec.dtype_overhead.items()
+        ),
         (
             "overhead.overlap",
             "yes: launches overlap execution (asynchronous queue)"
@@ -163,10 +167,16 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
         ("efficiency.compute", f"{spec.efficiency_compute:g}"),
         ("efficiency.memory", f"{spec.efficiency_memory:g}"),
     ]
-    for cls in spec.kernels_table():
-        compute, memory = spec.kernel_factors(cls)
-        text = f"{compute:.3g}" if compute == memory else f"compute {compute:.3g} · memory {memory:.3g}"
-        lines.append((f"efficiency.kernels.{cls}", text + " of the roofline"))
+    tables = [("efficiency.kernels", spec.kernels_table())]
+    tables += [(f"efficiency.dtypes.{d}", spec.dtype_kernels_table(d)) for d in spec.dtype_kernels]
+    for header, table in tables:
+        for cls, v in table.items():
+            text = (
+                f"compute {v['compute']:.3g} · memory {v['memory']:.3g}"
+                if isinstance(v, dict)
+                else f"{v:.3g}"
+            )
+            lines.append((f"{header}.{cls}", text + " of the roofline"))
     if spec.path:
         lines.append(("file", spec.path))
     return lines

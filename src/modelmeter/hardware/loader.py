@@ -37,8 +37,8 @@ TOP_KEYS = {
 }
 TABLE_KEYS = {
     "memory": {"bandwidth", "capacity", "cache"},
-    "overhead": {"kernel", "overlap"},
-    "efficiency": {"compute", "memory", "kernels"},
+    "overhead": {"kernel", "overlap", "dtypes"},
+    "efficiency": {"compute", "memory", "kernels", "dtypes"},
 }
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Dtypes a peak may be given for: every dtype modelmeter knows.
@@ -184,16 +184,55 @@ class _Checker:
                 )
         return value
 
+    def dtype(self, dtype: str, field: str) -> str:
+        """A table key that must be a canonical dtype name."""
+        if dtype not in PEAK_DTYPES:
+            try:
+                hint = f"write its canonical name, {canonical_dtype(dtype)}"
+            except ValueError:
+                hint = f"use one of {', '.join(PEAK_DTYPES)}"
+            raise self.fail(field, f"is not a known dtype; {hint}")
+        return dtype
+
     def peaks(self, d: dict[str, Any], key: str) -> dict[str, float]:
         out: dict[str, float] = {}
         for dtype, value in self.table(d, key).items():
-            if dtype not in PEAK_DTYPES:
-                try:
-                    hint = f"write its canonical name, {canonical_dtype(dtype)}"
-                except ValueError:
-                    hint = f"use one of {', '.join(PEAK_DTYPES)}"
-                raise self.fail(f"{key}.{dtype}", f"is not a known dtype; {hint}")
+            self.dtype(dtype, f"{key}.{dtype}")
             out[dtype] = self.number(value, f"{key}.{dtype}")
+        return out
+
+    def seconds(self, value: Any, field: str) -> float:
+        """A time >= 0: ``4us``, ``0.5ms`` or a number of seconds."""
+        try:
+            x = parse_seconds(value)
+        except ValueError as e:
+            raise self.fail(field, f"is {e}") from None
+        if not math.isfinite(x) or x < 0:
+            raise self.fail(field, f"must be >= 0 (got {value!r})")
+        return x
+
+    def kernels(self, value: Any, where: str) -> dict[str, tuple[float, float]]:
+        """A table of kernel class -> fraction, or -> {compute, memory}: (compute, memory)."""
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be a table ([{where}])")
+        out: dict[str, tuple[float, float]] = {}
+        for cls, v in value.items():
+            label = f"{where}.{cls}"
+            if cls not in KERNEL_CLASSES:
+                raise self.fail(
+                    label, f"is not a known kernel class; use {', '.join(KERNEL_CLASSES)}"
+                )
+            if not isinstance(v, dict):  # one figure for both ceilings
+                f = self.number(v, label, "fraction", most=1.0)
+                out[cls] = (f, f)
+                continue
+            extra = sorted(set(v) - {"compute", "memory"})
+            if extra:
+                raise self.fail(f"{label}.{extra[0]}", "is not a known field; use compute, memory")
+            out[cls] = (
+                self.number(v.get("compute", 1.0), f"{label}.compute", "fraction", most=1.0),
+                self.number(v.get("memory", 1.0), f"{label}.memory", "fraction", most=1.0),
+            )
         return out
 
 
@@ -220,39 +259,28 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
     if not compute:
         raise c.fail("[compute]", "needs at least one dtype peak (FLOP/s), e.g. int8 = '1.7T'")
     overhead = c.table(data, "overhead")
-    kernel = 0.0
-    if "kernel" in overhead:
-        try:
-            kernel = parse_seconds(overhead["kernel"])
-        except ValueError as e:
-            raise c.fail("overhead.kernel", f"is {e}") from None
-        if not math.isfinite(kernel) or kernel < 0:
-            raise c.fail("overhead.kernel", f"must be >= 0 (got {overhead['kernel']!r})")
+    kernel = c.seconds(overhead["kernel"], "overhead.kernel") if "kernel" in overhead else 0.0
     overlap = overhead.get("overlap")
     if overlap is not None and not isinstance(overlap, bool):
         raise c.fail("overhead.overlap", f"must be true or false (got {overlap!r})")
+    per_dtype = overhead.get("dtypes", {})
+    if not isinstance(per_dtype, dict):
+        raise c.fail("overhead.dtypes", "must be a table ([overhead.dtypes])")
+    dtype_overhead = {
+        c.dtype(d, f"overhead.dtypes.{d}"): c.seconds(v, f"overhead.dtypes.{d}")
+        for d, v in per_dtype.items()
+    }
     eff = c.table(data, "efficiency")
-    kernels = eff.get("kernels", {})
-    if not isinstance(kernels, dict):
-        raise c.fail("efficiency.kernels", "must be a table ([efficiency.kernels])")
-    kernel_efficiency: dict[str, float] = {}
-    kernel_memory: dict[str, float] = {}
-    for cls, value in kernels.items():
-        label = f"efficiency.kernels.{cls}"
-        if cls not in KERNEL_CLASSES:
-            raise c.fail(label, f"is not a known kernel class; use {', '.join(KERNEL_CLASSES)}")
-        if not isinstance(value, dict):  # one figure for both ceilings
-            kernel_efficiency[cls] = c.number(value, label, "fraction", most=1.0)
-            continue
-        extra = sorted(set(value) - {"compute", "memory"})
-        if extra:
-            raise c.fail(f"{label}.{extra[0]}", "is not a known field; use compute, memory")
-        kernel_efficiency[cls] = c.number(
-            value.get("compute", 1.0), f"{label}.compute", "fraction", most=1.0
-        )
-        kernel_memory[cls] = c.number(
-            value.get("memory", 1.0), f"{label}.memory", "fraction", most=1.0
-        )
+    general = c.kernels(eff.get("kernels", {}), "efficiency.kernels")
+    kernel_efficiency = {cls: f[0] for cls, f in general.items()}
+    kernel_memory = {cls: f[1] for cls, f in general.items() if f[1] != f[0]}
+    tables = eff.get("dtypes", {})
+    if not isinstance(tables, dict):
+        raise c.fail("efficiency.dtypes", "must be a table ([efficiency.dtypes.<dtype>])")
+    dtype_kernels = {
+        c.dtype(d, f"efficiency.dtypes.{d}"): c.kernels(t, f"efficiency.dtypes.{d}")
+        for d, t in tables.items()
+    }
     return HardwareSpec(
         name=name,
         display_name=c.text(data, "display_name", required=False, default=name),
@@ -275,6 +303,8 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
         efficiency_memory=c.number(eff.get("memory", 1.0), "efficiency.memory", "fraction"),
         kernel_efficiency=kernel_efficiency,
         kernel_memory=kernel_memory,
+        dtype_overhead=dtype_overhead,
+        dtype_kernels=dtype_kernels,
         verified=verified,
         source=c.text(data, "source", required=False),
         notes=c.text(data, "notes", required=False),
@@ -335,14 +365,22 @@ def dump_toml(spec: HardwareSpec) -> str:
         "[overhead]",
         f'kernel = "{spec.kernel_overhead * 1e6:.10g}us"',
         f"overlap = {'true' if spec.launches_overlap else 'false'}",
+    ]
+    if spec.dtype_overhead:
+        lines += ["", "[overhead.dtypes]"]
+        lines += [f'{d} = "{v * 1e6:.10g}us"' for d, v in spec.dtype_overhead.items()]
+    lines += [
         "",
         "[efficiency]",
         f"compute = {spec.efficiency_compute!r}",
         f"memory = {spec.efficiency_memory!r}",
     ]
-    table = spec.kernels_table()
-    if table:
-        lines += ["", "[efficiency.kernels]"]
+    tables = [("efficiency.kernels", spec.kernels_table())]
+    tables += [(f"efficiency.dtypes.{d}", spec.dtype_kernels_table(d)) for d in spec.dtype_kernels]
+    for header, table in tables:
+        if not table:
+            continue
+        lines += ["", f"[{header}]"]
         for cls, v in table.items():
             if isinstance(v, dict):
                 lines.append(f"{cls} = {{ compute = {v['compute']!r}, memory = {v['memory']!r} }}")

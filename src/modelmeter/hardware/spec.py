@@ -67,6 +67,9 @@ class HardwareSpec:
     efficiency_memory: float = 1.0
     kernel_efficiency: Mapping[str, float] = field(default_factory=dict)
     kernel_memory: Mapping[str, float] = field(default_factory=dict)
+    # per dtype of the op, over the figures above: [overhead.dtypes], [efficiency.dtypes.D]
+    dtype_overhead: Mapping[str, float] = field(default_factory=dict)
+    dtype_kernels: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
     verified: bool = False
     source: str = ""
     notes: str = ""
@@ -77,6 +80,12 @@ class HardwareSpec:
         object.__setattr__(self, "vector", _frozen(self.vector))
         object.__setattr__(self, "kernel_efficiency", _frozen(self.kernel_efficiency))
         object.__setattr__(self, "kernel_memory", _frozen(self.kernel_memory))
+        object.__setattr__(self, "dtype_overhead", _frozen(self.dtype_overhead))
+        object.__setattr__(
+            self,
+            "dtype_kernels",
+            MappingProxyType({d: MappingProxyType(dict(t)) for d, t in self.dtype_kernels.items()}),
+        )
 
     def __hash__(self) -> int:
         return hash((self.name, self.bandwidth, tuple(sorted(self.compute.items()))))
@@ -93,22 +102,41 @@ class HardwareSpec:
         each kernel's overhead in series)."""
         return self.overlap if self.overlap is not None else self.kind in OVERLAP_KINDS
 
-    def kernel_factors(self, kernel_class: str) -> tuple[float, float]:
+    def overhead_for(self, dtype: str | None = None) -> float:
+        """The per-kernel overhead of an op in ``dtype``: ``[overhead.dtypes]``, else
+        ``[overhead] kernel`` (host costs differ per dtype: cuDNN's bfloat16 convolutions
+        launch layout-conversion kernels that float32 ones do not)."""
+        return self.dtype_overhead.get(dtype or "", self.kernel_overhead)
+
+    def kernel_factors(self, kernel_class: str, dtype: str | None = None) -> tuple[float, float]:
         """The attainable fractions of the compute and the memory ceiling for ops of
-        ``kernel_class`` (``[efficiency.kernels]``, as ``modelmeter calibrate`` measures them;
-        1.0 for a class not given). ``kernel_efficiency`` holds the compute side, which is
-        the memory side too unless ``kernel_memory`` gives that apart."""
+        ``kernel_class`` in ``dtype``: ``[efficiency.dtypes.<dtype>]`` where it gives the class,
+        else ``[efficiency.kernels]`` (as ``modelmeter calibrate`` measures them; 1.0 for a
+        class not given). ``kernel_efficiency`` holds the compute side, which is the memory
+        side too unless ``kernel_memory`` gives that apart."""
+        own = self.dtype_kernels.get(dtype or "", {})
+        if kernel_class in own:
+            return own[kernel_class]
         compute = self.kernel_efficiency.get(kernel_class, 1.0)
         return compute, self.kernel_memory.get(kernel_class, compute)
 
-    def kernels_table(self) -> dict[str, float | dict[str, float]]:
+    def kernels_table(self, dtype: str | None = None) -> dict[str, float | dict[str, float]]:
         """``[efficiency.kernels]`` as the file writes it: one number where both sides are
-        the same, else ``{compute, memory}``."""
+        the same, else ``{compute, memory}``. With ``dtype``: the factors ops in that dtype
+        get (its own ``[efficiency.dtypes]`` table over the general one)."""
+        own = self.dtype_kernels.get(dtype or "", {})
         out: dict[str, float | dict[str, float]] = {}
-        for cls in {**self.kernel_efficiency, **self.kernel_memory}:
-            compute, memory = self.kernel_factors(cls)
+        for cls in {**self.kernel_efficiency, **self.kernel_memory, **own}:
+            compute, memory = self.kernel_factors(cls, dtype)
             out[cls] = compute if compute == memory else {"compute": compute, "memory": memory}
         return out
+
+    def dtype_kernels_table(self, dtype: str) -> dict[str, float | dict[str, float]]:
+        """``[efficiency.dtypes.<dtype>]`` alone, as the file writes it."""
+        return {
+            cls: c if c == m else {"compute": c, "memory": m}
+            for cls, (c, m) in self.dtype_kernels.get(dtype, {}).items()
+        }
 
     def ridge_point(self, dtype: str, *, tf32: bool = False, effective: bool = True) -> float:
         """FLOPs per byte where the roofline turns: peak / bandwidth (both x efficiency)."""
@@ -145,11 +173,20 @@ class HardwareSpec:
             "memory": memory,
             "compute": dict(self.compute),
             "vector": dict(self.vector),
-            "overhead": {"kernel": self.kernel_overhead, "overlap": self.launches_overlap},
+            "overhead": {
+                "kernel": self.kernel_overhead,
+                "overlap": self.launches_overlap,
+                **({"dtypes": dict(self.dtype_overhead)} if self.dtype_overhead else {}),
+            },
             "efficiency": {
                 "compute": self.efficiency_compute,
                 "memory": self.efficiency_memory,
                 **({"kernels": kernels} if (kernels := self.kernels_table()) else {}),
+                **(
+                    {"dtypes": {d: self.dtype_kernels_table(d) for d in self.dtype_kernels}}
+                    if self.dtype_kernels
+                    else {}
+                ),
             },
         }
 

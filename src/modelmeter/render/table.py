@@ -129,7 +129,7 @@ def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
             "peak",
             f"{peak} {roofline.dtype} ({roofline.peak_key}) · bandwidth "
             f"{format_rate(spec.bandwidth, 'B/s')} · kernel overhead "
-            f"{format_seconds(spec.kernel_overhead)} per op (estimate"
+            f"{format_seconds(spec.overhead_for(roofline.dtype))} per {roofline.dtype} op (estimate"
             + ("; launches overlap execution)" if spec.launches_overlap else ")"),
         ),
         (

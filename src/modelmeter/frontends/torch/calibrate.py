@@ -3,6 +3,7 @@ per-op overhead on a device, written as a hardware spec (``modelmeter calibrate`
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -43,9 +44,12 @@ def _plan(dev: torch.device, quick: bool) -> _Plan:
         if quick:
             return _Plan((256, 512), 1 << 17, 1 << 24, 5, 1.5, (2, 64, 56, 56))
         return _Plan((512, 1024, 2048), 1 << 17, 1 << 26, 5, 5.0, (8, 64, 56, 56))
+    # GPU elementwise calls on 1 << 24 elements last tens of microseconds: shorter ones (a
+    # cache-resident 1 << 21) are timed at the host's launch rate, which varied 6x between
+    # two processes on one H100
     if quick:
-        return _Plan((2048, 4096), 1 << 21, 1 << 26, 5, 2.0, (16, 128, 56, 56))
-    return _Plan((2048, 4096, 8192), 1 << 21, 1 << 28, 10, 10.0, (64, 128, 56, 56))
+        return _Plan((2048, 4096), 1 << 24, 1 << 26, 5, 2.0, (16, 128, 56, 56))
+    return _Plan((2048, 4096, 8192), 1 << 24, 1 << 28, 10, 10.0, (64, 128, 56, 56))
 
 
 class _Bench:
@@ -139,11 +143,11 @@ def calibrate(
                 tick(f"vector {name}")
             bandwidth = _copy_rate(dev, bench)
             tick("copy")
-            kernel, launch = _overheads(dev, bench)
-            tick("overhead")
-            ceilings = (matmul, vector, bandwidth, kernel)
             with _backend_flags(dev, False):  # as measure runs: cuDNN autotuned, no TF32
-                kernels, kernels_memory, per_dtype = _kernel_efficiencies(
+                overheads, launch = _overheads(dev, bench, names)
+                tick("overhead")
+                ceilings = (matmul, vector, bandwidth, overheads)
+                kernels, kernels_memory, dtype_kernels, per_dtype = _kernel_efficiencies(
                     dev, bench, names, ceilings
                 )
             details.update(per_dtype)
@@ -171,10 +175,12 @@ def calibrate(
         matmul=matmul,
         vector=vector,
         bandwidth=bandwidth,
-        kernel_overhead=kernel,
+        kernel_overhead=next(iter(overheads.values())),
         launch_overhead=launch,
         kernels=kernels,
         kernels_memory=kernels_memory,
+        overheads=overheads,
+        dtype_kernels=dtype_kernels,
         capacity=_capacity(dev),
         details=details,
         warnings=unstable,
@@ -205,7 +211,10 @@ def _matmul_rate(dev: torch.device, bench: _Bench, name: str) -> tuple[float, in
 
 def _vector_rate(dev: torch.device, bench: _Bench, name: str) -> float:
     """Best counted FLOP/s of elementwise ops (add; tanh-GELU, 9 FLOPs per element) on a
-    tensor small enough to stay in cache yet large enough to occupy the device."""
+    tensor large enough to occupy the device: on a CPU small enough to stay in cache, on a
+    GPU large enough that each call outlasts its launch (then the GELU is bound by DRAM
+    bandwidth, so the figure is a floor, and an op with GELU's FLOPs per byte or fewer is
+    not predicted compute-bound)."""
     dt = torch_dtype(name)
     x = torch.randn(bench.plan.vector_numel, device=dev).to(dt)
     out = torch.empty_like(x)
@@ -255,22 +264,25 @@ def _kernel_efficiencies(
     dev: torch.device,
     bench: _Bench,
     names: list[str],
-    ceilings: tuple[dict[str, float], dict[str, float], float, float],
-) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    ceilings: tuple[dict[str, float], dict[str, float], float, dict[str, float]],
+) -> tuple[
+    dict[str, float], dict[str, float], dict[str, dict[str, tuple[float, float]]], dict[str, str]
+]:
     """Per kernel class, the fraction of its roofline time the device attains; for ``conv``
     also the memory side apart (a second, memory-heavy convolution).
 
     Each benchmark op is analysed (on meta, the analysis' own formulas) and its roofline busy
     time, max(compute, memory), computed on the ceilings just measured; the fraction is that
     over the measured time (less the per-op overhead where launches do not overlap
-    execution), kept within [0.01, 1]. Measured in every
-    calibrated dtype (TF32 aside); the spec gets their geometric mean, the details each one.
+    execution), kept within [0.01, 1]. Measured in every calibrated dtype (TF32 aside):
+    returns the geometric means over the dtypes (compute side, conv's memory side), each
+    dtype's own (class -> (compute, memory)) and the details.
     """
     import modelmeter
     from modelmeter.analysis.roofline import roofline
     from modelmeter.hardware import HardwareSpec
 
-    matmul, vector, bandwidth, overhead = ceilings
+    matmul, vector, bandwidth, overheads = ceilings
     spec = HardwareSpec(
         name="calibrating",
         display_name="calibrating",
@@ -287,8 +299,11 @@ def _kernel_efficiencies(
     found: dict[str, list[float]] = {}
     memory_side: list[float] = []
     details: dict[str, str] = {}
+    own: dict[str, dict[str, tuple[float, float]]] = {}
     for name in (d for d in names if d != "tfloat32"):
         dt = torch_dtype(name)
+        overhead = overheads[name]
+        mine = own.setdefault(name, {})
         x = torch.randn(n, c, h, w, device=dev).to(dt)
         for cls, fn in KERNEL_BENCHMARKS.items():
             arg = _kernel_args(cls, c, dev, dt)
@@ -299,6 +314,7 @@ def _kernel_efficiencies(
             device_s = measured if overlap else measured - overhead
             frac = min(1.0, max(0.01, busy / max(device_s, 1e-12)))
             found.setdefault(cls, []).append(frac)
+            mine[cls] = (frac, frac)
             details[f"{cls} {name}"] = f"{frac:.3g}"
         del x
         # the memory side of convolutions: a 1x1 convolution with few channels, which the
@@ -318,25 +334,33 @@ def _kernel_efficiencies(
         else:  # compute alone explains the time: the memory side is not what limits it
             km = kc
         memory_side.append(km)
+        mine["conv"] = (kc, km)
         details[f"conv memory {name}"] = f"{km:.3g}"
         del xs, ws
     kernels = {cls: _geomean(fs) for cls, fs in found.items()}
     details["kernel classes"] = (
         f"NCHW {n}x{c}x{h}x{w}, 3x3; conv memory: {n}x{c // 4}x{2 * h}x{2 * w}, 1x1"
     )
-    return kernels, ({"conv": _geomean(memory_side)} if memory_side else {}), details
+    memory = {"conv": _geomean(memory_side)} if memory_side else {}
+    return kernels, memory, own, details
 
 
 def _geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def _overheads(dev: torch.device, bench: _Bench) -> tuple[float, float]:
-    """(seconds per counted op of a tiny conv/BN/ReLU model, seconds per tiny add).
+def _overheads(
+    dev: torch.device, bench: _Bench, names: list[str]
+) -> tuple[dict[str, float], float]:
+    """({dtype: seconds per counted op of a tiny conv/BN/ReLU model in that dtype}, seconds
+    per tiny add).
 
     The first is what the roofline charges per op record: the model's median forward time
     over the number of op records its analysis holds (their compute and memory time is
-    negligible at these sizes). Both are medians over rounds of back-to-back calls.
+    negligible at these sizes). It differs per dtype where libraries do more on the host for
+    one (cuDNN's bfloat16 convolutions launch layout conversions). The dtypes' rounds are
+    interleaved, so a clock that drifts during the run shifts them alike. Both are medians
+    over rounds of back-to-back calls. TF32 is a float32 setting, not an op dtype: skipped.
     """
     import modelmeter
 
@@ -351,14 +375,25 @@ def _overheads(dev: torch.device, bench: _Bench) -> tuple[float, float]:
     tiny = torch.nn.Sequential(*layers).eval()
     inp = torch.randn(1, 4, 8, 8)
     report = modelmeter.analyze(tiny, inp)
-    n_ops = sum(len(node.ops) for node in report.modules())
-    tiny = tiny.to(dev)
-    inp = inp.to(dev)
-    for _ in range(3):
-        tiny(inp)
-    per_forward = [timer.time(lambda: tiny(inp), 20) for _ in range(rounds)]
-    bench.spread["overhead"] = quantile(per_forward, 0.5) / min(per_forward)
-    return quantile(per_forward, 0.5) / max(1, n_ops), quantile(adds, 0.5)
+    n_ops = max(1, sum(len(node.ops) for node in report.modules()))
+    dtypes = [d for d in names if d != "tfloat32"] or ["float32"]
+    cases: dict[str, tuple[torch.nn.Module, torch.Tensor]] = {}
+    for name in dtypes:
+        dt = torch_dtype(name)
+        model = copy.deepcopy(tiny).to(device=dev, dtype=dt)
+        arg = inp.to(device=dev, dtype=dt)
+        for _ in range(3):
+            model(arg)
+        cases[name] = (model, arg)
+    per_forward: dict[str, list[float]] = {name: [] for name in dtypes}
+    for _ in range(rounds):
+        for name, (model, arg) in cases.items():
+            per_forward[name].append(timer.time(lambda m=model, a=arg: m(a), 20))
+    out: dict[str, float] = {}
+    for name, times in per_forward.items():
+        bench.spread[f"overhead {name}"] = quantile(times, 0.5) / min(times)
+        out[name] = quantile(times, 0.5) / n_ops
+    return out, quantile(adds, 0.5)
 
 
 __all__ = ["calibrate"]
