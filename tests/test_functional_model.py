@@ -29,17 +29,16 @@ def test_functional_model_hand_counts() -> None:
     ops = {k: (v.calls, v.cost.macs, v.cost.flops) for k, v in r.by_operator().items()}
     # x@w as one mm (8,8)@(8,8): 512 MACs, (2*8-1)*64 = 960 FLOPs
     assert ops["aten.mm"] == (1, 512, 960)
-    # einsum -> bmm (1,8,8)@(1,8,8): 512 MACs, 960 FLOPs; attention Q@K^T and P@V are bmm
-    # over 2*2 = 4 heads of (4,4)@(4,4): 4*4*4*4 = 256 MACs, (2*4-1)*64 = 448 FLOPs each
-    # (the full causal score matrix is counted) -> 3 calls, 1024 MACs, 960 + 2*448 = 1856
-    assert ops["aten.bmm"] == (3, 1024, 1856)
-    # SDPA scales q and k by sqrt(scale): 2 muls of 2*2*4*4 = 64 elements -> 128
-    assert ops["aten.mul"] == (2, 0, 128)
-    # causal mask: where over (4,4) = 16, plus torch.where over 2*4*8 = 64 -> 80; the mask is
-    # added to the 64 scores -> 64
-    assert ops["aten.where"] == (2, 0, 80) and ops["aten.add"] == (1, 0, 64)
-    # _safe_softmax over 16 rows of 4: (5*4 - 1)*16 = 304
-    assert ops["aten._safe_softmax"] == (1, 0, 304)
+    # einsum -> bmm (1,8,8)@(1,8,8): 512 MACs, 960 FLOPs
+    assert ops["aten.bmm"] == (1, 512, 960)
+    # SDPA runs as the fused kernel a CPU runs, not the meta device's math path: 2*2 = 4
+    # heads, Lq = Lk = E = 4, S = 4*4*4 = 64 scores (the full causal matrix is counted).
+    # MACs Q@K^T 64*4 + P@V 64*4 = 512; FLOPs (2*4-1)*64 = 448 + scale 64 + softmax over 16
+    # rows of 4 (5*4-2)*16 = 288 + P@V (2*4-1)*64 = 448 -> 1248
+    assert ops["aten._scaled_dot_product_flash_attention_for_cpu"] == (1, 512, 1248)
+    assert "aten.mul" not in ops and "aten._safe_softmax" not in ops and "aten.add" not in ops
+    # torch.where over 2*4*8 = 64
+    assert ops["aten.where"] == (1, 0, 64)
     # layer_norm over 8 rows of 8, no affine: 5*64 + 2*8 = 336
     assert ops["aten.native_layer_norm"] == (1, 0, 336)
     # gelu (erf) 5 per element: 5*64 = 320 ; softmax over 8 rows of 8: (5*8 - 2)*8 = 304
@@ -50,12 +49,12 @@ def test_functional_model_hand_counts() -> None:
     assert ops["aten.upsample_bilinear2d"] == (1, 0, 2304)
     t = r.total().cost
     assert t.macs == 512 + 1024
-    assert t.flops == 960 + 1856 + 128 + 80 + 64 + 304 + 336 + 320 + 304 + 64 + 48 + 2304  # 6768
+    assert t.flops == 960 + 960 + 1248 + 64 + 336 + 320 + 304 + 64 + 48 + 2304  # 6608
 
 
 def test_functional_model_macs_match_flop_counter_mode() -> None:
-    # on meta, as modelmeter runs it (FlopCounterMode has no formula for the CPU flash kernel
-    # that real CPU tensors would take, and would count that attention as 0)
+    # FlopCounterMode on meta counts the math path's two bmm for the attention; modelmeter
+    # counts the fused kernel, with the same MACs
     with FlopCounterMode(display=False) as fc:
         f(torch.empty(2, 4, 8, device="meta"), torch.empty(8, 8, device="meta"))
     assert 2 * modelmeter.analyze(f, ("2x4x8", "8x8")).total().cost.macs == fc.get_total_flops()

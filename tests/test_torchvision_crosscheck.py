@@ -27,6 +27,7 @@ import pytest
 torch = pytest.importorskip("torch")
 tv = pytest.importorskip("torchvision")
 
+from fcm_helpers import product_flops  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import modelmeter  # noqa: E402
@@ -75,7 +76,7 @@ def checked(name: str, shapes: tuple[tuple[int, ...], ...]) -> Checked:
     report = modelmeter.analyze(model, ["x".join(map(str, s)) for s in shapes], convention="2mac")
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(*_meta_inputs(list(shapes)))
-    mac_flops = sum(op.cost.flops for node in report.modules() for op in node.ops if op.cost.macs)
+    mac_flops = product_flops(report)
     total = report.total()
     return Checked(
         default_inputs=loaded.inputs,

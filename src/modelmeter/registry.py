@@ -22,12 +22,17 @@ FRONTENDS = ("aten", "onnx")
 @dataclass(frozen=True, slots=True)
 class TensorMeta:
     """What a formula may know of a tensor. ``sid`` identifies its storage (for dedup and
-    lifetimes); ``weight`` says it is a parameter or buffer of the model."""
+    lifetimes); ``weight`` says it is a parameter or buffer of the model; ``distinct``, when
+    set, is how many distinct elements it addresses where that is fewer than ``numel``: a
+    broadcast view (``expand``: stride 0) reads each stored element once, however many times
+    the view repeats it, so its bytes are ``distinct`` elements' (``numel`` stays the logical
+    count that FLOPs use)."""
 
     shape: tuple[int, ...]
     dtype: str = "float32"
     sid: int = 0
     weight: bool = False
+    distinct: int | None = None
 
     @property
     def numel(self) -> int:
@@ -39,7 +44,8 @@ class TensorMeta:
 
     @property
     def nbytes(self) -> int:
-        return math.ceil(self.numel * DTYPE_BYTES.get(self.dtype, 4))
+        n = self.numel if self.distinct is None else self.distinct
+        return math.ceil(n * DTYPE_BYTES.get(self.dtype, 4))
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@ What reaches the tracer in PyTorch 2.14 for ``F.scaled_dot_product_attention``:
   mask being turned into an additive one first by ``where``, causal, and GQA); when the value
   head size differs from the query's, or with dropout, the math path below;
 - meta tensors: the math path, decomposed into ``mul`` (q and k each scaled by sqrt(scale)),
-  ``bmm``, an ``add`` of the mask, ``_safe_softmax`` and ``bmm`` -- counted by those ops;
+  ``bmm``, an ``add`` of the mask, ``_safe_softmax`` and ``bmm``; but during a meta trace
+  modelmeter sends the calls the CPU backend fuses to its fused kernel
+  (``frontends/torch/fused.py``), so only the others are counted by those ops;
 - CUDA: ``_scaled_dot_product_flash_attention``, ``_scaled_dot_product_efficient_attention``
   or ``_scaled_dot_product_cudnn_attention`` (``_flash_attention_forward`` /
   ``_efficient_attention_forward`` when called directly, e.g. for nested tensors).

@@ -5,12 +5,14 @@ user's module is never moved, cast or edited."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 
 from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
+from modelmeter.frontends.torch.fused import fused_attention
 from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
@@ -159,7 +161,8 @@ def _run(
     tracer = OpTracer(scopes, weights, lifetimes, convention)
     saved_attrs = _AttrSnapshot(model) if is_module else None
     try:
-        with torch.set_grad_enabled(backward), scopes.installed(), tracer:
+        fused = nullcontext() if real else fused_attention()  # meta: SDPA as real devices run it
+        with torch.set_grad_enabled(backward), scopes.installed(), fused, tracer:
             if is_module:
                 out = torch.func.functional_call(model, state, args, kwargs, strict=False)
             else:

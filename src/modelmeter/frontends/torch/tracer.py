@@ -203,6 +203,22 @@ class Lifetimes:
         self.live -= self.size.pop(sid, 0)
 
 
+def _distinct(t: torch.Tensor) -> int | None:
+    """Distinct elements a broadcast view (a stride-0 dimension of size > 1) addresses; None
+    for every other tensor (each element its own)."""
+    try:
+        strides = t.stride()
+    except (RuntimeError, NotImplementedError):  # sparse and other layouts without strides
+        return None
+    if 0 not in strides:
+        return None
+    n = 1
+    for size, stride in zip(t.shape, strides):
+        if stride:
+            n *= size
+    return n if n < t.numel() else None
+
+
 class OpTracer(TorchDispatchMode):
     """Emits one OpEvent per ATen op; decomposes ops the registry does not know."""
 
@@ -226,7 +242,8 @@ class OpTracer(TorchDispatchMode):
 
     def _meta(self, t: torch.Tensor) -> TensorMeta:
         sid = storage_id(t)
-        return TensorMeta(tuple(t.shape), dtype_name(t.dtype), sid, sid in self.weights)
+        shape = tuple(t.shape)
+        return TensorMeta(shape, dtype_name(t.dtype), sid, sid in self.weights, _distinct(t))
 
     def _convert(self, value: Any, inputs: list[TensorMeta]) -> Any:
         if type(value) in _PLAIN:
