@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,16 @@ class _Checker:
             out[dtype] = self.number(value, f"{key}.{dtype}")
         return out
 
+    def by_dtype(
+        self, parent: dict[str, Any], field: str, read: Callable[[Any, str], Any]
+    ) -> dict[str, Any]:
+        """The table ``field`` (``overhead.dtypes``: the last part of the name is the key in
+        ``parent``), one entry per canonical dtype name, each read by ``read(value, name)``."""
+        value = parent.get(field.rsplit(".", 1)[-1], {})
+        if not isinstance(value, dict):
+            raise self.fail(field, f"must be a table ([{field}] or [{field}.<dtype>])")
+        return {self.dtype(d, f"{field}.{d}"): read(v, f"{field}.{d}") for d, v in value.items()}
+
     def seconds(self, value: Any, field: str) -> float:
         """A time >= 0: ``4us``, ``0.5ms`` or a number of seconds."""
         try:
@@ -263,24 +274,12 @@ def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:
     overlap = overhead.get("overlap")
     if overlap is not None and not isinstance(overlap, bool):
         raise c.fail("overhead.overlap", f"must be true or false (got {overlap!r})")
-    per_dtype = overhead.get("dtypes", {})
-    if not isinstance(per_dtype, dict):
-        raise c.fail("overhead.dtypes", "must be a table ([overhead.dtypes])")
-    dtype_overhead = {
-        c.dtype(d, f"overhead.dtypes.{d}"): c.seconds(v, f"overhead.dtypes.{d}")
-        for d, v in per_dtype.items()
-    }
+    dtype_overhead = c.by_dtype(overhead, "overhead.dtypes", c.seconds)
     eff = c.table(data, "efficiency")
     general = c.kernels(eff.get("kernels", {}), "efficiency.kernels")
     kernel_efficiency = {cls: f[0] for cls, f in general.items()}
     kernel_memory = {cls: f[1] for cls, f in general.items() if f[1] != f[0]}
-    tables = eff.get("dtypes", {})
-    if not isinstance(tables, dict):
-        raise c.fail("efficiency.dtypes", "must be a table ([efficiency.dtypes.<dtype>])")
-    dtype_kernels = {
-        c.dtype(d, f"efficiency.dtypes.{d}"): c.kernels(t, f"efficiency.dtypes.{d}")
-        for d, t in tables.items()
-    }
+    dtype_kernels = c.by_dtype(eff, "efficiency.dtypes", c.kernels)
     return HardwareSpec(
         name=name,
         display_name=c.text(data, "display_name", required=False, default=name),
