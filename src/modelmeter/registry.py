@@ -43,9 +43,14 @@ class TensorMeta:
         return len(self.shape)
 
     @property
+    def itemsize(self) -> float:
+        """Bytes per element (0.5 for 4-bit types)."""
+        return DTYPE_BYTES.get(self.dtype, 4)
+
+    @property
     def nbytes(self) -> int:
         n = self.numel if self.distinct is None else self.distinct
-        return math.ceil(n * DTYPE_BYTES.get(self.dtype, 4))
+        return math.ceil(n * self.itemsize)
 
 
 @dataclass(frozen=True, slots=True)

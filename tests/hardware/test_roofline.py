@@ -466,3 +466,17 @@ def test_the_launch_queue_runs_in_execution_order() -> None:
     assert roofline(again, toy(vector={"float32": 10e12})).latency_s == pytest.approx(
         28.3554e-6, rel=1e-4
     )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"dtype_kernels": {"float32": {"conv": 0.5}}},  # a number, not (compute, memory)
+        {"dtype_kernels": {"float32": {"conv": (0.0, 1.0)}}},
+        {"kernel_efficiency": {"conv": 0.0}},
+    ],
+)
+def test_a_python_spec_with_bad_kernel_tables_gives_one_error(bad: dict) -> None:
+    rec = OpRecord("aten.mm", Cost(macs=1, flops=1), dtype="float32")
+    with pytest.raises(HardwareSpecError, match="efficiency"):
+        roofline(one_op_report(rec), toy(**bad))

@@ -385,6 +385,8 @@ def test_json_hardware_block_reads_back_as_the_same_spec(tmp_path: Path) -> None
         ("[efficiency.dtypes.bfloat16]\nconvv = 0.5\n", "not a known kernel class"),
         ("[efficiency.dtypes.bfloat16]\nconv = 1.5\n", "must be at most 1"),
         ("[efficiency.dtypes]\nbfloat16 = 0.5\n", "must be a table"),
+        ('[overhead.dtypes]\ntfloat32 = "2us"\n', "not an op dtype"),
+        ("[efficiency.dtypes.tfloat32]\nconv = 0.5\n", "not an op dtype"),
     ],
 )
 def test_bad_per_dtype_tables_give_one_error(tmp_path: Path, extra: str, needle: str) -> None:

@@ -64,6 +64,11 @@ def test_roi_align_formula_and_bytes() -> None:
     # sampling_ratio 3: 8*9 = 72 per output
     call3 = OpCall(call.op, {**call.args, "sampling_ratio": 3}, call.inputs, call.outputs)
     assert f(call3).flops == 72 * 3920
+    # a broadcast feature map (distinct elements 16*32*32 of 4*16*32*32) is still gathered
+    # per output at 4 bytes an element: the same 250,880 B
+    broadcast = TensorMeta((4, 16, 32, 32), distinct=16 * 32 * 32)
+    callb = OpCall(call.op, call.args, (broadcast, call.inputs[1]), call.outputs)
+    assert f(callb).bytes_read == 16 * 3920 * 4 + 100
 
 
 def test_unique() -> None:

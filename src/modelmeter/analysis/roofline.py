@@ -251,8 +251,16 @@ def _check(spec: HardwareSpec) -> None:
         ("efficiency.memory", spec.efficiency_memory),
         *((f"compute.{k}", v) for k, v in spec.compute.items()),
         *((f"vector.{k}", v) for k, v in spec.vector.items()),
+        *((f"efficiency.kernels.{k}", v) for k, v in spec.kernel_efficiency.items()),
+        *((f"efficiency.kernels.{k}.memory", v) for k, v in spec.kernel_memory.items()),
+        *(
+            (f"efficiency.dtypes.{d}.{k}", side)
+            for d, table in spec.dtype_kernels.items()
+            for k, pair in table.items()
+            for side in _pair(spec, f"efficiency.dtypes.{d}.{k}", pair)
+        ),
     ):
-        if not 0 < v < math.inf:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
             raise HardwareSpecError(
                 f"hardware {spec.name!r}: {label} must be a finite number > 0 (got {v!r})"
             )
@@ -261,6 +269,15 @@ def _check(spec: HardwareSpec) -> None:
             raise HardwareSpecError(f"hardware {spec.name!r}: overhead.{label} must be >= 0")
     if not spec.compute:
         raise HardwareSpecError(f"hardware {spec.name!r} has no [compute] peak")
+
+
+def _pair(spec: HardwareSpec, label: str, value: object) -> tuple:
+    """A per-dtype kernel entry must be (compute, memory)."""
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise HardwareSpecError(
+            f"hardware {spec.name!r}: {label} must be a (compute, memory) pair (got {value!r})"
+        )
+    return value
 
 
 def kernel_class(rec: OpRecord) -> str:

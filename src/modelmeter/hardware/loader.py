@@ -210,6 +210,10 @@ class _Checker:
         value = parent.get(field.rsplit(".", 1)[-1], {})
         if not isinstance(value, dict):
             raise self.fail(field, f"must be a table ([{field}] or [{field}.<dtype>])")
+        if "tfloat32" in value:  # ops are float32 with TF32 allowed, never tfloat32
+            raise self.fail(
+                f"{field}.tfloat32", "is not an op dtype (TF32 is a float32 setting): use float32"
+            )
         return {self.dtype(d, f"{field}.{d}"): read(v, f"{field}.{d}") for d, v in value.items()}
 
     def seconds(self, value: Any, field: str) -> float:

@@ -6,6 +6,8 @@ use what the shapes say and state the assumption in their docstrings.
 
 from __future__ import annotations
 
+import math
+
 from modelmeter.registry import OpCall, Work, register_op
 
 
@@ -48,10 +50,9 @@ def roi_align(call: OpCall) -> Work:
         s = 2
     x, rois, out = call.inputs[0], call.inputs[1], call.out
     per_out = 8 * s * s
-    itemsize = x.nbytes // x.numel if x.numel else 4
     return Work(
         flops=per_out * out.numel,
-        bytes_read=rois.nbytes + 4 * s * s * out.numel * itemsize,
+        bytes_read=rois.nbytes + math.ceil(4 * s * s * out.numel * x.itemsize),
         bytes_written=out.nbytes,
         weight_bytes=0,
     )

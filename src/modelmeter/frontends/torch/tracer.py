@@ -206,9 +206,11 @@ class Lifetimes:
 def _distinct(t: torch.Tensor) -> int | None:
     """Distinct elements a broadcast view (a stride-0 dimension of size > 1) addresses; None
     for every other tensor (each element its own)."""
+    if t.layout != torch.strided:  # sparse and other layouts: no strides to read
+        return None
     try:
         strides = t.stride()
-    except (RuntimeError, NotImplementedError):  # sparse and other layouts without strides
+    except (RuntimeError, NotImplementedError):
         return None
     if 0 not in strides:
         return None
