@@ -56,8 +56,9 @@ def test_profiled_ops_fall_in_the_analysis_classes() -> None:
         assert rows[cls].ops == 1, cls  # the same op, once per profiled call
         assert rows[cls].measured_s > 0
     assert r.per_class.profile.runs == 3 and not r.per_class.profile.device_time
-    # measured classes are parts of a profiled call
-    assert r.per_class.measured_s <= r.per_class.profile.profiled_s * 1.05
+    # measured classes are parts of a profiled call: their mean over the runs is within the
+    # mean wall time (not the median: one slow run on a busy machine moves only the mean)
+    assert r.per_class.measured_s <= r.per_class.profile.mean_s * 1.05
     # the prediction per class: roofline latency of its ops (CPU: busy + overhead, in series)
     report = modelmeter.analyze(every_class(), "2x3x16x16")
     roof = modelmeter.roofline(report, SPEC, phase="forward")

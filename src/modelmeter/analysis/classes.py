@@ -39,6 +39,7 @@ class ClassProfile:
     classes: list[ClassMeasured]
     device_time: bool = False  # kernel time on the device (else host time per op)
     notes: list[str] = field(default_factory=list)
+    mean_s: float = 0.0  # mean wall time of a profiled call (the classes' times are means)
 
 
 @dataclass(frozen=True, slots=True)

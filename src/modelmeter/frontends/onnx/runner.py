@@ -221,6 +221,7 @@ def profile_classes(
         basis="onnxruntime kernel time per node (after its graph optimisations)",
         runs=runs,
         profiled_s=sorted(walls)[len(walls) // 2],
+        mean_s=sum(walls) / len(walls) if walls else 0.0,
         classes=[
             ClassMeasured(kernel_class=k, seconds=seconds[k] / runs, ops=ops[k] / runs)
             for k in sorted(seconds, key=lambda k: -seconds[k])

@@ -174,6 +174,7 @@ def profile_classes(
         basis=basis,
         runs=runs,
         profiled_s=sorted(walls)[len(walls) // 2],
+        mean_s=sum(walls) / len(walls) if walls else 0.0,
         classes=measured,
         device_time=cuda,
         notes=notes,
