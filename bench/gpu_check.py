@@ -113,6 +113,18 @@ def guess_datasheet(device_name: str, names: list[str]) -> str | None:
     return None
 
 
+def calibrated_variants(cal: Any) -> dict[str, Any]:
+    """The calibrated spec and the variants compared with it: the general figures for every
+    dtype ("dtype-blind": do the per-dtype ones help) and launches paid in series ("serial":
+    which launch model fits)."""
+    specs = {"calibrated": cal}
+    if cal.dtype_overhead or cal.dtype_kernels:
+        specs["dtype-blind"] = dataclasses.replace(cal, dtype_overhead={}, dtype_kernels={})
+    if cal.launches_overlap:
+        specs["serial"] = dataclasses.replace(cal, overlap=False)
+    return specs
+
+
 def keep_freed_memory() -> str:
     """CPU: make glibc keep freed memory instead of returning it to the OS, as
     MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ do. With the defaults, eager PyTorch's
@@ -399,15 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         cal, cal_error = None, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
         print(f"calibration failed: {cal_error}", flush=True)
     else:
-        specs["calibrated"] = cal.to_spec("calibrated")
-        if specs["calibrated"].dtype_overhead or specs["calibrated"].dtype_kernels:
-            # the general figures for every dtype: do the per-dtype ones help
-            specs["dtype-blind"] = dataclasses.replace(
-                specs["calibrated"], dtype_overhead={}, dtype_kernels={}
-            )
-        if specs["calibrated"].launches_overlap:
-            # the same figures with launches paid in series: which launch model fits
-            specs["serial"] = dataclasses.replace(specs["calibrated"], overlap=False)
+        specs.update(calibrated_variants(cal.to_spec("calibrated")))
         device_label = cal.device_name
         print(
             f"calibrated {cal.device_name} in {time.perf_counter() - t_start:.1f} s: "

@@ -16,7 +16,6 @@ does, the same spec with launches in series and without per-dtype figures).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gpu_check import _input, summarise, table  # noqa: E402
+from gpu_check import _input, calibrated_variants, summarise, table  # noqa: E402
 
 import modelmeter  # noqa: E402
 from modelmeter.analysis.roofline import roofline  # noqa: E402
@@ -40,13 +39,7 @@ def specs_for(doc: dict[str, Any], hardware: str | None) -> dict[str, Any]:
         return {"given": load_spec(hardware)}
     if not doc.get("calibrated_spec"):
         raise SystemExit("the results hold no calibrated spec: pass --hardware")
-    cal = spec_from_dict(doc["calibrated_spec"])
-    specs = {"calibrated": cal}
-    if cal.dtype_overhead or cal.dtype_kernels:
-        specs["dtype-blind"] = dataclasses.replace(cal, dtype_overhead={}, dtype_kernels={})
-    if cal.launches_overlap:
-        specs["serial"] = dataclasses.replace(cal, overlap=False)
-    return specs
+    return calibrated_variants(spec_from_dict(doc["calibrated_spec"]))
 
 
 def replay(doc: dict[str, Any], specs: dict[str, Any]) -> list[dict[str, Any]]:

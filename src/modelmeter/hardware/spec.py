@@ -125,18 +125,12 @@ class HardwareSpec:
         the same, else ``{compute, memory}``. With ``dtype``: the factors ops in that dtype
         get (its own ``[efficiency.dtypes]`` table over the general one)."""
         own = self.dtype_kernels.get(dtype or "", {})
-        out: dict[str, float | dict[str, float]] = {}
-        for cls in {**self.kernel_efficiency, **self.kernel_memory, **own}:
-            compute, memory = self.kernel_factors(cls, dtype)
-            out[cls] = compute if compute == memory else {"compute": compute, "memory": memory}
-        return out
+        classes = {**self.kernel_efficiency, **self.kernel_memory, **own}
+        return {cls: _entry(*self.kernel_factors(cls, dtype)) for cls in classes}
 
     def dtype_kernels_table(self, dtype: str) -> dict[str, float | dict[str, float]]:
         """``[efficiency.dtypes.<dtype>]`` alone, as the file writes it."""
-        return {
-            cls: c if c == m else {"compute": c, "memory": m}
-            for cls, (c, m) in self.dtype_kernels.get(dtype, {}).items()
-        }
+        return {cls: _entry(*pair) for cls, pair in self.dtype_kernels.get(dtype, {}).items()}
 
     def ridge_point(self, dtype: str, *, tf32: bool = False, effective: bool = True) -> float:
         """FLOPs per byte where the roofline turns: peak / bandwidth (both x efficiency)."""
@@ -189,6 +183,12 @@ class HardwareSpec:
                 ),
             },
         }
+
+
+def _entry(compute: float, memory: float) -> float | dict[str, float]:
+    """A kernel class's figures as a spec file writes them: one number where both sides are
+    the same, else ``{compute, memory}``."""
+    return compute if compute == memory else {"compute": compute, "memory": memory}
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,9 +147,8 @@ def calibrate(
                 overheads, launch = _overheads(dev, bench, names)
                 tick("overhead")
                 ceilings = (matmul, vector, bandwidth, overheads)
-                kernels, kernels_memory, dtype_kernels, per_dtype = _kernel_efficiencies(
-                    dev, bench, names, ceilings
-                )
+                dtype_kernels, per_dtype = _kernel_efficiencies(dev, bench, names, ceilings)
+                kernels, kernels_memory = _over_dtypes(dtype_kernels)
             details.update(per_dtype)
             tick("kernel classes")
     except ModelmeterError:
@@ -265,9 +264,7 @@ def _kernel_efficiencies(
     bench: _Bench,
     names: list[str],
     ceilings: tuple[dict[str, float], dict[str, float], float, dict[str, float]],
-) -> tuple[
-    dict[str, float], dict[str, float], dict[str, dict[str, tuple[float, float]]], dict[str, str]
-]:
+) -> tuple[dict[str, dict[str, tuple[float, float]]], dict[str, str]]:
     """Per kernel class, the fraction of its roofline time the device attains; for ``conv``
     also the memory side apart (a second, memory-heavy convolution).
 
@@ -275,8 +272,7 @@ def _kernel_efficiencies(
     time, max(compute, memory), computed on the ceilings just measured; the fraction is that
     over the measured time (less the per-op overhead where launches do not overlap
     execution), kept within [0.01, 1]. Measured in every calibrated dtype (TF32 aside):
-    returns the geometric means over the dtypes (compute side, conv's memory side), each
-    dtype's own (class -> (compute, memory)) and the details.
+    returns each dtype's figures (class -> (compute, memory)) and the details.
     """
     import modelmeter
     from modelmeter.analysis.roofline import roofline
@@ -296,8 +292,6 @@ def _kernel_efficiencies(
     # back-to-back calls: a queue (CUDA, MPS) hides each launch behind the kernel before
     # it; a CPU pays it every call
     overlap = dev.type in ("cuda", "mps")
-    found: dict[str, list[float]] = {}
-    memory_side: list[float] = []
     details: dict[str, str] = {}
     own: dict[str, dict[str, tuple[float, float]]] = {}
     for name in (d for d in names if d != "tfloat32"):
@@ -313,7 +307,6 @@ def _kernel_efficiencies(
             measured = bench.best(f"{cls} {name}", lambda fn=fn, x=x, arg=arg: fn(x, arg))
             device_s = measured if overlap else measured - overhead
             frac = min(1.0, max(0.01, busy / max(device_s, 1e-12)))
-            found.setdefault(cls, []).append(frac)
             mine[cls] = (frac, frac)
             details[f"{cls} {name}"] = f"{frac:.3g}"
         del x
@@ -328,21 +321,34 @@ def _kernel_efficiencies(
             f"conv memory {name}", lambda xs=xs, ws=ws: torch.nn.functional.conv2d(xs, ws)
         )
         device_s = max(measured if overlap else measured - overhead, 1e-12)
-        kc = found["conv"][-1]
+        kc = mine["conv"][0]
         if t.compute_s / kc < device_s:
             km = min(1.0, max(0.01, t.memory_s / device_s))
         else:  # compute alone explains the time: the memory side is not what limits it
             km = kc
-        memory_side.append(km)
         mine["conv"] = (kc, km)
         details[f"conv memory {name}"] = f"{km:.3g}"
         del xs, ws
-    kernels = {cls: _geomean(fs) for cls, fs in found.items()}
     details["kernel classes"] = (
         f"NCHW {n}x{c}x{h}x{w}, 3x3; conv memory: {n}x{c // 4}x{2 * h}x{2 * w}, 1x1"
     )
-    memory = {"conv": _geomean(memory_side)} if memory_side else {}
-    return kernels, memory, own, details
+    return own, details
+
+
+def _over_dtypes(
+    own: dict[str, dict[str, tuple[float, float]]],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The general ``[efficiency.kernels]``: per class, the geometric mean over the dtypes of
+    the compute side, and of the memory side where it differs (conv)."""
+    sides: dict[str, list[tuple[float, float]]] = {}
+    for table in own.values():
+        for cls, pair in table.items():
+            sides.setdefault(cls, []).append(pair)
+    compute = {cls: _geomean([c for c, _ in p]) for cls, p in sides.items()}
+    memory = {
+        cls: _geomean([m for _, m in p]) for cls, p in sides.items() if any(c != m for c, m in p)
+    }
+    return compute, memory
 
 
 def _geomean(values: list[float]) -> float:
