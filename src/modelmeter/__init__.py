@@ -5,7 +5,7 @@
 
 from typing import Any
 
-from modelmeter.api import analyze
+from modelmeter.usecases.analyze import analyze
 from modelmeter.errors import ModelmeterError
 from modelmeter.report import Cost, ModuleNode, Report
 

@@ -19,6 +19,7 @@ from modelmeter.frontends.onnx.params import BUFFER, PARAM, classify
 from modelmeter.frontends.onnx.scopes import ModuleTree, node_scope
 from modelmeter.frontends.onnx.shapes import clear_value_info, diagnose, resolve
 from modelmeter.frontends.onnx.walk import FLOATING, Val, Walker, implicit_inputs
+from modelmeter.inputs import InputRequest
 from modelmeter.report import InputSpec
 from modelmeter.units import DTYPE_BYTES
 
@@ -27,26 +28,15 @@ _TRANSFORMS = {"Identity", "Transpose", "Cast", "CastLike", "Reshape", "Squeeze"
                "Flatten"}
 
 
-def trace(
-    model: Any,
-    inputs: Any = None,
-    *,
-    kwargs: dict[str, Any] | None = None,
-    dims: dict[str, int] | None = None,
-    convention: str = "exact",
-    dtype: str | None = None,
-    batch: int | None = None,
-) -> Trace:
-    """Trace an ONNX model (a path to an ``.onnx`` file or an ``onnx.ModelProto``).
-
-    ``inputs``: shapes of the graph inputs in order (``"1x3x224x224"``, tuples of ints, or
-    arrays, of which only the shape is used); ``kwargs``: shapes by input name; ``dims``:
-    values of symbolic dimensions by name; ``batch``: the first dimension of every input.
-    ``dtype``: count bytes as if floating tensors had this dtype."""
+def trace(model: Any, request: InputRequest, *, convention: str = "exact") -> Trace:
+    """Trace an ONNX model (a path to an ``.onnx`` file or an ``onnx.ModelProto``) on the
+    inputs of ``request``: shapes or arrays of the graph inputs in order or by name, ``dims``
+    (values of symbolic dimensions by name), ``batch`` (the first dimension of every input)
+    and ``dtype`` (count bytes as if floating tensors had this dtype)."""
     loaded = load_model(model)
     proto = loaded.model
     graph = proto.graph
-    binding = bind(graph, inputs, kwargs, dims, batch)
+    binding = bind(graph, request)
     apply(graph, binding)
     if binding.changed:
         clear_value_info(proto)
@@ -59,10 +49,35 @@ def trace(
 
     kinds = classify(graph, _sources(graph))
     symbols = {d for gi in binding.inputs for d in (gi.dims or []) if isinstance(d, str)}
-    walker = Walker(types, consts, convention, dtype, tree, symbols)
+    walker = Walker(types, consts, convention, request.dtype, tree, symbols)
     walker.diagnose = _once(lambda: diagnose(proto))
     walker.graph_inputs = {gi.name for gi in binding.inputs}
-    params: list[ParamInfo] = []
+    _define_initializers(walker, graph, kinds, request.dtype)
+    for gi in binding.inputs:
+        walker.define(gi.name, sid=walker.new_sid())
+    for i, node in enumerate(graph.node):
+        walker.step = i
+        walker.node(node)
+
+    return Trace(
+        model=loaded.label,
+        frontend="onnx",
+        mode="meta",
+        convention=convention,
+        inputs=[_input_spec(walker, gi.name) for gi in binding.inputs],
+        modules=_modules(tree, walker, graph),
+        params=_params(walker, graph, kinds, request.dtype),
+        events=walker.events,
+        activation_bytes=walker.allocated,
+        peak_activation_bytes=walker.peak(graph, [gi.name for gi in binding.inputs]),
+        notes=_notes(walker, loaded.inlined),
+    )
+
+
+def _define_initializers(
+    walker: Walker, graph: Any, kinds: dict[str, str], dtype: str | None
+) -> None:
+    """Every initializer as a constant value of the walk (weights: parameters and buffers)."""
     for t in graph.initializer:
         sid = walker.new_sid()
         kind = kinds.get(t.name)
@@ -72,12 +87,13 @@ def trace(
             dt = dtype
         walker.env[t.name] = Val(shape, dt, sid, weight=kind in (PARAM, BUFFER), const=True)
         walker.initializer_sids[t.name] = sid
-    for gi in binding.inputs:
-        walker.define(gi.name, sid=walker.new_sid())
-    for i, node in enumerate(graph.node):
-        walker.step = i
-        walker.node(node)
 
+
+def _params(
+    walker: Walker, graph: Any, kinds: dict[str, str], dtype: str | None
+) -> list[ParamInfo]:
+    """The parameters and buffers among the initializers, in the graph's order."""
+    params: list[ParamInfo] = []
     for t in graph.initializer:
         kind = kinds.get(t.name)
         if kind not in (PARAM, BUFFER):
@@ -99,11 +115,15 @@ def trace(
                 buffer=kind == BUFFER,
             )
         )
+    return params
 
+
+def _notes(walker: Walker, inlined: int) -> list[str]:
+    """The walk's notes, then what loading and walking the graph changed."""
     notes = list(walker.notes)
-    if loaded.inlined:
+    if inlined:
         notes.append(
-            f"{loaded.inlined} call(s) of the model's local functions inlined: their ops are "
+            f"{inlined} call(s) of the model's local functions inlined: their ops are "
             "counted one by one, in the scope of the graph (the call's module is not known)"
         )
     if walker.fused:
@@ -117,19 +137,7 @@ def trace(
             f"{walker.folded} node(s) computing only from constants are folded when the model "
             "is loaded and not counted per inference"
         )
-    return Trace(
-        model=loaded.label,
-        frontend="onnx",
-        mode="meta",
-        convention=convention,
-        inputs=[_input_spec(walker, gi.name) for gi in binding.inputs],
-        modules=_modules(tree, walker, graph),
-        params=params,
-        events=walker.events,
-        activation_bytes=walker.allocated,
-        peak_activation_bytes=walker.peak(graph, [gi.name for gi in binding.inputs]),
-        notes=notes,
-    )
+    return notes
 
 
 def _once(fn: Any) -> Any:

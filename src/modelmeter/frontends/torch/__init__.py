@@ -21,6 +21,7 @@ from modelmeter.frontends.torch.tracer import (
     _tensors,
     storage_id,
 )
+from modelmeter.inputs import InputRequest
 from modelmeter.report import InputSpec
 
 MODES = ("auto", "meta", "real")
@@ -28,21 +29,24 @@ MODES = ("auto", "meta", "real")
 
 def trace(
     model: torch.nn.Module | Callable[..., Any],
-    inputs: Any = None,
+    request: InputRequest,
     *,
-    kwargs: dict[str, Any] | None = None,
-    mode: str = "auto",
-    convention: str = "exact",
-    dtype: str | None = None,
+    mode: str,
+    convention: str,
+    backward: bool,
     name: str | None = None,
-    backward: bool = False,
 ) -> Trace:
-    """Trace one forward pass of ``model`` and return the events, tree and parameters."""
+    """Trace one forward pass of ``model`` on the inputs of ``request`` (its batch applied to
+    given tensors too) and return the events, tree and parameters."""
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    specs = InputSpecs.from_user(inputs, kwargs)
+    if request.dims:
+        raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
+    request.check_batch()
+    specs = InputSpecs.from_request(request)
     if not specs.args and not specs.kwargs:
         raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
+    dtype = request.dtype
     cast = torch_dtype(dtype) if dtype else None
     label = name or _label(model)
     if mode in ("auto", "meta"):
@@ -75,7 +79,6 @@ def _label(model: Any) -> str:
     if isinstance(model, torch.nn.Module):
         return type(model).__name__
     return getattr(model, "__name__", None) or type(model).__name__
-
 
 
 def _device_of(model: Any) -> torch.device:
