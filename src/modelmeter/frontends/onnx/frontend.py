@@ -34,7 +34,7 @@ class OnnxFrontend:
         """The graph's one forward pass; ``mode`` does not apply (a graph is read, not run)."""
         if backward:
             raise InputError("an ONNX graph has no backward pass to trace")
-        from modelmeter.frontends.onnx import trace
+        from modelmeter.frontends.onnx.tracing import trace
 
         return trace(model, request, convention=convention)
 

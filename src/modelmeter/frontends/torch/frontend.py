@@ -29,7 +29,7 @@ class TorchFrontend:
     ) -> Trace:
         """One pass of a module or callable (a name is loaded by the use case first);
         ``name``: the report's label (default: the model's class or function name)."""
-        from modelmeter.frontends.torch import trace
+        from modelmeter.frontends.torch.tracing import trace
 
         return trace(
             model, request, mode=mode, convention=convention, backward=backward, name=name
