@@ -243,3 +243,9 @@ def test_choosing_a_frontend_imports_neither_torch_nor_onnx() -> None:
         "assert 'onnx' not in sys.modules and 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_measure_times_and_analyses_the_batched_tensor() -> None:
+    x = torch.randn(1, 4)
+    r = modelmeter.measure(_linear(), x, batch=8, warmup=0, repeats=1)
+    assert (r.macs, r.batch) == (64, 8) and x.shape == (1, 4)

@@ -118,7 +118,7 @@ def _spec(item: InputItem, batch: int | None) -> Any:
         return Nested(tuple(_spec(i, batch) for i in item.items), item.container)
     if isinstance(item, ShapeInput):
         return Shaped(item.shape, item.dtype or "float32")  # shapes are batched already
-    value = item.value if isinstance(item, ValueInput) else item
+    value = item.value
     if isinstance(value, torch.Tensor):
         return Given(value, batch if value.dim() > 0 else None)
     if value is None or isinstance(value, (bool, int, float)):
