@@ -5,9 +5,9 @@
 
 from typing import Any
 
-from modelmeter.api import analyze
 from modelmeter.errors import ModelmeterError
 from modelmeter.report import Cost, ModuleNode, Report
+from modelmeter.usecases.analyze import analyze
 
 # Loaded on first use (``modelmeter.roofline``, ``modelmeter.load_spec`` ...).
 _LAZY = {

@@ -143,6 +143,35 @@ def test_binding_inputs_dims_and_batch() -> None:
             analyze(m, inputs, **kw)
 
 
+def test_batch_applies_to_every_input_form() -> None:
+    # x (batch, 8) @ W (8, 4): 8 * 4 = 32 MACs per sample
+    m = _mlp(8, 4)
+    array = np.zeros((1, 8), dtype=np.float32)
+    for given in ("1x8", (1, 8), array, [array]):
+        r = analyze(m, given, batch=6)
+        assert r.total().cost.macs == 6 * 32 and r.inputs[0].shape == (6, 8)
+    r = analyze(m, kwargs={"x": array}, batch=5)
+    assert r.total().cost.macs == 5 * 32 and array.shape == (1, 8)
+    # a graph input the user did not give takes the batch too (a shape without a dtype is
+    # the graph's own dtype)
+    assert analyze(m, batch=3).total().cost.macs == 3 * 32
+    assert analyze(m, "2x8").inputs[0].dtype == "float32"
+
+
+def test_an_array_gives_its_shape_and_dtype() -> None:
+    m = _mlp(8, 4)
+    assert analyze(m, np.zeros((3, 8), dtype=np.float32)).total().cost.macs == 3 * 32
+    with pytest.raises(InputError, match="is float32 in the graph, not int64"):
+        analyze(m, np.zeros((3, 8), dtype=np.int64))
+    with pytest.raises(InputError, match="cannot use float as input 'x'"):
+        analyze(m, 3.0)
+
+
+def test_onnx_refuses_backward() -> None:
+    with pytest.raises(InputError, match="an ONNX graph has no backward pass to trace"):
+        analyze(_mlp(8, 4), "1x8", backward=True)
+
+
 def test_fixed_batch_cannot_change() -> None:
     m = model([node("Relu", ["x"], ["y"])], [vi("x", [1, 4])], [vi("y", None)])
     assert analyze(m, batch=1).total().cost.flops == 4

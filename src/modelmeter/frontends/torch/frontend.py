@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelmeter.events import Trace
+    from modelmeter.inputs import InputRequest
 
 
 class TorchFrontend:
     name = "torch"
 
     def accepts(self, model: Any) -> bool:
-        raise NotImplementedError  # trace side: to be written
+        """An ``nn.Module``, any callable, or a model name (``torchvision:resnet50`` ...): every
+        model the frontends before this one (ONNX) do not take. Imports nothing."""
+        return isinstance(model, str) or callable(model)
 
-    def trace(self, model: Any, request: Any, *, mode: str, convention: str, backward: bool) -> Any:
-        raise NotImplementedError  # trace side: to be written
+    def trace(
+        self,
+        model: Any,
+        request: InputRequest,
+        *,
+        mode: str,
+        convention: str,
+        backward: bool,
+        name: str | None = None,
+    ) -> Trace:
+        """One pass of a module or callable (a name is loaded by the use case first);
+        ``name``: the report's label (default: the model's class or function name)."""
+        from modelmeter.frontends.torch.tracing import trace
+
+        return trace(
+            model, request, mode=mode, convention=convention, backward=backward, name=name
+        )
 
     def runner(self) -> Any:
         """The run-and-time side (modelmeter.frontends.torch.run)."""

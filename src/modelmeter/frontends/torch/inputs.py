@@ -1,15 +1,21 @@
-"""Turning what the user gave as inputs (tensors, shapes, ``"1x3x224x224:bf16"``) into tensors
-for a meta or a real run, without touching the user's own tensors."""
+"""Turning an :class:`~modelmeter.inputs.InputRequest` (shapes, given tensors, plain values,
+nested lists of those) into tensors for a meta or a real run, without touching the user's own
+tensors.
+
+A given tensor takes the request's ``batch`` as its first dimension: on meta an empty tensor
+of shape ``(batch, *rest)``; in a real run a copy whose rows are the given rows repeated
+cyclically (so indices and masks stay valid). 0-d tensors and plain values are left alone.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from modelmeter.errors import InputError
-from modelmeter.shapes import parse_shape
+from modelmeter.inputs import InputItem, InputRequest, NestedInput, ShapeInput, ValueInput
 from modelmeter.units import canonical_dtype
 
 
@@ -23,23 +29,51 @@ def torch_dtype(name: str) -> torch.dtype:
 @dataclass(frozen=True)
 class Nested:
     """A list or tuple argument whose items are inputs (e.g. detection models take a list of
-    image tensors): ``items`` normalized one by one, ``container`` is ``list`` or ``tuple``."""
+    image tensors): ``items`` converted one by one, ``container`` is ``list`` or ``tuple``."""
 
     items: tuple[Any, ...]
     container: type = list
 
 
+@dataclass(frozen=True)
+class Given:
+    """A tensor the user gave; ``batch``: its first dimension in the run (None: as given)."""
+
+    tensor: torch.Tensor
+    batch: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        shape = tuple(self.tensor.shape)
+        if self.batch is None or not shape:
+            return shape
+        return (self.batch, *shape[1:])
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """An input given by its shape, made as random (real) or empty (meta) tensors."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
 class InputSpecs:
-    """Positional and keyword inputs, each a tensor, a (shape, dtype) pair, a plain Python
-    value, or a :class:`Nested` list of those."""
+    """Positional and keyword inputs, each a :class:`Given` tensor, a :class:`Shaped` input,
+    a plain Python value, or a :class:`Nested` list of those."""
 
     def __init__(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         self.args = args
         self.kwargs = kwargs
 
     @classmethod
-    def from_user(cls, inputs: Any, kwargs: dict[str, Any] | None) -> InputSpecs:
-        return cls(_normalize_positional(inputs), {k: _one(v) for k, v in (kwargs or {}).items()})
+    def from_request(cls, request: InputRequest) -> InputSpecs:
+        """The inputs of ``request``, with its batch applied to the given tensors."""
+        batch = request.batch
+        return cls(
+            [_spec(item, batch) for item in request.args],
+            {k: _spec(item, batch) for k, item in request.kwargs.items()},
+        )
 
     def materialize(
         self, device: torch.device | str, real: bool, dtype: torch.dtype | None
@@ -58,46 +92,63 @@ class InputSpecs:
         return out
 
 
-def _normalize_positional(inputs: Any) -> list[Any]:
-    if inputs is None:
-        return []
-    if isinstance(inputs, (torch.Tensor, str)):
-        return [_one(inputs)]
-    if isinstance(inputs, tuple) and inputs and all(isinstance(d, int) for d in inputs):
-        return [_one(inputs)]  # a bare shape such as (1, 3, 224, 224)
-    if isinstance(inputs, (list, tuple)):
-        return [_one(v) for v in inputs]
-    return [_one(inputs)]
+def tensors_batched(request: InputRequest) -> InputRequest:
+    """``request`` with every given tensor replaced by its batched copy (rows repeated
+    cyclically), for a caller that hands its inputs on without the batch."""
+    if request.batch is None:
+        return request
+
+    def item(i: InputItem) -> InputItem:
+        if isinstance(i, NestedInput):
+            return NestedInput(tuple(item(x) for x in i.items), i.container)
+        spec = _spec(i, request.batch) if isinstance(i, ValueInput) else None
+        if isinstance(spec, Given) and spec.batch is not None:
+            return ValueInput(_given(spec, spec.tensor.device, True, None))
+        return i
+
+    return replace(
+        request,
+        args=tuple(item(i) for i in request.args),
+        kwargs={k: item(i) for k, i in request.kwargs.items()},
+    )
 
 
-def _one(v: Any) -> Any:
-    if isinstance(v, torch.Tensor):
-        return v
-    if isinstance(v, str):
-        shape, dtype = parse_shape(v)
-        return (shape, dtype or "float32")
-    if isinstance(v, (tuple, list, torch.Size)) and all(isinstance(d, int) for d in v):
-        return (tuple(v), "float32")
-    if v is None or isinstance(v, (bool, int, float)):
-        return v  # plain Python arguments pass through
-    if isinstance(v, (list, tuple)) and v:
-        # a list of inputs (shapes, tensors, nested lists) becomes a list of tensors
-        return Nested(tuple(_one(x) for x in v), list if isinstance(v, list) else tuple)
-    raise InputError(f"cannot use {type(v).__name__} as a model input; give a tensor or a shape")
+def _spec(item: InputItem, batch: int | None) -> Any:
+    if isinstance(item, NestedInput):
+        return Nested(tuple(_spec(i, batch) for i in item.items), item.container)
+    if isinstance(item, ShapeInput):
+        return Shaped(item.shape, item.dtype or "float32")  # shapes are batched already
+    value = item.value
+    if isinstance(value, torch.Tensor):
+        return Given(value, batch if value.dim() > 0 else None)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value  # plain Python arguments pass through
+    raise InputError(
+        f"cannot use {type(value).__name__} as a model input; give a tensor or a shape"
+    )
 
 
 def _flat_shape_dtypes(v: Any) -> list[tuple[tuple[int, ...], str]]:
     if isinstance(v, Nested):
         return [sd for item in v.items for sd in _flat_shape_dtypes(item)]
-    return [_shape_dtype(v)]
+    if isinstance(v, Given):
+        return [(v.shape, str(v.tensor.dtype).removeprefix("torch."))]
+    if isinstance(v, Shaped):
+        return [(v.shape, v.dtype)]
+    return [((), type(v).__name__)]
 
 
-def _shape_dtype(v: Any) -> tuple[tuple[int, ...], str]:
-    if isinstance(v, torch.Tensor):
-        return tuple(v.shape), str(v.dtype).removeprefix("torch.")
-    if isinstance(v, tuple):
-        return v[0], v[1]
-    return (), type(v).__name__
+def _given(v: Given, device: Any, real: bool, dtype: torch.dtype | None) -> torch.Tensor:
+    t = v.tensor
+    dt = dtype if (dtype is not None and t.is_floating_point()) else t.dtype
+    if not real:
+        return torch.empty(v.shape, dtype=dt, device="meta")
+    if v.batch is None:
+        return t.detach().to(device=device, dtype=dt, copy=True)
+    if t.shape[0] == 0:
+        raise InputError(f"cannot set the batch to {v.batch}: a given tensor has no rows")
+    rows = torch.arange(v.batch, device=t.device) % t.shape[0]
+    return t.detach()[rows].to(device=device, dtype=dt)  # indexing copies
 
 
 def _make(
@@ -105,19 +156,15 @@ def _make(
 ) -> Any:
     if isinstance(v, Nested):
         return v.container(_make(item, device, real, dtype, gen) for item in v.items)
-    if isinstance(v, torch.Tensor):
-        dt = dtype if (dtype is not None and v.is_floating_point()) else v.dtype
-        if real:
-            return v.detach().to(device=device, dtype=dt, copy=True)
-        return torch.empty(v.shape, dtype=dt, device="meta")
-    if isinstance(v, tuple):
-        shape, name = v
-        dt = torch_dtype(name)
+    if isinstance(v, Given):
+        return _given(v, device, real, dtype)
+    if isinstance(v, Shaped):
+        dt = torch_dtype(v.dtype)
         if dtype is not None and dt.is_floating_point:
             dt = dtype
         if not real:
-            return torch.empty(shape, dtype=dt, device="meta")
+            return torch.empty(v.shape, dtype=dt, device="meta")
         if dt.is_floating_point or dt.is_complex:
-            return torch.randn(shape, dtype=dt, generator=gen).to(device)
-        return torch.zeros(shape, dtype=dt, device=device)
+            return torch.randn(v.shape, dtype=dt, generator=gen).to(device)
+        return torch.zeros(v.shape, dtype=dt, device=device)
     return v

@@ -270,7 +270,8 @@ def prepare(
     batch: int | None,
 ) -> Prepared:
     """Build or copy the model onto ``dev`` in ``dtype`` and make its inputs there."""
-    from modelmeter.api import _with_batch, _with_batch_one
+    from modelmeter.frontends.torch.inputs import tensors_batched
+    from modelmeter.inputs import InputRequest
 
     notes: list[str] = []
     label = None
@@ -296,9 +297,8 @@ def prepare(
         notes.append("a plain callable: timed as given (no parameters to copy or move)")
     else:
         raise InputError(f"cannot measure a {type(model).__name__}: give a module or a name")
-    if batch is not None:
-        inputs = _with_batch(inputs, batch)
-        kwargs = {k: _with_batch_one(v, batch) for k, v in (kwargs or {}).items()} or None
+    request = InputRequest.from_api(inputs, kwargs, batch=batch)
+    request.check_batch()
     cast = torch_dtype(dtype) if dtype else None
     if isinstance(own, torch.nn.Module):
         try:
@@ -309,18 +309,19 @@ def prepare(
             raise ModelRunError(f"cannot place the model on {dev}: {first_line(e)}") from None
         if own.training:
             notes.append("the model is in training mode (as given): train-mode layers ran")
-    specs = InputSpecs.from_user(inputs, kwargs)
+    specs = InputSpecs.from_request(request)
     if not specs.args and not specs.kwargs:
         raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
     args, kw = specs.materialize(dev, True, cast)
+    analysed = tensors_batched(request)  # shapes and tensors at the batch: analysed as given
     return Prepared(
         model=own,
         args=args,
         kwargs=kw,
         label=label or _label(model),
         analysis_model=analysis_model,
-        analysis_inputs=inputs,
-        analysis_kwargs=kwargs,
+        analysis_inputs=analysed.args,
+        analysis_kwargs=dict(analysed.kwargs) or None,
         notes=notes,
     )
 

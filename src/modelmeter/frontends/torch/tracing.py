@@ -1,0 +1,271 @@
+"""Tracing a PyTorch model: run a module (or any callable on tensors) under the tracer on meta or
+real copies of its parameters and buffers, through ``torch.func.functional_call``, so the
+user's module is never moved, cast or edited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+
+from modelmeter.errors import InputError, ModelRunError, first_line
+from modelmeter.events import ModuleInfo, ParamInfo, Trace
+from modelmeter.frontends.torch.fused import fused_attention
+from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
+from modelmeter.frontends.torch.tracer import (
+    Lifetimes,
+    OpTracer,
+    ScopeTracker,
+    _tensors,
+    storage_id,
+)
+from modelmeter.inputs import InputRequest
+from modelmeter.report import InputSpec
+
+MODES = ("auto", "meta", "real")
+
+
+def trace(
+    model: torch.nn.Module | Callable[..., Any],
+    request: InputRequest,
+    *,
+    mode: str,
+    convention: str,
+    backward: bool,
+    name: str | None = None,
+) -> Trace:
+    """Trace one forward pass of ``model`` on the inputs of ``request`` (its batch applied to
+    given tensors too) and return the events, tree and parameters."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if request.dims:
+        raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
+    request.check_batch()
+    specs = InputSpecs.from_request(request)
+    if not specs.args and not specs.kwargs:
+        raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
+    dtype = request.dtype
+    cast = torch_dtype(dtype) if dtype else None
+    label = name or _label(model)
+    if mode in ("auto", "meta"):
+        try:
+            return _run(model, specs, False, convention, cast, label, backward)
+        except ModelRunError as meta_error:
+            if mode == "meta" or _on_meta(model):  # no data to fall back on
+                raise
+            try:
+                result = _run(model, specs, True, convention, cast, label, backward)
+            except ModelRunError as real_error:
+                raise real_error from None
+            result.notes.append(
+                "ran on real CPU tensors: a meta-device run failed "
+                f"({meta_error.__cause__.__class__.__name__ if meta_error.__cause__ else 'error'}: "
+                f"{first_line(meta_error.__cause__, '')})"
+            )
+            return result
+    return _run(model, specs, True, convention, cast, label, backward)
+
+
+def _on_meta(model: Any) -> bool:
+    """Whether the model's weights are shapes only (a real run is impossible)."""
+    if not isinstance(model, torch.nn.Module):
+        return False
+    return any(t.device.type == "meta" for t in (*model.parameters(), *model.buffers()))
+
+
+def _label(model: Any) -> str:
+    if isinstance(model, torch.nn.Module):
+        return type(model).__name__
+    return getattr(model, "__name__", None) or type(model).__name__
+
+
+def _device_of(model: Any) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for t in model.parameters():
+            return t.device if t.device.type != "meta" else torch.device("cpu")
+        for t in model.buffers():
+            return t.device if t.device.type != "meta" else torch.device("cpu")
+    return torch.device("cpu")
+
+
+def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None, grad: bool) -> torch.Tensor:
+    dt = cast if (cast is not None and t.is_floating_point()) else t.dtype
+    if real:
+        if t.device.type == "meta":
+            raise ModelRunError("the model's weights are on the meta device; real mode needs data")
+        c = t.detach().to(dtype=dt, copy=True)
+    else:
+        c = torch.empty(t.shape, dtype=dt, device="meta")
+    if grad and t.requires_grad and (c.is_floating_point() or c.is_complex()):
+        c.requires_grad_(True)  # for the traced backward pass
+    return c
+
+
+def _state(
+    model: torch.nn.Module, real: bool, cast: torch.dtype | None, grad: bool = False
+) -> tuple[dict[str, torch.Tensor], list[ParamInfo]]:
+    """Copies of every parameter and buffer by name (shared ones copied once) and the
+    ParamInfo list, each listed under its first owning module. ``grad``: copies of trainable
+    parameters require grad (for tracing the backward pass)."""
+    copies: dict[int, torch.Tensor] = {}
+    state: dict[str, torch.Tensor] = {}
+    infos: list[ParamInfo] = []
+    for mod_name, mod in model.named_modules(remove_duplicate=False):
+        for kind, table in (("param", mod._parameters), ("buffer", mod._buffers)):
+            for pname, t in table.items():
+                if t is None:
+                    continue
+                full = f"{mod_name}.{pname}" if mod_name else pname
+                c = copies.get(id(t))
+                if c is None:
+                    c = copies[id(t)] = _copy(t, real, cast, grad)
+                    infos.append(
+                        ParamInfo(
+                            name=full,
+                            owner=mod_name,
+                            numel=t.numel(),
+                            nbytes=c.numel() * c.element_size(),
+                            sid=storage_id(c),
+                            trainable=kind == "param" and t.requires_grad,
+                            buffer=kind == "buffer",
+                        )
+                    )
+                state[full] = c
+    return state, infos
+
+
+def _run(
+    model: Any,
+    specs: InputSpecs,
+    real: bool,
+    convention: str,
+    cast: torch.dtype | None,
+    label: str,
+    backward: bool = False,
+) -> Trace:
+    is_module = isinstance(model, torch.nn.Module)
+    device = _device_of(model)
+    if is_module:
+        state, infos = _state(model, real, cast, backward)
+        named = list(model.named_modules())
+        names = {id(m): n for n, m in named}
+        root_type = type(model).__name__
+    else:
+        state, infos, named, names = {}, [], [], {}
+        root_type = getattr(model, "__name__", type(model).__name__)
+    weights = {p.sid for p in infos}
+    args, kwargs = specs.materialize(device, real, cast)
+    lifetimes = Lifetimes(weights)
+    for t in _tensors((args, kwargs)):  # also tensors inside list arguments
+        lifetimes.track(t, storage_id(t), output=False)
+    scopes = ScopeTracker(names, backward)
+    tracer = OpTracer(scopes, weights, lifetimes, convention)
+    saved_attrs = _AttrSnapshot(model) if is_module else None
+    try:
+        fused = nullcontext() if real else fused_attention()  # meta: SDPA as real devices run it
+        with torch.set_grad_enabled(backward), scopes.installed(), fused, tracer:
+            if is_module:
+                out = torch.func.functional_call(model, state, args, kwargs, strict=False)
+            else:
+                out = model(*args, **kwargs)
+            if backward:
+                _backward(out, tracer, scopes)
+        del out
+    except Exception as e:
+        raise ModelRunError(_describe_failure(e, scopes, real)) from e
+    finally:
+        del args, kwargs
+        if saved_attrs is not None:
+            saved_attrs.restore()
+    modules = [ModuleInfo("", root_type, 1, scopes.output_shapes.get("", ()))]
+    for n, m in named:
+        if n:
+            modules.append(
+                ModuleInfo(
+                    n, type(m).__name__, scopes.calls.get(n, 0), scopes.output_shapes.get(n, ())
+                )
+            )
+    return Trace(
+        model=label,
+        frontend="torch",
+        mode="real" if real else "meta",
+        convention=convention,
+        inputs=[InputSpec(s, d, k) for s, d, k in _described(specs, cast)],
+        modules=modules,
+        params=infos,
+        events=tracer.events,
+        activation_bytes=lifetimes.allocated,
+        peak_activation_bytes=lifetimes.peak,
+    )
+
+
+_STRUCTURE = frozenset({"_parameters", "_buffers", "_modules"})  # functional_call restores these
+
+
+class _AttrSnapshot:
+    """Every plain attribute of every module (lazily set caches, scales, anchors ...), with the
+    contents of list and dict attributes, so that whatever the forward sets or mutates is put
+    back: the model's own lazy initialisation must not run on the user's model (and a meta run
+    must not leave meta tensors behind)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.saved = []
+        for m in model.modules():
+            d = m.__dict__
+            attrs = {k: v for k, v in d.items() if k not in _STRUCTURE}
+            contents = {
+                k: (list(v) if isinstance(v, list) else dict(v))
+                for k, v in attrs.items()
+                if type(v) in (list, dict)
+            }
+            self.saved.append((d, attrs, contents))
+
+    def restore(self) -> None:
+        for d, attrs, contents in self.saved:
+            for k in [k for k in d if k not in _STRUCTURE and k not in attrs]:
+                del d[k]
+            d.update(attrs)
+            for k, items in contents.items():
+                value = attrs[k]
+                if isinstance(value, list):
+                    value[:] = items
+                else:
+                    value.clear()
+                    value.update(items)
+
+
+def _backward(out: Any, tracer: OpTracer, scopes: ScopeTracker) -> None:
+    """Run the backward pass of every output that needs a gradient, seeded with ones (as for
+    ``out.sum().backward()`` without counting the sum)."""
+    outs = [t for t in _tensors(out) if t.requires_grad]
+    if not outs:
+        raise InputError("backward requested but no output requires a gradient")
+    with torch.utils._python_dispatch._disable_current_modes():
+        seeds = [torch.ones_like(t) for t in outs]
+    tracer.phase = "backward"
+    scopes.in_backward = True
+    try:
+        torch.autograd.backward(outs, seeds)
+    finally:
+        tracer.phase = "forward"
+        scopes.in_backward = False
+
+
+def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:
+    out = []
+    for shape, dt, key in specs.describe():
+        if cast is not None and dt.startswith(("float", "bfloat")):
+            dt = str(cast).removeprefix("torch.")
+        out.append((shape, dt, key))
+    return out
+
+
+def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool) -> str:
+    where = ""
+    if scopes.last_entered is not None:
+        name, typ, shapes = scopes.last_entered
+        shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no tensors"
+        where = f"module '{name or '<root>'}' ({typ}) failed on inputs [{shown}]: "
+    return f"{where}{type(e).__name__}: {first_line(e, '')}"

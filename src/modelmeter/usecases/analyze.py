@@ -1,0 +1,77 @@
+"""The analyze use case: ``analyze(model, inputs) -> Report``.
+
+What the caller gave is turned into one :class:`~modelmeter.inputs.InputRequest` here; a
+named model is built by :func:`modelmeter.models.load` (its default inputs apply when none
+were given); the frontend that accepts the model traces it, and the builder counts the trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from modelmeter.builder import build
+from modelmeter.errors import InputError
+from modelmeter.frontends import frontend_for
+from modelmeter.inputs import InputRequest
+from modelmeter.registry import CONVENTIONS
+
+if TYPE_CHECKING:
+    from modelmeter.report import Report
+
+
+def analyze(
+    model: Any,
+    inputs: Any = None,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    mode: str = "auto",
+    convention: str = "exact",
+    dtype: str | None = None,
+    batch: int | None = None,
+    backward: bool = False,
+    dims: Mapping[str, int] | None = None,
+) -> Report:
+    """Analyse ``model`` and return its Report.
+
+    ``model``: an ``nn.Module``, any callable on tensors, a name (``torchvision:resnet50``,
+    ``hf:gpt2``, ``timm:NAME``, ``path/to/file.py:FACTORY``) or an ONNX model (a ``.onnx`` path
+    or an ``onnx.ModelProto``). ``inputs``: a tensor, a tuple of tensors, shapes such as
+    ``(1, 3, 224, 224)``, ``"1x3x224x224"`` or ``"1x128:int64"``, a list of those, or an
+    :class:`~modelmeter.inputs.InputRequest` (then ``kwargs``, ``dtype``, ``batch`` and
+    ``dims`` are given in it); named models bring a default. ``mode``: ``auto`` (meta, falling
+    back to real CPU tensors when the model needs data), ``meta`` or ``real``. ``convention``:
+    ``exact`` or ``2mac``. ``dtype``: analyse as if weights and floating activations were this
+    dtype (bytes change, counts do not). ``batch``: the first dimension of every input, however
+    given (a given tensor's rows are repeated in a real run; the tensor itself is unchanged).
+    ``backward``: also run and count the backward pass (phase ``backward``), as one training
+    step would. ``dims``: values of symbolic input dimensions (ONNX models), e.g.
+    ``{"batch": 8}``.
+    """
+    if convention not in CONVENTIONS:
+        raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    request = InputRequest.from_api(inputs, kwargs, batch=batch, dims=dims, dtype=dtype)
+    frontend = frontend_for(model)
+    label = None
+    if isinstance(model, str) and frontend.name == "torch":  # a name, not a file to read
+        model, request, label = _load_named(model, request)
+    trace = frontend.trace(
+        model, request, mode=mode, convention=convention, backward=backward
+    )
+    if label:
+        trace.model = label
+    return build(trace)
+
+
+def _load_named(name: str, request: InputRequest) -> tuple[Any, InputRequest, str]:
+    """The model a name builds, the request with its default inputs where none were given,
+    and its label."""
+    if request.dims:  # refused before the model is built (as the frontend would after)
+        raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
+    from modelmeter.models import load
+
+    loaded = load(name)
+    return loaded.model, request.with_defaults(loaded.inputs, loaded.kwargs), loaded.label
+
+
+__all__ = ["analyze"]
