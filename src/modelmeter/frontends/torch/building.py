@@ -150,7 +150,9 @@ def _copy(model: torch.nn.Module) -> torch.nn.Module:
     try:
         return copy.deepcopy(model)
     except Exception as e:  # noqa: BLE001 - the user's module: one clear line
-        raise ModelRunError(f"cannot copy the model to measure it: {type(e).__name__}: {e}") from None
+        raise ModelRunError(
+            f"cannot copy the model to measure it: {type(e).__name__}: {e}"
+        ) from None
 
 
 def _place(

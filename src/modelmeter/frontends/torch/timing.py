@@ -240,7 +240,9 @@ class _Hooked:
             clock.remove()
 
 
-def _profile(call: Callable[[], Any], dev: torch.device, repeats: int, steps: Steps) -> ClassProfile:
+def _profile(
+    call: Callable[[], Any], dev: torch.device, repeats: int, steps: Steps
+) -> ClassProfile:
     from modelmeter.frontends.torch.profiling import profile_classes
 
     profile = profile_classes(call, dev, min(repeats, PROFILED_CALLS))
