@@ -51,7 +51,10 @@ def measure(
     """
     runner = _frontend(model).runner()
     given_dtype = inputs.dtype if isinstance(inputs, InputRequest) else dtype
-    options = RunOptions(device, given_dtype, warmup, repeats, per_module, per_class, tf32)
+    options = RunOptions(
+        device=device, dtype=given_dtype, warmup=warmup, repeats=repeats,
+        per_module=per_module, per_class=per_class, tf32=tf32,
+    )  # fmt: skip
     runner.check(model, options)
     request = _request(inputs, kwargs, dims, dtype, batch)
     if warmup < 0 or repeats < 1:

@@ -71,6 +71,7 @@ class _MemoryProbe:
             peak = self.host.finish()
         return MemoryUse(self.method, peak, self.baseline)
 
+
 class Timer:
     """Seconds per call: CUDA events on CUDA, perf_counter elsewhere; the device is idle
     (synchronised) when each timed call starts, and the time ends when its work is done."""
