@@ -1,7 +1,7 @@
 """Prediction vs measurement on a real device, in one run (not a test).
 
 On a GPU (the target: one H100, about 8 minutes):
-  1. calibrates the device (``modelmeter.frontends.torch.calibrate.calibrate``: attainable matmul
+  1. calibrates the device (``modelmeter.hardware.calibrate.calibrate``: attainable matmul
      and vector FLOP/s, copy bandwidth, per-op overhead) into a spec;
   2. for each of >= 20 torchvision models, at batch 1 and 64, in float32 (TF32 off) and
      bfloat16: builds the model on the device with random weights, analyses it, times it
@@ -45,24 +45,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import modelmeter  # noqa: E402
 from modelmeter.analysis.classes import join_classes  # noqa: E402
-from modelmeter.analysis.measure import (  # noqa: E402
-    MeasureResult,
-    median_error,
-    quantile,
-    summarize,
-)
+from modelmeter.analysis.measure import MeasureResult, summarize  # noqa: E402
 from modelmeter.analysis.roofline import roofline  # noqa: E402
+from modelmeter.analysis.timings import median_error, quantile  # noqa: E402
 from modelmeter.errors import first_line  # noqa: E402
-from modelmeter.frontends.torch.calibrate import calibrate  # noqa: E402
+from modelmeter.frontends.torch.building import load_on_device, prepare  # noqa: E402
+from modelmeter.frontends.torch.device import backend_flags, resolve_device  # noqa: E402
 from modelmeter.frontends.torch.profiling import profile_classes  # noqa: E402
-from modelmeter.frontends.torch.runner import (  # noqa: E402
-    _backend_flags,
-    load_on_device,
-    prepare,
-    resolve_device,
-    time_model,
-)
+from modelmeter.frontends.torch.timing import time_model  # noqa: E402
 from modelmeter.hardware import builtin_names, load_spec  # noqa: E402
+from modelmeter.hardware.calibrate import calibrate  # noqa: E402
+from modelmeter.inputs import InputRequest  # noqa: E402
 from modelmeter.units import canonical_dtype, format_rate  # noqa: E402
 
 MODELS = [
@@ -153,7 +146,7 @@ def count_kernels(model: Any, args: tuple, kwargs: dict, dev: torch.device) -> f
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     runs = 3
     # the settings of the timed runs (cuDNN autotuning on, TF32 off), warmed up alike
-    with _backend_flags(dev, False), torch.inference_mode():
+    with backend_flags(dev, False), torch.inference_mode():
         for _ in range(3):
             model(*args, **kwargs)
         if cuda:
@@ -185,15 +178,15 @@ def _kernel_check(
     out: dict[str, Any] = {"model": name, "dtype": dtype, "classes": {}}
     spec_key, spec = next(iter(specs.items()))
     for batch in sorted({1, *batches}):
-        prepared = prepare(model, _input(name), None, dev, dtype, batch)
+        prepared = prepare(model, _request(name, dtype, batch), dev)
         report = modelmeter.analyze(
-            prepared.analysis_model, prepared.analysis_inputs, dtype=dtype
+            prepared.analysis_model, _input(name), batch=batch, dtype=dtype
         )
         if batch == 1:
             records = sum(len(n.ops) for n in report.modules())
             kernels = count_kernels(prepared.model, prepared.args, prepared.kwargs, dev)
             out.update(op_records=records, kernels=kernels, ratio=kernels / records)
-        with _backend_flags(dev, False), torch.inference_mode():
+        with backend_flags(dev, False), torch.inference_mode():
             for _ in range(3):
                 prepared.model(*prepared.args, **prepared.kwargs)
             profile = profile_classes(
@@ -210,6 +203,10 @@ def _input(name: str) -> str:
     return "1x3x299x299" if name.startswith("inception") else "1x3x224x224"
 
 
+def _request(name: str, dtype: str, batch: int) -> InputRequest:
+    return InputRequest.from_api(_input(name), batch=batch, dtype=dtype)
+
+
 def _case(
     label: str,
     model: Any,
@@ -219,8 +216,8 @@ def _case(
     specs: dict[str, Any],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    prepared = prepare(model, _input(label), None, dev, dtype, batch)
-    report = modelmeter.analyze(prepared.analysis_model, prepared.analysis_inputs, dtype=dtype)
+    prepared = prepare(model, _request(label, dtype, batch), dev)
+    report = modelmeter.analyze(prepared.analysis_model, _input(label), batch=batch, dtype=dtype)
     timings = time_model(
         prepared.model,
         prepared.args,

@@ -46,7 +46,8 @@ def replay(doc: dict[str, Any], specs: dict[str, Any]) -> list[dict[str, Any]]:
     """The stored cases with each spec's prediction from the current code."""
     import torch
 
-    from modelmeter.frontends.torch.runner import load_on_device, prepare
+    from modelmeter.frontends.torch.building import load_on_device, prepare
+    from modelmeter.inputs import InputRequest
 
     cpu = torch.device("cpu")
     out: list[dict[str, Any]] = []
@@ -55,9 +56,10 @@ def replay(doc: dict[str, Any], specs: dict[str, Any]) -> list[dict[str, Any]]:
         name = c["model"]
         if name not in models:
             models = {name: load_on_device(f"torchvision:{name}", cpu).model}
-        prepared = prepare(models[name], _input(name), None, cpu, c["dtype"], c["batch"])
+        request = InputRequest.from_api(_input(name), batch=c["batch"], dtype=c["dtype"])
+        prepared = prepare(models[name], request, cpu)
         report = modelmeter.analyze(
-            prepared.analysis_model, prepared.analysis_inputs, dtype=c["dtype"]
+            prepared.analysis_model, _input(name), batch=c["batch"], dtype=c["dtype"]
         )
         rows = {}
         for key, spec in specs.items():

@@ -21,13 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import modelmeter  # noqa: E402
 from modelmeter.analysis.roofline import roofline  # noqa: E402
-from modelmeter.frontends.torch.runner import (  # noqa: E402
-    load_on_device,
-    prepare,
-    resolve_device,
-    time_model,
-)
+from modelmeter.frontends.torch.building import load_on_device, prepare  # noqa: E402
+from modelmeter.frontends.torch.device import resolve_device  # noqa: E402
+from modelmeter.frontends.torch.timing import time_model  # noqa: E402
 from modelmeter.hardware import load_spec  # noqa: E402
+from modelmeter.inputs import InputRequest  # noqa: E402
 
 
 def main() -> int:
@@ -45,9 +43,10 @@ def main() -> int:
     print("dtype     batch  predicted  fused path  unfused path  pred/fused  pred/unfused")
     for dtype in args.dtypes.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            prepared = prepare(model, "1x3x224x224", None, dev, dtype, batch)
+            request = InputRequest.from_api("1x3x224x224", batch=batch, dtype=dtype)
+            prepared = prepare(model, request, dev)
             report = modelmeter.analyze(
-                prepared.analysis_model, prepared.analysis_inputs, dtype=dtype
+                prepared.analysis_model, "1x3x224x224", batch=batch, dtype=dtype
             )
             predicted = roofline(report, spec, phase="forward").latency_s
             times = {}

@@ -17,7 +17,7 @@ _LAZY = {
     "list_specs": "modelmeter.hardware",
     "spec_from_peak": "modelmeter.hardware",
     "HardwareSpec": "modelmeter.hardware",
-    "measure": "modelmeter.frontends.torch.runner",
+    "measure": "modelmeter.usecases.measure",
     "MeasureResult": "modelmeter.analysis.measure",
 }
 

@@ -1,6 +1,7 @@
 """What the host process can tell about itself without a framework: the CPU's name, peak
 resident memory over a span of calls, and minor page faults (memory first touched). Used by
-the PyTorch runner on the CPU and by the ONNX runner everywhere."""
+the PyTorch runner on the CPU and by the ONNX runner everywhere. Imports nothing of
+modelmeter's: the runners turn its figures into a MemoryUse."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import contextlib
 import platform
 import resource
 import sys
-
-from modelmeter.analysis.measure import MemoryUse
 
 
 def cpu_info() -> dict[str, str]:
@@ -72,10 +71,10 @@ class PeakRSS:
                 "peak was higher"
             )
 
-    def finish(self) -> MemoryUse:
+    def finish(self) -> int:
+        """The peak resident set since :meth:`start`, in bytes (see ``method``)."""
         hwm = _proc_status_kb("VmHWM")
-        peak = hwm * 1024 if hwm is not None and "VmHWM" in self.method else _maxrss()
-        return MemoryUse(self.method, peak, self.baseline)
+        return hwm * 1024 if hwm is not None and "VmHWM" in self.method else _maxrss()
 
 
 __all__ = ["cpu_info", "cpu_name", "minor_faults", "PeakRSS"]

@@ -134,7 +134,8 @@ def test_format_seconds() -> None:
 
 
 def test_render_text_is_pure(handmade) -> None:  # noqa: ANN001
-    from modelmeter.analysis.measure import MemoryUse, Timings, summarize
+    from modelmeter.analysis.measure import summarize
+    from modelmeter.analysis.timings import MemoryUse, Timings
 
     r = summarize(Timings("cpu", "toy", "t", [0.25, 0.75], 2, MemoryUse("none")), handmade)
     text = render_text(r)

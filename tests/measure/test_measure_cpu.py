@@ -11,8 +11,10 @@ from torch import nn
 
 import modelmeter
 from modelmeter.errors import InputError, ModelmeterError
-from modelmeter.frontends.torch.runner import load_on_device, measure, resolve_device
+from modelmeter.frontends.torch.building import load_on_device
+from modelmeter.frontends.torch.device import resolve_device
 from modelmeter.hardware import spec_from_peak
+from modelmeter.usecases.measure import measure
 
 
 def tiny() -> nn.Module:
@@ -194,7 +196,7 @@ def test_tf32_switch_restores_either_api() -> None:
 
     code = """
 import torch
-from modelmeter.frontends.torch.runner import tf32_allowed
+from modelmeter.frontends.torch.device import tf32_allowed
 m, c = torch.backends.cuda.matmul, torch.backends.cudnn
 m.allow_tf32, c.allow_tf32 = False, True
 with tf32_allowed(True):

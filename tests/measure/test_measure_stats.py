@@ -7,17 +7,16 @@ import math
 
 import pytest
 
-from modelmeter.analysis.measure import (
-    Calibration,
+from modelmeter.analysis.measure import Calibration, summarize
+from modelmeter.analysis.roofline import roofline
+from modelmeter.analysis.timings import (
     MemoryUse,
     Timings,
     median_error,
     quantile,
     ratio_error,
-    summarize,
     timing_stats,
 )
-from modelmeter.analysis.roofline import roofline
 from modelmeter.hardware import HardwareSpec, dump_toml, load_file
 
 

@@ -13,9 +13,9 @@ from torch import nn
 import modelmeter
 from modelmeter.analysis.classes import ClassMeasured, ClassProfile, join_classes
 from modelmeter.cli import main
-from modelmeter.frontends.torch.runner import measure
 from modelmeter.hardware import HardwareSpec
 from modelmeter.report import Cost, ModuleNode, OpRecord, Report
+from modelmeter.usecases.measure import measure
 
 
 def every_class() -> nn.Module:

@@ -18,8 +18,8 @@ from onnx_graphs import init, model, vi  # noqa: E402
 import modelmeter  # noqa: E402
 from modelmeter.cli import main  # noqa: E402
 from modelmeter.errors import InputError  # noqa: E402
-from modelmeter.frontends.onnx.runner import measure_onnx  # noqa: E402
 from modelmeter.hardware import spec_from_peak  # noqa: E402
+from modelmeter.usecases.measure import measure  # noqa: E402
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def gemm_file(tmp_path: Path) -> Path:
 def test_measured_and_joined_to_the_analysis(gemm_file: Path) -> None:
     before = (gemm_file.read_bytes(), os.stat(gemm_file).st_mtime_ns)
     spec = spec_from_peak(1e12, 1e11, dtype="float32", name="toy", kernel_overhead=1e-6)
-    r = measure_onnx(str(gemm_file), dims={"batch": 4}, warmup=1, repeats=5, hardware=spec)
+    r = measure(str(gemm_file), dims={"batch": 4}, warmup=1, repeats=5, hardware=spec)
     # Gemm 4x16 @ 16x32 + bias: 4*32 outputs x 2*16 = 4096 FLOPs, 2048 MACs; Relu 4*32 = 128
     assert (r.flops, r.macs, r.batch, r.kernels) == (4096 + 128, 2048, 4, 2)
     assert r.device == "cpu" and r.repeats == 5 and r.latency.median > 0
@@ -70,7 +70,7 @@ def test_pytorch_only_options_are_refused(gemm_file: Path) -> None:
         ({"device": "mps"}, "cannot run an ONNX file on 'mps'"),
     ):
         with pytest.raises(InputError, match=says):
-            measure_onnx(str(gemm_file), dims={"batch": 1}, **kw)  # type: ignore[arg-type]
+            measure(str(gemm_file), dims={"batch": 1}, **kw)  # type: ignore[arg-type]
 
 
 def test_cli(gemm_file: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -102,7 +102,7 @@ def test_per_class_from_the_onnxruntime_profiler(tmp_path: Path) -> None:
         torch.nn.Linear(8 * 16 * 16, 4),  # Gemm: matmul
     ).eval()
     path = export(net, (torch.randn(1, 3, 16, 16),), tmp_path / "net.onnx", dynamo=False)
-    r = measure_onnx(str(path), warmup=1, repeats=3, per_class=True, hardware="epyc-9654")
+    r = measure(str(path), warmup=1, repeats=3, per_class=True, hardware="epyc-9654")
     assert r.per_class is not None and r.per_class.profile.device_time
     rows = {row.kernel_class: row for row in r.per_class.rows}
     # one op record and one profiled node per run for each of these

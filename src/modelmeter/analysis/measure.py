@@ -1,229 +1,27 @@
-"""Measured latency joined to the analysis: statistics, achieved rates, predicted vs measured.
+"""Measured latency joined to the analysis: achieved rates, predicted vs measured.
 
-Pure: the torch runner (``modelmeter.frontends.torch.runner``) produces :class:`Timings`
-(seconds, as measured); :func:`summarize` joins them with the Report (and, given a chip, its
-Roofline) of the same model, input and dtype into a :class:`MeasureResult`. Nothing here
-imports torch or touches a device.
-
-Quantiles use linear interpolation between closest ranks (Hyndman-Fan type 7, numpy's
-default): for sorted values x[0..n-1], quantile q sits at h = (n-1)q and is
-x[floor h] + (h - floor h) (x[floor h + 1] - x[floor h]).
+Pure: a frontend's runner produces :class:`~modelmeter.analysis.timings.Timings` (seconds,
+as measured); :func:`summarize` joins them with the Report (and, given a chip, its Roofline)
+of the same model, input and dtype into a :class:`MeasureResult`. :class:`Calibration` holds
+the figures ``modelmeter calibrate`` measured. Nothing here imports a framework or touches a
+device.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from modelmeter.analysis.classes import ClassProfile, PerClass, join_classes
-from modelmeter.analysis.roofline import Roofline, main_dtype, roofline
+from modelmeter.analysis.classes import PerClass, join_classes
+from modelmeter.analysis.predicted import ModuleTiming, Prediction, module_timings, prediction
+from modelmeter.analysis.roofline import Roofline, main_dtype
+from modelmeter.analysis.timings import MemoryUse, Timings, TimingStats, timing_stats
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
 
 SCHEMA = "modelmeter.measure/1"
 
-
-# ---- statistics ----------------------------------------------------------------------------
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of ``values`` by linear interpolation (type 7)."""
-    if not values:
-        raise ValueError("quantile of no values")
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile {q!r} is not within 0..1")
-    xs = sorted(values)
-    h = (len(xs) - 1) * q
-    lo = math.floor(h)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
-
-
-@dataclass(frozen=True, slots=True)
-class TimingStats:
-    """Summary of repeated timings, in seconds: median and spread (min, max, quartiles)."""
-
-    n: int
-    median: float
-    mean: float
-    min: float
-    max: float
-    q1: float
-    q3: float
-
-    @property
-    def iqr(self) -> float:
-        """Interquartile range q3 - q1."""
-        return self.q3 - self.q1
-
-    @property
-    def rel_iqr(self) -> float:
-        """IQR over the median (0 when the median is 0): the run's relative spread."""
-        return self.iqr / self.median if self.median else 0.0
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {
-            "n": self.n,
-            "median_s": self.median,
-            "mean_s": self.mean,
-            "min_s": self.min,
-            "max_s": self.max,
-            "q1_s": self.q1,
-            "q3_s": self.q3,
-            "iqr_s": self.iqr,
-        }
-
-
-def timing_stats(samples: Sequence[float]) -> TimingStats:
-    """Median, mean, min, max and quartiles of ``samples`` (seconds; finite, >= 0)."""
-    xs = [float(s) for s in samples]
-    if not xs:
-        raise ValueError("no timings to summarise")
-    if any(not math.isfinite(x) or x < 0 for x in xs):
-        raise ValueError("timings must be finite and >= 0")
-    return TimingStats(
-        n=len(xs),
-        median=quantile(xs, 0.5),
-        mean=math.fsum(xs) / len(xs),
-        min=min(xs),
-        max=max(xs),
-        q1=quantile(xs, 0.25),
-        q3=quantile(xs, 0.75),
-    )
-
-
-def ratio_error(predicted: float, measured: float) -> float:
-    """|predicted / measured - 1| (inf when nothing was measured)."""
-    if measured <= 0:
-        return math.inf
-    return abs(predicted / measured - 1.0)
-
-
-# ---- what the runner measured --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryUse:
-    """Peak memory during the timed runs, in bytes, and how it was taken.
-
-    ``baseline_bytes`` is the figure just before the runs (weights and inputs already placed),
-    so ``delta_bytes`` is what running added (activations, workspaces, allocator caches).
-    """
-
-    method: str
-    peak_bytes: int | None = None
-    baseline_bytes: int | None = None
-
-    @property
-    def delta_bytes(self) -> int | None:
-        if self.peak_bytes is None or self.baseline_bytes is None:
-            return None
-        return max(0, self.peak_bytes - self.baseline_bytes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "peak_bytes": self.peak_bytes,
-            "baseline_bytes": self.baseline_bytes,
-            "delta_bytes": self.delta_bytes,
-        }
-
-
-@dataclass(slots=True)
-class Timings:
-    """Raw measurements of one model on one device (seconds per forward call).
-
-    ``module_samples`` (per-module timing, hooks on) maps a module name to its time in each
-    hooked forward (summed over its calls); ``hooked_samples`` are the whole hooked forwards.
-    """
-
-    device: str
-    device_name: str
-    timer: str
-    samples: list[float]
-    warmup: int
-    memory: MemoryUse
-    torch_version: str = ""
-    threads: int | None = None
-    tf32: bool = False
-    hooked_samples: list[float] = field(default_factory=list)
-    module_samples: dict[str, list[float]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    page_faults: float | None = None
-    page_size: int = 4096
-    class_profile: ClassProfile | None = None
-
-
 # ---- the joined result ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """The roofline's latency for the measured model on a chip, and the FLOPs-only estimate
-    (total FLOPs over the matrix peak of the model's main dtype)."""
-
-    hardware: str
-    latency_s: float
-    compute_s: float
-    memory_s: float
-    overhead_s: float
-    bound: str
-    kernels: int
-    flops_only_s: float
-    peak: float
-    bandwidth: float
-    kernel_overhead_s: float
-    launches_overlap: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hardware": self.hardware,
-            "latency_s": self.latency_s,
-            "compute_s": self.compute_s,
-            "memory_s": self.memory_s,
-            "overhead_s": self.overhead_s,
-            "bound": self.bound,
-            "kernels": self.kernels,
-            "flops_only_s": self.flops_only_s,
-            "peak_flops_per_s": self.peak,
-            "bandwidth": self.bandwidth,
-            "kernel_overhead_s": self.kernel_overhead_s,
-            "launches_overlap": self.launches_overlap,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ModuleTiming:
-    """One module's measured time per forward (its subtree, hooks on) and its prediction."""
-
-    name: str
-    type: str
-    depth: int
-    calls: int
-    measured: TimingStats
-    flops: int
-    predicted_s: float | None = None
-
-    @property
-    def ratio(self) -> float | None:
-        """predicted / measured (None without a prediction or a measurement)."""
-        if self.predicted_s is None or not self.measured.median:
-            return None
-        return self.predicted_s / self.measured.median
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "depth": self.depth,
-            "calls": self.calls,
-            "flops": self.flops,
-            "measured": self.measured.to_dict(),
-            "predicted_s": self.predicted_s,
-            "ratio": self.ratio,
-        }
 
 
 @dataclass(frozen=True)
@@ -389,50 +187,6 @@ def summarize(
     forward = report.total("forward").cost
     kernels = sum(1 for node in report.modules() for rec in node.ops if rec.phase == "forward")
     spec: HardwareSpec | None = roof.spec if roof is not None else None
-    prediction = None
-    if roof is not None and spec is not None:
-        t = roof.total
-        prediction = Prediction(
-            hardware=spec.name,
-            latency_s=t.latency_s,
-            compute_s=t.compute_s,
-            memory_s=t.memory_s,
-            overhead_s=t.overhead_s,
-            bound=t.bound,
-            kernels=t.kernels,
-            flops_only_s=forward.flops / roof.peak if roof.peak else math.inf,
-            peak=roof.peak,
-            bandwidth=spec.bandwidth,
-            kernel_overhead_s=spec.overhead_for(roof.dtype),
-            launches_overlap=spec.launches_overlap,
-        )
-    modules: list[ModuleTiming] = []
-    module_roof = roof
-    if timings.module_samples and roof is not None and roof.spec.launches_overlap:
-        # the hooks synchronise around every module, so no launch overlaps execution there:
-        # compare module times with the roofline that pays every launch
-        module_roof = roofline(
-            report, replace(roof.spec, overlap=False), phase=roof.phase, tf32=roof.tf32
-        )
-    if timings.module_samples:
-        for node in report.modules():
-            samples = timings.module_samples.get(node.name)
-            if not samples:
-                continue
-            predicted = None
-            if module_roof is not None and node.name in module_roof.modules:
-                predicted = module_roof.modules[node.name].latency_s
-            modules.append(
-                ModuleTiming(
-                    name=node.name,
-                    type=node.type,
-                    depth=node.depth,
-                    calls=node.calls,
-                    measured=timing_stats(samples),
-                    flops=node.total_cost("forward").flops,
-                    predicted_s=predicted,
-                )
-            )
     return MeasureResult(
         model=report.model,
         device=timings.device,
@@ -452,10 +206,10 @@ def summarize(
         kernels=kernels,
         memory=timings.memory,
         tf32=timings.tf32,
-        prediction=prediction,
+        prediction=prediction(roof, forward.flops) if roof is not None else None,
         peak=roof.peak if roof is not None else None,
         bandwidth=spec.bandwidth if spec is not None else None,
-        modules=modules,
+        modules=module_timings(timings, report, roof),
         hooked=timing_stats(timings.hooked_samples) if timings.hooked_samples else None,
         notes=[
             *timings.notes,
@@ -567,25 +321,9 @@ class Calibration:
         )
 
 
-# ---- prediction error over many measurements (the GPU check) ------------------------------
-
-
-def median_error(pairs: Sequence[tuple[float, float]]) -> float | None:
-    """Median of |predicted / measured - 1| over (predicted, measured) pairs (None if none)."""
-    errs = [ratio_error(p, m) for p, m in pairs if m > 0]
-    return quantile(errs, 0.5) if errs else None
-
-
 __all__ = [
     "SCHEMA",
     "Calibration",
-    "TimingStats",
-    "timing_stats",
-    "quantile",
-    "ratio_error",
-    "median_error",
-    "MemoryUse",
-    "Timings",
     "Prediction",
     "ModuleTiming",
     "MeasureResult",

@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out} exists: pass --force to overwrite it")
     name = spec_name(out, args.name)
     dtypes = parse_dtypes(args.dtypes)
-    from modelmeter.frontends.torch.calibrate import calibrate
-    from modelmeter.frontends.torch.runner import resolve_device
+    from modelmeter.frontends.torch.device import resolve_device
+    from modelmeter.hardware.calibrate import calibrate
 
     resolve_device(args.device)
     with progress_bar(args.quiet, "calibrating") as progress:

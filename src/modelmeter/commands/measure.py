@@ -331,10 +331,10 @@ def run(args: argparse.Namespace) -> int:
         from modelmeter.hardware import load_spec
 
         spec = load_spec(args.hardware)
-    from modelmeter.frontends.onnx.runner import is_onnx_path
+    from modelmeter.frontends import frontend_for
 
     with _quiet_libraries(args.debug), progress_bar(args.quiet, "measuring") as progress:
-        if is_onnx_path(args.model):
+        if frontend_for(args.model).name == "onnx":
             result = _measure_onnx(args, positional, named, spec, progress)
         else:
             result = _measure_torch(args, positional, named, spec, progress)
@@ -354,9 +354,9 @@ def _measure_onnx(
 ) -> MeasureResult:
     """An ONNX file, through onnxruntime (torch is not needed)."""
     from modelmeter.cli import parse_dims
-    from modelmeter.frontends.onnx.runner import measure_onnx
+    from modelmeter.usecases.measure import measure
 
-    return measure_onnx(
+    return measure(
         args.model, positional or None, kwargs=named or None, dims=parse_dims(args.dim),
         device=args.device, batch=args.batch, warmup=args.warmup, repeats=args.repeats,
         hardware=spec, progress=progress, dtype=args.dtype, per_module=args.per_module,
@@ -368,7 +368,8 @@ def _measure_torch(
     args: argparse.Namespace, positional: list[str], named: dict[str, str], spec: Any,
     progress: Any,
 ) -> MeasureResult:
-    from modelmeter.frontends.torch.runner import measure, resolve_device
+    from modelmeter.frontends.torch.device import resolve_device
+    from modelmeter.usecases.measure import measure
 
     if args.dim:
         raise InputError("--dim sets symbolic dimensions of ONNX files only")

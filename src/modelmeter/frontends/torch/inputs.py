@@ -9,13 +9,13 @@ cyclically (so indices and masks stay valid). 0-d tensors and plain values are l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from modelmeter.errors import InputError
-from modelmeter.inputs import InputItem, InputRequest, NestedInput, ShapeInput, ValueInput
+from modelmeter.inputs import InputItem, InputRequest, NestedInput, ShapeInput
 from modelmeter.units import canonical_dtype
 
 
@@ -90,27 +90,6 @@ class InputSpecs:
         for k, v in self.kwargs.items():
             out.extend((shape, dt, k) for shape, dt in _flat_shape_dtypes(v))
         return out
-
-
-def tensors_batched(request: InputRequest) -> InputRequest:
-    """``request`` with every given tensor replaced by its batched copy (rows repeated
-    cyclically), for a caller that hands its inputs on without the batch."""
-    if request.batch is None:
-        return request
-
-    def item(i: InputItem) -> InputItem:
-        if isinstance(i, NestedInput):
-            return NestedInput(tuple(item(x) for x in i.items), i.container)
-        spec = _spec(i, request.batch) if isinstance(i, ValueInput) else None
-        if isinstance(spec, Given) and spec.batch is not None:
-            return ValueInput(_given(spec, spec.tensor.device, True, None))
-        return i
-
-    return replace(
-        request,
-        args=tuple(item(i) for i in request.args),
-        kwargs={k: item(i) for k, i in request.kwargs.items()},
-    )
 
 
 def _spec(item: InputItem, batch: int | None) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from modelmeter.analysis.classes import ClassMeasured, ClassProfile
-from modelmeter.frontends.torch.runner import synchronize
+from modelmeter.frontends.torch.device import synchronize
 from modelmeter.registry import family_of
 
 
