@@ -162,13 +162,24 @@ class _EachImage(nn.Module):
 
 
 @pytest.mark.parametrize("mode", ["meta", "real"])
-def test_batch_reaches_tensors_nested_in_lists(mode: str) -> None:
-    xs = [torch.randn(1, 4), torch.randn(2, 4), "1x4"]
+def test_batch_reaches_tensors_nested_in_tuples(mode: str) -> None:
+    xs = (torch.randn(1, 4), torch.randn(2, 4), "1x4")
     r = modelmeter.analyze(_EachImage(), (xs,), batch=5, mode=mode)
-    # three inputs of 5 rows each: 3 * 5 * 8 MACs
+    # a tuple holds several inputs: each gets 5 rows, 3 * 5 * 8 MACs
     assert r.total().cost.macs == 3 * 5 * PER_SAMPLE
     assert [s.shape for s in r.inputs] == [(5, 4)] * 3
     assert xs[0].shape == (1, 4) and xs[1].shape == (2, 4)
+
+
+@pytest.mark.parametrize("mode", ["meta", "real"])
+def test_batch_sets_the_length_of_a_list_of_samples(mode: str) -> None:
+    xs = [torch.randn(1, 4), torch.randn(2, 4), "1x4"]
+    r = modelmeter.analyze(_EachImage(), (xs,), batch=5, mode=mode)
+    # a list is a batch of samples: 5 items, the given ones repeated cyclically and each
+    # kept as given: rows 1, 2, 1, 1, 2 = 7 rows of 8 MACs
+    assert r.total().cost.macs == (1 + 2 + 1 + 1 + 2) * PER_SAMPLE
+    assert [s.shape for s in r.inputs] == [(1, 4), (2, 4), (1, 4), (1, 4), (2, 4)]
+    assert len(xs) == 3
 
 
 def test_batch_leaves_the_given_tensor_unchanged_and_repeats_its_rows() -> None:

@@ -11,6 +11,10 @@ tensor's first dimension is replaced by the frontend (on meta only its shape mat
 run repeats its rows cyclically, so indices and masks stay valid). An input with no first
 dimension (a scalar, a plain Python value) is left as it is; a request whose inputs have no
 first dimension at all refuses ``batch``.
+
+A *list* argument is a batch of samples (torchvision's detection models take a list of
+``3xHxW`` images): ``batch`` N makes it N items, the given ones repeated cyclically, each
+item as given. A *tuple* argument holds several inputs (``(h, c)``): each item is batched.
 """
 
 from __future__ import annotations
@@ -95,6 +99,9 @@ def _has_first_dim(item: InputItem) -> bool:
 def _batched(item: InputItem, batch: int) -> InputItem:
     if isinstance(item, ShapeInput) and item.shape:
         return ShapeInput((batch, *item.shape[1:]), item.dtype)
+    if isinstance(item, NestedInput) and item.container is list:
+        items = item.items  # a list of samples: N of them, repeated cyclically
+        return NestedInput(tuple(items[i % len(items)] for i in range(batch)), list)
     if isinstance(item, NestedInput):
         return NestedInput(tuple(_batched(i, batch) for i in item.items), item.container)
     return item  # a tensor: its frontend applies the batch (see the module doc)

@@ -94,7 +94,8 @@ class InputSpecs:
 
 def _spec(item: InputItem, batch: int | None) -> Any:
     if isinstance(item, NestedInput):
-        return Nested(tuple(_spec(i, batch) for i in item.items), item.container)
+        inner = None if item.container is list else batch  # a list's length is its batch
+        return Nested(tuple(_spec(i, inner) for i in item.items), item.container)
     if isinstance(item, ShapeInput):
         return Shaped(item.shape, item.dtype or "float32")  # shapes are batched already
     value = item.value
