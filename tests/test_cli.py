@@ -12,17 +12,19 @@ from typing import Any
 
 import pytest
 from cli_helpers import one_error, run
+from render_checks import check_csv, check_json, check_markdown
 
 import modelmeter
-from modelmeter.cli import split_inputs
+import modelmeter.usecases.analyze
 from modelmeter.errors import InputError, ModelNotFound
-from modelmeter.render.checks import check_csv, check_json, check_markdown
+from modelmeter.inputs import InputRequest
+from modelmeter.inputs import split_named as split_inputs
 from modelmeter.render.ops import render_ops
 from modelmeter.report import Report
 
 
 class FakeAnalyze:
-    """Stands in for ``modelmeter.analyze``: records the call, returns a hand-built report."""
+    """Stands in for the ``analyze`` use case: records the call, returns a hand-built report."""
 
     def __init__(
         self,
@@ -48,7 +50,7 @@ class FakeAnalyze:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, handmade_factory: Callable[[], Report]) -> FakeAnalyze:
     f = FakeAnalyze(handmade_factory)
-    monkeypatch.setattr(modelmeter, "analyze", f)
+    monkeypatch.setattr(modelmeter.usecases.analyze, "analyze", f)
     return f
 
 
@@ -80,15 +82,11 @@ def test_arguments_are_passed_to_analyze(capsys: pytest.CaptureFixture[str], fak
     )
     assert code == 0
     (args, kwargs), *_ = fake.calls
-    assert args == ("torchvision:whatever", ["1x3x8x8", "2x4:int64"])
-    assert kwargs == {
-        "kwargs": {"mask": "1x8:bool"},
-        "mode": "meta",
-        "convention": "2mac",
-        "dtype": "bf16",
-        "batch": 2,
-        "backward": True,
-    }
+    request = InputRequest.from_cli(
+        ["1x3x8x8", "2x4:int64", "mask=1x8:bool"], batch=2, dtype="bf16"
+    )
+    assert args == ("torchvision:whatever", request)
+    assert kwargs == {"mode": "meta", "convention": "2mac", "backward": True}
     assert json.loads(out)["model"] == "handmade"
     # the hand-built report has an unsupported op: said on stderr when not in a table
     assert "aten.frobnicate" in err and "NOT COUNTED" in err
@@ -98,15 +96,8 @@ def test_defaults_leave_inputs_to_the_model(capsys: pytest.CaptureFixture[str], 
     code, out, _ = run(capsys, "analyze", "torchvision:whatever")
     assert code == 0
     (args, kwargs), *_ = fake.calls
-    assert args == ("torchvision:whatever", None)
-    assert kwargs == {
-        "kwargs": None,
-        "mode": "auto",
-        "convention": "exact",
-        "dtype": None,
-        "batch": None,
-        "backward": False,
-    }
+    assert args == ("torchvision:whatever", InputRequest())
+    assert kwargs == {"mode": "auto", "convention": "exact", "backward": False}
     assert "NOT COUNTED" in out and "handmade" in out  # the table, not a terminal: no colour
     assert "\x1b[" not in out
 

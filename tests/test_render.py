@@ -12,11 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from torch import nn
-
-import modelmeter
-from modelmeter.render import FORMATS, render, render_csv, render_json, render_markdown
-from modelmeter.render.checks import (
+from render_checks import (
     RowsDontAddUp,
     check_csv,
     check_json,
@@ -25,6 +21,10 @@ from modelmeter.render.checks import (
     check_table,
     check_tree,
 )
+from torch import nn
+
+import modelmeter
+from modelmeter.render import FORMATS, render_csv, render_json, render_markdown, render_report
 from modelmeter.render.ops import render_ops
 from modelmeter.render.table import render_table
 from modelmeter.report import Cost, ModuleNode, Report
@@ -156,14 +156,14 @@ def test_markdown_has_totals_and_not_counted(handmade: Report) -> None:
 def test_renderers_do_not_change_the_report(tiny: Report) -> None:
     before = tiny.to_dict()
     for fmt in FORMATS:
-        render(tiny, fmt, depth=1)
+        render_report(tiny, fmt, depth=1)
     check_rows_add_up(tiny, 1)
     assert tiny.to_dict() == before
 
 
 def test_render_unknown_format(handmade: Report) -> None:
     with pytest.raises(ValueError, match="unknown format"):
-        render(handmade, "xml")
+        render_report(handmade, "xml")
 
 
 # ---- JSON round trip ------------------------------------------------------------------------
@@ -272,14 +272,14 @@ def test_checks_catch_a_level_skipped(handmade: Report) -> None:
 
 
 def test_gold_tiny_all_formats(tiny: Report, gold: Gold) -> None:
-    gold("tiny.txt", render(tiny, "table", depth=None))
-    gold("tiny.json", render(tiny, "json"))
-    gold("tiny.csv", render(tiny, "csv", depth=None))
-    gold("tiny.md", render(tiny, "md", depth=None))
+    gold("tiny.txt", render_report(tiny, "table", depth=None))
+    gold("tiny.json", render_report(tiny, "json"))
+    gold("tiny.csv", render_report(tiny, "csv", depth=None))
+    gold("tiny.md", render_report(tiny, "md", depth=None))
 
 
 def test_gold_resnet18_table_depth2(resnet18: Report, gold: Gold) -> None:
-    gold("resnet18_depth2.txt", render(resnet18, "table", depth=2))
+    gold("resnet18_depth2.txt", render_report(resnet18, "table", depth=2))
 
 
 def test_docs_ops_md_is_up_to_date(gold: Gold) -> None:

@@ -1,7 +1,7 @@
-"""Dtypes, their sizes, and the one number formatter.
+"""Dtypes, their sizes, and the unit formatters every output uses.
 
-Counts (MACs, FLOPs, params) and rates (FLOP/s) are formatted by different functions so that
-a count is never printed as a rate or the other way round.
+Counts (MACs, FLOPs, params), rates (FLOP/s or OP/s), bytes and durations are formatted by
+different functions so that a count is never printed as a rate or the other way round.
 """
 
 from __future__ import annotations
@@ -125,6 +125,66 @@ def format_bytes(value: float, digits: int = 2) -> str:
     """Bytes with decimal prefixes (``97.49 MB``), as chip datasheets use."""
     number, prefix = _si(value, digits)
     return f"{number} {prefix}B"
+
+
+def is_integer_dtype(dtype: str) -> bool:
+    """Whether a dtype (or a peak key such as ``compute.int8``) is an integer type."""
+    return dtype.rpartition(".")[2].startswith(("int", "uint"))
+
+
+def rate_unit(dtype: str) -> str:
+    """The unit of a peak in ``dtype`` (or a peak key such as ``compute.int8``): ``OP/s`` for
+    integer dtypes, ``FLOP/s`` for the others."""
+    return "OP/s" if is_integer_dtype(dtype) else "FLOP/s"
+
+
+def format_peak(value: float, dtype: str) -> str:
+    """A peak rate in the unit of its dtype: ``312.00 TFLOP/s``, ``26.00 TOP/s``."""
+    return format_rate(value, rate_unit(dtype))
+
+
+_TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"))
+
+
+def seconds_unit(seconds: float) -> tuple[float, str]:
+    """The scale and unit a duration reads best in: (1e-3, "ms") for 0.0123."""
+    for scale, unit in _TIME_UNITS:
+        if abs(seconds) >= scale:
+            return scale, unit
+    return 1e-9, "ns"
+
+
+def format_seconds(value: float, digits: int = 2) -> str:
+    """A predicted duration with ``digits`` decimals: ``3.95 ms``, ``12.00 us``, ``1.11 s``,
+    ``0`` for zero."""
+    scale, unit = seconds_unit(value)
+    if unit == "ns" and not value:
+        return "0"
+    return f"{value / scale:.{digits}f} {unit}"
+
+
+def format_timing(seconds: float | None) -> str:
+    """A measured duration, three significant-ish digits: ``1.204 s``, ``12.35 ms``,
+    ``840.0 us`` (``-`` for None)."""
+    if seconds is None:
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def format_percent(fraction: float | None) -> str:
+    """``12.3%`` of a fraction (``-`` for None)."""
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def format_ratio(x: float | None) -> str:
+    """``1.23``; two significant digits below 0.1 (``0.0031``); ``-`` for None."""
+    if x is None:
+        return "-"
+    return f"{x:.2g}" if abs(x) < 0.1 else f"{x:.2f}"
 
 
 def parse_si(text: str) -> float:

@@ -10,23 +10,23 @@ from typing import Any
 import pytest
 from cli_helpers import one_error, run
 
-import modelmeter
+import modelmeter.usecases.analyze
 from modelmeter.hardware import list_specs, load_spec
-from modelmeter.hardware.listing import render_list
-from modelmeter.render import render
+from modelmeter.render import render_report
+from modelmeter.render.hardware import render_hardware_list
 from modelmeter.report import Report
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, handmade_factory: Callable[[], Report]) -> list[Any]:
-    """``modelmeter.analyze`` returns the hand-built report; records its calls."""
+    """The ``analyze`` use case returns the hand-built report; records its calls."""
     calls: list[Any] = []
 
     def analyze(*args: Any, **kwargs: Any) -> Report:
         calls.append((args, kwargs))
         return handmade_factory()
 
-    monkeypatch.setattr(modelmeter, "analyze", analyze)
+    monkeypatch.setattr(modelmeter.usecases.analyze, "analyze", analyze)
     return calls
 
 
@@ -47,13 +47,13 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_list_md_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(capsys, "hardware", "list", "--format", "md")
-    assert code == 0 and out == render_list(list_specs(), "md")
+    assert code == 0 and out == render_hardware_list(list_specs(), "md")
     code, out, _ = run(capsys, "hardware", "list", "--format", "json")
     data = json.loads(out)
     assert len(data) >= 20 and {"name", "source", "verified", "compute"} <= set(data[0])
     target = tmp_path / "hw.md"
     assert run(capsys, "hardware", "list", "-f", "md", "-o", str(target))[0] == 0
-    assert target.read_text() == render_list(list_specs(), "md")
+    assert target.read_text() == render_hardware_list(list_specs(), "md")
 
 
 def test_show(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_analyze_without_hardware_is_unchanged(
     capsys: pytest.CaptureFixture[str], fake: list[Any], handmade: Report
 ) -> None:
     code, out, _ = run(capsys, "analyze", "m", "--format", "json")
-    assert code == 0 and out == render(handmade, "json")
+    assert code == 0 and out == render_report(handmade, "json")
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_utilization_from_a_saved_report(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, handmade: Report
 ) -> None:
     saved = tmp_path / "r.json"
-    saved.write_text(render(handmade, "json"))
+    saved.write_text(render_report(handmade, "json"))
     code, out, err = run(
         capsys, "utilization", str(saved), "--hardware", "hi3519av100", "--latency", "1us",
         "--format", "json",

@@ -101,7 +101,7 @@ def test_peak_and_bandwidth_options_refused(
 def test_peak_with_units_equals_bare_figures() -> None:
     from argparse import Namespace
 
-    from modelmeter.commands.hardware import spec_from_args
+    from modelmeter.commands.options import spec_from_args
 
     a = spec_from_args(Namespace(hardware=None, peak="1.7TOPS", bandwidth="25.6GB/s",
                                  peak_dtype="int8"))

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-import modelmeter
+import modelmeter.usecases.analyze
+from modelmeter.analysis.breakdown import breakdown_rows
 from modelmeter.analysis.roofline import roofline
 from modelmeter.cli import main
 from modelmeter.errors import MissingDependency
@@ -44,10 +45,10 @@ def test_roofline_and_breakdown_are_written(tmp_path: Path, handmade: Report, de
 
 def test_breakdown_parts_add_up_to_the_latency(handmade: Report) -> None:
     roof = roofline(handmade, load_spec("h100-sxm"))
-    rows = plots.breakdown_rows(roof, top=100)
+    rows = breakdown_rows(roof, top=100)
     assert len(rows) == 4  # body, body.0, body.1, head have ops
     assert sum(sum(r[1:]) for r in rows) == pytest.approx(roof.latency_s)
-    assert plots.breakdown_rows(roof, top=1)[0][0] == max(
+    assert breakdown_rows(roof, top=1)[0][0] == max(
         roof.own, key=lambda n: roof.own[n].latency_s
     )
 
@@ -67,7 +68,7 @@ def test_cli_writes_both_plots(
     handmade_factory: Callable[[], Report],
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(modelmeter, "analyze", lambda *a, **k: handmade_factory())
+    monkeypatch.setattr(modelmeter.usecases.analyze, "analyze", lambda *a, **k: handmade_factory())
     roof, bd = tmp_path / "roof.png", tmp_path / "time.png"
     code = main(
         ["analyze", "m", "--hardware", "a100-sxm-80gb", "--plot", str(roof), "--plot-ops",
@@ -88,7 +89,7 @@ def test_missing_matplotlib_names_the_plot_extra(
     with pytest.raises(MissingDependency, match=r"modelmeter\[plot\]"):
         plots.require_matplotlib()
     called: list[Any] = []
-    monkeypatch.setattr(modelmeter, "analyze", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(modelmeter.usecases.analyze, "analyze", lambda *a, **k: called.append(a))
     target = tmp_path / "roof.png"
     code = main(["analyze", "m", "--hardware", "t4", "--plot", str(target)])
     _, err = capsys.readouterr()

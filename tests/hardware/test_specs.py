@@ -22,7 +22,9 @@ from modelmeter.hardware import (
     spec_from_dict,
     spec_from_peak,
 )
-from modelmeter.hardware.listing import render_list, render_show, show_lines
+from modelmeter.render.hardware import render_hardware_list as render_list
+from modelmeter.render.hardware import render_hardware_show as render_show
+from modelmeter.render.hardware import show_lines
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "src" / "modelmeter" / "hardware" / "specs"

@@ -9,7 +9,8 @@ import pytest
 import torch
 from cli_helpers import one_error, run
 
-from modelmeter.commands.measure import format_seconds, render_text
+from modelmeter.render.measure import measure_text as render_text
+from modelmeter.units import format_timing as format_seconds
 
 FACTORY = """\
 import torch
@@ -145,7 +146,7 @@ def test_render_text_is_pure(handmade) -> None:  # noqa: ANN001
 
 
 def test_ratio_format() -> None:
-    from modelmeter.commands.measure import _ratio
+    from modelmeter.units import format_ratio as _ratio
 
     assert _ratio(None) == "-"
     assert _ratio(1.234) == "1.23"

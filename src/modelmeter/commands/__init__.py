@@ -1,1 +1,2 @@
-"""Further CLI commands, each with register(subparsers, common)."""
+"""The CLI's commands, one module each with ``register(subparsers, common)``; the options they
+share live in :mod:`modelmeter.commands.options`."""

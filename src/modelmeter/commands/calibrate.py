@@ -13,10 +13,9 @@ import re
 import sys
 from typing import Any
 
-from modelmeter.analysis.measure import Calibration
+from modelmeter.commands.options import PROG, device_arg, progress_bar
 from modelmeter.errors import InputError
-from modelmeter.files import write_text_atomic
-from modelmeter.units import format_rate
+from modelmeter.render.emit import STDOUT, check_output_path, emit
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -45,40 +44,7 @@ def parse_dtypes(text: str | None) -> list[str] | None:
     return items
 
 
-def render_summary(cal: Calibration, path: str) -> str:
-    """What was measured, one figure a line (pure)."""
-    lines = [f"calibrated {cal.device} ({cal.device_name}), {cal.torch_version} -> {path}"]
-    for dtype, v in cal.matmul.items():
-        lines.append(f"  matmul  {dtype:<10} {format_rate(v)}")
-    for dtype, v in cal.vector.items():
-        lines.append(f"  vector  {dtype:<10} {format_rate(v)}")
-    lines.append(f"  copy bandwidth     {format_rate(cal.bandwidth, 'B/s')}")
-    overheads = cal.overheads or {"": cal.kernel_overhead}
-    for dtype, v in overheads.items():
-        lines.append(f"  overhead per op {dtype:<10} {v * 1e6:.2f} us")
-    lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
-    tables = {"": (cal.kernels, cal.kernels_memory)}
-    if len(cal.dtype_kernels) > 1:
-        tables = {
-            d: ({k: c for k, (c, _) in t.items()}, {k: m for k, (_, m) in t.items()})
-            for d, t in cal.dtype_kernels.items()
-        }
-    for dtype, (compute, memory) in tables.items():
-        for cls, v in compute.items():
-            label = f"{cls} {dtype}".strip()
-            if cls in memory and memory[cls] != v:
-                lines.append(
-                    f"  efficiency {label:<18} {v:.2f} of its compute roofline, "
-                    f"{memory[cls]:.2f} of its memory roofline"
-                )
-            else:
-                lines.append(f"  efficiency {label:<18} {v:.2f} of its roofline")
-    return "\n".join(lines) + "\n"
-
-
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    from modelmeter.commands.measure import device_arg
-
     p = subparsers.add_parser(
         "calibrate",
         parents=[common],
@@ -105,37 +71,23 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelmeter.cli import check_output_path
-    from modelmeter.commands.measure import progress_bar
-    from modelmeter.hardware import dump_toml
+    from modelmeter.hardware import dump_toml, load_file
+    from modelmeter.hardware.calibrate import calibrate
+    from modelmeter.render.calibration import render_calibration
 
     out = args.output
-    if out == "-":
+    if out == STDOUT:
         raise InputError("calibrate writes a file: give -o FILE.toml")
     check_output_path(out)
     if os.path.exists(out) and not args.force:
         raise InputError(f"{out} exists: pass --force to overwrite it")
     name = spec_name(out, args.name)
     dtypes = parse_dtypes(args.dtypes)
-    from modelmeter.frontends.torch.device import resolve_device
-    from modelmeter.hardware.calibrate import calibrate
-
-    resolve_device(args.device)
     with progress_bar(args.quiet, "calibrating") as progress:
         cal = calibrate(args.device, dtypes, quick=args.quick, progress=progress)
-    try:
-        write_checked(out, dump_toml(cal.to_spec(name)))
-    except OSError as e:
-        raise InputError(f"cannot write {out}: {e.strerror or e}") from None
-    print(render_summary(cal, out), end="")
+    # written only once it loads back as a spec: never a partial or unloadable file
+    emit(dump_toml(cal.to_spec(name)), out, check=load_file)
+    print(render_calibration(cal, out), end="")
     for warning in cal.warnings:
-        print(f"modelmeter: warning: {warning}; calibrate again on an idle device", file=sys.stderr)
+        print(f"{PROG}: warning: {warning}; calibrate again on an idle device", file=sys.stderr)
     return 0
-
-
-def write_checked(path: str, text: str) -> None:
-    """Write ``text`` atomically beside ``path``, checking first that it loads as a hardware
-    spec: never a partial or unloadable file at ``path``."""
-    from modelmeter.hardware import load_file
-
-    write_text_atomic(path, text, check=load_file)

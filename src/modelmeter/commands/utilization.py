@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
+from modelmeter.commands.options import (
+    MODEL_HELP,
+    add_chip_options,
+    add_model_arguments,
+    add_output_options,
+    input_request,
+    quiet_libraries,
+    spec_from_args,
+    warn_unverified,
+)
 from modelmeter.errors import InputError
+from modelmeter.render.emit import emit, output_path
+from modelmeter.render.formats import UTILIZATION_FORMATS
 
 if TYPE_CHECKING:
-    from modelmeter.analysis.utilization import Utilization
+    from modelmeter.inputs import InputRequest
     from modelmeter.report import Report
-
-FORMATS = ("table", "json")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    from modelmeter.cli import MODEL_HELP, add_model_arguments
-    from modelmeter.commands.hardware import add_hardware_options
-
     u = subparsers.add_parser(
         "utilization",
         parents=[common],
@@ -38,10 +44,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="the measured latency of one forward pass at the analysed batch, e.g. 12ms",
     )
-    u.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format")
-    u.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE")
-    add_hardware_options(u)
-    u.set_defaults(handler=_cmd_utilization)
+    add_output_options(u, UTILIZATION_FORMATS)
+    add_chip_options(u)
+    u.set_defaults(handler=run)
 
 
 def _latency(text: str) -> float:
@@ -56,7 +61,7 @@ def _latency(text: str) -> float:
     return value
 
 
-def _load_report(args: argparse.Namespace) -> Report:
+def _load_report(args: argparse.Namespace, request: InputRequest) -> Report:
     if args.model.endswith(".json"):
         from modelmeter.report import Report
 
@@ -67,73 +72,23 @@ def _load_report(args: argparse.Namespace) -> Report:
             raise InputError(f"cannot read {args.model}: {e.strerror or e}") from None
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"{args.model} is not a modelmeter JSON report: {e}") from None
-    from modelmeter.cli import analyze_from_args
+    from modelmeter.usecases.analyze import analyze
 
-    return analyze_from_args(args)
+    with quiet_libraries(args.debug):
+        return analyze(args.model, request, mode=args.mode, convention=args.convention)
 
 
-def _cmd_utilization(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from modelmeter.analysis.utilization import utilization
-    from modelmeter.cli import _emit, check_output_path
-    from modelmeter.commands.hardware import spec_from_args, unverified_text
+    from modelmeter.render.utilization import render_utilization
 
     latency = _latency(args.latency)
     spec = spec_from_args(args)
     if spec is None:
         raise InputError("say which chip: --hardware NAME|FILE, or --peak and --bandwidth")
-    out = None if args.output in (None, "-") else args.output
-    if out:
-        check_output_path(out, args.model)
-    report = _load_report(args)
+    out = output_path(args.output, args.model)
+    report = _load_report(args, input_request(args))
     result = utilization(report, spec, latency, tf32=args.tf32)
-    if args.format == "json":
-        text = json.dumps({"model": report.model, **result.to_dict()}, indent=2) + "\n"
-    else:
-        text = render_utilization(report, result)
-    _emit(text, out)
-    if not spec.verified:
-        print(f"modelmeter: warning: {unverified_text(spec)}", file=sys.stderr)
+    emit(render_utilization(report, result, args.format), out)
+    warn_unverified(spec)
     return 0
-
-
-def _time(seconds: float) -> str:
-    from modelmeter.render.table import format_seconds
-
-    return format_seconds(seconds)
-
-
-def render_utilization(report: Report, u: Utilization) -> str:
-    """The utilization as aligned text lines (pure)."""
-    from modelmeter.units import format_count, format_rate
-
-    integer = u.peak_key.rpartition(".")[2].startswith(("int", "uint"))
-    unit = "OP/s" if integer else "FLOP/s"
-    checked = "verified figures" if u.spec.verified else "UNVERIFIED figures"
-    rows = [
-        ("model", report.model),
-        ("hardware", f"{u.spec.display_name} ({u.spec.name}) · {checked}"),
-        ("peak", f"{format_rate(u.peak, unit)} ({u.peak_key}) for the model's {u.dtype} MACs"),
-        ("latency", f"{_time(u.latency_s)} (given)"),
-        (
-            "MAC utilization",
-            f"{100 * u.mac_utilization:.1f}% = 2 x {format_count(u.macs)} MACs / "
-            f"{_time(u.latency_s)} = {format_rate(u.mac_ops_per_s, 'OP/s')} of "
-            f"{format_rate(u.peak, unit)}",
-        ),
-        (
-            "FLOP utilization",
-            f"{100 * u.flop_utilization:.1f}% = {format_count(u.flops)} FLOPs "
-            f"({report.convention}) / {_time(u.latency_s)} = {format_rate(u.flops_per_s)} of "
-            f"{format_rate(u.peak, unit)}",
-        ),
-        (
-            "roofline",
-            f"predicts {_time(u.predicted_latency_s)} (attainable FLOP utilization "
-            f"{100 * u.attainable_utilization:.1f}%)",
-        ),
-    ]
-    if u.throughput is not None:
-        rows.append(("throughput", f"{u.throughput:,.1f} samples/s at batch {u.batch}"))
-    rows += [("note", n) for n in u.notes]
-    width = max(len(k) for k, _ in rows)
-    return "".join(f"{k:<{width}}  {v}\n" for k, v in rows)

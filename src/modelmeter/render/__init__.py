@@ -1,10 +1,20 @@
-"""Renderers: pure functions of a Report (they never change it). No counting, no torch."""
+"""Every output modelmeter shows or writes: pure functions of a result (they never change it).
+
+One renderer per result type, each ``render_THING(subject..., fmt, *, options) -> str`` with
+its formats declared in :mod:`modelmeter.render.formats`: :func:`render_report` (a Report,
+optionally with its Roofline), ``render.measure.render_measure``,
+``render.utilization.render_utilization``, ``render.hardware.render_hardware_list`` and
+``render_hardware_show``, ``render.ops.render_ops``, ``render.calibration.render_calibration``;
+charts in ``render.plots`` and ``render.class_plot``. :mod:`modelmeter.render.emit` writes
+them (``-`` is standard output). No counting, no torch.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from modelmeter.render.csvfmt import render_csv
+from modelmeter.render.formats import REPORT_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import render_json
 from modelmeter.render.markdown import render_markdown
 from modelmeter.render.table import DEFAULT_WIDTH, print_table, render_table
@@ -13,18 +23,20 @@ from modelmeter.report import Report
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
 
-FORMATS = ("table", "json", "csv", "md")
+FORMATS = REPORT_FORMATS
 
 
-def render(
+def render_report(
     report: Report,
     fmt: str = "table",
+    *,
     depth: int | None = None,
     width: int = DEFAULT_WIDTH,
     color: bool = False,
     roofline: Roofline | None = None,
 ) -> str:
-    """The report as text in one of ``FORMATS`` (``depth`` applies to table, csv and md).
+    """The report as text in one of ``REPORT_FORMATS`` (``depth`` applies to table, csv and
+    md; ``width`` and ``color`` to the table).
 
     With ``roofline`` (``modelmeter.roofline(report, spec)``) every format adds the predicted
     latency, bound and utilization per module and for the model."""
@@ -36,13 +48,13 @@ def render(
         return render_csv(report, depth, roofline)
     if fmt == "md":
         return render_markdown(report, depth, roofline)
-    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    raise unknown_format(fmt, REPORT_FORMATS)
 
 
 __all__ = [
     "FORMATS",
     "DEFAULT_WIDTH",
-    "render",
+    "render_report",
     "render_table",
     "print_table",
     "render_json",

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.render.plots import _figure, _save, _time_unit, finish_bars
+from modelmeter.render.plots import finish_bars, new_figure, save_figure
+from modelmeter.units import seconds_unit
 
 if TYPE_CHECKING:
     from modelmeter.analysis.measure import MeasureResult
@@ -32,10 +33,10 @@ def classes_figure(result: MeasureResult) -> Any:
     rows = class_rows(result)
     assert result.per_class is not None
     profile = result.per_class.profile
-    fig = _figure(9, 1.9 + 0.42 * max(len(rows), 1))
+    fig = new_figure(9, 1.9 + 0.42 * max(len(rows), 1))
     ax = fig.add_subplot()
     longest = max((max(r[1], r[2] or 0.0) for r in rows), default=1.0) or 1.0
-    scale, unit = _time_unit(longest)
+    scale, unit = seconds_unit(longest)
     y = list(range(len(rows)))[::-1]
     ax.barh([v + 0.2 for v in y], [r[1] / scale for r in rows], height=0.38, color=MEASURED,
             label=f"measured ({profile.basis})")  # fmt: skip
@@ -66,7 +67,7 @@ def classes_figure(result: MeasureResult) -> Any:
 
 def save_classes(result: MeasureResult, path: str) -> None:
     """Write the per-class chart to ``path`` (PNG)."""
-    _save(classes_figure(result), path)
+    save_figure(classes_figure(result), path)
 
 
 __all__ = ["class_rows", "classes_figure", "save_classes"]

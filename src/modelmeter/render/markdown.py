@@ -12,6 +12,7 @@ from modelmeter.render._common import (
     percent,
     row_label,
 )
+from modelmeter.render.table import ROOFLINE_COLUMNS, roofline_cells, roofline_lines
 from modelmeter.report import Report
 from modelmeter.units import format_bytes, format_count
 
@@ -50,12 +51,20 @@ def render_markdown(
     """Module rows of ``report.by_module(depth)`` (totals of each subtree, plus the row's own
     MACs and FLOPs), then the totals and anything not counted. With a roofline, each row also
     shows its predicted latency, bound and share of time, and a roofline section follows."""
+    out = _module_section(report, depth, roofline)
+    out += ["", "## Totals", "", "| Quantity | Value | |", "|---|---:|---|"]
+    out += [_line(r) for r in totals_rows(report)]
     if roofline is not None:
-        from modelmeter.render.table import ROOFLINE_COLUMNS, roofline_cells
+        out += ["", "## Roofline", "", "| Quantity | Value |", "|---|---|"]
+        out += [_line(r) for r in roofline_lines(roofline)]
+    return "\n".join(out + _closing_lines(report)) + "\n"
+
+
+def _module_section(report: Report, depth: int | None, roofline: Roofline | None) -> list[str]:
+    """The title, the lead paragraph and the module table."""
     header = HEADER + (ROOFLINE_COLUMNS if roofline is not None else ())
     right = _RIGHT | ({"Latency", "% time"} if roofline is not None else set())
-    t = report.total()
-    c = t.cost
+    total_flops = report.total().cost.flops
     shown = "all levels" if depth is None else f"depth {depth}"
     out = [
         f"# {_cell(report.model)}",
@@ -84,13 +93,20 @@ def render_markdown(
                     f"{tc.bytes_read:,}",
                     f"{tc.bytes_written:,}",
                     format_shapes(row.output_shapes),
-                    percent(tc.flops, c.flops),
+                    percent(tc.flops, total_flops),
                 )
                 + (roofline_cells(roofline, row.name) if roofline is not None else ())
             )
         )
+    return out
+
+
+def totals_rows(report: Report) -> list[tuple[str, str, str]]:
+    """(quantity, exact value, readable value) rows of the totals table."""
+    t = report.total()
+    c = t.cost
     sizes = report.size_by_dtype()
-    totals = [
+    return [
         ("params", f"{t.params:,}", format_count(t.params)),
         ("trainable params", f"{t.trainable_params:,}", format_count(t.trainable_params)),
         ("frozen params", f"{t.params - t.trainable_params:,}", ""),
@@ -119,13 +135,11 @@ def render_markdown(
         ),
         *((f"model size {dtype_label(k)}", f"{v:,}", format_bytes(v)) for k, v in sizes.items()),
     ]
-    out += ["", "## Totals", "", "| Quantity | Value | |", "|---|---:|---|"]
-    out += [_line(r) for r in totals]
-    if roofline is not None:
-        from modelmeter.render.table import roofline_lines
 
-        out += ["", "## Roofline", "", "| Quantity | Value |", "|---|---|"]
-        out += [_line(r) for r in roofline_lines(roofline)]
+
+def _closing_lines(report: Report) -> list[str]:
+    """Phases, notes, and what was not counted (or that everything was)."""
+    out: list[str] = []
     if report.phases and report.phases != ["forward"]:
         out += ["", f"Phases: {', '.join(report.phases)}."]
     if report.notes:
@@ -145,4 +159,4 @@ def render_markdown(
         out += [_line((op, str(n))) for op, n in missing.items()]
     else:
         out += ["Coverage: every op was counted or is declared zero-cost."]
-    return "\n".join(out) + "\n"
+    return out

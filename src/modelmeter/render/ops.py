@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from modelmeter.registry import Formula, formulas, zero_cost_targets
-
-OPS_FORMATS = ("table", "md", "json")
+from modelmeter.render.capture import to_text
+from modelmeter.render.formats import OPS_FORMATS, unknown_format
 
 
 def _summary(doc: str) -> str:
@@ -108,18 +107,14 @@ def _render_table(data: dict, width: int) -> str:
         for t, reason in targets.items():
             zero.add_row(t, reason)
         tables += [Text(""), zero]
-    buf = io.StringIO()
-    console = Console(
-        file=buf, width=width, color_system=None, no_color=True, highlight=False, _environ={}
-    )
-    console.print(Group(*tables))
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+    return to_text(Group(*tables), width)
 
 
 def render_ops(
     fmt: str = "table",
     counted: Sequence[Formula] | None = None,
     zero: dict[str, dict[str, str]] | None = None,
+    *,
     width: int = 160,
 ) -> str:
     """The supported operators as ``table`` (text), ``md`` or ``json``."""
@@ -130,4 +125,4 @@ def render_ops(
         return _render_md(data)
     if fmt == "table":
         return _render_table(data, width)
-    raise ValueError(f"unknown ops format {fmt!r}; use one of {', '.join(OPS_FORMATS)}")
+    raise unknown_format(fmt, OPS_FORMATS, "ops format")

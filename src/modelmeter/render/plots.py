@@ -12,10 +12,10 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from modelmeter.analysis.breakdown import Ceilings, breakdown_rows, ceilings
 from modelmeter.errors import require
 from modelmeter.files import write_atomic
-from modelmeter.hardware.spec import resolve_peak
-from modelmeter.units import SHORT_DTYPE, format_rate
+from modelmeter.units import SHORT_DTYPE, format_peak, format_rate, rate_unit, seconds_unit
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -35,7 +35,8 @@ def require_matplotlib() -> Any:
     return require("matplotlib", "plot", "plotting")
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """An empty figure on matplotlib's headless canvas."""
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -45,15 +46,9 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def _save(fig: Any, path: str) -> None:
+def save_figure(fig: Any, path: str) -> None:
+    """Write ``fig`` to ``path`` as PNG, whole (a temporary file renamed)."""
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-
-
-def _time_unit(seconds: float) -> tuple[float, str]:
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if seconds >= scale:
-            return scale, unit
-    return 1e-9, "ns"
 
 
 def _rate_unit(value: float) -> tuple[float, str]:
@@ -61,11 +56,6 @@ def _rate_unit(value: float) -> tuple[float, str]:
         if value >= scale:
             return scale, prefix
     return 1.0, ""
-
-
-def _unit(peak_key: str) -> str:
-    integer = peak_key.rpartition(".")[2].startswith(("int", "uint"))
-    return "OP/s" if integer else "FLOP/s"
 
 
 def _dtype(d: str) -> str:
@@ -91,7 +81,7 @@ def _title(report: Report, roof: Roofline, what: str) -> str:
 
 
 def _subtitle(roof: Roofline) -> str:
-    scale, unit = _time_unit(roof.latency_s)
+    scale, unit = seconds_unit(roof.latency_s)
     eff = ""
     if roof.spec.efficiency_compute != 1 or roof.spec.efficiency_memory != 1:
         eff = (
@@ -101,7 +91,7 @@ def _subtitle(roof: Roofline) -> str:
     unverified = "" if roof.spec.verified else " · UNVERIFIED hardware figures"
     return (
         f"predicted {roof.latency_s / scale:.3g} {unit} · attainable utilization "
-        f"{100 * roof.utilization:.1f}% of {format_rate(roof.peak, _unit(roof.peak_key))}"
+        f"{100 * roof.utilization:.1f}% of {format_peak(roof.peak, roof.peak_key)}"
         f"{eff}{unverified}"
     )
 
@@ -134,55 +124,74 @@ def _points(
 
 def roofline_figure(report: Report, roof: Roofline, *, per_op: bool = False) -> Any:
     """The roofline chart as a matplotlib Figure (nothing is written)."""
-    spec = roof.spec
     pts = _points(report, roof, per_op)
-    fig = _figure(10, 6.5)
+    roofs = ceilings(roof)
+    fig = new_figure(10, 6.5)
     ax = fig.add_subplot()
     ax.set_xscale("log")
     ax.set_yscale("log")
-    peak = roof.peak * spec.efficiency_compute
-    bw = spec.bandwidth * spec.efficiency_memory
     ridge = roof.ridge_point
     xs = [p[1] for p in pts] or [ridge]
     lo = min(min(xs), ridge) / 4
     hi = max(max(xs), ridge) * 4
-    vec = resolve_peak(spec, roof.dtype, "vector", tf32=roof.tf32)
-    ys_all = [p[2] for p in pts] + [peak, vec.value * spec.efficiency_compute, bw * lo]
-    yscale, prefix = _rate_unit(peak)
+    ys_all = [p[2] for p in pts] + [roofs.peak, roofs.vector, roofs.bandwidth * lo]
+    yscale, prefix = _rate_unit(roofs.peak)
     ax.set_xlim(lo, hi)
-    ax.set_ylim(max(min(ys_all) / 5, 1e-30) / yscale, peak * 3 / yscale)
+    ax.set_ylim(max(min(ys_all) / 5, 1e-30) / yscale, roofs.peak * 3 / yscale)
+    _draw_roofs(ax, roof, roofs, lo, hi, yscale)
+    _draw_points(ax, pts, yscale, lo, hi)
+    hidden = _hidden(roof, per_op)
+    what = "op" if per_op else "module (its own ops)"
+    note = f"one point per {what}; marker area ∝ predicted time"
+    if hidden:
+        note += f"; {hidden} without FLOPs not shown"
+    ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7, color="dimgray")
+    ax.set_xlabel("arithmetic intensity (FLOP / byte moved, unfused)")
+    ax.set_ylabel(f"achieved performance ({prefix}{rate_unit(roof.peak_key)})")
+    ax.set_title(_title(report, roof, "Roofline") + "\n" + _subtitle(roof), fontsize=10)
+    ax.grid(True, which="major", ls="-", lw=0.4, alpha=0.5)
+    ax.grid(True, which="minor", ls=":", lw=0.3, alpha=0.3)
+    legend = ax.legend(loc="upper left", fontsize=7, framealpha=0.9)
+    for handle in legend.legend_handles:
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([30])
+    return fig
 
-    # roofs: memory slope up to the ridge, then the matrix peak; the vector peak dashed
+
+def _draw_roofs(
+    ax: Any, roof: Roofline, roofs: Ceilings, lo: float, hi: float, yscale: float
+) -> None:
+    """The memory slope up to the ridge, then the matrix peak; the vector peak dashed; the
+    datasheet's roofline dotted when efficiencies derate it; the ridge point marked."""
+    peak, bw, ridge = roofs.peak, roofs.bandwidth, roof.ridge_point
     ax.plot(
         [lo, ridge, hi],
         [bw * lo / yscale, peak / yscale, peak / yscale],
         color="black",
         lw=2,
         label=f"roofline: {format_rate(bw, 'B/s')} x intensity, then the "
-        f"{_dtype(roof.dtype)} MAC peak {format_rate(peak, _unit(roof.peak_key))} "
+        f"{_dtype(roof.dtype)} MAC peak {format_peak(peak, roof.peak_key)} "
         f"({roof.peak_key})",
     )
-    if vec.value * spec.efficiency_compute < peak:
-        vridge = vec.value * spec.efficiency_compute / bw
+    if roofs.vector < peak:
         ax.plot(
-            [max(vridge, lo), hi],
-            [vec.value * spec.efficiency_compute / yscale] * 2,
+            [max(roofs.vector_ridge, lo), hi],
+            [roofs.vector / yscale] * 2,
             color="black",
             lw=1,
             ls="--",
-            label=f"vector peak {format_rate(vec.value * spec.efficiency_compute)} "
-            f"({vec.key}): non-MAC ops",
+            label=f"vector peak {format_rate(roofs.vector)} ({roofs.vector_key}): non-MAC ops",
         )
-    if spec.efficiency_compute != 1 or spec.efficiency_memory != 1:
-        nridge = roof.peak / spec.bandwidth
+    if roofs.derated:
         ax.plot(
-            [lo, nridge, hi],
-            [spec.bandwidth * lo / yscale, roof.peak / yscale, roof.peak / yscale],
+            [lo, roofs.nominal_ridge, hi],
+            [roofs.nominal_bandwidth * lo / yscale, roofs.nominal_peak / yscale,
+             roofs.nominal_peak / yscale],
             color="black",
             lw=1,
             ls=":",
             label="nominal peak (datasheet)",
-        )
+        )  # fmt: skip
     ax.axvline(ridge, color="gray", ls=":", lw=1)
     ax.annotate(
         f"ridge point {ridge:.3g} FLOP/B",
@@ -197,6 +206,9 @@ def roofline_figure(report: Report, roof: Roofline, *, per_op: bool = False) -> 
         color="dimgray",
     )
 
+
+def _draw_points(ax: Any, pts: list[Any], yscale: float, lo: float, hi: float) -> None:
+    """One marker per point, sized by predicted time and coloured by bound; the slowest named."""
     biggest = max((p[3] for p in pts), default=1.0)
     for bound in ("compute", "memory", "overhead"):
         sel = [p for p in pts if p[4] == bound]
@@ -224,22 +236,6 @@ def roofline_figure(report: Report, roof: Roofline, *, per_op: bool = False) -> 
             fontsize=7,
             color="#333333",
         )
-    hidden = _hidden(roof, per_op)
-    what = "op" if per_op else "module (its own ops)"
-    note = f"one point per {what}; marker area ∝ predicted time"
-    if hidden:
-        note += f"; {hidden} without FLOPs not shown"
-    ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7, color="dimgray")
-    ax.set_xlabel("arithmetic intensity (FLOP / byte moved, unfused)")
-    ax.set_ylabel(f"achieved performance ({prefix}{_unit(roof.peak_key)})")
-    ax.set_title(_title(report, roof, "Roofline") + "\n" + _subtitle(roof), fontsize=10)
-    ax.grid(True, which="major", ls="-", lw=0.4, alpha=0.5)
-    ax.grid(True, which="minor", ls=":", lw=0.3, alpha=0.3)
-    legend = ax.legend(loc="upper left", fontsize=7, framealpha=0.9)
-    for handle in legend.legend_handles:
-        if hasattr(handle, "set_sizes"):
-            handle.set_sizes([30])
-    return fig
 
 
 def _to_label(pts: list[Any], yscale: float) -> list[Any]:
@@ -262,30 +258,14 @@ def _hidden(roof: Roofline, per_op: bool) -> int:
     return sum(1 for t in items if not (t.flops and t.bytes))
 
 
-def breakdown_rows(roof: Roofline, top: int) -> list[tuple[str, float, float, float]]:
-    """(module, compute-limited s, memory-limited s, overhead s) of the ``top`` modules by
-    time (each module's own ops). Per op, max(compute, memory) goes to whichever is larger,
-    so the three parts add up to the module's predicted latency."""
-    parts: dict[str, list[float]] = {}
-    for t in roof.ops:
-        p = parts.setdefault(t.module, [0.0, 0.0, 0.0])
-        if t.compute_s >= t.memory_s:
-            p[0] += t.compute_s
-        else:
-            p[1] += t.memory_s
-        p[2] += t.overhead_s
-    rows = sorted(parts.items(), key=lambda kv: -sum(kv[1]))[:top]
-    return [(name, *vals) for name, vals in rows]
-
-
 def breakdown_figure(report: Report, roof: Roofline, *, top: int = 20) -> Any:
     """The per-module time breakdown as a matplotlib Figure (nothing is written)."""
     rows = breakdown_rows(roof, top)
     names = _labels(report)
-    fig = _figure(10, 1.8 + 0.32 * max(len(rows), 1))
+    fig = new_figure(10, 1.8 + 0.32 * max(len(rows), 1))
     ax = fig.add_subplot()
     longest = max((sum(r[1:]) for r in rows), default=roof.latency_s) or 1.0
-    scale, unit = _time_unit(longest)
+    scale, unit = seconds_unit(longest)
     labels = [names.get(r[0], r[0]) for r in rows]
     y = list(range(len(rows)))[::-1]
     left = [0.0] * len(rows)
@@ -328,19 +308,18 @@ def finish_bars(fig: Any, ax: Any, title: str) -> Any:
 
 def save_roofline(report: Report, roof: Roofline, path: str, *, per_op: bool = False) -> None:
     """Write the roofline chart to ``path`` (PNG)."""
-    _save(roofline_figure(report, roof, per_op=per_op), path)
+    save_figure(roofline_figure(report, roof, per_op=per_op), path)
 
 
 def save_breakdown(report: Report, roof: Roofline, path: str, *, top: int = 20) -> None:
     """Write the per-module time breakdown to ``path`` (PNG)."""
-    _save(breakdown_figure(report, roof, top=top), path)
+    save_figure(breakdown_figure(report, roof, top=top), path)
 
 
 __all__ = [
     "require_matplotlib",
     "roofline_figure",
     "breakdown_figure",
-    "breakdown_rows",
     "save_roofline",
     "save_breakdown",
 ]

@@ -6,7 +6,6 @@ same renderables to a rich console (colour on a terminal).
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -25,8 +24,9 @@ from modelmeter.render._common import (
     row_label,
     tree_prefixes,
 )
+from modelmeter.render.capture import to_text
 from modelmeter.report import Report
-from modelmeter.units import format_bytes, format_count, format_rate
+from modelmeter.units import format_bytes, format_count, format_peak, format_rate, format_seconds
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -96,14 +96,6 @@ def table_columns(roofline: Roofline | None = None) -> tuple[str, ...]:
     return tuple(c for c in COLUMNS if c != "Output shape") + ROOFLINE_COLUMNS
 
 
-def format_seconds(value: float, digits: int = 2) -> str:
-    """A duration: ``3.95 ms``, ``12.00 us``, ``1.11 s``."""
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if abs(value) >= scale:
-            return f"{value / scale:.{digits}f} {unit}"
-    return f"{value / 1e-9:.{digits}f} ns" if value else "0"
-
-
 def roofline_cells(roofline: Roofline, name: str) -> tuple[str, str, str]:
     """(latency, bound, % of the model's time) of module ``name``'s subtree."""
     mt = roofline.modules[name]
@@ -115,8 +107,7 @@ def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
     """(label, value) lines of the roofline summary (hardware, peaks, ridge, latency ...)."""
     spec, t = roofline.spec, roofline.total
     checked = "verified figures" if spec.verified else "UNVERIFIED figures"
-    integer = roofline.peak_key.rpartition(".")[2].startswith(("int", "uint"))
-    peak = format_rate(roofline.peak, "OP/s" if integer else "FLOP/s")
+    peak = format_peak(roofline.peak, roofline.peak_key)
     lat = roofline.latency_s
 
     def share(part: float) -> str:
@@ -324,19 +315,4 @@ def render_table(
     roofline: Roofline | None = None,
 ) -> str:
     """The table as text at a fixed width; without colour it is plain and deterministic."""
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=width,
-        color_system="truecolor" if color else None,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-        soft_wrap=False,
-        legacy_windows=False,
-        _environ={},
-    )
-    print_table(report, depth, console, roofline)
-    lines = buf.getvalue().splitlines()
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return to_text(Group(*table_renderables(report, depth, roofline)), width, color=color)

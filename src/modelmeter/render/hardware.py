@@ -1,24 +1,25 @@
 """The device list and one device's card, as text (pure functions of specs).
 
+``render_hardware_list`` (``HARDWARE_LIST_FORMATS``) and ``render_hardware_show``
+(``HARDWARE_SHOW_FORMATS``); ``list_rows`` and ``show_lines`` are their cells.
+
 ``modelmeter hardware list --format md`` is the device table in docs/hardware.md.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from modelmeter.hardware.loader import dump_toml, format_si
 from modelmeter.hardware.spec import HardwareSpec
-from modelmeter.units import format_bytes, format_rate
+from modelmeter.render.capture import to_text
+from modelmeter.render.formats import HARDWARE_LIST_FORMATS, HARDWARE_SHOW_FORMATS, unknown_format
+from modelmeter.units import format_bytes, format_peak, format_rate, rate_unit
 
-LIST_FORMATS = ("table", "md", "json")
-SHOW_FORMATS = ("table", "json", "toml")
 # (column, dtypes it shows: the first one the spec has)
 PEAK_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("FP64", ("float64",)),
@@ -85,8 +86,10 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_list(specs: Sequence[HardwareSpec], fmt: str = "table", width: int = 160) -> str:
-    """The device table in ``LIST_FORMATS``."""
+def render_hardware_list(
+    specs: Sequence[HardwareSpec], fmt: str = "table", *, width: int = 160
+) -> str:
+    """The device table in ``HARDWARE_LIST_FORMATS``."""
     if fmt == "json":
         return json.dumps([s.to_dict() for s in specs], indent=2) + "\n"
     rows = list_rows(specs)
@@ -98,7 +101,7 @@ def render_list(specs: Sequence[HardwareSpec], fmt: str = "table", width: int = 
         out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
         return "\n".join(out) + "\n\n" + LEGEND + "\n"
     if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(LIST_FORMATS)}")
+        raise unknown_format(fmt, HARDWARE_LIST_FORMATS)
     table = Table(
         title=f"{len(rows)} devices ('modelmeter hardware show NAME' for all fields)",
         box=box.ROUNDED,
@@ -117,16 +120,7 @@ def render_list(specs: Sequence[HardwareSpec], fmt: str = "table", width: int = 
     for row in rows:
         cells = row[:1] + row[3:]
         table.add_row(*cells, style=None if row[12] == "yes" else "yellow")
-    return _to_text(table, width) + LEGEND.replace("`", "") + "\n"
-
-
-def _to_text(renderable: object, width: int) -> str:
-    buf = io.StringIO()
-    console = Console(
-        file=buf, width=width, color_system=None, no_color=True, highlight=False, _environ={}
-    )
-    console.print(renderable)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+    return to_text(table, width) + LEGEND.replace("`", "") + "\n"
 
 
 def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
@@ -147,11 +141,10 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
         if not peaks:
             lines.append((table, "- (fallback rules apply)"))
         for dt, v in peaks.items():
-            unit = "OP/s" if dt.startswith(("int", "uint")) else "FLOP/s"
             ridge = ""
             if table == "compute":
-                ridge = f" · ridge {v / spec.bandwidth:.1f} {unit.removesuffix('/s')}/B"
-            lines.append((f"{table}.{dt}", format_rate(v, unit) + ridge))
+                ridge = f" · ridge {v / spec.bandwidth:.1f} {rate_unit(dt).removesuffix('/s')}/B"
+            lines.append((f"{table}.{dt}", format_peak(v, dt) + ridge))
     lines += [
         ("overhead.kernel", _overhead(spec.kernel_overhead) + " per kernel (estimate)"),
         *(
@@ -182,17 +175,17 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
     return lines
 
 
-def render_show(spec: HardwareSpec, fmt: str = "table", width: int = 160) -> str:
-    """One device with all its fields, in ``SHOW_FORMATS``."""
+def render_hardware_show(spec: HardwareSpec, fmt: str = "table", *, width: int = 160) -> str:
+    """One device with all its fields, in ``HARDWARE_SHOW_FORMATS``."""
     if fmt == "json":
         return json.dumps(spec.to_dict(), indent=2) + "\n"
     if fmt == "toml":
         return dump_toml(spec)
     if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(SHOW_FORMATS)}")
+        raise unknown_format(fmt, HARDWARE_SHOW_FORMATS)
     grid = Table(box=box.SIMPLE, show_header=False, title=spec.display_name)
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for k, v in show_lines(spec):
         grid.add_row(k, v)
-    return _to_text(grid, width)
+    return to_text(grid, width)

@@ -1,0 +1,351 @@
+"""The options commands share, defined once: the model (MODEL, --input, --batch, --dtype,
+--dim, --convention, --mode), the output (--format/-o), the chip (--hardware or --peak with
+--bandwidth, --peak-dtype, --tf32) and the charts of a roofline; argument types, the
+progress bar and the quieting of library warnings.
+
+Commands only check syntax here; what the words mean (a device that exists, a model that
+loads) is checked by the use cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from modelmeter.errors import InputError
+from modelmeter.inputs import InputRequest
+from modelmeter.render.emit import check_plot_path
+
+if TYPE_CHECKING:
+    from modelmeter.analysis.roofline import Roofline
+    from modelmeter.hardware import HardwareSpec
+    from modelmeter.report import Report
+
+PROG = "modelmeter"
+TABLE_WIDTH = 160
+DEVICE_CHOICES = ("cpu", "cuda", "mps")
+
+MODEL_HELP = """\
+the model to analyse, one of:
+  torchvision:NAME          a torchvision model built from code (no weights)
+  timm:NAME                 a timm model (needs timm)
+  hf:NAME_OR_CONFIG         a transformers model built from its config on meta
+  path/to/file.py:FACTORY   runs FACTORY() from that file (it is your code)
+  file.onnx                 an ONNX file"""
+
+TF32_HELP = (
+    "float32 matmuls and convolutions use TF32: the roofline predicts them at the chip's "
+    "TF32 tensor-core peak, and 'measure' on CUDA also runs them in TF32 (a PyTorch setting, "
+    "refused for ONNX files)"
+)
+
+
+# ---- argument types ----------------------------------------------------------------------------
+
+
+def count(minimum: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum`` (``what`` names it in the error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {what} {text!r}: give a whole number"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: must be >= {minimum}")
+        return value
+
+    return parse
+
+
+def depth_arg(text: str) -> int | None:
+    """A module depth: a whole number >= 0, or ``all`` (None)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid depth {text!r}: give a whole number >= 0 or 'all'"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid depth {text!r}: must be >= 0 (or 'all')")
+    return value
+
+
+def device_arg(text: str) -> str:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (whether it exists is the use case's check)."""
+    base, _, index = text.strip().lower().partition(":")
+    if base not in DEVICE_CHOICES or (index and (base != "cuda" or not index.isdigit())):
+        raise argparse.ArgumentTypeError(
+            f"invalid device {text!r}: use {', '.join(DEVICE_CHOICES)} or cuda:N"
+        )
+    return text.strip().lower()
+
+
+# ---- the model ---------------------------------------------------------------------------------
+
+
+def add_model_arguments(p: argparse.ArgumentParser, *, analysis: bool = True) -> None:
+    """MODEL and the options that say how to build and feed it, shared by every command that
+    takes a model; ``analysis`` adds the counting options (--convention, --mode)."""
+    p.add_argument("model", metavar="MODEL", help="the model (forms below)")
+    p.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="[NAME=]SHAPE[:DTYPE]",
+        help="an input shape such as 1x3x224x224 or 1x128:int64; repeat for several inputs; "
+        "NAME=SHAPE passes it as a keyword argument (default: the model's own example input)",
+    )
+    p.add_argument(
+        "--batch",
+        type=count(1, "batch"),
+        metavar="N",
+        help="replace the first dimension of every input",
+    )
+    p.add_argument(
+        "--dtype",
+        metavar="D",
+        help="weights and floating inputs in this dtype (fp32, bf16, fp16, fp8, ...); "
+        "in an analysis bytes change, counts do not",
+    )
+    p.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="set a symbolic input dimension of an ONNX model, e.g. --dim batch=8 (repeatable)",
+    )
+    if analysis:
+        p.add_argument(
+            "--convention",
+            choices=("exact", "2mac"),
+            default="exact",
+            help="FLOP convention: exact counts every multiply and add (default); "
+            "2mac counts 2 x MACs and ignores bias adds",
+        )
+        p.add_argument(
+            "--mode",
+            choices=("auto", "meta", "real"),
+            default="auto",
+            help="meta tensors (no weight memory), real CPU tensors, or auto: meta, falling "
+            "back to real when the model needs data (default auto)",
+        )
+
+
+def input_request(args: argparse.Namespace) -> InputRequest:
+    """The model's inputs (--input, --batch, --dim, --dtype) parsed once; InputError on
+    anything malformed, before any model loads."""
+    return InputRequest.from_cli(args.input, batch=args.batch, dims=args.dim, dtype=args.dtype)
+
+
+def add_depth_option(p: argparse.ArgumentParser, default: int, help: str) -> None:
+    """``--depth N|all``: the module levels shown."""
+    p.add_argument("--depth", type=depth_arg, default=default, metavar="N", help=help)
+
+
+# ---- the output --------------------------------------------------------------------------------
+
+
+def add_output_options(
+    p: argparse.ArgumentParser, formats: tuple[str, ...], what: str = "the result"
+) -> None:
+    """``--format/-f`` (one of ``formats``, the first the default) and ``-o/--output FILE``."""
+    p.add_argument("--format", "-f", choices=formats, default=formats[0], help="output format")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help=f"write {what} to FILE ('-': standard output)"
+    )
+
+
+# ---- the chip ----------------------------------------------------------------------------------
+
+
+def add_chip_options(p: argparse.ArgumentParser, *, plots: bool = False) -> None:
+    """The chip options every command that takes a chip shares (and, with ``plots``, the
+    roofline charts)."""
+    g = p.add_argument_group("hardware (roofline latency and utilization)")
+    g.add_argument(
+        "--hardware",
+        "--hw",
+        metavar="NAME|FILE",
+        help="a device from 'modelmeter hardware list' or a hardware TOML file "
+        "(e.g. from 'modelmeter calibrate')",
+    )
+    g.add_argument(
+        "--peak",
+        metavar="RATE",
+        help="instead of --hardware: the chip's peak, e.g. 1.7T (OP/s in --peak-dtype)",
+    )
+    g.add_argument(
+        "--bandwidth", metavar="RATE", help="with --peak: memory bandwidth in bytes/s, e.g. 25.6G"
+    )
+    g.add_argument(
+        "--peak-dtype",
+        default="int8",
+        metavar="D",
+        help="with --peak: the dtype the peak is for (default int8)",
+    )
+    g.add_argument("--tf32", action="store_true", help=TF32_HELP)
+    if plots:
+        _add_plot_options(g)
+
+
+def _add_plot_options(g: Any) -> None:
+    g.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="write a log-log roofline chart (needs --hardware and matplotlib)",
+    )
+    g.add_argument(
+        "--plot-ops",
+        action="store_true",
+        help="with --plot: one point per op instead of per module",
+    )
+    g.add_argument(
+        "--plot-breakdown",
+        metavar="FILE.png",
+        help="write a per-module time breakdown chart (compute / memory / overhead)",
+    )
+    g.add_argument(
+        "--plot-top",
+        type=int,
+        default=20,
+        metavar="N",
+        help="modules shown by --plot-breakdown (default 20)",
+    )
+
+
+def _rate(text: str, option: str, kind: str) -> float:
+    """``--peak`` (kind ``rate``: 1.7T, 1.7TOPS, 312TFLOPS) or ``--bandwidth`` (``bandwidth``:
+    25.6G, 25.6GB/s, 800GiB/s) as a positive finite number."""
+    from modelmeter.hardware.loader import parse_quantity
+
+    try:
+        value = parse_quantity(text, kind)
+    except ValueError as e:
+        raise InputError(f"{option}: {e}") from None
+    if not 0 < value < float("inf"):
+        raise InputError(
+            f"{option}: must be a positive {'rate' if kind == 'rate' else kind} (got {text!r})"
+        )
+    return value
+
+
+def spec_from_args(args: argparse.Namespace) -> HardwareSpec | None:
+    """The HardwareSpec the chip options name, None when none was asked for."""
+    peak, bandwidth = getattr(args, "peak", None), getattr(args, "bandwidth", None)
+    name = getattr(args, "hardware", None)
+    if name and (peak is not None or bandwidth is not None):
+        raise InputError("give either --hardware or --peak with --bandwidth, not both")
+    if name:
+        from modelmeter.hardware import load_spec
+
+        return load_spec(name)
+    if peak is not None or bandwidth is not None:
+        if peak is None or bandwidth is None:
+            raise InputError(
+                "--peak and --bandwidth go together (e.g. --peak 1.7T --bandwidth 25.6G)"
+            )
+        from modelmeter.hardware import spec_from_peak
+
+        return spec_from_peak(
+            _rate(peak, "--peak", "rate"),
+            _rate(bandwidth, "--bandwidth", "bandwidth"),
+            dtype=args.peak_dtype,
+        )
+    return None
+
+
+def warn_unverified(spec: HardwareSpec) -> None:
+    """Say on stderr when a device's figures are not all verified."""
+    if not spec.verified:
+        print(
+            f"{PROG}: warning: hardware {spec.name!r} has UNVERIFIED figures (see 'modelmeter "
+            f"hardware show {spec.name}'); treat its predictions as estimates",
+            file=sys.stderr,
+        )
+
+
+def check_plot_args(args: argparse.Namespace, spec: HardwareSpec | None) -> None:
+    """Fail before any work when a plot is asked for without a chip or matplotlib."""
+    paths = [p for p in (getattr(args, "plot", None), getattr(args, "plot_breakdown", None)) if p]
+    if getattr(args, "plot_top", 1) < 1:
+        raise InputError("--plot-top must be >= 1")
+    if not paths:
+        return
+    if spec is None:
+        raise InputError("--plot and --plot-breakdown need --hardware (or --peak/--bandwidth)")
+    from modelmeter.render.plots import require_matplotlib
+
+    require_matplotlib()
+    for path in paths:
+        check_plot_path(path, args.model)
+
+
+def write_plots(report: Report, roofline: Roofline, args: argparse.Namespace) -> None:
+    """Write the charts the options ask for, saying so on stderr."""
+    from modelmeter.render import plots
+
+    if getattr(args, "plot", None):
+        plots.save_roofline(report, roofline, args.plot, per_op=args.plot_ops)
+        print(f"{PROG}: wrote {args.plot}", file=sys.stderr)
+    if getattr(args, "plot_breakdown", None):
+        plots.save_breakdown(report, roofline, args.plot_breakdown, top=args.plot_top)
+        print(f"{PROG}: wrote {args.plot_breakdown}", file=sys.stderr)
+
+
+# ---- running -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def quiet_libraries(debug: bool) -> Iterator[None]:
+    """Hide library warnings (deprecations in model builders) unless debugging."""
+    if debug:
+        yield
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logger = logging.getLogger("transformers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            for category in (FutureWarning, UserWarning, DeprecationWarning):
+                warnings.simplefilter("ignore", category)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool, label: str) -> Iterator[Any]:
+    """A rich progress bar on stderr (none when quiet or stderr is not a terminal); yields
+    the ``progress(stage, done, total)`` callback, or None."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{label}: building and analysing the model", total=None)
+
+        def update(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{label}: {stage}", completed=done, total=total)
+
+        yield update

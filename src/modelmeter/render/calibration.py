@@ -1,0 +1,47 @@
+"""What ``modelmeter calibrate`` measured, one figure a line (a pure function of a
+Calibration)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modelmeter.units import format_rate
+
+if TYPE_CHECKING:
+    from modelmeter.analysis.measure import Calibration
+
+
+def _efficiency_lines(cal: Calibration) -> list[str]:
+    tables = {"": (cal.kernels, cal.kernels_memory)}
+    if len(cal.dtype_kernels) > 1:
+        tables = {
+            d: ({k: c for k, (c, _) in t.items()}, {k: m for k, (_, m) in t.items()})
+            for d, t in cal.dtype_kernels.items()
+        }
+    lines = []
+    for dtype, (compute, memory) in tables.items():
+        for cls, v in compute.items():
+            label = f"{cls} {dtype}".strip()
+            if cls in memory and memory[cls] != v:
+                lines.append(
+                    f"  efficiency {label:<18} {v:.2f} of its compute roofline, "
+                    f"{memory[cls]:.2f} of its memory roofline"
+                )
+            else:
+                lines.append(f"  efficiency {label:<18} {v:.2f} of its roofline")
+    return lines
+
+
+def render_calibration(cal: Calibration, path: str) -> str:
+    """The calibration written to ``path`` as text: peaks, bandwidth, overheads, efficiencies."""
+    lines = [f"calibrated {cal.device} ({cal.device_name}), {cal.torch_version} -> {path}"]
+    for dtype, v in cal.matmul.items():
+        lines.append(f"  matmul  {dtype:<10} {format_rate(v)}")
+    for dtype, v in cal.vector.items():
+        lines.append(f"  vector  {dtype:<10} {format_rate(v)}")
+    lines.append(f"  copy bandwidth     {format_rate(cal.bandwidth, 'B/s')}")
+    overheads = cal.overheads or {"": cal.kernel_overhead}
+    for dtype, v in overheads.items():
+        lines.append(f"  overhead per op {dtype:<10} {v * 1e6:.2f} us")
+    lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
+    return "\n".join(lines + _efficiency_lines(cal)) + "\n"
