@@ -10,27 +10,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from modelmeter.errors import ModelmeterError, ModelNotFound
+from modelmeter.models.loaded import LoadedModel, suggest
 
 FORMS = "torchvision:NAME, timm:NAME, hf:NAME_OR_CONFIG, path/to/file.py:FACTORY or file.onnx"
 _FILE_SPEC = re.compile(r"^(?P<path>.+\.py):(?P<factory>[A-Za-z_][A-Za-z0-9_.]*)$")
 _PREFIX = re.compile(r"^(?P<source>[A-Za-z][A-Za-z0-9_-]*):(?P<name>.*)$")
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to analyse: ``model`` (an ``nn.Module`` or a callable), its default
-    positional ``inputs`` (shapes such as ``"1x3x224x224"``, or lists of them), default
-    keyword inputs and the ``label`` reports show."""
-
-    model: Any
-    inputs: Any = None
-    kwargs: dict[str, Any] | None = None
-    label: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def load(spec: str) -> LoadedModel:
@@ -99,15 +85,6 @@ def _load_bare(name: str) -> LoadedModel:
         f"unknown model {name!r}: not a torchvision model or an hf preset{hint} "
         f"(model forms: {FORMS})"
     )
-
-
-def suggest(name: str, names: list[str], n: int = 3) -> str:
-    """``"; did you mean a, b?"`` for the names closest to ``name`` (or ``""``)."""
-    lowered = {x.lower(): x for x in names}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
-    if not close:
-        close = [x for x in lowered if x.startswith(name.lower()[:4])][:n] if name else []
-    return f"; did you mean {', '.join(lowered[c] for c in close)}?" if close else ""
 
 
 __all__ = ["LoadedModel", "load", "suggest", "FORMS"]

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from modelmeter.errors import InputError, ModelNotFound, require
-from modelmeter.models import LoadedModel
+from modelmeter.models.loaded import LoadedModel
 
 DEFAULT_INPUT = "1x128:int64"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelmeter.errors import InputError, ModelmeterError, ModelNotFound, ModelRunError
-from modelmeter.models import LoadedModel, suggest
+from modelmeter.models.loaded import LoadedModel, suggest
 
 
 def load_file(path_text: str, factory: str) -> LoadedModel:

@@ -6,8 +6,8 @@ import warnings
 from typing import Any
 
 from modelmeter.errors import ModelNotFound, require
-from modelmeter.models import LoadedModel, suggest
 from modelmeter.models.building import build_meta
+from modelmeter.models.loaded import LoadedModel, suggest
 
 
 def load_timm(name: str) -> LoadedModel:

@@ -21,8 +21,8 @@ from functools import lru_cache
 from typing import Any
 
 from modelmeter.errors import ModelNotFound, require
-from modelmeter.models import LoadedModel, suggest
 from modelmeter.models.building import build_meta, build_seeded
+from modelmeter.models.loaded import LoadedModel, suggest
 
 # Builder arguments that give the architecture of the DEFAULT weights.
 _CLASSIFICATION_KWARGS: dict[str, dict[str, Any]] = {

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from modelmeter.analysis.classes import ClassMeasured, ClassProfile
-from modelmeter.frontends.onnx.timing import ort_module
+from modelmeter.frontends.onnx.runtime import ort_module
 from modelmeter.registry import family_of
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from modelmeter.analysis.timings import Timings
 from modelmeter.errors import InputError
 from modelmeter.frontends.base import Prepared, Progress, RunOptions
-from modelmeter.frontends.onnx.timing import ort_module, providers_for, time_onnx
+from modelmeter.frontends.onnx.runtime import ort_module
+from modelmeter.frontends.onnx.timing import providers_for, time_onnx
 from modelmeter.inputs import InputRequest
 from modelmeter.report import Report
 

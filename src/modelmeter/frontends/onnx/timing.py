@@ -21,6 +21,7 @@ from modelmeter.analysis.timings import MemoryUse, Timings
 from modelmeter.errors import InputError, ModelmeterError, ModelRunError, first_line
 from modelmeter.frontends.base import Progress
 from modelmeter.frontends.loop import Steps, timed_loop
+from modelmeter.frontends.onnx.runtime import ort_module
 from modelmeter.host import PeakRSS, cpu_name
 from modelmeter.report import InputSpec
 
@@ -36,16 +37,6 @@ _NUMPY = {
     "uint8": "uint8",
     "bool": "bool",
 }
-
-
-def ort_module() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise InputError(
-            "measuring an ONNX file needs onnxruntime: pip install 'modelmeter[onnx]'"
-        ) from None
-    return onnxruntime
 
 
 def providers_for(ort: Any, device: str) -> tuple[list[Any], str]:

@@ -1,0 +1,30 @@
+"""What a model source returns (:class:`LoadedModel`) and the "did you mean" hint every
+source shares; the sources (tv, timm_models, hf, pyfile) import these from here."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to analyse: ``model`` (an ``nn.Module`` or a callable), its default
+    positional ``inputs`` (shapes such as ``"1x3x224x224"``, or lists of them), default
+    keyword inputs and the ``label`` reports show."""
+
+    model: Any
+    inputs: Any = None
+    kwargs: dict[str, Any] | None = None
+    label: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def suggest(name: str, names: list[str], n: int = 3) -> str:
+    """``"; did you mean a, b?"`` for the names closest to ``name`` (or ``""``)."""
+    lowered = {x.lower(): x for x in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    if not close:
+        close = [x for x in lowered if x.startswith(name.lower()[:4])][:n] if name else []
+    return f"; did you mean {', '.join(lowered[c] for c in close)}?" if close else ""
