@@ -29,7 +29,6 @@ main dtype.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -243,43 +242,6 @@ class Roofline:
         }
 
 
-def _check(spec: HardwareSpec) -> None:
-    """A spec built in Python (not read from a file) gets the file's checks on its figures."""
-    for label, v in (
-        ("memory.bandwidth", spec.bandwidth),
-        ("efficiency.compute", spec.efficiency_compute),
-        ("efficiency.memory", spec.efficiency_memory),
-        *((f"compute.{k}", v) for k, v in spec.compute.items()),
-        *((f"vector.{k}", v) for k, v in spec.vector.items()),
-        *((f"efficiency.kernels.{k}", v) for k, v in spec.kernel_efficiency.items()),
-        *((f"efficiency.kernels.{k}.memory", v) for k, v in spec.kernel_memory.items()),
-        *(
-            (f"efficiency.dtypes.{d}.{k}", side)
-            for d, table in spec.dtype_kernels.items()
-            for k, pair in table.items()
-            for side in _pair(spec, f"efficiency.dtypes.{d}.{k}", pair)
-        ),
-    ):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-            raise HardwareSpecError(
-                f"hardware {spec.name!r}: {label} must be a finite number > 0 (got {v!r})"
-            )
-    for label, o in (("kernel", spec.kernel_overhead), *spec.dtype_overhead.items()):
-        if not 0 <= o < math.inf:
-            raise HardwareSpecError(f"hardware {spec.name!r}: overhead.{label} must be >= 0")
-    if not spec.compute:
-        raise HardwareSpecError(f"hardware {spec.name!r} has no [compute] peak")
-
-
-def _pair(spec: HardwareSpec, label: str, value: object) -> tuple:
-    """A per-dtype kernel entry must be (compute, memory)."""
-    if not (isinstance(value, tuple) and len(value) == 2):
-        raise HardwareSpecError(
-            f"hardware {spec.name!r}: {label} must be a (compute, memory) pair (got {value!r})"
-        )
-    return value
-
-
 def kernel_class(rec: OpRecord) -> str:
     """The op's kernel class for ``[efficiency.kernels]``: its formula family, except that a
     convolution running on the vector units is ``depthwise`` ("other" without a formula)."""
@@ -393,7 +355,6 @@ def roofline(
     ``phase`` keeps only "forward" or "backward" ops (None: all). ``tf32`` lets float32 MAC
     ops use the TF32 peak (as ``torch.backends.cuda.matmul.allow_tf32`` does).
     """
-    _check(spec)
     dtype = main_dtype(report, phase)
     try:
         ref = resolve_peak(spec, dtype, "matrix", tf32=tf32)
