@@ -33,9 +33,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelmeter.analysis.kernels import record_class as kernel_class
 from modelmeter.hardware.loader import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
-from modelmeter.registry import family_of
 from modelmeter.report import ModuleNode, OpRecord, Report
 
 BOUNDS = ("compute", "memory", "overhead")
@@ -240,15 +240,6 @@ class Roofline:
             "verified": self.spec.verified,
             "notes": list(self.notes),
         }
-
-
-def kernel_class(rec: OpRecord) -> str:
-    """The op's kernel class for ``[efficiency.kernels]``: its formula family, except that a
-    convolution running on the vector units is ``depthwise`` ("other" without a formula)."""
-    family = family_of(rec.op) or "other"
-    if family == "conv" and rec.runs_on == "vector":
-        return "depthwise"
-    return family
 
 
 def op_time(
