@@ -17,6 +17,26 @@ from modelmeter.units import DTYPE_BYTES
 
 CONVENTIONS = ("exact", "2mac")
 FRONTENDS = ("aten", "onnx")
+# The formula families: every formula declares one (``register_op(..., family=...)``). They
+# are names users write: the kernel classes of hardware files' [efficiency.kernels] tables.
+FAMILIES = (
+    "activation",
+    "attention",
+    "conv",
+    "detection",
+    "einsum",
+    "elementwise",
+    "embedding",
+    "fft",
+    "interp",
+    "matmul",
+    "movement",
+    "norm",
+    "pool",
+    "quant",
+    "reduce",
+    "rnn",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +150,17 @@ def _claim(frontend: str, target: str, entry: Formula | ZeroCost) -> None:
 
 
 def register_op(
-    name: str, *, aten: Iterable[str] = (), onnx: Iterable[str] = ()
+    name: str, *, family: str, aten: Iterable[str] = (), onnx: Iterable[str] = ()
 ) -> Callable[[FormulaFn], FormulaFn]:
-    """Register ``fn`` as the formula ``name`` for the given targets of each frontend."""
+    """Register ``fn`` as the formula ``name`` of ``family`` (one of :data:`FAMILIES`) for
+    the given targets of each frontend."""
+    if family not in FAMILIES:
+        raise ValueError(f"formula {name!r}: unknown family {family!r}; use one of "
+                         f"{', '.join(FAMILIES)}")
 
     def decorate(fn: FormulaFn) -> FormulaFn:
         if name in _FORMULAS:
             raise ValueError(f"formula {name!r} is registered twice")
-        family = fn.__module__.rsplit(".", 1)[-1]
         formula = Formula(name, fn, family, {"aten": tuple(aten), "onnx": tuple(onnx)})
         _FORMULAS[name] = formula
         for frontend, targets in formula.targets.items():

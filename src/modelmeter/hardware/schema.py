@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelmeter.errors import ModelmeterError
 from modelmeter.hardware.quantities import format_si
+from modelmeter.registry import FAMILIES
 from modelmeter.units import DTYPE_BYTES, canonical_dtype
 
 if TYPE_CHECKING:
@@ -36,25 +37,7 @@ if TYPE_CHECKING:
 KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
 # Kernel classes a spec may give an attainable fraction of the roofline for
 # ([efficiency.kernels]): the formula families, plus "depthwise" (depthwise convolutions).
-KERNEL_CLASSES = (
-    "activation",
-    "attention",
-    "conv",
-    "depthwise",
-    "detection",
-    "einsum",
-    "elementwise",
-    "embedding",
-    "fft",
-    "interp",
-    "matmul",
-    "movement",
-    "norm",
-    "pool",
-    "quant",
-    "reduce",
-    "rnn",
-)
+KERNEL_CLASSES = tuple(sorted((*FAMILIES, "depthwise")))
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Dtypes a peak may be given for: every dtype modelmeter knows.
 PEAK_DTYPES = tuple(DTYPE_BYTES)

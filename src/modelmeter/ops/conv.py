@@ -9,6 +9,7 @@ from modelmeter.registry import OpCall, TensorMeta, Work, mac_work, register_op
 
 @register_op(
     "convolution",
+    family="conv",
     aten=[
         "convolution",
         "_convolution",
@@ -61,7 +62,7 @@ def is_depthwise(input_shapes: Sequence[Sequence[int]], groups: int | None = Non
     return groups > 1 and len(x) >= 2 and x[1] == groups
 
 
-@register_op("convolution_backward", aten=["convolution_backward"])
+@register_op("convolution_backward", family="conv", aten=["convolution_backward"])
 def convolution_backward(call: OpCall) -> Work:
     """Gradients of a convolution, each part only where ``output_mask`` asks for it.
     grad_input is a transposed convolution of grad_output with the weight, grad_weight a
@@ -86,7 +87,7 @@ def convolution_backward(call: OpCall) -> Work:
     return Work(macs=macs, flops=flops, unit="vector" if depthwise(call, x) else None)
 
 
-@register_op("conv_tbc", aten=["conv_tbc"])
+@register_op("conv_tbc", family="conv", aten=["conv_tbc"])
 def conv_tbc(call: OpCall) -> Work:
     """1-d convolution in time-batch-channel layout (fairseq): input (T, B, Ci), weight
     (K, Ci, Co), bias (Co): each of the (T_out, B, Co) outputs sums K*Ci products and adds the

@@ -80,13 +80,15 @@ def _inplace(call: OpCall) -> bool:
     return call.op.endswith("_")
 
 
-@register_op("cat", aten=["cat", "stack"], onnx=["Concat"])
+@register_op("cat", family="movement", aten=["cat", "stack"], onnx=["Concat"])
 def cat(call: OpCall) -> Work:
     """cat / stack: 0 FLOPs; reads every input, writes the output."""
     return Work()
 
 
-@register_op("index", aten=["index", "_unsafe_index"], onnx=["GatherND", "Slice"])
+@register_op(
+    "index", family="movement", aten=["index", "_unsafe_index"], onnx=["GatherND", "Slice"]
+)
 def index(call: OpCall) -> Work:
     """x[idx, ...] (advanced indexing): 0 FLOPs; reads the index tensors and the selected
     elements (output-sized) of x, writes the output."""
@@ -94,7 +96,7 @@ def index(call: OpCall) -> Work:
     return gathered(call, src, _others(call, "self"), call.out.numel)
 
 
-@register_op("masked_index", aten=["_unsafe_masked_index"])
+@register_op("masked_index", family="movement", aten=["_unsafe_masked_index"])
 def masked_index(call: OpCall) -> Work:
     """where(mask, x[idx], fill): 1 select per output element; reads mask, indices and the
     selected elements of x (output-sized)."""
@@ -102,7 +104,7 @@ def masked_index(call: OpCall) -> Work:
     return gathered(call, src, _others(call, "self"), call.out.numel, flops=call.out.numel)
 
 
-@register_op("index_select", aten=["index_select"], onnx=["Gather"])
+@register_op("index_select", family="movement", aten=["index_select"], onnx=["Gather"])
 def index_select(call: OpCall) -> Work:
     """index_select(x, dim, idx): 0 FLOPs; reads idx and the selected slices of x
     (output-sized), writes the output."""
@@ -110,7 +112,9 @@ def index_select(call: OpCall) -> Work:
     return gathered(call, src, _others(call, "self"), call.out.numel)
 
 
-@register_op("gather", aten=["gather", "take", "take_along_dim"], onnx=["GatherElements"])
+@register_op(
+    "gather", family="movement", aten=["gather", "take", "take_along_dim"], onnx=["GatherElements"]
+)
 def gather(call: OpCall) -> Work:
     """gather(x, dim, idx) / take: 0 FLOPs; reads idx and one element of x per output."""
     src = _self(call)
@@ -131,6 +135,7 @@ def _scatter_flops(call: OpCall, updates: int) -> int:
 
 @register_op(
     "scatter",
+    family="movement",
     aten=["scatter", "scatter_", "scatter_add", "scatter_add_", "scatter_reduce",
           "scatter_reduce_"],
     onnx=["ScatterElements", "Scatter"],
@@ -196,6 +201,7 @@ def _indexed(indices: tuple, dim: int) -> bool:
 
 @register_op(
     "index_put",
+    family="movement",
     aten=["index_put", "index_put_", "_index_put_impl_", "_unsafe_index_put",
           "_unsafe_masked_index_put_accumulate"],
     onnx=["ScatterND"],
@@ -216,7 +222,7 @@ def index_put(call: OpCall) -> Work:
                 weight_bytes=w.weight_bytes)
 
 
-@register_op("index_add", aten=["index_add", "index_add_"])
+@register_op("index_add", family="movement", aten=["index_add", "index_add_"])
 def index_add(call: OpCall) -> Work:
     """index_add(x, dim, idx, src, alpha): 1 add per src element (+1 multiply each when
     ``alpha != 1``). In place it reads idx, src and the updated elements and writes those."""
@@ -233,6 +239,7 @@ def index_add(call: OpCall) -> Work:
 
 @register_op(
     "index_copy",
+    family="movement",
     aten=["index_copy", "index_copy_", "index_fill", "index_fill_", "masked_scatter",
           "masked_scatter_"],
 )
@@ -257,6 +264,7 @@ def index_copy(call: OpCall) -> Work:
 
 @register_op(
     "slice_scatter",
+    family="movement",
     aten=["slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter"],
 )
 def slice_scatter(call: OpCall) -> Work:
@@ -267,6 +275,7 @@ def slice_scatter(call: OpCall) -> Work:
 
 @register_op(
     "pad",
+    family="movement",
     aten=["constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
           "replication_pad1d", "replication_pad2d", "replication_pad3d", "_pad_circular"],
     onnx=["Pad"],
@@ -279,6 +288,7 @@ def pad(call: OpCall) -> Work:
 
 @register_op(
     "pad_backward",
+    family="movement",
     aten=["reflection_pad1d_backward", "reflection_pad2d_backward", "reflection_pad3d_backward",
           "replication_pad1d_backward", "replication_pad2d_backward",
           "replication_pad3d_backward"],
@@ -294,7 +304,9 @@ def pad_backward(call: OpCall) -> Work:
                 weight_bytes=grad.nbytes if grad.weight else 0)
 
 
-@register_op("copy", aten=["copy_", "copy", "_copy_from", "_copy_from_and_resize"])
+@register_op(
+    "copy", family="movement", aten=["copy_", "copy", "_copy_from", "_copy_from_and_resize"]
+)
 def copy(call: OpCall) -> Work:
     """copy_(dst, src): 0 FLOPs; reads src (once, even when broadcast), writes dst. A dtype
     or device conversion moves the bytes of each side's dtype."""
@@ -306,6 +318,7 @@ def copy(call: OpCall) -> Work:
 
 @register_op(
     "clone",
+    family="movement",
     aten=["clone", "_to_copy", "contiguous", "convert_element_type", "lift_fresh_copy",
           "alias_copy", "view_copy", "_reshape_copy", "detach_copy", "permute_copy",
           "expand_copy", "transpose_copy", "t_copy", "unsqueeze_copy", "squeeze_copy",
@@ -322,6 +335,7 @@ def clone(call: OpCall) -> Work:
 
 @register_op(
     "fill",
+    family="movement",
     aten=["fill", "fill_", "zero", "zero_", "zeros", "ones", "full", "zeros_like", "ones_like",
           "full_like", "new_zeros", "new_ones", "new_full", "arange", "iota", "eye"],
     onnx=["ConstantOfShape", "Range"],
@@ -333,7 +347,7 @@ def fill(call: OpCall) -> Work:
     return _reads(_others(call, "self"), written=_written(call))
 
 
-@register_op("linspace", aten=["linspace", "logspace"])
+@register_op("linspace", family="movement", aten=["linspace", "logspace"])
 def linspace(call: OpCall) -> Work:
     """linspace: start + i*step = 2 FLOPs per output element; logspace adds base**that: 3.
     Reads nothing, writes the output."""
@@ -345,6 +359,7 @@ def linspace(call: OpCall) -> Work:
 
 @register_op(
     "random",
+    family="movement",
     aten=["rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "randperm",
           "normal", "normal_", "uniform_", "exponential_", "random_", "geometric_", "cauchy_",
           "log_normal_"],
@@ -356,7 +371,7 @@ def random(call: OpCall) -> Work:
     return _reads(_others(call, "self"), written=_written(call))
 
 
-@register_op("bernoulli", aten=["bernoulli", "bernoulli_"], onnx=["Bernoulli"])
+@register_op("bernoulli", family="movement", aten=["bernoulli", "bernoulli_"], onnx=["Bernoulli"])
 def bernoulli(call: OpCall) -> Work:
     """bernoulli (dropout masks): 1 compare per output element (a uniform draw < p); writes
     the output; reads p when it is a tensor (``bernoulli(probs)`` reads probs; a float p
@@ -369,6 +384,7 @@ def bernoulli(call: OpCall) -> Work:
 
 @register_op(
     "rearrange",
+    family="movement",
     aten=["repeat", "tile", "roll", "flip", "rot90", "tril", "tril_", "triu", "triu_",
           "repeat_interleave", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
           "native_channel_shuffle", "im2col", "masked_select"],
@@ -382,13 +398,15 @@ def rearrange(call: OpCall) -> Work:
     return Work()
 
 
-@register_op("nonzero", aten=["nonzero", "nonzero_static", "argwhere"], onnx=["NonZero"])
+@register_op(
+    "nonzero", family="movement", aten=["nonzero", "nonzero_static", "argwhere"], onnx=["NonZero"]
+)
 def nonzero(call: OpCall) -> Work:
     """nonzero: 1 compare with zero per input element; reads the input, writes the indices."""
     return Work(flops=call.inputs[0].numel)
 
 
-@register_op("col2im", aten=["col2im"], onnx=["Col2Im"])
+@register_op("col2im", family="movement", aten=["col2im"], onnx=["Col2Im"])
 def col2im(call: OpCall) -> Work:
     """col2im (fold): sums overlapping patches. Along each spatial dimension, block i and
     kernel offset j land on ``i*stride - pad + j*dilation``; the column elements landing
@@ -429,7 +447,7 @@ def _at(value: object, i: int, default: int) -> int:
     return default
 
 
-@register_op("equal", aten=["equal"])
+@register_op("equal", family="movement", aten=["equal"])
 def equal(call: OpCall) -> Work:
     """equal(a, b) -> Python bool: n compares and n - 1 logical ands (all) over the n
     elements = 2n - 1 (0 when the shapes differ); reads both tensors, writes nothing."""
