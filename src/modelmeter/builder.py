@@ -68,7 +68,7 @@ def _record(ev: OpEvent, node: ModuleNode, seq: int = -1) -> None:
     if isinstance(entry, ZeroCost):
         return
     call = ev.call
-    work = entry(call)
+    work = ev.work if ev.work is not None else entry(call)  # applied once, by whoever first
     cost = cost_from(work, call)
     node.ops.append(
         OpRecord(

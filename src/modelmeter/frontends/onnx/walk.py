@@ -34,7 +34,7 @@ from modelmeter.frontends.onnx.adapters import NodeView, adapt, attributes
 from modelmeter.frontends.onnx.load import MAX_TENSOR_ELEMENTS, dtype_name
 from modelmeter.frontends.onnx.scopes import ModuleTree, node_scope
 from modelmeter.frontends.onnx.shapes import NONDETERMINISTIC, Constants, ValueTypes
-from modelmeter.registry import Formula, OpCall, TensorMeta, ZeroCost, lookup
+from modelmeter.registry import Formula, OpCall, TensorMeta, Work, ZeroCost, lookup
 
 ALIAS_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Dropout", "SequenceAt"}
 NEVER_FOLDED = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
@@ -354,9 +354,8 @@ class Walker:
         ]
         view = NodeView(target, attributes(node), in_metas, out_metas, self._value_of(node))
         call = self._call(view, node)
-        if counted:
-            self._check_formula(entry, call, node)
-        ev = OpEvent(scope, "onnx", target, call)
+        work = self._work(entry, call, node) if counted else None
+        ev = OpEvent(scope, "onnx", target, call, work=work)
         self.scope_ops.setdefault(scope, set()).add(node.op_type)
         for v in outs:
             if v is not None:
@@ -434,8 +433,8 @@ class Walker:
             call = self._call(view, node)
             formula = lookup("onnx", part.op)
             assert isinstance(formula, Formula)
-            self._check_formula(formula, call, node)
-            events.append(OpEvent(scope, "onnx", part.op, call))
+            work = self._work(formula, call, node)
+            events.append(OpEvent(scope, "onnx", part.op, call, work=work))
         self.scope_ops.setdefault(scope, set()).add(node.op_type)
         for v in outs:
             if v is not None:
@@ -444,12 +443,12 @@ class Walker:
         self.fused[target] = self.fused.get(target, 0) + 1
         return events
 
-    def _check_formula(self, formula: Formula, call: OpCall, node: Any) -> None:
-        """Apply the formula once here, so that a graph whose shapes do not fit its op (which
-        ONNX's lenient shape inference lets through) fails as one clear error naming the
-        node, not later inside the builder."""
+    def _work(self, formula: Formula, call: OpCall, node: Any) -> Work:
+        """Apply the formula, once, here (the event carries the result to the builder), so
+        that a graph whose shapes do not fit its op (which ONNX's lenient shape inference
+        lets through) fails as one clear error naming the node, not inside the builder."""
         try:
-            formula(call)
+            return formula(call)
         except Exception as e:  # noqa: BLE001 - any formula on any shapes
             shapes = ", ".join("x".join(map(str, t.shape)) or "scalar" for t in call.inputs)
             raise InputError(
