@@ -9,6 +9,7 @@ from modelmeter.ops import (  # noqa: F401
     elementwise,
     embedding,
     fft,
+    indexing,
     interp,
     matmul,
     movement,
