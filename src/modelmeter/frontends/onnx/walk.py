@@ -29,7 +29,7 @@ from typing import Any
 
 from modelmeter.errors import InputError
 from modelmeter.events import OpEvent
-from modelmeter.frontends.onnx import contrib
+from modelmeter.frontends.onnx import fusedparts
 from modelmeter.frontends.onnx.adapters import NodeView, adapt, attributes
 from modelmeter.frontends.onnx.load import MAX_TENSOR_ELEMENTS, dtype_name
 from modelmeter.frontends.onnx.scopes import ModuleTree, node_scope
@@ -298,7 +298,7 @@ class Walker:
                         self.define(out, sid=self.new_sid(), const=True)
             return []
         entry = lookup("onnx", target)
-        rule = contrib.PARTS.get(target) if entry is None else None
+        rule = fusedparts.PARTS.get(target) if entry is None else None
         if rule is not None:
 
             def dims(i: int) -> tuple[int, ...]:
@@ -365,7 +365,7 @@ class Walker:
 
     def emit_parts(
         self, node: Any, scope: str, target: str, ins: list[Val | None],
-        parts: list[contrib.Part],
+        parts: list[fusedparts.Part],
     ) -> list[OpEvent]:
         """A fused node counted as the standard ops it fuses (one event each, see
         :mod:`.contrib`); intermediates have the shape of the node's first output."""
