@@ -31,9 +31,10 @@ from modelmeter.errors import InputError
 from modelmeter.events import OpEvent
 from modelmeter.frontends.onnx import fusedparts
 from modelmeter.frontends.onnx.adapters import NodeView, adapt, attributes
+from modelmeter.frontends.onnx.constants import NONDETERMINISTIC, Constants
 from modelmeter.frontends.onnx.load import MAX_TENSOR_ELEMENTS, dtype_name
 from modelmeter.frontends.onnx.scopes import ModuleTree, node_scope
-from modelmeter.frontends.onnx.shapes import NONDETERMINISTIC, Constants, ValueTypes
+from modelmeter.frontends.onnx.shapes import ValueTypes
 from modelmeter.registry import Formula, OpCall, TensorMeta, Work, ZeroCost, lookup
 
 ALIAS_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Dropout", "SequenceAt"}
