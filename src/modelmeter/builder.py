@@ -6,6 +6,7 @@ frontends only observe, renderers only present.
 
 from __future__ import annotations
 
+import modelmeter.ops  # noqa: F401 - registers every formula the builder looks up
 from modelmeter.events import OpEvent, Trace
 from modelmeter.registry import (
     Formula,

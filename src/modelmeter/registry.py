@@ -1,7 +1,8 @@
 """The operator registry: one decorated function per formula, named for every frontend.
 
 A formula sees a frontend-neutral :class:`OpCall` (shapes, dtypes, attributes; never a torch
-or onnx object) and returns :class:`Work`. Zero-cost ops are declared with
+or onnx object) and returns :class:`Work`. The formulas live in ``modelmeter.ops`` and register
+when it is imported (``register_op``, each declaring its family). Zero-cost ops are declared with
 :func:`register_zero_cost` in one place (``ops/views.py``). Anything neither counted nor
 declared zero-cost is unsupported. Registering a target twice is an error.
 """
@@ -180,7 +181,7 @@ def register_zero_cost(reason: str, *, aten: Iterable[str] = (), onnx: Iterable[
 
 def lookup(frontend: str, target: str) -> Formula | ZeroCost | None:
     """The formula or zero-cost declaration for a target, or None (unsupported)."""
-    _load_ops()
+    _registered()
     return _TARGETS.get((frontend, target))
 
 
@@ -196,12 +197,12 @@ def family_of(key: str) -> str | None:
 
 
 def formulas() -> list[Formula]:
-    _load_ops()
+    _registered()
     return sorted(_FORMULAS.values(), key=lambda f: (f.family, f.name))
 
 
 def zero_cost_targets(frontend: str) -> dict[str, str]:
-    _load_ops()
+    _registered()
     return {
         t: e.reason
         for (fe, t), e in sorted(_TARGETS.items())
@@ -209,14 +210,12 @@ def zero_cost_targets(frontend: str) -> dict[str, str]:
     }
 
 
-_LOADED = False
-
-
-def _load_ops() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        import modelmeter.ops  # noqa: F401  (registers every family)
+def _registered() -> None:
+    """Formulas register when ``modelmeter.ops`` is imported (the builder imports it, and
+    ``import modelmeter`` imports the builder); the registry, below the ops, never imports
+    them itself."""
+    if not _FORMULAS:
+        raise RuntimeError("no formulas are registered: import modelmeter.ops first")
 
 
 # ---- helpers shared by formulas ----------------------------------------------------------------

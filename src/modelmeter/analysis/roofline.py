@@ -35,7 +35,7 @@ from typing import Any
 
 from modelmeter.analysis.kernels import record_class as kernel_class
 from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime, OpTime, bound_of, sum_times
-from modelmeter.hardware.loader import HardwareSpecError
+from modelmeter.hardware.schema import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
 from modelmeter.report import ModuleNode, OpRecord, Report
 

@@ -24,16 +24,15 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from modelmeter.errors import ModelmeterError
 from modelmeter.hardware.quantities import format_si
 from modelmeter.registry import FAMILIES
 from modelmeter.units import DTYPE_BYTES, canonical_dtype
 
-if TYPE_CHECKING:
-    from modelmeter.hardware.spec import HardwareSpec
-
+# A HardwareSpec (hardware/spec.py builds on this module: it is named here, not imported).
+HardwareSpec = Any
 KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
 # Kernel classes a spec may give an attainable fraction of the roofline for
 # ([efficiency.kernels]): the formula families, plus "depthwise" (depthwise convolutions).

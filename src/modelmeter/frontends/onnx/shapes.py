@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelmeter.errors import InputError
-from modelmeter.frontends.onnx import contrib
 from modelmeter.frontends.onnx.constants import (
     CONTROL_FLOW,
     Constants,
@@ -24,6 +23,7 @@ from modelmeter.frontends.onnx.constants import (
     constant_attr,
     elem_of,
 )
+from modelmeter.frontends.onnx.contrib import SHAPES as CONTRIB_SHAPES
 from modelmeter.frontends.onnx.load import onnx_module, subgraphs
 
 Dims = tuple[int | str | None, ...]
@@ -199,7 +199,7 @@ def _qgemm(node: Any, types: ValueTypes, infer: Any = None) -> dict[str, Dims | 
 
 
 # Shapes of the custom-domain ops that have a formula (ONNX's inference does not know them).
-CUSTOM_SHAPES = {("com.microsoft", "QGemm"): _qgemm, **contrib.SHAPES}
+CUSTOM_SHAPES = {("com.microsoft", "QGemm"): _qgemm, **CONTRIB_SHAPES}
 
 
 def _infer_node(

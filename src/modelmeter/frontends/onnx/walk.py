@@ -29,11 +29,11 @@ from typing import Any
 
 from modelmeter.errors import InputError
 from modelmeter.events import OpEvent
-from modelmeter.frontends.onnx import fusedparts
 from modelmeter.frontends.onnx.adapters import NodeView, adapt, attributes
 from modelmeter.frontends.onnx.constants import NONDETERMINISTIC, Constants
 from modelmeter.frontends.onnx.control import ControlFlow, implicit_inputs
 from modelmeter.frontends.onnx.fused import FusedNodes
+from modelmeter.frontends.onnx.fusedparts import PARTS
 from modelmeter.frontends.onnx.load import MAX_TENSOR_ELEMENTS, dtype_name
 from modelmeter.frontends.onnx.scopes import ModuleTree, node_scope
 from modelmeter.frontends.onnx.shapes import ValueTypes
@@ -284,7 +284,7 @@ class Walker(ControlFlow, FusedNodes):
                         self.define(out, sid=self.new_sid(), const=True)
             return []
         entry = lookup("onnx", target)
-        rule = fusedparts.PARTS.get(target) if entry is None else None
+        rule = PARTS.get(target) if entry is None else None
         if rule is not None:
 
             def dims(i: int) -> tuple[int, ...]:
