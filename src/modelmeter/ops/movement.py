@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from modelmeter.registry import OpCall, TensorMeta, Work, register_op
+from modelmeter.registry import OpCall, TensorMeta, Work, register_op, unfused_bytes
 from modelmeter.units import DTYPE_BYTES
 
 
@@ -41,19 +41,11 @@ def written_bytes(call: OpCall) -> int:
 
 
 def reads(tensors: Iterable[TensorMeta], *, written: int, extra: int = 0,
-           extra_weight: int = 0) -> Work:
-    """Work reading ``tensors`` whole plus ``extra`` bytes (of which ``extra_weight`` are
-    weights) and writing ``written`` bytes, 0 FLOPs."""
-    seen: set[tuple[int, tuple[int, ...]]] = set()
-    read, weight = extra, extra_weight
-    for t in tensors:
-        key = (t.sid, t.shape)
-        if t.sid and key in seen:
-            continue
-        seen.add(key)
-        read += t.nbytes
-        weight += t.nbytes if t.weight else 0
-    return Work(bytes_read=read, bytes_written=written, weight_bytes=weight)
+          extra_weight: int = 0) -> Work:
+    """Work reading ``tensors`` whole (each distinct one once) plus ``extra`` bytes (of which
+    ``extra_weight`` are weights) and writing ``written`` bytes, 0 FLOPs."""
+    read, _, weight = unfused_bytes(tensors, ())
+    return Work(bytes_read=read + extra, bytes_written=written, weight_bytes=weight + extra_weight)
 
 
 def gathered(call: OpCall, source: TensorMeta, index: Iterable[TensorMeta], selected: int,
