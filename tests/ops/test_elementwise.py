@@ -8,19 +8,21 @@ import torch.nn.functional as F
 import torchvision
 
 import modelmeter
-from modelmeter.registry import FAMILIES, formulas, lookup, register_op
+from modelmeter.registry import FAMILIES, formulas, lookup, register_op, zero_cost_targets
 from modelmeter.report import Cost
 
 
 def test_every_aten_target_exists_in_torch() -> None:
-    # a typo in a target name would silently never match: every name, in every family, must
-    # be an ATen (or prims) op packet of the installed torch, or a torchvision op
+    # a typo in a target name would silently never match: every name, in every family and
+    # among the zero-cost ones, must be an ATen (or prims) op packet of the installed torch,
+    # or a torchvision op
     def exists(t: str) -> bool:
         if t.startswith("torchvision."):
             return hasattr(torch.ops.torchvision, t.removeprefix("torchvision."))
         return hasattr(torch.ops.aten, t) or hasattr(torch.ops.prims, t)
 
     missing = [(f.family, t) for f in formulas() for t in f.targets["aten"] if not exists(t)]
+    missing += [("zero-cost", t) for t in zero_cost_targets("aten") if not exists(t)]
     assert missing == []
 
 
@@ -35,6 +37,7 @@ def test_every_onnx_target_exists_in_onnx_or_onnxruntime() -> None:
         return defs.has(name, domain) or (domain, name) in contrib
 
     missing = [(f.family, t) for f in formulas() for t in f.targets["onnx"] if not exists(t)]
+    missing += [("zero-cost", t) for t in zero_cost_targets("onnx") if not exists(t)]
     assert missing == []
 
 
