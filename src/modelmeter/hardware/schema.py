@@ -41,6 +41,14 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Dtypes a peak may be given for: every dtype modelmeter knows.
 PEAK_DTYPES = tuple(DTYPE_BYTES)
 NUMBER_KINDS = ("rate", "bandwidth", "bytes", "fraction")
+UNITS = {
+    "rate": "FLOP/s (OP/s for integers)",
+    "bandwidth": "bytes/s",
+    "bytes": "bytes",
+    "seconds": "seconds",
+    "fraction": "fraction of the ceiling",
+    "kernels": "fraction of the ceiling",
+}
 SIDES = ("compute", "memory")  # the two ceilings a kernel class's entry may give apart
 
 
@@ -81,7 +89,6 @@ class Field:
     most: float | None = None
     choices: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
-    hint: str = ""  # what a rule-breaking value should look like
     omit_none: bool = False  # written only when set
     omit_empty: bool = False  # a table written only when it has entries
     table: tuple[Field, ...] = ()
@@ -92,12 +99,13 @@ class Field:
     def name(self) -> str:
         return self.attr or self.key
 
+    @property
+    def unit(self) -> str:
+        """What the field's figures measure ("" for text, flags and tables of tables)."""
+        return UNITS.get(self.entry or self.kind, "")
+
     def value(self, spec: HardwareSpec) -> Any:
         return self.written(spec) if self.written else getattr(spec, self.name)
-
-
-def _fraction(key: str, attr: str, most: float | None) -> Field:
-    return Field(key, "fraction", attr, most=most)
 
 
 SCHEMA: tuple[Field, ...] = (
@@ -124,8 +132,8 @@ SCHEMA: tuple[Field, ...] = (
     Field("efficiency", "table", table=(
         # a kernel cannot beat the peak; unfused byte counts can exceed what fused kernels
         # really move, so memory may be above 1 (docs/hardware.md)
-        _fraction("compute", "efficiency_compute", 1.0),
-        _fraction("memory", "efficiency_memory", None),
+        Field("compute", "fraction", "efficiency_compute", most=1.0),
+        Field("memory", "fraction", "efficiency_memory"),
         Field("kernels", "kernels", "kernel_efficiency", omit_empty=True,
               written=lambda s: s.kernels_table()),
         Field("dtypes", "by_dtype", "dtype_kernels", entry="kernels", omit_empty=True,
