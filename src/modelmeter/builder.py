@@ -6,6 +6,7 @@ frontends only observe, renderers only present.
 
 from __future__ import annotations
 
+import modelmeter.ops  # noqa: F401 - registers every formula the builder looks up
 from modelmeter.events import OpEvent, Trace
 from modelmeter.registry import (
     Formula,
@@ -68,7 +69,7 @@ def _record(ev: OpEvent, node: ModuleNode, seq: int = -1) -> None:
     if isinstance(entry, ZeroCost):
         return
     call = ev.call
-    work = entry(call)
+    work = ev.work if ev.work is not None else entry(call)  # applied once, by whoever first
     cost = cost_from(work, call)
     node.ops.append(
         OpRecord(

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modelmeter.registry import OpCall
+from modelmeter.registry import OpCall, Work
 from modelmeter.report import InputSpec
 
 
 @dataclass(frozen=True, slots=True)
 class OpEvent:
-    """One op as it ran: the innermost module's name (``scope``), the phase, and the call."""
+    """One op as it ran: the innermost module's name (``scope``), the phase, and the call.
+
+    ``work`` is its formula's result where the frontend already applied the formula (the
+    ONNX walker does, to name the node when a graph's shapes do not fit its op): the builder
+    uses it rather than applying the formula a second time."""
 
     scope: str
     frontend: str
     target: str
     call: OpCall
     phase: str = "forward"
+    work: Work | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:

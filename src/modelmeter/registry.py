@@ -1,7 +1,8 @@
 """The operator registry: one decorated function per formula, named for every frontend.
 
 A formula sees a frontend-neutral :class:`OpCall` (shapes, dtypes, attributes; never a torch
-or onnx object) and returns :class:`Work`. Zero-cost ops are declared with
+or onnx object) and returns :class:`Work`. The formulas live in ``modelmeter.ops`` and register
+when it is imported (``register_op``, each declaring its family). Zero-cost ops are declared with
 :func:`register_zero_cost` in one place (``ops/views.py``). Anything neither counted nor
 declared zero-cost is unsupported. Registering a target twice is an error.
 """
@@ -17,6 +18,26 @@ from modelmeter.units import DTYPE_BYTES
 
 CONVENTIONS = ("exact", "2mac")
 FRONTENDS = ("aten", "onnx")
+# The formula families: every formula declares one (``register_op(..., family=...)``). They
+# are names users write: the kernel classes of hardware files' [efficiency.kernels] tables.
+FAMILIES = (
+    "activation",
+    "attention",
+    "conv",
+    "detection",
+    "einsum",
+    "elementwise",
+    "embedding",
+    "fft",
+    "interp",
+    "matmul",
+    "movement",
+    "norm",
+    "pool",
+    "quant",
+    "reduce",
+    "rnn",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +151,17 @@ def _claim(frontend: str, target: str, entry: Formula | ZeroCost) -> None:
 
 
 def register_op(
-    name: str, *, aten: Iterable[str] = (), onnx: Iterable[str] = ()
+    name: str, *, family: str, aten: Iterable[str] = (), onnx: Iterable[str] = ()
 ) -> Callable[[FormulaFn], FormulaFn]:
-    """Register ``fn`` as the formula ``name`` for the given targets of each frontend."""
+    """Register ``fn`` as the formula ``name`` of ``family`` (one of :data:`FAMILIES`) for
+    the given targets of each frontend."""
+    if family not in FAMILIES:
+        raise ValueError(f"formula {name!r}: unknown family {family!r}; use one of "
+                         f"{', '.join(FAMILIES)}")
 
     def decorate(fn: FormulaFn) -> FormulaFn:
         if name in _FORMULAS:
             raise ValueError(f"formula {name!r} is registered twice")
-        family = fn.__module__.rsplit(".", 1)[-1]
         formula = Formula(name, fn, family, {"aten": tuple(aten), "onnx": tuple(onnx)})
         _FORMULAS[name] = formula
         for frontend, targets in formula.targets.items():
@@ -157,7 +181,7 @@ def register_zero_cost(reason: str, *, aten: Iterable[str] = (), onnx: Iterable[
 
 def lookup(frontend: str, target: str) -> Formula | ZeroCost | None:
     """The formula or zero-cost declaration for a target, or None (unsupported)."""
-    _load_ops()
+    _registered()
     return _TARGETS.get((frontend, target))
 
 
@@ -173,12 +197,12 @@ def family_of(key: str) -> str | None:
 
 
 def formulas() -> list[Formula]:
-    _load_ops()
+    _registered()
     return sorted(_FORMULAS.values(), key=lambda f: (f.family, f.name))
 
 
 def zero_cost_targets(frontend: str) -> dict[str, str]:
-    _load_ops()
+    _registered()
     return {
         t: e.reason
         for (fe, t), e in sorted(_TARGETS.items())
@@ -186,14 +210,12 @@ def zero_cost_targets(frontend: str) -> dict[str, str]:
     }
 
 
-_LOADED = False
-
-
-def _load_ops() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        import modelmeter.ops  # noqa: F401  (registers every family)
+def _registered() -> None:
+    """Formulas register when ``modelmeter.ops`` is imported (the builder imports it, and
+    ``import modelmeter`` imports the builder); the registry, below the ops, never imports
+    them itself."""
+    if not _FORMULAS:
+        raise RuntimeError("no formulas are registered: import modelmeter.ops first")
 
 
 # ---- helpers shared by formulas ----------------------------------------------------------------

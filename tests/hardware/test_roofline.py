@@ -181,7 +181,7 @@ def test_kernel_class_efficiency_per_ceiling() -> None:
     assert eff == {"conv": {"compute": 0.5, "memory": 0.2}}
 
 def test_kernel_classes_of_traced_ops() -> None:
-    from modelmeter.analysis.roofline import kernel_class
+    from modelmeter.analysis.kernels import record_class as kernel_class
     from modelmeter.registry import family_of
 
     model = torch.nn.Sequential(
@@ -195,6 +195,23 @@ def test_kernel_classes_of_traced_ops() -> None:
     assert classes == ["depthwise", "conv", "norm", "pool"]
     assert family_of("onnx.MaxPool") == "pool" and family_of("torchvision.nms") == "detection"
     assert family_of("aten.no_such_op") is None
+
+
+def test_one_kernel_class_rule_for_records_and_profiled_shapes() -> None:
+    from modelmeter.analysis.kernels import kernel_class
+
+    # a depthwise convolution: 8 groups of one input channel each (weight 8x1x3x3)
+    assert kernel_class("conv", [[1, 8, 5, 5], [8, 1, 3, 3]]) == "depthwise"
+    assert kernel_class("conv", [[1, 8, 5, 5]], groups=8) == "depthwise"
+    # one group, or 4 channels per group, or a one-channel input: a plain convolution
+    assert kernel_class("conv", [[1, 1, 5, 5], [8, 1, 3, 3]]) == "conv"
+    assert kernel_class("conv", [[1, 8, 5, 5], [8, 4, 3, 3]]) == "conv"
+    assert kernel_class("conv", [[1, 8, 5, 5]], groups=2) == "conv"
+    # a record: its formula's unit is the verdict; no formula at all: other
+    assert kernel_class("conv", unit="vector") == "depthwise"
+    assert kernel_class("conv", [[1, 8, 5, 5], [8, 1, 3, 3]], unit="matrix") == "conv"
+    assert kernel_class("pool", [[1, 8, 5, 5], [8, 1, 3, 3]]) == "pool"
+    assert kernel_class(None) == "other"
 
 
 def test_overhead_wins_only_when_it_exceeds_both() -> None:

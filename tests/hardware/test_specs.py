@@ -416,3 +416,27 @@ def test_launch_overlap_follows_the_kind_unless_the_file_says(tmp_path: Path) ->
     again = tmp_path / "again.toml"
     again.write_text(dump_toml(told), encoding="utf-8")
     assert load_spec(str(again)).launches_overlap
+
+
+def test_a_spec_built_in_python_is_checked_where_it_is_made() -> None:
+    # the file's rules (hardware/schema.py), said of the spec's name, when it is constructed
+    def made(**kw: object) -> HardwareSpec:
+        base: dict[str, object] = dict(name="toy", display_name="Toy", vendor="-", kind="npu",
+                                       bandwidth=1e9, compute={"int8": 1e12})
+        return HardwareSpec(**{**base, **kw})  # type: ignore[arg-type]
+
+    assert made().to_dict()["compute"] == {"int8": 1e12}
+    for kw, says in [
+        ({"kind": "fpga"}, "hardware 'toy': kind must be one of gpu, cpu, npu, tpu, soc"),
+        ({"compute": {"fp16": 1e12}}, "compute.fp16 is not a known dtype; write its canonical"),
+        ({"compute": {}}, "[compute] needs at least one dtype peak"),
+        ({"bandwidth": -1.0}, "memory.bandwidth must be > 0 (got -1.0)"),
+        ({"kernel_efficiency": {"warp": 0.5}}, "efficiency.kernels.warp is not a known kernel"),
+        ({"kernel_memory": {"conv": 2.0}}, "efficiency.kernels.conv.memory must be at most 1"),
+        ({"dtype_overhead": {"tfloat32": 1e-6}}, "overhead.dtypes.tfloat32 is not an op dtype"),
+    ]:
+        with pytest.raises(HardwareSpecError) as e:
+            made(**kw)
+        assert says in str(e.value)
+    with pytest.raises(HardwareSpecError, match="efficiency.compute must be at most 1"):
+        made().with_efficiency(compute=1.5)

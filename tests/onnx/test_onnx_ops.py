@@ -400,3 +400,26 @@ def test_shared_initializer_counted_once_owned_by_first_reader() -> None:
     rows = {row.name: row for row in r.by_module()}
     assert (r.total().params, rows["enc"].params, rows["dec"].params) == (9, 9, 0)
     assert rows["dec"].total_cost.weight_bytes == 36 and r.total().unused_params == 0
+
+
+def test_each_formula_is_applied_once_per_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the walker applies a node's formula (to name the node when it fails) and the builder
+    # uses that result: a Conv then a Relu apply two formulas, once each
+    from modelmeter.registry import Formula
+
+    applied: list[str] = []
+    plain = Formula.__call__
+
+    def counting(self: Formula, call):  # noqa: ANN001, ANN202
+        applied.append(self.name)
+        return plain(self, call)
+
+    monkeypatch.setattr(Formula, "__call__", counting)
+    m = model(
+        [node("Conv", ["x", "w"], ["c"]), node("Relu", ["c"], ["y"])],
+        [vi("x", [1, 3, 8, 8])],
+        [vi("y", None)],
+        [init("w", (4, 3, 3, 3))],
+    )
+    analyze(m)
+    assert sorted(applied) == ["convolution", "relu"]

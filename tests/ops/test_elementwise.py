@@ -8,23 +8,48 @@ import torch.nn.functional as F
 import torchvision
 
 import modelmeter
-from modelmeter.registry import formulas, lookup
+from modelmeter.registry import FAMILIES, formulas, lookup, register_op, zero_cost_targets
 from modelmeter.report import Cost
-
-MY_FAMILIES = {"elementwise", "activation", "reduce", "movement", "embedding"}
 
 
 def test_every_aten_target_exists_in_torch() -> None:
-    # a typo in a target name would silently never match: every name must be an ATen (or prims)
-    # op packet of the installed torch.
-    missing = [
-        t
-        for f in formulas()
-        if f.family in MY_FAMILIES
-        for t in f.targets["aten"]
-        if not (hasattr(torch.ops.aten, t) or hasattr(torch.ops.prims, t))
-    ]
+    # a typo in a target name would silently never match: every name, in every family and
+    # among the zero-cost ones, must be an ATen (or prims) op packet of the installed torch,
+    # or a torchvision op
+    def exists(t: str) -> bool:
+        if t.startswith("torchvision."):
+            return hasattr(torch.ops.torchvision, t.removeprefix("torchvision."))
+        return hasattr(torch.ops.aten, t) or hasattr(torch.ops.prims, t)
+
+    missing = [(f.family, t) for f in formulas() for t in f.targets["aten"] if not exists(t)]
+    missing += [("zero-cost", t) for t in zero_cost_targets("aten") if not exists(t)]
     assert missing == []
+
+
+def test_every_onnx_target_exists_in_onnx_or_onnxruntime() -> None:
+    defs = pytest.importorskip("onnx.defs")
+    ort = pytest.importorskip("onnxruntime.capi.onnxruntime_pybind11_state")
+    contrib = {(s.domain, s.name) for s in ort.get_all_operator_schema()}
+
+    def exists(t: str) -> bool:
+        domain, _, name = t.rpartition(".")
+        return defs.has(name, domain) or (domain, name) in contrib
+
+    missing = [(f.family, t) for f in formulas() for t in f.targets["onnx"] if not exists(t)]
+    missing += [("zero-cost", t) for t in zero_cost_targets("onnx") if not exists(t)]
+    assert missing == []
+
+
+def test_families_are_declared_and_are_the_hardware_kernel_classes() -> None:
+    from modelmeter.hardware.schema import KERNEL_CLASSES
+
+    # every declared family has formulas with targets (the two tests above check them all),
+    # and every formula's family is declared
+    assert {f.family for f in formulas() if any(f.targets.values())} == set(FAMILIES)
+    with pytest.raises(ValueError, match="unknown family 'convs'"):
+        register_op("nothing", family="convs")
+    # hardware files' [efficiency.kernels] keys: the families, and depthwise (a conv)
+    assert set(KERNEL_CLASSES) == {*FAMILIES, "depthwise"}
 
 
 def test_add_broadcast_alpha_and_bytes(kit) -> None:  # noqa: ANN001

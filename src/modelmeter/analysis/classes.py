@@ -99,13 +99,13 @@ class PerClass:
 
 def join_classes(profile: ClassProfile, report: Report, roof: Roofline | None) -> PerClass:
     """Rows for every class measured or predicted, the most measured time first."""
-    from modelmeter.analysis.roofline import kernel_class
+    from modelmeter.analysis.kernels import record_class
 
     records: dict[str, int] = {}
     for node in report.modules():
         for rec in node.ops:
             if rec.phase == "forward":
-                k = kernel_class(rec)
+                k = record_class(rec)
                 records[k] = records.get(k, 0) + 1
     predicted: dict[str, float] = {}
     if roof is not None:

@@ -29,148 +29,15 @@ main dtype.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modelmeter.hardware.loader import HardwareSpecError
+from modelmeter.analysis.kernels import record_class
+from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime, OpTime, bound_of, sum_times
+from modelmeter.hardware.schema import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
-from modelmeter.registry import family_of
 from modelmeter.report import ModuleNode, OpRecord, Report
-
-BOUNDS = ("compute", "memory", "overhead")
-
-
-@dataclass(frozen=True, slots=True)
-class OpTime:
-    """Roofline time of one op call."""
-
-    op: str
-    module: str
-    dtype: str
-    flops: int
-    bytes: int
-    compute_s: float
-    memory_s: float
-    overhead_s: float
-    latency_s: float
-    bound: str
-    arithmetic_intensity: float
-    phase: str = "forward"
-    unit: str = "matrix"
-    peak: float = 0.0
-    peak_key: str = ""
-    kernel_class: str = ""
-    kernel_efficiency: float = 1.0
-    kernel_memory_efficiency: float = 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "op": self.op,
-            "module": self.module,
-            "phase": self.phase,
-            "dtype": self.dtype,
-            "unit": self.unit,
-            "peak_key": self.peak_key,
-            "kernel_class": self.kernel_class,
-            "kernel_efficiency": self.kernel_efficiency,
-            "kernel_memory_efficiency": self.kernel_memory_efficiency,
-            "flops": self.flops,
-            "bytes": self.bytes,
-            "compute_s": self.compute_s,
-            "memory_s": self.memory_s,
-            "overhead_s": self.overhead_s,
-            "latency_s": self.latency_s,
-            "bound": self.bound,
-            "arithmetic_intensity": self.arithmetic_intensity,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ModuleTime:
-    """Summed roofline times of a set of ops (a module's subtree, or the model).
-
-    ``peak`` is the reference peak utilization is measured against (the model's, for every
-    module, so that rows compare). ``*_bound_s`` split the latency by the ops' bound.
-    """
-
-    name: str
-    compute_s: float = 0.0
-    memory_s: float = 0.0
-    overhead_s: float = 0.0
-    latency_s: float = 0.0
-    flops: int = 0
-    bytes: int = 0
-    kernels: int = 0
-    compute_bound: int = 0
-    memory_bound: int = 0
-    overhead_bound: int = 0
-    compute_bound_s: float = 0.0
-    memory_bound_s: float = 0.0
-    overhead_bound_s: float = 0.0
-    peak: float = 0.0
-
-    def add(self, t: OpTime) -> ModuleTime:
-        """A new ModuleTime with one more op."""
-        counts = {b: getattr(self, f"{b}_bound") + (t.bound == b) for b in BOUNDS}
-        secs = {
-            f"{b}_bound_s": getattr(self, f"{b}_bound_s") + (t.latency_s if t.bound == b else 0)
-            for b in BOUNDS
-        }
-        return ModuleTime(
-            name=self.name,
-            compute_s=self.compute_s + t.compute_s,
-            memory_s=self.memory_s + t.memory_s,
-            overhead_s=self.overhead_s + t.overhead_s,
-            latency_s=self.latency_s + t.latency_s,
-            flops=self.flops + t.flops,
-            bytes=self.bytes + t.bytes,
-            kernels=self.kernels + 1,
-            compute_bound=counts["compute"],
-            memory_bound=counts["memory"],
-            overhead_bound=counts["overhead"],
-            peak=self.peak,
-            **secs,
-        )
-
-    @property
-    def bound(self) -> str:
-        """The bound that takes most of the latency ("none" without ops)."""
-        if not self.kernels:
-            return "none"
-        shares = [getattr(self, f"{b}_bound_s") for b in BOUNDS]
-        return BOUNDS[shares.index(max(shares))]
-
-    @property
-    def arithmetic_intensity(self) -> float:
-        """FLOPs per byte moved (0 when nothing moves)."""
-        return self.flops / self.bytes if self.bytes else 0.0
-
-    @property
-    def achieved(self) -> float:
-        """FLOP/s achieved: FLOPs / latency (0 without latency)."""
-        return self.flops / self.latency_s if self.latency_s else 0.0
-
-    @property
-    def utilization(self) -> float:
-        """Achieved FLOP/s over the reference peak (a fraction, 0..1)."""
-        return self.achieved / self.peak if self.peak else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "latency_s": self.latency_s,
-            "compute_s": self.compute_s,
-            "memory_s": self.memory_s,
-            "overhead_s": self.overhead_s,
-            "bound": self.bound,
-            "arithmetic_intensity": self.arithmetic_intensity,
-            "utilization": self.utilization,
-            "achieved_flops_per_s": self.achieved,
-            "kernels": self.kernels,
-            "bound_kernels": {b: getattr(self, f"{b}_bound") for b in BOUNDS},
-            "bound_latency_s": {b: getattr(self, f"{b}_bound_s") for b in BOUNDS},
-        }
 
 
 @dataclass(frozen=True)
@@ -243,52 +110,6 @@ class Roofline:
         }
 
 
-def _check(spec: HardwareSpec) -> None:
-    """A spec built in Python (not read from a file) gets the file's checks on its figures."""
-    for label, v in (
-        ("memory.bandwidth", spec.bandwidth),
-        ("efficiency.compute", spec.efficiency_compute),
-        ("efficiency.memory", spec.efficiency_memory),
-        *((f"compute.{k}", v) for k, v in spec.compute.items()),
-        *((f"vector.{k}", v) for k, v in spec.vector.items()),
-        *((f"efficiency.kernels.{k}", v) for k, v in spec.kernel_efficiency.items()),
-        *((f"efficiency.kernels.{k}.memory", v) for k, v in spec.kernel_memory.items()),
-        *(
-            (f"efficiency.dtypes.{d}.{k}", side)
-            for d, table in spec.dtype_kernels.items()
-            for k, pair in table.items()
-            for side in _pair(spec, f"efficiency.dtypes.{d}.{k}", pair)
-        ),
-    ):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-            raise HardwareSpecError(
-                f"hardware {spec.name!r}: {label} must be a finite number > 0 (got {v!r})"
-            )
-    for label, o in (("kernel", spec.kernel_overhead), *spec.dtype_overhead.items()):
-        if not 0 <= o < math.inf:
-            raise HardwareSpecError(f"hardware {spec.name!r}: overhead.{label} must be >= 0")
-    if not spec.compute:
-        raise HardwareSpecError(f"hardware {spec.name!r} has no [compute] peak")
-
-
-def _pair(spec: HardwareSpec, label: str, value: object) -> tuple:
-    """A per-dtype kernel entry must be (compute, memory)."""
-    if not (isinstance(value, tuple) and len(value) == 2):
-        raise HardwareSpecError(
-            f"hardware {spec.name!r}: {label} must be a (compute, memory) pair (got {value!r})"
-        )
-    return value
-
-
-def kernel_class(rec: OpRecord) -> str:
-    """The op's kernel class for ``[efficiency.kernels]``: its formula family, except that a
-    convolution running on the vector units is ``depthwise`` ("other" without a formula)."""
-    family = family_of(rec.op) or "other"
-    if family == "conv" and rec.runs_on == "vector":
-        return "depthwise"
-    return family
-
-
 def op_time(
     rec: OpRecord,
     module: str,
@@ -300,7 +121,7 @@ def op_time(
     ``[efficiency.kernels]`` fractions of its kernel class scale the two ceilings."""
     flops = rec.cost.flops
     moved = rec.cost.bytes_moved
-    kind = kernel_class(rec)
+    kind = record_class(rec)
     kc, km = spec.kernel_factors(kind, rec.dtype)
     compute = flops / (choice.value * spec.efficiency_compute * kc)
     memory = moved / (spec.bandwidth * spec.efficiency_memory * km)
@@ -316,7 +137,7 @@ def op_time(
         memory_s=memory,
         overhead_s=overhead,
         latency_s=busy + overhead,
-        bound=_bound(compute, memory, overhead),
+        bound=bound_of(compute, memory, overhead),
         arithmetic_intensity=flops / moved if moved else 0.0,
         phase=rec.phase,
         unit=unit,
@@ -326,12 +147,6 @@ def op_time(
         kernel_efficiency=kc,
         kernel_memory_efficiency=km,
     )
-
-
-def _bound(compute: float, memory: float, overhead: float) -> str:
-    if overhead > max(compute, memory):
-        return "overhead"
-    return "compute" if compute >= memory and compute > 0 else "memory"
 
 
 def queued(ops: list[OpTime], interval: float | None = None) -> list[OpTime]:
@@ -352,7 +167,7 @@ def queued(ops: list[OpTime], interval: float | None = None) -> list[OpTime]:
                 t,
                 overhead_s=wait,
                 latency_s=wait + busy,
-                bound=_bound(t.compute_s, t.memory_s, wait),
+                bound=bound_of(t.compute_s, t.memory_s, wait),
             )
         )
     return out
@@ -393,7 +208,6 @@ def roofline(
     ``phase`` keeps only "forward" or "backward" ops (None: all). ``tf32`` lets float32 MAC
     ops use the TF32 peak (as ``torch.backends.cuda.matmul.allow_tf32`` does).
     """
-    _check(spec)
     dtype = main_dtype(report, phase)
     try:
         ref = resolve_peak(spec, dtype, "matrix", tf32=tf32)
@@ -435,7 +249,7 @@ def roofline(
     def subtree(node: ModuleNode) -> ModuleTime:
         mine = own[node.name]
         kids = [subtree(c) for c in node.children]
-        total = _sum(node.name, [mine, *kids], ref.value)
+        total = sum_times(node.name, [mine, *kids], ref.value)
         modules[node.name] = total
         return total
 
@@ -466,27 +280,6 @@ def roofline(
     )
 
 
-def _sum(name: str, parts: list[ModuleTime], peak: float) -> ModuleTime:
-    vals: dict[str, Any] = {"name": name, "peak": peak}
-    for f in (
-        "compute_s",
-        "memory_s",
-        "overhead_s",
-        "latency_s",
-        "flops",
-        "bytes",
-        "kernels",
-        "compute_bound",
-        "memory_bound",
-        "overhead_bound",
-        "compute_bound_s",
-        "memory_bound_s",
-        "overhead_bound_s",
-    ):
-        vals[f] = sum(getattr(p, f) for p in parts)
-    return ModuleTime(**vals)
-
-
 __all__ = [
     "BOUNDS",
     "OpTime",
@@ -495,6 +288,5 @@ __all__ = [
     "roofline",
     "op_time",
     "queued",
-    "kernel_class",
     "main_dtype",
 ]

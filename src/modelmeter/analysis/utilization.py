@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.roofline import main_dtype, roofline
-from modelmeter.hardware.loader import HardwareSpecError
+from modelmeter.hardware.schema import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, resolve_peak
 from modelmeter.report import Report
 

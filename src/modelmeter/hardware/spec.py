@@ -13,32 +13,14 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
+from modelmeter.hardware.schema import KERNEL_CLASSES as KERNEL_CLASSES  # re-exported
+from modelmeter.hardware.schema import KINDS as KINDS
+from modelmeter.hardware.schema import check, to_dict
+
 UNITS = ("matrix", "vector")
 # Kinds whose kernels are launched into an asynchronous queue by default (CUDA streams, Metal
 # command buffers): the host's per-kernel overhead overlaps the device's execution.
 OVERLAP_KINDS = ("gpu", "soc")
-# Kernel classes a spec may give an attainable fraction of the roofline for
-# ([efficiency.kernels]): the formula families, plus "depthwise" (depthwise convolutions).
-KERNEL_CLASSES = (
-    "activation",
-    "attention",
-    "conv",
-    "depthwise",
-    "detection",
-    "einsum",
-    "elementwise",
-    "embedding",
-    "fft",
-    "interp",
-    "matmul",
-    "movement",
-    "norm",
-    "pool",
-    "quant",
-    "reduce",
-    "rnn",
-)
 INT_DTYPES = ("int8", "int4", "int16", "int32", "int64", "uint8", "uint4", "bool")
 # Unsigned integer dtypes whose MACs run at the signed type's peak (datasheets give one figure).
 _SIGNED = {"uint8": "int8", "uint4": "int4"}
@@ -76,6 +58,7 @@ class HardwareSpec:
     path: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        check(self)  # the one validation, however the spec is made
         object.__setattr__(self, "compute", _frozen(self.compute))
         object.__setattr__(self, "vector", _frozen(self.vector))
         object.__setattr__(self, "kernel_efficiency", _frozen(self.kernel_efficiency))
@@ -151,38 +134,7 @@ class HardwareSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as the TOML schema lays it out (numbers in base units)."""
-        memory: dict[str, float] = {"bandwidth": self.bandwidth}
-        if self.capacity is not None:
-            memory["capacity"] = self.capacity
-        if self.cache is not None:
-            memory["cache"] = self.cache
-        return {
-            "name": self.name,
-            "display_name": self.display_name,
-            "vendor": self.vendor,
-            "kind": self.kind,
-            "verified": self.verified,
-            "source": self.source,
-            "notes": self.notes,
-            "memory": memory,
-            "compute": dict(self.compute),
-            "vector": dict(self.vector),
-            "overhead": {
-                "kernel": self.kernel_overhead,
-                "overlap": self.launches_overlap,
-                **({"dtypes": dict(self.dtype_overhead)} if self.dtype_overhead else {}),
-            },
-            "efficiency": {
-                "compute": self.efficiency_compute,
-                "memory": self.efficiency_memory,
-                **({"kernels": kernels} if (kernels := self.kernels_table()) else {}),
-                **(
-                    {"dtypes": {d: self.dtype_kernels_table(d) for d in self.dtype_kernels}}
-                    if self.dtype_kernels
-                    else {}
-                ),
-            },
-        }
+        return to_dict(self)
 
 
 def _entry(compute: float, memory: float) -> float | dict[str, float]:

@@ -1,4 +1,5 @@
-"""Operator formulas, one module per family. Importing this package registers them all."""
+"""Operator formulas, a module per kind of op; each formula declares its family in
+``register_op`` (``registry.FAMILIES``). Importing this package registers them all."""
 
 from modelmeter.ops import (  # noqa: F401
     activation,
@@ -9,6 +10,7 @@ from modelmeter.ops import (  # noqa: F401
     elementwise,
     embedding,
     fft,
+    indexing,
     interp,
     matmul,
     movement,

@@ -27,13 +27,18 @@ def _row(call: OpCall, *keys: str, default: int = -1) -> tuple[int, int]:
     return (x.numel // n if n else 0), n
 
 
-@register_op("relu", aten=_inplace("relu", "threshold"), onnx=["Relu", "ThresholdedRelu"])
+@register_op(
+    "relu",
+    family="activation",
+    aten=_inplace("relu", "threshold"),
+    onnx=["Relu", "ThresholdedRelu"],
+)
 def relu(call: OpCall) -> Work:
     """relu = max(x, 0), threshold (x if x > t else v): 1 compare-and-select per element."""
     return per_output(call, 1)
 
 
-@register_op("hardtanh", aten=_inplace("hardtanh", "relu6"))
+@register_op("hardtanh", family="activation", aten=_inplace("hardtanh", "relu6"))
 def hardtanh(call: OpCall) -> Work:
     """hardtanh / relu6 = min(max(x, lo), hi): 2 compare-and-selects per element."""
     return per_output(call, 2)
@@ -41,6 +46,7 @@ def hardtanh(call: OpCall) -> Work:
 
 @register_op(
     "leaky_relu",
+    family="activation",
     aten=[*_inplace("leaky_relu", "rrelu", "rrelu_with_noise"), "prelu", "_prelu_kernel"],
     onnx=["LeakyRelu", "PRelu"],
 )
@@ -50,7 +56,9 @@ def leaky_relu(call: OpCall) -> Work:
     return per_output(call, 2)
 
 
-@register_op("elu", aten=_inplace("elu", "selu", "celu"), onnx=["Elu", "Selu", "Celu"])
+@register_op(
+    "elu", family="activation", aten=_inplace("elu", "selu", "celu"), onnx=["Elu", "Selu", "Celu"]
+)
 def elu(call: OpCall) -> Work:
     """elu = x if x > 0 else alpha*(exp(x) - 1): exp, subtract, multiply, select = 4 per
     element. ATen's elu(x, alpha, scale, input_scale) adds 1 multiply for ``scale != 1``
@@ -61,7 +69,7 @@ def elu(call: OpCall) -> Work:
     return per_output(call, 4 + extra)
 
 
-@register_op("gelu", aten=_inplace("gelu"), onnx=["Gelu"])
+@register_op("gelu", family="activation", aten=_inplace("gelu"), onnx=["Gelu"])
 def gelu(call: OpCall) -> Work:
     """erf form 0.5*x*(1 + erf(x/sqrt(2))): divide, erf, add, multiply by x, multiply by 0.5
     = 5 per element. tanh form (``approximate='tanh'``)
@@ -70,44 +78,44 @@ def gelu(call: OpCall) -> Work:
     return per_output(call, 9 if call.arg("approximate", "none") == "tanh" else 5)
 
 
-@register_op("sigmoid", aten=_inplace("sigmoid"), onnx=["Sigmoid"])
+@register_op("sigmoid", family="activation", aten=_inplace("sigmoid"), onnx=["Sigmoid"])
 def sigmoid(call: OpCall) -> Work:
     """sigmoid = 1 / (1 + exp(-x)): negate, exp, add, divide = 4 per element."""
     return per_output(call, 4)
 
 
-@register_op("silu", aten=_inplace("silu"))
+@register_op("silu", family="activation", aten=_inplace("silu"))
 def silu(call: OpCall) -> Work:
     """silu (swish) = x * sigmoid(x): sigmoid 4 + multiply 1 = 5 per element."""
     return per_output(call, 5)
 
 
-@register_op("mish", aten=_inplace("mish"), onnx=["Mish"])
+@register_op("mish", family="activation", aten=_inplace("mish"), onnx=["Mish"])
 def mish(call: OpCall) -> Work:
     """mish = x * tanh(softplus(x)) = x * tanh(log(1 + exp(x))): exp, add, log, tanh,
     multiply = 5 per element."""
     return per_output(call, 5)
 
 
-@register_op("tanh", aten=_inplace("tanh"), onnx=["Tanh"])
+@register_op("tanh", family="activation", aten=_inplace("tanh"), onnx=["Tanh"])
 def tanh(call: OpCall) -> Work:
     """tanh: 1 special function per element."""
     return per_output(call, 1)
 
 
-@register_op("hardswish", aten=_inplace("hardswish"), onnx=["HardSwish"])
+@register_op("hardswish", family="activation", aten=_inplace("hardswish"), onnx=["HardSwish"])
 def hardswish(call: OpCall) -> Work:
     """hardswish = x * relu6(x + 3) / 6: add, 2 clamps, multiply, divide = 5 per element."""
     return per_output(call, 5)
 
 
-@register_op("hardsigmoid", aten=_inplace("hardsigmoid"), onnx=["HardSigmoid"])
+@register_op("hardsigmoid", family="activation", aten=_inplace("hardsigmoid"), onnx=["HardSigmoid"])
 def hardsigmoid(call: OpCall) -> Work:
     """hardsigmoid = relu6(x + 3) / 6: add, 2 clamps, divide = 4 per element."""
     return per_output(call, 4)
 
 
-@register_op("softplus", aten=["softplus"], onnx=["Softplus"])
+@register_op("softplus", family="activation", aten=["softplus"], onnx=["Softplus"])
 def softplus(call: OpCall) -> Work:
     """softplus = log(1 + exp(beta*x)) / beta, linear above ``threshold``: exp, add, log and
     the threshold compare-and-select = 4 per element; ``beta != 1`` adds a multiply and a
@@ -115,34 +123,34 @@ def softplus(call: OpCall) -> Work:
     return per_output(call, 6 if call.args.get("beta") not in (None, 1) else 4)
 
 
-@register_op("softshrink", aten=["softshrink"])
+@register_op("softshrink", family="activation", aten=["softshrink"])
 def softshrink(call: OpCall) -> Work:
     """softshrink = x - l if x > l, x + l if x < -l, else 0: 2 compares + 1 add = 3 per
     element."""
     return per_output(call, 3)
 
 
-@register_op("hardshrink", aten=["hardshrink"])
+@register_op("hardshrink", family="activation", aten=["hardshrink"])
 def hardshrink(call: OpCall) -> Work:
     """hardshrink = x if |x| > l else 0: 2 compares (x > l, x < -l) = 2 per element."""
     return per_output(call, 2)
 
 
-@register_op("glu", aten=["glu"])
+@register_op("glu", family="activation", aten=["glu"])
 def glu(call: OpCall) -> Work:
     """glu(x) = a * sigmoid(b), x split in halves a, b along ``dim``: sigmoid 4 + multiply 1
     = 5 per OUTPUT element (half the input)."""
     return per_output(call, 5)
 
 
-@register_op("log_sigmoid", aten=["log_sigmoid", "log_sigmoid_forward"])
+@register_op("log_sigmoid", family="activation", aten=["log_sigmoid", "log_sigmoid_forward"])
 def log_sigmoid(call: OpCall) -> Work:
     """log(sigmoid(x)) = log(1 / (1 + exp(-x))): negate, exp, add, divide, log = 5 per
     element (counted on the first output)."""
     return per_output(call, 5)
 
 
-@register_op("softmax", aten=["_softmax", "softmax"], onnx=["Softmax"])
+@register_op("softmax", family="activation", aten=["_softmax", "softmax"], onnx=["Softmax"])
 def softmax(call: OpCall) -> Work:
     """softmax over rows of n: max (n-1 compares), subtract the max (n), exp (n), sum (n-1
     adds), divide (n) = 5n - 2 per row (about 5 per element)."""
@@ -150,7 +158,7 @@ def softmax(call: OpCall) -> Work:
     return Work(flops=rows * (5 * n - 2) if n else 0)
 
 
-@register_op("safe_softmax", aten=["_safe_softmax"])
+@register_op("safe_softmax", family="activation", aten=["_safe_softmax"])
 def safe_softmax(call: OpCall) -> Work:
     """_safe_softmax (attention with fully masked rows): softmax's 5n - 2 per row plus one
     compare per row (is the row's max -inf? then the row is zeros) = 5n - 1 per row."""
@@ -158,7 +166,9 @@ def safe_softmax(call: OpCall) -> Work:
     return Work(flops=rows * (5 * n - 1) if n else 0)
 
 
-@register_op("log_softmax", aten=["_log_softmax", "log_softmax"], onnx=["LogSoftmax"])
+@register_op(
+    "log_softmax", family="activation", aten=["_log_softmax", "log_softmax"], onnx=["LogSoftmax"]
+)
 def log_softmax(call: OpCall) -> Work:
     """log_softmax = (x - max) - log(sum(exp(x - max))) over rows of n: max (n-1), subtract
     (n), exp (n), sum (n-1), log (1), subtract (n) = 4n - 1 per row."""

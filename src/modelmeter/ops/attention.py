@@ -77,6 +77,7 @@ def _dropout(call: OpCall) -> bool:
 
 @register_op(
     "scaled_dot_product_attention",
+    family="attention",
     aten=[
         "_scaled_dot_product_flash_attention",
         "_scaled_dot_product_flash_attention_for_cpu",
@@ -111,6 +112,7 @@ def scaled_dot_product_attention(call: OpCall) -> Work:
 
 @register_op(
     "attention_forward",
+    family="attention",
     aten=["_flash_attention_forward", "_efficient_attention_forward", "_cudnn_attention_forward"],
 )
 def attention_forward(call: OpCall) -> Work:
@@ -175,7 +177,9 @@ def _mha_work(
     )
 
 
-@register_op("native_multi_head_attention", aten=["_native_multi_head_attention"])
+@register_op(
+    "native_multi_head_attention", family="attention", aten=["_native_multi_head_attention"]
+)
 def native_multi_head_attention(call: OpCall) -> Work:
     """``nn.MultiheadAttention`` fast path on (B, T, D) self-attention with H heads (the
     op also accepts a key/value of S positions: T x S scores, K and V projections of S rows).
@@ -201,7 +205,9 @@ _GELU_FLOPS = 5  # erf form, as the activation family counts it
 _RELU_FLOPS = 1
 
 
-@register_op("transformer_encoder_layer", aten=["_transformer_encoder_layer_fwd"])
+@register_op(
+    "transformer_encoder_layer", family="attention", aten=["_transformer_encoder_layer_fwd"]
+)
 def transformer_encoder_layer(call: OpCall) -> Work:
     """``nn.TransformerEncoderLayer`` fast path on (B, T, D), H heads, feed-forward width F:
     the self-attention block of ``native_multi_head_attention`` (without weights), two
@@ -268,6 +274,7 @@ def attention_backward_work(
 
 @register_op(
     "scaled_dot_product_attention_backward",
+    family="attention",
     aten=[
         "_scaled_dot_product_flash_attention_for_cpu_backward",
         "_scaled_dot_product_flash_attention_backward",

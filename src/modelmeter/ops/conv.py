@@ -1,6 +1,7 @@
 """Convolutions of any dimension, grouped, depthwise, dilated, strided, padded, transposed."""
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 from modelmeter.registry import OpCall, TensorMeta, Work, mac_work, register_op
@@ -8,6 +9,7 @@ from modelmeter.registry import OpCall, TensorMeta, Work, mac_work, register_op
 
 @register_op(
     "convolution",
+    family="conv",
     aten=[
         "convolution",
         "_convolution",
@@ -37,16 +39,30 @@ def convolution(call: OpCall) -> Work:
 
 
 def depthwise(call: OpCall, x: TensorMeta) -> bool:
+    """Whether the call is a depthwise convolution (:func:`is_depthwise` with its groups)."""
+    return is_depthwise((x.shape,), int(call.arg("groups", 1)))
+
+
+def is_depthwise(input_shapes: Sequence[Sequence[int]], groups: int | None = None) -> bool:
     """A grouped convolution with one input channel per group (groups = Ci > 1). Each output
     then sums only prod(K) products of one channel: there is no channel reduction to map onto a
     matrix unit, and GPU libraries (cuDNN) and CPU ones (oneDNN) run it as a direct, vector
     kernel. Measured here on the CPU (8x128x56x56, 3x3, float32): 21 GFLOP/s at one channel
-    per group, close to the elementwise rate, against 180-220 GFLOP/s from 32 per group up."""
-    groups = int(call.arg("groups", 1))
-    return groups > 1 and x.ndim >= 2 and x.shape[1] == groups
+    per group, close to the elementwise rate, against 180-220 GFLOP/s from 32 per group up.
+
+    ``input_shapes`` starts with the input and the weight. Without ``groups`` (a profiler
+    sees only shapes) the weight tells: [Co, Ci/g, *K] with Ci/g = 1 on an input of Ci > 1
+    channels (input and weight at least 3-d) is one channel per group, g = Ci."""
+    x = tuple(input_shapes[0]) if input_shapes else ()
+    if groups is None:
+        w = tuple(input_shapes[1]) if len(input_shapes) > 1 else ()
+        if len(x) < 3 or len(w) < 3 or w[1] != 1:
+            return False
+        groups = x[1]
+    return groups > 1 and len(x) >= 2 and x[1] == groups
 
 
-@register_op("convolution_backward", aten=["convolution_backward"])
+@register_op("convolution_backward", family="conv", aten=["convolution_backward"])
 def convolution_backward(call: OpCall) -> Work:
     """Gradients of a convolution, each part only where ``output_mask`` asks for it.
     grad_input is a transposed convolution of grad_output with the weight, grad_weight a
@@ -71,7 +87,7 @@ def convolution_backward(call: OpCall) -> Work:
     return Work(macs=macs, flops=flops, unit="vector" if depthwise(call, x) else None)
 
 
-@register_op("conv_tbc", aten=["conv_tbc"])
+@register_op("conv_tbc", family="conv", aten=["conv_tbc"])
 def conv_tbc(call: OpCall) -> Work:
     """1-d convolution in time-batch-channel layout (fairseq): input (T, B, Ci), weight
     (K, Ci, Co), bias (Co): each of the (T_out, B, Co) outputs sums K*Ci products and adds the

@@ -21,7 +21,7 @@ def _log2ceil(n: int) -> int:
 IOU_FLOPS = 13
 
 
-@register_op("nms", aten=["torchvision.nms"], onnx=["NonMaxSuppression"])
+@register_op("nms", family="detection", aten=["torchvision.nms"], onnx=["NonMaxSuppression"])
 def nms(call: OpCall) -> Work:
     """Greedy NMS of N boxes keeping K (the output's length): sort the scores, N*ceil(log2 N)
     compares; box areas, 3 per box (2 subtracts, 1 multiply); then each kept box is compared
@@ -37,7 +37,7 @@ def nms(call: OpCall) -> Work:
     return Work(flops=n * _log2ceil(n) + 3 * n + IOU_FLOPS * pairs)
 
 
-@register_op("roi_align", aten=["torchvision.roi_align"], onnx=["RoiAlign"])
+@register_op("roi_align", family="detection", aten=["torchvision.roi_align"], onnx=["RoiAlign"])
 def roi_align(call: OpCall) -> Work:
     """RoI Align to (K, C, ph, pw) outputs, each the mean of s*s bilinear samples, s =
     ``sampling_ratio`` (when it is <= 0 the kernel picks s from each RoI's size, which shapes do
@@ -58,7 +58,9 @@ def roi_align(call: OpCall) -> Work:
     )
 
 
-@register_op("unique", aten=["_unique2", "_unique", "unique_dim", "unique_consecutive"])
+@register_op(
+    "unique", family="detection", aten=["_unique2", "_unique", "unique_dim", "unique_consecutive"]
+)
 def unique(call: OpCall) -> Work:
     """unique of n elements by sorting: n*ceil(log2 n) compares, then n - 1 compares of
     neighbours (unique_consecutive: only the n - 1). unique_dim sorts the n slices along

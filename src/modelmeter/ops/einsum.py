@@ -85,7 +85,7 @@ def einsum_work(call: OpCall, equation: str, shapes: Sequence[tuple[int, ...]]) 
     return Work(macs=macs, flops=flops)
 
 
-@register_op("einsum", aten=["einsum"], onnx=["Einsum"])
+@register_op("einsum", family="einsum", aten=["einsum"], onnx=["Einsum"])
 def einsum(call: OpCall) -> Work:
     """Einsum as one op, contracted pairwise left to right as ``torch.einsum`` does: labels
     used by one operand only (and not by the output) are summed first (n-1 adds per result);
@@ -99,7 +99,7 @@ def einsum(call: OpCall) -> Work:
     return einsum_work(call, equation, shapes)
 
 
-@register_op("trilinear", aten=["_trilinear"])
+@register_op("trilinear", family="einsum", aten=["_trilinear"])
 def trilinear(call: OpCall) -> Work:
     """``_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim)`` (what
     ``F.bilinear`` / ``nn.Bilinear`` run): sum over ``sumdim`` of i1*i2*i3, the inputs

@@ -47,7 +47,9 @@ def _complex_operands(call: OpCall) -> tuple[bool, bool] | None:
     return is_complex(a), is_complex(b)
 
 
-@register_op("add", aten=[*_inplace("add", "sub"), "rsub"], onnx=["Add", "Sub"])
+@register_op(
+    "add", family="elementwise", aten=[*_inplace("add", "sub"), "rsub"], onnx=["Add", "Sub"]
+)
 def add(call: OpCall) -> Work:
     """a + b, a - b (and rsub, b - a): 1 FLOP per output element. With ``alpha != 1`` the
     other operand is scaled first: a + alpha*b = 2 FLOPs per output. Complex: 2 per output
@@ -59,7 +61,7 @@ def add(call: OpCall) -> Work:
     return per_output(call, 2 if scaled else 1)
 
 
-@register_op("mul", aten=_inplace("mul", "square"), onnx=["Mul"])
+@register_op("mul", family="elementwise", aten=_inplace("mul", "square"), onnx=["Mul"])
 def mul(call: OpCall) -> Work:
     """a * b (and square, x*x): 1 multiply per output element. Complex: 6 (ac-bd, ad+bc),
     2 when one operand is real (square of a complex: 6)."""
@@ -69,7 +71,9 @@ def mul(call: OpCall) -> Work:
     return per_output(call, 1)
 
 
-@register_op("div", aten=_inplace("div", "true_divide", "floor_divide"), onnx=["Div"])
+@register_op(
+    "div", family="elementwise", aten=_inplace("div", "true_divide", "floor_divide"), onnx=["Div"]
+)
 def div(call: OpCall) -> Work:
     """a / b: 1 divide per output element. With a rounding mode (``floor``/``trunc``), and for
     floor_divide, the quotient is also rounded: 2 FLOPs per output. Complex: 11 (complex by
@@ -81,7 +85,7 @@ def div(call: OpCall) -> Work:
     return per_output(call, 2 if rounded else 1)
 
 
-@register_op("remainder", aten=_inplace("remainder", "fmod"), onnx=["Mod"])
+@register_op("remainder", family="elementwise", aten=_inplace("remainder", "fmod"), onnx=["Mod"])
 def remainder(call: OpCall) -> Work:
     """remainder / fmod: counted as one arithmetic op per output element, like a divide (the
     hardware computes it as one modulo; no separate floor, multiply and subtract)."""
@@ -93,6 +97,7 @@ _COMPLEX_UNARY = {"neg": 2, "abs": 4, "reciprocal": 6, "sgn": 6}
 
 @register_op(
     "neg_abs_sign",
+    family="elementwise",
     aten=[
         *_inplace("neg", "abs", "reciprocal", "sign", "sgn", "copysign", "heaviside"),
         "angle",
@@ -112,6 +117,7 @@ def neg_abs_sign(call: OpCall) -> Work:
 
 @register_op(
     "compare",
+    family="elementwise",
     aten=[
         *_inplace("eq", "ne", "lt", "le", "gt", "ge"),
         *_inplace("logical_and", "logical_or", "logical_xor", "logical_not"),
@@ -160,7 +166,12 @@ def compare(call: OpCall) -> Work:
     return per_output(call, 1)
 
 
-@register_op("maximum", aten=["maximum", "minimum", "fmax", "fmin"], onnx=["Max", "Min"])
+@register_op(
+    "maximum",
+    family="elementwise",
+    aten=["maximum", "minimum", "fmax", "fmin"],
+    onnx=["Max", "Min"],
+)
 def maximum(call: OpCall) -> Work:
     """Elementwise max/min of k tensors: k-1 compares per output element (k = 2 for ATen's
     maximum/minimum/fmax/fmin; an ONNX Max/Min of one input is a copy: 0)."""
@@ -170,6 +181,7 @@ def maximum(call: OpCall) -> Work:
 
 @register_op(
     "rounding",
+    family="elementwise",
     aten=_inplace("floor", "ceil", "trunc", "fix", "round", "frac"),
     onnx=["Floor", "Ceil", "Round"],
 )
@@ -185,6 +197,7 @@ def rounding(call: OpCall) -> Work:
 
 @register_op(
     "special",
+    family="elementwise",
     aten=[
         *_inplace(
             "exp",
@@ -262,13 +275,15 @@ def special(call: OpCall) -> Work:
     return per_output(call, 1)
 
 
-@register_op("pow", aten=_inplace("pow", "float_power"), onnx=["Pow"])
+@register_op("pow", family="elementwise", aten=_inplace("pow", "float_power"), onnx=["Pow"])
 def pow_(call: OpCall) -> Work:
     """x ** y: 1 FLOP per output element, whatever the exponent (the convention's pow 1)."""
     return per_output(call, 1)
 
 
-@register_op("where", aten=["where", *_inplace("masked_fill")], onnx=["Where"])
+@register_op(
+    "where", family="elementwise", aten=["where", *_inplace("masked_fill")], onnx=["Where"]
+)
 def where(call: OpCall) -> Work:
     """where(cond, a, b) and masked_fill: 1 select per output element."""
     return per_output(call, 1)
@@ -276,6 +291,7 @@ def where(call: OpCall) -> Work:
 
 @register_op(
     "clamp",
+    family="elementwise",
     aten=_inplace("clamp", "clip", "clamp_min", "clamp_max"),
     onnx=["Clip"],
 )
@@ -291,45 +307,45 @@ def clamp(call: OpCall) -> Work:
     return per_output(call, max(1, bounds))
 
 
-@register_op("lerp", aten=_inplace("lerp"))
+@register_op("lerp", family="elementwise", aten=_inplace("lerp"))
 def lerp(call: OpCall) -> Work:
     """lerp(a, b, w) = a + w*(b - a): subtract, multiply, add = 3 FLOPs per output element."""
     return per_output(call, 3)
 
 
-@register_op("addcmul", aten=_inplace("addcmul", "addcdiv"))
+@register_op("addcmul", family="elementwise", aten=_inplace("addcmul", "addcdiv"))
 def addcmul(call: OpCall) -> Work:
     """addcmul: self + value*t1*t2, addcdiv: self + value*t1/t2: the multiply (or divide) and
     the add = 2 FLOPs per output element; 3 when ``value != 1``."""
     return per_output(call, 3 if _not_one(call.args.get("value")) else 2)
 
 
-@register_op("nan_to_num", aten=_inplace("nan_to_num"))
+@register_op("nan_to_num", family="elementwise", aten=_inplace("nan_to_num"))
 def nan_to_num(call: OpCall) -> Work:
     """nan_to_num: three compare-and-selects per output element (NaN, +inf, -inf): 3."""
     return per_output(call, 3)
 
 
-@register_op("hypot", aten=_inplace("hypot"))
+@register_op("hypot", family="elementwise", aten=_inplace("hypot"))
 def hypot(call: OpCall) -> Work:
     """hypot(a, b) = sqrt(a*a + b*b): 2 multiplies, 1 add, 1 sqrt = 4 FLOPs per output."""
     return per_output(call, 4)
 
 
-@register_op("xlogy", aten=_inplace("xlogy"))
+@register_op("xlogy", family="elementwise", aten=_inplace("xlogy"))
 def xlogy(call: OpCall) -> Work:
     """xlogy(x, y) = x * log(y): log + multiply = 2 FLOPs per output element."""
     return per_output(call, 2)
 
 
-@register_op("logaddexp", aten=["logaddexp", "logaddexp2"])
+@register_op("logaddexp", family="elementwise", aten=["logaddexp", "logaddexp2"])
 def logaddexp(call: OpCall) -> Work:
     """logaddexp(a, b) = log(exp(a) + exp(b)): 2 exps, 1 add, 1 log = 4 FLOPs per output
     (base 2 alike)."""
     return per_output(call, 4)
 
 
-@register_op("logit", aten=_inplace("logit"))
+@register_op("logit", family="elementwise", aten=_inplace("logit"))
 def logit(call: OpCall) -> Work:
     """logit(x) = log(x / (1 - x)): subtract, divide, log = 3 FLOPs per output element; with
     ``eps`` the input is first clamped to [eps, 1-eps]: +2 = 5."""

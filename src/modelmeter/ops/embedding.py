@@ -15,7 +15,7 @@ from modelmeter.units import DTYPE_BYTES
 _BAG_MODES = {0: "sum", 1: "mean", 2: "max", "sum": "sum", "mean": "mean", "max": "max"}
 
 
-@register_op("embedding", aten=["embedding"])
+@register_op("embedding", family="embedding", aten=["embedding"])
 def embedding(call: OpCall) -> Work:
     """embedding(weight, idx): 0 FLOPs; reads idx and one row of the table per index
     (output-sized: idx.numel * dim), writes the output. Weight bytes = the gathered rows."""
@@ -25,6 +25,7 @@ def embedding(call: OpCall) -> Work:
 
 @register_op(
     "embedding_bag",
+    family="embedding",
     aten=["embedding_bag", "_embedding_bag", "_embedding_bag_forward_only"],
 )
 def embedding_bag(call: OpCall) -> Work:
@@ -62,7 +63,7 @@ def embedding_bag(call: OpCall) -> Work:
                 weight_bytes=work.weight_bytes)
 
 
-@register_op("embedding_dense_backward", aten=["embedding_dense_backward"])
+@register_op("embedding_dense_backward", family="embedding", aten=["embedding_dense_backward"])
 def embedding_dense_backward(call: OpCall) -> Work:
     """Gradient of an embedding: every one of the N*D incoming gradient values is added into
     its row of the (zeroed) table gradient: N*D adds (grad_output.numel)."""
@@ -71,7 +72,7 @@ def embedding_dense_backward(call: OpCall) -> Work:
     return Work(flops=n)
 
 
-@register_op("embedding_renorm", aten=["embedding_renorm_"])
+@register_op("embedding_renorm", family="embedding", aten=["embedding_renorm_"])
 def embedding_renorm(call: OpCall) -> Work:
     """embedding_renorm_ (``max_norm``): the looked-up rows of the table are rescaled in place
     to norm <= max_norm before the lookup. The kernel sorts the N indices to visit each row
@@ -101,7 +102,7 @@ def embedding_renorm(call: OpCall) -> Work:
     )
 
 
-@register_op("embedding_bag_backward", aten=["_embedding_bag_backward",
+@register_op("embedding_bag_backward", family="embedding", aten=["_embedding_bag_backward",
                                              "_embedding_bag_dense_backward"])
 def embedding_bag_backward(call: OpCall) -> Work:
     """Gradient of embedding_bag for the table (dense): every one of the N looked-up rows

@@ -43,7 +43,7 @@ def _scale(call: OpCall, per_element: int) -> int:
     return per_element * call.out.numel
 
 
-@register_op("fft_c2c", aten=["_fft_c2c"])
+@register_op("fft_c2c", family="fft", aten=["_fft_c2c"])
 def fft_c2c(call: OpCall) -> Work:
     """Complex-to-complex FFT (``fft``, ``ifft``, ``fft2``, ``fftn`` of complex input; the
     inner passes of the real transforms) over the dims ``dim`` of an N-element tensor:
@@ -54,7 +54,7 @@ def fft_c2c(call: OpCall) -> Work:
     return Work(flops=_passes(x.numel, lengths, 5.0) + _scale(call, 2))
 
 
-@register_op("fft_r2c", aten=["_fft_r2c"])
+@register_op("fft_r2c", family="fft", aten=["_fft_r2c"])
 def fft_r2c(call: OpCall) -> Work:
     """Real-to-complex FFT (``rfft``, ``rfft2``, ``rfftn``, and ``fft`` of real input) of an
     X-element real tensor over ``dim``: the last transformed dimension (length n) real to
@@ -75,7 +75,7 @@ def fft_r2c(call: OpCall) -> Work:
     return Work(flops=flops + _scale(call, 2))
 
 
-@register_op("fft_c2r", aten=["_fft_c2r"])
+@register_op("fft_c2r", family="fft", aten=["_fft_c2r"])
 def fft_c2r(call: OpCall) -> Work:
     """Complex-to-real FFT (``irfft``, ``irfft2``, ``irfftn``, ``hfft``): c2c passes over the
     H-element half spectrum for every transformed dimension but the last (5 H log2 m each),

@@ -35,6 +35,7 @@ def nested_tap_flops(taps: int, axes: int) -> int:
 
 @register_op(
     "upsample_nearest",
+    family="interp",
     aten=[
         "upsample_nearest1d",
         "upsample_nearest2d",
@@ -57,7 +58,7 @@ _TAPS_AXES = {
 }
 
 
-@register_op("upsample_linear", aten=list(_TAPS_AXES))
+@register_op("upsample_linear", family="interp", aten=list(_TAPS_AXES))
 def upsample_linear(call: OpCall) -> Work:
     """Linear-family resize, per output element: linear 3, bilinear 9, trilinear 21,
     bicubic 35 (k taps per axis, nested: F(n) = k*F(n-1) + 2k - 1, F(0) = 0; each k-tap
@@ -67,7 +68,7 @@ def upsample_linear(call: OpCall) -> Work:
     return Work(flops=call.out.numel * nested_tap_flops(taps, axes))
 
 
-@register_op("resize", onnx=["Resize", "Upsample"])
+@register_op("resize", family="interp", onnx=["Resize", "Upsample"])
 def resize(call: OpCall) -> Work:
     """ONNX Resize: nearest 0, linear k=2, cubic k=4 taps per resized axis, nested as in
     ``upsample_linear`` (F(n) = k*F(n-1) + 2k - 1) over the axes whose size changes."""
@@ -120,7 +121,9 @@ def aa_taps(
     return taps
 
 
-@register_op("upsample_aa", aten=["_upsample_bilinear2d_aa", "_upsample_bicubic2d_aa"])
+@register_op(
+    "upsample_aa", family="interp", aten=["_upsample_bilinear2d_aa", "_upsample_bicubic2d_aa"]
+)
 def upsample_aa(call: OpCall) -> Work:
     """Antialiased bilinear (filter support 2) / bicubic (support 4) resize, computed by
     PyTorch as separable passes: first along W (N*C*H_in*W_out outputs), then along H
@@ -153,7 +156,7 @@ _ZEROS, _BORDER, _REFLECTION = 0, 1, 2
 _PADDING_PER_COORD = {_ZEROS: 0, _BORDER: 2, _REFLECTION: 10}
 
 
-@register_op("grid_sampler", aten=["grid_sampler_2d", "grid_sampler_3d"])
+@register_op("grid_sampler", family="interp", aten=["grid_sampler_2d", "grid_sampler_3d"])
 def grid_sampler(call: OpCall) -> Work:
     """``F.grid_sample``, counted as PyTorch's CPU kernel computes it: per output element
     (each channel) the weighted sum of the taps (bilinear 7, trilinear 15, bicubic 35,
@@ -213,6 +216,7 @@ def _backward_sizes(call: OpCall) -> tuple[list[int], list[int], int]:
 
 @register_op(
     "upsample_nearest_backward",
+    family="interp",
     aten=[
         "upsample_nearest1d_backward",
         "upsample_nearest2d_backward",
@@ -242,7 +246,7 @@ def nested_tap_backward_flops(taps: int, axes: int) -> int:
     return flops
 
 
-@register_op("upsample_linear_backward", aten=list(_BACKWARD_TAPS_AXES))
+@register_op("upsample_linear_backward", family="interp", aten=list(_BACKWARD_TAPS_AXES))
 def upsample_linear_backward(call: OpCall) -> Work:
     """Gradient of linear-family resizing, per output gradient: linear 4, bilinear 10,
     trilinear 22, bicubic 36 (k weight multiplies per axis, nested, and k^axes adds into the
@@ -253,6 +257,7 @@ def upsample_linear_backward(call: OpCall) -> Work:
 
 @register_op(
     "upsample_aa_backward",
+    family="interp",
     aten=["_upsample_bilinear2d_aa_backward", "_upsample_bicubic2d_aa_backward"],
 )
 def upsample_aa_backward(call: OpCall) -> Work:

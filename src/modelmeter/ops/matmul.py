@@ -36,14 +36,14 @@ def _scaled(call: OpCall, work: Work, outputs: int, has_bias: bool) -> Work:
     return Work(macs=work.macs, flops=work.flops + extra)
 
 
-@register_op("mm", aten=["mm"])
+@register_op("mm", family="matmul", aten=["mm"])
 def mm(call: OpCall) -> Work:
     """(m,k) @ (k,n): MACs = m*k*n; exact FLOPs = (2k-1)*m*n, 2mac FLOPs = 2*m*k*n."""
     (m, k), n = call.inputs[0].shape, call.inputs[1].shape[-1]
     return _mac(call, m * k * n, m * n, bias=False)
 
 
-@register_op("scaled_mm", aten=["_scaled_mm"])
+@register_op("scaled_mm", family="matmul", aten=["_scaled_mm"])
 def scaled_mm(call: OpCall) -> Work:
     """Scaled (fp8) matmul ``(a @ b) * scale_a * scale_b + bias`` of (m,k) @ (k,n):
     MACs = m*k*n; exact FLOPs = (2k-1)*m*n + the scaling: one multiply per output by the
@@ -62,7 +62,7 @@ def scaled_mm(call: OpCall) -> Work:
     return Work(macs=work.macs, flops=work.flops + (2 if wise else 1) * m * n)
 
 
-@register_op("addmm", aten=["addmm"], onnx=["Gemm"])
+@register_op("addmm", family="matmul", aten=["addmm"], onnx=["Gemm"])
 def addmm(call: OpCall) -> Work:
     """bias + (m,k) @ (k,n), i.e. a linear layer: MACs = m*k*n; exact FLOPs = 2k*m*n (the bias
     add takes the place of the missing add; the seed's FC formula 2I*O per row)."""
@@ -72,7 +72,7 @@ def addmm(call: OpCall) -> Work:
     return _scaled(call, _mac(call, m * k * n, m * n, bias=has_bias), m * n, has_bias)
 
 
-@register_op("bmm", aten=["bmm"])
+@register_op("bmm", family="matmul", aten=["bmm"])
 def bmm(call: OpCall) -> Work:
     """(b,m,k) @ (b,k,n): MACs = b*m*k*n; exact FLOPs = (2k-1)*b*m*n."""
     b, m, k = call.inputs[0].shape
@@ -80,7 +80,7 @@ def bmm(call: OpCall) -> Work:
     return _mac(call, b * m * k * n, b * m * n, bias=False)
 
 
-@register_op("baddbmm", aten=["baddbmm"])
+@register_op("baddbmm", family="matmul", aten=["baddbmm"])
 def baddbmm(call: OpCall) -> Work:
     """bias + (b,m,k) @ (b,k,n): MACs = b*m*k*n; exact FLOPs = 2k*b*m*n (+ alpha/beta scaling)."""
     b, m, k = call.args["batch1"].shape
@@ -91,7 +91,7 @@ def baddbmm(call: OpCall) -> Work:
     )
 
 
-@register_op("addbmm", aten=["addbmm"])
+@register_op("addbmm", family="matmul", aten=["addbmm"])
 def addbmm(call: OpCall) -> Work:
     """bias + sum_b (b,m,k) @ (b,k,n) -> (m,n): MACs = b*m*k*n; each output sums b*k products,
     so exact FLOPs = (2*b*k-1)*m*n without bias, 2*b*k*m*n with it."""
@@ -101,14 +101,14 @@ def addbmm(call: OpCall) -> Work:
     return _scaled(call, _mac(call, b * m * k * n, m * n, bias=has_bias), m * n, has_bias)
 
 
-@register_op("mv", aten=["mv"])
+@register_op("mv", family="matmul", aten=["mv"])
 def mv(call: OpCall) -> Work:
     """(m,k) @ (k,): MACs = m*k; exact FLOPs = (2k-1)*m."""
     m, k = call.inputs[0].shape
     return _mac(call, m * k, m, bias=False)
 
 
-@register_op("addmv", aten=["addmv"])
+@register_op("addmv", family="matmul", aten=["addmv"])
 def addmv(call: OpCall) -> Work:
     """bias + (m,k) @ (k,): MACs = m*k; exact FLOPs = 2k*m."""
     m, k = call.args["mat"].shape
@@ -116,7 +116,7 @@ def addmv(call: OpCall) -> Work:
     return _scaled(call, _mac(call, m * k, m, bias=has_bias), m, has_bias)
 
 
-@register_op("matmul", onnx=["MatMul"])
+@register_op("matmul", family="matmul", onnx=["MatMul"])
 def matmul(call: OpCall) -> Work:
     """NumPy-style matmul (ONNX MatMul; PyTorch's matmul is composite and reaches the tracer
     as mm/bmm/mv/dot): (..., m, k) @ (..., k, n) with broadcast batch dimensions, a 1-D operand
@@ -127,7 +127,7 @@ def matmul(call: OpCall) -> Work:
     return _mac(call, out.numel * k, out.numel, bias=False)
 
 
-@register_op("dot", aten=["dot", "vdot"])
+@register_op("dot", family="matmul", aten=["dot", "vdot"])
 def dot(call: OpCall) -> Work:
     """(k,) . (k,): MACs = k; exact FLOPs = 2k-1."""
     (k,) = call.inputs[0].shape

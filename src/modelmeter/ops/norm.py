@@ -64,6 +64,7 @@ def batch_norm_flops(
 
 @register_op(
     "batch_norm",
+    family="norm",
     aten=[
         "native_batch_norm",
         "_native_batch_norm_legit",
@@ -129,7 +130,7 @@ def row_norm_flops(numel: int, rows: int, weight: bool, bias: bool) -> int:
     return numel * (5 + weight + bias) + 2 * rows
 
 
-@register_op("layer_norm", aten=["native_layer_norm"], onnx=["LayerNormalization"])
+@register_op("layer_norm", family="norm", aten=["native_layer_norm"], onnx=["LayerNormalization"])
 def layer_norm(call: OpCall) -> Work:
     """Layer norm over the last D = prod(normalized_shape) elements, R = numel/D rows.
 
@@ -150,7 +151,7 @@ def layer_norm(call: OpCall) -> Work:
     return Work(flops=row_norm_flops(x.numel, rows, weight, bias))
 
 
-@register_op("group_norm", aten=["native_group_norm"], onnx=["GroupNormalization"])
+@register_op("group_norm", family="norm", aten=["native_group_norm"], onnx=["GroupNormalization"])
 def group_norm(call: OpCall) -> Work:
     """Group norm: N*G groups of (C/G)*HxW elements, each normalised like a layer-norm row;
     gamma and beta are per channel. FLOPs = numel*(5 + [gamma] + [beta]) + 2*N*G."""
@@ -162,7 +163,7 @@ def group_norm(call: OpCall) -> Work:
     return Work(flops=row_norm_flops(x.numel, n * groups, weight, bias))
 
 
-@register_op("instance_norm", onnx=["InstanceNormalization"])
+@register_op("instance_norm", family="norm", onnx=["InstanceNormalization"])
 def instance_norm(call: OpCall) -> Work:
     """Instance norm as a graph op (ONNX): batch statistics per (sample, channel), no running
     statistics, per-channel affine folded as in training batch norm:
@@ -174,7 +175,7 @@ def instance_norm(call: OpCall) -> Work:
     return Work(flops=batch_norm_flops(x.numel, pairs, True, weight, bias, False))
 
 
-@register_op("rms_norm", aten=["_fused_rms_norm"], onnx=["RMSNormalization"])
+@register_op("rms_norm", family="norm", aten=["_fused_rms_norm"], onnx=["RMSNormalization"])
 def rms_norm(call: OpCall) -> Work:
     """RMS norm over the last D = prod(normalized_shape) elements, R = numel/D rows.
 

@@ -132,6 +132,7 @@ def _window_totals(call: OpCall, dilated: bool) -> tuple[int, int]:
 
 @register_op(
     "max_pool",
+    family="pool",
     aten=[
         "max_pool1d",
         "max_pool2d",
@@ -155,7 +156,9 @@ def max_pool(call: OpCall) -> Work:
     return Work(flops=covered - outputs)
 
 
-@register_op("avg_pool", aten=["avg_pool1d", "avg_pool2d", "avg_pool3d"], onnx=["AveragePool"])
+@register_op(
+    "avg_pool", family="pool", aten=["avg_pool1d", "avg_pool2d", "avg_pool3d"], onnx=["AveragePool"]
+)
 def avg_pool(call: OpCall) -> Work:
     """Average pooling: K-1 adds + 1 divide = K per output, K = input elements its window
     covers (K = prod(kernel) away from the borders; padding is never added). FLOPs = sum over
@@ -176,6 +179,7 @@ def _adaptive_totals(call: OpCall) -> tuple[int, int]:
 
 @register_op(
     "adaptive_avg_pool",
+    family="pool",
     aten=[
         "adaptive_avg_pool1d",
         "adaptive_avg_pool2d",
@@ -196,6 +200,7 @@ def adaptive_avg_pool(call: OpCall) -> Work:
 
 @register_op(
     "adaptive_max_pool",
+    family="pool",
     aten=["adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"],
 )
 def adaptive_max_pool(call: OpCall) -> Work:
@@ -205,7 +210,9 @@ def adaptive_max_pool(call: OpCall) -> Work:
     return Work(flops=covered - outputs)
 
 
-@register_op("fractional_max_pool", aten=["fractional_max_pool2d", "fractional_max_pool3d"])
+@register_op(
+    "fractional_max_pool", family="pool", aten=["fractional_max_pool2d", "fractional_max_pool3d"]
+)
 def fractional_max_pool(call: OpCall) -> Work:
     """Fractional max pooling: every window is a full kernel placed inside the input at a
     pseudo-random offset, so prod(kernel) - 1 compares per output. (Drawing the random
@@ -215,7 +222,7 @@ def fractional_max_pool(call: OpCall) -> Work:
     return Work(flops=call.out.numel * (math.prod(kernel) - 1))
 
 
-@register_op("global_pool", onnx=["GlobalAveragePool", "GlobalMaxPool"])
+@register_op("global_pool", family="pool", onnx=["GlobalAveragePool", "GlobalMaxPool"])
 def global_pool(call: OpCall) -> Work:
     """Global pooling over all S spatial elements: average S per output (S-1 adds + 1
     divide), max S-1 compares per output. (PyTorch runs ``mean`` / ``amax`` instead.)"""
@@ -225,7 +232,7 @@ def global_pool(call: OpCall) -> Work:
     return Work(flops=out.numel * per)
 
 
-@register_op("max_unpool", aten=["max_unpool2d", "max_unpool3d"], onnx=["MaxUnpool"])
+@register_op("max_unpool", family="pool", aten=["max_unpool2d", "max_unpool3d"], onnx=["MaxUnpool"])
 def max_unpool(call: OpCall) -> Work:
     """Max-unpooling zero-fills the output and scatters each input to its index: no
     arithmetic, 0 FLOPs; bytes: the input and indices read, the whole output written."""
@@ -239,7 +246,9 @@ def max_unpool(call: OpCall) -> Work:
 # ``max_pool2d_with_indices_backward`` decomposes), also where it lands on a zero.
 
 
-@register_op("avg_pool_backward", aten=["avg_pool2d_backward", "avg_pool3d_backward"])
+@register_op(
+    "avg_pool_backward", family="pool", aten=["avg_pool2d_backward", "avg_pool3d_backward"]
+)
 def avg_pool_backward(call: OpCall) -> Work:
     """Gradient of average pooling: each output gradient is divided by its window's divisor
     (1) and added to the K input elements its window covers (K adds, K as in the forward).
@@ -251,6 +260,7 @@ def avg_pool_backward(call: OpCall) -> Work:
 
 @register_op(
     "adaptive_avg_pool_backward",
+    family="pool",
     aten=["_adaptive_avg_pool2d_backward", "_adaptive_avg_pool3d_backward"],
 )
 def adaptive_avg_pool_backward(call: OpCall) -> Work:
@@ -262,6 +272,7 @@ def adaptive_avg_pool_backward(call: OpCall) -> Work:
 
 @register_op(
     "max_pool_backward",
+    family="pool",
     aten=[
         "max_pool3d_with_indices_backward",
         "adaptive_max_pool2d_backward",

@@ -42,20 +42,20 @@ def _zero_point_work(call: OpCall, *pairs: tuple[str, str]) -> int:
     return total
 
 
-@register_op("quantize_linear", onnx=["QuantizeLinear"])
+@register_op("quantize_linear", family="quant", onnx=["QuantizeLinear"])
 def quantize_linear(call: OpCall) -> Work:
     """y = saturate(round(x / scale) + zero_point): divide, round, add, clamp (2) = 5 per
     element (the zero point is added even when absent: it is 0)."""
     return per_output(call, QUANTIZE_FLOPS)
 
 
-@register_op("dequantize_linear", onnx=["DequantizeLinear"])
+@register_op("dequantize_linear", family="quant", onnx=["DequantizeLinear"])
 def dequantize_linear(call: OpCall) -> Work:
     """y = (x - zero_point) * scale: 2 per element with a zero point, 1 without."""
     return per_output(call, 2 if _t(call, "x_zero_point") is not None else 1)
 
 
-@register_op("dynamic_quantize_linear", onnx=["DynamicQuantizeLinear"])
+@register_op("dynamic_quantize_linear", family="quant", onnx=["DynamicQuantizeLinear"])
 def dynamic_quantize_linear(call: OpCall) -> Work:
     """uint8 quantisation with a range computed from the data, over n elements:
     min and max of x, 2(n-1) compares; the range widened to include 0, 2 compares;
@@ -72,7 +72,7 @@ def _matmul_macs(a: TensorMeta, out: TensorMeta) -> int:
     return out.numel * (a.shape[-1] if a.shape else 1)
 
 
-@register_op("matmul_integer", onnx=["MatMulInteger"])
+@register_op("matmul_integer", family="quant", onnx=["MatMulInteger"])
 def matmul_integer(call: OpCall) -> Work:
     """int32 Y = (A - a_zero_point) @ (B - b_zero_point), NumPy batch broadcasting:
     MACs = outputs * k; integer ops as a matmul's FLOPs (2k-1 per output, exact), plus the
@@ -88,7 +88,7 @@ def _conv_macs(w: TensorMeta, out: TensorMeta) -> int:
     return out.numel * math.prod(w.shape[1:])
 
 
-@register_op("conv_integer", onnx=["ConvInteger"])
+@register_op("conv_integer", family="quant", onnx=["ConvInteger"])
 def conv_integer(call: OpCall) -> Work:
     """int32 convolution of (x - x_zero_point) with (w - w_zero_point): MACs as a
     convolution, out.numel * (Ci/g) * prod(kernel); integer ops 2*MACs - outputs (no bias),
@@ -99,7 +99,7 @@ def conv_integer(call: OpCall) -> Work:
     return Work(macs=work.macs, flops=work.flops + zp)
 
 
-@register_op("qlinear_matmul", onnx=["QLinearMatMul"])
+@register_op("qlinear_matmul", family="quant", onnx=["QLinearMatMul"])
 def qlinear_matmul(call: OpCall) -> Work:
     """8-bit matmul with requantised 8-bit output: MACs = outputs * k; integer ops
     (2k-1) per output (exact) + zero-point subtractions of activation operands + requantising
@@ -110,7 +110,7 @@ def qlinear_matmul(call: OpCall) -> Work:
     return Work(macs=w.macs, flops=w.flops + zp + REQUANTIZE_FLOPS * call.out.numel)
 
 
-@register_op("qlinear_conv", onnx=["QLinearConv"])
+@register_op("qlinear_conv", family="quant", onnx=["QLinearConv"])
 def qlinear_conv(call: OpCall) -> Work:
     """8-bit convolution with an optional int32 bias and requantised 8-bit output: MACs as a
     convolution; integer ops 2*MACs - outputs (+ outputs with the bias), + zero-point
@@ -122,7 +122,7 @@ def qlinear_conv(call: OpCall) -> Work:
     return Work(macs=work.macs, flops=work.flops + zp + REQUANTIZE_FLOPS * call.out.numel)
 
 
-@register_op("qgemm", onnx=["com.microsoft.QGemm"])
+@register_op("qgemm", family="quant", onnx=["com.microsoft.QGemm"])
 def qgemm(call: OpCall) -> Work:
     """onnxruntime's QGemm: alpha * (A - a_zp) @ (B - b_zp) + C with transA/transB, output
     requantised to 8 bits when y_scale is given (5 per output), else a float scaled by the

@@ -47,7 +47,7 @@ def _log2ceil(n: int) -> int:
     return math.ceil(math.log2(n)) if n > 1 else 0
 
 
-@register_op("sum", aten=["sum", "nansum"], onnx=["ReduceSum"])
+@register_op("sum", family="reduce", aten=["sum", "nansum"], onnx=["ReduceSum"])
 def sum_(call: OpCall) -> Work:
     """sum of n elements: n - 1 adds per output (in total ``in.numel - out.numel``).
     nansum first replaces NaNs by 0: + n selects: 2n - 1 per output. Complex: 2(n - 1)."""
@@ -57,7 +57,7 @@ def sum_(call: OpCall) -> Work:
     return _reduced(call, c, -c)
 
 
-@register_op("mean", aten=["mean"], onnx=["ReduceMean"])
+@register_op("mean", family="reduce", aten=["mean"], onnx=["ReduceMean"])
 def mean(call: OpCall) -> Work:
     """mean of n elements: n - 1 adds + 1 divide = n per output (in total ``in.numel``).
     Complex: 2n."""
@@ -65,13 +65,15 @@ def mean(call: OpCall) -> Work:
     return _reduced(call, c, 0)
 
 
-@register_op("prod", aten=["prod"], onnx=["ReduceProd"])
+@register_op("prod", family="reduce", aten=["prod"], onnx=["ReduceProd"])
 def prod(call: OpCall) -> Work:
     """product of n elements: n - 1 multiplies per output."""
     return _reduced(call, 1, -1)
 
 
-@register_op("max_min", aten=["max", "min", "amax", "amin"], onnx=["ReduceMax", "ReduceMin"])
+@register_op(
+    "max_min", family="reduce", aten=["max", "min", "amax", "amin"], onnx=["ReduceMax", "ReduceMin"]
+)
 def max_min(call: OpCall) -> Work:
     """max/min/amax/amin of n elements (all, or along dims; max.dim also returns indices):
     n - 1 compares per output. The binary overload max(a, b) is elementwise: 1 compare per
@@ -81,31 +83,31 @@ def max_min(call: OpCall) -> Work:
     return _reduced(call, 1, -1)
 
 
-@register_op("aminmax", aten=["aminmax"])
+@register_op("aminmax", family="reduce", aten=["aminmax"])
 def aminmax(call: OpCall) -> Work:
     """aminmax: a max and a min of n elements: 2(n - 1) compares per output position."""
     return _reduced(call, 2, -2)
 
 
-@register_op("argmax", aten=["argmax", "argmin"], onnx=["ArgMax", "ArgMin"])
+@register_op("argmax", family="reduce", aten=["argmax", "argmin"], onnx=["ArgMax", "ArgMin"])
 def argmax(call: OpCall) -> Work:
     """argmax/argmin of n elements: n - 1 compares per output."""
     return _reduced(call, 1, -1)
 
 
-@register_op("any_all", aten=["any", "all"])
+@register_op("any_all", family="reduce", aten=["any", "all"])
 def any_all(call: OpCall) -> Work:
     """any/all of n elements: n - 1 logical or/and per output."""
     return _reduced(call, 1, -1)
 
 
-@register_op("count_nonzero", aten=["count_nonzero"])
+@register_op("count_nonzero", family="reduce", aten=["count_nonzero"])
 def count_nonzero(call: OpCall) -> Work:
     """count_nonzero of n elements: n compares with 0 + n - 1 adds = 2n - 1 per output."""
     return _reduced(call, 2, -1)
 
 
-@register_op("var_std", aten=["var", "std", "var_mean", "std_mean"])
+@register_op("var_std", family="reduce", aten=["var", "std", "var_mean", "std_mean"])
 def var_std(call: OpCall) -> Work:
     """var of n elements: mean (n - 1 adds + 1 divide), subtract the mean (n), square (n),
     sum (n - 1), divide by n - correction (1) = 4n per output. std adds a sqrt: 4n + 1.
@@ -120,7 +122,12 @@ def _order(call: OpCall) -> float:
     return 2.0 if p is None else float(p)
 
 
-@register_op("vector_norm", aten=["linalg_vector_norm", "norm"], onnx=["ReduceL1", "ReduceL2"])
+@register_op(
+    "vector_norm",
+    family="reduce",
+    aten=["linalg_vector_norm", "norm"],
+    onnx=["ReduceL1", "ReduceL2"],
+)
 def vector_norm(call: OpCall) -> Work:
     """p-norm of n elements, per output: p = 2: square (n), sum (n - 1), sqrt (1) = 2n;
     p = 1: abs (n), sum (n - 1) = 2n - 1; p = inf/-inf: abs (n), max (n - 1) = 2n - 1;
@@ -134,15 +141,19 @@ def vector_norm(call: OpCall) -> Work:
     return _reduced(call, 3, 0)
 
 
-@register_op("logsumexp", aten=["logsumexp"], onnx=["ReduceLogSumExp"])
+@register_op("logsumexp", family="reduce", aten=["logsumexp"], onnx=["ReduceLogSumExp"])
 def logsumexp(call: OpCall) -> Work:
     """log(sum(exp(x))) of n elements, stabilised: max (n - 1), subtract (n), exp (n),
     sum (n - 1), log (1), add the max back (1) = 4n per output."""
     return _reduced(call, 4, 0)
 
 
-@register_op("cumsum", aten=["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin"],
-             onnx=["CumSum"])
+@register_op(
+    "cumsum",
+    family="reduce",
+    aten=["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin"],
+    onnx=["CumSum"],
+)
 def cumsum(call: OpCall) -> Work:
     """Scans along a row of n: cumsum/cumprod n - 1 adds/multiplies, cummax/cummin n - 1
     compares per row (a sequential scan; each output reuses the previous one). Complex cumsum:
@@ -154,7 +165,7 @@ def cumsum(call: OpCall) -> Work:
     return Work(flops=rows * max(0, n - 1) * c)
 
 
-@register_op("logcumsumexp", aten=["logcumsumexp"])
+@register_op("logcumsumexp", family="reduce", aten=["logcumsumexp"])
 def logcumsumexp(call: OpCall) -> Work:
     """log(cumsum(exp(x))) along a row of n: exp (n), scan (n - 1), log (n) = 3n - 1 per
     row."""
@@ -163,7 +174,9 @@ def logcumsumexp(call: OpCall) -> Work:
 
 
 @register_op(
-    "sort", aten=["sort", "argsort", "msort", "median", "nanmedian", "kthvalue", "mode"]
+    "sort",
+    family="reduce",
+    aten=["sort", "argsort", "msort", "median", "nanmedian", "kthvalue", "mode"],
 )
 def sort(call: OpCall) -> Work:
     """A comparison sort of a row of n: n*ceil(log2 n) compares per row (the order of any
@@ -178,7 +191,7 @@ def sort(call: OpCall) -> Work:
     return Work(flops=rows * (n * _log2ceil(n) + runs))
 
 
-@register_op("topk", aten=["topk"], onnx=["TopK"])
+@register_op("topk", family="reduce", aten=["topk"], onnx=["TopK"])
 def topk(call: OpCall) -> Work:
     """topk(k) of a row of n with a bounded heap of k: each of the n elements costs
     ceil(log2(k + 1)) compares (the heap's depth) = n*ceil(log2(k + 1)) per row; k = 1 gives
@@ -190,7 +203,7 @@ def topk(call: OpCall) -> Work:
     return Work(flops=rows * n * _log2ceil(k + 1))
 
 
-@register_op("searchsorted", aten=["searchsorted", "bucketize"])
+@register_op("searchsorted", family="reduce", aten=["searchsorted", "bucketize"])
 def searchsorted(call: OpCall) -> Work:
     """searchsorted(sorted, values) / bucketize(values, boundaries): a binary search of each
     value in a sorted row of n boundaries: ceil(log2(n + 1)) compares per value (the depth of
@@ -206,7 +219,7 @@ def searchsorted(call: OpCall) -> Work:
     return Work(flops=call.out.numel * _log2ceil(n + 1))
 
 
-@register_op("histc", aten=["histc"])
+@register_op("histc", family="reduce", aten=["histc"])
 def histc(call: OpCall) -> Work:
     """histc(x, bins, min, max) of n elements: per element 2 range compares, the bin
     ``(x - min) * (bins / (max - min))`` (subtract, multiply, truncate = 3), a compare that
@@ -219,7 +232,7 @@ def histc(call: OpCall) -> Work:
     return Work(flops=flops)
 
 
-@register_op("cdist", aten=["_cdist_forward"])
+@register_op("cdist", family="reduce", aten=["_cdist_forward"])
 def cdist(call: OpCall) -> Work:
     """torch.cdist computed directly (p != 2, or small inputs; the large p = 2 case runs as a
     matmul and is counted by its ops): x1 (..., P, M), x2 (..., R, M) -> (..., P, R). Per
@@ -249,7 +262,7 @@ CTC_STATE_FLOPS = 14
 CTC_FINAL_FLOPS = 9
 
 
-@register_op("ctc_loss", aten=["_ctc_loss"])
+@register_op("ctc_loss", family="reduce", aten=["_ctc_loss"])
 def ctc_loss(call: OpCall) -> Work:
     """CTC loss forward (the alpha recursion) of log_probs (T, B, C) against targets of
     lengths L_b: each sequence has S_b = 2*L_b + 1 states (labels and blanks); every state of

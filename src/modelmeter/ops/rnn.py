@@ -64,7 +64,7 @@ def _rows(x: TensorMeta) -> int:
     return x.numel // x.shape[-1] if x.shape and x.shape[-1] else 0
 
 
-@register_op("mkldnn_rnn_layer", aten=["mkldnn_rnn_layer"])
+@register_op("mkldnn_rnn_layer", family="rnn", aten=["mkldnn_rnn_layer"])
 def mkldnn_rnn_layer(call: OpCall) -> Work:
     """One layer and direction of an RNN/LSTM/GRU run by oneDNN (CPU ``nn.LSTM``):
     weight0 (G*H, I), weight1 (G*H, H). MACs = T*B*G*H*(I + H); FLOPs as in the module
@@ -88,7 +88,7 @@ def mkldnn_rnn_layer(call: OpCall) -> Work:
 ELEMENTWISE_BACKWARD = {RNN_RELU: 2, RNN_TANH: 4, LSTM: 23, GRU: 18}
 
 
-@register_op("mkldnn_rnn_layer_backward", aten=["mkldnn_rnn_layer_backward"])
+@register_op("mkldnn_rnn_layer_backward", family="rnn", aten=["mkldnn_rnn_layer_backward"])
 def mkldnn_rnn_layer_backward(call: OpCall) -> Work:
     """Backward of one oneDNN RNN/LSTM/GRU layer and direction (CPU ``nn.LSTM`` training) over
     R = T*B rows, G gates, input size I, hidden size H: the gate gradients, elementwise per
@@ -121,7 +121,7 @@ def mkldnn_rnn_layer_backward(call: OpCall) -> Work:
     return Work(macs=sum(p.macs for p in parts), flops=flops)
 
 
-@register_op("cudnn_rnn", aten=["_cudnn_rnn", "miopen_rnn"])
+@register_op("cudnn_rnn", family="rnn", aten=["_cudnn_rnn", "miopen_rnn"])
 def cudnn_rnn(call: OpCall) -> Work:
     """A whole multi-layer, possibly bidirectional RNN/LSTM/GRU in one call. The weights
     come as a flat list, ``weight_stride0`` tensors per layer and direction:
@@ -156,7 +156,7 @@ def _bias_count(call: OpCall) -> int:
     return sum(isinstance(call.args.get(n), TensorMeta) for n in ("input_bias", "hidden_bias"))
 
 
-@register_op("fused_lstm_cell", aten=["_thnn_fused_lstm_cell"])
+@register_op("fused_lstm_cell", family="rnn", aten=["_thnn_fused_lstm_cell"])
 def fused_lstm_cell(call: OpCall) -> Work:
     """The elementwise part of an LSTM cell on CUDA (the gate matmuls are separate ``mm``):
     22 FLOPs per hidden unit (module docstring) + 4H per row for each bias added here.
@@ -165,7 +165,7 @@ def fused_lstm_cell(call: OpCall) -> Work:
     return Work(flops=22 * cx.numel + _bias_count(call) * gates.numel)
 
 
-@register_op("fused_gru_cell", aten=["_thnn_fused_gru_cell"])
+@register_op("fused_gru_cell", family="rnn", aten=["_thnn_fused_gru_cell"])
 def fused_gru_cell(call: OpCall) -> Work:
     """The elementwise part of a GRU cell on CUDA: 16 FLOPs per hidden unit + 3H per row
     for each bias added here. FLOPs = 16*B*H + (#biases)*B*3H."""
@@ -176,7 +176,7 @@ def fused_gru_cell(call: OpCall) -> Work:
 _ONNX_MODES = {"LSTM": LSTM, "GRU": GRU, "RNN": RNN_TANH}
 
 
-@register_op("onnx_rnn", onnx=["LSTM", "GRU", "RNN"])
+@register_op("onnx_rnn", family="rnn", onnx=["LSTM", "GRU", "RNN"])
 def onnx_rnn(call: OpCall) -> Work:
     """ONNX LSTM/GRU/RNN: X (T, B, I), W (dirs, G*H, I), R (dirs, G*H, H), optional
     B (dirs, 2*G*H). MACs = dirs*T*B*G*H*(I + H); FLOPs as in the module docstring."""

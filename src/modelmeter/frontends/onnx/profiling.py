@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from modelmeter.analysis.classes import ClassMeasured, ClassProfile
+from modelmeter.analysis.kernels import kernel_class
 from modelmeter.frontends.onnx.runtime import ort_module
 from modelmeter.registry import family_of
 
@@ -70,17 +71,11 @@ def profile_classes(
 
 
 def _node_class(args: dict[str, Any]) -> str:
-    """The kernel class of a profiled node, as the roofline classes op records."""
+    """The kernel class of a profiled node, by the roofline's one rule (analysis.kernels)."""
     op = str(args.get("op_name", ""))
     family = family_of("onnx." + op) or family_of("onnx." + op.removeprefix("Fused"))
-    if family is None:
-        return "other"
-    if family == "conv":
-        shapes = [next(iter(d.values()), []) for d in args.get("input_type_shape", [])]
-        if len(shapes) >= 2 and len(shapes[0]) >= 3 and len(shapes[1]) >= 3:
-            if shapes[1][1] == 1 and shapes[0][1] > 1:
-                return "depthwise"
-    return family
+    shapes = [next(iter(d.values()), []) for d in args.get("input_type_shape", [])]
+    return kernel_class(family, shapes)
 
 
 __all__ = ["profile_classes"]

@@ -11,7 +11,7 @@ Each node is one of:
   are constants too.
 - *zero-cost* (registry): aliases of their input (Reshape, Squeeze, Identity ...) or metadata;
 - *control flow* (If, Loop, Scan): the body is walked and its events repeated per iteration
-  (see :meth:`Walker.control`);
+  (see :mod:`.control`); fused onnxruntime nodes are walked as their parts (:mod:`.fused`);
 - anything else: one event, counted by the formula its op type names, or reported as
   unsupported by the builder.
 
@@ -29,39 +29,25 @@ from typing import Any
 
 from modelmeter.errors import InputError
 from modelmeter.events import OpEvent
-from modelmeter.frontends.onnx import contrib
 from modelmeter.frontends.onnx.adapters import NodeView, adapt, attributes
+from modelmeter.frontends.onnx.constants import NONDETERMINISTIC, Constants
+from modelmeter.frontends.onnx.control import ControlFlow, implicit_inputs
+from modelmeter.frontends.onnx.fused import FusedNodes
+from modelmeter.frontends.onnx.fusedparts import PARTS
 from modelmeter.frontends.onnx.load import MAX_TENSOR_ELEMENTS, dtype_name
 from modelmeter.frontends.onnx.scopes import ModuleTree, node_scope
-from modelmeter.frontends.onnx.shapes import NONDETERMINISTIC, Constants, ValueTypes
-from modelmeter.registry import Formula, OpCall, TensorMeta, ZeroCost, lookup
+from modelmeter.frontends.onnx.shapes import ValueTypes
+from modelmeter.frontends.onnx.values import Val
+from modelmeter.registry import Formula, OpCall, TensorMeta, Work, ZeroCost, lookup
 
 ALIAS_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Dropout", "SequenceAt"}
 NEVER_FOLDED = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
 FLOATING = ("float", "bfloat", "tfloat")
 UNBOUNDED = float("inf")
-# A Loop whose body would repeat more events than this is not unrolled (unsupported, noted).
-MAX_LOOP_EVENTS = 5_000_000
 
 
 @dataclass
-class Val:
-    """What the walk knows of a value: its shape (ints, symbols or None), dtype, storage id,
-    whether it is (read as) a parameter/buffer, and whether it is known at load time."""
-
-    dims: tuple[Any, ...] | None
-    dtype: str
-    sid: int
-    weight: bool = False
-    const: bool = False
-
-    @property
-    def complete(self) -> bool:
-        return self.dims is not None and all(isinstance(d, int) for d in self.dims)
-
-
-@dataclass
-class Walker:
+class Walker(ControlFlow, FusedNodes):
     """Walks the main graph (and bodies of control flow) once, collecting events."""
 
     types: ValueTypes
@@ -298,7 +284,7 @@ class Walker:
                         self.define(out, sid=self.new_sid(), const=True)
             return []
         entry = lookup("onnx", target)
-        rule = contrib.PARTS.get(target) if entry is None else None
+        rule = PARTS.get(target) if entry is None else None
         if rule is not None:
 
             def dims(i: int) -> tuple[int, ...]:
@@ -354,9 +340,8 @@ class Walker:
         ]
         view = NodeView(target, attributes(node), in_metas, out_metas, self._value_of(node))
         call = self._call(view, node)
-        if counted:
-            self._check_formula(entry, call, node)
-        ev = OpEvent(scope, "onnx", target, call)
+        work = self._work(entry, call, node) if counted else None
+        ev = OpEvent(scope, "onnx", target, call, work=work)
         self.scope_ops.setdefault(scope, set()).add(node.op_type)
         for v in outs:
             if v is not None:
@@ -364,92 +349,12 @@ class Walker:
         self.events.append(ev)
         return [ev]
 
-    def emit_parts(
-        self, node: Any, scope: str, target: str, ins: list[Val | None],
-        parts: list[contrib.Part],
-    ) -> list[OpEvent]:
-        """A fused node counted as the standard ops it fuses (one event each, see
-        :mod:`.contrib`); intermediates have the shape of the node's first output."""
-        outs = [self.define(o, sid=self.new_sid()) if o else None for o in node.output]
-        first = outs[0] if outs else None
-        temps: dict[str, tuple[str, Val]] = {}
-
-        def operand(ref: Any) -> tuple[str, Val] | None:
-            if ref is None:
-                return None
-            if isinstance(ref, tuple) and ref[0] == "view":  # the same storage, other dims
-                seen = operand(ref[1])
-                if seen is None:
-                    return None
-                v = seen[1]
-                return seen[0], Val(tuple(ref[2]), v.dtype, v.sid, v.weight, v.const)
-            if isinstance(ref, int):
-                v = ins[ref] if ref < len(ins) else None
-                return None if v is None else (node.input[ref], v)
-            if isinstance(ref, tuple) and ref[0] == "T":  # the operand transposed
-                name, v = node.input[ref[1]], ins[ref[1]]
-                assert v is not None
-                dims = v.dims
-                if dims is not None and len(dims) >= 2:
-                    dims = (*dims[:-2], dims[-1], dims[-2])
-                return name, Val(dims, v.dtype, v.sid, v.weight, v.const)
-            if isinstance(ref, tuple) and ref[0] == "out":  # written by an earlier part
-                v = outs[ref[1]]
-                assert v is not None
-                return node.output[ref[1]], v
-            if isinstance(ref, tuple) and ref[0] == "scalar":
-                dtype = ins[0].dtype if ins and ins[0] is not None else "float32"
-                return "", Val((), dtype, self.new_sid(), const=True)
-            return temps[ref]
-
-        def result(ref: Any, shapes: dict[str, tuple[int, ...]]) -> tuple[str, Val] | None:
-            if isinstance(ref, tuple) and ref[0] == "view":
-                seen = result(ref[1], shapes)
-                if seen is None:
-                    return None
-                v = seen[1]
-                return seen[0], Val(tuple(ref[2]), v.dtype, v.sid, v.weight, v.const)
-            if isinstance(ref, int):
-                v = outs[ref] if ref < len(outs) else None
-                return None if v is None else (node.output[ref], v)
-            if ref not in temps:
-                assert first is not None
-                dims = shapes.get(ref, first.dims)
-                temps[ref] = (f"{node.output[0]}/{ref}", Val(dims, first.dtype, self.new_sid()))
-            return temps[ref]
-
-        events = []
-        for part in parts:
-            ins_p = [operand(r) for r in part.inputs]
-            outs_p = [result(r, part.shapes) for r in part.outputs]
-            in_metas = [None if p is None else self.meta(p[1], p[0], True, node) for p in ins_p]
-            out_metas = [None if p is None else self.meta(p[1], p[0], True, node)
-                         for p in outs_p]
-
-            def value(i: int, ins_p: list[tuple[str, Val] | None] = ins_p) -> Any:
-                p = ins_p[i] if i < len(ins_p) else None
-                return self.consts.get(p[0]) if p is not None and p[0] else None
-
-            view = NodeView(part.op, dict(part.attrs), in_metas, out_metas, value)
-            call = self._call(view, node)
-            formula = lookup("onnx", part.op)
-            assert isinstance(formula, Formula)
-            self._check_formula(formula, call, node)
-            events.append(OpEvent(scope, "onnx", part.op, call))
-        self.scope_ops.setdefault(scope, set()).add(node.op_type)
-        for v in outs:
-            if v is not None:
-                self.allocate(v)
-        self.events.extend(events)
-        self.fused[target] = self.fused.get(target, 0) + 1
-        return events
-
-    def _check_formula(self, formula: Formula, call: OpCall, node: Any) -> None:
-        """Apply the formula once here, so that a graph whose shapes do not fit its op (which
-        ONNX's lenient shape inference lets through) fails as one clear error naming the
-        node, not later inside the builder."""
+    def _work(self, formula: Formula, call: OpCall, node: Any) -> Work:
+        """Apply the formula, once, here (the event carries the result to the builder), so
+        that a graph whose shapes do not fit its op (which ONNX's lenient shape inference
+        lets through) fails as one clear error naming the node, not inside the builder."""
         try:
-            formula(call)
+            return formula(call)
         except Exception as e:  # noqa: BLE001 - any formula on any shapes
             shapes = ", ".join("x".join(map(str, t.shape)) or "scalar" for t in call.inputs)
             raise InputError(
@@ -476,135 +381,6 @@ class Walker:
             return self.consts.get(node.input[i])
 
         return value
-
-    # ---- control flow --------------------------------------------------------------------
-    def control(self, node: Any, scope: str, target: str, ins: list[Val | None]) -> list[OpEvent]:
-        attrs = {a.name: a for a in node.attribute}
-        name = node.name or target
-        required = {"If": ("then_branch", "else_branch"), "Loop": ("body",),
-                    "Scan": ("body", "num_scan_inputs")}[node.op_type]
-        missing = [a for a in required if a not in attrs]
-        if missing:
-            raise InputError(
-                f"{node.op_type} node {name!r} has no {' or '.join(map(repr, missing))} "
-                "attribute (invalid graph)"
-            )
-        body_events: list[OpEvent] = []
-        trips = 0
-        reason = ""
-        saved_bytes = self._body_bytes
-        start = len(self.events)
-        self._body_bytes = 0
-        self._body_depth += 1
-        try:
-            if node.op_type == "If":
-                cond = self.consts.get(node.input[0]) if node.input else None
-                if cond is None or cond.size != 1:
-                    reason = "its condition depends on the data"
-                else:
-                    branch = attrs["then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"]
-                    body_events, trips = self.body(branch.g, scope, []), 1
-            elif node.op_type == "Loop":
-                m = self.consts.get(node.input[0]) if node.input and node.input[0] else None
-                if m is None or m.size != 1:
-                    reason = "its trip count is not a constant"
-                else:
-                    trips = max(0, int(m.reshape(-1)[0]))
-                    body = attrs["body"].g
-                    carried = [v for v in ins[2:]]
-                    body_events = self.body(body, scope, [None, None, *carried])
-                    if trips * max(1, len(body_events)) > MAX_LOOP_EVENTS:
-                        reason = (
-                            f"its trip count {trips} is too large to count op by op (a while "
-                            "loop that its condition ends?)"
-                        )
-                        body_events, trips = [], 0
-                        del self.events[start:]
-                    else:
-                        self.notes.append(
-                            f"Loop {name!r}: body counted {trips} times (its static trip "
-                            "count; an upper bound if its condition ends it earlier)"
-                        )
-            else:  # Scan
-                body = attrs["body"].g
-                n_scan = int(attrs["num_scan_inputs"].i)
-                n_state = len(node.input) - n_scan
-                if not 0 < n_scan <= len(node.input):
-                    raise InputError(
-                        f"Scan node {name!r} has num_scan_inputs {n_scan} but "
-                        f"{len(node.input)} inputs (invalid graph)"
-                    )
-                axes = list(attrs["scan_input_axes"].ints) if "scan_input_axes" in attrs else []
-                first = ins[n_state]
-                axis = axes[0] if axes else 0
-                if first is None or not first.complete or not first.dims:
-                    reason = "its sequence length is unknown"
-                else:
-                    trips = int(first.dims[axis % len(first.dims)])  # type: ignore[index]
-                    body_events = self.body(body, scope, [*ins[:n_state], *([None] * n_scan)])
-        except InputError as e:
-            reason = f"its body could not be counted ({e})"
-            body_events, trips = [], 0
-            del self.events[start:]
-        finally:
-            self._body_depth -= 1
-            per_iteration, self._body_bytes = self._body_bytes, saved_bytes
-        if self._body_depth:
-            self._body_bytes += per_iteration * trips
-        else:
-            self.allocated += per_iteration * trips
-            self.step_extra[self.step] = per_iteration
-        for out in node.output:
-            if out:
-                self.allocate(self.define(out, sid=self.new_sid()))
-        if reason:
-            self.notes.append(f"{node.op_type} {name!r} not counted: {reason}")
-            call = OpCall(target, {}, (), (), self.convention)
-            ev = OpEvent(scope, "onnx", target, call)
-            self.events.append(ev)
-            return [ev]
-        if trips == 0:
-            del self.events[start:]
-        for _ in range(max(0, trips - 1)):
-            self.events.extend(body_events)
-        return body_events
-
-    def body(self, graph: Any, scope: str, bound: list[Val | None]) -> list[OpEvent]:
-        """Walk a subgraph once (its events appended once); ``bound`` gives the values of its
-        formal inputs where known (None: a fresh value of the declared type)."""
-        for t in graph.initializer:
-            sid = self.new_sid()
-            self.env[t.name] = Val(
-                tuple(int(d) for d in t.dims), dtype_name(t.data_type), sid, const=True
-            )
-        for i, vi in enumerate(graph.input):
-            src = bound[i] if i < len(bound) else None
-            if src is not None:
-                self.env[vi.name] = Val(
-                    self.types.dims.get(vi.name, src.dims) or src.dims, src.dtype, src.sid,
-                    src.weight, src.const,
-                )
-            else:
-                self.define(vi.name, sid=self.new_sid())
-        start = len(self.events)
-        for node in graph.node:
-            self.node(node, scope)
-        return self.events[start:]
-
-
-def implicit_inputs(node: Any) -> set[str]:
-    """Outer values the subgraphs of a node read (names no subgraph node or input defines)."""
-    names: set[str] = set()
-    for a in node.attribute:
-        graphs = ([a.g] if a.HasField("g") else []) + list(a.graphs)
-        for g in graphs:
-            defined = {vi.name for vi in g.input} | {t.name for t in g.initializer}
-            for n in g.node:
-                defined.update(o for o in n.output if o)
-            for n in g.node:
-                names.update(i for i in n.input if i and i not in defined)
-                names.update(implicit_inputs(n) - defined)
-    return names
 
 
 __all__ = ["ALIAS_OPS", "Val", "Walker", "implicit_inputs"]

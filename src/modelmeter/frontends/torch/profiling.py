@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from modelmeter.analysis.classes import ClassMeasured, ClassProfile
+from modelmeter.analysis.kernels import kernel_class
 from modelmeter.frontends.torch.device import synchronize
 from modelmeter.registry import family_of
 
@@ -69,14 +70,6 @@ def _has_aten_ancestor(e: Any) -> bool:
     return False
 
 
-def _depthwise(e: Any) -> bool:
-    """A convolution whose weight has one input channel per group on a multi-channel input."""
-    shapes = getattr(e, "input_shapes", None) or []
-    if len(shapes) < 2 or len(shapes[0]) < 3 or len(shapes[1]) < 3:
-        return False
-    return shapes[1][1] == 1 and shapes[0][1] > 1
-
-
 @functools.cache
 def _composite(name: str, overload: str) -> bool:
     """Whether the op decomposes into others before dispatch (CompositeImplicitAutograd:
@@ -102,7 +95,7 @@ def classify(e: Any) -> str:
         node = queue.pop(0)
         family = family_of("aten." + node.name.removeprefix("aten::"))
         if family is not None:
-            label = "depthwise" if family == "conv" and _depthwise(node) else family
+            label = kernel_class(family, getattr(node, "input_shapes", None) or ())
             if not _composite(node.name, getattr(node, "overload_name", "") or ""):
                 return label
             fallback = fallback or label

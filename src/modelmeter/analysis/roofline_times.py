@@ -1,0 +1,173 @@
+"""Roofline times: of one op (:class:`OpTime`) and summed over a module's subtree or the
+model (:class:`ModuleTime`), with the bound each op and module is under. The analysis that
+fills them is :mod:`modelmeter.analysis.roofline`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+BOUNDS = ("compute", "memory", "overhead")
+
+
+@dataclass(frozen=True, slots=True)
+class OpTime:
+    """Roofline time of one op call."""
+
+    op: str
+    module: str
+    dtype: str
+    flops: int
+    bytes: int
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+    latency_s: float
+    bound: str
+    arithmetic_intensity: float
+    phase: str = "forward"
+    unit: str = "matrix"
+    peak: float = 0.0
+    peak_key: str = ""
+    kernel_class: str = ""
+    kernel_efficiency: float = 1.0
+    kernel_memory_efficiency: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "module": self.module,
+            "phase": self.phase,
+            "dtype": self.dtype,
+            "unit": self.unit,
+            "peak_key": self.peak_key,
+            "kernel_class": self.kernel_class,
+            "kernel_efficiency": self.kernel_efficiency,
+            "kernel_memory_efficiency": self.kernel_memory_efficiency,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "compute_s": self.compute_s,
+            "memory_s": self.memory_s,
+            "overhead_s": self.overhead_s,
+            "latency_s": self.latency_s,
+            "bound": self.bound,
+            "arithmetic_intensity": self.arithmetic_intensity,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleTime:
+    """Summed roofline times of a set of ops (a module's subtree, or the model).
+
+    ``peak`` is the reference peak utilization is measured against (the model's, for every
+    module, so that rows compare). ``*_bound_s`` split the latency by the ops' bound.
+    """
+
+    name: str
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+    overhead_s: float = 0.0
+    latency_s: float = 0.0
+    flops: int = 0
+    bytes: int = 0
+    kernels: int = 0
+    compute_bound: int = 0
+    memory_bound: int = 0
+    overhead_bound: int = 0
+    compute_bound_s: float = 0.0
+    memory_bound_s: float = 0.0
+    overhead_bound_s: float = 0.0
+    peak: float = 0.0
+
+    def add(self, t: OpTime) -> ModuleTime:
+        """A new ModuleTime with one more op."""
+        counts = {b: getattr(self, f"{b}_bound") + (t.bound == b) for b in BOUNDS}
+        secs = {
+            f"{b}_bound_s": getattr(self, f"{b}_bound_s") + (t.latency_s if t.bound == b else 0)
+            for b in BOUNDS
+        }
+        return ModuleTime(
+            name=self.name,
+            compute_s=self.compute_s + t.compute_s,
+            memory_s=self.memory_s + t.memory_s,
+            overhead_s=self.overhead_s + t.overhead_s,
+            latency_s=self.latency_s + t.latency_s,
+            flops=self.flops + t.flops,
+            bytes=self.bytes + t.bytes,
+            kernels=self.kernels + 1,
+            compute_bound=counts["compute"],
+            memory_bound=counts["memory"],
+            overhead_bound=counts["overhead"],
+            peak=self.peak,
+            **secs,
+        )
+
+    @property
+    def bound(self) -> str:
+        """The bound that takes most of the latency ("none" without ops)."""
+        if not self.kernels:
+            return "none"
+        shares = [getattr(self, f"{b}_bound_s") for b in BOUNDS]
+        return BOUNDS[shares.index(max(shares))]
+
+    @property
+    def arithmetic_intensity(self) -> float:
+        """FLOPs per byte moved (0 when nothing moves)."""
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    @property
+    def achieved(self) -> float:
+        """FLOP/s achieved: FLOPs / latency (0 without latency)."""
+        return self.flops / self.latency_s if self.latency_s else 0.0
+
+    @property
+    def utilization(self) -> float:
+        """Achieved FLOP/s over the reference peak (a fraction, 0..1)."""
+        return self.achieved / self.peak if self.peak else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "latency_s": self.latency_s,
+            "compute_s": self.compute_s,
+            "memory_s": self.memory_s,
+            "overhead_s": self.overhead_s,
+            "bound": self.bound,
+            "arithmetic_intensity": self.arithmetic_intensity,
+            "utilization": self.utilization,
+            "achieved_flops_per_s": self.achieved,
+            "kernels": self.kernels,
+            "bound_kernels": {b: getattr(self, f"{b}_bound") for b in BOUNDS},
+            "bound_latency_s": {b: getattr(self, f"{b}_bound_s") for b in BOUNDS},
+        }
+
+
+def bound_of(compute: float, memory: float, overhead: float) -> str:
+    """The bound of one op: overhead where it exceeds both ceilings' times, else the larger
+    of compute and memory."""
+    if overhead > max(compute, memory):
+        return "overhead"
+    return "compute" if compute >= memory and compute > 0 else "memory"
+
+
+def sum_times(name: str, parts: list[ModuleTime], peak: float) -> ModuleTime:
+    vals: dict[str, Any] = {"name": name, "peak": peak}
+    for f in (
+        "compute_s",
+        "memory_s",
+        "overhead_s",
+        "latency_s",
+        "flops",
+        "bytes",
+        "kernels",
+        "compute_bound",
+        "memory_bound",
+        "overhead_bound",
+        "compute_bound_s",
+        "memory_bound_s",
+        "overhead_bound_s",
+    ):
+        vals[f] = sum(getattr(p, f) for p in parts)
+    return ModuleTime(**vals)
+
+
+__all__ = ["BOUNDS", "OpTime", "ModuleTime", "bound_of", "sum_times"]
