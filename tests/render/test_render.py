@@ -30,7 +30,7 @@ from modelmeter.render.table import render_table
 from modelmeter.report import Cost, ModuleNode, Report
 
 Gold = Callable[[str, str], None]
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Tiny(nn.Module):
