@@ -1,0 +1,84 @@
+"""Every read of an ONNX model's external data (initializers, tensor attributes, tensors in
+If/Loop bodies, sparse constants) resolves against the model's folder, never the current
+directory, and a location escaping that folder is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from cli_helpers import one_error, run
+from external_models import BUILDERS, fill_value, save
+from file_audit import audit, install_roots, outside
+
+
+def _report(capsys: pytest.CaptureFixture[str], path: Path) -> dict:
+    code, out, err = run(capsys, "analyze", os.fspath(path), "-f", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("name", ["fill_value", "constant_value"])
+def test_attribute_data_comes_from_the_models_folder(tmp_path, monkeypatch, capsys, name) -> None:
+    # The model's file holds the fill value 2.0, a same-named file in the current directory
+    # 5.0. Expand's output has shape [fill]*4: 2*2*2*2 = 16 floats = 64 bytes written (the
+    # decoy would give 5**4 * 4 = 2500).
+    model = save(BUILDERS[name], 2.0, tmp_path / "model")
+    save(BUILDERS[name], 5.0, tmp_path / "decoy")
+    monkeypatch.chdir(tmp_path / "decoy")
+    total = _report(capsys, model)["total"]
+    assert total["bytes_written"] == 2 * 2 * 2 * 2 * 4
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_report_is_the_same_from_any_directory(tmp_path, monkeypatch, capsys, name) -> None:
+    model = save(BUILDERS[name], 2.0, tmp_path / "model")
+    save(BUILDERS[name], 5.0, tmp_path / "decoy")
+    monkeypatch.chdir(tmp_path / "model")
+    here = _report(capsys, model)
+    monkeypatch.chdir(tmp_path / "decoy")
+    assert _report(capsys, model) == here
+
+
+def _escaping(tmp_path: Path) -> dict[str, str]:
+    """Locations that leave the model's folder: '..', an absolute path, a symlink inside the
+    folder that points outside."""
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\0" * 64)
+    return {"dotdot": "../secret.bin", "absolute": os.fspath(secret), "symlink": "link.bin"}
+
+
+@pytest.mark.parametrize("name", ["fill_value", "in_if", "in_loop", "weights", "sparse_constant"])
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
+def test_locations_escaping_the_folder_are_refused(tmp_path, capsys, name, kind) -> None:
+    location = _escaping(tmp_path)[kind]
+    folder = tmp_path / "model"
+    model = save(BUILDERS[name], 2.0, folder, location=location)
+    if kind == "symlink":
+        (folder / "link.bin").unlink()
+        (folder / "link.bin").symlink_to(tmp_path / "secret.bin")
+    with audit() as opened:
+        code, _, err = run(capsys, "analyze", os.fspath(model))
+    assert code == 2
+    assert "outside the model's folder" in one_error(err)
+    assert os.fspath(tmp_path / "secret.bin") not in opened.read
+
+
+def test_no_file_outside_the_models_folder_is_opened(tmp_path, monkeypatch, capsys) -> None:
+    # Every builder, run from a folder holding same-named decoy files: the only files opened
+    # are in the model's folder or in Python's install (imports).
+    models = {name: save(b, 2.0, tmp_path / name / "model") for name, b in BUILDERS.items()}
+    for name, b in BUILDERS.items():
+        save(b, 5.0, tmp_path / name / "decoy")
+    save(fill_value, 2.0, tmp_path / "warm")
+    run(capsys, "analyze", os.fspath(tmp_path / "warm" / "m.onnx"))  # imports happen here
+    roots = install_roots()
+    for name, model in models.items():
+        monkeypatch.chdir(tmp_path / name / "decoy")
+        with audit() as opened:
+            code, _, err = run(capsys, "analyze", os.fspath(model), "-f", "json")
+        assert code == 0, err
+        assert outside(opened.read + opened.written, [*roots, os.fspath(model.parent)]) == []
+        assert os.fspath(model.parent / "data.bin") in opened.read
