@@ -80,9 +80,10 @@ def write_text_atomic(path: str, text: str, check: Callable[[str], object] | Non
     check, and is not)."""
 
     def write(name: str) -> None:
-        with open(name, "w", encoding="utf-8", newline="") as f:
+        stream = in_place(name)  # appended to: a shell's ``>>`` behind /dev/stdout is kept
+        with open(name, "a" if stream else "w", encoding="utf-8", newline="") as f:
             f.write(text)
-        if check is not None and not in_place(name):
+        if check is not None and not stream:
             check(name)
 
     write_file(path, write)
