@@ -34,8 +34,9 @@ def _fill_expand(prefix: str, value: Any) -> list[onnx.NodeProto]:
     """``y = Expand(x, Cast(ConstantOfShape([4], value)))``: the output's shape is the fill
     value repeated four times, so the report shows which bytes were read."""
     return [
-        helper.make_node("Constant", [], [f"{prefix}s"],
-                         value=numpy_helper.from_array(np.array([4], np.int64))),
+        helper.make_node(
+            "Constant", [], [f"{prefix}s"], value=numpy_helper.from_array(np.array([4], np.int64))
+        ),
         helper.make_node("ConstantOfShape", [f"{prefix}s"], [f"{prefix}c"], value=value),
         helper.make_node("Cast", [f"{prefix}c"], [f"{prefix}ci"], to=I64),
         helper.make_node("Expand", ["x", f"{prefix}ci"], [f"{prefix}y"]),
@@ -44,8 +45,11 @@ def _fill_expand(prefix: str, value: Any) -> list[onnx.NodeProto]:
 
 def _model(nodes: list, outputs: list[str], inits: tuple = ()) -> onnx.ModelProto:
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", F, [1])],
-        [helper.make_tensor_value_info(o, F, None) for o in outputs], initializer=list(inits),
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", F, [1])],
+        [helper.make_tensor_value_info(o, F, None) for o in outputs],
+        initializer=list(inits),
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
@@ -69,11 +73,13 @@ def constant_value(fill: float, location: str, files: dict[str, bytes]) -> onnx.
 
 def in_if(fill: float, location: str, files: dict[str, bytes]) -> onnx.ModelProto:
     """The ConstantOfShape inside both branches of an If."""
+
     def branch(tag: str) -> onnx.GraphProto:
         value = external(f"v{tag}", np.array([fill], np.float32), location, files)
         nodes = _fill_expand(tag, value)
-        return helper.make_graph(nodes, tag, [], [helper.make_tensor_value_info(
-            f"{tag}y", F, None)])
+        return helper.make_graph(
+            nodes, tag, [], [helper.make_tensor_value_info(f"{tag}y", F, None)]
+        )
 
     nodes = [
         helper.make_node("Constant", [], ["cond"], value=numpy_helper.from_array(np.array(True))),
@@ -86,14 +92,22 @@ def in_loop(fill: float, location: str, files: dict[str, bytes]) -> onnx.ModelPr
     """The ConstantOfShape inside a Loop body (two iterations)."""
     value = external("v", np.array([fill], np.float32), location, files)
     body = helper.make_graph(
-        [helper.make_node("Identity", ["cin"], ["cout"]), *_fill_expand("b", value),
-         helper.make_node("Add", ["acc", "x"], ["acc_out"])],
+        [
+            helper.make_node("Identity", ["cin"], ["cout"]),
+            *_fill_expand("b", value),
+            helper.make_node("Add", ["acc", "x"], ["acc_out"]),
+        ],
         "body",
-        [helper.make_tensor_value_info("i", I64, []), helper.make_tensor_value_info("cin",
-         TensorProto.BOOL, []), helper.make_tensor_value_info("acc", F, [1])],
-        [helper.make_tensor_value_info("cout", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("acc_out", F, [1]),
-         helper.make_tensor_value_info("by", F, None)],
+        [
+            helper.make_tensor_value_info("i", I64, []),
+            helper.make_tensor_value_info("cin", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc", F, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("cout", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", F, [1]),
+            helper.make_tensor_value_info("by", F, None),
+        ],
     )
     nodes = [
         helper.make_node("Constant", [], ["n"], value=numpy_helper.from_array(np.array(2))),

@@ -44,8 +44,9 @@ def check_output_path(path: str, model: str | None = None) -> None:
     if os.path.isdir(path):
         raise InputError(f"cannot write {path}: it is a directory")
     if os.path.islink(path) and not os.path.exists(path):
-        raise InputError(f"cannot write {path}: it is a link to {os.readlink(path)!r}, "
-                         "which does not exist")
+        raise InputError(
+            f"cannot write {path}: it is a link to {os.readlink(path)!r}, which does not exist"
+        )
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise InputError(f"cannot write {path}: directory {parent} does not exist")
