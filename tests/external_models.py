@@ -131,6 +131,17 @@ def weights(fill: float, location: str, files: dict[str, bytes]) -> onnx.ModelPr
     return _model(nodes, ["y"], (w, shape, axes))
 
 
+def matmul(fill: float, location: str, files: dict[str, bytes]) -> onnx.ModelProto:
+    """A MatMul whose weights are external (onnxruntime runs it: no external shape)."""
+    w = external("w", np.full((1, 300), fill, np.float32), location, files)
+    axes = numpy_helper.from_array(np.array([0], np.int64), "axes")
+    nodes = [
+        helper.make_node("Unsqueeze", ["x", "axes"], ["x2"]),
+        helper.make_node("MatMul", ["x2", "w"], ["y"]),
+    ]
+    return _model(nodes, ["y"], (w, axes))
+
+
 def sparse_constant(fill: float, location: str, files: dict[str, bytes]) -> onnx.ModelProto:
     """A Constant whose ``sparse_value`` has external values and indices."""
     values = external("sv", np.array([fill], np.float32), location, files)
@@ -149,6 +160,7 @@ BUILDERS: dict[str, Callable[[float, str, dict[str, bytes]], onnx.ModelProto]] =
     "in_if": in_if,
     "in_loop": in_loop,
     "weights": weights,
+    "matmul": matmul,
     "sparse_constant": sparse_constant,
 }
 
