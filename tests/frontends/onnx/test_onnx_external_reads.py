@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import onnx
 import pytest
 from cli_helpers import one_error, run
 from external_models import BUILDERS, fill_value, save
@@ -85,3 +86,62 @@ def test_no_file_outside_the_models_folder_is_opened(tmp_path, monkeypatch, caps
         # external tensor is a weight: never read)
         read = os.fspath(model.parent / "data.bin") in opened.read
         assert read == (name != "matmul")
+
+
+# ---- generated locations ----------------------------------------------------------------------
+
+_SEGMENTS = ["..", ".", "sub", "link_in", "link_out", "outside"]
+
+
+def _tree(root: Path) -> tuple[Path, Path]:
+    """root/model/{data.bin, sub/data.bin, link_in -> sub, link_out -> ../outside} and a decoy
+    root/outside/{data.bin, sub/data.bin} (the current directory while analysing)."""
+    model, decoy = root / "model", root / "outside"
+    for folder in (model / "sub", decoy / "sub"):
+        folder.mkdir(parents=True)
+    (model / "link_in").symlink_to("sub")
+    (model / "link_out").symlink_to(decoy)
+    return model, decoy
+
+
+def _expected_inside(model: Path, location: str) -> bool:
+    """The rule: a relative location whose real path is a file in the model's folder."""
+    real = os.path.realpath(os.path.join(model, location))
+    inside = os.path.commonpath([real, os.path.realpath(model)]) == os.path.realpath(model)
+    return not os.path.isabs(location) and inside and os.path.isfile(real)
+
+
+def test_generated_locations_are_read_inside_the_folder_or_refused(tmp_path, monkeypatch, capsys):
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    model, decoy = _tree(tmp_path)
+    roots = install_roots()
+    monkeypatch.chdir(decoy)
+
+    @hypothesis.settings(max_examples=30, deadline=None, database=None)
+    @hypothesis.given(
+        build=st.sampled_from(sorted(BUILDERS)),
+        segments=st.lists(st.sampled_from(_SEGMENTS), max_size=3),
+        absolute=st.sampled_from(["", os.fspath(model), os.fspath(tmp_path)]),
+    )
+    def check(build: str, segments: list[str], absolute: str) -> None:
+        location = os.path.join(absolute, *segments, "data.bin")
+        good, bad = {}, {}
+        m = BUILDERS[build](2.0, location, good)
+        BUILDERS[build](5.0, location, bad)
+        for folder in (model, model / "sub"):
+            (folder / "data.bin").write_bytes(good[location])
+        for folder in (decoy, decoy / "sub"):
+            (folder / "data.bin").write_bytes(bad[location])
+        onnx.save_model(m, os.fspath(model / "m.onnx"))
+        with audit() as opened:
+            code, out, err = run(capsys, "analyze", os.fspath(model / "m.onnx"), "-f", "json")
+        assert outside(opened.read, [*roots, os.fspath(model)]) == []
+        if _expected_inside(model, location):
+            assert code == 0, err
+            if build in ("fill_value", "constant_value"):  # 2*2*2*2 floats, not 5**4
+                assert json.loads(out)["total"]["bytes_written"] == 2 * 2 * 2 * 2 * 4
+        else:
+            assert code == 2 and one_error(err)
+
+    check()
