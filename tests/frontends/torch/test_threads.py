@@ -143,3 +143,95 @@ def test_threads_give_the_single_threaded_reports(options: dict) -> None:
     for i, reports in enumerate(_in_threads(jobs, rounds=3)):
         for report in reports:
             assert report == alone[i], f"thread {i} ({cases[i][1]}) disagrees"
+
+
+_SEEN: list[dict] = []  # outside the model: analyze puts the model's own lists back
+
+
+class AnalysesInside(nn.Module):
+    """A forward that analyses another model and itself, and starts a thread that runs and
+    analyses another model: nothing may deadlock, the inner reports are the usual ones, and
+    the outer report does not count what the side thread ran."""
+
+    def __init__(self, other: nn.Module) -> None:
+        super().__init__()
+        self.inner = _mlp()
+        self.others = (other,)  # not a submodule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _SEEN:
+            _SEEN.append(modelmeter.analyze(self.others[0], "3x20").to_dict())
+            _SEEN.append(modelmeter.analyze(self, "3x20").to_dict())  # itself, recursively
+
+            def side() -> None:
+                self.others[0](torch.ones(3, 20))
+                _SEEN.append(modelmeter.analyze(self.others[0], "3x20").to_dict())
+
+            thread = threading.Thread(target=side)
+            thread.start()
+            thread.join(timeout=60)
+        return self.inner(x)
+
+
+def test_analyze_inside_forward_and_in_a_thread_it_starts() -> None:
+    torch.manual_seed(0)
+    _SEEN.clear()
+    other = _mlp()
+    outer = AnalysesInside(other)
+    alone = modelmeter.analyze(other, "3x20").to_dict()
+    report = modelmeter.analyze(outer, "3x20")
+    assert len(_SEEN) == 3
+    assert _SEEN[0] == alone and _SEEN[2] == alone
+    calls = {node.name: node.calls for node in report.modules()}
+    assert calls["inner"] == 1 and calls["inner.0"] == 1
+
+
+def test_measure_beside_analyses_changes_no_report() -> None:
+    cases = _cases()[:2]
+    alone = [modelmeter.analyze(m, shape).to_dict() for m, shape in cases]
+    jobs: list[Callable[[], Any]] = [
+        (lambda m=m, shape=shape: modelmeter.analyze(m, shape).to_dict()) for m, shape in cases
+    ]
+    jobs.append(
+        lambda: modelmeter.measure(cases[0][0], "2x3x12x12", warmup=0, repeats=2, per_module=True)
+    )
+    results = _in_threads(jobs, rounds=3)
+    for i in range(len(cases)):
+        assert all(report == alone[i] for report in results[i])
+
+
+def test_sdpa_is_fused_only_in_the_thread_that_traces() -> None:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from modelmeter.frontends.torch.fused import fused_attention
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            self.names.add(func.__name__.split(".")[0])
+            return func(*args, **(kwargs or {}))
+
+    q = torch.empty(1, 2, 8, 4, device="meta")
+    inside, outside = threading.Event(), threading.Event()
+
+    def tracing_thread() -> None:
+        with fused_attention():
+            inside.set()
+            outside.wait(timeout=60)
+
+    t = threading.Thread(target=tracing_thread)
+    t.start()
+    try:
+        assert inside.wait(timeout=60)
+        with Ops() as ops:  # this thread traces nothing: PyTorch's own (math) path
+            F.scaled_dot_product_attention(q, q, q)
+    finally:
+        outside.set()
+        t.join(timeout=60)
+    assert "_scaled_dot_product_flash_attention_for_cpu" not in ops.names
+    with fused_attention(), Ops() as ops:
+        F.scaled_dot_product_attention(q, q, q)
+    assert "_scaled_dot_product_flash_attention_for_cpu" in ops.names
