@@ -14,8 +14,8 @@ distinct models never wait.
 
 from __future__ import annotations
 
-import threading
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
