@@ -1,9 +1,17 @@
 """ATen-level tracing: a TorchDispatchMode that sees every op, and global module hooks that
-say which module is running. Both are installed only for the duration of one trace and
-removed in ``finally`` blocks; nothing is attached to the user's modules."""
+say which module is running. Both are installed only while a trace runs and removed in
+``finally`` blocks; nothing is attached to the user's modules.
+
+Threads: the dispatch mode is per thread (PyTorch's mode stack is thread-local). Module
+hooks are process-wide: installed once for all running traces (counted under a lock, the
+last to end removes them), each call goes to the calling thread's innermost tracker; threads
+that trace nothing are ignored. The autograd hooks of a backward trace are removed when it
+ends: left in place they keep the graph, parameter copies and gradients alive in a cycle
+through the autograd engine that the garbage collector cannot see."""
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,7 +91,7 @@ class ScopeTracker:
 
         nodes = {id(t.grad_fn): t.grad_fn for t in _tensors(output) if t.grad_fn is not None}
         for node in nodes.values():
-            node.register_prehook(enter)
+            self._handles.append(node.register_prehook(enter))
 
     def _bw_exit(self, name: str):  # noqa: ANN202
         def exit_(*_: Any) -> None:
@@ -97,7 +105,7 @@ class ScopeTracker:
     def _grad_hook(self, obj: Any, fn: Any) -> None:
         tensors = [t for t in _tensors(obj) if t.requires_grad]
         if tensors:
-            register_multi_grad_hook(tensors, fn)
+            self._handles.append(register_multi_grad_hook(tensors, fn))
 
     def _pre(self, module: torch.nn.Module, args: tuple) -> None:
         name = self.names.get(id(module))
@@ -126,17 +134,77 @@ class ScopeTracker:
 
     @contextmanager
     def installed(self) -> Iterator[ScopeTracker]:
-        pre = _nn_module.register_module_forward_pre_hook(self._pre)
-        try:
-            post = _nn_module.register_module_forward_hook(self._post, always_call=True)
-        except TypeError:  # older torch without always_call
-            post = _nn_module.register_module_forward_hook(self._post)
-        try:
-            yield self
-        finally:
-            pre.remove()
-            post.remove()
-            self.stack[1:] = []
+        """This thread's module calls go to this tracker until the block ends."""
+        trackers = _current_trackers()
+        with _global_hooks():
+            trackers.append(self)
+            try:
+                yield self
+            finally:
+                trackers.remove(self)
+                self.stack[1:] = []
+                self.release()
+
+    def release(self) -> None:
+        """Remove the autograd hooks of the backward pass (see the module docstring)."""
+        handles, self._handles = self._handles, []
+        for h in handles:
+            h.remove()
+
+
+_LOCAL = threading.local()
+_HOOKS_LOCK = threading.Lock()
+_HOOKS: list[Any] = []  # the global hook handles while any trace runs
+_USERS = 0  # traces running (in any thread)
+
+
+def _current_trackers() -> list[ScopeTracker]:
+    trackers = getattr(_LOCAL, "trackers", None)
+    if trackers is None:
+        trackers = _LOCAL.trackers = []
+    return trackers
+
+
+def _tracker() -> ScopeTracker | None:
+    trackers = getattr(_LOCAL, "trackers", None)
+    return trackers[-1] if trackers else None
+
+
+def _global_pre(module: torch.nn.Module, args: tuple) -> None:
+    tracker = _tracker()
+    if tracker is not None:
+        tracker._pre(module, args)
+
+
+def _global_post(module: torch.nn.Module, args: tuple, output: Any) -> None:
+    tracker = _tracker()
+    if tracker is not None:
+        tracker._post(module, args, output)
+
+
+@contextmanager
+def _global_hooks() -> Iterator[None]:
+    """The process-wide module hooks, installed by the first running trace and removed by
+    the last (the lock is held only to count, never while a forward runs)."""
+    global _USERS
+    with _HOOKS_LOCK:
+        if _USERS == 0:
+            _HOOKS.append(_nn_module.register_module_forward_pre_hook(_global_pre))
+            try:
+                post = _nn_module.register_module_forward_hook(_global_post, always_call=True)
+            except TypeError:  # older torch without always_call
+                post = _nn_module.register_module_forward_hook(_global_post)
+            _HOOKS.append(post)
+        _USERS += 1
+    try:
+        yield
+    finally:
+        with _HOOKS_LOCK:
+            _USERS -= 1
+            if _USERS == 0:
+                for h in _HOOKS:
+                    h.remove()
+                _HOOKS.clear()
 
 
 def _shapes(obj: Any) -> tuple[tuple[int, ...], ...]:

@@ -12,6 +12,7 @@ import torch
 
 from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
+from modelmeter.frontends.torch.exclusive import holds_model
 from modelmeter.frontends.torch.fused import fused_attention
 from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
 from modelmeter.frontends.torch.tracer import (
@@ -136,6 +137,7 @@ def _state(
     return state, infos
 
 
+@holds_model  # functional_call swaps the module's tensors: one thread at a time per module
 def _run(
     model: Any,
     specs: InputSpecs,
