@@ -182,12 +182,10 @@ def parse_dims(values: Sequence[str]) -> dict[str, int]:
     for text in values:
         name, sep, value = text.partition("=")
         name, value = name.strip(), value.strip()
-        digits = value.isascii() and value.isdigit() and len(value.lstrip("0")) <= 12
-        if not sep or not name or not digits or not 1 <= int(value) <= MAX_DIM:
-            raise InputError(
-                f"malformed --dim {text[:80]!r}: write NAME=N with N a whole number "
-                f"from 1 to {MAX_DIM}"
-            )
+        if not sep or not name or not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise InputError(f"malformed --dim {text[:80]!r}: write NAME=N with N a positive integer")
+        if len(value.lstrip("0")) > 12 or int(value) > MAX_DIM:
+            raise InputError(f"--dim {text[:80]!r}: out of range (at most {MAX_DIM})")
         dims[name] = int(value)
     return dims
 

@@ -28,7 +28,7 @@ def parse_shape(text: str) -> tuple[tuple[int, ...], str | None]:
         )
     digits = re.split(r"\s*[x×,]\s*", m.group(1).strip())
     if any(len(d.lstrip("0")) > 12 for d in digits):  # int() of a huge digit string is slow; refuse it
-        raise InputError(f"input {text[:60]!r}: a dimension is larger than {MAX_DIM}")
+        raise InputError(f"input {text[:60]!r}: a dimension is out of range (at most {MAX_DIM})")
     shape = check_shape(tuple(int(d) for d in digits), text)
     dtype = None
     if m.group(2):
@@ -49,7 +49,7 @@ def check_shape(shape: tuple[int, ...], what: object = None) -> tuple[int, ...]:
         if d < 0:
             raise InputError(f"input shape {label} has a negative dimension")
         if d > MAX_DIM:
-            raise InputError(f"input shape {label}: dimension {d} is larger than {MAX_DIM}")
+            raise InputError(f"input shape {label}: dimension {d} is out of range (at most {MAX_DIM})")
     elements = 1
     for d in shape:
         elements *= d

@@ -90,7 +90,7 @@ def _load_report(args: argparse.Namespace, request: InputRequest) -> Report:
         try:
             return Report.from_dict(data)
         except InputError as e:
-            raise InputError(f"{args.model}: {e}") from None
+            raise InputError(f"{args.model} is not a modelmeter JSON report: {e}") from None
     from modelmeter.usecases.analyze import analyze
 
     with quiet_libraries(args.debug):
