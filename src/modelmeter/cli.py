@@ -4,8 +4,9 @@ Each command is a module ``modelmeter/commands/NAME.py`` with ``register(subpars
 common)``, which adds its parser and sets ``handler``; the options they share live in
 ``commands/options.py``. No counting and no rendering happens here.
 
-Exit codes: 0 ok, 2 usage or input error (bad arguments, any ModelmeterError), 1 internal
-error. Errors are one line on stderr (``modelmeter: error: ...``); ``--debug`` adds the traceback.
+Exit codes: 0 ok, 2 usage or input error (bad arguments, any ModelmeterError, an OSError
+from the file system, the user's code calling ``sys.exit``), 130 interrupted, 1 internal
+error (a bug). Errors are one line on stderr (``modelmeter: error: ...``); ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from modelmeter.commands.options import PROG
-from modelmeter.errors import ModelmeterError
+from modelmeter.errors import ModelmeterError, first_line
 
 # The commands, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -69,12 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The longest error line printed (a library's message can be kilobytes on one line).
+MAX_ERROR_CHARS = 500
+
+
 def _fail(message: str, debug: bool, code: int) -> int:
     if debug:
         traceback.print_exc()
     first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    if len(first) > MAX_ERROR_CHARS:
+        first = first[: MAX_ERROR_CHARS - 5] + " ..."
     print(f"{PROG}: error: {first}", file=sys.stderr)
     return code
+
+
+def _os_error(e: OSError) -> str:
+    """An OSError (a file the user named, the file system) as one line."""
+    what = e.strerror or first_line(e)
+    return f"{e.filename}: {what}" if e.filename is not None else what
+
+
+def _exit_called(e: SystemExit) -> str:
+    return (
+        f"the model's code called sys.exit({e.code!r}); modelmeter stopped here (a model "
+        "file or its factory should return a model, not exit)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except ModelmeterError as e:
         return _fail(str(e), debug, 2)
+    except OSError as e:  # the environment or a file the user named, not a bug in modelmeter
+        return _fail(_os_error(e), debug, 2)
+    except SystemExit as e:  # no handler exits: the user's code (a model file, its forward) did
+        return _fail(_exit_called(e), debug, 2)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -15,6 +15,10 @@ class InputError(ModelmeterError):
     pass
 
 
+class ReportFormatError(InputError, ValueError):
+    """A saved JSON report that is not one (wrong schema, a missing or malformed entry)."""
+
+
 class MissingDependency(ModelmeterError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(

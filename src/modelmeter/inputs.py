@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelmeter.errors import InputError
-from modelmeter.shapes import parse_shape
+from modelmeter.shapes import MAX_DIM, check_shape, parse_shape
 from modelmeter.units import canonical_dtype
 
 
@@ -35,6 +35,9 @@ class ShapeInput:
 
     shape: tuple[int, ...]
     dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        check_shape(self.shape)  # every way of making one is bounded (batch included)
 
 
 @dataclass(frozen=True)
@@ -75,16 +78,21 @@ def _check_dtype(dtype: str | None) -> str | None:
 def _check_batch(batch: int | None) -> int | None:
     if batch is None:
         return None
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InputError(f"batch must be a whole number >= 1 (got {batch!r})")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_DIM:
+        raise InputError(
+            f"batch must be a whole number >= 1 and at most {MAX_DIM} (got {batch!r})"
+        )
     return batch
 
 
 def _check_dims(dims: Mapping[str, int] | None) -> dict[str, int]:
     out: dict[str, int] = {}
     for name, value in (dims or {}).items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InputError(f"dimension {name!r} must be a whole number >= 1 (got {value!r})")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_DIM:
+            raise InputError(
+                f"dimension {name!r} must be a whole number >= 1 and at most {MAX_DIM} "
+                f"(got {value!r})"
+            )
         out[str(name)] = value
     return out
 
@@ -124,9 +132,7 @@ def item_from_api(value: Any) -> InputItem:
         shape, dtype = parse_shape(value)
         return ShapeInput(shape, dtype)
     if _is_shape(value) or type(value).__name__ == "Size":
-        if any(d < 0 for d in value):
-            raise InputError(f"input shape {tuple(value)} has a negative dimension")
-        return ShapeInput(tuple(int(d) for d in value))
+        return ShapeInput(check_shape(tuple(int(d) for d in value)))
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return ValueInput(value)
     if value is None or isinstance(value, (bool, int, float)):
@@ -176,8 +182,10 @@ def parse_dims(values: Sequence[str]) -> dict[str, int]:
     for text in values:
         name, sep, value = text.partition("=")
         name, value = name.strip(), value.strip()
-        if not sep or not name or not value.isdigit() or int(value) < 1:
-            raise InputError(f"malformed --dim {text!r}: write NAME=N with N a positive integer")
+        if not sep or not name or not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise InputError(f"malformed --dim {text[:80]!r}: write NAME=N with N a positive integer")
+        if len(value.lstrip("0")) > 12 or int(value) > MAX_DIM:
+            raise InputError(f"--dim {text[:80]!r}: out of range (at most {MAX_DIM})")
         dims[name] = int(value)
     return dims
 

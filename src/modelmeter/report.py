@@ -7,10 +7,11 @@ running module); totals are always computed, so nothing is counted twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from modelmeter.costs import ZERO, Cost, OpRecord, OpStat, ParamStats
+from modelmeter.errors import ReportFormatError, first_line
 from modelmeter.units import DTYPE_BYTES, SIZE_PRECISIONS
 
 SCHEMA = "modelmeter.report/1"
@@ -216,21 +217,46 @@ class Report:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
+        """The Report a ``to_dict()`` document describes. Anything else (not a dict, another
+        schema, a missing, mistyped or negative entry) raises one ReportFormatError (an
+        InputError and a ValueError) naming the first problem."""
+        if not isinstance(d, dict):
+            raise ReportFormatError(f"not a {SCHEMA} document: a {type(d).__name__}, not an object")
         if d.get("schema") != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} document (schema={d.get('schema')!r})")
-        nodes = [_node_from_dict(m) for m in d["modules"]]
+            raise ReportFormatError(f"not a {SCHEMA} document (schema={d.get('schema')!r})")
+        try:
+            return cls._from_checked(d)
+        except ReportFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+                RecursionError) as e:  # fmt: skip
+            what = f"missing entry {e}" if isinstance(e, KeyError) else first_line(e)
+            raise ReportFormatError(f"malformed {SCHEMA} document: {what}") from None
+
+    @classmethod
+    def _from_checked(cls, d: dict[str, Any]) -> Report:
+        nodes = [_node_from_dict(m) for m in _list(d["modules"], "modules")]
         root = _assemble(nodes)
         total = d["total"]
         return cls(
-            model=d["model"],
-            frontend=d["frontend"],
-            convention=d["convention"],
-            mode=d["mode"],
-            inputs=[InputSpec(tuple(i["shape"]), i["dtype"], i.get("name")) for i in d["inputs"]],
+            model=_text(d["model"], "model"),
+            frontend=_text(d["frontend"], "frontend"),
+            convention=_text(d["convention"], "convention"),
+            mode=_text(d["mode"], "mode"),
+            inputs=[
+                InputSpec(
+                    tuple(_number(x, "input shape") for x in _list(i["shape"], "input shape")),
+                    _text(i["dtype"], "input dtype"),
+                    i.get("name"),
+                )
+                for i in _list(d["inputs"], "inputs")
+            ],
             root=root,
-            activation_bytes=int(total.get("activation_bytes", 0)),
-            peak_activation_bytes=int(total.get("peak_activation_bytes", 0)),
-            notes=list(d.get("notes", [])),
+            activation_bytes=_number(total.get("activation_bytes", 0), "activation_bytes"),
+            peak_activation_bytes=_number(
+                total.get("peak_activation_bytes", 0), "peak_activation_bytes"
+            ),
+            notes=[_text(n, "note") for n in _list(d.get("notes", []), "notes")],
         )
 
 
@@ -260,16 +286,57 @@ def _node_to_dict(n: ModuleNode) -> dict[str, Any]:
     }
 
 
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ReportFormatError(f"malformed {SCHEMA} document: {what} {value!r} is not a string")
+    return value
+
+
+def _number(value: Any, what: str) -> int:
+    """A count in a saved report: a whole number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ReportFormatError(
+            f"malformed {SCHEMA} document: {what} {str(value)[:40]!r} is not a whole number >= 0"
+        )
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ReportFormatError(f"malformed {SCHEMA} document: {what} is not a list")
+    return value
+
+
+def _op_from_dict(o: dict[str, Any]) -> OpRecord:
+    for f in fields(Cost):
+        _number(o.get(f.name, 0), f.name)
+    _text(o["op"], "op")
+    if o.get("phase", "forward") not in PHASES:
+        raise ReportFormatError(f"malformed {SCHEMA} document: unknown phase {o.get('phase')!r}")
+    _text(o.get("dtype", "float32"), "op dtype")
+    if o.get("unit") not in (None, "matrix", "vector"):
+        raise ReportFormatError(f"malformed {SCHEMA} document: unknown unit {o.get('unit')!r}")
+    for shape in _list(o.get("shapes", []), "op shapes"):
+        for x in _list(shape, "op shape"):
+            _number(x, "op shape")
+    return OpRecord.from_dict(o)
+
+
 def _node_from_dict(m: dict[str, Any]) -> ModuleNode:
+    own = m.get("own", {})
+    for key, value in own.items():
+        _number(value, f"own.{key}")
+    unsupported = {_text(k, "op"): _number(v, "unsupported calls")
+                   for k, v in m.get("unsupported", {}).items()}  # fmt: skip
     return ModuleNode(
-        name=m["name"],
-        type=m["type"],
-        depth=int(m["depth"]),
-        calls=int(m["calls"]),
-        own=ParamStats(**m.get("own", {})),
-        output_shapes=[list(s) for s in m.get("output_shapes", [])],
-        ops=[OpRecord.from_dict(o) for o in m.get("ops", [])],
-        unsupported=dict(m.get("unsupported", {})),
+        name=_text(m["name"], "module name"),
+        type=_text(m["type"], "module type"),
+        depth=_number(m["depth"], "depth"),
+        calls=_number(m["calls"], "calls"),
+        own=ParamStats(**own),
+        output_shapes=[list(s) for s in _list(m.get("output_shapes", []), "output_shapes")],
+        ops=[_op_from_dict(o) for o in _list(m.get("ops", []), "ops")],
+        unsupported=unsupported,
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.roofline import main_dtype, roofline
+from modelmeter.hardware.quantities import figure_rule
 from modelmeter.hardware.schema import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, resolve_peak
 from modelmeter.report import Report
@@ -100,6 +101,9 @@ def utilization(
     """
     if not latency_s > 0 or latency_s == float("inf"):
         raise HardwareSpecError(f"latency must be a positive time (got {latency_s!r})")
+    rule = figure_rule(latency_s, "seconds")
+    if rule:
+        raise HardwareSpecError(f"latency {latency_s!r} {rule}")
     if dtype is not None:
         from modelmeter.units import canonical_dtype
 

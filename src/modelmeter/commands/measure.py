@@ -28,6 +28,8 @@ from modelmeter.commands.paths import check_command_outputs
 from modelmeter.render.emit import check_plot_path, emit, output_path
 from modelmeter.render.formats import MEASURE_FORMATS
 
+MAX_CALLS = 10**6  # warm-up or timed calls: more is a typo, not a measurement
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
@@ -47,14 +49,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--warmup",
-        type=count(0, "warm-up count"),
+        type=count(0, "warm-up count", MAX_CALLS),
         default=3,
         metavar="N",
         help="untimed calls first (default 3)",
     )
     p.add_argument(
         "--repeats",
-        type=count(1, "repeat count"),
+        type=count(1, "repeat count", MAX_CALLS),
         default=10,
         metavar="N",
         help="timed calls (default 10)",

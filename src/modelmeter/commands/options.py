@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from modelmeter.errors import InputError
 from modelmeter.inputs import InputRequest
 from modelmeter.render.emit import check_plot_path
+from modelmeter.shapes import MAX_DIM
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -49,18 +50,26 @@ TF32_HELP = (
 # ---- argument types ----------------------------------------------------------------------------
 
 
-def count(minimum: int, what: str) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``minimum`` (``what`` names it in the error)."""
+def count(minimum: int, what: str, maximum: int = MAX_DIM) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``minimum`` to ``maximum`` (``what`` names it in
+    the error)."""
 
     def parse(text: str) -> int:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        digits = text.strip().lstrip("+-").lstrip("0")
         try:
-            value = int(text)
+            if len(digits) > 18 and digits.isdigit():  # out of range; int() of it is slow
+                value = minimum - 1 if text.strip().startswith("-") else maximum + 1
+            else:
+                value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"invalid {what} {text!r}: give a whole number"
+                f"invalid {what} {shown!r}: give a whole number"
             ) from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: must be >= {minimum}")
+            raise argparse.ArgumentTypeError(f"invalid {what} {shown!r}: must be >= {minimum}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"invalid {what} {shown!r}: must be <= {maximum}")
         return value
 
     return parse
@@ -71,13 +80,12 @@ def depth_arg(text: str) -> int | None:
     if text.strip().lower() == "all":
         return None
     try:
-        value = int(text)
-    except ValueError:
+        value = count(0, "depth", 10**6)(text)
+    except argparse.ArgumentTypeError:
+        shown = text if len(text) <= 40 else text[:37] + "..."
         raise argparse.ArgumentTypeError(
-            f"invalid depth {text!r}: give a whole number >= 0 or 'all'"
+            f"invalid depth {shown!r}: give a whole number >= 0 or 'all'"
         ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid depth {text!r}: must be >= 0 (or 'all')")
     return value
 
 
@@ -218,7 +226,7 @@ def _add_plot_options(g: Any) -> None:
     )
     g.add_argument(
         "--plot-top",
-        type=int,
+        type=count(1, "--plot-top", 10**6),
         default=20,
         metavar="N",
         help="modules shown by --plot-breakdown (default 20)",
@@ -228,7 +236,7 @@ def _add_plot_options(g: Any) -> None:
 def _rate(text: str, option: str, kind: str) -> float:
     """``--peak`` (kind ``rate``: 1.7T, 1.7TOPS, 312TFLOPS) or ``--bandwidth`` (``bandwidth``:
     25.6G, 25.6GB/s, 800GiB/s) as a positive finite number."""
-    from modelmeter.hardware.loader import parse_quantity
+    from modelmeter.hardware.quantities import figure_rule, parse_quantity
 
     try:
         value = parse_quantity(text, kind)
@@ -238,6 +246,9 @@ def _rate(text: str, option: str, kind: str) -> float:
         raise InputError(
             f"{option}: must be a positive {'rate' if kind == 'rate' else kind} (got {text!r})"
         )
+    rule = figure_rule(value, kind)
+    if rule:
+        raise InputError(f"{option}: {text!r} {rule}")
     return value
 
 

@@ -52,6 +52,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def _latency(text: str) -> float:
     from modelmeter.hardware import parse_seconds
+    from modelmeter.hardware.quantities import figure_rule
 
     try:
         value = parse_seconds(text)
@@ -59,6 +60,20 @@ def _latency(text: str) -> float:
         raise InputError(f"--latency: {e}") from None
     if not 0 < value < float("inf"):
         raise InputError(f"--latency must be a positive time (got {text!r})")
+    rule = figure_rule(value, "seconds")
+    if rule:
+        raise InputError(f"--latency: {text!r} {rule}")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a report holds")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:40]} is out of range")
     return value
 
 
@@ -68,10 +83,14 @@ def _load_report(args: argparse.Namespace, request: InputRequest) -> Report:
 
         try:
             with open(args.model, encoding="utf-8") as f:
-                return Report.from_dict(json.load(f))
+                data = json.load(f, parse_constant=_no_constant, parse_float=_finite)
         except OSError as e:
             raise InputError(f"cannot read {args.model}: {e.strerror or e}") from None
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, NaN, nested too deep
+            raise InputError(f"{args.model} is not a modelmeter JSON report: {e}") from None
+        try:
+            return Report.from_dict(data)
+        except InputError as e:
             raise InputError(f"{args.model} is not a modelmeter JSON report: {e}") from None
     from modelmeter.usecases.analyze import analyze
 

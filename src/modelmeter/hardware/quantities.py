@@ -3,7 +3,19 @@ SI or binary prefixes (``1.7T``, ``3.35 TB/s``, ``32 GiB``), read and written ba
 
 from __future__ import annotations
 
+import math
 import re
+
+# The range a figure may take, per kind: outside it a roofline's arithmetic overflows to inf
+# or loses all precision (a peak of 1e-320 OP/s makes every time infinite), so the boundary
+# refuses it. Times may also be 0 (no overhead); a rate, bandwidth or size may not.
+FIGURE_RANGE: dict[str, tuple[float, float]] = {
+    "rate": (1.0, 1e30),  # OP/s
+    "bandwidth": (1.0, 1e30),  # bytes/s
+    "bytes": (1.0, 1e30),
+    "fraction": (1e-6, 1e6),  # an efficiency
+    "seconds": (1e-15, 1e9),  # 1 fs .. ~32 years
+}
 
 # Suffix -> divisor (dividing keeps "10us" exactly 1e-05).
 _TIME_UNITS = (("ns", 1e9), ("us", 1e6), ("µs", 1e6), ("μs", 1e6), ("ms", 1e3), ("s", 1.0))
@@ -77,6 +89,24 @@ def parse_quantity(text: str, kind: str) -> float:
         table = _BINARY if prefix.endswith("i") else _SI
         scale = float(table[prefix[0].lower()])
     return float(num.replace("_", "")) * scale
+
+
+def figure_rule(value: float, kind: str, *, zero: bool = False) -> str | None:
+    """What is wrong with ``value`` as a figure of ``kind`` (a key of :data:`FIGURE_RANGE`);
+    None when it is a finite number in range (or 0 where ``zero`` allows it)."""
+    low, high = FIGURE_RANGE[kind]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "must be a number"
+    if zero and value == 0:
+        return None
+    if not math.isfinite(value):
+        return "must be a finite number"
+    if value <= 0:
+        return "must be >= 0" if zero else "must be > 0"
+    if not low <= value <= high:
+        unit = {"seconds": " s", "fraction": ""}.get(kind, "")
+        return f"must be between {low:g}{unit} and {high:g}{unit}"
+    return None
 
 
 def format_si(value: float) -> str:

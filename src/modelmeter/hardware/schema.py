@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmeter.errors import ModelmeterError
-from modelmeter.hardware.quantities import format_si
+from modelmeter.hardware.quantities import figure_rule, format_si
 from modelmeter.registry import FAMILIES
 from modelmeter.units import DTYPE_BYTES, canonical_dtype
 
@@ -167,15 +167,13 @@ def _rule(f: Field, value: Any) -> str | None:
     elif f.kind == "seconds":
         if not _is_number(value) or not 0 <= value < math.inf:
             return "must be >= 0"
+        return figure_rule(value, "seconds", zero=True)
     elif f.kind in NUMBER_KINDS:
         if not _is_number(value):
             return "must be a number or a string such as '3.35T'"
-        if not math.isfinite(value):
-            return "must be a finite number"
-        if value <= 0:
-            return "must be > 0"
-        if f.most is not None and value > f.most:
+        if f.most is not None and math.isfinite(value) and value > f.most:
             return f"must be at most {f.most:g}"
+        return figure_rule(value, f.kind)  # finite, > 0, and not absurdly small or large
     return None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from modelmeter.errors import InputError, ModelNotFound, require
+from modelmeter.errors import InputError, ModelNotFound, first_line, require
 from modelmeter.models.loaded import LoadedModel
 
 DEFAULT_INPUT = "1x128:int64"
@@ -49,16 +49,26 @@ def load_hf(spec: str) -> LoadedModel:
     if spec.lower() in _presets():
         name = spec.lower()
         return _from_dict(preset_config(name), f"hf:{name}")
-    if path.is_dir():
+    if _is(path, "dir", spec):
         config_file = path / "config.json"
-        if not config_file.is_file():
+        if not _is(config_file, "file", spec):
             raise ModelNotFound(f"directory {spec!r} has no config.json")
         return _from_dict(_read_json(config_file), f"hf:{path.name or spec}")
     if path.suffix.lower() == ".json":
-        if not path.is_file():
+        if not _is(path, "file", spec):
             raise ModelNotFound(f"no such config file: {spec!r}")
         return _from_dict(_read_json(path), f"hf:{path.stem}")
     return _from_hub(spec)
+
+
+def _is(path: Path, kind: str, spec: str) -> bool:
+    """Whether ``path`` is a directory (``kind`` "dir") or a file; InputError when the file
+    system refuses the name (too long, a loop of links, no permission)."""
+    try:
+        return path.is_dir() if kind == "dir" else path.is_file()
+    except OSError as e:
+        shown = spec if len(spec) <= 80 else spec[:77] + "..."
+        raise InputError(f"cannot open hf:{shown}: {e.strerror or e}") from None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -83,11 +93,34 @@ def _from_dict(data: dict[str, Any], label: str) -> LoadedModel:
         raise InputError(f"config of {label} has no 'model_type'")
     dtype = data.pop("torch_dtype", None) or data.pop("dtype", None)
     data.pop("dtype", None)
+    if not isinstance(model_type, str):
+        raise InputError(f"config of {label}: 'model_type' must be a string (got {model_type!r})")
+    known = _model_types(tf)
+    if known and model_type not in known:
+        close = difflib.get_close_matches(model_type, known, n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise InputError(
+            f"config of {label}: transformers {tf.__version__} knows no model_type "
+            f"{model_type[:60]!r}{hint}"
+        )
     try:
         config = tf.AutoConfig.for_model(model_type, **data)
-    except (ValueError, KeyError) as e:
-        raise InputError(f"config of {label}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # noqa: BLE001  (any value the config library refuses: one line)
+        raise InputError(f"config of {label}: {_why(e)}") from None
     return _build(config, label, dtype)
+
+
+def _model_types(tf: Any) -> list[str]:
+    """The model types this transformers knows (empty when it does not say)."""
+    try:
+        return list(tf.models.auto.configuration_auto.CONFIG_MAPPING_NAMES)
+    except AttributeError:
+        return []
+
+
+def _why(e: BaseException) -> str:
+    """An exception from transformers as one short line (type name and first line)."""
+    return f"{type(e).__name__}: {first_line(e, '')}".rstrip(": ")
 
 
 def _from_hub(model_id: str) -> LoadedModel:
@@ -146,7 +179,10 @@ def _torch_dtype(dtype: Any) -> Any:
 
 def _model_class(tf: Any, config: Any) -> Any:
     """The config's first listed architecture, else a causal LM, else the bare model."""
-    for arch in getattr(config, "architectures", None) or []:
+    archs = getattr(config, "architectures", None) or []
+    if not isinstance(archs, (list, tuple)) or not all(isinstance(a, str) for a in archs):
+        raise InputError(f"config 'architectures' must be a list of class names (got {archs!r})")
+    for arch in archs:
         cls = getattr(tf, arch, None)
         if cls is not None:
             return cls
@@ -178,7 +214,9 @@ def _build(config: Any, label: str, dtype: Any) -> LoadedModel:
             break
         except ValueError as e:  # the model has no sdpa implementation
             if attn == "eager":
-                raise InputError(f"cannot build {label}: {str(e).splitlines()[0]}") from None
+                raise InputError(f"cannot build {label}: {_why(e)}") from None
+        except Exception as e:  # noqa: BLE001  (a config value the model cannot be built with)
+            raise InputError(f"cannot build {label} from its config: {_why(e)}") from None
     assert model is not None
     model.eval()
     kwargs: dict[str, Any] = {"input_ids": DEFAULT_INPUT}

@@ -19,7 +19,7 @@ from modelmeter.models.loaded import LoadedModel, suggest
 
 def load_file(path_text: str, factory: str) -> LoadedModel:
     path = Path(path_text).expanduser()
-    if not path.is_file():
+    if not _is_file(path, path_text):
         raise ModelNotFound(f"no such file: {path_text!r}")
     module = _import(path)
     obj: Any = module
@@ -39,6 +39,8 @@ def load_file(path_text: str, factory: str) -> LoadedModel:
         result = obj()
     except ModelmeterError:
         raise
+    except SystemExit as e:  # the user's code may not end modelmeter (nor exit 0 silently)
+        raise ModelRunError(f"{path.name}:{factory}() {_exited(e)}") from None
     except Exception as e:  # noqa: BLE001  (the user's code: one clear line)
         raise ModelRunError(
             f"{path.name}:{factory}() failed: {type(e).__name__}: {_first(e)}"
@@ -86,6 +88,9 @@ def _import(path: Path) -> Any:
     sys.dont_write_bytecode = True  # write nothing (no __pycache__) beside the user's file
     try:
         spec.loader.exec_module(module)
+    except SystemExit as e:
+        sys.modules.pop(mod_name, None)
+        raise ModelRunError(f"importing {path.name}: the file {_exited(e)}") from None
     except Exception as e:  # noqa: BLE001
         sys.modules.pop(mod_name, None)
         raise ModelRunError(f"importing {path.name} failed: {type(e).__name__}: {_first(e)}") from e
@@ -94,6 +99,23 @@ def _import(path: Path) -> Any:
         if added and folder in sys.path:
             sys.path.remove(folder)
     return module
+
+
+def _is_file(path: Path, path_text: str) -> bool:
+    """Whether ``path`` is a file; InputError when the file system refuses the name (too
+    long, a loop of links, no permission to look)."""
+    try:
+        return path.is_file()
+    except OSError as e:
+        shown = path_text if len(path_text) <= 80 else path_text[:77] + "..."
+        raise InputError(f"cannot open {shown!r}: {e.strerror or e}") from None
+
+
+def _exited(e: SystemExit) -> str:
+    return (
+        f"called sys.exit({e.code!r}); a model file and its factory must return a model, "
+        "not exit"
+    )
 
 
 def _first(e: BaseException) -> str:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from rich import box
@@ -18,6 +17,7 @@ from modelmeter.hardware.loader import dump_toml, format_si
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.render.capture import to_text
 from modelmeter.render.formats import HARDWARE_LIST_FORMATS, HARDWARE_SHOW_FORMATS, unknown_format
+from modelmeter.render.jsonfmt import dumps
 from modelmeter.units import format_bytes, format_peak, format_rate, rate_unit
 
 # (column, dtypes it shows: the first one the spec has)
@@ -91,7 +91,7 @@ def render_hardware_list(
 ) -> str:
     """The device table in ``HARDWARE_LIST_FORMATS``."""
     if fmt == "json":
-        return json.dumps([s.to_dict() for s in specs], indent=2) + "\n"
+        return dumps([s.to_dict() for s in specs])
     rows = list_rows(specs)
     if fmt == "md":
         out = [
@@ -178,7 +178,7 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
 def render_hardware_show(spec: HardwareSpec, fmt: str = "table", *, width: int = 160) -> str:
     """One device with all its fields, in ``HARDWARE_SHOW_FORMATS``."""
     if fmt == "json":
-        return json.dumps(spec.to_dict(), indent=2) + "\n"
+        return dumps(spec.to_dict())
     if fmt == "toml":
         return dump_toml(spec)
     if fmt != "table":

@@ -1,14 +1,37 @@
-"""The machine-readable report: ``Report.to_dict()`` as indented JSON (schema in the design)."""
+"""The machine-readable report: ``Report.to_dict()`` as indented JSON (schema in the design).
+
+Every JSON modelmeter writes goes through :func:`dumps`: strict JSON (RFC 8259), never
+``Infinity`` or ``NaN``. The boundary refuses the figures that would produce them (see
+``hardware.quantities.FIGURE_RANGE``); should a non-finite number still reach a renderer, it
+is written as ``null`` (unknown), never as invalid JSON.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.report import Report
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (inf, nan) replaced by None, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    """``obj`` as indented strict JSON (non-finite numbers as null), with a final newline."""
+    return json.dumps(finite(obj), indent=2, allow_nan=False) + "\n"
 
 
 def report_dict(report: Report, roofline: Roofline | None = None) -> dict[str, Any]:
@@ -26,4 +49,4 @@ def report_dict(report: Report, roofline: Roofline | None = None) -> dict[str, A
 
 def render_json(report: Report, roofline: Roofline | None = None) -> str:
     """One JSON object, schema ``modelmeter.report/1``; ``Report.from_dict`` reads it back."""
-    return json.dumps(report_dict(report, roofline), indent=2) + "\n"
+    return dumps(report_dict(report, roofline))

@@ -3,10 +3,10 @@ measured, per module and per kernel class (pure functions of a MeasureResult).""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from modelmeter.render.formats import MEASURE_FORMATS, unknown_format
+from modelmeter.render.jsonfmt import dumps
 from modelmeter.units import format_bytes, format_count, format_rate
 from modelmeter.units import format_percent as _pct
 from modelmeter.units import format_ratio as _ratio
@@ -152,7 +152,7 @@ def render_measure(result: MeasureResult, fmt: str = "table", *, depth: int | No
     """The measurement in one of ``MEASURE_FORMATS``: ``table`` (text; ``depth``: module
     levels shown with per-module timings) or ``json`` (``MeasureResult.to_dict()``)."""
     if fmt == "json":
-        return json.dumps(result.to_dict(), indent=2) + "\n"
+        return dumps(result.to_dict())
     if fmt == "table":
         return measure_text(result, depth)
     raise unknown_format(fmt, MEASURE_FORMATS)

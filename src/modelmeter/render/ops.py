@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from rich import box
@@ -13,6 +12,7 @@ from rich.text import Text
 from modelmeter.registry import Formula, formulas, zero_cost_targets
 from modelmeter.render.capture import to_text
 from modelmeter.render.formats import OPS_FORMATS, unknown_format
+from modelmeter.render.jsonfmt import dumps
 
 
 def _summary(doc: str) -> str:
@@ -120,7 +120,7 @@ def render_ops(
     """The supported operators as ``table`` (text), ``md`` or ``json``."""
     data = ops_data(counted, zero)
     if fmt == "json":
-        return json.dumps(data, indent=2) + "\n"
+        return dumps(data)
     if fmt == "md":
         return _render_md(data)
     if fmt == "table":

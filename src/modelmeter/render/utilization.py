@@ -3,10 +3,10 @@ lines or JSON (pure functions of a Report and its Utilization)."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from modelmeter.render.formats import UTILIZATION_FORMATS, unknown_format
+from modelmeter.render.jsonfmt import dumps
 from modelmeter.units import format_count, format_peak, format_rate, format_seconds
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def render_utilization(report: Report, u: Utilization, fmt: str = "table") -> st
     """The utilization in one of ``UTILIZATION_FORMATS``: ``table`` (aligned text) or
     ``json`` (the model's name and ``Utilization.to_dict()``)."""
     if fmt == "json":
-        return json.dumps({"model": report.model, **u.to_dict()}, indent=2) + "\n"
+        return dumps({"model": report.model, **u.to_dict()})
     if fmt != "table":
         raise unknown_format(fmt, UTILIZATION_FORMATS)
     rows = utilization_lines(report, u)
