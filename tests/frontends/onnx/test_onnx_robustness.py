@@ -86,7 +86,7 @@ def test_constant_whose_data_does_not_fit_its_dims(tmp_path) -> None:
         [vi("x", [2, 2])],
         [vi("y", None)],
     )
-    _one_error(_save(tmp_path, m), "holds an unreadable tensor")
+    _one_error(_save(tmp_path, m), "tensor 'c' holds 3 value(s)", "need 4")
     c = helper.make_tensor("c", I64, [2], [2, 2])
     c.data_type = 100  # (used to raise KeyError: 100)
     m.graph.node[0].attribute[0].t.CopyFrom(c)
