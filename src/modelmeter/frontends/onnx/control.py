@@ -96,9 +96,10 @@ class ControlFlow:
                 f"Loop {name!r}: body counted {trips} times (its static trip "
                 "count; an upper bound if its condition ends it earlier)"
             )
-        self.repeated += len(body_events) * max(0, trips - 1)
-        for _ in range(max(0, trips - 1)):
-            self.events.extend(body_events)
+        if body_events:  # (an empty body runs any number of times at no cost)
+            self.repeated += len(body_events) * (trips - 1)
+            for _ in range(trips - 1):
+                self.events.extend(body_events)
         return body_events
 
     def _over_budget(self, node: Any, name: str, per_trip: int, trips: int) -> str:

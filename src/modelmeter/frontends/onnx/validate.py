@@ -114,6 +114,10 @@ def _check_graph(graph: Any, label: str, where: str, outer: list[set[str]], nbyt
     defined = names | inits
     for node in graph.node:
         defined.update(o for o in node.output if o)
+    for name in sorted(defined):  # names are unique across nested graphs (SSA)
+        if any(name in s for s in outer):
+            raise _fail(label, f"{where} defines {name!r} again, a name the graph around it "
+                        "already defines")
     scopes = [defined, *outer]
 
     def known(name: str) -> bool:
