@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from modelmeter.cli import main  # noqa: E402
 node = helper.make_node
 I64, BOOL = TensorProto.INT64, TensorProto.BOOL
 SECONDS = 20  # per case, generous on a loaded machine; cases take well under 1 s
+PEAK_BYTES = 128 << 20  # per case: no tensor of a huge size is ever built
 
 
 def _base() -> onnx.ModelProto:
@@ -52,9 +54,10 @@ def _base() -> onnx.ModelProto:
             node("Constant", [], ["go"], value=helper.make_tensor("go_v", BOOL, [], [1])),
             node("Loop", ["trips", "go", "sm"], ["y"], body=body, name="loop"),
             node("ConstantOfShape", ["s"], ["z"], name="cos"),
+            node("Tile", ["zero1", "rest"], ["tiled"], name="tile"),
         ],
         [vi("x", ["batch", 3, 4, 4])],
-        [vi("y", None), vi("z", None)],
+        [vi("y", None), vi("z", None), vi("tiled", None)],
         [numpy_helper.from_array(np.full((4, 3, 3, 3), 0.5, np.float32), "w"),
          init("b", (4,)), init("fc", (64, 5)), *ints.values()],
     )
@@ -64,7 +67,7 @@ BASE = _base()
 OPS = ["Relu", "Conv", "MatMul", "Gemm", "Loop", "Scan", "If", "LSTM", "MaxPool", "AveragePool",
        "Einsum", "TopK", "Resize", "Pad", "Range", "Tile", "Expand", "ConstantOfShape",
        "Reshape", "Softmax", "BatchNormalization", "ConvTranspose", "Unknown"]
-SIZES = st.sampled_from([0, 1, 2, 3, 7, 64, -1, -(2**62), 2**31, 2**40, 2**62, 2**63 - 1])
+SIZES = st.sampled_from([0, 1, 2, 3, 7, 64, -1, -(2**62), 3 * 10**7, 2**31, 2**40, 2**62, 2**63 - 1])
 
 
 def _nodes(m: onnx.ModelProto) -> list[onnx.NodeProto]:
@@ -82,7 +85,7 @@ def _mutation(draw: st.DrawFn, m: onnx.ModelProto) -> None:
     g = m.graph
     nodes = _nodes(m)
     nd = nodes[draw(st.integers(0, len(nodes) - 1))]
-    kind = draw(st.integers(0, 11))
+    kind = draw(st.integers(0, 12))
     if kind == 0:  # an attribute's value
         ints = [a for a in nd.attribute if a.type in (2, 7)]
         if ints:
@@ -130,8 +133,16 @@ def _mutation(draw: st.DrawFn, m: onnx.ModelProto) -> None:
             t.CopyFrom(numpy_helper.from_array(np.array(draw(SIZES), np.int64), "trips"))
         else:
             m.opset_import[0].version = draw(st.sampled_from([1, 7, 11, 13, 21, 99]))
-    else:  # element type of the graph input
+    elif kind == 11:  # element type of the graph input
         g.input[0].type.tensor_type.elem_type = draw(st.sampled_from([0, 1, 7, 9, 10, 99]))
+    else:  # an integer constant's value (shapes, counts) set to any size
+        name = draw(st.sampled_from(["zero", "zero1", "rest", "trips"]))
+        t = next(t for t in g.initializer if t.name == name)
+        dims = tuple(t.dims)
+        if all(0 <= d <= 4 for d in dims):
+            values = [draw(SIZES) for _ in range(int(np.prod(dims)))]
+            value = np.array(values, np.int64).reshape(dims)
+            t.CopyFrom(numpy_helper.from_array(value, name))
 
 
 @st.composite
@@ -150,7 +161,7 @@ def _files(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=_files())
 def test_mutated_graphs_end_in_a_report_or_one_error_line(tmp_path_factory, data) -> None:
@@ -158,8 +169,13 @@ def test_mutated_graphs_end_in_a_report_or_one_error_line(tmp_path_factory, data
     path.write_bytes(data)
     err = io.StringIO()
     start = time.perf_counter()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(["analyze", str(path), "--dim", "batch=2", "--format", "json"])
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["analyze", str(path), "--dim", "batch=2", "--format", "json"])
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     seconds = time.perf_counter() - start
     text = err.getvalue()
     lines = [ln for ln in text.strip().splitlines() if ": warning:" not in ln]
@@ -168,6 +184,7 @@ def test_mutated_graphs_end_in_a_report_or_one_error_line(tmp_path_factory, data
     if code == 2:
         assert len(lines) == 1 and lines[0].startswith("modelmeter: error: "), text
     assert seconds < SECONDS, f"took {seconds:.1f} s"
+    assert peak < PEAK_BYTES, f"allocated {peak / 2**20:.0f} MiB"
 
 
 def test_the_base_graph_is_counted() -> None:
@@ -179,6 +196,6 @@ def test_the_base_graph_is_counted() -> None:
 
         r = analyze(path_free, dims={"batch": 2})
     # Conv 2x4x4x4 outputs x 27 MACs = 3,456; MatMul 2x64 @ 64x5 = 640; MACs 4,096;
-    # the Loop runs Relu 3 times on 2x5: 30 FLOPs
+    # the Loop runs Relu 3 times; Tile of a constant is folded at load
     assert r.total().cost.macs == 4096 and r.unsupported == {}
     assert r.by_operator()["onnx.Relu"].calls == 1 + 3
