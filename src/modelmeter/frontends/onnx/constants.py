@@ -21,6 +21,14 @@ NONDETERMINISTIC = {
     "Multinomial",
 }
 CONTROL_FLOW = {"If", "Loop", "Scan"}
+# Ops whose outputs never hold more elements than their inputs: evaluated even when ONNX's
+# inference leaves their output shape unknown (data-dependent outputs).
+SHRINKING = {
+    "NonZero", "Unique", "Compress", "TopK", "Slice", "Gather", "GatherElements", "GatherND",
+    "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity", "Cast", "CastLike", "Shape",
+    "Size", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceMean", "Split",
+    "Transpose", "Neg", "Abs", "Not", "Concat",
+}
 
 
 class KnownDims(Protocol):
@@ -194,8 +202,46 @@ class Constants:
             if value is None:
                 return None
             feeds[inp] = value
+        if not self._small_outputs(node, feeds):
+            return None
         evaluator = self._evaluator(node)
         return list(evaluator.run(None, feeds))
+
+    def _small_outputs(self, node: Any, feeds: dict[str, Any]) -> bool:
+        """Whether every output of ``node`` on these values has at most ``MAX_ELEMENTS``
+        elements, known *before* computing it: ONNX's inference of the node given the values
+        (ConstantOfShape, Range, Tile, Expand, broadcasting ... would otherwise build
+        tensors of any size from a few bytes). An output of unknown shape is small only for
+        ops whose outputs never hold more elements than their inputs."""
+        onnx = onnx_module()
+        try:
+            schema = onnx.defs.get_schema(node.op_type, self.opsets.get("", 1), "")
+            types, data = {}, {}
+            for name, value in feeds.items():
+                data[name] = onnx.numpy_helper.from_array(value, name)
+                types[name] = onnx.helper.make_tensor_type_proto(
+                    data[name].data_type, list(value.shape)
+                )
+            result = onnx.shape_inference.infer_node_outputs(schema, node, types, data)
+        except Exception:  # noqa: BLE001 - no schema, a dtype it cannot write, inference fails
+            result = {}
+        for out in node.output:
+            tp = result.get(out) if out else None
+            dims = (
+                [d.dim_value if d.HasField("dim_value") else None
+                 for d in tp.tensor_type.shape.dim]
+                if tp is not None and tp.tensor_type.HasField("shape") else None
+            )
+            if dims is None or None in dims:
+                if node.op_type not in SHRINKING:
+                    return False
+                continue
+            size = 1
+            for d in dims:
+                size *= d
+            if size > MAX_ELEMENTS:
+                return False
+        return True
 
     def _evaluator(self, node: Any) -> Any:
         from onnx.reference import ReferenceEvaluator

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmeter.errors import InputError, first_line, require
+from modelmeter.frontends.onnx.validate import check_model
 
 # ONNX TensorProto data types -> modelmeter's dtype names (units.DTYPE_BYTES).
 DTYPES: dict[int, str] = {
@@ -103,14 +104,15 @@ def load_model(model: Any) -> Loaded:
             ) from None
         folder = os.path.dirname(os.path.abspath(path))
         label = os.path.basename(path)
+        _check_structure(proto, label)
         strip_data(proto.graph)  # the weights' bytes are not needed: free them now
     elif isinstance(model, onnx.ModelProto):
         folder = None
         label = model.graph.name or "onnx model"
+        _check_structure(model, label)  # reads it only
         proto = stripped_copy(model)  # the user's proto is never modified
     else:
         raise InputError(f"cannot analyse {type(model).__name__} as an ONNX model")
-    _check_structure(proto, label)
     inlined = 0
     if proto.functions:
         proto, inlined = _inline_functions(proto, label)
@@ -210,6 +212,7 @@ def _check_structure(proto: Any, label: str) -> None:
         check_tensor(t, label)
     for g in subgraphs(proto.graph):
         _check_single_assignment(g, label)
+    check_model(proto, label, tensor_nbytes)  # data sizes, opsets, undefined values
 
 
 # Largest element count (and dimension) a tensor can have: ONNX dims are int64.

@@ -73,6 +73,7 @@ class Walker(ControlFlow, FusedNodes):
     graph_inputs: set[str] = field(default_factory=set)
     _body_depth: int = 0
     _body_bytes: int = 0
+    repeated: int = 0  # events repeated by Loop and Scan (bounded: control.py)
     _next_sid: int = 1
 
     # ---- values --------------------------------------------------------------------------
