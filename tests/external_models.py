@@ -95,13 +95,13 @@ def in_loop(fill: float, location: str, files: dict[str, bytes]) -> onnx.ModelPr
         [
             helper.make_node("Identity", ["cin"], ["cout"]),
             *_fill_expand("b", value),
-            helper.make_node("Add", ["acc", "x"], ["acc_out"]),
+            helper.make_node("Add", ["acc_in", "x"], ["acc_out"]),
         ],
         "body",
         [
             helper.make_tensor_value_info("i", I64, []),
             helper.make_tensor_value_info("cin", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc", F, [1]),
+            helper.make_tensor_value_info("acc_in", F, [1]),
         ],
         [
             helper.make_tensor_value_info("cout", TensorProto.BOOL, []),
