@@ -14,6 +14,7 @@ from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
 from modelmeter.frontends.torch.fused import fused_attention
 from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
+from modelmeter.frontends.torch.isolation import Isolated
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
     OpTracer,
@@ -105,12 +106,11 @@ def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None, grad: bool) -> 
 
 def _state(
     model: torch.nn.Module, real: bool, cast: torch.dtype | None, grad: bool = False
-) -> tuple[dict[str, torch.Tensor], list[ParamInfo]]:
-    """Copies of every parameter and buffer by name (shared ones copied once) and the
-    ParamInfo list, each listed under its first owning module. ``grad``: copies of trainable
-    parameters require grad (for tracing the backward pass)."""
+) -> tuple[dict[int, torch.Tensor], list[ParamInfo]]:
+    """Copies of every parameter and buffer by the original's ``id`` (shared and tied ones
+    copied once) and the ParamInfo list, each listed under its first owning module. ``grad``:
+    copies of trainable parameters require grad (for tracing the backward pass)."""
     copies: dict[int, torch.Tensor] = {}
-    state: dict[str, torch.Tensor] = {}
     infos: list[ParamInfo] = []
     for mod_name, mod in model.named_modules(remove_duplicate=False):
         for kind, table in (("param", mod._parameters), ("buffer", mod._buffers)):
@@ -132,8 +132,7 @@ def _state(
                             buffer=kind == "buffer",
                         )
                     )
-                state[full] = c
-    return state, infos
+    return copies, infos
 
 
 def _run(
@@ -148,12 +147,12 @@ def _run(
     is_module = isinstance(model, torch.nn.Module)
     device = _device_of(model)
     if is_module:
-        state, infos = _state(model, real, cast, backward)
+        copies, infos = _state(model, real, cast, backward)
         named = list(model.named_modules())
         names = {id(m): n for n, m in named}
         root_type = type(model).__name__
     else:
-        state, infos, named, names = {}, [], [], {}
+        copies, infos, named, names = {}, [], [], {}
         root_type = getattr(model, "__name__", type(model).__name__)
     weights = {p.sid for p in infos}
     args, kwargs = specs.materialize(device, real, cast)
@@ -162,14 +161,11 @@ def _run(
         lifetimes.track(t, storage_id(t), output=False)
     scopes = ScopeTracker(names, backward)
     tracer = OpTracer(scopes, weights, lifetimes, convention)
-    saved_attrs = _AttrSnapshot(model) if is_module else None
+    isolated = Isolated(model if is_module else None, copies)  # put back whatever happens
     try:
         fused = nullcontext() if real else fused_attention()  # meta: SDPA as real devices run it
-        with torch.set_grad_enabled(backward), scopes.installed(), fused, tracer:
-            if is_module:
-                out = torch.func.functional_call(model, state, args, kwargs, strict=False)
-            else:
-                out = model(*args, **kwargs)
+        with torch.set_grad_enabled(backward), isolated, scopes.installed(), fused, tracer:
+            out = model(*args, **kwargs)
             if backward:
                 _backward(out, tracer, scopes)
         del out
@@ -177,8 +173,6 @@ def _run(
         raise ModelRunError(_describe_failure(e, scopes, real)) from e
     finally:
         del args, kwargs
-        if saved_attrs is not None:
-            saved_attrs.restore()
     modules = [ModuleInfo("", root_type, 1, scopes.output_shapes.get("", ()))]
     for n, m in named:
         if n:
@@ -199,41 +193,6 @@ def _run(
         activation_bytes=lifetimes.allocated,
         peak_activation_bytes=lifetimes.peak,
     )
-
-
-_STRUCTURE = frozenset({"_parameters", "_buffers", "_modules"})  # functional_call restores these
-
-
-class _AttrSnapshot:
-    """Every plain attribute of every module (lazily set caches, scales, anchors ...), with the
-    contents of list and dict attributes, so that whatever the forward sets or mutates is put
-    back: the model's own lazy initialisation must not run on the user's model (and a meta run
-    must not leave meta tensors behind)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.saved = []
-        for m in model.modules():
-            d = m.__dict__
-            attrs = {k: v for k, v in d.items() if k not in _STRUCTURE}
-            contents = {
-                k: (list(v) if isinstance(v, list) else dict(v))
-                for k, v in attrs.items()
-                if type(v) in (list, dict)
-            }
-            self.saved.append((d, attrs, contents))
-
-    def restore(self) -> None:
-        for d, attrs, contents in self.saved:
-            for k in [k for k in d if k not in _STRUCTURE and k not in attrs]:
-                del d[k]
-            d.update(attrs)
-            for k, items in contents.items():
-                value = attrs[k]
-                if isinstance(value, list):
-                    value[:] = items
-                else:
-                    value.clear()
-                    value.update(items)
 
 
 def _backward(out: Any, tracer: OpTracer, scopes: ScopeTracker) -> None:
