@@ -120,8 +120,14 @@ class _AttrSnapshot:
             elif isinstance(obj, dict):
                 obj.clear()
                 obj.update(items)
+        failed: Exception | None = None
         for t, saved, requires_grad, version in self.tensors.values():
-            _put_back(t, saved, requires_grad, version)
+            try:
+                _put_back(t, saved, requires_grad, version)
+            except RuntimeError as e:  # put back every other tensor, then say so
+                failed = failed or e
+        if failed is not None:
+            raise failed
 
 
 def _modules(model: torch.nn.Module | None) -> list[torch.nn.Module]:
@@ -135,8 +141,18 @@ def _version(t: torch.Tensor) -> int:
         return -1
 
 
+def _changed(t: torch.Tensor, saved: torch.Tensor, version: int) -> bool:
+    """Whether ``t`` no longer holds ``saved`` (writes through ``.data`` keep the version)."""
+    if version < 0 or _version(t) != version:
+        return True
+    if t.shape != saved.shape or t.dtype != saved.dtype or t.device != saved.device:
+        return True
+    with torch.no_grad():
+        return not torch.equal(t, saved)
+
+
 def _put_back(t: torch.Tensor, saved: torch.Tensor | None, requires_grad: bool, v: int) -> None:
-    if saved is not None and (v < 0 or _version(t) != v):
+    if saved is not None and _changed(t, saved, v):
         mode = torch.inference_mode() if t.is_inference() else torch.no_grad()
         with mode:
             if t.shape != saved.shape or t.dtype != saved.dtype:
