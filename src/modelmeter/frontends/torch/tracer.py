@@ -4,6 +4,7 @@ removed in ``finally`` blocks; nothing is attached to the user's modules."""
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,8 @@ class ScopeTracker:
         self.calls: dict[str, int] = {}
         self.output_shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
         self.last_entered: tuple[str, str, tuple] | None = None
+        self.running: list[tuple[str, str, tuple] | None] = []  # in step with ``stack``
+        self.failure: tuple[BaseException, tuple[str, str, tuple] | None] | None = None
         self._handles: list[Any] = []
 
     @property
@@ -99,10 +102,18 @@ class ScopeTracker:
         if tensors:
             register_multi_grad_hook(tensors, fn)
 
+    def failed_in(self, error: BaseException) -> tuple[str, str, tuple] | None:
+        """The innermost module that was running when ``error`` was raised: its name, type
+        and input shapes (None when it was raised outside every module's forward)."""
+        if self.failure is not None and self.failure[0] is error:
+            return self.failure[1]
+        return None
+
     def _pre(self, module: torch.nn.Module, args: tuple) -> None:
         name = self.names.get(id(module))
         if name is None:  # a module created inside forward: ops stay with the caller
             name = self.stack[-1]
+            self.running.append(self.running[-1] if self.running else None)
         else:
             self.calls[name] = self.calls.get(name, 0) + 1
             shapes = (
@@ -111,11 +122,17 @@ class ScopeTracker:
                 else _shapes(args)
             )
             self.last_entered = (name, type(module).__name__, shapes)
+            self.running.append(self.last_entered)
             if self.backward:  # grads of the inputs ready: this module's backward is done
                 self._grad_hook(args, self._bw_exit(name))
         self.stack.append(name)
 
     def _post(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        if self.running:
+            entry = self.running.pop()
+            error = sys.exc_info()[1]  # always-call hooks run while an error propagates
+            if error is not None and (self.failure is None or self.failure[0] is not error):
+                self.failure = (error, entry)  # the innermost module sees it first
         if len(self.stack) > 1:
             name = self.stack.pop()
             if self.names.get(id(module)) == name:
@@ -137,6 +154,7 @@ class ScopeTracker:
             pre.remove()
             post.remove()
             self.stack[1:] = []
+            self.running.clear()
 
 
 def _shapes(obj: Any) -> tuple[tuple[int, ...], ...]:

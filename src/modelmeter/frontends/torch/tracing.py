@@ -223,8 +223,9 @@ def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:
 
 def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool) -> str:
     where = ""
-    if scopes.last_entered is not None:
-        name, typ, shapes = scopes.last_entered
+    failed = scopes.failed_in(e)  # the innermost module still running, not the last entered
+    if failed is not None:
+        name, typ, shapes = failed
         shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no tensors"
         where = f"module '{name or '<root>'}' ({typ}) failed on inputs [{shown}]: "
     return f"{where}{type(e).__name__}: {first_line(e, '')}"
