@@ -12,8 +12,9 @@ import torch
 
 from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
+from modelmeter.frontends.torch.dtypes import mixed_dtypes
 from modelmeter.frontends.torch.fused import fused_attention
-from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
+from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype
 from modelmeter.frontends.torch.isolation import Isolated
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
@@ -48,11 +49,11 @@ def trace(
     if not specs.args and not specs.kwargs:
         raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
     dtype = request.dtype
-    cast = torch_dtype(dtype) if dtype else None
+    cast = cast_dtype(dtype) if dtype else None
     label = name or _label(model)
     if mode in ("auto", "meta"):
         try:
-            return _run(model, specs, False, convention, cast, label, backward)
+            result = _run(model, specs, False, convention, cast, label, backward)
         except ModelRunError as meta_error:
             if mode == "meta" or _on_meta(model):  # no data to fall back on
                 raise
@@ -66,6 +67,10 @@ def trace(
                 f"{first_line(meta_error.__cause__, '')})"
             )
             return result
+        refused = mixed_dtypes(result.events)  # meta kernels let these through; real ones don't
+        if refused:
+            raise ModelRunError(refused)
+        return result
     return _run(model, specs, True, convention, cast, label, backward)
 
 
