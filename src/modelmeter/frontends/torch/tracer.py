@@ -16,6 +16,7 @@ from torch.nn.modules import module as _nn_module
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from modelmeter.events import OpEvent
+from modelmeter.frontends.torch.packed import is_packed, stored_dtype, unpacked
 from modelmeter.registry import OpCall, TensorMeta, ZeroCost, lookup
 
 # Ops that only query metadata; returning NotImplemented lets the tensor answer itself.
@@ -279,6 +280,13 @@ class OpTracer(TorchDispatchMode):
             return value
         if isinstance(value, (torch.dtype, torch.device, torch.memory_format, torch.layout)):
             return str(value).removeprefix("torch.")
+        if is_packed(value):  # a quantised module's packed weights: read as weights
+            metas = tuple(
+                TensorMeta(tuple(t.shape), stored_dtype(t), sid, sid in self.weights)
+                for _, t, sid in unpacked(value)
+            )
+            inputs.extend(metas)
+            return metas
         return value
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001

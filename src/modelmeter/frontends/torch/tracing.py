@@ -16,6 +16,8 @@ from modelmeter.frontends.torch.dtypes import mixed_dtypes
 from modelmeter.frontends.torch.fused import fused_attention
 from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype
 from modelmeter.frontends.torch.isolation import Isolated
+from modelmeter.frontends.torch.packed import is_packed, nbytes, unpacked
+from modelmeter.frontends.torch.packed import key as packed_key  # noqa: I001
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
     OpTracer,
@@ -117,6 +119,7 @@ def _state(
     copies of trainable parameters require grad (for tracing the backward pass)."""
     copies: dict[int, torch.Tensor] = {}
     infos: list[ParamInfo] = []
+    seen: set[int] = set()
     for mod_name, mod in model.named_modules(remove_duplicate=False):
         for kind, table in (("param", mod._parameters), ("buffer", mod._buffers)):
             for pname, t in table.items():
@@ -137,7 +140,18 @@ def _state(
                             buffer=kind == "buffer",
                         )
                     )
+        _packed(mod_name, mod, seen, infos)
     return copies, infos
+
+
+def _packed(mod_name: str, mod: torch.nn.Module, seen: set[int], infos: list[ParamInfo]) -> None:
+    """The weights of a quantised module, packed in a ScriptObject attribute (packed.py)."""
+    for attr, value in vars(mod).items():
+        if is_packed(value) and packed_key(value) not in seen:
+            seen.add(packed_key(value))
+            prefix = f"{mod_name}.{attr}" if mod_name else attr
+            for name, t, sid in unpacked(value):
+                infos.append(ParamInfo(f"{prefix}.{name}", mod_name, t.numel(), nbytes(t), sid))
 
 
 def _run(
