@@ -179,3 +179,19 @@ def test_random_generators_are_left_where_they_were(mode: str) -> None:
     modelmeter.analyze(model, "2x4", mode=mode)
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert random.getstate() == python_state
+
+
+@pytest.mark.parametrize("mode", ["auto", "real"])  # a real CPU tensor fails a meta run
+def test_a_backward_run_leaves_no_gradient_on_tensors_the_forward_reaches(mode: str) -> None:
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.scale = [nn.Parameter(torch.ones(4))]  # not registered: a plain list
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) * self.scale[0]
+
+    model = Scaled()
+    modelmeter.analyze(model, "2x4", mode=mode, backward=True)
+    assert model.scale[0].grad is None and model.fc.weight.grad is None

@@ -6,9 +6,9 @@
   and ``_modules`` tables, hook tables, the ``training`` flag) and the contents of every list
   and dict reachable from it, so whatever the forward sets, adds or deletes is put back, with
   the same dict and list objects;
-- snapshots the values (and ``requires_grad``) of every tensor held in a plain attribute, or
-  inside a list, tuple or dict attribute, so that in-place updates (``self.steps += 1``) are
-  undone — even on a meta run, where such a tensor is still real;
+- snapshots the values, ``requires_grad`` and ``.grad`` of every tensor held in a plain
+  attribute, or inside a list, tuple or dict attribute, so that in-place updates
+  (``self.steps += 1``) are undone — even on a meta run, where such a tensor is still real;
 - swaps the copies of parameters and buffers into each module's tables by identity: a module
   registered under two names, or a tensor tied between two modules, gets one copy and gets its
   own tensor back (``torch.func.functional_call`` restores duplicate names in the wrong order);
@@ -71,6 +71,7 @@ class _AttrSnapshot:
         self.modules: list[tuple[dict, dict]] = []
         self.containers: dict[int, tuple[Any, Any]] = {}
         self.tensors: dict[int, tuple[torch.Tensor, torch.Tensor | None, bool, int]] = {}
+        self.grads: list[tuple[torch.Tensor, torch.Tensor | None]] = []
         for m in _modules(model):
             d = m.__dict__
             self.modules.append((d, dict(d)))
@@ -108,6 +109,10 @@ class _AttrSnapshot:
         with torch.no_grad():
             saved = t.detach().clone()
         self.tensors[id(t)] = (t, saved, t.requires_grad, _version(t))
+        if t.requires_grad and t.is_leaf:  # a backward run must not fill the user's .grad
+            self.grads.append((t, t.grad))
+            if t.grad is not None:
+                self._save_tensor(t.grad)
 
     def restore(self) -> None:
         for d, items in self.modules:
@@ -120,6 +125,9 @@ class _AttrSnapshot:
             elif isinstance(obj, dict):
                 obj.clear()
                 obj.update(items)
+        for t, grad in self.grads:
+            if t.grad is not grad:
+                t.grad = grad
         failed: Exception | None = None
         for t, saved, requires_grad, version in self.tensors.values():
             try:
