@@ -195,3 +195,11 @@ def test_a_backward_run_leaves_no_gradient_on_tensors_the_forward_reaches(mode: 
     model = Scaled()
     modelmeter.analyze(model, "2x4", mode=mode, backward=True)
     assert model.scale[0].grad is None and model.fc.weight.grad is None
+
+
+@pytest.mark.parametrize("mode", ["meta", "real", "auto"])
+def test_torchscript_modules_are_refused_rather_than_run_on_their_own_weights(mode: str) -> None:
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)).train())
+    with pytest.raises(ModelRunError, match="TorchScript modules cannot run on copies"):
+        modelmeter.analyze(scripted, "2x4", mode=mode)
+    assert scripted[1].num_batches_tracked.item() == 0

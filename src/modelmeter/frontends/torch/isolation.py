@@ -39,11 +39,18 @@ class Isolated:
         self.model = model
         self.copies = copies
         self.attrs = _AttrSnapshot(model)
-        self.rng = _RngState()
+        self.rng: _RngState | None = None
 
     def __enter__(self) -> Isolated:
+        modules = _modules(self.model)
+        if any(isinstance(m, torch.jit.ScriptModule) for m in modules):
+            raise RuntimeError(
+                "TorchScript modules cannot run on copies of their weights; analyse the module "
+                "before scripting it, or export it to ONNX"
+            )
+        self.rng = _RngState()
         try:
-            for m in _modules(self.model):
+            for m in modules:
                 for name in _TABLES:
                     table = m.__dict__.get(name)
                     if not isinstance(table, dict):
@@ -60,7 +67,8 @@ class Isolated:
         try:
             self.attrs.restore()
         finally:
-            self.rng.restore()
+            if self.rng is not None:
+                self.rng.restore()
 
 
 class _AttrSnapshot:
