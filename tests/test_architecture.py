@@ -135,6 +135,56 @@ def test_nothing_inside_imports_the_facade() -> None:
     assert importers == [f"{PACKAGE}.__main__"] or importers == []
 
 
+# Bottom to top (docs/architecture.md): a module may import its own layer and those below.
+LAYERS = [
+    "units", "errors", "shapes", "inputs", "costs", "report", "registry", "events", "files",
+    "host", "ops", "builder", "models", "frontends", "hardware", "analysis", "usecases",
+    "render", "commands", "cli", "__main__",
+]  # fmt: skip
+# The deliberate exceptions: frontends use the plain data of what a run measured and the one
+# kernel-class rule; calibrate is a use case that lives beside the chips it writes.
+UPWARD = {
+    ("frontends", "analysis.timings"),
+    ("frontends", "analysis.classes"),
+    ("frontends", "analysis.kernels"),
+    ("hardware.calibrate", "analysis"),
+    ("hardware.calibrate", "usecases.analyze"),
+}
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")[1:]
+    return LAYERS.index(parts[0]) if parts else len(LAYERS)  # the facade sits on top
+
+
+def _allowed(module: str, target: str) -> bool:
+    m, t = module.removeprefix(PACKAGE + "."), target.removeprefix(PACKAGE + ".")
+    return any(m.startswith(a) and (t == b or t.startswith(b + ".")) for a, b in UPWARD)
+
+
+def test_every_module_has_a_layer() -> None:
+    tops = {m.split(".")[1] for m in MODULES if "." in m}
+    assert tops <= set(LAYERS)
+
+
+def test_the_layer_check_tells_up_from_down() -> None:
+    # ops (layer 10) importing render (17) goes up; render importing ops goes down
+    assert _layer("modelmeter.render.table") > _layer("modelmeter.ops.conv")
+    assert not _allowed("modelmeter.ops.conv", "modelmeter.render.table")
+    assert _allowed("modelmeter.frontends.torch.timing", "modelmeter.analysis.timings")
+    assert not _allowed("modelmeter.frontends.torch.timing", "modelmeter.analysis.roofline")
+
+
+def test_imports_go_down_the_layers() -> None:
+    upward = sorted(
+        f"{m} -> {t}"
+        for m, targets in GRAPH.items()
+        for t in targets
+        if _layer(t) > _layer(m) and not _allowed(m, t)
+    )
+    assert upward == []
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_module_and_function_sizes(module: str) -> None:
     path = MODULES[module]

@@ -192,15 +192,14 @@ def test_transformer_encoder_layer_fast_path() -> None:
 # the backward, empty "no mask" tensors, and the native MHA op with a separate key/value.
 
 
-aten = torch.ops.aten
 B, H, LQ, LK, E = 2, 4, 6, 7, 8
 S = B * H * LQ * LK  # 336 scores
 # MACs of the backward: S*(3E + 2Ev) = 336*40 = 13440
-MACS = S * (3 * E + 2 * E)
+BACKWARD_MACS = S * (3 * E + 2 * E)
 # exact FLOPs: recomputed Q@K^T 2*2688 - 336 = 5040, dP 5040, dV 5376 - 2*4*7*8 = 4928,
 # dQ 5376 - 2*4*6*8 = 4992, dK 4928 -> 24928 ; per score 6*336 = 2016 ;
 # D = rowsum(dO*O): 48 rows * (2*8 - 1) = 720 -> 27664
-FLOPS = 5040 + 5040 + 4928 + 4992 + 4928 + 6 * S + 48 * 15
+BACKWARD_FLOPS = 5040 + 5040 + 4928 + 4992 + 4928 + 6 * S + 48 * 15
 
 
 def _m(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -249,13 +248,13 @@ def test_fused_backward_matches_flop_counter(op: str) -> None:
     r = modelmeter.analyze(fn, _args(), mode="meta")
     assert not r.unsupported
     c = r.by_operator()[f"aten.{op}"].cost
-    assert (c.macs, c.flops) == (MACS, FLOPS)
+    assert (c.macs, c.flops) == (BACKWARD_MACS, BACKWARD_FLOPS)
     with FlopCounterMode(display=False) as fc:
         fn(*_args())
     assert 2 * c.macs == fc.get_total_flops()
     # 2mac: the five products count 2*MACs, the rest is the same: 26880 + 2016 + 720
     r2 = modelmeter.analyze(fn, _args(), mode="meta", convention="2mac")
-    assert r2.total().cost.flops == 2 * MACS + 6 * S + 720
+    assert r2.total().cost.flops == 2 * BACKWARD_MACS + 6 * S + 720
 
 
 class _Attention(nn.Module):
@@ -278,7 +277,7 @@ def test_cpu_training_step_counts_the_fused_backward() -> None:
     # GQA: 4 query heads, 2 key/value heads: MACs as 4 heads = 13440; dV and dK have
     # 2*2*7*8 = 224 outputs each (the group's two heads summed in the same sums):
     # exact FLOPs 5040 + 5040 + (5376 - 224) + 4992 + (5376 - 224) + 2016 + 720 = 28096
-    assert (c.cost.macs, c.cost.flops) == (MACS, 5040 + 5040 + 5152 + 4992 + 5152 + 2016 + 720)
+    assert (c.cost.macs, c.cost.flops) == (BACKWARD_MACS, 5040 + 5040 + 5152 + 4992 + 5152 + 2016 + 720)
 
 
 def test_native_mha_with_a_separate_key() -> None:

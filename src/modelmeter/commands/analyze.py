@@ -22,6 +22,7 @@ from modelmeter.commands.options import (
     warn_unverified,
     write_plots,
 )
+from modelmeter.commands.paths import check_command_outputs
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import REPORT_FORMATS
 
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from modelmeter.usecases.analyze import analyze
 
     request = input_request(args)  # a malformed shape or dtype fails before the model loads
+    plots = [("--plot", args.plot), ("--plot-breakdown", args.plot_breakdown)]
+    check_command_outputs(args, [("-o", args.output), *plots])
     out = output_path(args.output, args.model)
     spec = spec_from_args(args)  # a bad hardware file fails before the model loads
     check_plot_args(args, spec)

@@ -15,7 +15,7 @@ from typing import Any
 
 from modelmeter.commands.options import PROG, device_arg, progress_bar
 from modelmeter.errors import InputError
-from modelmeter.render.emit import STDOUT, check_output_path, emit
+from modelmeter.render.emit import STDOUT, check_outputs, emit
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.output
     if out == STDOUT:
         raise InputError("calibrate writes a file: give -o FILE.toml")
-    check_output_path(out)
+    check_outputs([("-o", out)], [])
     if os.path.exists(out) and not args.force:
         raise InputError(f"{out} exists: pass --force to overwrite it")
     name = spec_name(out, args.name)

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from modelmeter.commands.options import TABLE_WIDTH, add_output_options
+from modelmeter.commands.paths import check_command_outputs
 from modelmeter.errors import InputError
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import HARDWARE_LIST_FORMATS, HARDWARE_SHOW_FORMATS
@@ -47,6 +48,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from modelmeter.hardware import load_spec
     from modelmeter.render.hardware import render_hardware_show
 
+    check_command_outputs(args, [("-o", args.output)], args.name)
     out = output_path(args.output)
     emit(render_hardware_show(load_spec(args.name), args.format, width=TABLE_WIDTH), out)
     return 0

@@ -24,6 +24,7 @@ from modelmeter.commands.options import (
     quiet_libraries,
     spec_from_args,
 )
+from modelmeter.commands.paths import check_command_outputs
 from modelmeter.render.emit import check_plot_path, emit, output_path
 from modelmeter.render.formats import MEASURE_FORMATS
 
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from modelmeter.usecases.measure import measure
 
     request = input_request(args)
+    check_command_outputs(args, [("-o", args.output), ("--plot-classes", args.plot_classes)])
     out = output_path(args.output, args.model)
     if args.plot_classes:
         from modelmeter.render.plots import require_matplotlib

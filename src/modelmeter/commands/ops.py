@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from modelmeter.commands.options import TABLE_WIDTH, add_output_options
+from modelmeter.commands.paths import check_command_outputs
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import OPS_FORMATS
 
@@ -24,6 +25,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from modelmeter.render.ops import render_ops
 
+    check_command_outputs(args, [("-o", args.output)])
     out = output_path(args.output)
     emit(render_ops(args.format, width=TABLE_WIDTH), out)
     return 0

@@ -17,6 +17,7 @@ from modelmeter.commands.options import (
     spec_from_args,
     warn_unverified,
 )
+from modelmeter.commands.paths import check_command_outputs
 from modelmeter.errors import InputError
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import UTILIZATION_FORMATS
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     if spec is None:
         raise InputError("say which chip: --hardware NAME|FILE, or --peak and --bandwidth")
+    check_command_outputs(args, [("-o", args.output)])
     out = output_path(args.output, args.model)
     report = _load_report(args, input_request(args))
     result = utilization(report, spec, latency, tf32=args.tf32)

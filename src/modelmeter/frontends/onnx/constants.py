@@ -66,6 +66,17 @@ def constant_attr(node: Any) -> Any:
     return None
 
 
+def _external_attribute(node: Any) -> bool:
+    """Whether a tensor attribute of ``node`` still refers to an external file (a large one
+    that loading did not read): the reference implementation would read it relative to the
+    current directory, so such a node is never evaluated."""
+    return any(
+        t.data_location == 1
+        for a in node.attribute
+        for t in ([a.t] if a.HasField("t") else []) + list(a.tensors)
+    )
+
+
 class ShapeOnly:
     """Stands in for a large constant's array: its shape and dtype, no values."""
 
@@ -173,7 +184,7 @@ class Constants:
                 elif a.name == "end":
                     end = a.i
             return [np.array(list(dims)[slice(start, end)], dtype=np.int64)]
-        if op in NONDETERMINISTIC or op in CONTROL_FLOW:
+        if op in NONDETERMINISTIC or op in CONTROL_FLOW or _external_attribute(node):
             return None
         feeds = {}
         for inp in node.input:

@@ -283,19 +283,28 @@ def _is_external(t: Any) -> bool:
 
 def _all_tensors(proto: Any) -> list[Any]:
     """Initializers and tensor attributes of every graph, subgraphs included."""
-    out: list[Any] = []
-    stack = [proto.graph]
-    while stack:
-        g = stack.pop()
-        out.extend(g.initializer)
+    return [t for t, _ in _tensor_sites(proto)]
+
+
+def _sparse_parts(sparse: Any) -> list[Any]:
+    return [sparse.values, sparse.indices]
+
+
+def _tensor_sites(proto: Any) -> list[tuple[Any, bool]]:
+    """Every stored tensor of every graph (sparse tensors' values and indices included), with
+    True for a node attribute's tensor, False for an initializer."""
+    out: list[tuple[Any, bool]] = []
+    for g in subgraphs(proto.graph):
+        out.extend((t, False) for t in g.initializer)
+        out.extend((t, False) for s in g.sparse_initializer for t in _sparse_parts(s))
         for node in g.node:
             for a in node.attribute:
-                if a.HasField("t"):
-                    out.append(a.t)
-                out.extend(a.tensors)
-                if a.HasField("g"):
-                    stack.append(a.g)
-                stack.extend(a.graphs)
+                tensors = [a.t] if a.HasField("t") else []
+                tensors.extend(a.tensors)
+                if a.HasField("sparse_tensor"):
+                    tensors.extend(_sparse_parts(a.sparse_tensor))
+                tensors.extend(t for s in a.sparse_tensors for t in _sparse_parts(s))
+                out.extend((t, True) for t in tensors)
     return out
 
 
@@ -318,10 +327,13 @@ def _external_int(info: dict[str, str], key: str, name: str) -> int:
 
 def check_external_data(proto: Any, folder: str) -> None:
     """Every external tensor must lie in a file inside ``folder`` that holds its bytes.
-    Small integer tensors are read (shape inference needs their values); nothing else is."""
+    Small integer initializers and small attribute tensors (a Constant's or ConstantOfShape's
+    ``value``) are read here, from that file, and become inline data: shape inference needs
+    their values, and nothing later may read external data (it would resolve the location
+    against the current directory). No other tensor is read."""
     real_folder = os.path.realpath(folder)
     sizes: dict[str, int] = {}
-    for t in _all_tensors(proto):
+    for t, attribute in _tensor_sites(proto):
         if not _is_external(t):
             continue
         info = external_info(t)
@@ -355,7 +367,8 @@ def check_external_data(proto: Any, folder: str) -> None:
                 f"missing external data: tensor {name!r} needs bytes {offset}..{offset + length} "
                 f"of {location!r}, which has only {sizes[path]} (truncated file?)"
             )
-        if t.data_type in _INTEGER_TYPES and length <= SMALL_EXTERNAL_BYTES:
+        wanted = t.data_type in _INTEGER_TYPES or (attribute and t.data_type != 8)
+        if wanted and length <= SMALL_EXTERNAL_BYTES:
             with open(path, "rb") as f:
                 f.seek(offset)
                 t.raw_data = f.read(length)

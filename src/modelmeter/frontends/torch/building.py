@@ -13,6 +13,7 @@ from torch.overrides import TorchFunctionMode
 
 from modelmeter.errors import InputError, ModelmeterError, ModelRunError, first_line
 from modelmeter.frontends.base import Prepared
+from modelmeter.frontends.torch.exclusive import exclusive
 from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype
 from modelmeter.inputs import InputRequest
 
@@ -144,7 +145,8 @@ def prepare(model: Any, request: InputRequest, dev: torch.device) -> Prepared:
 
 def _copy(model: torch.nn.Module) -> torch.nn.Module:
     try:
-        return copy.deepcopy(model)
+        with exclusive(model):  # not while a trace in another thread has its tensors swapped
+            return copy.deepcopy(model)
     except Exception as e:  # noqa: BLE001 - the user's module: one clear line
         raise ModelRunError(
             f"cannot copy the model to measure it: {type(e).__name__}: {e}"

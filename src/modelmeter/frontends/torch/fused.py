@@ -16,7 +16,9 @@ the output and whose formula counts the fused cost (``ops/attention.py``). Every
 goes to the original function (:func:`fusable` lists the conditions; a test compares them
 with real CPU runs). A boolean mask is first made additive with one ``where``, as the CPU
 backend does. Code that imported the function by name before the trace keeps the original
-(the math path), as before. The wrapper is removed when the last running trace ends.
+(the math path), as before. The wrapper is removed when the last running trace ends, and
+it fuses only in the threads running a meta trace: another thread calling SDPA meanwhile
+(a real-mode trace, the user's own code) gets the original function's behaviour.
 """
 
 from __future__ import annotations
@@ -117,10 +119,11 @@ def _fused(bound: dict[str, Any]) -> torch.Tensor:
 _LOCK = threading.Lock()
 _ACTIVE = 0  # traces running that use the wrapper (threads may overlap)
 _SAVED: Any = F.scaled_dot_product_attention  # what the wrapper replaced, restored after
+_LOCAL = threading.local()  # .depth: meta traces running in this thread
 
 
 def _scaled_dot_product_attention(*args: Any, **kwargs: Any) -> Any:
-    bound = _bind(args, kwargs)
+    bound = _bind(args, kwargs) if getattr(_LOCAL, "depth", 0) else None
     if bound is not None and fusable(bound):
         return _fused(bound)
     return _SAVED(*args, **kwargs)
@@ -139,9 +142,11 @@ def fused_attention() -> Iterator[None]:
             _SAVED = F.scaled_dot_product_attention
             F.scaled_dot_product_attention = _scaled_dot_product_attention
         _ACTIVE += 1
+    _LOCAL.depth = getattr(_LOCAL, "depth", 0) + 1
     try:
         yield
     finally:
+        _LOCAL.depth -= 1
         with _LOCK:
             _ACTIVE -= 1
             if _ACTIVE == 0:

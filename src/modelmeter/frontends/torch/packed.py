@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from modelmeter.registry import TensorMeta
+
 _NAMES = ("weight", "bias")
 
 
@@ -51,3 +53,11 @@ def stored_dtype(t: torch.Tensor) -> str:
     """The dtype a (quantised) tensor's elements are stored in: qint8 -> int8."""
     name = str(t.dtype).removeprefix("torch.")
     return _STORED.get(name, name)
+
+
+def packed_metas(obj: torch.ScriptObject, weights: set[int]) -> tuple[TensorMeta, ...]:
+    """What an op taking ``obj`` reads: its tensors, as weights where they are the model's."""
+    return tuple(
+        TensorMeta(tuple(t.shape), stored_dtype(t), sid, sid in weights)
+        for _, t, sid in unpacked(obj)
+    )

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import resource
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -103,23 +104,39 @@ class Timer:
 
 class _ModuleClock:
     """Forward pre/post hooks on every module: synchronise, read the clock, add the module's
-    (subtree) wall time to its total for the current forward."""
+    (subtree) wall time to its total for the current forward. Calls from other threads (a
+    forward that starts its own) are not counted; scripted submodules, which take no hooks,
+    are skipped. Every hook registered is removed by :meth:`remove`, also when registering
+    fails part way."""
 
     def __init__(self, model: torch.nn.Module, dev: torch.device) -> None:
         self.dev = dev
+        self.thread = threading.get_ident()
         self.names = {id(m): n for n, m in model.named_modules()}
         self.starts: dict[int, list[float]] = defaultdict(list)
         self.current: dict[str, float] = defaultdict(float)
         self.handles: list[Any] = []
-        for m in {id(m): m for m in model.modules()}.values():
-            self.handles.append(m.register_forward_pre_hook(self._pre))
-            self.handles.append(m.register_forward_hook(self._post))
+        self.skipped = 0
+        try:
+            for m in {id(m): m for m in model.modules()}.values():
+                if isinstance(m, torch.jit.ScriptModule):
+                    self.skipped += 1
+                    continue
+                self.handles.append(m.register_forward_pre_hook(self._pre))
+                self.handles.append(m.register_forward_hook(self._post))
+        except BaseException:
+            self.remove()
+            raise
 
     def _pre(self, module: torch.nn.Module, args: Any) -> None:
+        if threading.get_ident() != self.thread:
+            return
         synchronize(self.dev)
         self.starts[id(module)].append(time.perf_counter())
 
     def _post(self, module: torch.nn.Module, args: Any, out: Any) -> None:
+        if threading.get_ident() != self.thread:
+            return
         synchronize(self.dev)
         now = time.perf_counter()
         stack = self.starts.get(id(module))
@@ -230,7 +247,9 @@ class _Hooked:
         if not isinstance(model, torch.nn.Module):
             self.notes.append("per-module times need an nn.Module: skipped")
             return
-        clock = _ModuleClock(model, dev)
+        clock = _ModuleClock(model, dev)  # removes its own hooks if it fails
+        if clock.skipped:
+            self.notes.append(f"per-module times skip {clock.skipped} scripted submodule(s)")
         try:
             for _ in range(repeats):
                 self.samples.append(timer.time(call))

@@ -1,10 +1,17 @@
 """ATen-level tracing: a TorchDispatchMode that sees every op, and global module hooks that
-say which module is running. Both are installed only for the duration of one trace and
-removed in ``finally`` blocks; nothing is attached to the user's modules."""
+say which module is running. Both are installed only while a trace runs and removed in
+``finally`` blocks; nothing is attached to the user's modules.
+
+Threads: the dispatch mode is per thread (PyTorch's mode stack is thread-local). Module
+hooks are process-wide: installed once for all running traces (counted under a lock, the
+last to end removes them), each call goes to the calling thread's innermost tracker; threads
+that trace nothing are ignored. The autograd hooks of a backward trace are removed when it
+ends: left in place they keep the graph, parameter copies and gradients alive in a cycle
+through the autograd engine that the garbage collector cannot see."""
 
 from __future__ import annotations
 
-import sys
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +23,9 @@ from torch.nn.modules import module as _nn_module
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from modelmeter.events import OpEvent
-from modelmeter.frontends.torch.packed import is_packed, stored_dtype, unpacked
+from modelmeter.frontends.torch.blame import Blame
+from modelmeter.frontends.torch.packed import is_packed, packed_metas
+from modelmeter.frontends.torch.views import distinct as _distinct
 from modelmeter.registry import OpCall, TensorMeta, ZeroCost, lookup
 
 # Ops that only query metadata; returning NotImplemented lets the tensor answer itself.
@@ -67,8 +76,7 @@ class ScopeTracker:
         self.calls: dict[str, int] = {}
         self.output_shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
         self.last_entered: tuple[str, str, tuple] | None = None
-        self.running: list[tuple[str, str, tuple] | None] = []  # in step with ``stack``
-        self.failure: tuple[BaseException, tuple[str, str, tuple] | None] | None = None
+        self.blame = Blame()  # the innermost module running when an error was raised
         self._handles: list[Any] = []
 
     @property
@@ -87,7 +95,7 @@ class ScopeTracker:
 
         nodes = {id(t.grad_fn): t.grad_fn for t in _tensors(output) if t.grad_fn is not None}
         for node in nodes.values():
-            node.register_prehook(enter)
+            self._handles.append(node.register_prehook(enter))
 
     def _bw_exit(self, name: str):  # noqa: ANN202
         def exit_(*_: Any) -> None:
@@ -101,20 +109,13 @@ class ScopeTracker:
     def _grad_hook(self, obj: Any, fn: Any) -> None:
         tensors = [t for t in _tensors(obj) if t.requires_grad]
         if tensors:
-            register_multi_grad_hook(tensors, fn)
-
-    def failed_in(self, error: BaseException) -> tuple[str, str, tuple] | None:
-        """The innermost module that was running when ``error`` was raised: its name, type
-        and input shapes (None when it was raised outside every module's forward)."""
-        if self.failure is not None and self.failure[0] is error:
-            return self.failure[1]
-        return None
+            self._handles.append(register_multi_grad_hook(tensors, fn))
 
     def _pre(self, module: torch.nn.Module, args: tuple) -> None:
         name = self.names.get(id(module))
         if name is None:  # a module created inside forward: ops stay with the caller
             name = self.stack[-1]
-            self.running.append(self.running[-1] if self.running else None)
+            self.blame.enter(self.blame.running[-1] if self.blame.running else None)
         else:
             self.calls[name] = self.calls.get(name, 0) + 1
             shapes = (
@@ -123,17 +124,13 @@ class ScopeTracker:
                 else _shapes(args)
             )
             self.last_entered = (name, type(module).__name__, shapes)
-            self.running.append(self.last_entered)
+            self.blame.enter(self.last_entered)
             if self.backward:  # grads of the inputs ready: this module's backward is done
                 self._grad_hook(args, self._bw_exit(name))
         self.stack.append(name)
 
     def _post(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
-        if self.running:
-            entry = self.running.pop()
-            error = sys.exc_info()[1]  # always-call hooks run while an error propagates
-            if error is not None and (self.failure is None or self.failure[0] is not error):
-                self.failure = (error, entry)  # the innermost module sees it first
+        self.blame.exit()
         if len(self.stack) > 1:
             name = self.stack.pop()
             if self.names.get(id(module)) == name:
@@ -144,18 +141,78 @@ class ScopeTracker:
 
     @contextmanager
     def installed(self) -> Iterator[ScopeTracker]:
-        pre = _nn_module.register_module_forward_pre_hook(self._pre)
-        try:
-            post = _nn_module.register_module_forward_hook(self._post, always_call=True)
-        except TypeError:  # older torch without always_call
-            post = _nn_module.register_module_forward_hook(self._post)
-        try:
-            yield self
-        finally:
-            pre.remove()
-            post.remove()
-            self.stack[1:] = []
-            self.running.clear()
+        """This thread's module calls go to this tracker until the block ends."""
+        trackers = _current_trackers()
+        with _global_hooks():
+            trackers.append(self)
+            try:
+                yield self
+            finally:
+                trackers.remove(self)
+                self.stack[1:] = []
+                self.blame.clear()
+                self.release()
+
+    def release(self) -> None:
+        """Remove the autograd hooks of the backward pass (see the module docstring)."""
+        handles, self._handles = self._handles, []
+        for h in handles:
+            h.remove()
+
+
+_LOCAL = threading.local()
+_HOOKS_LOCK = threading.Lock()
+_HOOKS: list[Any] = []  # the global hook handles while any trace runs
+_USERS = 0  # traces running (in any thread)
+
+
+def _current_trackers() -> list[ScopeTracker]:
+    trackers = getattr(_LOCAL, "trackers", None)
+    if trackers is None:
+        trackers = _LOCAL.trackers = []
+    return trackers
+
+
+def _tracker() -> ScopeTracker | None:
+    trackers = getattr(_LOCAL, "trackers", None)
+    return trackers[-1] if trackers else None
+
+
+def _global_pre(module: torch.nn.Module, args: tuple) -> None:
+    tracker = _tracker()
+    if tracker is not None:
+        tracker._pre(module, args)
+
+
+def _global_post(module: torch.nn.Module, args: tuple, output: Any) -> None:
+    tracker = _tracker()
+    if tracker is not None:
+        tracker._post(module, args, output)
+
+
+@contextmanager
+def _global_hooks() -> Iterator[None]:
+    """The process-wide module hooks, installed by the first running trace and removed by
+    the last (the lock is held only to count, never while a forward runs)."""
+    global _USERS
+    with _HOOKS_LOCK:
+        if _USERS == 0:
+            _HOOKS.append(_nn_module.register_module_forward_pre_hook(_global_pre))
+            try:
+                post = _nn_module.register_module_forward_hook(_global_post, always_call=True)
+            except TypeError:  # older torch without always_call
+                post = _nn_module.register_module_forward_hook(_global_post)
+            _HOOKS.append(post)
+        _USERS += 1
+    try:
+        yield
+    finally:
+        with _HOOKS_LOCK:
+            _USERS -= 1
+            if _USERS == 0:
+                for h in _HOOKS:
+                    h.remove()
+                _HOOKS.clear()
 
 
 def _shapes(obj: Any) -> tuple[tuple[int, ...], ...]:
@@ -222,24 +279,6 @@ class Lifetimes:
         self.live -= self.size.pop(sid, 0)
 
 
-def _distinct(t: torch.Tensor) -> int | None:
-    """Distinct elements a broadcast view (a stride-0 dimension of size > 1) addresses; None
-    for every other tensor (each element its own)."""
-    if t.layout != torch.strided:  # sparse and other layouts: no strides to read
-        return None
-    try:
-        strides = t.stride()
-    except (RuntimeError, NotImplementedError):
-        return None
-    if 0 not in strides:
-        return None
-    n = 1
-    for size, stride in zip(t.shape, strides):
-        if stride:
-            n *= size
-    return n if n < t.numel() else None
-
-
 class OpTracer(TorchDispatchMode):
     """Emits one OpEvent per ATen op; decomposes ops the registry does not know."""
 
@@ -281,10 +320,7 @@ class OpTracer(TorchDispatchMode):
         if isinstance(value, (torch.dtype, torch.device, torch.memory_format, torch.layout)):
             return str(value).removeprefix("torch.")
         if is_packed(value):  # a quantised module's packed weights: read as weights
-            metas = tuple(
-                TensorMeta(tuple(t.shape), stored_dtype(t), sid, sid in self.weights)
-                for _, t, sid in unpacked(value)
-            )
+            metas = packed_metas(value, self.weights)
             inputs.extend(metas)
             return metas
         return value

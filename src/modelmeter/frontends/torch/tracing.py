@@ -13,6 +13,7 @@ import torch
 from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
 from modelmeter.frontends.torch.dtypes import mixed_dtypes
+from modelmeter.frontends.torch.exclusive import holds_model
 from modelmeter.frontends.torch.fused import fused_attention
 from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype
 from modelmeter.frontends.torch.isolation import Isolated
@@ -154,6 +155,7 @@ def _packed(mod_name: str, mod: torch.nn.Module, seen: set[int], infos: list[Par
                 infos.append(ParamInfo(f"{prefix}.{name}", mod_name, t.numel(), nbytes(t), sid))
 
 
+@holds_model  # the run swaps the module's tensors: one thread at a time per module
 def _run(
     model: Any,
     specs: InputSpecs,
@@ -242,7 +244,7 @@ def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:
 
 def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool) -> str:
     where = ""
-    failed = scopes.failed_in(e)  # the innermost module still running, not the last entered
+    failed = scopes.blame.failed_in(e)  # the innermost module still running, not the last entered
     if failed is not None:
         name, typ, shapes = failed
         shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no tensors"
