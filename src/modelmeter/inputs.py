@@ -25,7 +25,7 @@ from typing import Any
 
 from modelmeter.errors import InputError
 from modelmeter.shapes import MAX_DIM, check_shape, parse_shape
-from modelmeter.units import canonical_dtype
+from modelmeter.units import ANALYSIS_DTYPES, canonical_dtype
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,15 @@ def _check_dtype(dtype: str | None) -> str | None:
     if dtype is None:
         return None
     try:
-        return canonical_dtype(dtype)
+        name = canonical_dtype(dtype)
     except ValueError as e:
         raise InputError(str(e)) from None
+    if name not in ANALYSIS_DTYPES:
+        raise InputError(
+            f"cannot analyse in {name}: give a floating or quantised integer dtype (fp32, bf16, "
+            "fp16, fp8, int8, int4, ...); an input's own dtype goes in its shape (1x128:int64)"
+        )
+    return name
 
 
 def _check_batch(batch: int | None) -> int | None:

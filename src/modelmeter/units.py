@@ -57,6 +57,16 @@ DTYPE_ALIASES: dict[str, str] = {
     "int": "int32",
 }
 
+# Dtypes an analysis may be run in (--dtype, dtype=: weights and floating inputs cast to it):
+# the real number formats weights and activations are stored in, floating or quantised integer
+# (at most 16 bits). Complex, boolean and wide integer types are refused: a complex product is
+# four real ones, so the counts would change, and the others hold no weights. (An input's own
+# dtype, as in ``1x128:int64``, is not limited.)
+ANALYSIS_DTYPES: frozenset[str] = frozenset(
+    [k for k in DTYPE_BYTES if k.startswith(("float", "bfloat", "tfloat"))]
+    + ["int16", "uint16", "int8", "uint8", "int4", "uint4", "int2", "uint2"]
+)
+
 # Precisions the size table always shows (model size "at every precision").
 SIZE_PRECISIONS: tuple[str, ...] = (
     "float64",

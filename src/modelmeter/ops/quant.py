@@ -136,3 +136,20 @@ def qgemm(call: OpCall) -> Work:
     zp = _zero_point_work(call, ("A", "a_zero_point"), ("B", "b_zero_point"))
     scale = REQUANTIZE_FLOPS if _t(call, "y_scale") is not None else 1
     return Work(macs=work.macs, flops=work.flops + zp + scale * out.numel)
+
+
+@register_op("linear_dynamic", family="quant", aten=["quantized.linear_dynamic"])
+def linear_dynamic(call: OpCall) -> Work:
+    """PyTorch's dynamically quantised Linear (``quantize_dynamic``): x (rows, k) in float,
+    weight (n, k) in int8 and a float bias, packed. The activation is quantised on the fly
+    (its range: min and max, 2 per element; quantise: 5 per element), multiplied in integers
+    (MACs = rows*k*n, with the bias as for ``addmm``) and dequantised (1 multiply per output).
+    2mac: 2*MACs."""
+    x, weight = call.inputs[0], call.inputs[1]
+    n, k = weight.shape
+    rows = x.numel // k if k else 0
+    bias = len(call.inputs) > 2
+    work = mac_work(call, rows * k * n, rows * n, bias)
+    if call.convention == "2mac":
+        return work
+    return Work(macs=work.macs, flops=work.flops + (2 + QUANTIZE_FLOPS) * x.numel + rows * n)

@@ -109,3 +109,97 @@ def test_state_set_lazily_in_forward_is_put_back(mode: str) -> None:
     modelmeter.analyze(model, "2x4", mode=mode)
     assert model.scales is None and model.history == [1] and model.cache == {}
     assert not hasattr(model.fc, "seen")
+
+
+@pytest.mark.parametrize("mode", ["meta", "real", "auto"])
+@pytest.mark.parametrize("layout", ["sequential", "two_names"])
+def test_module_registered_under_two_names_keeps_its_parameters(mode: str, layout: str) -> None:
+    lin = nn.Linear(4, 4)
+    if layout == "sequential":
+        model: nn.Module = nn.Sequential(lin, nn.ReLU(), lin)
+    else:
+        model = nn.Module()
+        model.a = model.b = lin
+        model.forward = lambda x: model.b(model.a(x))  # type: ignore[method-assign]
+    weight, bias = lin.weight, lin.bias
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    modelmeter.analyze(model, "2x4", mode=mode)
+    assert lin.weight is weight and lin.bias is bias
+    assert lin._parameters["weight"] is weight and isinstance(lin.weight, nn.Parameter)
+    # the model still trains: the optimizer's parameter is the one the forward uses
+    model(torch.ones(2, 4)).sum().backward()
+    before = weight.detach().clone()
+    optimizer.step()
+    assert not torch.equal(lin.weight.detach(), before)
+
+
+@pytest.mark.parametrize("mode", ["meta", "real", "auto"])
+def test_plain_tensors_updated_in_place_are_put_back(mode: str) -> None:
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.steps = torch.zeros(())
+            self.history = [torch.zeros(2)]
+            self.cache = {"scale": torch.ones(2)}
+            self.alias = [self.fc.weight]  # the user's own parameter, reached around the swap
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.steps += 1
+            self.history[0].add_(1)
+            self.cache["scale"].mul_(2)
+            self.alias[0].data.mul_(0)  # .data: the version counter does not move
+            return self.fc(x)
+
+    model = Counting()
+    weight = model.fc.weight.detach().clone()
+    modelmeter.analyze(model, "2x4", mode=mode)
+    assert model.steps.item() == 0
+    assert model.history[0].tolist() == [0.0, 0.0]
+    assert model.cache["scale"].tolist() == [1.0, 1.0]
+    assert torch.equal(model.fc.weight.detach(), weight)
+
+
+@pytest.mark.parametrize("mode", ["meta", "real", "auto"])
+def test_random_generators_are_left_where_they_were(mode: str) -> None:
+    import random
+
+    class Noisy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            random.random()
+            return self.drop(self.fc(x)) + torch.rand(())
+
+    model = Noisy().train()
+    torch_state, python_state = torch.get_rng_state(), random.getstate()
+    modelmeter.analyze(model, "2x4", mode=mode)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert random.getstate() == python_state
+
+
+@pytest.mark.parametrize("mode", ["auto", "real"])  # a real CPU tensor fails a meta run
+def test_a_backward_run_leaves_no_gradient_on_tensors_the_forward_reaches(mode: str) -> None:
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.scale = [nn.Parameter(torch.ones(4))]  # not registered: a plain list
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) * self.scale[0]
+
+    model = Scaled()
+    modelmeter.analyze(model, "2x4", mode=mode, backward=True)
+    assert model.scale[0].grad is None and model.fc.weight.grad is None
+
+
+@pytest.mark.parametrize("mode", ["meta", "real", "auto"])
+def test_torchscript_modules_are_refused_rather_than_run_on_their_own_weights(mode: str) -> None:
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)).train())
+    with pytest.raises(ModelRunError, match="TorchScript modules cannot run on copies"):
+        modelmeter.analyze(scripted, "2x4", mode=mode)
+    assert scripted[1].num_batches_tracked.item() == 0

@@ -14,7 +14,7 @@ from torch.overrides import TorchFunctionMode
 from modelmeter.errors import InputError, ModelmeterError, ModelRunError, first_line
 from modelmeter.frontends.base import Prepared
 from modelmeter.frontends.torch.exclusive import exclusive
-from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
+from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype
 from modelmeter.inputs import InputRequest
 
 
@@ -124,7 +124,7 @@ def prepare(model: Any, request: InputRequest, dev: torch.device) -> Prepared:
         notes.append("a plain callable: timed as given (no parameters to copy or move)")
     else:
         raise InputError(f"cannot measure a {type(model).__name__}: give a module or a name")
-    cast = torch_dtype(request.dtype) if request.dtype else None
+    cast = cast_dtype(request.dtype) if request.dtype else None
     if isinstance(own, torch.nn.Module):
         _place(own, dev, cast, notes)
     specs = InputSpecs.from_request(request)

@@ -26,6 +26,20 @@ def torch_dtype(name: str) -> torch.dtype:
     return dt
 
 
+def cast_dtype(name: str) -> torch.dtype:
+    """The torch dtype weights and floating inputs are cast to for ``--dtype``/``dtype=``;
+    InputError where PyTorch has the dtype but cannot convert to it (int4, int2, ...)."""
+    dt = torch_dtype(name)
+    try:
+        torch.zeros(1).to(dt)
+    except (RuntimeError, NotImplementedError):
+        raise InputError(
+            f"PyTorch cannot convert tensors to {canonical_dtype(name)}: analyse in another "
+            "dtype (int8, fp8, bf16, ...), or give the model as ONNX"
+        ) from None
+    return dt
+
+
 @dataclass(frozen=True)
 class Nested:
     """A list or tuple argument whose items are inputs (e.g. detection models take a list of
@@ -144,6 +158,8 @@ def _make(
             dt = dtype
         if not real:
             return torch.empty(v.shape, dtype=dt, device="meta")
+        if dt.is_floating_point and dt.itemsize < 2:  # fp8 and narrower: no randn kernel
+            return torch.randn(v.shape, generator=gen).to(device=device, dtype=dt)
         if dt.is_floating_point or dt.is_complex:
             return torch.randn(v.shape, dtype=dt, generator=gen).to(device)
         return torch.zeros(v.shape, dtype=dt, device=device)

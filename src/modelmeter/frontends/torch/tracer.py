@@ -23,6 +23,9 @@ from torch.nn.modules import module as _nn_module
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from modelmeter.events import OpEvent
+from modelmeter.frontends.torch.blame import Blame
+from modelmeter.frontends.torch.packed import is_packed, packed_metas
+from modelmeter.frontends.torch.views import distinct as _distinct
 from modelmeter.registry import OpCall, TensorMeta, ZeroCost, lookup
 
 # Ops that only query metadata; returning NotImplemented lets the tensor answer itself.
@@ -73,6 +76,7 @@ class ScopeTracker:
         self.calls: dict[str, int] = {}
         self.output_shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
         self.last_entered: tuple[str, str, tuple] | None = None
+        self.blame = Blame()  # the innermost module running when an error was raised
         self._handles: list[Any] = []
 
     @property
@@ -111,6 +115,7 @@ class ScopeTracker:
         name = self.names.get(id(module))
         if name is None:  # a module created inside forward: ops stay with the caller
             name = self.stack[-1]
+            self.blame.enter(self.blame.running[-1] if self.blame.running else None)
         else:
             self.calls[name] = self.calls.get(name, 0) + 1
             shapes = (
@@ -119,11 +124,13 @@ class ScopeTracker:
                 else _shapes(args)
             )
             self.last_entered = (name, type(module).__name__, shapes)
+            self.blame.enter(self.last_entered)
             if self.backward:  # grads of the inputs ready: this module's backward is done
                 self._grad_hook(args, self._bw_exit(name))
         self.stack.append(name)
 
     def _post(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        self.blame.exit()
         if len(self.stack) > 1:
             name = self.stack.pop()
             if self.names.get(id(module)) == name:
@@ -143,6 +150,7 @@ class ScopeTracker:
             finally:
                 trackers.remove(self)
                 self.stack[1:] = []
+                self.blame.clear()
                 self.release()
 
     def release(self) -> None:
@@ -271,24 +279,6 @@ class Lifetimes:
         self.live -= self.size.pop(sid, 0)
 
 
-def _distinct(t: torch.Tensor) -> int | None:
-    """Distinct elements a broadcast view (a stride-0 dimension of size > 1) addresses; None
-    for every other tensor (each element its own)."""
-    if t.layout != torch.strided:  # sparse and other layouts: no strides to read
-        return None
-    try:
-        strides = t.stride()
-    except (RuntimeError, NotImplementedError):
-        return None
-    if 0 not in strides:
-        return None
-    n = 1
-    for size, stride in zip(t.shape, strides):
-        if stride:
-            n *= size
-    return n if n < t.numel() else None
-
-
 class OpTracer(TorchDispatchMode):
     """Emits one OpEvent per ATen op; decomposes ops the registry does not know."""
 
@@ -329,6 +319,10 @@ class OpTracer(TorchDispatchMode):
             return value
         if isinstance(value, (torch.dtype, torch.device, torch.memory_format, torch.layout)):
             return str(value).removeprefix("torch.")
+        if is_packed(value):  # a quantised module's packed weights: read as weights
+            metas = packed_metas(value, self.weights)
+            inputs.extend(metas)
+            return metas
         return value
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001

@@ -12,9 +12,13 @@ import torch
 
 from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
+from modelmeter.frontends.torch.dtypes import mixed_dtypes
 from modelmeter.frontends.torch.exclusive import holds_model
 from modelmeter.frontends.torch.fused import fused_attention
-from modelmeter.frontends.torch.inputs import InputSpecs, torch_dtype
+from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype
+from modelmeter.frontends.torch.isolation import Isolated
+from modelmeter.frontends.torch.packed import is_packed, nbytes, unpacked
+from modelmeter.frontends.torch.packed import key as packed_key  # noqa: I001
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
     OpTracer,
@@ -48,11 +52,11 @@ def trace(
     if not specs.args and not specs.kwargs:
         raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
     dtype = request.dtype
-    cast = torch_dtype(dtype) if dtype else None
+    cast = cast_dtype(dtype) if dtype else None
     label = name or _label(model)
     if mode in ("auto", "meta"):
         try:
-            return _run(model, specs, False, convention, cast, label, backward)
+            result = _run(model, specs, False, convention, cast, label, backward)
         except ModelRunError as meta_error:
             if mode == "meta" or _on_meta(model):  # no data to fall back on
                 raise
@@ -66,6 +70,10 @@ def trace(
                 f"{first_line(meta_error.__cause__, '')})"
             )
             return result
+        refused = mixed_dtypes(result.events)  # meta kernels let these through; real ones don't
+        if refused:
+            raise ModelRunError(refused)
+        return result
     return _run(model, specs, True, convention, cast, label, backward)
 
 
@@ -106,13 +114,13 @@ def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None, grad: bool) -> 
 
 def _state(
     model: torch.nn.Module, real: bool, cast: torch.dtype | None, grad: bool = False
-) -> tuple[dict[str, torch.Tensor], list[ParamInfo]]:
-    """Copies of every parameter and buffer by name (shared ones copied once) and the
-    ParamInfo list, each listed under its first owning module. ``grad``: copies of trainable
-    parameters require grad (for tracing the backward pass)."""
+) -> tuple[dict[int, torch.Tensor], list[ParamInfo]]:
+    """Copies of every parameter and buffer by the original's ``id`` (shared and tied ones
+    copied once) and the ParamInfo list, each listed under its first owning module. ``grad``:
+    copies of trainable parameters require grad (for tracing the backward pass)."""
     copies: dict[int, torch.Tensor] = {}
-    state: dict[str, torch.Tensor] = {}
     infos: list[ParamInfo] = []
+    seen: set[int] = set()
     for mod_name, mod in model.named_modules(remove_duplicate=False):
         for kind, table in (("param", mod._parameters), ("buffer", mod._buffers)):
             for pname, t in table.items():
@@ -133,11 +141,21 @@ def _state(
                             buffer=kind == "buffer",
                         )
                     )
-                state[full] = c
-    return state, infos
+        _packed(mod_name, mod, seen, infos)
+    return copies, infos
 
 
-@holds_model  # functional_call swaps the module's tensors: one thread at a time per module
+def _packed(mod_name: str, mod: torch.nn.Module, seen: set[int], infos: list[ParamInfo]) -> None:
+    """The weights of a quantised module, packed in a ScriptObject attribute (packed.py)."""
+    for attr, value in vars(mod).items():
+        if is_packed(value) and packed_key(value) not in seen:
+            seen.add(packed_key(value))
+            prefix = f"{mod_name}.{attr}" if mod_name else attr
+            for name, t, sid in unpacked(value):
+                infos.append(ParamInfo(f"{prefix}.{name}", mod_name, t.numel(), nbytes(t), sid))
+
+
+@holds_model  # the run swaps the module's tensors: one thread at a time per module
 def _run(
     model: Any,
     specs: InputSpecs,
@@ -150,12 +168,12 @@ def _run(
     is_module = isinstance(model, torch.nn.Module)
     device = _device_of(model)
     if is_module:
-        state, infos = _state(model, real, cast, backward)
+        copies, infos = _state(model, real, cast, backward)
         named = list(model.named_modules())
         names = {id(m): n for n, m in named}
         root_type = type(model).__name__
     else:
-        state, infos, named, names = {}, [], [], {}
+        copies, infos, named, names = {}, [], [], {}
         root_type = getattr(model, "__name__", type(model).__name__)
     weights = {p.sid for p in infos}
     args, kwargs = specs.materialize(device, real, cast)
@@ -164,14 +182,11 @@ def _run(
         lifetimes.track(t, storage_id(t), output=False)
     scopes = ScopeTracker(names, backward)
     tracer = OpTracer(scopes, weights, lifetimes, convention)
-    saved_attrs = _AttrSnapshot(model) if is_module else None
+    isolated = Isolated(model if is_module else None, copies)  # put back whatever happens
     try:
         fused = nullcontext() if real else fused_attention()  # meta: SDPA as real devices run it
-        with torch.set_grad_enabled(backward), scopes.installed(), fused, tracer:
-            if is_module:
-                out = torch.func.functional_call(model, state, args, kwargs, strict=False)
-            else:
-                out = model(*args, **kwargs)
+        with torch.set_grad_enabled(backward), isolated, scopes.installed(), fused, tracer:
+            out = model(*args, **kwargs)
             if backward:
                 _backward(out, tracer, scopes)
         del out
@@ -179,8 +194,6 @@ def _run(
         raise ModelRunError(_describe_failure(e, scopes, real)) from e
     finally:
         del args, kwargs
-        if saved_attrs is not None:
-            saved_attrs.restore()
     modules = [ModuleInfo("", root_type, 1, scopes.output_shapes.get("", ()))]
     for n, m in named:
         if n:
@@ -201,41 +214,6 @@ def _run(
         activation_bytes=lifetimes.allocated,
         peak_activation_bytes=lifetimes.peak,
     )
-
-
-_STRUCTURE = frozenset({"_parameters", "_buffers", "_modules"})  # functional_call restores these
-
-
-class _AttrSnapshot:
-    """Every plain attribute of every module (lazily set caches, scales, anchors ...), with the
-    contents of list and dict attributes, so that whatever the forward sets or mutates is put
-    back: the model's own lazy initialisation must not run on the user's model (and a meta run
-    must not leave meta tensors behind)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.saved = []
-        for m in model.modules():
-            d = m.__dict__
-            attrs = {k: v for k, v in d.items() if k not in _STRUCTURE}
-            contents = {
-                k: (list(v) if isinstance(v, list) else dict(v))
-                for k, v in attrs.items()
-                if type(v) in (list, dict)
-            }
-            self.saved.append((d, attrs, contents))
-
-    def restore(self) -> None:
-        for d, attrs, contents in self.saved:
-            for k in [k for k in d if k not in _STRUCTURE and k not in attrs]:
-                del d[k]
-            d.update(attrs)
-            for k, items in contents.items():
-                value = attrs[k]
-                if isinstance(value, list):
-                    value[:] = items
-                else:
-                    value.clear()
-                    value.update(items)
 
 
 def _backward(out: Any, tracer: OpTracer, scopes: ScopeTracker) -> None:
@@ -266,8 +244,9 @@ def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:
 
 def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool) -> str:
     where = ""
-    if scopes.last_entered is not None:
-        name, typ, shapes = scopes.last_entered
+    failed = scopes.blame.failed_in(e)  # the innermost module still running, not the last entered
+    if failed is not None:
+        name, typ, shapes = failed
         shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no tensors"
         where = f"module '{name or '<root>'}' ({typ}) failed on inputs [{shown}]: "
     return f"{where}{type(e).__name__}: {first_line(e, '')}"
