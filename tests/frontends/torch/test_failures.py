@@ -59,3 +59,13 @@ def test_an_error_in_a_child_still_names_the_child() -> None:
     model = nn.Sequential(nn.Linear(4, 4), nn.Linear(5, 2))
     with pytest.raises(ModelRunError, match=r"^module '1' \(Linear\) failed on inputs \[2x4\]"):
         modelmeter.analyze(model, "2x4")
+
+
+@pytest.mark.parametrize("mode", ["meta", "real", "auto"])
+def test_sys_exit_in_the_forward_is_a_model_run_error(mode: str) -> None:
+    class Exits(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise SystemExit(0)
+
+    with pytest.raises(ModelRunError, match=r"called sys.exit\(0\) in its forward"):
+        modelmeter.analyze(Exits(), "1x4", mode=mode)

@@ -192,6 +192,8 @@ def _run(
         del out
     except Exception as e:
         raise ModelRunError(_describe_failure(e, scopes, real)) from e
+    except SystemExit as e:  # the model's code may not end the caller's process
+        raise ModelRunError(f"the model's code called sys.exit({e.code!r}) in its forward") from None
     finally:
         del args, kwargs
     modules = [ModuleInfo("", root_type, 1, scopes.output_shapes.get("", ()))]
