@@ -126,3 +126,37 @@ def test_huge_constants_are_never_materialised(nodes: list[onnx.NodeProto]) -> N
     )
     r = _bounded(m)
     assert r.total().cost.flops > 0
+
+
+@pytest.mark.parametrize("size", [10**8, 2**40])
+def test_a_huge_range_in_a_shape_computation_is_not_propagated(size: int) -> None:
+    # Range(0, size, 1) -> Size -> Add: ONNX's data propagation would compute the size values
+    # one by one in C++ (10^8 ran for minutes); past 2^20 of them inference runs without it
+    from modelmeter.frontends.onnx.shapes import MAX_PROPAGATED_RANGE, huge_range
+
+    m = model(
+        [
+            _const("a", 0),
+            _const("b", size),
+            _const("d", 1),
+            node("Range", ["a", "b", "d"], ["r"]),
+            node("Size", ["r"], ["n"]),
+            node("Add", ["x", "n"], ["y"]),
+        ],
+        [vi("x", [2, 4], TensorProto.INT64)],
+        [vi("y", None)],
+    )
+    assert size > MAX_PROPAGATED_RANGE and huge_range(m)
+    report = _bounded(m)
+    assert report.by_operator()["onnx.Add"].calls == 1  # the graph is still counted
+
+
+def test_a_small_range_keeps_data_propagation() -> None:
+    from modelmeter.frontends.onnx.shapes import huge_range
+
+    m = model(
+        [_const("a", 0), _const("b", 8), _const("d", 1), node("Range", ["a", "b", "d"], ["y"])],
+        [vi("x", [2, 4])],
+        [vi("y", None)],
+    )
+    assert not huge_range(m)

@@ -99,11 +99,53 @@ def _has_shape(vi: Any) -> bool:
     return t.HasField("tensor_type") and t.tensor_type.HasField("shape")
 
 
+# ONNX's data propagation computes the values of a Range in C++, element by element: a
+# Range of 10^8 elements feeding a shape computation runs for minutes. Past this many
+# elements, shape inference runs without data propagation (shapes computed from such values
+# stay unknown and are reported as such).
+MAX_PROPAGATED_RANGE = 1 << 20
+
+
+def _scalar(graph: Any, name: str) -> float | None:
+    """The value of ``name`` where a Constant node or an initializer of ``graph`` holds one
+    scalar, else None."""
+    onnx = onnx_module()
+    for t in graph.initializer:
+        if t.name == name:
+            arr = onnx.numpy_helper.to_array(t) if not t.data_location else None
+            return float(arr.reshape(-1)[0]) if arr is not None and arr.size == 1 else None
+    for node in graph.node:
+        if node.op_type == "Constant" and name in node.output:
+            for a in node.attribute:
+                if a.name == "value" and a.t.data_location == 0:
+                    arr = onnx.numpy_helper.to_array(a.t)
+                    return float(arr.reshape(-1)[0]) if arr.size == 1 else None
+    return None
+
+
+def huge_range(model: Any) -> bool:
+    """Whether a Range of constant bounds would make more than MAX_PROPAGATED_RANGE values."""
+    for g in subgraphs(model.graph):
+        for node in g.node:
+            if node.op_type != "Range" or len(node.input) < 3:
+                continue
+            start, limit, delta = (_scalar(g, x) for x in node.input[:3])
+            if None in (start, limit, delta) or not delta:
+                continue
+            count = (limit - start) / delta  # type: ignore[operator]
+            if count == count and count > MAX_PROPAGATED_RANGE:  # not NaN, and too many
+                return True
+    return False
+
+
 def infer(model: Any) -> Any:
-    """ONNX shape inference (with data propagation); InputError when the graph is invalid."""
+    """ONNX shape inference (with data propagation unless :func:`huge_range`); InputError
+    when the graph is invalid."""
     onnx = onnx_module()
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, data_prop=True)
+        return onnx.shape_inference.infer_shapes(
+            model, check_type=False, data_prop=not huge_range(model)
+        )
     except Exception as e:  # noqa: BLE001 - InferenceError, ValidationError, RuntimeError
         text = str(e).strip().splitlines()
         raise InputError(
@@ -118,7 +160,7 @@ def diagnose(model: Any) -> str | None:
     onnx = onnx_module()
     try:
         onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True,
-                                          data_prop=True)
+                                          data_prop=not huge_range(model))
     except Exception as e:  # noqa: BLE001 - InferenceError, ValidationError ...
         text = " ".join(str(e).split())
         return text[:300] or type(e).__name__
