@@ -102,10 +102,22 @@ def device_arg(text: str) -> str:
 # ---- the model ---------------------------------------------------------------------------------
 
 
-def add_model_arguments(p: argparse.ArgumentParser, *, analysis: bool = True) -> None:
+def add_model_arguments(
+    p: argparse.ArgumentParser, *, analysis: bool = True, several: bool = False
+) -> None:
     """MODEL and the options that say how to build and feed it, shared by every command that
-    takes a model; ``analysis`` adds the counting options (--convention, --mode)."""
-    p.add_argument("model", metavar="MODEL", help="the model (forms below)")
+    takes a model; ``analysis`` adds the counting options (--convention, --mode); ``several``
+    makes MODEL repeatable (``args.model`` is then a list)."""
+    if several:
+        p.add_argument(
+            "model",
+            metavar="MODEL",
+            nargs="+",
+            help="the model (forms below); several give one row each (the inputs options "
+            "apply to every model)",
+        )
+    else:
+        p.add_argument("model", metavar="MODEL", help="the model (forms below)")
     p.add_argument(
         "--input",
         "-i",

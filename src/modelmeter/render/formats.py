@@ -4,6 +4,8 @@ the renderers' dispatch both read them)."""
 from __future__ import annotations
 
 REPORT_FORMATS = ("table", "json", "csv", "md")
+# Several models side by side (the paper table); `analyze` with one model and -f latex too.
+COMPARISON_FORMATS = ("table", "json", "csv", "md", "latex")
 OPS_FORMATS = ("table", "md", "json")
 MEASURE_FORMATS = ("table", "json")
 UTILIZATION_FORMATS = ("table", "json")
