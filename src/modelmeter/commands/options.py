@@ -223,8 +223,9 @@ def add_chip_options(p: argparse.ArgumentParser, *, plots: bool = False) -> None
 def _add_plot_options(g: Any) -> None:
     g.add_argument(
         "--plot",
-        metavar="FILE.png",
-        help="write a log-log roofline chart (needs --hardware and matplotlib)",
+        metavar="FILE",
+        help="write a log-log roofline chart, .png, .pdf or .svg (needs --hardware and "
+        "matplotlib)",
     )
     g.add_argument(
         "--plot-ops",
@@ -233,8 +234,9 @@ def _add_plot_options(g: Any) -> None:
     )
     g.add_argument(
         "--plot-breakdown",
-        metavar="FILE.png",
-        help="write a per-module time breakdown chart (compute / memory / overhead)",
+        metavar="FILE",
+        help="write a per-module time breakdown chart (compute / memory / overhead), .png, "
+        ".pdf or .svg",
     )
     g.add_argument(
         "--plot-top",
