@@ -73,17 +73,18 @@ def _header(c: Comparison) -> tuple[str, ...]:
     return HEADER + (CHIP_HEADER if c.chip is not None else ())
 
 
-def _cells(c: Comparison, r: ComparisonRow) -> list[str]:
-    """The rounded figures of a row (without its name)."""
+def _cells(c: Comparison, r: ComparisonRow, digits: int = 2) -> list[str]:
+    """The rounded figures of a row (without its name), ``digits`` decimals."""
     cells = [
-        format_count(r.params),
-        format_count(r.macs),
-        format_count(r.flops),
-        format_bytes(r.bytes_moved),
-        format_bytes(r.peak_activation_bytes),
+        format_count(r.params, digits),
+        format_count(r.macs, digits),
+        format_count(r.flops, digits),
+        format_bytes(r.bytes_moved, digits),
+        format_bytes(r.peak_activation_bytes, digits),
     ]
     if c.chip is not None:
-        cells += ["-" if r.latency_s is None else format_seconds(r.latency_s), r.bound or "-"]
+        latency = "-" if r.latency_s is None else format_seconds(r.latency_s, digits)
+        cells += [latency, r.bound or "-"]
     return cells
 
 
@@ -100,7 +101,8 @@ def notes(c: Comparison) -> list[str]:
     """What the figures mean, stated once: the convention, the chip and each model's inputs."""
     out = [
         f"FLOPs: {c.convention}, {CONVENTIONS.get(c.convention, c.convention)}. MACs: multiply-accumulates. Bytes: read + "
-        "written by every op. Act. peak: the most activation memory live at once.",
+        "written by every op. Act. peak: the most activation memory live at once (inputs "
+        "included).",
     ]
     if c.chip is not None:
         out.append(
@@ -114,16 +116,19 @@ def notes(c: Comparison) -> list[str]:
 # ---- table -------------------------------------------------------------------------------------
 
 
+def _strip_source(name: str) -> str:
+    """``resnet50`` of ``torchvision:resnet50``, ``file.py:F`` of ``dir/file.py:F``."""
+    source, sep, rest = name.partition(":")
+    if sep and rest and "/" not in source and "." not in source:
+        return rest
+    return name.rsplit("/", 1)[1] if "/" in name else name
+
+
 def short_name(name: str, limit: int) -> str:
     """``name`` in at most ``limit`` characters: whole, else without its source prefix
     (``torchvision:``, a file's folder), else cut from the middle with ``…``."""
-    if len(name) <= limit:
-        return name
-    source, sep, rest = name.partition(":")
-    if sep and "/" not in source and "." not in source:
-        name = rest
-    elif "/" in name:
-        name = name.rsplit("/", 1)[1]
+    if len(name) > limit:
+        name = _strip_source(name)
     if len(name) <= limit:
         return name
     head = limit // 2
@@ -132,13 +137,25 @@ def short_name(name: str, limit: int) -> str:
 
 
 def _table(c: Comparison, width: int) -> str:
+    """Numbers are never cut: when the lines are too wide, the names lose their source
+    prefix (all of them), then the figures a decimal, then the names their middle."""
     header = _header(c)
-    body = [_cells(c, r) for r in c.rows]
+    attempts = [(False, 2), (True, 2), (True, 1)]
+    for strip, digits in attempts:
+        names = [_strip_source(r.model) if strip else r.model for r in c.rows]
+        lines = _lines(c, header, names, digits, width)
+        if max(len(x) for x in lines) <= width:
+            break
+    return "\n".join(lines + [""] + _wrap(notes(c), width)) + "\n"
+
+
+def _lines(
+    c: Comparison, header: tuple[str, ...], names: list[str], digits: int, width: int
+) -> list[str]:
+    body = [_cells(c, r, digits) for r in c.rows]
     widths = [max([len(header[i + 1])] + [len(b[i]) for b in body]) for i in range(len(header) - 1)]
-    numbers = sum(w + 2 for w in widths)
-    longest = max([len(header[0])] + [len(r.model) for r in c.rows])
-    room = max(MIN_NAME, width - numbers)
-    names = [short_name(r.model, min(longest, room)) for r in c.rows]
+    room = max(MIN_NAME, width - sum(w + 2 for w in widths))
+    names = [short_name(n, room) for n in names]
     name_w = max([len(header[0])] + [len(n) for n in names])
     right = set(range(len(header) - 1)) - ({len(header) - 2} if c.chip is not None else set())
 
@@ -150,8 +167,7 @@ def _table(c: Comparison, width: int) -> str:
 
     out = [line(header[0], list(header[1:]))]
     out.append("-" * len(out[0]))
-    out += [line(n, b) for n, b in zip(names, body, strict=True)]
-    return "\n".join(out + [""] + _wrap(notes(c), width)) + "\n"
+    return out + [line(n, b) for n, b in zip(names, body, strict=True)]
 
 
 def _wrap(paragraphs: list[str], width: int) -> list[str]:
