@@ -137,6 +137,8 @@ def test_latex_is_booktabs_and_structurally_sound(capsys, models) -> None:
         assert row.endswith(" \\\\") and row.replace("\\&", "").count("&") == 7, row
     assert "my\\_models.py:lin" in out and "my_models" not in out
     assert out.count("\\begin{") == out.count("\\end{")
+    # conv's predicted 65.72 us in LaTeX's mu; the abbreviation's dot is not a sentence end
+    assert "65.72 $\\mu$s" in out and "Act.\\ peak" in out
 
 
 def test_one_model_in_latex_is_a_one_row_table(capsys, models) -> None:

@@ -234,11 +234,13 @@ def _latex(c: Comparison) -> str:
         "\\centering",
         f"\\begin{{tabular}}{{{cols}}}",
         "\\toprule",
-        " & ".join(latex_escape(h) for h in header) + " \\\\",
+        " & ".join(latex_escape(h).replace(". ", ".\\ ") for h in header) + " \\\\",
         "\\midrule",
     ]
     for r in c.rows:
-        out.append(" & ".join(latex_escape(x) for x in [r.model, *_cells(c, r)]) + " \\\\")
+        cells = [latex_escape(x) for x in [r.model, *_cells(c, r)]]
+        cells = [x[:-3] + r" $\mu$s" if x.endswith(" us") else x for x in cells]
+        out.append(" & ".join(cells) + " \\\\")
     out += [
         "\\bottomrule",
         "\\end{tabular}",
