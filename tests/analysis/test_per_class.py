@@ -159,4 +159,4 @@ def test_class_chart(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     assert "per kernel class" in captured.out and f"wrote {out}" in captured.err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 1000
     assert main([*argv, "--plot-classes", str(tmp_path / "classes.jpg")]) == 2
-    assert "give a .png file name" in capfd.readouterr().err
+    assert "one of .png, .pdf, .svg" in capfd.readouterr().err

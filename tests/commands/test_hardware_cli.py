@@ -121,7 +121,7 @@ def test_analyze_without_hardware_is_unchanged(
         (["--peak", "1T", "--bandwidth", "1G", "--peak-dtype", "int9"], "unknown dtype"),
         (["--hardware", "nope"], "unknown hardware 'nope'"),
         (["--plot", "x.png"], "need --hardware"),
-        (["--hardware", "t4", "--plot", "x.svg"], "give a .png"),
+        (["--hardware", "t4", "--plot", "x.jpg"], "one of .png, .pdf, .svg"),
         (["--hardware", "t4", "--plot-breakdown", "x.png", "--plot-top", "0"], "--plot-top"),
     ],
 )

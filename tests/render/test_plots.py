@@ -43,6 +43,40 @@ def test_roofline_and_breakdown_are_written(tmp_path: Path, handmade: Report, de
     ]
 
 
+MAGIC = {"png": PNG, "pdf": b"%PDF-", "svg": b"<?xml"}
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf", "svg", "PDF"])
+def test_each_chart_is_written_in_the_format_its_name_asks(
+    tmp_path: Path, handmade: Report, fmt: str
+) -> None:
+    # the extension picks the format (any case): the file starts with that format's magic
+    roof = roofline(handmade, load_spec("h100-sxm"))
+    magic = MAGIC[fmt.lower()]
+    for name, save in (
+        ("roof", lambda p: plots.save_roofline(handmade, roof, p)),
+        ("time", lambda p: plots.save_breakdown(handmade, roof, p, top=2)),
+    ):
+        out = tmp_path / f"{name}.{fmt}"
+        save(str(out))
+        data = out.read_bytes()
+        assert data[: len(magic)] == magic and len(data) > 1000, name
+    if fmt == "svg":
+        assert b"<svg" in (tmp_path / "roof.svg").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "svg"])
+def test_the_command_writes_pdf_and_svg(
+    tmp_path: Path, handmade: Report, monkeypatch: pytest.MonkeyPatch, capsys: Any, fmt: str
+) -> None:
+    monkeypatch.setattr(modelmeter.usecases.analyze, "analyze", lambda *a, **k: handmade)
+    roof, time = tmp_path / f"r.{fmt}", tmp_path / f"t.{fmt}"
+    argv = ["analyze", "m", "--hardware", "t4", "--plot", str(roof), "--plot-breakdown", str(time)]
+    assert main([*argv, "-f", "json"]) == 0
+    for out in (roof, time):
+        assert out.read_bytes()[:5] == MAGIC[fmt][:5]
+
+
 def test_breakdown_parts_add_up_to_the_latency(handmade: Report) -> None:
     roof = roofline(handmade, load_spec("h100-sxm"))
     rows = breakdown_rows(roof, top=100)

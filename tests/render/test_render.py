@@ -128,7 +128,7 @@ def test_all_covered_says_so(tiny: Report, handmade: Report) -> None:
 
 def test_csv_integer_rows(handmade: Report) -> None:
     rows = list(csv.DictReader(io.StringIO(render_csv(handmade))))
-    assert [r["name"] for r in rows] == ["", "body", "body.0", "body.1", "head"]
+    assert [r["name"] for r in rows] == ["handmade", "body", "body.0", "body.1", "head"]
     root, body = rows[0], rows[1]
     assert (root["macs"], root["flops"], root["bytes_read"], root["weight_bytes"]) == (
         "110",
@@ -143,7 +143,11 @@ def test_csv_integer_rows(handmade: Report) -> None:
         "110",
         "0",
     )
-    assert [r["name"] for r in csv.DictReader(io.StringIO(render_csv(handmade, depth=0)))] == [""]
+    # depth 0 is the root row alone, named by the model's label (not an empty name)
+    rows = list(csv.DictReader(io.StringIO(render_csv(handmade, depth=0))))
+    assert [r["name"] for r in rows] == [handmade.model] and handmade.model
+    md = render_markdown(handmade, depth=0)
+    assert f"| {handmade.model} | 0 |" in md
 
 
 def test_markdown_has_totals_and_not_counted(handmade: Report) -> None:

@@ -4,6 +4,7 @@ with the roofline's prediction when a chip is given."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from typing import Any
 
@@ -22,9 +23,13 @@ from modelmeter.commands.options import (
     warn_unverified,
     write_plots,
 )
-from modelmeter.commands.paths import check_command_outputs
+from modelmeter.commands.paths import check_command_outputs, model_files
+from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
-from modelmeter.render.formats import REPORT_FORMATS
+from modelmeter.render.formats import COMPARISON_FORMATS, REPORT_FORMATS
+
+# -f latex is the paper table's (one row per MODEL), even for one model
+ANALYZE_FORMATS = (*REPORT_FORMATS, *(f for f in COMPARISON_FORMATS if f not in REPORT_FORMATS))
 
 DEFAULT_DEPTH = 3
 
@@ -34,18 +39,21 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "analyze",
         parents=[common],
         help="analyse a model and print its report",
-        description="Analyse one forward pass of a model and report what it costs.",
+        description="Analyse one forward pass of a model and report what it costs. With "
+        "several models, one row each (the paper table: params, MACs, FLOPs, bytes, activation "
+        "peak; latency and bound with a chip) in table, csv, md, latex or json; a model that "
+        "fails gets one error line, the others are still shown, and the exit code is 2.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=MODEL_HELP,
     )
-    add_model_arguments(a)
+    add_model_arguments(a, several=True)
     add_depth_option(
         a,
         DEFAULT_DEPTH,
         f"module levels shown by table, csv and md (default {DEFAULT_DEPTH}; 'all' for "
         "every level); a row at the cut shows its whole subtree",
     )
-    add_output_options(a, REPORT_FORMATS, "the report")
+    add_output_options(a, ANALYZE_FORMATS, "the report")
     a.add_argument(
         "--backward",
         action="store_true",
@@ -56,6 +64,61 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    models = list(args.model)
+    if len(models) == 1 and args.format in REPORT_FORMATS:
+        args.model = models[0]
+        return run_one(args)
+    return run_several(args, models)
+
+
+def run_several(args: argparse.Namespace, models: list[str]) -> int:
+    """The paper table: each model analysed in turn (one process), one row each."""
+    from modelmeter.analysis.comparison import Comparison, comparison_row
+    from modelmeter.analysis.roofline import roofline
+    from modelmeter.render.compare import render_comparison
+    from modelmeter.usecases.analyze import analyze
+
+    if args.plot or args.plot_breakdown:
+        raise InputError(
+            "--plot and --plot-breakdown draw one model's report: give one MODEL (and no -f latex)"
+        )
+    request = input_request(args)  # applies to every model; fails before any model loads
+    args.model = None
+    check_command_outputs(args, [("-o", args.output)], *(f for m in models for f in model_files(m)))
+    out = output_path(args.output)
+    spec = spec_from_args(args)
+    rows, failed = [], 0
+    for label in models:
+        try:
+            with quiet_libraries(args.debug):
+                report = analyze(
+                    label, request, mode=args.mode, convention=args.convention,
+                    backward=args.backward,
+                )
+            roof = None if spec is None else roofline(report, spec, tf32=args.tf32)
+        except ModelmeterError as e:
+            print(f"{PROG}: error: {label}: {first_line(e)}", file=sys.stderr)
+            failed += 1
+            continue
+        rows.append(comparison_row(label, report, roof))
+        if report.unsupported:
+            print(
+                f"{PROG}: warning: {label}: {len(report.unsupported)} unsupported op(s) NOT "
+                f"COUNTED: {', '.join(report.unsupported)}",
+                file=sys.stderr,
+            )
+    if rows:
+        chip = None if spec is None else spec.name
+        width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if out is None else TABLE_WIDTH
+        comparison = Comparison(rows=rows, convention=args.convention, chip=chip)
+        emit(render_comparison(comparison, args.format, width=width), out)
+    if spec is not None:
+        warn_unverified(spec)
+    return 2 if failed else 0
+
+
+def run_one(args: argparse.Namespace) -> int:
+    """One model's report, as before several models were allowed."""
     from modelmeter.usecases.analyze import analyze
 
     request = input_request(args)  # a malformed shape or dtype fails before the model loads

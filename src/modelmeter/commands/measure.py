@@ -76,8 +76,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--plot-classes",
-        metavar="FILE.png",
-        help="write a chart of measured vs predicted time per kernel class (implies "
+        metavar="FILE",
+        help="write a chart of measured vs predicted time per kernel class, .png, .pdf or "
+        ".svg (implies "
         "--per-class; needs matplotlib)",
     )
     add_depth_option(p, 1, "module levels shown with --per-module (default 1; 'all')")

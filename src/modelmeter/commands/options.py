@@ -102,10 +102,22 @@ def device_arg(text: str) -> str:
 # ---- the model ---------------------------------------------------------------------------------
 
 
-def add_model_arguments(p: argparse.ArgumentParser, *, analysis: bool = True) -> None:
+def add_model_arguments(
+    p: argparse.ArgumentParser, *, analysis: bool = True, several: bool = False
+) -> None:
     """MODEL and the options that say how to build and feed it, shared by every command that
-    takes a model; ``analysis`` adds the counting options (--convention, --mode)."""
-    p.add_argument("model", metavar="MODEL", help="the model (forms below)")
+    takes a model; ``analysis`` adds the counting options (--convention, --mode); ``several``
+    makes MODEL repeatable (``args.model`` is then a list)."""
+    if several:
+        p.add_argument(
+            "model",
+            metavar="MODEL",
+            nargs="+",
+            help="the model (forms below); several give one row each (the inputs options "
+            "apply to every model)",
+        )
+    else:
+        p.add_argument("model", metavar="MODEL", help="the model (forms below)")
     p.add_argument(
         "--input",
         "-i",
@@ -211,8 +223,9 @@ def add_chip_options(p: argparse.ArgumentParser, *, plots: bool = False) -> None
 def _add_plot_options(g: Any) -> None:
     g.add_argument(
         "--plot",
-        metavar="FILE.png",
-        help="write a log-log roofline chart (needs --hardware and matplotlib)",
+        metavar="FILE",
+        help="write a log-log roofline chart, .png, .pdf or .svg (needs --hardware and "
+        "matplotlib)",
     )
     g.add_argument(
         "--plot-ops",
@@ -221,8 +234,9 @@ def _add_plot_options(g: Any) -> None:
     )
     g.add_argument(
         "--plot-breakdown",
-        metavar="FILE.png",
-        help="write a per-module time breakdown chart (compute / memory / overhead)",
+        metavar="FILE",
+        help="write a per-module time breakdown chart (compute / memory / overhead), .png, "
+        ".pdf or .svg",
     )
     g.add_argument(
         "--plot-top",

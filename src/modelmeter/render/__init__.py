@@ -4,7 +4,8 @@ One renderer per result type, each ``render_THING(subject..., fmt, *, options) -
 its formats declared in :mod:`modelmeter.render.formats`: :func:`render_report` (a Report,
 optionally with its Roofline), ``render.measure.render_measure``,
 ``render.utilization.render_utilization``, ``render.hardware.render_hardware_list`` and
-``render_hardware_show``, ``render.ops.render_ops``, ``render.calibration.render_calibration``;
+``render_hardware_show``, ``render.ops.render_ops``, ``render.calibration.render_calibration``,
+``render.compare.render_comparison`` (several models side by side);
 charts in ``render.plots`` and ``render.class_plot``. :mod:`modelmeter.render.emit` writes
 them (``-`` is standard output). No counting, no torch.
 """

@@ -1,4 +1,5 @@
-"""One CSV row per module row, integer values, subtree totals and the row's own (self) cost."""
+"""One CSV row per module row, integer values, subtree totals and the row's own (self) cost;
+the root row is named by the model's label, as in the table and Markdown."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
-from modelmeter.render._common import format_shapes
+from modelmeter.render._common import format_shapes, row_label
 from modelmeter.report import Report
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def render_csv(report: Report, depth: int | None = None, roofline: Roofline | No
             extra = tuple(rt[k] for k in ROOFLINE_HEADER)
         writer.writerow(
             (
-                row.name,
+                row_label(report, row),
                 row.type,
                 row.depth,
                 row.calls,

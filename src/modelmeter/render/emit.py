@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from modelmeter.errors import InputError
 from modelmeter.files import write_text_atomic
+from modelmeter.render.formats import PLOT_FORMATS, plot_format
 
 STDOUT = "-"
 
@@ -82,9 +83,11 @@ def output_path(path: str | None, model: str | None = None) -> str | None:
 
 
 def check_plot_path(path: str, model: str | None = None) -> None:
-    """A chart's file: a ``.png`` name, and a path :func:`check_output_path` accepts."""
-    if not path.lower().endswith(".png"):
-        raise InputError(f"plot file {path!r}: give a .png file name")
+    """A chart's file: a ``.png``, ``.pdf`` or ``.svg`` name, and a path
+    :func:`check_output_path` accepts."""
+    if plot_format(path) is None:
+        names = ", ".join(f".{f}" for f in PLOT_FORMATS)
+        raise InputError(f"plot file {path!r}: give a file name ending in one of {names}")
     check_output_path(path, model)
 
 

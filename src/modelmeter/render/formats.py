@@ -4,11 +4,21 @@ the renderers' dispatch both read them)."""
 from __future__ import annotations
 
 REPORT_FORMATS = ("table", "json", "csv", "md")
+# Several models side by side (the paper table); `analyze` with one model and -f latex too.
+COMPARISON_FORMATS = ("table", "json", "csv", "md", "latex")
 OPS_FORMATS = ("table", "md", "json")
 MEASURE_FORMATS = ("table", "json")
 UTILIZATION_FORMATS = ("table", "json")
 HARDWARE_LIST_FORMATS = ("table", "md", "json")
 HARDWARE_SHOW_FORMATS = ("table", "json", "toml")
+# Charts (--plot, --plot-breakdown, --plot-classes): the file name's extension picks one.
+PLOT_FORMATS = ("png", "pdf", "svg")
+
+
+def plot_format(path: str) -> str | None:
+    """The chart format a file name asks for (its extension, any case), None for another."""
+    ext = path.rpartition(".")[2].lower() if "." in path else ""
+    return ext if ext in PLOT_FORMATS else None
 
 
 def unknown_format(fmt: str, formats: tuple[str, ...], what: str = "format") -> ValueError:

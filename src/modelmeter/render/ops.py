@@ -49,6 +49,27 @@ def ops_data(
     }
 
 
+def matching(
+    text: str | None,
+    counted: Sequence[Formula] | None = None,
+    zero: dict[str, dict[str, str]] | None = None,
+) -> tuple[list[Formula], dict[str, dict[str, str]]]:
+    """The formulas and zero-cost targets whose name, family or targets contain ``text`` (any
+    case); everything when ``text`` is None or empty."""
+    counted = list(formulas() if counted is None else counted)
+    if zero is None:
+        zero = {fe: zero_cost_targets(fe) for fe in FRONTEND_NAMES}
+    if not text:
+        return counted, zero
+    key = text.lower()
+
+    def hit(*names: str) -> bool:
+        return any(key in n.lower() for n in names)
+
+    kept = [f for f in counted if hit(f.name, f.family, *(t for ts in f.targets.values() for t in ts))]
+    return kept, {fe: {t: r for t, r in ts.items() if hit(t)} for fe, ts in zero.items()}
+
+
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 

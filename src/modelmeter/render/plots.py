@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelmeter.analysis.breakdown import Ceilings, breakdown_rows, ceilings
 from modelmeter.errors import require
 from modelmeter.files import write_file
+from modelmeter.render.formats import plot_format
 from modelmeter.units import SHORT_DTYPE, format_peak, format_rate, rate_unit, seconds_unit
 
 if TYPE_CHECKING:
@@ -47,8 +48,10 @@ def new_figure(width: float, height: float) -> Any:
 
 
 def save_figure(fig: Any, path: str) -> None:
-    """Write ``fig`` to ``path`` as PNG, whole (see :func:`modelmeter.files.write_file`)."""
-    write_file(path, lambda name: fig.savefig(name, format="png"))
+    """Write ``fig`` to ``path`` as PNG, PDF or SVG (by its extension; PNG for another), whole
+    (see :func:`modelmeter.files.write_file`)."""
+    fmt = plot_format(path) or "png"
+    write_file(path, lambda name: fig.savefig(name, format=fmt))
 
 
 def _rate_unit(value: float) -> tuple[float, str]:
