@@ -1,7 +1,7 @@
 """Chips as data: one TOML file per device in ``specs/``, loaded into a :class:`HardwareSpec`.
 
 ``load_spec("h100-sxm")`` reads a built-in device, ``load_spec("my_chip.toml")`` a user file;
-``spec_from_peak(1.7e12, 25.6e9)`` builds one from two figures (the seed's quick estimate).
+``spec_from_peak(1.7e12, 25.6e9)`` builds one from two figures (the source document's quick estimate).
 """
 
 from __future__ import annotations
