@@ -112,7 +112,8 @@ def assumed_note(ops: list[str], as_dtype: torch.dtype) -> str:
     """The report note naming the ops counted as if they had an integer kernel."""
     name = dtype_name(as_dtype)
     return (
-        f"analysed as {name}: weights and activations {as_dtype.itemsize} byte(s) each; "
+        f"analysed as {name}: weights and activations {as_dtype.itemsize} "
+        f"byte{'s' if as_dtype.itemsize > 1 else ''} each; "
         f"PyTorch has no {name} kernel for {', '.join(ops)}, counted as if it had one (the "
         "same MACs and FLOPs as in floating point)"
     )
