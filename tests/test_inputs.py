@@ -115,7 +115,7 @@ def test_with_defaults_applies_only_when_nothing_was_given() -> None:
     r = asked.with_defaults(["1x3x8x8"], {"mask": "1x8"})
     assert r.args == (ShapeInput((4, 3, 8, 8)),) and r.kwargs == {"mask": ShapeInput((4, 8))}
     given = InputRequest.from_api("2x2")
-    assert given.with_defaults(["1x3x8x8"], None) is given
+    assert given.with_defaults(["1x3x8x8"], None) == given  # given inputs stay (dtype aside)
 
 
 # ---- batch on every input form -------------------------------------------------------------

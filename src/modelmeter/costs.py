@@ -40,7 +40,7 @@ class Cost:
 
     @property
     def bytes_moved(self) -> int:
-        """Bytes read plus bytes written (the seed's memory access cost)."""
+        """Bytes read plus bytes written (the source document's memory access cost)."""
         return self.bytes_read + self.bytes_written
 
     @property

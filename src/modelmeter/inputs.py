@@ -151,6 +151,16 @@ def item_from_api(value: Any) -> InputItem:
     )
 
 
+def _dtype_of(item: InputItem, default: InputItem | None) -> InputItem:
+    """``item``, a shape without a dtype taking ``default``'s dtype (a shape's or a tensor's)."""
+    if not isinstance(item, ShapeInput) or item.dtype is not None or default is None:
+        return item
+    dtype = default.dtype if isinstance(default, ShapeInput) else None
+    if isinstance(default, ValueInput) and hasattr(default.value, "dtype"):
+        dtype = str(default.value.dtype).removeprefix("torch.")
+    return item if dtype is None else replace(item, dtype=dtype)
+
+
 def _positional_from_api(inputs: Any) -> tuple[InputItem, ...]:
     if inputs is None:
         return ()
@@ -270,15 +280,22 @@ class InputRequest:
         )
 
     def with_defaults(self, inputs: Any, kwargs: Mapping[str, Any] | None) -> InputRequest:
-        """A named model's default inputs where none were given (batch applied to them)."""
+        """A named model's default inputs where none were given (batch applied to them);
+        where some were, a shape given without a dtype takes the dtype of the default input
+        of the same name, or at the same place (positional defaults, then named ones: an
+        ``hf:`` model's ``input_ids`` stay int64 when only ``1x1024`` is given)."""
+        args = _positional_from_api(inputs)
+        named = {str(k): item_from_api(v) for k, v in (kwargs or {}).items()}
         if self.given:
-            return self
-        defaults = replace(
-            self,
-            args=_positional_from_api(inputs),
-            kwargs={str(k): item_from_api(v) for k, v in (kwargs or {}).items()},
-            batch=None,
-        )
+            at = [*args, *named.values()]
+            return replace(
+                self,
+                args=tuple(
+                    _dtype_of(a, at[i] if i < len(at) else None) for i, a in enumerate(self.args)
+                ),
+                kwargs={k: _dtype_of(v, named.get(k)) for k, v in self.kwargs.items()},
+            )
+        defaults = replace(self, args=args, kwargs=named, batch=None)
         return defaults.with_batch(self.batch)
 
     def check_batch(self) -> None:

@@ -497,3 +497,18 @@ def test_a_python_spec_with_bad_kernel_tables_gives_one_error(bad: dict) -> None
     rec = OpRecord("aten.mm", Cost(macs=1, flops=1), dtype="float32")
     with pytest.raises(HardwareSpecError, match="efficiency"):
         roofline(one_op_report(rec), toy(**bad))
+
+
+def test_roofline_times_and_shares_are_labelled_so_they_cannot_contradict() -> None:
+    # a tiny Linear(4, 2) on an H100: every kernel is overhead-bound, so memory-bound kernels
+    # take 0.0% of the latency although the kernels' memory times still sum to more than 0
+    from modelmeter.render.table import roofline_lines
+
+    report = modelmeter.analyze(torch.nn.Linear(4, 2), "1x4")
+    lines = dict(roofline_lines(roofline(report, load_spec("h100-sxm"))))
+    assert "compute" not in lines["predicted latency"].split("kernels,")[0]
+    assert lines["kernel times"].startswith("summed over kernels, compute ")
+    assert "hidden under the larger" in lines["kernel times"]
+    shares = lines["time by bound"]
+    assert shares.endswith(" of the predicted latency")
+    assert "memory-bound 0.0% (0 kernels)" in shares and "overhead-bound 100.0% (1 kernel)" in shares

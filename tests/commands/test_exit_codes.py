@@ -281,7 +281,7 @@ def test_utilization_of_a_bad_report_exits_2(
         ["analyze", "-i", "1x4", "--peak", "1e-300", "--bandwidth", "1G"],  # 16 FLOP / 1e-300: inf
         ["analyze", "-i", "1x4", "--peak", "1e300T", "--bandwidth", "1G"],
         ["utilization", "-i", "1x4", "--hardware", "t4", "--latency", "1e-320s"],
-        ["utilization", "-i", "1x4", "--hardware", "t4", "--latency", "1e-300"],
+        ["utilization", "-i", "1x4", "--hardware", "t4", "--latency", "1e-300s"],
     ],
 )
 def test_figures_out_of_range_exit_2(
@@ -320,8 +320,8 @@ def test_the_smallest_accepted_figures_give_finite_strict_json(
     )
     assert code == 0, err
     assert strict_json(out)["roofline"]["latency_s"] >= 16
-    code, out, err = run(  # 1e-15 s, the shortest latency accepted: finite utilization
-        capsys, "utilization", model, "-i", "1x4", "--hardware", "t4", "--latency", "1e-15",
+    code, out, err = run(  # 1e-15s, the shortest latency accepted: finite utilization
+        capsys, "utilization", model, "-i", "1x4", "--hardware", "t4", "--latency", "1e-15s",
         "-f", "json",
     )  # fmt: skip
     assert code == 0, err

@@ -185,6 +185,9 @@ def test_utilization_table(capsys: pytest.CaptureFixture[str], fake: list[Any]) 
     [
         (["--latency", "soon", "--hardware", "t4"], "--latency: not a time"),
         (["--latency", "0ms", "--hardware", "t4"], "--latency must be a positive"),
+        # a bare number once meant seconds without a word: 12 is refused, 12ms suggested
+        (["--latency", "12", "--hardware", "t4"], "--latency needs a unit: write e.g. 12ms"),
+        (["--latency", "1e-3", "--hardware", "t4"], "(units s, ms, us, ns; got '1e-3')"),
         (["--latency", "1ms"], "say which chip"),
     ],
 )

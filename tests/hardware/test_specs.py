@@ -13,6 +13,7 @@ from modelmeter.errors import ModelmeterError
 from modelmeter.hardware import (
     HardwareSpec,
     HardwareSpecError,
+    did_you_mean,
     dump_toml,
     list_specs,
     load_file,
@@ -89,6 +90,17 @@ def test_load_by_name_is_case_insensitive_and_suggests() -> None:
         load_spec("h100-sx")
     with pytest.raises(ModelmeterError, match="unknown hardware 'nothing-like-it'"):
         load_spec("nothing-like-it")
+
+
+def test_did_you_mean_offers_the_entries_a_family_name_starts_or_is_in_first() -> None:
+    # "a100" is no entry but starts three: all three come first, before the close "a10"
+    with pytest.raises(HardwareSpecError) as e:
+        load_spec("a100")
+    assert "did you mean a100-pcie-80gb, a100-sxm-40gb, a100-sxm-80gb, a10?" in str(e.value)
+    # "4090" is inside "rtx-4090" (a substring, not a prefix)
+    with pytest.raises(HardwareSpecError, match="did you mean rtx-4090"):
+        load_spec("4090")
+    assert did_you_mean("", ["a", "b"]) == []
 
 
 def test_dump_and_load_round_trip(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The source document's utilization: achieved operations per second over the chip's peak.
 
     FLOP utilization = (FLOPs / latency) / peak
-    MAC utilization  = (2 x MACs / latency) / peak     (the seed counts one MAC as 2 ops)
+    MAC utilization  = (2 x MACs / latency) / peak     (the source document counts one MAC as 2 ops)
 
 ``peak`` is the chip's matrix peak for the model's main dtype (the roofline's rule, so an
 int8-only NPU gives its int8 peak and says "assumed quantised to int8"). Pure: a function of a
@@ -37,7 +37,7 @@ class Utilization:
 
     @property
     def mac_ops_per_s(self) -> float:
-        """2 x MACs / latency: the seed's OP/s, one MAC = one multiply + one add."""
+        """2 x MACs / latency: the source document's OP/s, one MAC = one multiply + one add."""
         return 2 * self.macs / self.latency_s
 
     @property

@@ -43,7 +43,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "-t",
         required=True,
         metavar="TIME",
-        help="the measured latency of one forward pass at the analysed batch, e.g. 12ms",
+        help="the measured latency of one forward pass at the analysed batch, with its unit "
+        "(s, ms, us, ns), e.g. 12ms",
     )
     add_output_options(u, UTILIZATION_FORMATS)
     add_chip_options(u)
@@ -58,6 +59,11 @@ def _latency(text: str) -> float:
         value = parse_seconds(text)
     except ValueError as e:
         raise InputError(f"--latency: {e}") from None
+    if not text.strip().lower().endswith("s"):  # a bare 12 would silently be 12 seconds
+        raise InputError(
+            f"--latency needs a unit: write e.g. {text.strip()}ms (units s, ms, us, ns; "
+            f"got {text!r})"
+        )
     if not 0 < value < float("inf"):
         raise InputError(f"--latency must be a positive time (got {text!r})")
     rule = figure_rule(value, "seconds")

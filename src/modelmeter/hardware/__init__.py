@@ -1,7 +1,7 @@
 """Chips as data: one TOML file per device in ``specs/``, loaded into a :class:`HardwareSpec`.
 
 ``load_spec("h100-sxm")`` reads a built-in device, ``load_spec("my_chip.toml")`` a user file;
-``spec_from_peak(1.7e12, 25.6e9)`` builds one from two figures (the seed's quick estimate).
+``spec_from_peak(1.7e12, 25.6e9)`` builds one from two figures (the source document's quick estimate).
 """
 
 from __future__ import annotations
@@ -65,11 +65,22 @@ def load_spec(name_or_path: str) -> HardwareSpec:
     key = text.lower()
     if key in db:
         return db[key]
-    close = difflib.get_close_matches(key, list(db), n=3, cutoff=0.5)
+    close = did_you_mean(key, list(db))
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise HardwareSpecError(
         f"unknown hardware {text!r}{hint} (see 'modelmeter hardware list', or give a .toml file)"
     )
+
+
+def did_you_mean(key: str, names: list[str], n: int = 4) -> list[str]:
+    """The names a mistyped ``key`` most likely meant: those that start with it, then those
+    that contain it (``a100`` -> every a100 entry), then close spellings; at most ``n``."""
+    key = key.lower()
+    prefix = sorted(x for x in names if x.startswith(key))
+    inside = sorted(x for x in names if key in x and x not in prefix)
+    close = difflib.get_close_matches(key, names, n=n, cutoff=0.5)
+    picked = [*prefix, *inside, *(x for x in close if x not in prefix and x not in inside)]
+    return picked[:n] if key else []
 
 
 def spec_from_peak(
@@ -103,6 +114,7 @@ def spec_from_peak(
 
 
 __all__ = [
+    "did_you_mean",
     "HardwareSpec",
     "HardwareSpecError",
     "PeakChoice",

@@ -25,7 +25,7 @@ def convolution(call: OpCall) -> Work:
     MACs = N*prod(out spatial)*Co * (Ci/g)*prod(K) = out.numel * prod(weight.shape[1:]).
     A transposed convolution scatters every *input* element over (Co/g)*prod(K) outputs:
     MACs = in.numel * prod(weight.shape[1:]) (weight is [Ci, Co/g, *K]).
-    Exact FLOPs (the seed): (2*(Ci/g)*K^2 - 1)*H*W*Co without bias, 2*(Ci/g)*K^2*H*W*Co with
+    Exact FLOPs (the source document's formula): (2*(Ci/g)*K^2 - 1)*H*W*Co without bias, 2*(Ci/g)*K^2*H*W*Co with
     it, i.e. 2*MACs - outputs (+ outputs with bias). Stride, padding and dilation only act
     through the output shape.
     A depthwise convolution (groups > 1, one input channel per group) reduces over no

@@ -65,7 +65,7 @@ def scaled_mm(call: OpCall) -> Work:
 @register_op("addmm", family="matmul", aten=["addmm"], onnx=["Gemm"])
 def addmm(call: OpCall) -> Work:
     """bias + (m,k) @ (k,n), i.e. a linear layer: MACs = m*k*n; exact FLOPs = 2k*m*n (the bias
-    add takes the place of the missing add; the seed's FC formula 2I*O per row)."""
+    add takes the place of the missing add; the source document's FC formula 2I*O per row)."""
     m, k = call.args["mat1"].shape
     n = call.args["mat2"].shape[-1]
     has_bias = call.arg("beta", 1) != 0

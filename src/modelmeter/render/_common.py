@@ -6,7 +6,7 @@ from modelmeter.report import ModuleNode, ModuleRow, Report
 from modelmeter.units import SHORT_DTYPE
 
 CONVENTION_TEXT: dict[str, str] = {
-    "exact": "exact: every multiply and every add counted (the seed's formulas)",
+    "exact": "exact: every multiply and every add counted (the source document's formulas)",
     "2mac": "2mac: FLOPs = 2 x MACs for sum-of-products ops, bias adds ignored",
 }
 

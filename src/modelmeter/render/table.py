@@ -136,16 +136,22 @@ def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
         (
             "predicted latency",
             f"{format_seconds(lat)} over {t.kernels} kernels, each max(compute, memory) + "
-            + ("the wait for its launch" if spec.launches_overlap else "overhead")
-            + f": compute {format_seconds(t.compute_s)} · memory "
-            f"{format_seconds(t.memory_s)} · overhead {format_seconds(t.overhead_s)}",
+            + ("the wait for its launch" if spec.launches_overlap else "overhead"),
+        ),
+        (  # sums of every kernel's own times: not shares of the latency (the max hides one)
+            "kernel times",
+            f"summed over kernels, compute {format_seconds(t.compute_s)} · memory "
+            f"{format_seconds(t.memory_s)} · overhead {format_seconds(t.overhead_s)} (the "
+            "smaller of a kernel's compute and memory time is hidden under the larger)",
         ),
         (
             "time by bound",
             " · ".join(
-                f"{b} {share(getattr(t, f'{b}_bound_s'))} ({getattr(t, f'{b}_bound')} kernels)"
+                f"{b}-bound {share(getattr(t, f'{b}_bound_s'))} ({getattr(t, f'{b}_bound')} "
+                + ("kernel)" if getattr(t, f"{b}_bound") == 1 else "kernels)")
                 for b in ("compute", "memory", "overhead")
-            ),
+            )
+            + " of the predicted latency",
         ),
     ]
     if roofline.throughput is not None:

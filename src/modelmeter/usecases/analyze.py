@@ -54,7 +54,7 @@ def analyze(
     frontend = frontend_for(model)
     label = None
     if isinstance(model, str) and frontend.name == "torch":  # a name, not a file to read
-        model, request, label = _load_named(model, request)
+        model, request, label = _load_named(frontend, model, request, real=mode == "real")
     trace = frontend.trace(
         model, request, mode=mode, convention=convention, backward=backward
     )
@@ -63,14 +63,14 @@ def analyze(
     return build(trace)
 
 
-def _load_named(name: str, request: InputRequest) -> tuple[Any, InputRequest, str]:
-    """The model a name builds, the request with its default inputs where none were given,
-    and its label."""
+def _load_named(
+    frontend: Any, name: str, request: InputRequest, *, real: bool
+) -> tuple[Any, InputRequest, str]:
+    """The model a name builds (with real random weights for a ``real`` run), the request with
+    its default inputs where none were given, and its label."""
     if request.dims:  # refused before the model is built (as the frontend would after)
         raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
-    from modelmeter.models import load
-
-    loaded = load(name)
+    loaded = frontend.load(name, real=real)
     return loaded.model, request.with_defaults(loaded.inputs, loaded.kwargs), loaded.label
 
 

@@ -35,6 +35,20 @@ class TorchFrontend:
             model, request, mode=mode, convention=convention, backward=backward, name=name
         )
 
+    def load(self, name: str, real: bool = False) -> Any:
+        """The :class:`~modelmeter.models.loaded.LoadedModel` a name builds: on the meta device
+        (shapes only, the default), or with ``real`` random weights on the CPU (seeded, the
+        same each time) for a real-mode analysis."""
+        if not real:
+            from modelmeter.models import load
+
+            return load(name)
+        import torch
+
+        from modelmeter.frontends.torch.building import load_on_device
+
+        return load_on_device(name, torch.device("cpu"))
+
     def runner(self) -> Any:
         """The run-and-time side (modelmeter.frontends.torch.run)."""
         from modelmeter.frontends.torch.run import RUNNER

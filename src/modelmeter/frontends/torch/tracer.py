@@ -253,7 +253,7 @@ class Lifetimes:
             return
         n = self.refs.get(sid)
         if n is None:
-            nbytes = t.untyped_storage().nbytes()
+            nbytes = self.nbytes(t)
             self.size[sid] = nbytes
             self.live += nbytes
             if output:
@@ -264,6 +264,9 @@ class Lifetimes:
         self.refs[sid] = n + 1
         ref = weakref.ref(t, self._died)
         self._watch[id(ref)] = (ref, sid)
+
+    def nbytes(self, t: torch.Tensor) -> int:
+        return t.untyped_storage().nbytes()
 
     def _died(self, ref: weakref.ref) -> None:
         entry = self._watch.pop(id(ref), None)

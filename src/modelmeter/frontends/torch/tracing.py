@@ -19,6 +19,14 @@ from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype
 from modelmeter.frontends.torch.isolation import Isolated
 from modelmeter.frontends.torch.packed import is_packed, nbytes, unpacked
 from modelmeter.frontends.torch.packed import key as packed_key  # noqa: I001
+from modelmeter.frontends.torch.standin import (
+    STAND_IN,
+    StandInLifetimes,
+    StandInTracer,
+    assumed_note,
+    charged,
+    integer,
+)
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
     OpTracer,
@@ -53,6 +61,8 @@ def trace(
         raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
     dtype = request.dtype
     cast = cast_dtype(dtype) if dtype else None
+    if integer(cast) is not None:  # run in the float stand-in, charged as the integer dtype
+        cast = _Cast(STAND_IN, integer(cast))
     label = name or _label(model)
     if mode in ("auto", "meta"):
         try:
@@ -75,6 +85,18 @@ def trace(
             raise ModelRunError(refused)
         return result
     return _run(model, specs, True, convention, cast, label, backward)
+
+
+class _Cast:
+    """An integer analysis dtype: tensors are made as ``run`` and charged as ``label``."""
+
+    def __init__(self, run: torch.dtype, label: torch.dtype | None) -> None:
+        self.run, self.label = run, label
+
+
+def _split(cast: Any) -> tuple[torch.dtype | None, torch.dtype | None]:
+    """(the dtype tensors are made in, the integer dtype they are charged as or None)."""
+    return (cast.run, cast.label) if isinstance(cast, _Cast) else (cast, None)
 
 
 def _on_meta(model: Any) -> bool:
@@ -113,7 +135,11 @@ def _copy(t: torch.Tensor, real: bool, cast: torch.dtype | None, grad: bool) -> 
 
 
 def _state(
-    model: torch.nn.Module, real: bool, cast: torch.dtype | None, grad: bool = False
+    model: torch.nn.Module,
+    real: bool,
+    cast: torch.dtype | None,
+    grad: bool = False,
+    as_dtype: torch.dtype | None = None,
 ) -> tuple[dict[int, torch.Tensor], list[ParamInfo]]:
     """Copies of every parameter and buffer by the original's ``id`` (shared and tied ones
     copied once) and the ParamInfo list, each listed under its first owning module. ``grad``:
@@ -135,7 +161,7 @@ def _state(
                             name=full,
                             owner=mod_name,
                             numel=t.numel(),
-                            nbytes=c.numel() * c.element_size(),
+                            nbytes=charged(c, as_dtype),
                             sid=storage_id(c),
                             trainable=kind == "param" and t.requires_grad,
                             buffer=kind == "buffer",
@@ -161,14 +187,15 @@ def _run(
     specs: InputSpecs,
     real: bool,
     convention: str,
-    cast: torch.dtype | None,
+    cast: Any,
     label: str,
     backward: bool = False,
 ) -> Trace:
     is_module = isinstance(model, torch.nn.Module)
     device = _device_of(model)
+    cast, as_dtype = _split(cast)
     if is_module:
-        copies, infos = _state(model, real, cast, backward)
+        copies, infos = _state(model, real, cast, backward, as_dtype)
         named = list(model.named_modules())
         names = {id(m): n for n, m in named}
         root_type = type(model).__name__
@@ -177,11 +204,14 @@ def _run(
         root_type = getattr(model, "__name__", type(model).__name__)
     weights = {p.sid for p in infos}
     args, kwargs = specs.materialize(device, real, cast)
-    lifetimes = Lifetimes(weights)
+    lifetimes = Lifetimes(weights) if as_dtype is None else StandInLifetimes(weights, as_dtype)
     for t in _tensors((args, kwargs)):  # also tensors inside list arguments
         lifetimes.track(t, storage_id(t), output=False)
     scopes = ScopeTracker(names, backward)
-    tracer = OpTracer(scopes, weights, lifetimes, convention)
+    if as_dtype is None:
+        tracer = OpTracer(scopes, weights, lifetimes, convention)
+    else:
+        tracer = StandInTracer(scopes, weights, lifetimes, convention, as_dtype=as_dtype)
     isolated = Isolated(model if is_module else None, copies)  # put back whatever happens
     try:
         fused = nullcontext() if real else fused_attention()  # meta: SDPA as real devices run it
@@ -204,18 +234,21 @@ def _run(
                     n, type(m).__name__, scopes.calls.get(n, 0), scopes.output_shapes.get(n, ())
                 )
             )
-    return Trace(
+    result = Trace(
         model=label,
         frontend="torch",
         mode="real" if real else "meta",
         convention=convention,
-        inputs=[InputSpec(s, d, k) for s, d, k in _described(specs, cast)],
+        inputs=[InputSpec(s, d, k) for s, d, k in _described(specs, as_dtype or cast)],
         modules=modules,
         params=infos,
         events=tracer.events,
         activation_bytes=lifetimes.allocated,
         peak_activation_bytes=lifetimes.peak,
     )
+    if isinstance(tracer, StandInTracer) and tracer.assumed:
+        result.notes.append(assumed_note(list(tracer.assumed), tracer.as_dtype))
+    return result
 
 
 def _backward(out: Any, tracer: OpTracer, scopes: ScopeTracker) -> None:
@@ -238,7 +271,7 @@ def _backward(out: Any, tracer: OpTracer, scopes: ScopeTracker) -> None:
 def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:
     out = []
     for shape, dt, key in specs.describe():
-        if cast is not None and dt.startswith(("float", "bfloat")):
+        if cast is not None and dt.startswith(("float", "bfloat")):  # as analysed
             dt = str(cast).removeprefix("torch.")
         out.append((shape, dt, key))
     return out
