@@ -125,6 +125,24 @@ def format_count(value: float, digits: int = 2) -> str:
     return f"{number}{prefix}"
 
 
+def format_quantity(value: float, unit: str, digits: int = 2) -> str:
+    """A count with its unit after the SI prefix: ``4.09 GMACs``, ``512 FLOPs``."""
+    number, prefix = _si(value, digits)
+    return f"{number} {prefix}{unit}"
+
+
+_PARAM_PREFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+
+
+def format_params(value: float, digits: int = 2) -> str:
+    """A parameter count with the suffixes the field uses: ``6.74B`` (not G), ``25.56M``,
+    ``0``. Only parameter counts; MACs and FLOPs keep SI (``G``)."""
+    for scale, suffix in _PARAM_PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}f}{suffix}"
+    return format_count(value, digits)
+
+
 def format_rate(value: float, unit: str = "FLOP/s", digits: int = 2) -> str:
     """A rate with an SI prefix and its unit: ``312.00 TFLOP/s``."""
     number, prefix = _si(value, digits)
