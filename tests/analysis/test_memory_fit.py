@@ -136,7 +136,7 @@ def test_the_table_counts_billions_of_params_with_b() -> None:
         model = nn.Linear(40_000, 30_000, bias=False).eval()  # 40,000 x 30,000 = 1.2B params
     r = modelmeter.analyze(model, (1, 40_000))
     text = render_report(r, "table", width=200)
-    assert "1.20B (1,200,000,000)" in text and "1.20G (1,200,000,000)" not in text
+    assert "params                1.20B (1,200,000,000)" in text
+    assert "│  1.20B │ 1.20G │" in text  # the row: params in B; MACs 1 x 40,000 x 30,000 in G
     assert "| params | 1,200,000,000 | 1.20B |" in render_report(r, "md")
-    # MACs: 1 x 40,000 x 30,000 = 1.2e9, still G
-    assert "1.20G (1,200,000,000)" in text
+    assert "MACs                  1.20G (1,200,000,000)" in text
