@@ -280,17 +280,9 @@ class Report:
 
 
 def _row(node: ModuleNode, phase: str | None) -> ModuleRow:
-    return ModuleRow(
-        name=node.name,
-        type=node.type,
-        depth=node.depth,
-        calls=node.calls,
-        params=node.total_params().params,
-        self_cost=node.self_cost(phase),
-        total_cost=node.total_cost(phase),
-        output_shapes=node.output_shapes,
-        node=node,
-    )
+    n = node
+    return ModuleRow(n.name, n.type, n.depth, n.calls, n.total_params().params,
+                     n.self_cost(phase), n.total_cost(phase), n.output_shapes, n)  # fmt: skip
 
 
 def _sizes(p: ParamStats) -> dict[str, int]:

@@ -99,7 +99,10 @@ def test_sizes_in_si_or_iec() -> None:
     assert format_bytes(26_953_662_464) == "26.95 GB"  # 6,738,415,616 params x 4 B
     assert format_bytes(26_953_662_464, units="iec") == "25.10 GiB"  # / 2^30 = 25.102
     assert format_bytes(24e9, units="iec") == "22.35 GiB"  # 24e9 / 2^30 = 22.352
-    assert format_bytes(1536, units="iec") == "1.50 KiB" and format_bytes(1000, units="iec") == "1000 B"
+    assert (
+        format_bytes(1536, units="iec") == "1.50 KiB"
+        and format_bytes(1000, units="iec") == "1000 B"
+    )
     with byte_units("iec"):
         assert format_bytes(2**20) == "1.00 MiB"
     assert format_bytes(2**20) == "1.05 MB"  # back to SI after the block: 1,048,576 B

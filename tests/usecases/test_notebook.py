@@ -109,4 +109,6 @@ def test_a_model_in_training_mode_gets_a_note_saying_what_changes() -> None:
 
 def test_a_training_model_without_batch_norm_or_dropout_still_gets_the_note() -> None:
     r = modelmeter.analyze(nn.Linear(4, 3), (1, 4))  # modules start in training mode
-    assert any(n.startswith("the model is in training mode: no batch norm or dropout") for n in r.notes)
+    assert any(
+        n.startswith("the model is in training mode: no batch norm or dropout") for n in r.notes
+    )

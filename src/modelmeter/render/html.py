@@ -56,7 +56,7 @@ def render_html(report: Report) -> str:
     notes = "".join(f"<li>{escape(n)}</li>" for n in report.notes)
     return (
         '<div class="modelmeter-report"><table>'
-        f"<caption style=\"text-align:left\">{escape(caption)}</caption>"
+        f'<caption style="text-align:left">{escape(caption)}</caption>'
         + "".join(rows)
         + "</table>"
         + (f"<ul>{notes}</ul>" if notes else "")
