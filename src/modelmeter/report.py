@@ -168,6 +168,11 @@ class Report:
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise KeyError(f"no module named {name!r} in {self.model}{hint}")
 
+    __iter__ = None  # modules by name, not a sequence: iterate report.modules()
+
+    def __contains__(self, name: object) -> bool:
+        return any(n.name == name for n in self.root.walk())
+
     def __repr__(self) -> str:
         """One line: ``<Report resnet50: 25.56M params, 4.09 GMACs, ..., 1x3x224x224>``."""
         t = self.total()

@@ -69,6 +69,13 @@ def test_a_module_is_reachable_by_name_and_a_typo_names_close_matches(report) ->
         report["zzz"]
 
 
+def test_names_are_looked_up_not_iterated(report) -> None:
+    assert "fc1" in report and "fc3" not in report
+    with pytest.raises(TypeError):
+        iter(report)  # modules by name, not a sequence: report.modules() iterates
+    assert [n.name for n in report.modules()] == ["", "fc1", "act", "fc2"]
+
+
 def test_html_is_a_table_of_the_top_level_modules_and_totals_that_add_up(report) -> None:
     html = report._repr_html_()
     assert html == render_html(report)
