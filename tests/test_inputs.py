@@ -44,6 +44,23 @@ def test_from_api_bare_shape_is_one_input_and_a_tuple_of_shapes_several() -> Non
     assert InputRequest.from_api(None).args == () and not InputRequest.from_api(None).given
 
 
+def test_from_api_a_list_of_ints_is_one_shape_and_a_list_of_shapes_several() -> None:
+    # [1, 3, 224, 224] is the shape (1, 3, 224, 224), not four inputs 1, 3, 224 and 224
+    assert InputRequest.from_api([1, 3, 224, 224]).args == (ShapeInput((1, 3, 224, 224)),)
+    assert InputRequest.from_api([[1, 4], (1, 5)]).args == (ShapeInput((1, 4)), ShapeInput((1, 5)))
+    t = torch.zeros(2, 3)
+    assert InputRequest.from_api([t, t]).args == (ValueInput(t), ValueInput(t))
+
+
+def test_analyze_reads_a_list_of_ints_as_a_tuple() -> None:
+    model = nn.Linear(4, 3).eval()
+    by_list = modelmeter.analyze(model, [2, 4])
+    by_tuple = modelmeter.analyze(model, (2, 4))
+    # one 2x4 input: 2 * 4 * 3 = 24 MACs either way
+    assert by_list.total().macs == by_tuple.total().macs == 24
+    assert [i.shape for i in by_list.inputs] == [(2, 4)]
+
+
 def test_from_api_batch_dims_and_dtype() -> None:
     r = InputRequest.from_api(
         ["1x3x8x8:fp16", (2, 4)], {"ids": "1x128:int64"}, batch=8, dims={"seq": 16}, dtype="bf16"

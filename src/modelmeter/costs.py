@@ -63,6 +63,44 @@ class Cost:
 ZERO = Cost()
 
 
+class CostShortcuts:
+    """``x.macs`` for ``x.cost.macs`` (and ``flops``, ``bytes_read``, ...) on a type that holds
+    one :class:`Cost`, which :meth:`_shortcut_cost` names; the ``Cost`` itself stays."""
+
+    __slots__ = ()
+
+    def _shortcut_cost(self) -> Cost:
+        raise NotImplementedError
+
+    @property
+    def macs(self) -> int:
+        return self._shortcut_cost().macs
+
+    @property
+    def flops(self) -> int:
+        return self._shortcut_cost().flops
+
+    @property
+    def bytes_read(self) -> int:
+        return self._shortcut_cost().bytes_read
+
+    @property
+    def bytes_written(self) -> int:
+        return self._shortcut_cost().bytes_written
+
+    @property
+    def weight_bytes(self) -> int:
+        return self._shortcut_cost().weight_bytes
+
+    @property
+    def bytes_moved(self) -> int:
+        return self._shortcut_cost().bytes_moved
+
+    @property
+    def arithmetic_intensity(self) -> float:
+        return self._shortcut_cost().arithmetic_intensity
+
+
 @dataclass(frozen=True, slots=True)
 class OpRecord:
     """One op call as counted: its key (``aten.convolution``), phase, cost and compute dtype.
@@ -141,4 +179,4 @@ class ParamStats:
         return self.params - self.trainable
 
 
-__all__ = ["Cost", "ZERO", "OpRecord", "OpStat", "ParamStats"]
+__all__ = ["Cost", "CostShortcuts", "ZERO", "OpRecord", "OpStat", "ParamStats"]

@@ -15,6 +15,9 @@ first dimension at all refuses ``batch``.
 A *list* argument is a batch of samples (torchvision's detection models take a list of
 ``3xHxW`` images): ``batch`` N makes it N items, the given ones repeated cyclically, each
 item as given. A *tuple* argument holds several inputs (``(h, c)``): each item is batched.
+
+At the top level, a tuple or a list of ints is one shape (``[1, 3, 224, 224]`` is one input,
+as ``(1, 3, 224, 224)`` is); a list or tuple of shapes or tensors is several inputs.
 """
 
 from __future__ import annotations
@@ -164,8 +167,8 @@ def _dtype_of(item: InputItem, default: InputItem | None) -> InputItem:
 def _positional_from_api(inputs: Any) -> tuple[InputItem, ...]:
     if inputs is None:
         return ()
-    if isinstance(inputs, tuple) and _is_shape(inputs):
-        return (item_from_api(inputs),)  # a bare shape such as (1, 3, 224, 224)
+    if _is_shape(inputs):
+        return (item_from_api(inputs),)  # a bare shape: (1, 3, 224, 224) or [1, 3, 224, 224]
     if isinstance(inputs, (list, tuple)):
         return tuple(item_from_api(v) for v in inputs)
     return (item_from_api(inputs),)

@@ -6,13 +6,14 @@ running module); totals are always computed, so nothing is counted twice.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from modelmeter.costs import ZERO, Cost, OpRecord, OpStat, ParamStats
+from modelmeter.costs import ZERO, Cost, CostShortcuts, OpRecord, OpStat, ParamStats
 from modelmeter.errors import ReportFormatError, first_line
-from modelmeter.units import DTYPE_BYTES, SIZE_PRECISIONS
+from modelmeter.units import DTYPE_BYTES, SIZE_PRECISIONS, format_params, format_quantity
 
 SCHEMA = "modelmeter.report/1"
 PHASES = ("forward", "backward")
@@ -62,8 +63,9 @@ class InputSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
-    """Whole-model figures: parameters and the summed cost of every op."""
+class Totals(CostShortcuts):
+    """Whole-model figures: parameters and the summed cost of every op (``.macs`` is
+    ``.cost.macs``)."""
 
     params: int
     trainable_params: int
@@ -72,6 +74,9 @@ class Totals:
     cost: Cost
     activation_bytes: int
     peak_activation_bytes: int
+
+    def _shortcut_cost(self) -> Cost:
+        return self.cost
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -86,8 +91,9 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
-class ModuleRow:
-    """A flattened tree row, as renderers and ``by_module`` give it."""
+class ModuleRow(CostShortcuts):
+    """A flattened tree row, as renderers and ``by_module`` give it (``.macs`` is
+    ``.total_cost.macs``: the module with everything inside it)."""
 
     name: str
     type: str
@@ -98,6 +104,9 @@ class ModuleRow:
     total_cost: Cost
     output_shapes: list[list[int]]
     node: ModuleNode
+
+    def _shortcut_cost(self) -> Cost:
+        return self.total_cost
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,24 +155,39 @@ class Report:
         A row's ``self_cost`` is its own ops plus, where its children are cut off by
         ``depth``, nothing else: cut-off children are folded into ``total_cost`` only.
         """
-        rows = []
+        nodes = self.root.walk()
+        return [_row(n, phase) for n in nodes if depth is None or n.depth <= depth]
+
+    def __getitem__(self, name: str) -> ModuleRow:
+        """The row of the module called ``name`` (``report["layer1.0.conv1"]``); KeyError
+        naming the close matches otherwise."""
         for node in self.root.walk():
-            if depth is not None and node.depth > depth:
-                continue
-            rows.append(
-                ModuleRow(
-                    name=node.name,
-                    type=node.type,
-                    depth=node.depth,
-                    calls=node.calls,
-                    params=node.total_params().params,
-                    self_cost=node.self_cost(phase),
-                    total_cost=node.total_cost(phase),
-                    output_shapes=node.output_shapes,
-                    node=node,
-                )
-            )
-        return rows
+            if node.name == name:
+                return _row(node, None)
+        close = difflib.get_close_matches(str(name), [n.name for n in self.root.walk()], n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"no module named {name!r} in {self.model}{hint}")
+
+    __iter__ = None  # modules by name, not a sequence: iterate report.modules()
+
+    def __contains__(self, name: object) -> bool:
+        return any(n.name == name for n in self.root.walk())
+
+    def __repr__(self) -> str:
+        """One line: ``<Report resnet50: 25.56M params, 4.09 GMACs, ..., 1x3x224x224>``."""
+        t = self.total()
+        shapes = ", ".join("x".join(map(str, i.shape)) or "scalar" for i in self.inputs)
+        return (
+            f"<Report {self.model}: {format_params(t.params)} params, "
+            f"{format_quantity(t.macs, 'MACs')}, {format_quantity(t.flops, 'FLOPs')}, "
+            f"{self.frontend}/{self.mode}{', ' + shapes if shapes else ''}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's table: the top-level modules and the totals (rendered in render/)."""
+        from modelmeter.render.html import render_html  # the display hook, lazily
+
+        return render_html(self)
 
     def by_operator(self, phase: str | None = None) -> dict[str, OpStat]:
         stats: dict[str, OpStat] = {}
@@ -258,6 +282,12 @@ class Report:
             ),
             notes=[_text(n, "note") for n in _list(d.get("notes", []), "notes")],
         )
+
+
+def _row(node: ModuleNode, phase: str | None) -> ModuleRow:
+    n = node
+    return ModuleRow(n.name, n.type, n.depth, n.calls, n.total_params().params,
+                     n.self_cost(phase), n.total_cost(phase), n.output_shapes, n)  # fmt: skip
 
 
 def _sizes(p: ParamStats) -> dict[str, int]:
@@ -362,17 +392,6 @@ def with_notes(report: Report, *notes: str) -> Report:
 
 
 __all__ = [
-    "SCHEMA",
-    "PHASES",
-    "Cost",
-    "ZERO",
-    "OpRecord",
-    "OpStat",
-    "ParamStats",
-    "ModuleNode",
-    "InputSpec",
-    "Totals",
-    "ModuleRow",
-    "Report",
-    "with_notes",
-]
+    "SCHEMA", "PHASES", "Cost", "ZERO", "OpRecord", "OpStat", "ParamStats", "ModuleNode",
+    "InputSpec", "Totals", "ModuleRow", "Report", "with_notes",
+]  # fmt: skip

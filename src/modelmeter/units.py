@@ -6,6 +6,10 @@ different functions so that a count is never printed as a rate or the other way 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 # Bytes per element, by canonical dtype name (torch's names without the "torch." prefix).
 DTYPE_BYTES: dict[str, float] = {
     "float64": 8,
@@ -125,14 +129,61 @@ def format_count(value: float, digits: int = 2) -> str:
     return f"{number}{prefix}"
 
 
+def format_quantity(value: float, unit: str, digits: int = 2) -> str:
+    """A count with its unit after the SI prefix: ``4.09 GMACs``, ``512 FLOPs``."""
+    number, prefix = _si(value, digits)
+    return f"{number} {prefix}{unit}"
+
+
+_PARAM_PREFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+
+
+def format_params(value: float, digits: int = 2) -> str:
+    """A parameter count with the suffixes the field uses: ``6.74B`` (not G), ``25.56M``,
+    ``0``. Only parameter counts; MACs and FLOPs keep SI (``G``)."""
+    for scale, suffix in _PARAM_PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}f}{suffix}"
+    return format_count(value, digits)
+
+
 def format_rate(value: float, unit: str = "FLOP/s", digits: int = 2) -> str:
     """A rate with an SI prefix and its unit: ``312.00 TFLOP/s``."""
     number, prefix = _si(value, digits)
     return f"{number} {prefix}{unit}"
 
 
-def format_bytes(value: float, digits: int = 2) -> str:
-    """Bytes with decimal prefixes (``97.49 MB``), as chip datasheets use."""
+# How sizes in bytes are written: "si" (decimal: GB = 10^9 B, as chip datasheets use; the
+# default) or "iec" (binary: GiB = 2^30 B, as operating systems and PyTorch's memory stats).
+BYTE_UNITS: tuple[str, ...] = ("si", "iec")
+_BYTE_UNITS: ContextVar[str] = ContextVar("modelmeter_byte_units", default="si")
+_IEC = ((2.0**60, "Ei"), (2.0**50, "Pi"), (2.0**40, "Ti"), (2.0**30, "Gi"), (2.0**20, "Mi"),
+        (2.0**10, "Ki"))  # fmt: skip
+
+
+@contextmanager
+def byte_units(units: str) -> Iterator[None]:
+    """Within the block, :func:`format_bytes` writes sizes in ``units`` (``"si"`` or
+    ``"iec"``): ``with byte_units("iec"): render_report(report)`` shows GiB."""
+    if units not in BYTE_UNITS:
+        raise ValueError(f"unknown units {units!r}; use one of {', '.join(BYTE_UNITS)}")
+    token = _BYTE_UNITS.set(units)
+    try:
+        yield
+    finally:
+        _BYTE_UNITS.reset(token)
+
+
+def format_bytes(value: float, digits: int = 2, units: str | None = None) -> str:
+    """Bytes with decimal prefixes (``97.49 MB``), as chip datasheets use, or binary ones
+    (``92.97 MiB``) with ``units="iec"``; None: the :func:`byte_units` in force (SI unless
+    set)."""
+    if (units or _BYTE_UNITS.get()) == "iec":
+        for scale, prefix in _IEC:
+            if abs(value) >= scale:
+                return f"{value / scale:.{digits}f} {prefix}B"
+        whole = float(value).is_integer()
+        return f"{int(value) if whole else f'{value:.{digits}f}'} B"  # under 1 KiB: plain bytes
     number, prefix = _si(value, digits)
     return f"{number} {prefix}B"
 

@@ -45,6 +45,16 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Source" in out and "Verified" in out
 
 
+def test_list_shows_memory_capacity(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "hardware", "list")
+    assert code == 0 and "│ Memory │" in out
+    a10 = next(line for line in out.splitlines() if line.startswith("│ a10 "))
+    assert "│    24G │" in a10  # a10.toml: capacity = "24G" (the A10's 24 GB)
+    md = render_hardware_list(list_specs(), "md")
+    row = next(line for line in md.splitlines() if line.startswith("| h200 |"))
+    assert "| 141G |" in row  # the H200's 141 GB
+
+
 def test_list_md_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(capsys, "hardware", "list", "--format", "md")
     assert code == 0 and out == render_hardware_list(list_specs(), "md")

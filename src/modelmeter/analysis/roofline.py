@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelmeter.analysis.kernels import record_class
+from modelmeter.analysis.memory import WeightsFit, weights_fit
 from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime, OpTime, bound_of, sum_times
 from modelmeter.hardware.schema import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
@@ -57,6 +58,7 @@ class Roofline:
     phase: str | None = None
     tf32: bool = False
     notes: list[str] = field(default_factory=list)
+    weights: WeightsFit | None = None  # the weights' bytes against the chip's memory
 
     @property
     def latency_s(self) -> float:
@@ -107,6 +109,7 @@ class Roofline:
             "tf32": self.tf32,
             "verified": self.spec.verified,
             "notes": list(self.notes),
+            **({"memory": self.weights.to_dict()} if self.weights is not None else {}),
         }
 
 
@@ -256,13 +259,7 @@ def roofline(
     total = subtree(report.root)
     modules = {n.name: modules[n.name] for n in report.modules()}  # tree order
     ridge = ref.value * spec.efficiency_compute / (spec.bandwidth * spec.efficiency_memory)
-    if any(n.startswith("assumed quantised") for n in notes):
-        notes[
-            f"bytes are counted in the model's own dtypes ({dtype} here); a quantised "
-            "deployment moves fewer"
-        ] = None
-    if not spec.verified:
-        notes["unverified figures: the hardware spec is not marked verified"] = None
+    fit = weights_fit(report, spec)
     return Roofline(
         spec=spec,
         ops=ops,
@@ -276,8 +273,26 @@ def roofline(
         batch=_batch(report),
         phase=phase,
         tf32=tf32,
-        notes=list(notes),
+        notes=_closing_notes(notes, dtype, spec, fit),
+        weights=fit,
     )
+
+
+def _closing_notes(
+    notes: dict[str, None], dtype: str, spec: HardwareSpec, fit: WeightsFit
+) -> list[str]:
+    """The notes so far, then what holds for the whole model: bytes of a quantised model,
+    weights that do not fit the chip's memory, unverified figures."""
+    if any(n.startswith("assumed quantised") for n in notes):
+        notes[
+            f"bytes are counted in the model's own dtypes ({dtype} here); a quantised "
+            "deployment moves fewer"
+        ] = None
+    if fit.note():
+        notes[str(fit.note())] = None
+    if not spec.verified:
+        notes["unverified figures: the hardware spec is not marked verified"] = None
+    return list(notes)
 
 
 __all__ = [

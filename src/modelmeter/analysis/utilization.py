@@ -119,7 +119,8 @@ def utilization(
     roof = roofline(report, spec, phase=phase, tf32=tf32)
     cost = report.total(phase).cost
     notes = [choice.note] if choice.note else []
-    notes += [n for n in roof.notes if n not in notes and "unverified" in n]
+    fit = roof.weights.note() if roof.weights is not None else None  # weights over memory
+    notes += [n for n in roof.notes if n not in notes and ("unverified" in n or n == fit)]
     if max(2 * cost.macs, cost.flops) / latency_s > choice.value:
         notes.append(
             "above 100%: the latency is shorter than the peak allows for this many operations "

@@ -16,11 +16,13 @@ from modelmeter.commands.options import (
     add_depth_option,
     add_model_arguments,
     add_output_options,
+    add_units_option,
     check_plot_args,
     input_request,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
+    with_units,
     write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
@@ -60,7 +62,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="also trace and count the backward pass (one training step); phases are kept apart",
     )
     add_chip_options(a, plots=True)
-    a.set_defaults(handler=run)
+    add_units_option(a)
+    a.set_defaults(handler=with_units(run))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,5 +165,7 @@ def run_one(args: argparse.Namespace) -> int:
             )
     if roof is not None:
         warn_unverified(roof.spec)
+        if roof.weights is not None and roof.weights.note():  # weights over the chip's memory
+            print(f"{PROG}: warning: {roof.weights.note()}", file=sys.stderr)
         write_plots(report, roof, args)
     return 0

@@ -22,6 +22,7 @@ from modelmeter.errors import InputError
 from modelmeter.inputs import InputRequest
 from modelmeter.render.emit import check_plot_path
 from modelmeter.shapes import MAX_DIM
+from modelmeter.units import BYTE_UNITS, byte_units
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -185,6 +186,22 @@ def add_output_options(
     p.add_argument(
         "-o", "--output", metavar="FILE", help=f"write {what} to FILE ('-': standard output)"
     )
+
+
+def add_units_option(p: argparse.ArgumentParser) -> None:
+    """``--units si|iec``: sizes in GB (10^9 B, the default) or GiB (2^30 B)."""
+    p.add_argument("--units", choices=BYTE_UNITS, default="si",
+                   help="sizes in GB, 10^9 bytes (si, the default) or GiB, 2^30 bytes (iec)")  # fmt: skip
+
+
+def with_units(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``handler`` run with the sizes of ``--units`` in force (see ``units.byte_units``)."""
+
+    def run(args: argparse.Namespace) -> int:
+        with byte_units(getattr(args, "units", "si")):
+            return handler(args)
+
+    return run
 
 
 # ---- the chip ----------------------------------------------------------------------------------

@@ -41,6 +41,17 @@ def percent(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
 
+def peak_live_scope(report: Report) -> str:
+    """What "peak live" includes when it differs from a forward pass's activations: with the
+    backward pass, the gradients too (empty for a forward pass)."""
+    if "backward" not in report.phases:
+        return ""
+    return (
+        " (inputs, activations kept for the backward pass, and the gradients of activations "
+        "and parameters; not the parameters, buffers or optimizer state)"
+    )
+
+
 def dtype_label(dtype: str) -> str:
     return SHORT_DTYPE.get(dtype, dtype)
 

@@ -33,7 +33,8 @@ PEAK_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 LEGEND = (
     "Dense peaks in FLOP/s (OP/s for INT8) of the matrix units (tensor cores, MXU, NPU); "
     "a value marked `v` is the vector units' peak (no matrix peak for that dtype). "
-    "Bandwidth in bytes/s; overhead = per-kernel launch overhead (an estimate). "
+    "Bandwidth in bytes/s; memory = the device's memory capacity in bytes (`-`: not given); "
+    "overhead = per-kernel launch overhead (an estimate). "
     "Unverified devices have at least one figure that was not checked against a primary "
     "source or its faithful copy; the output of every analysis says so."
 )
@@ -44,10 +45,13 @@ HEADER = (
     "Kind",
     *(c for c, _ in PEAK_COLUMNS),
     "Bandwidth",
+    "Memory",
     "Overhead",
     "Verified",
     "Source",
 )
+
+_VERIFIED = HEADER.index("Verified")  # the columns before it, from the peaks on, are numbers
 
 
 def _peak_cell(spec: HardwareSpec, dtypes: tuple[str, ...]) -> str:
@@ -74,6 +78,7 @@ def list_rows(specs: Sequence[HardwareSpec]) -> list[tuple[str, ...]]:
             s.kind,
             *(_peak_cell(s, dts) for _, dts in PEAK_COLUMNS),
             format_si(s.bandwidth),
+            format_si(s.capacity) if s.capacity else "-",
             _overhead(s.kernel_overhead),
             "yes" if s.verified else "NO",
             s.source,
@@ -96,7 +101,7 @@ def render_hardware_list(
     if fmt == "md":
         out = [
             "| " + " | ".join(HEADER) + " |",
-            "|" + "|".join("---" if i < 4 or i >= 13 else "---:" for i in range(len(HEADER))) + "|",
+            "|" + "|".join("---" if i < 4 or i >= _VERIFIED else "---:" for i in range(len(HEADER))) + "|",
         ]
         out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
         return "\n".join(out) + "\n\n" + LEGEND + "\n"
@@ -112,14 +117,14 @@ def render_hardware_list(
             continue
         table.add_column(
             col,
-            justify="right" if 4 <= i < 13 else "left",
+            justify="right" if 4 <= i < _VERIFIED else "left",
             no_wrap=True,
             overflow="ellipsis",
-            max_width=28 if col == "Source" else None,
+            max_width=22 if col == "Source" else None,
         )
     for row in rows:
         cells = row[:1] + row[3:]
-        table.add_row(*cells, style=None if row[12] == "yes" else "yellow")
+        table.add_row(*cells, style=None if row[_VERIFIED] == "yes" else "yellow")
     return to_text(table, width) + LEGEND.replace("`", "") + "\n"
 
 

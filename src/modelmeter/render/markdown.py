@@ -9,12 +9,13 @@ from modelmeter.render._common import (
     dtype_label,
     format_inputs,
     format_shapes,
+    peak_live_scope,
     percent,
     row_label,
 )
 from modelmeter.render.table import ROOFLINE_COLUMNS, roofline_cells, roofline_lines
 from modelmeter.report import Report
-from modelmeter.units import format_bytes, format_count
+from modelmeter.units import format_bytes, format_count, format_params
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -107,8 +108,8 @@ def totals_rows(report: Report) -> list[tuple[str, str, str]]:
     c = t.cost
     sizes = report.size_by_dtype()
     return [
-        ("params", f"{t.params:,}", format_count(t.params)),
-        ("trainable params", f"{t.trainable_params:,}", format_count(t.trainable_params)),
+        ("params", f"{t.params:,}", format_params(t.params)),
+        ("trainable params", f"{t.trainable_params:,}", format_params(t.trainable_params)),
         ("frozen params", f"{t.params - t.trainable_params:,}", ""),
         ("buffers", f"{t.buffers:,}", format_count(t.buffers)),
         ("unused params (never read in the traced forward)", f"{t.unused_params:,}", ""),
@@ -129,7 +130,7 @@ def totals_rows(report: Report) -> list[tuple[str, str, str]]:
             format_bytes(t.activation_bytes),
         ),
         (
-            "peak live activation memory",
+            "peak live activation memory" + peak_live_scope(report),
             f"{t.peak_activation_bytes:,}",
             format_bytes(t.peak_activation_bytes),
         ),

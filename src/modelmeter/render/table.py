@@ -19,6 +19,7 @@ from modelmeter.render._common import (
     format_inputs,
     format_shapes,
     parents,
+    peak_live_scope,
     percent,
     relative_name,
     row_label,
@@ -26,7 +27,14 @@ from modelmeter.render._common import (
 )
 from modelmeter.render.capture import to_text
 from modelmeter.report import Report
-from modelmeter.units import format_bytes, format_count, format_peak, format_rate, format_seconds
+from modelmeter.units import (
+    format_bytes,
+    format_count,
+    format_params,
+    format_peak,
+    format_rate,
+    format_seconds,
+)
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -73,7 +81,7 @@ def table_cells(
                 name,
                 row.type,
                 str(row.calls),
-                format_count(row.params),
+                format_params(row.params),
                 format_count(c.macs),
                 format_count(c.flops),
                 format_bytes(c.bytes_read),
@@ -213,7 +221,7 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
         ("inputs", format_inputs(report)),
         (
             "params",
-            f"{format_count(t.params)} ({t.params:,}): trainable {t.trainable_params:,} · "
+            f"{format_params(t.params)} ({t.params:,}): trainable {t.trainable_params:,} · "
             f"frozen {frozen:,} · buffers {t.buffers:,} · "
             f"unused {t.unused_params:,} (never read in the traced forward)",
         ),
@@ -233,7 +241,7 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
         (
             "activation memory",
             f"{format_bytes(t.activation_bytes)} (sum of op outputs) · "
-            f"peak live {format_bytes(t.peak_activation_bytes)}",
+            f"peak live {format_bytes(t.peak_activation_bytes)}{peak_live_scope(report)}",
         ),
         (
             "mode",

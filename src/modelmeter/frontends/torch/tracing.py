@@ -50,7 +50,43 @@ def trace(
     name: str | None = None,
 ) -> Trace:
     """Trace one forward pass of ``model`` on the inputs of ``request`` (its batch applied to
-    given tensors too) and return the events, tree and parameters."""
+    given tensors too) and return the events, tree and parameters; a model in training mode
+    gets a note saying what that changes."""
+    result = _trace(model, request, mode=mode, convention=convention, backward=backward,
+                    name=name)  # fmt: skip
+    note = training_note(model)
+    if note:
+        result.notes.append(note)
+    return result
+
+
+def training_note(model: Any) -> str | None:
+    """What training mode changes in the counts, or None for a model in eval mode (or not a
+    module)."""
+    if not isinstance(model, torch.nn.Module) or not model.training:
+        return None
+    kinds = {type(m) for m in model.modules() if m.training}
+    changes = []
+    if any(issubclass(k, torch.nn.modules.batchnorm._BatchNorm) for k in kinds):
+        changes.append("batch norm uses batch statistics (computes the batch's mean and "
+                       "variance and updates its running statistics: more FLOPs and bytes)")  # fmt: skip
+    if any(issubclass(k, torch.nn.modules.dropout._DropoutNd) for k in kinds):
+        changes.append("dropout masks its input (counted; an eval-mode model skips it)")
+    what = "; ".join(changes) or (
+        "no batch norm or dropout, but modules that check self.training run their training path"
+    )
+    return f"the model is in training mode: {what}; call model.eval() to count inference"
+
+
+def _trace(
+    model: torch.nn.Module | Callable[..., Any],
+    request: InputRequest,
+    *,
+    mode: str,
+    convention: str,
+    backward: bool,
+    name: str | None = None,
+) -> Trace:
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if request.dims:
