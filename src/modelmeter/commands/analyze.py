@@ -10,21 +10,23 @@ from typing import Any
 from modelmeter.commands.options import (
     MODEL_HELP,
     PROG,
-    TABLE_WIDTH,
     add_chip_options,
     add_depth_option,
     add_model_arguments,
     add_output_options,
     check_plot_args,
+    columns_arg,
     input_request,
     quiet_libraries,
     spec_from_args,
+    table_width,
     warn_unverified,
     write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import REPORT_FORMATS
+from modelmeter.render.table_layout import column_names
 
 DEFAULT_DEPTH = 3
 
@@ -46,6 +48,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "every level); a row at the cut shows its whole subtree",
     )
     add_output_options(a, REPORT_FORMATS, "the report")
+    a.add_argument(
+        "--columns",
+        type=columns_arg,
+        metavar="LIST",
+        help="the table's columns, comma-separated, from: "
+        + ",".join(column_names())
+        + " (Module is always shown; without it the table drops low-priority columns to fit "
+        "the width, $COLUMNS in a pipe or file, and never cuts a number)",
+    )
     a.add_argument(
         "--backward",
         action="store_true",
@@ -82,12 +93,17 @@ def run(args: argparse.Namespace) -> int:
 
         from modelmeter.render.table import print_table
 
-        print_table(report, args.depth, Console(), roofline=roof)
+        print_table(report, args.depth, Console(), roofline=roof, columns=args.columns)
     else:
         from modelmeter.render import render_report
 
         text = render_report(
-            report, args.format, depth=args.depth, width=TABLE_WIDTH, roofline=roof
+            report,
+            args.format,
+            depth=args.depth,
+            width=table_width(),
+            roofline=roof,
+            columns=args.columns,
         )
         emit(text, out)
         missing = report.unsupported

@@ -11,6 +11,7 @@ them (``-`` is standard output). No counting, no torch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from modelmeter.render.csvfmt import render_csv
@@ -34,14 +35,18 @@ def render_report(
     width: int = DEFAULT_WIDTH,
     color: bool = False,
     roofline: Roofline | None = None,
+    columns: Sequence[str] | None = None,
 ) -> str:
     """The report as text in one of ``REPORT_FORMATS`` (``depth`` applies to table, csv and
-    md; ``width`` and ``color`` to the table).
+    md; ``width``, ``color`` and ``columns`` -- keys such as ``("params", "macs")`` -- to the
+    table, which fits its width by dropping low-priority columns, never by cutting a number).
 
     With ``roofline`` (``modelmeter.roofline(report, spec)``) every format adds the predicted
     latency, bound and utilization per module and for the model."""
     if fmt == "table":
-        return render_table(report, depth, width=width, color=color, roofline=roofline)
+        return render_table(
+            report, depth, width=width, color=color, roofline=roofline, columns=columns
+        )
     if fmt == "json":
         return render_json(report, roofline)
     if fmt == "csv":

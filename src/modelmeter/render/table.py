@@ -6,6 +6,7 @@ same renderables to a rich console (colour on a terminal).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -25,6 +26,7 @@ from modelmeter.render._common import (
     tree_prefixes,
 )
 from modelmeter.render.capture import to_text
+from modelmeter.render.table_layout import fit
 from modelmeter.report import Report
 from modelmeter.units import format_bytes, format_count, format_peak, format_rate, format_seconds
 
@@ -48,7 +50,6 @@ COLUMNS = (
 )
 # Added after COLUMNS when a roofline is given (--hardware).
 ROOFLINE_COLUMNS = ("Latency", "Bound", "% time")
-ROOFLINE_MIN_WIDTH = {"Latency": 9, "Bound": 8, "% time": 6}
 
 
 def table_cells(
@@ -169,8 +170,14 @@ def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
 
 
 def module_table(
-    report: Report, depth: int | None = None, roofline: Roofline | None = None
+    report: Report,
+    depth: int | None = None,
+    roofline: Roofline | None = None,
+    width: int = DEFAULT_WIDTH,
+    columns: Sequence[str] | None = None,
 ) -> Table:
+    """The module tree as a rich table fitted to ``width`` (see ``table_layout.fit``: columns
+    are dropped and names shortened, numbers are never cut); ``columns`` chooses them."""
     shown = "all levels" if depth is None else f"depth {depth}"
     table = Table(
         title=(
@@ -181,17 +188,18 @@ def module_table(
         header_style="bold",
         title_style="bold",
     )
-    for col in table_columns(roofline):
+    layout = fit(table_columns(roofline), table_cells(report, depth, roofline), width, columns)
+    for col, head in zip(layout.columns, layout.headers):
         numeric = col not in ("Module", "Type", "Output shape", "Bound")
+        longest = max([len(head)] + [len(r[len(table.columns)]) for r in layout.rows])
         table.add_column(
-            col,
+            head,
             justify="right" if numeric else "left",
             no_wrap=True,
             overflow="ellipsis",
-            max_width=48 if col == "Module" else (28 if col in ("Type", "Output shape") else None),
-            min_width=ROOFLINE_MIN_WIDTH.get(col) if roofline is not None else None,
+            min_width=longest if numeric else None,
         )
-    for i, cells in enumerate(table_cells(report, depth, roofline)):
+    for i, cells in enumerate(layout.rows):
         table.add_row(*cells, style="bold" if i == 0 else None)
     return table
 
@@ -286,10 +294,14 @@ def unsupported_block(report: Report) -> RenderableType:
 
 
 def table_renderables(
-    report: Report, depth: int | None = None, roofline: Roofline | None = None
+    report: Report,
+    depth: int | None = None,
+    roofline: Roofline | None = None,
+    width: int = DEFAULT_WIDTH,
+    columns: Sequence[str] | None = None,
 ) -> list[RenderableType]:
     return [
-        module_table(report, depth, roofline),
+        module_table(report, depth, roofline, width, columns),
         totals_grid(report, roofline),
         Text(""),
         unsupported_block(report),
@@ -301,10 +313,11 @@ def print_table(
     depth: int | None = None,
     console: Console | None = None,
     roofline: Roofline | None = None,
+    columns: Sequence[str] | None = None,
 ) -> None:
-    """Print the report to a rich console (colour when it is a terminal)."""
+    """Print the report to a rich console (colour when it is a terminal), fitted to its width."""
     console = console or Console()
-    console.print(Group(*table_renderables(report, depth, roofline)))
+    console.print(Group(*table_renderables(report, depth, roofline, console.width, columns)))
 
 
 def render_table(
@@ -313,6 +326,8 @@ def render_table(
     width: int = DEFAULT_WIDTH,
     color: bool = False,
     roofline: Roofline | None = None,
+    columns: Sequence[str] | None = None,
 ) -> str:
     """The table as text at a fixed width; without colour it is plain and deterministic."""
-    return to_text(Group(*table_renderables(report, depth, roofline)), width, color=color)
+    renderables = table_renderables(report, depth, roofline, width, columns)
+    return to_text(Group(*renderables), width, color=color)
