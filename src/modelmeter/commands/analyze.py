@@ -15,18 +15,16 @@ from modelmeter.commands.options import (
     add_model_arguments,
     add_output_options,
     check_plot_args,
-    columns_arg,
     input_request,
     quiet_libraries,
     spec_from_args,
-    table_width,
     warn_unverified,
     write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs
+from modelmeter.commands.table_options import add_table_options, table_view, table_width
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import REPORT_FORMATS
-from modelmeter.render.table_layout import column_names
 
 DEFAULT_DEPTH = 3
 
@@ -48,15 +46,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "every level); a row at the cut shows its whole subtree",
     )
     add_output_options(a, REPORT_FORMATS, "the report")
-    a.add_argument(
-        "--columns",
-        type=columns_arg,
-        metavar="LIST",
-        help="the table's columns, comma-separated, from: "
-        + ",".join(column_names())
-        + " (Module is always shown; without it the table drops low-priority columns to fit "
-        "the width, $COLUMNS in a pipe or file, and never cuts a number)",
-    )
+    add_table_options(a)
     a.add_argument(
         "--backward",
         action="store_true",
@@ -75,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_path(args.output, args.model)
     spec = spec_from_args(args)  # a bad hardware file fails before the model loads
     check_plot_args(args, spec)
+    view = table_view(args, spec is not None)
     with quiet_libraries(args.debug):
         report = analyze(
             args.model,
@@ -93,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
         from modelmeter.render.table import print_table
 
-        print_table(report, args.depth, Console(), roofline=roof, columns=args.columns)
+        print_table(report, args.depth, Console(), roofline=roof, columns=args.columns, view=view)
     else:
         from modelmeter.render import render_report
 
@@ -104,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             width=table_width(),
             roofline=roof,
             columns=args.columns,
+            view=view,
         )
         emit(text, out)
         missing = report.unsupported

@@ -162,22 +162,6 @@ def add_depth_option(p: argparse.ArgumentParser, default: int, help: str) -> Non
     p.add_argument("--depth", type=depth_arg, default=default, metavar="N", help=help)
 
 
-def columns_arg(text: str) -> tuple[str, ...]:
-    """``--columns params,macs,flops``: the table's columns (an unknown name lists the valid)."""
-    from modelmeter.render.table_layout import parse_columns
-
-    try:
-        return parse_columns(text)
-    except InputError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def table_width() -> int:
-    """The width of a table written to a pipe or file: $COLUMNS when set, else TABLE_WIDTH."""
-    text = os.environ.get("COLUMNS", "")
-    return int(text) if text.isdigit() and int(text) >= 20 else TABLE_WIDTH
-
-
 # ---- the output --------------------------------------------------------------------------------
 
 

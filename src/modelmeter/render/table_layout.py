@@ -9,6 +9,7 @@ cut; the user can choose the columns (``--columns``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ def shorten_name(text: str, width: int) -> str:
     room = width - len(lead)
     if room < 2:  # no room left beside the guides: keep the name's end
         return "…" + text[-(width - 1) :] if width > 1 else "…"
-    last = rest.rsplit(".", 1)[-1]
+    last = re.split(r"(?<!\.)\.(?!\.)", rest)[-1]  # "a.b_0..11 ×12" -> "b_0..11 ×12"
     head = room - len(last) - 1
     if head >= 1 and last != rest:
         return lead + rest[:head] + "…" + last
