@@ -68,6 +68,24 @@ def test_only_identical_neighbours_collapse_and_nested_rows_sum_every_block() ->
     check_rows_add_up(report, None)
 
 
+class Norms(nn.Module):
+    """Two identical LayerNorms that are not a numbered series: they stay apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input_norm = nn.LayerNorm(8)
+        self.post_norm = nn.LayerNorm(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.post_norm(self.input_norm(x))
+
+
+def test_only_numbered_series_collapse() -> None:
+    report = modelmeter.analyze(Norms(), "1x8", mode="meta")
+    names = [col(r, "Module") for r in table_cells(report, None)]
+    assert names[1:] == ["├─ input_norm", "└─ post_norm"]
+
+
 def test_group_label_keeps_the_common_stem() -> None:
     assert group_label("encoder_layer_0", "encoder_layer_11", 12) == "encoder_layer_0..11 ×12"
     assert group_label("layer_10", "layer_19", 10) == "layer_10..19 ×10"

@@ -75,10 +75,25 @@ def group_label(first: str, last: str, k: int) -> str:
     return f"{first}..{last[n:]} ×{k}"
 
 
+def _series(name: str) -> str | None:
+    """``layers.11`` -> ``layers.``: the stem of a numbered block (None: not numbered)."""
+    stem = name.rstrip("0123456789")
+    return stem if stem != name else None
+
+
 def _groups(kids: list[ModuleNode], collapse: bool) -> list[list[ModuleNode]]:
+    """Neighbouring siblings of one numbered series (``0``, ``1`` ... or ``layer_0`` ...) that
+    are identical form a group (``input_layernorm`` and ``post_attention_layernorm`` do not)."""
     out: list[list[ModuleNode]] = []
     for kid in kids:
-        if collapse and out and signature(out[-1][0]) == signature(kid):
+        stem = _series(kid.name)
+        if (
+            collapse
+            and out
+            and stem is not None
+            and _series(out[-1][0].name) == stem
+            and signature(out[-1][0]) == signature(kid)
+        ):
             out[-1].append(kid)
         else:
             out.append([kid])
