@@ -120,3 +120,20 @@ def test_cli_columns_and_pipe_width(
     assert main(["analyze", f"{model}:make", "--columns", "macs,nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "unknown column nope: choose from" in err[-1]
+
+
+def test_columns_go_before_names_are_shortened() -> None:
+    from modelmeter.render.table_layout import fit
+
+    cols = ("Module", "Type", "Calls", "Params", "MACs", "FLOPs", "Output shape")
+    name = "├─ a_really_long_module_name_here"  # 33 characters
+    rows = [(name, "T", "1", "1", "2", "3", "1x2x3x4x5")]
+    # without Calls and Output shape: 33 + 4 + 6 + 4 + 5 = 52 characters of cells, plus
+    # 3 per column and 1 for the last border = 68: the name fits whole
+    layout = fit(cols, rows, 68)
+    assert layout.columns == ("Module", "Type", "Params", "MACs", "FLOPs")
+    assert layout.rows[0][0] == name
+    # one less: the name is shortened to 24 (guides and the end kept) before Type goes
+    layout = fit(cols, rows, 67)
+    assert layout.columns == ("Module", "Type", "Params", "MACs", "FLOPs")
+    assert layout.rows[0][0] == shorten_name(name, 24) and len(layout.rows[0][0]) == 24

@@ -46,8 +46,10 @@ DROP_ORDER = (
     "% time",
     "Self MACs",
 )
+LOW_PRIORITY = 5  # the first 5 of DROP_ORDER go before any module name is shortened
 MODULE_SHORT = 24  # module names are first shortened to this many characters, then to MODULE_MIN
 MODULE_MIN = 10
+TYPE_SHORT = 18  # type names are shortened (from the middle) with the module names
 GUIDES = "│├└─ "
 
 
@@ -120,6 +122,9 @@ def fit(
             cells = [row[i] for i in idx]
             if name_width is not None:
                 cells[0] = shorten_name(cells[0], name_width)
+                if "Type" in keep:
+                    k = keep.index("Type")
+                    cells[k] = shorten_name(cells[k], TYPE_SHORT)
             body.append(tuple(cells))
         return Layout(heads, tuple(keep), body)
 
@@ -130,13 +135,14 @@ def fit(
     if fits():
         return build()
     short = True
-    if fits():
-        return build()
-    name_width = MODULE_SHORT
-    for col in DROP_ORDER:
+    for step, col in enumerate(DROP_ORDER):
+        if step == LOW_PRIORITY and not fits():  # low-priority columns gone: shorten names
+            name_width = MODULE_SHORT
         if fits():
             return build()
         if col in keep and chosen is None:
             keep.remove(col)
+    if fits():
+        return build()
     name_width = MODULE_MIN
     return build()
