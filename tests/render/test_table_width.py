@@ -103,6 +103,11 @@ def test_columns_chosen_and_unknown_names() -> None:
     assert parse_columns("params, MACs,flops") == ("params", "macs", "flops")
     with pytest.raises(InputError, match="unknown column bogus: choose from module,type"):
         parse_columns("params,bogus")
+    # every name offered is a column of the table (with a roofline: latency, bound, time)
+    from modelmeter.render.table_layout import column_names
+
+    headers = set(table_columns()) | {"Latency", "Bound", "% time"}
+    assert {COLUMN_KEYS[h][0] for h in headers} == set(column_names())
 
 
 def test_cli_columns_and_pipe_width(

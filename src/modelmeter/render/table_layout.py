@@ -24,7 +24,6 @@ COLUMN_KEYS: dict[str, tuple[str, str]] = {
     "MACs": ("macs", "MACs"),
     "Self MACs": ("self_macs", "Self MACs"),
     "FLOPs": ("flops", "FLOPs"),
-    "Self FLOPs": ("self_flops", "Self FLOPs"),
     "Bytes read": ("read", "Read"),
     "Bytes written": ("written", "Written"),
     "Output shape": ("shape", "Shape"),
@@ -37,7 +36,6 @@ COLUMN_KEYS: dict[str, tuple[str, str]] = {
 DROP_ORDER = (
     "Output shape",
     "Calls",
-    "Self FLOPs",
     "Bytes written",
     "Bytes read",
     "% FLOPs",
@@ -46,7 +44,7 @@ DROP_ORDER = (
     "% time",
     "Self MACs",
 )
-LOW_PRIORITY = 5  # the first 5 of DROP_ORDER go before any module name is shortened
+LOW_PRIORITY = 4  # the first 4 of DROP_ORDER go before any module name is shortened
 MODULE_SHORT = 24  # module names are first shortened to this many characters, then to MODULE_MIN
 MODULE_MIN = 10
 TYPE_SHORT = 18  # type names are shortened (from the middle) with the module names
