@@ -18,6 +18,7 @@ from modelmeter.render.csvfmt import COST_FIELDS, render_csv
 from modelmeter.render.jsonfmt import render_json
 from modelmeter.render.markdown import render_markdown
 from modelmeter.render.table import COLUMNS, render_table, table_cells
+from modelmeter.render.table_rows import TableView, table_rows
 from modelmeter.report import Cost, Report
 from modelmeter.units import parse_si
 
@@ -196,9 +197,12 @@ def _half_ulp(text: str) -> float:
     return 0.5 * 10.0**-decimals * scale
 
 
-def check_table(text: str, report: Report, depth: int | None = None) -> None:
-    """The text table shows, row by row, the subtree totals of ``report.by_module(depth)``, and
-    its MACs and FLOPs parsed back add up (self from the report) within their rounding."""
+def check_table(
+    text: str, report: Report, depth: int | None = None, collapse: bool = True
+) -> None:
+    """The text table shows, row by row, the subtree totals of ``table_rows(report, depth)``
+    (identical blocks collapsed, their figures summed), and its MACs and FLOPs parsed back add
+    up (self from the report) within their rounding."""
     lines = text.splitlines()
     top = next((s for s in lines if s.startswith("╭")), None)
     if top is None:
@@ -208,14 +212,15 @@ def check_table(text: str, report: Report, depth: int | None = None) -> None:
     cells = [[s[a + 1 : b].strip() for a, b in zip(cuts, cuts[1:])] for s in body]
     if cells[0][: len(COLUMNS)] != list(COLUMNS):
         _fail(f"table: unexpected header {cells[0]}")
-    shown, expect = cells[1:], table_cells(report, depth)
+    shown, expect = cells[1:], table_cells(report, depth, collapse=collapse)
     if len(shown) != len(expect):
         _fail(f"table: {len(shown)} rows shown, {len(expect)} expected")
     for got, want in zip(shown, expect):
         for g, w, col in zip(got, want, COLUMNS):
+            w = w.strip()  # the cells are read back stripped (tree guides may lead with spaces)
             if g != w and not (g.endswith("…") and w.startswith(g[:-1])):
                 _fail(f"table: row {want[0]!r} column {col!r} shows {g!r}, expected {w!r}")
-    rows = report.by_module(depth)
+    rows = table_rows(report, depth, collapse=collapse)
     for col, f in (("MACs", "macs"), ("FLOPs", "flops")):
         k = COLUMNS.index(col)
         values = [(parse_si(c[k]), _half_ulp(c[k])) for c in shown]
@@ -248,3 +253,5 @@ def check_rows_add_up(report: Report, depth: int | None = None) -> None:
     check_csv(render_csv(report, depth), report)
     check_markdown(render_markdown(report, depth), report)
     check_table(render_table(report, depth), report, depth)
+    flat = render_table(report, depth, view=TableView(collapse=False))
+    check_table(flat, report, depth, collapse=False)

@@ -26,6 +26,7 @@ from modelmeter.commands.options import (
     write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
+from modelmeter.commands.table_options import add_table_options, table_view, table_width
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import COMPARISON_FORMATS, REPORT_FORMATS
@@ -56,6 +57,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "every level); a row at the cut shows its whole subtree",
     )
     add_output_options(a, ANALYZE_FORMATS, "the report")
+    add_table_options(a)
     a.add_argument(
         "--backward",
         action="store_true",
@@ -130,6 +132,7 @@ def run_one(args: argparse.Namespace) -> int:
     out = output_path(args.output, args.model)
     spec = spec_from_args(args)  # a bad hardware file fails before the model loads
     check_plot_args(args, spec)
+    view = table_view(args, spec is not None)
     with quiet_libraries(args.debug):
         report = analyze(
             args.model,
@@ -148,12 +151,18 @@ def run_one(args: argparse.Namespace) -> int:
 
         from modelmeter.render.table import print_table
 
-        print_table(report, args.depth, Console(), roofline=roof)
+        print_table(report, args.depth, Console(), roofline=roof, columns=args.columns, view=view)
     else:
         from modelmeter.render import render_report
 
         text = render_report(
-            report, args.format, depth=args.depth, width=TABLE_WIDTH, roofline=roof
+            report,
+            args.format,
+            depth=args.depth,
+            width=table_width(),
+            roofline=roof,
+            columns=args.columns,
+            view=view,
         )
         emit(text, out)
         missing = report.unsupported

@@ -12,13 +12,15 @@ them (``-`` is standard output). No counting, no torch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from modelmeter.render.csvfmt import render_csv
 from modelmeter.render.formats import REPORT_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import render_json
 from modelmeter.render.markdown import render_markdown
-from modelmeter.render.table import DEFAULT_WIDTH, print_table, render_table
+from modelmeter.render.table import DEFAULT_VIEW, DEFAULT_WIDTH, print_table, render_table
+from modelmeter.render.table_rows import TableView
 from modelmeter.report import Report
 
 if TYPE_CHECKING:
@@ -35,14 +37,19 @@ def render_report(
     width: int = DEFAULT_WIDTH,
     color: bool = False,
     roofline: Roofline | None = None,
+    columns: Sequence[str] | None = None,
+    view: TableView = DEFAULT_VIEW,
 ) -> str:
     """The report as text in one of ``REPORT_FORMATS`` (``depth`` applies to table, csv and
-    md; ``width`` and ``color`` to the table).
+    md; ``width``, ``color`` and ``columns`` -- keys such as ``("params", "macs")`` -- to the
+    table (``view``: collapsed blocks, sorting, the top hotspots), which fits its width by dropping low-priority columns, never by cutting a number).
 
     With ``roofline`` (``modelmeter.roofline(report, spec)``) every format adds the predicted
     latency, bound and utilization per module and for the model."""
     if fmt == "table":
-        return render_table(report, depth, width=width, color=color, roofline=roofline)
+        return render_table(
+            report, depth, width=width, color=color, roofline=roofline, columns=columns, view=view
+        )
     if fmt == "json":
         return render_json(report, roofline)
     if fmt == "csv":

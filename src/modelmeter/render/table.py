@@ -6,6 +6,7 @@ same renderables to a rich console (colour on a terminal).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -18,14 +19,13 @@ from modelmeter.render._common import (
     dtype_label,
     format_inputs,
     format_shapes,
-    parents,
     peak_live_scope,
     percent,
-    relative_name,
-    row_label,
-    tree_prefixes,
 )
 from modelmeter.render.capture import to_text
+from modelmeter.render.table_layout import fit
+from modelmeter.render.table_ops import operator_table
+from modelmeter.render.table_rows import TableRow, TableView, hotspots, row_latency, table_rows
 from modelmeter.report import Report
 from modelmeter.units import (
     format_bytes,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 DEFAULT_WIDTH = 160
 WARN = "bold red"
+DEFAULT_VIEW = TableView()
 
 COLUMNS = (
     "Module",
@@ -48,6 +49,7 @@ COLUMNS = (
     "Calls",
     "Params",
     "MACs",
+    "Self MACs",
     "FLOPs",
     "Bytes read",
     "Bytes written",
@@ -56,59 +58,65 @@ COLUMNS = (
 )
 # Added after COLUMNS when a roofline is given (--hardware).
 ROOFLINE_COLUMNS = ("Latency", "Bound", "% time")
-ROOFLINE_MIN_WIDTH = {"Latency": 9, "Bound": 8, "% time": 6}
 
 
 def table_cells(
-    report: Report, depth: int | None = None, roofline: Roofline | None = None
+    report: Report,
+    depth: int | None = None,
+    roofline: Roofline | None = None,
+    *,
+    collapse: bool = True,
+    sort: str | None = None,
+    top: int | None = None,
 ) -> list[tuple[str, ...]]:
     """The text of every body cell of the module table, one tuple per row of
-    ``report.by_module(depth)``, in the order of ``table_columns(roofline)``. Each row shows
-    its subtree total (and, with a roofline, its predicted latency, bound and share of time)."""
-    rows = report.by_module(depth)
-    prefix = tree_prefixes(report.root, depth)
-    up = parents(report.root)
+    ``table_rows(...)`` (or its ``hotspots`` with ``top``), in the order of
+    ``table_columns(roofline, flat=top is not None)``. Each tree row shows its subtree total
+    and its own cost (Self MACs); a hotspot row shows its own cost at the depth."""
+    rows = table_rows(report, depth, collapse=collapse, sort=sort, roofline=roofline)
+    if top is not None:
+        rows = hotspots(rows, top, sort or "macs", roofline)
     total_flops = report.total().cost.flops
     out = []
     for row in rows:
-        if row.depth == 0:
-            name = row_label(report, row)
-        else:
-            name = prefix.get(id(row.node), "") + relative_name(up.get(id(row.node)), row.node)
         c = row.total_cost
-        out.append(
-            (
-                name,
-                row.type,
-                str(row.calls),
-                format_params(row.params),
-                format_count(c.macs),
-                format_count(c.flops),
-                format_bytes(c.bytes_read),
-                format_bytes(c.bytes_written),
-                format_shapes(row.output_shapes),
-                percent(c.flops, total_flops),
-            )
-            + (roofline_cells(roofline, row.name) if roofline is not None else ())
-        )
-    if roofline is not None:  # the output shapes make room for the roofline columns
-        k = COLUMNS.index("Output shape")
-        out = [cells[:k] + cells[k + 1 :] for cells in out]
+        cells = {
+            "Module": row.label if top is not None else row.guides + row.label,
+            "Type": row.type,
+            "Calls": str(row.calls),
+            "Params": format_params(row.params),
+            "MACs": format_count(c.macs),
+            "Self MACs": format_count(row.self_cost.macs),
+            "FLOPs": format_count(c.flops),
+            "Bytes read": format_bytes(c.bytes_read),
+            "Bytes written": format_bytes(c.bytes_written),
+            "Output shape": format_shapes(row.output_shapes),
+            "% FLOPs": percent(c.flops, total_flops),
+        }
+        if roofline is not None:
+            cells.update(zip(ROOFLINE_COLUMNS, roofline_cells(roofline, row)))
+        out.append(tuple(cells[k] for k in table_columns(roofline, flat=top is not None)))
     return out
 
 
-def table_columns(roofline: Roofline | None = None) -> tuple[str, ...]:
-    """The header of the module table (with a roofline: no output shapes, three more)."""
+def table_columns(roofline: Roofline | None = None, flat: bool = False) -> tuple[str, ...]:
+    """The header of the module table (with a roofline: no output shapes, three more; flat
+    hotspots: no Self MACs, every figure is already the module's own)."""
+    cols = COLUMNS if not flat else tuple(c for c in COLUMNS if c != "Self MACs")
     if roofline is None:
-        return COLUMNS
-    return tuple(c for c in COLUMNS if c != "Output shape") + ROOFLINE_COLUMNS
+        return cols
+    return tuple(c for c in cols if c != "Output shape") + ROOFLINE_COLUMNS
 
 
-def roofline_cells(roofline: Roofline, name: str) -> tuple[str, str, str]:
-    """(latency, bound, % of the model's time) of module ``name``'s subtree."""
-    mt = roofline.modules[name]
-    share = 100.0 * mt.latency_s / roofline.latency_s if roofline.latency_s else 0.0
-    return format_seconds(mt.latency_s), mt.bound, f"{share:.1f}%"
+def roofline_cells(roofline: Roofline, row: str | TableRow) -> tuple[str, str, str]:
+    """(latency, bound, % of the model's time) of a row (or module ``name``'s subtree)."""
+    if isinstance(row, str):
+        mt = roofline.modules[row]
+        lat, bound = mt.latency_s, mt.bound
+    else:
+        lat, bound = row_latency(roofline, row), roofline.modules[row.name].bound
+    share = 100.0 * lat / roofline.latency_s if roofline.latency_s else 0.0
+    return format_seconds(lat), bound, f"{share:.1f}%"
 
 
 def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
@@ -183,9 +191,25 @@ def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
 
 
 def module_table(
-    report: Report, depth: int | None = None, roofline: Roofline | None = None
+    report: Report,
+    depth: int | None = None,
+    roofline: Roofline | None = None,
+    width: int = DEFAULT_WIDTH,
+    columns: Sequence[str] | None = None,
+    view: TableView = DEFAULT_VIEW,
 ) -> Table:
+    """The module tree as a rich table fitted to ``width`` (see ``table_layout.fit``: columns
+    are dropped and names shortened, numbers are never cut); ``columns`` chooses them."""
     shown = "all levels" if depth is None else f"depth {depth}"
+    if view.top is not None:
+        shown += f" · top {view.top} by own {view.sort or 'macs'} (less the rows below it)"
+    elif view.sort is not None:
+        shown += f" · sorted by {view.sort}"
+    cells = table_cells(
+        report, depth, roofline, collapse=view.collapse, sort=view.sort, top=view.top
+    )
+    if view.collapse and any(" ×" in row[0] for row in cells):
+        shown += " · ×N: N identical blocks, figures summed"
     table = Table(
         title=(
             f"{report.model} · {report.frontend} · {report.mode} · "
@@ -195,17 +219,18 @@ def module_table(
         header_style="bold",
         title_style="bold",
     )
-    for col in table_columns(roofline):
+    layout = fit(table_columns(roofline, flat=view.top is not None), cells, width, columns)
+    for col, head in zip(layout.columns, layout.headers):
         numeric = col not in ("Module", "Type", "Output shape", "Bound")
+        longest = max([len(head)] + [len(r[len(table.columns)]) for r in layout.rows])
         table.add_column(
-            col,
+            head,
             justify="right" if numeric else "left",
             no_wrap=True,
             overflow="ellipsis",
-            max_width=48 if col == "Module" else (28 if col in ("Type", "Output shape") else None),
-            min_width=ROOFLINE_MIN_WIDTH.get(col) if roofline is not None else None,
+            min_width=longest if numeric else None,
         )
-    for i, cells in enumerate(table_cells(report, depth, roofline)):
+    for i, cells in enumerate(layout.rows):
         table.add_row(*cells, style="bold" if i == 0 else None)
     return table
 
@@ -300,10 +325,16 @@ def unsupported_block(report: Report) -> RenderableType:
 
 
 def table_renderables(
-    report: Report, depth: int | None = None, roofline: Roofline | None = None
+    report: Report,
+    depth: int | None = None,
+    roofline: Roofline | None = None,
+    width: int = DEFAULT_WIDTH,
+    columns: Sequence[str] | None = None,
+    view: TableView = DEFAULT_VIEW,
 ) -> list[RenderableType]:
     return [
-        module_table(report, depth, roofline),
+        module_table(report, depth, roofline, width, columns, view),
+        operator_table(report),
         totals_grid(report, roofline),
         Text(""),
         unsupported_block(report),
@@ -315,10 +346,13 @@ def print_table(
     depth: int | None = None,
     console: Console | None = None,
     roofline: Roofline | None = None,
+    columns: Sequence[str] | None = None,
+    view: TableView = DEFAULT_VIEW,
 ) -> None:
-    """Print the report to a rich console (colour when it is a terminal)."""
+    """Print the report to a rich console (colour when it is a terminal), fitted to its width."""
     console = console or Console()
-    console.print(Group(*table_renderables(report, depth, roofline)))
+    parts = table_renderables(report, depth, roofline, console.width, columns, view)
+    console.print(Group(*parts))
 
 
 def render_table(
@@ -327,6 +361,9 @@ def render_table(
     width: int = DEFAULT_WIDTH,
     color: bool = False,
     roofline: Roofline | None = None,
+    columns: Sequence[str] | None = None,
+    view: TableView = DEFAULT_VIEW,
 ) -> str:
     """The table as text at a fixed width; without colour it is plain and deterministic."""
-    return to_text(Group(*table_renderables(report, depth, roofline)), width, color=color)
+    renderables = table_renderables(report, depth, roofline, width, columns, view)
+    return to_text(Group(*renderables), width, color=color)
