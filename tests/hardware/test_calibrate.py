@@ -41,8 +41,12 @@ def test_quick_calibration_writes_a_loadable_spec(calibrated: Path) -> None:
     # one attainable fraction per benchmarked kernel class, within [0.01, 1]
     assert set(spec.kernel_efficiency) == {"conv", "depthwise", "pool", "norm"}
     assert all(0.01 <= v <= 1.0 for v in spec.kernel_efficiency.values())
-    # and the memory side of convolutions apart (a memory-heavy 1x1 convolution)
-    assert set(spec.kernel_memory) == {"conv"} and 0.01 <= spec.kernel_memory["conv"] <= 1.0
+    # and the memory side of convolutions (a memory-heavy 1x1 convolution): written apart
+    # unless it came out equal to the compute side (then the file holds one number for both,
+    # which a busy machine makes likely: both clamp to the same floor)
+    assert set(spec.kernel_memory) <= {"conv"}
+    conv_memory = spec.kernel_memory.get("conv", spec.kernel_efficiency["conv"])
+    assert 0.01 <= conv_memory <= 1.0
     assert not list(calibrated.parent.glob(".*tmp"))  # no temporary file left behind
 
 
