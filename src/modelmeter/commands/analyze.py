@@ -129,7 +129,7 @@ def run_one(args: argparse.Namespace) -> int:
     request = input_request(args)  # a malformed shape or dtype fails before the model loads
     plots = [("--plot", args.plot), ("--plot-breakdown", args.plot_breakdown)]
     check_command_outputs(args, [("-o", args.output), *plots])
-    out = output_path(args.output, args.model)
+    out = output_path(args.output)
     spec = spec_from_args(args)  # a bad hardware file fails before the model loads
     check_plot_args(args, spec)
     view = table_view(args, spec is not None)

@@ -93,12 +93,12 @@ def run(args: argparse.Namespace) -> int:
 
     request = input_request(args)
     check_command_outputs(args, [("-o", args.output), ("--plot-classes", args.plot_classes)])
-    out = output_path(args.output, args.model)
+    out = output_path(args.output)
     if args.plot_classes:
         from modelmeter.render.plots import require_matplotlib
 
         require_matplotlib()
-        check_plot_path(args.plot_classes, args.model)
+        check_plot_path(args.plot_classes)
         args.per_class = True
     spec = spec_from_args(args)
     with quiet_libraries(args.debug), progress_bar(args.quiet, "measuring") as progress:

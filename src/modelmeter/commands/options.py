@@ -331,7 +331,7 @@ def check_plot_args(args: argparse.Namespace, spec: HardwareSpec | None) -> None
 
     require_matplotlib()
     for path in paths:
-        check_plot_path(path, args.model)
+        check_plot_path(path)
 
 
 def write_plots(report: Report, roofline: Roofline, args: argparse.Namespace) -> None:

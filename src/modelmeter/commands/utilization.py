@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         raise InputError("say which chip: --hardware NAME|FILE, or --peak and --bandwidth")
     check_command_outputs(args, [("-o", args.output)])
-    out = output_path(args.output, args.model)
+    out = output_path(args.output)
     report = _load_report(args, input_request(args))
     result = utilization(report, spec, latency, tf32=args.tf32)
     emit(render_utilization(report, result, args.format), out)

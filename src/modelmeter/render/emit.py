@@ -21,14 +21,6 @@ from modelmeter.render.formats import PLOT_FORMATS, plot_format
 STDOUT = "-"
 
 
-def _model_files(spec: str) -> list[str]:
-    out = []
-    for cand in (spec, spec.rpartition(":")[0]):
-        if cand and os.path.isfile(cand):
-            out.append(cand)
-    return out
-
-
 def same_file(a: str, b: str) -> bool:
     """Whether two paths name one file (the same real path, or hard links of one file)."""
     if os.path.realpath(a) == os.path.realpath(b):
@@ -39,9 +31,9 @@ def same_file(a: str, b: str) -> bool:
         return False
 
 
-def check_output_path(path: str, model: str | None = None) -> None:
-    """Refuse an output path that is a directory, in a missing directory, a link to nothing,
-    or the model file."""
+def check_output_path(path: str) -> None:
+    """Refuse an output path that is a directory, in a missing directory or a link to nothing
+    (that it is no input is :func:`check_outputs`' part)."""
     if os.path.isdir(path):
         raise InputError(f"cannot write {path}: it is a directory")
     if os.path.islink(path) and not os.path.exists(path):
@@ -51,9 +43,6 @@ def check_output_path(path: str, model: str | None = None) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise InputError(f"cannot write {path}: directory {parent} does not exist")
-    for cand in _model_files(model or ""):
-        if same_file(cand, path):
-            raise InputError(f"refusing to write the report over the model file {cand}")
 
 
 def check_outputs(outputs: Sequence[tuple[str, str | None]], inputs: Iterable[str]) -> None:
@@ -74,21 +63,21 @@ def check_outputs(outputs: Sequence[tuple[str, str | None]], inputs: Iterable[st
                 )
 
 
-def output_path(path: str | None, model: str | None = None) -> str | None:
+def output_path(path: str | None) -> str | None:
     """The file an ``-o`` option names, checked; None for standard output (``-`` or none)."""
     if path is None or path == STDOUT:
         return None
-    check_output_path(path, model)
+    check_output_path(path)
     return path
 
 
-def check_plot_path(path: str, model: str | None = None) -> None:
+def check_plot_path(path: str) -> None:
     """A chart's file: a ``.png``, ``.pdf`` or ``.svg`` name, and a path
     :func:`check_output_path` accepts."""
     if plot_format(path) is None:
         names = ", ".join(f".{f}" for f in PLOT_FORMATS)
         raise InputError(f"plot file {path!r}: give a file name ending in one of {names}")
-    check_output_path(path, model)
+    check_output_path(path)
 
 
 def emit(text: str, path: str | None, check: Callable[[str], object] | None = None) -> None:

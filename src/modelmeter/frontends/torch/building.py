@@ -128,8 +128,6 @@ def prepare(model: Any, request: InputRequest, dev: torch.device) -> Prepared:
     if isinstance(own, torch.nn.Module):
         _place(own, dev, cast, notes)
     specs = InputSpecs.from_request(request)
-    if not specs.args and not specs.kwargs:
-        raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
     args, kw = specs.materialize(dev, True, cast)
     return Prepared(
         model=own,

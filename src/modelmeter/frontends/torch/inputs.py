@@ -19,6 +19,12 @@ from modelmeter.inputs import InputItem, InputRequest, NestedInput, ShapeInput
 from modelmeter.units import canonical_dtype
 
 
+def refuse_dims(request: InputRequest) -> None:
+    """Symbolic dimensions are the ONNX frontend's; a PyTorch model has none to set."""
+    if request.dims:
+        raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
+
+
 def torch_dtype(name: str) -> torch.dtype:
     dt = getattr(torch, canonical_dtype(name), None)
     if not isinstance(dt, torch.dtype):
@@ -83,6 +89,8 @@ class InputSpecs:
     @classmethod
     def from_request(cls, request: InputRequest) -> InputSpecs:
         """The inputs of ``request``, with its batch applied to the given tensors."""
+        if not request.given:
+            raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
         batch = request.batch
         return cls(
             [_spec(item, batch) for item in request.args],

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from modelmeter.analysis.timings import Timings
-from modelmeter.errors import InputError
 from modelmeter.frontends.base import Prepared, Progress, RunOptions
 from modelmeter.frontends.torch.building import prepare
 from modelmeter.frontends.torch.device import resolve_device
+from modelmeter.frontends.torch.inputs import refuse_dims
 from modelmeter.frontends.torch.timing import time_model
 from modelmeter.inputs import InputRequest
 from modelmeter.report import Report
@@ -22,8 +22,7 @@ class TorchRunner:
         """Every measure option applies to PyTorch (TF32 only matters on CUDA)."""
 
     def prepare(self, model: Any, request: InputRequest, options: RunOptions) -> Prepared:
-        if request.dims:
-            raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
+        refuse_dims(request)
         return prepare(model, request, resolve_device(options.device))
 
     def time(

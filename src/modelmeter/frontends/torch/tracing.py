@@ -15,7 +15,7 @@ from modelmeter.events import ModuleInfo, ParamInfo, Trace
 from modelmeter.frontends.torch.dtypes import mixed_dtypes
 from modelmeter.frontends.torch.exclusive import holds_model
 from modelmeter.frontends.torch.fused import fused_attention
-from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype
+from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype, refuse_dims
 from modelmeter.frontends.torch.isolation import Isolated
 from modelmeter.frontends.torch.packed import is_packed, nbytes, unpacked
 from modelmeter.frontends.torch.packed import key as packed_key  # noqa: I001
@@ -89,12 +89,9 @@ def _trace(
 ) -> Trace:
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    if request.dims:
-        raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
+    refuse_dims(request)
     request.check_batch()
     specs = InputSpecs.from_request(request)
-    if not specs.args and not specs.kwargs:
-        raise InputError("no inputs given: pass a tensor or a shape such as '1x3x224x224'")
     dtype = request.dtype
     cast = cast_dtype(dtype) if dtype else None
     if integer(cast) is not None:  # run in the float stand-in, charged as the integer dtype
