@@ -47,13 +47,15 @@ class TensorMeta:
     set, is how many distinct elements it addresses where that is fewer than ``numel``: a
     broadcast view (``expand``: stride 0) reads each stored element once, however many times
     the view repeats it, so its bytes are ``distinct`` elements' (``numel`` stays the logical
-    count that FLOPs use)."""
+    count that FLOPs use). ``kv`` says it is (a view of) a key/value cache's storage, so
+    that a KV-cache format can price it apart from the activations."""
 
     shape: tuple[int, ...]
     dtype: str = "float32"
     sid: int = 0
     weight: bool = False
     distinct: int | None = None
+    kv: bool = False
 
     @property
     def numel(self) -> int:
