@@ -5,6 +5,7 @@ at them, and never changes a count."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -231,3 +232,37 @@ def test_bad_format_fails_before_the_model_loads() -> None:
         modelmeter.analyze("hf:no-such-model", weights="int5")
     with pytest.raises(InputError, match="unknown KV-cache format"):
         modelmeter.analyze("hf:no-such-model", kv="e5m2")
+
+
+def test_roofline_moves_the_priced_bytes_and_weights_fit_at_the_format() -> None:
+    from modelmeter.hardware import spec_from_peak
+
+    # 1 TFLOP/s of fp32 and 1 GB/s (no memory capacity given)
+    spec = spec_from_peak(1e12, 1e9, "float32")
+    m = nn.Sequential(nn.Linear(4096, 4096, bias=False)).eval()
+    plain = modelmeter.roofline(modelmeter.analyze(m, "1x4096"), spec)
+    q = modelmeter.roofline(modelmeter.analyze(m, "1x4096", weights="int4"), spec)
+    # reads x 16,384 + W, writes y 16,384: fp32 W 67,108,864 -> 67,141,632 bytes;
+    # int4 W 8,716,288 -> 8,749,056 bytes; both memory-bound, time = bytes / 1 GB/s
+    assert (plain.total.bytes, q.total.bytes) == (67_141_632, 8_749_056)
+    assert q.total.memory_s == pytest.approx(8_749_056 / 1e9)
+    assert q.total.flops == plain.total.flops  # the compute is the activation dtype's
+    assert q.dtype == plain.dtype == "float32"
+    assert q.weights is not None and q.weights.weight_bytes == 8_716_288
+
+
+def test_gold_priced_report_table_and_json(gold: Callable[[str, str], None]) -> None:
+    from render_checks import check_json, check_rows_add_up
+
+    from modelmeter.render import render_report
+
+    m = nn.Sequential(nn.Linear(256, 512), nn.GELU(), nn.Linear(512, 256)).eval()
+    r = modelmeter.analyze(m, "4x256", weights="int4:g64", kv="int8", mode="meta")
+    # 262,144 weights / 2 = 131,072 bytes; rows of 256 (4 groups of 64) x 512 and rows of 512
+    # (8 groups) x 256: 4,096 groups * (2 + 0.5) = 10,240 -> 141,312; fp32 biases 3,072 more
+    assert r.storage is not None and r.storage.nbytes == 141_312
+    assert r.size_by_dtype()["native"] == 144_384
+    check_rows_add_up(r, depth=None)
+    check_json(render_report(r, "json"))
+    gold("storage_int4_g64.txt", render_report(r, "table", depth=None))
+    gold("storage_int4_g64.json", render_report(r, "json"))

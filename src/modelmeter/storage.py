@@ -229,6 +229,11 @@ class Pricing:
     def kv_bytes(self, numel: int, head_dim: int) -> int | None:
         return None if self.kv is None else self.kv.nbytes(numel, head_dim)
 
+    def label(self) -> str:
+        """``weights int4:g128, KV cache fp8``: the formats set, in short."""
+        parts = [] if self.weights is None else [f"weights {self.weights.name}"]
+        return ", ".join(parts + ([] if self.kv is None else [f"KV cache {self.kv.name}"]))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "weights": None if self.weights is None else self.weights.to_dict(),

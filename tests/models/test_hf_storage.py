@@ -106,3 +106,20 @@ def test_bad_format_is_one_line_exit_2(
     code, out, err = run(capsys, "analyze", "hf:no-such-model", option, value)
     assert code == 2 and out == ""
     assert expected in one_error(err)
+
+
+def test_several_models_say_the_formats(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "b").mkdir()
+    a, b = _small_llama(tmp_path), _small_llama(tmp_path / "b")
+    code, out, _ = run(capsys, "analyze", a, b, "--weights", "int4:g64", "--kv", "int4")
+    assert code == 0
+    assert "Bytes at the storage formats weights int4:g64, KV cache int4" in out
+    code, out, _ = run(capsys, "analyze", a, b, "--weights", "fp8", "-f", "json")
+    d = json.loads(out)
+    assert d["storage"]["weights"]["name"] == "fp8" and d["storage"]["kv"] is None
+    # the formats change bytes, never the parameter count (1,692,928 each, derived above)
+    assert [r["params"] for r in d["rows"]] == [1_692_928, 1_692_928]
+    code, out, _ = run(capsys, "analyze", a, b, "-f", "json")
+    assert "storage" not in json.loads(out)

@@ -31,6 +31,7 @@ from modelmeter.commands.table_options import add_table_options, table_view, tab
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import COMPARISON_FORMATS, REPORT_FORMATS
+from modelmeter.storage import Pricing
 
 # -f latex is the paper table's (one row per MODEL), even for one model
 ANALYZE_FORMATS = (*REPORT_FORMATS, *(f for f in COMPARISON_FORMATS if f not in REPORT_FORMATS))
@@ -117,7 +118,8 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
     if rows:
         chip = None if spec is None else spec.name
         width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if out is None else TABLE_WIDTH
-        comparison = Comparison(rows=rows, convention=args.convention, chip=chip)
+        comparison = Comparison(rows=rows, convention=args.convention, chip=chip,
+                                storage=Pricing.of(args.weights, args.kv))  # fmt: skip
         emit(render_comparison(comparison, args.format, width=width), out)
     if spec is not None:
         warn_unverified(spec)
