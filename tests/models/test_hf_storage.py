@@ -56,6 +56,11 @@ def test_small_llama_at_int4(tmp_path: Path) -> None:
     # a forward reads each weight once: the linear weights' bytes drop from 2,359,296 to
     # 612,864; the embedding reads only its 128 gathered rows either way
     assert plain.total().weight_bytes - q.total().weight_bytes == 2 * LINEAR - 612_864
+    # int8 per output channel: one fp16 scale per output feature; per layer q 256, k 128, v 128,
+    # o 256, gate 512, up 512, down 256 = 2,048 rows (k and v are [128 out, 256 in]: the
+    # rows run along in_features, not the 256-long output) -> 4,096 scales * 2 = 8,192
+    q8 = modelmeter.analyze(model, weights="int8")
+    assert q8.storage is not None and q8.storage.nbytes == LINEAR + 8_192
 
 
 def test_llama_2_7b_weights_at_int4() -> None:
