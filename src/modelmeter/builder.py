@@ -91,10 +91,10 @@ class _Priced:
 
     def __init__(self, trace: Trace, pricing: Pricing) -> None:
         self.pricing = pricing
-        self.rows = _quantized_rows(trace) if pricing.weights is not None else {}
-        numel = {p.sid: p.numel for p in trace.params if p.sid in self.rows and not p.buffer}
-        self.rows = {sid: row for sid, row in self.rows.items() if sid in numel}
-        self.bytes = {sid: pricing.weights.nbytes(numel[sid], row)  # type: ignore[union-attr]
+        rows = _quantized_rows(trace) if pricing.weights is not None else {}
+        numel = {p.sid: p.numel for p in trace.params if p.sid in rows and not p.buffer}
+        self.rows = {sid: row for sid, row in rows.items() if sid in numel}
+        self.bytes = {sid: pricing.weight_bytes(numel[sid], row) or 0
                       for sid, row in self.rows.items()}  # fmt: skip
         self.weights = {sid: per_element(b, numel[sid]) for sid, b in self.bytes.items()}
         self.storage = Storage(pricing, len(self.rows), sum(numel.values()),
@@ -121,8 +121,10 @@ class _Priced:
         def arg(v: object) -> object:
             if isinstance(v, TensorMeta):
                 return self.tensor(v)
-            if isinstance(v, (list, tuple)):
-                return type(v)(arg(x) for x in v)
+            if isinstance(v, list):
+                return [arg(x) for x in v]
+            if isinstance(v, tuple):
+                return tuple(arg(x) for x in v)
             return v
 
         return replace(
