@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from conftest import make_report
+from diff_helpers import make_extended
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,23 +15,8 @@ from modelmeter.analysis.diff import Delta, Figures, Latencies, diff_reports
 from modelmeter.report import Cost, InputSpec, ModuleNode, OpRecord, ParamStats, Report
 
 
-def _extended() -> Report:
-    """The hand-made report (tests/conftest.py) with a module added and one changed:
-
-    - ``tail`` (new, Linear, 2 params, 8 B): aten.mm macs 4 flops 8 read 24 written 4 weight 8;
-    - ``body.1`` (ReLU) loses its op: flops -10, read -40, written -40.
-    """
-    r = make_report()
-    tail = ModuleNode("tail", "Linear", depth=1, calls=1,
-                      own=ParamStats(params=2, trainable=2, param_bytes=8),
-                      ops=[OpRecord("aten.mm", Cost(4, 8, 24, 4, 8))])  # fmt: skip
-    r.root.children.append(tail)
-    r.root.children[0].children[1].ops = []
-    return r
-
-
 def test_hand_derived_totals_and_rows() -> None:
-    d = diff_reports(make_report(), _extended())
+    d = diff_reports(make_report(), make_extended())
     t = d.totals
     # params 121 -> 123 (+2: tail); MACs 110 -> 114 (+4); FLOPs 330 - 10 + 8 = 328
     assert (t.params.old, t.params.new, t.params.change) == (121, 123, 2)
@@ -56,7 +42,7 @@ def test_hand_derived_totals_and_rows() -> None:
 
 
 def test_removed_module_keeps_its_place() -> None:
-    old, new = _extended(), make_report()  # tail removed: placed after head, as it was
+    old, new = make_extended(), make_report()  # tail removed: placed after head, as it was
     d = diff_reports(old, new)
     assert [(r.name, r.status) for r in d.modules][-2:] == [("head", "unchanged"),
                                                             ("tail", "removed")]  # fmt: skip
@@ -71,7 +57,7 @@ def test_type_change_is_a_change() -> None:
 
 
 def test_operator_rows_add_up_to_the_totals() -> None:
-    d = diff_reports(make_report(), _extended())
+    d = diff_reports(make_report(), make_extended())
     summed = sum((r.delta(f) for r in d.operators for f in ["flops"]), Delta(0, 0))
     assert summed == d.totals.flops
     for f in ("macs", "bytes_read", "bytes_written"):
@@ -81,7 +67,7 @@ def test_operator_rows_add_up_to_the_totals() -> None:
 
 
 def test_latency_compared_when_both_sides_have_it() -> None:
-    old, new = make_report(), _extended()
+    old, new = make_report(), make_extended()
     a = Latencies("l4", 0.002, {"body": 0.001, "head": 0.001})
     b = Latencies("l4", 0.003, {"body": 0.001, "head": 0.001, "tail": 0.001})
     d = diff_reports(old, new, old_latency=a, new_latency=b)

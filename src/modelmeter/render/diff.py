@@ -206,7 +206,7 @@ def _fit(
         shown = build(name_width)
         if table_width(*shown) <= width:
             return shown
-    for col in DROP_ORDER:
+    for col in (c for c in DROP_ORDER if c in keep):
         keep.remove(col)
         shown = build(NAME_SHORT)
         if table_width(*shown) <= width:

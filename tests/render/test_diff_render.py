@@ -1,0 +1,93 @@
+"""The diff's renderer (render/diff.py): gold files of the table and the Markdown, the JSON
+schema, rows that add up, and a narrow table that never cuts a number."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from conftest import make_report
+from diff_helpers import make_extended
+
+from modelmeter.analysis.budgets import check_budgets, parse_budget
+from modelmeter.analysis.diff import Diff, Latencies, diff_reports
+from modelmeter.render.diff import render_diff
+
+Gold = Callable[[str, str], None]
+BUDGETS = ("flops>+2%", "params>+0", "macs>4.2G", "bytes>+1KB", "latency>+40%")
+
+
+def _diff() -> Diff:
+    # latencies as a roofline would give them: tail adds 1 ms (2 ms -> 3 ms, +50%)
+    a = Latencies("l4", 0.002, {"body": 0.0015, "body.0": 0.001, "body.1": 0.0005,
+                                "head": 0.0005})  # fmt: skip
+    b = Latencies("l4", 0.003, {"body": 0.0015, "body.0": 0.001, "body.1": 0.0,
+                                "head": 0.0005, "tail": 0.001})  # fmt: skip
+    return diff_reports(make_report(), make_extended(), old_label="main.json",
+                        new_label="branch.json", old_latency=a, new_latency=b)  # fmt: skip
+
+
+def _checks(d: Diff) -> list:
+    return check_budgets(d, [parse_budget(t) for t in BUDGETS])
+
+
+def test_gold_diff_table_and_markdown(gold: Gold) -> None:
+    d = _diff()
+    gold("diff_handmade.txt", render_diff(d, "table", checks=_checks(d), width=100))
+    gold("diff_handmade.md", render_diff(d, "md", checks=_checks(d)))
+    gold("diff_handmade_all.md", render_diff(diff_reports(make_report(), make_extended()),
+                                             "md", show_all=True))  # fmt: skip
+
+
+def test_json_schema_and_budgets() -> None:
+    d = _diff()
+    doc = json.loads(render_diff(d, "json", checks=_checks(d)))
+    assert doc["schema"] == "modelmeter.diff/1" and doc["empty"] is False
+    # params 121 -> 123, +2 (tail's Linear)
+    assert doc["totals"]["params"] == {"old": 121, "new": 123, "change": 2,
+                                       "relative": 2 / 121}  # fmt: skip
+    assert doc["totals"]["latency"]["change"] == pytest.approx(0.001)
+    assert doc["module_counts"] == {"added": 1, "removed": 0, "changed": 2, "unchanged": 2}
+    assert [m["name"] for m in doc["modules"]] == ["body", "body.1", "tail"]  # unchanged hidden
+    tail = doc["modules"][-1]
+    assert tail["status"] == "added" and tail["old"] is None and tail["change"]["macs"] == 4
+    budgets = {b["budget"]: b for b in doc["budgets"]}
+    assert doc["broken"] == 2
+    # params: +2 over +0; latency: +50% over +40%, by 10 points
+    assert budgets["params>+0"]["broken"] and budgets["params>+0"]["over"] == 2
+    assert budgets["latency>+40%"]["over"] == pytest.approx(10)
+    assert not budgets["flops>+2%"]["broken"] and budgets["flops>+2%"]["over"] == 0
+    every = json.loads(render_diff(d, "json", show_all=True))
+    assert len(every["modules"]) == 5 and every["budgets"] == [] and every["broken"] == 0
+
+
+def test_json_rows_add_up_to_the_totals() -> None:
+    doc = json.loads(render_diff(_diff(), "json", show_all=True))
+    for f in ("macs", "flops", "bytes_read", "bytes_written"):
+        assert sum(o["change"][f] for o in doc["operators"]) == doc["totals"][f]["change"]
+    # the top-level modules' subtrees and the root's own ops (none here) make the total
+    top = [m for m in doc["modules"] if "." not in m["name"]]
+    assert sum(m["change"]["params"] for m in top) == doc["totals"]["params"]["change"]
+
+
+def test_self_diff_says_no_change() -> None:
+    d = diff_reports(make_report(), make_report())
+    text = render_diff(d, "table")
+    assert "no change" in text and "0 added, 0 removed, 0 changed, 4 unchanged" in text
+    assert "| Module |" not in render_diff(d, "md")  # no rows to show
+
+
+def test_narrow_table_never_cuts_a_number() -> None:
+    d = _diff()
+    text = render_diff(d, "table", checks=_checks(d), width=40)
+    for number in ("+50.00%", "+1.00 ms", "-500.00 us", "-0.61%", "10.00 points"):
+        assert number in text, number
+    # the table is wider than asked rather than cut: every line is whole
+    modules = text.split("modules:")[1].split("operators:")[0]
+    assert "tail" in modules and "+1.00 ms" in modules
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown format 'csv'; use one of table, md, json"):
+        render_diff(_diff(), "csv")
