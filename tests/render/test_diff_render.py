@@ -91,3 +91,12 @@ def test_narrow_table_never_cuts_a_number() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown format 'csv'; use one of table, md, json"):
         render_diff(_diff(), "csv")
+
+
+def test_depth_limits_the_module_rows() -> None:
+    d = _diff()
+    text = render_diff(d, "md", depth=1)
+    assert "| body |" in text and "| tail |" in text and "| body.1 |" not in text
+    assert "modules down to depth 1" in text
+    # JSON keeps every changed row, whatever the depth
+    assert len(json.loads(render_diff(d, "json", depth=1))["modules"]) == 3

@@ -89,6 +89,7 @@ class RowDiff:
     new: Figures | None
     old_type: str | None = None  # modules only
     new_type: str | None = None
+    depth: int = 0  # a module's depth in the tree (the new report's, else the old one's)
 
     def delta(self, figure: str) -> Delta:
         """``figure`` (a Figures field, or ``bytes``) before and after."""
@@ -109,7 +110,7 @@ class RowDiff:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "status": self.status}
         if self.old_type is not None or self.new_type is not None:
-            d.update(old_type=self.old_type, new_type=self.new_type)
+            d.update(old_type=self.old_type, new_type=self.new_type, depth=self.depth)
         d["old"] = None if self.old is None else self.old.to_dict()
         d["new"] = None if self.new is None else self.new.to_dict()
         d["change"] = {f: self.delta(f).change for f in (*ROW_FIGURES, "bytes")}

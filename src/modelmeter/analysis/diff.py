@@ -233,7 +233,9 @@ def _module_rows(
         fa = None if na is None else _module_figures(na, la)
         fb = None if nb is None else _module_figures(nb, lb)
         ta, tb = (None if n is None else n.type for n in (na, nb))
-        rows.append(RowDiff(name, _status(fa, fb, ta == tb or None in (ta, tb)), fa, fb, ta, tb))
+        depth = (nb or na).depth  # type: ignore[union-attr]
+        status = _status(fa, fb, ta == tb or None in (ta, tb))
+        rows.append(RowDiff(name, status, fa, fb, ta, tb, depth))
     return tuple(rows)
 
 

@@ -20,6 +20,7 @@ from modelmeter.commands.options import (
     add_model_arguments,
     add_output_options,
     add_units_option,
+    depth_arg,
     input_request,
     quiet_libraries,
     spec_from_args,
@@ -82,6 +83,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_output_options(p, DIFF_FORMATS, "the diff")
     p.add_argument("--all", dest="show_all", action="store_true",
                    help="also list the modules and operators that did not change")  # fmt: skip
+    p.add_argument("--depth", type=depth_arg, default=None, metavar="N",
+                   help="table and md: module rows down to depth N (top-level modules are 1; "
+                   "default all; json has every row)")  # fmt: skip
     p.add_argument("--fail-if", action="append", default=[], metavar="BUDGET",
                    help='exit 3 when the change breaks BUDGET, e.g. "flops>+2%%", "params>+0", '
                    '"macs>4.2G", "latency>+5%%" (repeatable)')  # fmt: skip
@@ -154,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
     checks = check_budgets(diff, budgets)
     tty = out is None and sys.stdout.isatty()
     width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if tty else table_width()
-    emit(render_diff(diff, args.format, checks=checks, show_all=args.show_all, width=width), out)
+    text = render_diff(diff, args.format, checks=checks, show_all=args.show_all,
+                       depth=args.depth, width=width)  # fmt: skip
+    emit(text, out)
     if chip is not None:
         warn_unverified(chip)
     broken = broken_lines(checks)

@@ -9,6 +9,7 @@ Unchanged modules and operators are hidden unless ``show_all``. A pure function 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 
 from rich import box
@@ -52,13 +53,17 @@ def render_diff(
     *,
     checks: Sequence[BudgetCheck] = (),
     show_all: bool = False,
+    depth: int | None = None,
     width: int = DEFAULT_WIDTH,
 ) -> str:
-    """The diff in one of ``DIFF_FORMATS``, with the budgets' results when there are any."""
+    """The diff in one of ``DIFF_FORMATS``, with the budgets' results when there are any.
+    ``show_all``: the unchanged rows too; ``depth``: the module rows down to that depth (table
+    and md; the top-level modules are depth 1)."""
+    shown = Shown(show_all, depth)
     if fmt == "table":
-        return _table(diff, checks, show_all, width)
+        return _table(diff, checks, shown, width)
     if fmt == "md":
-        return _markdown(diff, checks, show_all)
+        return _markdown(diff, checks, shown)
     if fmt == "json":
         d = diff.to_dict(show_all)
         d["budgets"] = [c.to_dict() for c in checks]
@@ -105,10 +110,20 @@ def _has_latency(diff: Diff) -> bool:
     return diff.old.chip is not None and diff.new.chip is not None
 
 
-def module_cells(diff: Diff, show_all: bool) -> list[tuple[str, ...]]:
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """Which rows are shown: unchanged ones too (``show_all``), modules down to ``depth``."""
+
+    show_all: bool = False
+    depth: int | None = None
+
+
+def module_cells(diff: Diff, shown: Shown) -> list[tuple[str, ...]]:
     out = []
     for r in diff.modules:
-        if r.status == "unchanged" and not show_all:
+        if (r.status == "unchanged" and not shown.show_all) or (
+            shown.depth is not None and r.depth > shown.depth
+        ):
             continue
         cells = [r.name, r.status, r.type, signed(r.delta("params").change, format_params)]
         cells += _cost_cells(r)
@@ -127,11 +142,11 @@ def _cost_cells(r: RowDiff) -> list[str]:
     ]
 
 
-def operator_cells(diff: Diff, show_all: bool) -> list[tuple[str, ...]]:
+def operator_cells(diff: Diff, shown: Shown) -> list[tuple[str, ...]]:
     return [
         (r.name, r.status, signed(r.delta("calls").change, str), *_cost_cells(r))
         for r in diff.operators
-        if show_all or r.status != "unchanged"
+        if shown.show_all or r.status != "unchanged"
     ]
 
 
@@ -168,10 +183,12 @@ def broken_lines(checks: Sequence[BudgetCheck]) -> list[str]:
             for (text, result, value, over) in budget_rows(checks) if result == "BROKEN"]  # fmt: skip
 
 
-def summary(diff: Diff, which: str, show_all: bool) -> str:
+def summary(diff: Diff, which: str, shown: Shown) -> str:
     """``modules: 1 added, 0 removed, 2 changed, 6 unchanged (not shown; --all shows them)``."""
     counts = diff.counts(diff.modules if which == "modules" else diff.operators)
-    hidden = "" if show_all or not counts["unchanged"] else " (not shown; --all shows them)"
+    hidden = "" if shown.show_all or not counts["unchanged"] else " (not shown; --all shows them)"
+    if which == "modules" and shown.depth is not None:
+        hidden += f"; modules down to depth {shown.depth}"
     return f"{which}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + hidden
 
 
@@ -227,16 +244,16 @@ def _rich(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> T
     return table
 
 
-def _table(diff: Diff, checks: Sequence[BudgetCheck], show_all: bool, width: int) -> str:
+def _table(diff: Diff, checks: Sequence[BudgetCheck], shown: Shown, width: int) -> str:
     parts: list[RenderableType] = [Text(line) for line in header_lines(diff)]
     parts.append(_rich("totals", TOTALS_HEADER, totals_rows(diff)))
     need = table_width(TOTALS_HEADER, totals_rows(diff))
     lat = (LATENCY,) if _has_latency(diff) else ()
     for which, header, rows in (
-        ("modules", (*MODULE_HEADER, *lat), module_cells(diff, show_all)),
-        ("operators", OPERATOR_HEADER, operator_cells(diff, show_all)),
+        ("modules", (*MODULE_HEADER, *lat), module_cells(diff, shown)),
+        ("operators", OPERATOR_HEADER, operator_cells(diff, shown)),
     ):
-        parts.append(Text(summary(diff, which, show_all)))
+        parts.append(Text(summary(diff, which, shown)))
         if rows:
             head, body = _fit(header, rows, width)
             need = max(need, table_width(head, body))
@@ -261,7 +278,7 @@ def _md_table(header: Sequence[str], rows: list[tuple[str, ...]]) -> list[str]:
     return out + ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
 
 
-def _markdown(diff: Diff, checks: Sequence[BudgetCheck], show_all: bool) -> str:
+def _markdown(diff: Diff, checks: Sequence[BudgetCheck], shown: Shown) -> str:
     o, n = diff.old, diff.new
     out = [f"### modelmeter diff: `{_md_cell(o.label)}` → `{_md_cell(n.label)}`", ""]
     if checks:
@@ -273,11 +290,13 @@ def _markdown(diff: Diff, checks: Sequence[BudgetCheck], show_all: bool) -> str:
     out += _md_table(TOTALS_HEADER, totals_rows(diff))
     lat = (LATENCY,) if _has_latency(diff) else ()
     for which, header, rows in (
-        ("modules", (*MODULE_HEADER, *lat), module_cells(diff, show_all)),
-        ("operators", OPERATOR_HEADER, operator_cells(diff, show_all)),
+        ("modules", (*MODULE_HEADER, *lat), module_cells(diff, shown)),
+        ("operators", OPERATOR_HEADER, operator_cells(diff, shown)),
     ):
-        out += ["", f"**{summary(diff, which, show_all)}**"]
-        if rows:
-            out += ["", *_md_table(header, rows)]
+        if not rows:
+            out += ["", f"**{summary(diff, which, shown)}**"]
+            continue
+        out += ["", f"<details><summary>{summary(diff, which, shown)}</summary>", ""]
+        out += [*_md_table(header, rows), "", "</details>"]
     out += ["", *(f"- {line}" for line in header_lines(diff))]
     return "\n".join(out) + "\n"
