@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import one_error, run
+from render_checks import check_diff
+
+from modelmeter.commands.reports import read_report
 
 MODELS = """
 import torch
@@ -80,6 +83,9 @@ def test_extra_layer_hand_derived(capsys, models) -> None:
 
 def test_saved_reports_give_the_models_diff(capsys, models, reports) -> None:
     from_models = _json(capsys, *models)
+    code, text, err = run(capsys, "diff", *reports, "-f", "json", "--all")
+    assert code == 0, err
+    check_diff(text, *(read_report(r)[0] for r in reports))  # the rows add up
     from_files = _json(capsys, *reports)
     for doc in (from_models, from_files):
         del doc["old"]["label"], doc["new"]["label"]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from conftest import make_report
 from diff_helpers import make_extended
+from render_checks import RowsDontAddUp, check_diff
 
 from modelmeter.analysis.budgets import check_budgets, parse_budget
 from modelmeter.analysis.diff import Diff, Latencies, diff_reports
@@ -63,6 +64,7 @@ def test_json_schema_and_budgets() -> None:
 
 
 def test_json_rows_add_up_to_the_totals() -> None:
+    check_diff(render_diff(_diff(), "json", show_all=True), make_report(), make_extended())
     doc = json.loads(render_diff(_diff(), "json", show_all=True))
     for f in ("macs", "flops", "bytes_read", "bytes_written"):
         assert sum(o["change"][f] for o in doc["operators"]) == doc["totals"][f]["change"]
@@ -100,3 +102,10 @@ def test_depth_limits_the_module_rows() -> None:
     assert "modules down to depth 1" in text
     # JSON keeps every changed row, whatever the depth
     assert len(json.loads(render_diff(d, "json", depth=1))["modules"]) == 3
+
+
+def test_check_diff_catches_a_wrong_number() -> None:
+    doc = json.loads(render_diff(_diff(), "json", show_all=True))
+    doc["operators"][0]["change"]["flops"] += 1
+    with pytest.raises(RowsDontAddUp, match="operators' flops changes add up"):
+        check_diff(json.dumps(doc), make_report(), make_extended())
