@@ -5,8 +5,9 @@ operator rows' deltas sum to the totals' delta."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from conftest import make_report
+import pytest
 from diff_helpers import make_extended
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +16,14 @@ from modelmeter.analysis.diff import Delta, Figures, Latencies, diff_reports
 from modelmeter.report import Cost, InputSpec, ModuleNode, OpRecord, ParamStats, Report
 
 
-def test_hand_derived_totals_and_rows() -> None:
-    d = diff_reports(make_report(), make_extended())
+@pytest.fixture
+def base(handmade_factory: Callable[[], Report]) -> Callable[[], Report]:
+    """A fresh hand-made report per call (tests/conftest.py's make_report)."""
+    return handmade_factory
+
+
+def test_hand_derived_totals_and_rows(base: Callable[[], Report]) -> None:
+    d = diff_reports(base(), make_extended(base()))
     t = d.totals
     # params 121 -> 123 (+2: tail); MACs 110 -> 114 (+4); FLOPs 330 - 10 + 8 = 328
     assert (t.params.old, t.params.new, t.params.change) == (121, 123, 2)
@@ -41,23 +48,23 @@ def test_hand_derived_totals_and_rows() -> None:
     assert not d.empty
 
 
-def test_removed_module_keeps_its_place() -> None:
-    old, new = make_extended(), make_report()  # tail removed: placed after head, as it was
+def test_removed_module_keeps_its_place(base: Callable[[], Report]) -> None:
+    old, new = make_extended(base()), base()  # tail removed: placed after head, as it was
     d = diff_reports(old, new)
     assert [(r.name, r.status) for r in d.modules][-2:] == [("head", "unchanged"),
                                                             ("tail", "removed")]  # fmt: skip
     assert d.modules[-1].delta("params").change == -2 and d.modules[-1].new is None
 
 
-def test_type_change_is_a_change() -> None:
-    new = make_report()
+def test_type_change_is_a_change(base: Callable[[], Report]) -> None:
+    new = base()
     new.root.children[1].type = "LazyLinear"
-    row = {r.name: r for r in diff_reports(make_report(), new).modules}["head"]
+    row = {r.name: r for r in diff_reports(base(), new).modules}["head"]
     assert row.status == "changed" and row.type == "Linear -> LazyLinear"
 
 
-def test_operator_rows_add_up_to_the_totals() -> None:
-    d = diff_reports(make_report(), make_extended())
+def test_operator_rows_add_up_to_the_totals(base: Callable[[], Report]) -> None:
+    d = diff_reports(base(), make_extended(base()))
     summed = sum((r.delta(f) for r in d.operators for f in ["flops"]), Delta(0, 0))
     assert summed == d.totals.flops
     for f in ("macs", "bytes_read", "bytes_written"):
@@ -66,8 +73,8 @@ def test_operator_rows_add_up_to_the_totals() -> None:
     assert Figures(1, 2, 3, 4, 5, 6) + Figures(1, 1, 1, 1, 1, 1) == Figures(2, 3, 4, 5, 6, 7)
 
 
-def test_latency_compared_when_both_sides_have_it() -> None:
-    old, new = make_report(), make_extended()
+def test_latency_compared_when_both_sides_have_it(base: Callable[[], Report]) -> None:
+    old, new = base(), make_extended(base())
     a = Latencies("l4", 0.002, {"body": 0.001, "head": 0.001})
     b = Latencies("l4", 0.003, {"body": 0.001, "head": 0.001, "tail": 0.001})
     d = diff_reports(old, new, old_latency=a, new_latency=b)
@@ -80,11 +87,11 @@ def test_latency_compared_when_both_sides_have_it() -> None:
     assert "different chips" in diff_reports(old, new, old_latency=a, new_latency=c).notes[0]
 
 
-def test_notes_say_inputs_and_conventions_differ() -> None:
-    new = make_report()
+def test_notes_say_inputs_and_conventions_differ(base: Callable[[], Report]) -> None:
+    new = base()
     new.inputs = [InputSpec((8, 10), "float32")]
     new.convention = "2mac"
-    notes = diff_reports(make_report(), new).notes
+    notes = diff_reports(base(), new).notes
     assert any("conventions differ" in n for n in notes)
     assert any("inputs differ: 4x10 float32 -> 8x10 float32" in n for n in notes)
 

@@ -7,25 +7,31 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import make_report
 from diff_helpers import make_extended
 from render_checks import RowsDontAddUp, check_diff
 
 from modelmeter.analysis.budgets import check_budgets, parse_budget
 from modelmeter.analysis.diff import Diff, Latencies, diff_reports
 from modelmeter.render.diff import render_diff
+from modelmeter.report import Report
 
 Gold = Callable[[str, str], None]
 BUDGETS = ("flops>+2%", "params>+0", "macs>4.2G", "bytes>+1KB", "latency>+40%")
 
 
-def _diff() -> Diff:
+@pytest.fixture
+def base(handmade_factory: Callable[[], Report]) -> Callable[[], Report]:
+    """A fresh hand-made report per call (tests/conftest.py's make_report)."""
+    return handmade_factory
+
+
+def _diff(base: Callable[[], Report]) -> Diff:
     # latencies as a roofline would give them: tail adds 1 ms (2 ms -> 3 ms, +50%)
     a = Latencies("l4", 0.002, {"body": 0.0015, "body.0": 0.001, "body.1": 0.0005,
                                 "head": 0.0005})  # fmt: skip
     b = Latencies("l4", 0.003, {"body": 0.0015, "body.0": 0.001, "body.1": 0.0,
                                 "head": 0.0005, "tail": 0.001})  # fmt: skip
-    return diff_reports(make_report(), make_extended(), old_label="main.json",
+    return diff_reports(base(), make_extended(base()), old_label="main.json",
                         new_label="branch.json", old_latency=a, new_latency=b)  # fmt: skip
 
 
@@ -33,16 +39,16 @@ def _checks(d: Diff) -> list:
     return check_budgets(d, [parse_budget(t) for t in BUDGETS])
 
 
-def test_gold_diff_table_and_markdown(gold: Gold) -> None:
-    d = _diff()
+def test_gold_diff_table_and_markdown(base: Callable[[], Report], gold: Gold) -> None:
+    d = _diff(base)
     gold("diff_handmade.txt", render_diff(d, "table", checks=_checks(d), width=100))
     gold("diff_handmade.md", render_diff(d, "md", checks=_checks(d)))
-    gold("diff_handmade_all.md", render_diff(diff_reports(make_report(), make_extended()),
+    gold("diff_handmade_all.md", render_diff(diff_reports(base(), make_extended(base())),
                                              "md", show_all=True))  # fmt: skip
 
 
-def test_json_schema_and_budgets() -> None:
-    d = _diff()
+def test_json_schema_and_budgets(base: Callable[[], Report]) -> None:
+    d = _diff(base)
     doc = json.loads(render_diff(d, "json", checks=_checks(d)))
     assert doc["schema"] == "modelmeter.diff/1" and doc["empty"] is False
     # params 121 -> 123, +2 (tail's Linear)
@@ -63,9 +69,9 @@ def test_json_schema_and_budgets() -> None:
     assert len(every["modules"]) == 5 and every["budgets"] == [] and every["broken"] == 0
 
 
-def test_json_rows_add_up_to_the_totals() -> None:
-    check_diff(render_diff(_diff(), "json", show_all=True), make_report(), make_extended())
-    doc = json.loads(render_diff(_diff(), "json", show_all=True))
+def test_json_rows_add_up_to_the_totals(base: Callable[[], Report]) -> None:
+    check_diff(render_diff(_diff(base), "json", show_all=True), base(), make_extended(base()))
+    doc = json.loads(render_diff(_diff(base), "json", show_all=True))
     for f in ("macs", "flops", "bytes_read", "bytes_written"):
         assert sum(o["change"][f] for o in doc["operators"]) == doc["totals"][f]["change"]
     # the top-level modules' subtrees and the root's own ops (none here) make the total
@@ -73,15 +79,15 @@ def test_json_rows_add_up_to_the_totals() -> None:
     assert sum(m["change"]["params"] for m in top) == doc["totals"]["params"]["change"]
 
 
-def test_self_diff_says_no_change() -> None:
-    d = diff_reports(make_report(), make_report())
+def test_self_diff_says_no_change(base: Callable[[], Report]) -> None:
+    d = diff_reports(base(), base())
     text = render_diff(d, "table")
     assert "no change" in text and "0 added, 0 removed, 0 changed, 4 unchanged" in text
     assert "| Module |" not in render_diff(d, "md")  # no rows to show
 
 
-def test_narrow_table_never_cuts_a_number() -> None:
-    d = _diff()
+def test_narrow_table_never_cuts_a_number(base: Callable[[], Report]) -> None:
+    d = _diff(base)
     text = render_diff(d, "table", checks=_checks(d), width=40)
     for number in ("+50.00%", "+1.00 ms", "-500.00 us", "-0.61%", "10.00 points"):
         assert number in text, number
@@ -90,13 +96,13 @@ def test_narrow_table_never_cuts_a_number() -> None:
     assert "tail" in modules and "+1.00 ms" in modules
 
 
-def test_unknown_format() -> None:
+def test_unknown_format(base: Callable[[], Report]) -> None:
     with pytest.raises(ValueError, match="unknown format 'csv'; use one of table, md, json"):
-        render_diff(_diff(), "csv")
+        render_diff(_diff(base), "csv")
 
 
-def test_depth_limits_the_module_rows() -> None:
-    d = _diff()
+def test_depth_limits_the_module_rows(base: Callable[[], Report]) -> None:
+    d = _diff(base)
     text = render_diff(d, "md", depth=1)
     assert "| body |" in text and "| tail |" in text and "| body.1 |" not in text
     assert "modules down to depth 1" in text
@@ -104,8 +110,8 @@ def test_depth_limits_the_module_rows() -> None:
     assert len(json.loads(render_diff(d, "json", depth=1))["modules"]) == 3
 
 
-def test_check_diff_catches_a_wrong_number() -> None:
-    doc = json.loads(render_diff(_diff(), "json", show_all=True))
+def test_check_diff_catches_a_wrong_number(base: Callable[[], Report]) -> None:
+    doc = json.loads(render_diff(_diff(base), "json", show_all=True))
     doc["operators"][0]["change"]["flops"] += 1
     with pytest.raises(RowsDontAddUp, match="operators' flops changes add up"):
-        check_diff(json.dumps(doc), make_report(), make_extended())
+        check_diff(json.dumps(doc), base(), make_extended(base()))
