@@ -115,3 +115,25 @@ def test_check_diff_catches_a_wrong_number(base: Callable[[], Report]) -> None:
     doc["operators"][0]["change"]["flops"] += 1
     with pytest.raises(RowsDontAddUp, match="operators' flops changes add up"):
         check_diff(json.dumps(doc), base(), make_extended(base()))
+
+
+def _one(flops: int = 0, macs: int = 0) -> Report:
+    from modelmeter.report import Cost, InputSpec, ModuleNode, OpRecord
+
+    root = ModuleNode("", "N", calls=1, ops=[OpRecord("aten.mm", Cost(macs, flops))])
+    return Report("m", "torch", "exact", "meta", [InputSpec((1,), "float32")], root)
+
+
+def test_a_value_just_over_its_limit_never_reads_as_the_limit() -> None:
+    from modelmeter.analysis.budgets import check_budget
+    from modelmeter.render.diff import budget_rows
+
+    # 1 GFLOP + 2% + 1 FLOP: +2.0000001%, over by 1e-7 points
+    d = diff_reports(_one(10**9), _one(10**9 + 2 * 10**7 + 1))
+    assert budget_rows([check_budget(d, parse_budget("flops>+2%"))]) == [
+        ("flops>+2%", "BROKEN", "+2.0000001%", "0.0000001 points")
+    ]
+    d = diff_reports(_one(macs=1), _one(macs=4_200_000_001))  # one MAC over 4.2G
+    assert budget_rows([check_budget(d, parse_budget("macs>4.2G"))]) == [
+        ("macs>4.2G", "BROKEN", "4.20G (4,200,000,001)", "1")
+    ]

@@ -150,14 +150,34 @@ def operator_cells(diff: Diff, shown: Shown) -> list[tuple[str, ...]]:
     ]
 
 
+def _percent(x: Fraction, other: Fraction | None, sign: str = "+") -> str:
+    """``x`` percent with 2 decimals, more when needed to tell it from ``other`` (a value
+    just over its limit is never printed equal to it)."""
+    for digits in range(2, 13):
+        text = f"{float(x):{sign}.{digits}f}"
+        if other is None or x == other or Fraction(text) != other:
+            return text
+    return text
+
+
 def _limit_text(c: BudgetCheck, x: Fraction | None) -> str:
+    """The measured value: a percentage, a change or a new value in the metric's unit (with
+    the exact figure when the rounded one would read as the limit)."""
     if x is None:
         return "unbounded (from 0)"
     b = c.budget
     if b.kind == "relative":
-        return f"{float(x):+.2f}%"
+        return _percent(x, b.limit) + "%"
     fmt = METRIC_TEXT[b.metric][1]
-    return signed(float(x), fmt) if b.kind == "change" else fmt(float(x))
+    text = signed(float(x), fmt) if b.kind == "change" else fmt(float(x))
+    limit = signed(float(b.limit), fmt) if b.kind == "change" else fmt(float(b.limit))
+    if text == limit and x != b.limit:
+        sign = "+" if b.kind == "change" else ""
+        if x.denominator == 1:
+            text += f" ({int(x):{sign},})"
+        else:
+            text += f" ({float(x):{sign}.9g}{' s' if b.metric == 'latency' else ''})"
+    return text
 
 
 def budget_rows(checks: Sequence[BudgetCheck]) -> list[tuple[str, str, str, str]]:
@@ -173,7 +193,7 @@ def _over_text(c: BudgetCheck) -> str:
     if c.over is None:
         return "unbounded"
     if c.budget.kind == "relative":
-        return f"{float(c.over):.2f} points"
+        return _percent(c.over, Fraction(0), "") + " points"
     return METRIC_TEXT[c.budget.metric][1](float(c.over))
 
 
