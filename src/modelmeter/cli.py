@@ -4,9 +4,10 @@ Each command is a module ``modelmeter/commands/NAME.py`` with ``register(subpars
 common)``, which adds its parser and sets ``handler``; the options they share live in
 ``commands/options.py``. No counting and no rendering happens here.
 
-Exit codes: 0 ok, 3 a budget broken (``diff --fail-if``/``--budgets``), 2 usage or input error (bad arguments, any ModelmeterError, an OSError
+Exit codes: 0 ok, 2 usage or input error (bad arguments, any ModelmeterError, an OSError
 from the file system, the user's code calling ``sys.exit``), 130 interrupted, 1 internal
-error (a bug). Errors are one line on stderr (``modelmeter: error: ...``); ``--debug`` adds the traceback.
+error (a bug); ``diff`` returns 3 when a budget (``--fail-if``, ``--budgets``) is broken.
+Errors are one line on stderr (``modelmeter: error: ...``); ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
