@@ -25,7 +25,7 @@ lint: $(STAMP)
 
 # Refresh the gold files of rendered output (review the diff before committing).
 gold: $(STAMP)
-	$(PY) -m pytest tests/render/test_render.py --update-gold
+	$(PY) -m pytest tests/render/test_render.py tests/render/test_diff_render.py --update-gold
 
 bench: $(STAMP)
 	$(PY) bench/speed.py

@@ -255,3 +255,30 @@ def check_rows_add_up(report: Report, depth: int | None = None) -> None:
     check_table(render_table(report, depth), report, depth)
     flat = render_table(report, depth, view=TableView(collapse=False))
     check_table(flat, report, depth, collapse=False)
+
+
+def check_diff(text: str, old: Report, new: Report) -> None:
+    """A diff's JSON (rendered with every row) against the two reports it compares: the
+    totals are each report's, each module's figures are its subtree's in its report, and the
+    operator rows add up to the totals (old, new and change)."""
+    d = json.loads(text)
+    fields = ("macs", "flops", "bytes_read", "bytes_written")
+    for side, report in (("old", old), ("new", new)):
+        t = report.total()
+        for f in fields:
+            if d["totals"][f][side] != getattr(t, f):
+                _fail(f"diff: {side} total {f} {d['totals'][f][side]} != {getattr(t, f)}")
+            ops = sum((o[side] or {}).get(f, 0) for o in d["operators"])
+            if ops != getattr(t, f):
+                _fail(f"diff: {side} operators' {f} add up to {ops}, not {getattr(t, f)}")
+        for m in d["modules"]:
+            if m[side] is None:
+                continue
+            row = report[m["name"]]
+            for f in fields:
+                if m[side][f] != getattr(row, f):
+                    _fail(f"diff: {side} {m['name']!r} {f} {m[side][f]} != {getattr(row, f)}")
+    for f in fields:
+        change = sum(o["change"][f] for o in d["operators"])
+        if change != d["totals"][f]["change"]:
+            _fail(f"diff: the operators' {f} changes add up to {change}, not the total's")

@@ -6,7 +6,8 @@ common)``, which adds its parser and sets ``handler``; the options they share li
 
 Exit codes: 0 ok, 2 usage or input error (bad arguments, any ModelmeterError, an OSError
 from the file system, the user's code calling ``sys.exit``), 130 interrupted, 1 internal
-error (a bug). Errors are one line on stderr (``modelmeter: error: ...``); ``--debug`` adds the traceback.
+error (a bug); ``diff`` returns 3 when a budget (``--fail-if``, ``--budgets``) is broken.
+Errors are one line on stderr (``modelmeter: error: ...``); ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "calibrate",
     "hardware",
     "utilization",
+    "diff",
 )
 
 

@@ -104,11 +104,16 @@ def device_arg(text: str) -> str:
 
 
 def add_model_arguments(
-    p: argparse.ArgumentParser, *, analysis: bool = True, several: bool = False
+    p: argparse.ArgumentParser,
+    *,
+    analysis: bool = True,
+    several: bool = False,
+    positional: bool = True,
 ) -> None:
     """MODEL and the options that say how to build and feed it, shared by every command that
     takes a model; ``analysis`` adds the counting options (--convention, --mode); ``several``
-    makes MODEL repeatable (``args.model`` is then a list)."""
+    makes MODEL repeatable (``args.model`` is then a list); ``positional=False`` leaves MODEL
+    to the command (``diff OLD NEW``)."""
     if several:
         p.add_argument(
             "model",
@@ -117,7 +122,7 @@ def add_model_arguments(
             help="the model (forms below); several give one row each (the inputs options "
             "apply to every model)",
         )
-    else:
+    elif positional:
         p.add_argument("model", metavar="MODEL", help="the model (forms below)")
     p.add_argument(
         "--input",

@@ -4,7 +4,6 @@ utilization, (operations / latency) / peak, MAC-based (2 x MACs) and FLOP-based.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.commands.options import (
@@ -72,32 +71,11 @@ def _latency(text: str) -> float:
     return value
 
 
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number a report holds")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text[:40]} is out of range")
-    return value
-
-
 def _load_report(args: argparse.Namespace, request: InputRequest) -> Report:
     if args.model.endswith(".json"):
-        from modelmeter.report import Report
+        from modelmeter.commands.reports import read_report
 
-        try:
-            with open(args.model, encoding="utf-8") as f:
-                data = json.load(f, parse_constant=_no_constant, parse_float=_finite)
-        except OSError as e:
-            raise InputError(f"cannot read {args.model}: {e.strerror or e}") from None
-        except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, NaN, nested too deep
-            raise InputError(f"{args.model} is not a modelmeter JSON report: {e}") from None
-        try:
-            return Report.from_dict(data)
-        except InputError as e:
-            raise InputError(f"{args.model} is not a modelmeter JSON report: {e}") from None
+        return read_report(args.model)[0]
     from modelmeter.usecases.analyze import analyze
 
     with quiet_libraries(args.debug):
