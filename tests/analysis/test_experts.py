@@ -26,6 +26,7 @@ from modelmeter.analysis.experts import (  # noqa: E402
     expected_distinct_experts,
     expert_layers,
     experts_summary,
+    parameters_touched,
 )
 from modelmeter.render import render_report  # noqa: E402
 from modelmeter.report import Report  # noqa: E402
@@ -83,6 +84,12 @@ def test_active_parameters_of_a_tiny_mixtral(tiny_moe: Report) -> None:
         (f"model.layers.{i}.mlp.experts", 4, 2, 6_144) for i in range(2)
     ]
     assert [x.active_params for x in layers] == [3_072, 3_072]
+    # parameters a step reads: non-expert 14,352 - 2*6,144 = 2,064, plus per layer
+    # 6,144 * distinct/4; one token: 2 experts -> 2,064 + 2*3,072 = 8,208 (the active count)
+    assert parameters_touched(tiny_moe, 1) == pytest.approx(8_208)
+    # 2 tokens: 4*(1 - (2/4)^2) = 3 experts expected -> 2,064 + 2*6,144*3/4 = 11,280
+    assert parameters_touched(tiny_moe, 2) == pytest.approx(11_280)
+    assert parameters_touched(tiny_moe, 1_000) == pytest.approx(14_352)
 
 
 def test_dense_model_active_is_total() -> None:

@@ -167,3 +167,17 @@ def test_float32_moe_on_meta() -> None:
     # gate/up 4*64*256 + down 4*128*64 floats = 98,304 floats per layer = 393,216 bytes
     assert op.calls == 4
     assert op.cost.weight_bytes == 2 * 393_216
+
+
+def test_backward_of_the_experts() -> None:
+    # a training step: the grouped matmul's backward is two grouped matmuls per forward one
+    # (input gradient 2D x 3D with the weights transposed, weight gradient 2D x 2D with the
+    # rows split per expert), each of the forward's MACs: 2 x (32*64*256 + 32*128*64) per
+    # layer at 16 tokens top-2 (32 rows) = 2 x 786,432, x 2 layers = 3,145,728
+    config = tf.AutoConfig.for_model("mixtral", **SMALL)
+    with torch.device("meta"):
+        model = tf.AutoModelForCausalLM.from_config(config).eval()
+    r = modelmeter.analyze(model, kwargs={"input_ids": "1x16:int64"}, backward=True)
+    assert r.unsupported == {}
+    assert r.by_operator("forward")["aten._grouped_mm"].cost.macs == 2 * 786_432
+    assert r.by_operator("backward")["aten._grouped_mm"].cost.macs == 3_145_728

@@ -97,6 +97,20 @@ def active_parameters(report: Report) -> int:
     return total - sum(layer.params - layer.active_params for layer in expert_layers(report))
 
 
+def parameters_touched(report: Report, tokens: int) -> float:
+    """Expected parameters a step over ``tokens`` tokens reads (uniform routing): every
+    non-expert parameter plus, in each expert layer, its expected distinct experts' share,
+    params * expected_distinct_experts(E, k, T) / E. One token: :func:`active_parameters`;
+    many tokens: every parameter."""
+    layers = expert_layers(report)
+    dense = report.total().params - sum(layer.params for layer in layers)
+    return dense + sum(
+        layer.params * expected_distinct_experts(layer.experts, layer.top_k, tokens)
+        / layer.experts
+        for layer in layers
+    )
+
+
 def expected_distinct_experts(num_experts: int, top_k: int, tokens: int) -> float:
     """Expected number of distinct experts of one layer that ``tokens`` tokens touch, each
     routed to ``top_k`` distinct experts of ``num_experts`` uniformly at random:
@@ -142,4 +156,5 @@ __all__ = [
     "expected_distinct_experts",
     "expert_layers",
     "experts_summary",
+    "parameters_touched",
 ]
