@@ -114,7 +114,9 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
             )
     if rows:
         chip = None if spec is None else spec.name
-        width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if out is None else TABLE_WIDTH
+        # the module table's rule: a terminal's width, else $COLUMNS, else TABLE_WIDTH
+        tty = out is None and sys.stdout.isatty()
+        width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if tty else table_width()
         comparison = Comparison(rows=rows, convention=args.convention, chip=chip)
         emit(render_comparison(comparison, args.format, width=width), out)
     if spec is not None:
