@@ -17,15 +17,14 @@ from modelmeter.commands.options import (
     add_model_arguments,
     add_output_options,
     add_units_option,
-    check_plot_args,
     input_request,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
     with_units,
-    write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
+from modelmeter.commands.plot_options import add_plot_options, check_plot_args, write_plots
 from modelmeter.commands.table_options import add_table_options, table_view, table_width
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
@@ -63,7 +62,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also trace and count the backward pass (one training step); phases are kept apart",
     )
-    add_chip_options(a, plots=True)
+    add_plot_options(add_chip_options(a))
     add_units_option(a)
     a.set_defaults(handler=with_units(run))
 

@@ -20,14 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from modelmeter.errors import InputError
 from modelmeter.inputs import InputRequest
-from modelmeter.render.emit import check_plot_path
 from modelmeter.shapes import MAX_DIM
 from modelmeter.units import BYTE_UNITS, byte_units
 
 if TYPE_CHECKING:
-    from modelmeter.analysis.roofline import Roofline
     from modelmeter.hardware import HardwareSpec
-    from modelmeter.report import Report
 
 PROG = "modelmeter"
 TABLE_WIDTH = 160
@@ -207,9 +204,9 @@ def with_units(handler: Callable[[argparse.Namespace], int]) -> Callable[[argpar
 # ---- the chip ----------------------------------------------------------------------------------
 
 
-def add_chip_options(p: argparse.ArgumentParser, *, plots: bool = False) -> None:
-    """The chip options every command that takes a chip shares (and, with ``plots``, the
-    roofline charts)."""
+def add_chip_options(p: argparse.ArgumentParser) -> Any:
+    """The chip options every command that takes a chip shares; returns their group (the
+    roofline charts' options join it, ``commands.plot_options``)."""
     g = p.add_argument_group("hardware (roofline latency and utilization)")
     g.add_argument(
         "--hardware",
@@ -233,35 +230,7 @@ def add_chip_options(p: argparse.ArgumentParser, *, plots: bool = False) -> None
         help="with --peak: the dtype the peak is for (default int8)",
     )
     g.add_argument("--tf32", action="store_true", help=TF32_HELP)
-    if plots:
-        _add_plot_options(g)
-
-
-def _add_plot_options(g: Any) -> None:
-    g.add_argument(
-        "--plot",
-        metavar="FILE",
-        help="write a log-log roofline chart, .png, .pdf or .svg (needs --hardware and "
-        "matplotlib)",
-    )
-    g.add_argument(
-        "--plot-ops",
-        action="store_true",
-        help="with --plot: one point per op instead of per module",
-    )
-    g.add_argument(
-        "--plot-breakdown",
-        metavar="FILE",
-        help="write a per-module time breakdown chart (compute / memory / overhead), .png, "
-        ".pdf or .svg",
-    )
-    g.add_argument(
-        "--plot-top",
-        type=count(1, "--plot-top", 10**6),
-        default=20,
-        metavar="N",
-        help="modules shown by --plot-breakdown (default 20)",
-    )
+    return g
 
 
 def _rate(text: str, option: str, kind: str) -> float:
@@ -316,34 +285,6 @@ def warn_unverified(spec: HardwareSpec) -> None:
             f"hardware show {spec.name}'); treat its predictions as estimates",
             file=sys.stderr,
         )
-
-
-def check_plot_args(args: argparse.Namespace, spec: HardwareSpec | None) -> None:
-    """Fail before any work when a plot is asked for without a chip or matplotlib."""
-    paths = [p for p in (getattr(args, "plot", None), getattr(args, "plot_breakdown", None)) if p]
-    if getattr(args, "plot_top", 1) < 1:
-        raise InputError("--plot-top must be >= 1")
-    if not paths:
-        return
-    if spec is None:
-        raise InputError("--plot and --plot-breakdown need --hardware (or --peak/--bandwidth)")
-    from modelmeter.render.plots import require_matplotlib
-
-    require_matplotlib()
-    for path in paths:
-        check_plot_path(path)
-
-
-def write_plots(report: Report, roofline: Roofline, args: argparse.Namespace) -> None:
-    """Write the charts the options ask for, saying so on stderr."""
-    from modelmeter.render import plots
-
-    if getattr(args, "plot", None):
-        plots.save_roofline(report, roofline, args.plot, per_op=args.plot_ops)
-        print(f"{PROG}: wrote {args.plot}", file=sys.stderr)
-    if getattr(args, "plot_breakdown", None):
-        plots.save_breakdown(report, roofline, args.plot_breakdown, top=args.plot_top)
-        print(f"{PROG}: wrote {args.plot_breakdown}", file=sys.stderr)
 
 
 # ---- running -----------------------------------------------------------------------------------
