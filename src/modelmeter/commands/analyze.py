@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from modelmeter.commands.options import (
+    DEFAULT_DEPTH,
     MODEL_HELP,
     PROG,
     TABLE_WIDTH,
@@ -25,15 +26,18 @@ from modelmeter.commands.options import (
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
 from modelmeter.commands.plot_options import add_plot_options, check_plot_args, write_plots
-from modelmeter.commands.table_options import add_table_options, table_view, table_width
+from modelmeter.commands.table_options import (
+    add_table_options,
+    check_view_options,
+    table_view,
+    table_width,
+)
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import COMPARISON_FORMATS, REPORT_FORMATS
 
 # -f latex is the paper table's (one row per MODEL), even for one model
 ANALYZE_FORMATS = (*REPORT_FORMATS, *(f for f in COMPARISON_FORMATS if f not in REPORT_FORMATS))
-
-DEFAULT_DEPTH = 3
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -51,7 +55,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_model_arguments(a, several=True)
     add_depth_option(
         a,
-        DEFAULT_DEPTH,
         f"module levels shown by table, csv and md (default {DEFAULT_DEPTH}; 'all' for "
         "every level); a row at the cut shows its whole subtree",
     )
@@ -69,7 +72,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     models = list(args.model)
-    if len(models) == 1 and args.format in REPORT_FORMATS:
+    paper = not (len(models) == 1 and args.format in REPORT_FORMATS)
+    check_view_options(args, paper=paper)  # an option the output cannot honour: one line
+    if not paper:
         args.model = models[0]
         return run_one(args)
     return run_several(args, models)
@@ -91,6 +96,8 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
     check_command_outputs(args, [("-o", args.output)], *(f for m in models for f in model_files(m)))
     out = output_path(args.output)
     spec = spec_from_args(args)
+    if args.sort == "latency" and spec is None:
+        raise InputError("--sort latency needs a chip: give --hardware or --peak")
     rows, failed = [], 0
     for label in models:
         try:
@@ -112,6 +119,8 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
                 file=sys.stderr,
             )
     if rows:
+        if args.sort is not None:  # models ordered by the figure, largest first
+            rows.sort(key=lambda r: -(r.sort_value(args.sort) or 0))
         chip = None if spec is None else spec.name
         # the module table's rule: a terminal's width, else $COLUMNS, else TABLE_WIDTH
         tty = out is None and sys.stdout.isatty()

@@ -167,9 +167,28 @@ def input_request(args: argparse.Namespace) -> InputRequest:
     return InputRequest.from_cli(args.input, batch=args.batch, dims=args.dim, dtype=args.dtype)
 
 
-def add_depth_option(p: argparse.ArgumentParser, default: int, help: str) -> None:
-    """``--depth N|all``: the module levels shown."""
-    p.add_argument("--depth", type=depth_arg, default=default, metavar="N", help=help)
+DEFAULT_DEPTH = 3  # every command's --depth default
+
+
+class Given(argparse.Action):
+    """Stores the value and remembers that the option was given (see :func:`given`), for an
+    option whose default can also be given."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
+def given(args: argparse.Namespace, dest: str) -> bool:
+    """Whether an option stored with :class:`Given` was on the command line."""
+    return dest in getattr(args, "given", ())
+
+
+def add_depth_option(p: argparse.ArgumentParser, help: str) -> None:
+    """``--depth N|all``: the module levels shown (default DEFAULT_DEPTH)."""
+    p.add_argument(
+        "--depth", type=depth_arg, default=DEFAULT_DEPTH, action=Given, metavar="N", help=help
+    )
 
 
 # ---- the output --------------------------------------------------------------------------------
@@ -187,8 +206,9 @@ def add_output_options(
 
 def add_units_option(p: argparse.ArgumentParser) -> None:
     """``--units si|iec``: sizes in GB (10^9 B, the default) or GiB (2^30 B)."""
-    p.add_argument("--units", choices=BYTE_UNITS, default="si",
-                   help="sizes in GB, 10^9 bytes (si, the default) or GiB, 2^30 bytes (iec)")  # fmt: skip
+    p.add_argument("--units", choices=BYTE_UNITS, default="si", action=Given,
+                   help="sizes in GB, 10^9 bytes (si, the default) or GiB, 2^30 bytes (iec); "
+                   "formats with exact byte counts (json, csv, toml) refuse it")  # fmt: skip
 
 
 def with_units(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

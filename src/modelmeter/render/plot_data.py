@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelmeter.analysis.roofline_times import BOUNDS
-from modelmeter.render.table_rows import table_rows
+from modelmeter.render.table_rows import span, table_rows
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -68,32 +68,6 @@ def own_parts(roof: Roofline) -> dict[str, tuple[float, float, float]]:
         p[0 if t.compute_s >= t.memory_s else 1] += max(t.compute_s, t.memory_s)
         p[2] += t.overhead_s
     return {k: (v[0], v[1], v[2]) for k, v in parts.items()}
-
-
-def span(names: list[str]) -> str:
-    """The names of corresponding modules of repeated blocks as one:
-    ``layers.0.mlp`` .. ``layers.11.mlp`` -> ``layers.0..11.mlp`` (the first and last);
-    names at different depths: their common leading part and ``…`` (``encoder.…``)."""
-    first, last = names[0].split("."), names[-1].split(".")
-    if len(names) == 1:
-        return names[0]
-    if len({n.count(".") for n in names}) > 1:  # not one series: their common part, then …
-        parts = [n.split(".") for n in names]
-        common = []
-        for level in zip(*parts):
-            if len(set(level)) > 1:
-                break
-            common.append(level[0])
-        return ".".join([*common, "…"])
-    out = []
-    for a, b in zip(first, last):
-        n = 0
-        while n < min(len(a), len(b)) and a[n] == b[n]:
-            n += 1
-        while n and a[n - 1].isdigit():
-            n -= 1
-        out.append(a if a == b else f"{a}..{b[n:]}")
-    return ".".join(out)
 
 
 def module_label(report: Report, node: ModuleNode, names: list[str]) -> str:
