@@ -77,7 +77,7 @@ def _module_section(
     if view.top is not None:
         shown += (
             f", the top {view.top} by own {view.sort or 'macs'} (each row less the rows "
-            "below it, so they add up to the model; Self = the row's figures)"
+            "below it, so all of them add up to the model; Self = the row's figures)"
         )
     elif view.sort is not None:
         shown += f", siblings sorted by {view.sort}"
@@ -87,8 +87,12 @@ def _module_section(
         f"# {_cell(report.model)}",
         "",
         f"Frontend {report.frontend} · mode {report.mode} · convention {report.convention} · "
-        f"inputs {format_inputs(report)} · modules to {shown}. Each row shows its whole "
-        "subtree; *Self* columns show the module's own ops.",
+        f"inputs {format_inputs(report)} · modules to {shown}. "
+        + (
+            "Each row shows its whole subtree; *Self* columns show the module's own ops."
+            if view.top is None
+            else "Each row shows its own cost at the depth."
+        ),
         "",
         _line(header),
         "|" + "|".join("---:" if h in right else "---" for h in header) + "|",
