@@ -66,7 +66,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from modelmeter.hardware import load_spec
     from modelmeter.render.hardware import render_hardware_show
 
-    _check_units(args, ("table",))
+    _check_units(args, ("table", "md"))
     check_command_outputs(args, [("-o", args.output)], args.name)
     out = output_path(args.output)
     emit(render_hardware_show(load_spec(args.name), args.format, width=TABLE_WIDTH), out)

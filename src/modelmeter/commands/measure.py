@@ -107,7 +107,7 @@ def check_options(args: argparse.Namespace) -> None:
         if given(args, dest) and args.format == "json":
             raise InputError(
                 f"--{dest} does not apply to -f json (json holds every module with exact "
-                "figures); it applies to table"
+                "figures); it applies to table, md"
             )
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from modelmeter.hardware.loader import dump_toml, format_si
 from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.render._common import md_pairs
 from modelmeter.render.capture import to_text
 from modelmeter.render.formats import HARDWARE_LIST_FORMATS, HARDWARE_SHOW_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
@@ -195,6 +196,8 @@ def render_hardware_show(spec: HardwareSpec, fmt: str = "table", *, width: int =
         return dumps(spec.to_dict())
     if fmt == "toml":
         return dump_toml(spec)
+    if fmt == "md":
+        return md_pairs(spec.display_name, show_lines(spec), head="Field")
     if fmt != "table":
         raise unknown_format(fmt, HARDWARE_SHOW_FORMATS)
     grid = Table(box=box.SIMPLE, show_header=False, title=spec.display_name)

@@ -157,9 +157,14 @@ def _per_class_lines(r: MeasureResult) -> list[str]:
 
 def render_measure(result: MeasureResult, fmt: str = "table", *, depth: int | None = 3) -> str:
     """The measurement in one of ``MEASURE_FORMATS``: ``table`` (text; ``depth``: module
-    levels shown with per-module timings) or ``json`` (``MeasureResult.to_dict()``)."""
+    levels shown with per-module timings), ``md`` (the same as Markdown tables) or ``json``
+    (``MeasureResult.to_dict()``)."""
     if fmt == "json":
         return dumps(result.to_dict())
+    if fmt == "md":
+        from modelmeter.render.measure_md import measure_markdown
+
+        return measure_markdown(result, depth, _run_lines(result))
     if fmt == "table":
         return measure_text(result, depth)
     raise unknown_format(fmt, MEASURE_FORMATS)
