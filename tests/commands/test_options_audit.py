@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import modelmeter.usecases.analyze
+import modelmeter.usecases.measure  # noqa: F401  before analyze is patched: it binds the real one
 from modelmeter.cli import build_parser, main
 from modelmeter.report import Report
 

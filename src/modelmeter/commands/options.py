@@ -184,11 +184,11 @@ def given(args: argparse.Namespace, dest: str) -> bool:
     return dest in getattr(args, "given", ())
 
 
-def add_depth_option(p: argparse.ArgumentParser, help: str) -> None:
-    """``--depth N|all``: the module levels shown (default DEFAULT_DEPTH)."""
-    p.add_argument(
-        "--depth", type=depth_arg, default=DEFAULT_DEPTH, action=Given, metavar="N", help=help
-    )
+def add_depth_option(p: argparse.ArgumentParser, *args: Any) -> None:
+    """``--depth N|all``: the module levels shown; ``add_depth_option(p, help)`` (the default
+    is DEFAULT_DEPTH, as everywhere) or, as before, ``add_depth_option(p, default, help)``."""
+    default, help = (DEFAULT_DEPTH, *args) if len(args) == 1 else args
+    p.add_argument("--depth", type=depth_arg, default=default, action=Given, metavar="N", help=help)
 
 
 # ---- the output --------------------------------------------------------------------------------
