@@ -250,8 +250,9 @@ def check_rows_add_up(report: Report, depth: int | None = None) -> None:
     """
     check_tree(report)
     check_json(render_json(report))
-    check_csv(render_csv(report, depth), report)
-    check_markdown(render_markdown(report, depth), report)
+    for view in (TableView(), TableView(collapse=False)):  # blocks collapsed and one by one
+        check_csv(render_csv(report, depth, view=view), report)
+        check_markdown(render_markdown(report, depth, view=view), report)
     check_table(render_table(report, depth), report, depth)
     flat = render_table(report, depth, view=TableView(collapse=False))
     check_table(flat, report, depth, collapse=False)

@@ -112,15 +112,26 @@ def test_split_inputs() -> None:
         split_inputs(["a=1", "a=2"])
 
 
-@pytest.mark.parametrize("fmt", ["csv", "md", "json"])
+@pytest.mark.parametrize("fmt", ["csv", "md"])
 def test_depth_reaches_the_renderer(
     capsys: pytest.CaptureFixture[str], fake: FakeAnalyze, fmt: str
 ) -> None:
     code, out, _ = run(capsys, "analyze", "m", "--format", fmt, "--depth", "1")
     assert code == 0
-    # depth 1 shows Net, body, head but not body.0 / body.1 (the JSON always has every module)
-    assert ("body.0" in out) == (fmt == "json")
-    {"csv": check_csv, "md": check_markdown, "json": check_json}[fmt](out)
+    # depth 1 shows Net, body, head but not body.0 / body.1
+    assert "body.0" not in out
+    {"csv": check_csv, "md": check_markdown}[fmt](out)
+
+
+def test_json_has_every_module_and_refuses_depth(
+    capsys: pytest.CaptureFixture[str], fake: FakeAnalyze
+) -> None:
+    code, out, _ = run(capsys, "analyze", "m", "--format", "json")
+    assert code == 0 and "body.0" in out
+    check_json(out)
+    code, out, err = run(capsys, "analyze", "m", "--format", "json", "--depth", "1")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--depth does not apply to -f json" in err
 
 
 def test_library_warnings_hidden_unless_debug(

@@ -426,8 +426,8 @@ def test_table_csv_md_show_roofline(handmade_factory: Callable[[], Report]) -> N
     assert "assumed quantised to int8" in table
     csv_text = render(report, "csv", roofline=roof)
     assert csv_text.splitlines()[0].endswith(
-        "latency_s,compute_s,memory_s,overhead_s,bound,arithmetic_intensity,utilization"
-    )
+        "latency_s,compute_s,memory_s,overhead_s,bound,arithmetic_intensity,utilization,blocks"
+    )  # blocks: the last column, how many identical modules a row sums
     md = render(report, "md", roofline=roof)
     assert "## Roofline" in md and "| Latency | Bound | % time |" in md
     # the existing row checks still hold on the plain renderers

@@ -94,14 +94,24 @@ def test_table_states_the_convention_and_inputs_once(capsys, models) -> None:
     assert "1x3x96x96 float32" in out and "predicted" in out
 
 
-@pytest.mark.parametrize("columns", [60, 80, 120])
-def test_table_never_cuts_a_number(capsys, models, monkeypatch, columns) -> None:
+@pytest.mark.parametrize("chip", [False, True])
+@pytest.mark.parametrize("columns", [60, 80, 120, 200])
+def test_table_never_cuts_a_number(capsys, models, monkeypatch, columns, chip) -> None:
+    # written to a pipe (capsys): $COLUMNS is the width, as for the module table
     monkeypatch.setenv("COLUMNS", str(columns))
-    code, out, _ = run(capsys, "analyze", *models)
+    extra = ("--peak", "1T", "--bandwidth", "10G") if chip else ()
+    code, out, _ = run(capsys, "analyze", *models, *extra)
     assert code == 0
-    rows = out.splitlines()[2:4]
-    assert all(len(r) <= columns for r in rows), rows
-    assert rows[1].split()[1:] == ["1.22K", "10.16M", "20.31M", "657.15", "KB", "652.29", "KB"]
+    table = out.split("\n\n")[0].splitlines()  # the notes may hold a path longer than a line
+    assert all(len(r) <= columns for r in table), out
+    rows = table[2:4]
+    cells = rows[1].split()[1:]
+    # two decimals, or one when that makes it fit: abbreviated, never cut
+    two, one = ["1.22K", "10.16M", "20.31M", "657.15", "KB"], ["1.2K", "10.2M", "20.3M", "657.2", "KB"]
+    assert cells[:5] in (two, one)
+    if not chip:
+        assert cells[5:] == ["652.29", "KB"]
+    assert ("Not shown at" in out) == (chip and columns == 60)
 
 
 def test_markdown_right_aligns_numbers(capsys, models) -> None:

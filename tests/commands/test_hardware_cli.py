@@ -15,6 +15,7 @@ from modelmeter.hardware import list_specs, load_spec
 from modelmeter.render import render_report
 from modelmeter.render.hardware import render_hardware_list
 from modelmeter.report import Report
+from modelmeter.units import byte_units
 
 
 @pytest.fixture
@@ -47,12 +48,16 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_list_shows_memory_capacity(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "hardware", "list")
-    assert code == 0 and "│ Memory │" in out
+    assert code == 0 and "│   Memory │" in out
     a10 = next(line for line in out.splitlines() if line.startswith("│ a10 "))
-    assert "│    24G │" in a10  # a10.toml: capacity = "24G" (the A10's 24 GB)
+    assert "│    24 GB │" in a10  # a10.toml: capacity = "24G" (the A10's 24 GB)
     md = render_hardware_list(list_specs(), "md")
     row = next(line for line in md.splitlines() if line.startswith("| h200 |"))
-    assert "| 141G |" in row  # the H200's 141 GB
+    assert "| 141 GB |" in row  # the H200's 141 GB
+    with byte_units("iec"):  # --units iec: 141e9 / 2^30 = 131.32 GiB
+        md = render_hardware_list(list_specs(), "md")
+    row = next(line for line in md.splitlines() if line.startswith("| h200 |"))
+    assert "| 131.32 GiB |" in row
 
 
 def test_list_md_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from modelmeter.analysis.comparison import Comparison, ComparisonRow
 from modelmeter.render.compare import latex_escape, render_comparison, short_name
 from modelmeter.report import InputSpec
@@ -59,7 +63,45 @@ def test_80_columns_drop_the_source_then_a_decimal_never_a_number() -> None:
     assert "torchvision:mobilenet_v3_large: 1x3x224x224 float32" in " ".join(text.split())
 
 
-def test_too_narrow_the_lines_grow_but_numbers_stay_whole() -> None:
-    rows = render_comparison(_five(), "table", width=40).splitlines()[2:4]
-    assert rows[0].split()[1:4] == ["25.6M", "4.1G", "8.2G"]
+def test_too_narrow_columns_go_then_the_lines_grow_but_numbers_stay_whole() -> None:
+    text = render_comparison(_five(), "table", width=40)
+    rows = text.splitlines()[2:4]
+    # Bound, Act. peak and Bytes dropped (and said so); the rest still needs 46 columns
+    assert rows[0].split() == ["resnet50", "25.6M", "4.1G", "8.2G", "700.0", "us"]
     assert rows[1].split()[0] == "mobile…large"  # cut from the middle, to the minimum of 12
+    assert "Not shown at 40 columns: Bound, Act. peak, Bytes" in " ".join(text.split())
+
+
+def _whole_cells(c: Comparison) -> dict[str, set[str]]:
+    """Every way a figure may be shown: 2 or 1 decimals (abbreviated, never cut)."""
+    from modelmeter.render.compare import _cells
+
+    return {r.model: set(_cells(c, r, 2)) | set(_cells(c, r, 1)) for r in c.rows}
+
+
+def _shown_numbers(line: str) -> list[str]:
+    """The cells of a table line after the name (a number and its unit are one cell)."""
+    return [p.strip() for p in line.split("  ")[1:] if p.strip()]
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+@pytest.mark.parametrize("chip", [True, False])
+def test_the_paper_table_fits_and_never_cuts_a_number(width: int, chip: bool) -> None:
+    five = _five()
+    c = five if chip else Comparison([replace(r, latency_s=None, bound=None) for r in five.rows],
+                                     "exact")  # fmt: skip
+    text = render_comparison(c, "table", width=width)
+    lines = text.splitlines()
+    assert max(len(x) for x in lines) <= width
+    whole = _whole_cells(c)
+    header = lines[0].split("  ")
+    for line, row in zip(lines[2:4], c.rows):
+        cells = _shown_numbers(line)
+        assert not any("…" in x for x in cells)
+        assert len(cells) == len([h for h in header if h.strip()]) - 1
+        assert set(cells) <= whole[row.model], (cells, whole[row.model])
+    # Params, MACs, FLOPs (and the predicted latency) are kept at every width
+    for col in ("Params", "MACs", "FLOPs", *(("Latency",) if chip else ())):
+        assert col in lines[0]
+    # 60 columns with a chip: Bound and Act. peak go (named); otherwise every column fits
+    assert ("Not shown at" in text) == (chip and width == 60), text

@@ -27,6 +27,7 @@ import modelmeter
 from modelmeter.render import FORMATS, render_csv, render_json, render_markdown, render_report
 from modelmeter.render.ops import render_ops
 from modelmeter.render.table import render_table
+from modelmeter.render.table_rows import TableView
 from modelmeter.report import Cost, ModuleNode, Report
 
 Gold = Callable[[str, str], None]
@@ -300,3 +301,12 @@ def test_ops_listing_formats() -> None:
     assert "convolution" in table and "Zero-cost" in table
     with pytest.raises(ValueError):
         render_ops("xml")
+
+
+def test_gold_resnet18_csv_md_depth2_collapsed_sorted_top(resnet18: Report, gold: Gold) -> None:
+    # csv and md show the table's rows: layer1.0..1 ×2 collapsed, siblings sorted, top N
+    gold("resnet18_depth2.csv", render_report(resnet18, "csv", depth=2))
+    gold("resnet18_depth2.md", render_report(resnet18, "md", depth=2))
+    sorted_top = TableView(sort="flops", top=8)
+    gold("resnet18_depth2_top8.md", render_report(resnet18, "md", depth=2, view=sorted_top))
+    gold("resnet18_depth2_top8.csv", render_report(resnet18, "csv", depth=2, view=sorted_top))

@@ -33,6 +33,14 @@ class ComparisonRow:
         """Bytes read plus bytes written by every op."""
         return self.bytes_read + self.bytes_written
 
+    def sort_value(self, key: str) -> float | None:
+        """The figure ``--sort KEY`` orders models by (bytes: read + written)."""
+        if key == "bytes":
+            return self.bytes_moved
+        if key == "latency":
+            return self.latency_s
+        return float(getattr(self, key))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,

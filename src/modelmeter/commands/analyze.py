@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from modelmeter.commands.options import (
+    DEFAULT_DEPTH,
     MODEL_HELP,
     PROG,
     TABLE_WIDTH,
@@ -17,17 +18,21 @@ from modelmeter.commands.options import (
     add_model_arguments,
     add_output_options,
     add_units_option,
-    check_plot_args,
     input_request,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
     with_units,
-    write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
+from modelmeter.commands.plot_options import add_plot_options, check_plot_args, write_plots
 from modelmeter.commands.storage_options import add_storage_options, storage_kwargs
-from modelmeter.commands.table_options import add_table_options, table_view, table_width
+from modelmeter.commands.table_options import (
+    add_table_options,
+    check_view_options,
+    table_view,
+    table_width,
+)
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import COMPARISON_FORMATS, REPORT_FORMATS
@@ -35,8 +40,6 @@ from modelmeter.storage import Pricing
 
 # -f latex is the paper table's (one row per MODEL), even for one model
 ANALYZE_FORMATS = (*REPORT_FORMATS, *(f for f in COMPARISON_FORMATS if f not in REPORT_FORMATS))
-
-DEFAULT_DEPTH = 3
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -54,7 +57,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_model_arguments(a, several=True)
     add_depth_option(
         a,
-        DEFAULT_DEPTH,
         f"module levels shown by table, csv and md (default {DEFAULT_DEPTH}; 'all' for "
         "every level); a row at the cut shows its whole subtree",
     )
@@ -66,14 +68,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="also trace and count the backward pass (one training step); phases are kept apart",
     )
     add_storage_options(a)
-    add_chip_options(a, plots=True)
+    add_plot_options(add_chip_options(a))
     add_units_option(a)
     a.set_defaults(handler=with_units(run))
 
 
 def run(args: argparse.Namespace) -> int:
     models = list(args.model)
-    if len(models) == 1 and args.format in REPORT_FORMATS:
+    paper = not (len(models) == 1 and args.format in REPORT_FORMATS)
+    check_view_options(args, paper=paper)  # an option the output cannot honour: one line
+    if not paper:
         args.model = models[0]
         return run_one(args)
     return run_several(args, models)
@@ -95,6 +99,8 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
     check_command_outputs(args, [("-o", args.output)], *(f for m in models for f in model_files(m)))
     out = output_path(args.output)
     spec = spec_from_args(args)
+    if args.sort == "latency" and spec is None:
+        raise InputError("--sort latency needs a chip: give --hardware or --peak")
     rows, failed = [], 0
     for label in models:
         try:
@@ -116,8 +122,12 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
                 file=sys.stderr,
             )
     if rows:
+        if args.sort is not None:  # models ordered by the figure, largest first
+            rows.sort(key=lambda r: -(r.sort_value(args.sort) or 0))
         chip = None if spec is None else spec.name
-        width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if out is None else TABLE_WIDTH
+        # the module table's rule: a terminal's width, else $COLUMNS, else TABLE_WIDTH
+        tty = out is None and sys.stdout.isatty()
+        width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if tty else table_width()
         comparison = Comparison(rows=rows, convention=args.convention, chip=chip,
                                 storage=Pricing.of(args.weights, args.kv))  # fmt: skip
         emit(render_comparison(comparison, args.format, width=width), out)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from modelmeter.commands.options import TABLE_WIDTH, add_output_options
+from modelmeter.commands.options import (
+    TABLE_WIDTH,
+    add_output_options,
+    add_units_option,
+    given,
+    with_units,
+)
 from modelmeter.commands.paths import check_command_outputs
 from modelmeter.errors import InputError
 from modelmeter.render.emit import emit, output_path
@@ -23,11 +29,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub = h.add_subparsers(dest="hardware_command", metavar="ACTION", parser_class=type(h))
     ls = sub.add_parser("list", parents=[common], help="every known device, with its sources")
     add_output_options(ls, HARDWARE_LIST_FORMATS, "the list")
-    ls.set_defaults(handler=_cmd_list)
+    add_units_option(ls)
+    ls.set_defaults(handler=with_units(_cmd_list))
     show = sub.add_parser("show", parents=[common], help="every field of one device")
     show.add_argument("name", metavar="NAME|FILE", help="a device name or a hardware TOML file")
     add_output_options(show, HARDWARE_SHOW_FORMATS, "it")
-    show.set_defaults(handler=_cmd_show)
+    add_units_option(show)
+    show.set_defaults(handler=with_units(_cmd_show))
     h.set_defaults(handler=lambda args: _usage(h))
 
 
@@ -35,10 +43,20 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     raise InputError(f"say what to do: '{parser.prog} list' or '{parser.prog} show NAME'")
 
 
+def _check_units(args: argparse.Namespace, honoured: tuple[str, ...]) -> None:
+    """Refuse --units with a format of exact byte counts, in one line."""
+    if given(args, "units") and args.format not in honoured:
+        raise InputError(
+            f"--units does not apply to -f {args.format} (it holds exact byte counts); it "
+            f"applies to {', '.join(honoured)}"
+        )
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from modelmeter.hardware import list_specs
     from modelmeter.render.hardware import render_hardware_list
 
+    _check_units(args, ("table", "md"))
     out = output_path(args.output)
     emit(render_hardware_list(list_specs(), args.format, width=TABLE_WIDTH), out)
     return 0
@@ -48,6 +66,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from modelmeter.hardware import load_spec
     from modelmeter.render.hardware import render_hardware_show
 
+    _check_units(args, ("table", "md"))
     check_command_outputs(args, [("-o", args.output)], args.name)
     out = output_path(args.output)
     emit(render_hardware_show(load_spec(args.name), args.format, width=TABLE_WIDTH), out)

@@ -11,20 +11,25 @@ import sys
 from typing import Any
 
 from modelmeter.commands.options import (
+    DEFAULT_DEPTH,
     MODEL_HELP,
     PROG,
     add_chip_options,
     add_depth_option,
     add_model_arguments,
     add_output_options,
+    add_units_option,
     count,
     device_arg,
+    given,
     input_request,
     progress_bar,
     quiet_libraries,
     spec_from_args,
+    with_units,
 )
 from modelmeter.commands.paths import check_command_outputs
+from modelmeter.errors import InputError
 from modelmeter.render.emit import check_plot_path, emit, output_path
 from modelmeter.render.formats import MEASURE_FORMATS
 
@@ -81,16 +86,35 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         ".svg (implies "
         "--per-class; needs matplotlib)",
     )
-    add_depth_option(p, 1, "module levels shown with --per-module (default 1; 'all')")
+    add_depth_option(
+        p,
+        f"module levels of --per-module's table (default {DEFAULT_DEPTH}; 'all' for every "
+        "level)",
+    )
     add_output_options(p, MEASURE_FORMATS)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_chip_options(p)
-    p.set_defaults(handler=run)
+    add_units_option(p)
+    p.set_defaults(handler=with_units(run))
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse, in one line, --depth without a per-module table and --depth or --units with
+    json (which holds every module and exact byte counts)."""
+    if given(args, "depth") and not args.per_module:
+        raise InputError("--depth chooses the rows of the --per-module table: add --per-module")
+    for dest in ("depth", "units"):
+        if given(args, dest) and args.format == "json":
+            raise InputError(
+                f"--{dest} does not apply to -f json (json holds every module with exact "
+                "figures); it applies to table, md"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
     from modelmeter.usecases.measure import measure
 
+    check_options(args)
     request = input_request(args)
     check_command_outputs(args, [("-o", args.output), ("--plot-classes", args.plot_classes)])
     out = output_path(args.output)

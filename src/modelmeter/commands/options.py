@@ -20,14 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from modelmeter.errors import InputError
 from modelmeter.inputs import InputRequest
-from modelmeter.render.emit import check_plot_path
 from modelmeter.shapes import MAX_DIM
 from modelmeter.units import BYTE_UNITS, byte_units
 
 if TYPE_CHECKING:
-    from modelmeter.analysis.roofline import Roofline
     from modelmeter.hardware import HardwareSpec
-    from modelmeter.report import Report
 
 PROG = "modelmeter"
 TABLE_WIDTH = 160
@@ -175,9 +172,28 @@ def input_request(args: argparse.Namespace) -> InputRequest:
     return InputRequest.from_cli(args.input, batch=args.batch, dims=args.dim, dtype=args.dtype)
 
 
-def add_depth_option(p: argparse.ArgumentParser, default: int, help: str) -> None:
-    """``--depth N|all``: the module levels shown."""
-    p.add_argument("--depth", type=depth_arg, default=default, metavar="N", help=help)
+DEFAULT_DEPTH = 3  # every command's --depth default
+
+
+class Given(argparse.Action):
+    """Stores the value and remembers that the option was given (see :func:`given`), for an
+    option whose default can also be given."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
+def given(args: argparse.Namespace, dest: str) -> bool:
+    """Whether an option stored with :class:`Given` was on the command line."""
+    return dest in getattr(args, "given", ())
+
+
+def add_depth_option(p: argparse.ArgumentParser, *args: Any) -> None:
+    """``--depth N|all``: the module levels shown; ``add_depth_option(p, help)`` (the default
+    is DEFAULT_DEPTH, as everywhere) or, as before, ``add_depth_option(p, default, help)``."""
+    default, help = (DEFAULT_DEPTH, *args) if len(args) == 1 else args
+    p.add_argument("--depth", type=depth_arg, default=default, action=Given, metavar="N", help=help)
 
 
 # ---- the output --------------------------------------------------------------------------------
@@ -195,8 +211,9 @@ def add_output_options(
 
 def add_units_option(p: argparse.ArgumentParser) -> None:
     """``--units si|iec``: sizes in GB (10^9 B, the default) or GiB (2^30 B)."""
-    p.add_argument("--units", choices=BYTE_UNITS, default="si",
-                   help="sizes in GB, 10^9 bytes (si, the default) or GiB, 2^30 bytes (iec)")  # fmt: skip
+    p.add_argument("--units", choices=BYTE_UNITS, default="si", action=Given,
+                   help="sizes in GB, 10^9 bytes (si, the default) or GiB, 2^30 bytes (iec); "
+                   "formats with exact byte counts (json, csv, toml) refuse it")  # fmt: skip
 
 
 def with_units(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -212,9 +229,9 @@ def with_units(handler: Callable[[argparse.Namespace], int]) -> Callable[[argpar
 # ---- the chip ----------------------------------------------------------------------------------
 
 
-def add_chip_options(p: argparse.ArgumentParser, *, plots: bool = False) -> None:
-    """The chip options every command that takes a chip shares (and, with ``plots``, the
-    roofline charts)."""
+def add_chip_options(p: argparse.ArgumentParser) -> Any:
+    """The chip options every command that takes a chip shares; returns their group (the
+    roofline charts' options join it, ``commands.plot_options``)."""
     g = p.add_argument_group("hardware (roofline latency and utilization)")
     g.add_argument(
         "--hardware",
@@ -238,35 +255,7 @@ def add_chip_options(p: argparse.ArgumentParser, *, plots: bool = False) -> None
         help="with --peak: the dtype the peak is for (default int8)",
     )
     g.add_argument("--tf32", action="store_true", help=TF32_HELP)
-    if plots:
-        _add_plot_options(g)
-
-
-def _add_plot_options(g: Any) -> None:
-    g.add_argument(
-        "--plot",
-        metavar="FILE",
-        help="write a log-log roofline chart, .png, .pdf or .svg (needs --hardware and "
-        "matplotlib)",
-    )
-    g.add_argument(
-        "--plot-ops",
-        action="store_true",
-        help="with --plot: one point per op instead of per module",
-    )
-    g.add_argument(
-        "--plot-breakdown",
-        metavar="FILE",
-        help="write a per-module time breakdown chart (compute / memory / overhead), .png, "
-        ".pdf or .svg",
-    )
-    g.add_argument(
-        "--plot-top",
-        type=count(1, "--plot-top", 10**6),
-        default=20,
-        metavar="N",
-        help="modules shown by --plot-breakdown (default 20)",
-    )
+    return g
 
 
 def _rate(text: str, option: str, kind: str) -> float:
@@ -321,34 +310,6 @@ def warn_unverified(spec: HardwareSpec) -> None:
             f"hardware show {spec.name}'); treat its predictions as estimates",
             file=sys.stderr,
         )
-
-
-def check_plot_args(args: argparse.Namespace, spec: HardwareSpec | None) -> None:
-    """Fail before any work when a plot is asked for without a chip or matplotlib."""
-    paths = [p for p in (getattr(args, "plot", None), getattr(args, "plot_breakdown", None)) if p]
-    if getattr(args, "plot_top", 1) < 1:
-        raise InputError("--plot-top must be >= 1")
-    if not paths:
-        return
-    if spec is None:
-        raise InputError("--plot and --plot-breakdown need --hardware (or --peak/--bandwidth)")
-    from modelmeter.render.plots import require_matplotlib
-
-    require_matplotlib()
-    for path in paths:
-        check_plot_path(path)
-
-
-def write_plots(report: Report, roofline: Roofline, args: argparse.Namespace) -> None:
-    """Write the charts the options ask for, saying so on stderr."""
-    from modelmeter.render import plots
-
-    if getattr(args, "plot", None):
-        plots.save_roofline(report, roofline, args.plot, per_op=args.plot_ops)
-        print(f"{PROG}: wrote {args.plot}", file=sys.stderr)
-    if getattr(args, "plot_breakdown", None):
-        plots.save_breakdown(report, roofline, args.plot_breakdown, top=args.plot_top)
-        print(f"{PROG}: wrote {args.plot_breakdown}", file=sys.stderr)
 
 
 # ---- running -----------------------------------------------------------------------------------

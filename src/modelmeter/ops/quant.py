@@ -153,3 +153,56 @@ def linear_dynamic(call: OpCall) -> Work:
     if call.convention == "2mac":
         return work
     return Work(macs=work.macs, flops=work.flops + (2 + QUANTIZE_FLOPS) * x.numel + rows * n)
+
+
+# ---- PyTorch's static quantisation (torch.ao.quantization prepare/convert) -------------------
+
+
+@register_op(
+    "quantize_per_tensor", family="quant", aten=["quantize_per_tensor", "quantize_per_channel"]
+)
+def quantize_per_tensor(call: OpCall) -> Work:
+    """A float tensor quantised to 8 bits (QuantStub): round(x / scale) + zero_point, clamped:
+    divide, round, add, clamp (2) = 5 per element, as QuantizeLinear."""
+    return per_output(call, QUANTIZE_FLOPS)
+
+
+@register_op("dequantize", family="quant", aten=["dequantize"])
+def dequantize(call: OpCall) -> Work:
+    """A quantised tensor back to float (DeQuantStub): (x - zero_point) * scale = 2 per
+    element, as DequantizeLinear with a zero point."""
+    return per_output(call, 2)
+
+
+def _static(call: OpCall, macs: int) -> Work:
+    """An 8-bit op with an int32 accumulator and a requantised 8-bit output: sums of products
+    (2*MACs - outputs, +outputs with the float bias added to the accumulator), the zero point
+    of the activation subtracted (1 per input element), requantising 5 per output (a fused
+    ReLU only moves the clamp's lower bound: no extra work). 2mac: 2*MACs."""
+    bias = len(call.inputs) > 2
+    work = mac_work(call, macs, call.out.numel, bias)
+    if call.convention == "2mac":
+        return work
+    x = call.inputs[0].numel
+    return Work(macs=work.macs, flops=work.flops + x + REQUANTIZE_FLOPS * call.out.numel)
+
+
+@register_op("linear_static", family="quant", aten=["quantized.linear", "quantized.linear_relu"])
+def linear_static(call: OpCall) -> Work:
+    """PyTorch's statically quantised Linear: x (rows, k) quint8, weight (n, k) qint8 and a
+    float bias, packed; MACs = rows*k*n (see ``_static`` for the FLOPs)."""
+    x, weight = call.inputs[0], call.inputs[1]
+    n, k = weight.shape
+    rows = x.numel // k if k else 0
+    return _static(call, rows * k * n)
+
+
+@register_op(
+    "conv_static",
+    family="quant",
+    aten=[f"quantized.conv{d}d{r}" for d in (1, 2, 3) for r in ("", "_relu")],
+)
+def conv_static(call: OpCall) -> Work:
+    """PyTorch's statically quantised Conv1d/2d/3d: MACs as a convolution, out.numel *
+    (Ci/g) * prod(kernel), from the packed weight (Co, Ci/g, *kernel) (see ``_static``)."""
+    return _static(call, _conv_macs(call.inputs[1], call.out))

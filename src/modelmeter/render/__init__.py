@@ -40,9 +40,11 @@ def render_report(
     columns: Sequence[str] | None = None,
     view: TableView = DEFAULT_VIEW,
 ) -> str:
-    """The report as text in one of ``REPORT_FORMATS`` (``depth`` applies to table, csv and
-    md; ``width``, ``color`` and ``columns`` -- keys such as ``("params", "macs")`` -- to the
-    table (``view``: collapsed blocks, sorting, the top hotspots), which fits its width by dropping low-priority columns, never by cutting a number).
+    """The report as text in one of ``REPORT_FORMATS``. ``depth`` and ``view`` (identical
+    blocks collapsed, siblings sorted, the top hotspots) apply to table, csv and md alike, which
+    show the same rows; ``width``, ``color`` and ``columns`` -- keys such as ``("params",
+    "macs")`` -- to the table, which fits its width by dropping low-priority columns, never by
+    cutting a number. JSON always holds every module.
 
     With ``roofline`` (``modelmeter.roofline(report, spec)``) every format adds the predicted
     latency, bound and utilization per module and for the model."""
@@ -53,9 +55,9 @@ def render_report(
     if fmt == "json":
         return render_json(report, roofline)
     if fmt == "csv":
-        return render_csv(report, depth, roofline)
+        return render_csv(report, depth, roofline, view)
     if fmt == "md":
-        return render_markdown(report, depth, roofline)
+        return render_markdown(report, depth, roofline, view)
     raise unknown_format(fmt, REPORT_FORMATS)
 
 

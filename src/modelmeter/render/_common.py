@@ -98,3 +98,15 @@ def parents(root: ModuleNode) -> dict[int, ModuleNode]:
         for child in node.children:
             out[id(child)] = node
     return out
+
+
+def md_cell(text: str) -> str:
+    """``text`` as one Markdown table cell (pipes escaped, on one line)."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def md_pairs(title: str, rows: list[tuple[str, str]], *, head: str = "Quantity") -> str:
+    """``# title`` and a two-column Markdown table of (label, value) rows."""
+    out = [f"# {md_cell(title)}", "", f"| {head} | Value |", "|---|---|"]
+    out += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in rows]
+    return "\n".join(out) + "\n"

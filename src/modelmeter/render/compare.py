@@ -140,34 +140,65 @@ def short_name(name: str, limit: int) -> str:
 
 def _table(c: Comparison, width: int) -> str:
     """Numbers are never cut: when the lines are too wide, the names lose their source
-    prefix (all of them), then the figures a decimal, then the names their middle."""
+    prefix (all of them), then the figures a decimal, then the names their middle (to
+    MIN_NAME), then the columns of DROP_ORDER go one by one (named under the table); Model,
+    Params, MACs, FLOPs and Latency always stay, and a line longer than ``width`` is left
+    long rather than cut."""
     header = _header(c)
-    attempts = [(False, 2), (True, 2), (True, 1)]
-    for strip, digits in attempts:
+    body = {d: [_cells(c, r, d) for r in c.rows] for d in (2, 1)}
+    dropped: list[str] = []
+    for strip, digits, drop in _attempts(header):
+        dropped = drop
         names = [_strip_source(r.model) if strip else r.model for r in c.rows]
-        lines = _lines(c, header, names, digits, width)
+        lines = _lines(header, names, body[digits], width, drop)
         if max(len(x) for x in lines) <= width:
             break
-    return "\n".join(lines + [""] + _wrap(notes(c), width)) + "\n"
+    tail = notes(c)
+    if dropped:
+        tail.append(
+            f"Not shown at {width} columns: {', '.join(dropped)} (a wider terminal, $COLUMNS "
+            "or -f csv/md shows them)."
+        )
+    return "\n".join(lines + [""] + _wrap(tail, width)) + "\n"
+
+
+DROP_ORDER = ("Bound", "Act. peak", "Bytes")  # the paper table's columns dropped, in order
+
+
+def _attempts(header: tuple[str, ...]) -> list[tuple[bool, int, list[str]]]:
+    """(strip the source, decimals, columns dropped) to try, in order."""
+    out = [(False, 2, []), (True, 2, []), (True, 1, [])]
+    drop: list[str] = []
+    for col in DROP_ORDER:
+        if col in header:
+            drop = [*drop, col]
+            out.append((True, 1, drop))
+    return out
 
 
 def _lines(
-    c: Comparison, header: tuple[str, ...], names: list[str], digits: int, width: int
+    header: tuple[str, ...],
+    names: list[str],
+    body: list[list[str]],
+    width: int,
+    drop: list[str],
 ) -> list[str]:
-    body = [_cells(c, r, digits) for r in c.rows]
-    widths = [max([len(header[i + 1])] + [len(b[i]) for b in body]) for i in range(len(header) - 1)]
+    keep = [i for i, h in enumerate(header[1:]) if h not in drop]
+    heads = [header[0]] + [header[1 + i] for i in keep]
+    body = [[b[i] for i in keep] for b in body]
+    widths = [max([len(heads[k + 1])] + [len(b[k]) for b in body]) for k in range(len(keep))]
     room = max(MIN_NAME, width - sum(w + 2 for w in widths))
     names = [short_name(n, room) for n in names]
-    name_w = max([len(header[0])] + [len(n) for n in names])
-    right = set(range(len(header) - 1)) - ({len(header) - 2} if c.chip is not None else set())
+    name_w = max([len(heads[0])] + [len(n) for n in names])
+    left = {k for k, i in enumerate(keep) if header[1 + i] == "Bound"}
 
     def line(name: str, cells: list[str]) -> str:
         parts = [name.ljust(name_w)]
-        for i, cell in enumerate(cells):
-            parts.append(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]))
+        for k, cell in enumerate(cells):
+            parts.append(cell.ljust(widths[k]) if k in left else cell.rjust(widths[k]))
         return "  ".join(parts).rstrip()
 
-    out = [line(header[0], list(header[1:]))]
+    out = [line(heads[0], heads[1:])]
     out.append("-" * len(out[0]))
     return out + [line(n, b) for n, b in zip(names, body, strict=True)]
 

@@ -1,5 +1,10 @@
 """One CSV row per module row, integer values, subtree totals and the row's own (self) cost;
-the root row is named by the model's label, as in the table and Markdown."""
+the root row is named by the model's label, as in the table and Markdown.
+
+The rows are the table's (``table_rows.view_rows``): identical repeated blocks are one row
+named ``layers.0..11`` whose figures are the SUM over the ``blocks`` (the last column) unless
+the view says not to collapse; ``sort`` orders siblings; ``top`` gives the flat list of
+hotspots, whose totals and self columns both hold the row's own cost at the depth."""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
-from modelmeter.render._common import format_shapes, row_label
+from modelmeter.render._common import format_shapes
+from modelmeter.render.table_rows import (
+    DEFAULT_VIEW,
+    TableView,
+    qualified_label,
+    row_time,
+    view_rows,
+)
 from modelmeter.report import Report
 
 if TYPE_CHECKING:
@@ -35,32 +47,43 @@ ROOFLINE_HEADER = (
     "arithmetic_intensity",
     "utilization",
 )
+TAIL = ("blocks",)  # last: how many identical modules the row sums (1: one module)
 
 
-def render_csv(report: Report, depth: int | None = None, roofline: Roofline | None = None) -> str:
-    """Rows of ``report.by_module(depth)``: ``params`` and the cost columns are subtree totals,
-    ``self_*`` the module's own share (a row cut at ``depth`` has its subtree in the totals)."""
+def render_csv(
+    report: Report,
+    depth: int | None = None,
+    roofline: Roofline | None = None,
+    view: TableView = DEFAULT_VIEW,
+) -> str:
+    """The rows of ``view`` at ``depth``: ``params`` and the cost columns are subtree totals,
+    ``self_*`` the row's own share (a row cut at ``depth`` has its subtree in the totals)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(HEADER + (ROOFLINE_HEADER if roofline is not None else ()))
-    for row in report.by_module(depth):
+    writer.writerow(HEADER + (ROOFLINE_HEADER if roofline is not None else ()) + TAIL)
+    own_params = {n.name: n.own.params for n in report.modules()}
+    for row in view_rows(report, depth, roofline, view):
         total, own = row.total_cost, row.self_cost
         extra: tuple[object, ...] = ()
         if roofline is not None:
-            rt = roofline.modules[row.name].to_dict()
+            rt = row_time(roofline, row).to_dict()
             extra = tuple(rt[k] for k in ROOFLINE_HEADER)
+        self_params = row.params if view.top is not None else sum(
+            own_params[m] for m in row.members
+        )
         writer.writerow(
             (
-                row_label(report, row),
+                qualified_label(report, row, times=False),
                 row.type,
                 row.depth,
                 row.calls,
                 row.params,
                 *(getattr(total, f) for f in COST_FIELDS),
                 format_shapes(row.output_shapes, limit=None).replace(", ", ";"),
-                row.node.own.params,
+                self_params,
                 *(getattr(own, f) for f in COST_FIELDS),
                 *extra,
+                row.scale,
             )
         )
     return buf.getvalue()

@@ -7,10 +7,10 @@ REPORT_FORMATS = ("table", "json", "csv", "md")
 # Several models side by side (the paper table); `analyze` with one model and -f latex too.
 COMPARISON_FORMATS = ("table", "json", "csv", "md", "latex")
 OPS_FORMATS = ("table", "md", "json")
-MEASURE_FORMATS = ("table", "json")
-UTILIZATION_FORMATS = ("table", "json")
+MEASURE_FORMATS = ("table", "json", "md")
+UTILIZATION_FORMATS = ("table", "json", "md")
 HARDWARE_LIST_FORMATS = ("table", "md", "json")
-HARDWARE_SHOW_FORMATS = ("table", "json", "toml")
+HARDWARE_SHOW_FORMATS = ("table", "json", "toml", "md")
 DIFF_FORMATS = ("table", "md", "json")  # `modelmeter diff`: what changed between two reports
 # Charts (--plot, --plot-breakdown, --plot-classes): the file name's extension picks one.
 PLOT_FORMATS = ("png", "pdf", "svg")

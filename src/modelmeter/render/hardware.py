@@ -15,6 +15,7 @@ from rich.table import Table
 
 from modelmeter.hardware.loader import dump_toml, format_si
 from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.render._common import md_pairs
 from modelmeter.render.capture import to_text
 from modelmeter.render.formats import HARDWARE_LIST_FORMATS, HARDWARE_SHOW_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
@@ -33,7 +34,8 @@ PEAK_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 LEGEND = (
     "Dense peaks in FLOP/s (OP/s for INT8) of the matrix units (tensor cores, MXU, NPU); "
     "a value marked `v` is the vector units' peak (no matrix peak for that dtype). "
-    "Bandwidth in bytes/s; memory = the device's memory capacity in bytes (`-`: not given); "
+    "Bandwidth in bytes/s; memory = the device's memory capacity (GB = 10^9 bytes, GiB = 2^30 "
+    "bytes with --units iec; `-`: not given); "
     "overhead = per-kernel launch overhead (an estimate). "
     "Unverified devices have at least one figure that was not checked against a primary "
     "source or its faithful copy; the output of every analysis says so."
@@ -64,6 +66,14 @@ def _peak_cell(spec: HardwareSpec, dtypes: tuple[str, ...]) -> str:
     return "-"
 
 
+def _size(nbytes: float) -> str:
+    """``24 GB`` (``22.35 GiB`` under ``--units iec``): trailing zero decimals dropped."""
+    number, _, unit = format_bytes(nbytes).partition(" ")
+    if "." in number:
+        number = number.rstrip("0").rstrip(".")
+    return f"{number} {unit}"
+
+
 def _overhead(seconds: float) -> str:
     return f"{seconds * 1e6:g} us"
 
@@ -78,7 +88,7 @@ def list_rows(specs: Sequence[HardwareSpec]) -> list[tuple[str, ...]]:
             s.kind,
             *(_peak_cell(s, dts) for _, dts in PEAK_COLUMNS),
             format_si(s.bandwidth),
-            format_si(s.capacity) if s.capacity else "-",
+            _size(s.capacity) if s.capacity else "-",
             _overhead(s.kernel_overhead),
             "yes" if s.verified else "NO",
             s.source,
@@ -186,6 +196,8 @@ def render_hardware_show(spec: HardwareSpec, fmt: str = "table", *, width: int =
         return dumps(spec.to_dict())
     if fmt == "toml":
         return dump_toml(spec)
+    if fmt == "md":
+        return md_pairs(spec.display_name, show_lines(spec), head="Field")
     if fmt != "table":
         raise unknown_format(fmt, HARDWARE_SHOW_FORMATS)
     grid = Table(box=box.SIMPLE, show_header=False, title=spec.display_name)

@@ -12,9 +12,9 @@ from modelmeter.render._common import (
     format_shapes,
     peak_live_scope,
     percent,
-    row_label,
 )
 from modelmeter.render.table import ROOFLINE_COLUMNS, roofline_cells, roofline_lines
+from modelmeter.render.table_rows import DEFAULT_VIEW, TableView, qualified_label, view_rows
 from modelmeter.report import Report
 from modelmeter.units import format_bytes, format_count, format_params
 
@@ -48,12 +48,16 @@ def _line(cells: list[str] | tuple[str, ...]) -> str:
 
 
 def render_markdown(
-    report: Report, depth: int | None = None, roofline: Roofline | None = None
+    report: Report,
+    depth: int | None = None,
+    roofline: Roofline | None = None,
+    view: TableView = DEFAULT_VIEW,
 ) -> str:
-    """Module rows of ``report.by_module(depth)`` (totals of each subtree, plus the row's own
+    """The module rows of ``view`` at ``depth`` (the table's: identical blocks one row ``×N``
+    summed, siblings sorted, or the top hotspots; totals of each subtree, plus the row's own
     MACs and FLOPs), then the totals and anything not counted. With a roofline, each row also
     shows its predicted latency, bound and share of time, and a roofline section follows."""
-    out = _module_section(report, depth, roofline)
+    out = _module_section(report, depth, roofline, view)
     out += ["", "## Totals", "", "| Quantity | Value | |", "|---|---:|---|"]
     out += [_line(r) for r in totals_rows(report)]
     if roofline is not None:
@@ -62,28 +66,44 @@ def render_markdown(
     return "\n".join(out + _closing_lines(report)) + "\n"
 
 
-def _module_section(report: Report, depth: int | None, roofline: Roofline | None) -> list[str]:
+def _module_section(
+    report: Report, depth: int | None, roofline: Roofline | None, view: TableView
+) -> list[str]:
     """The title, the lead paragraph and the module table."""
     header = HEADER + (ROOFLINE_COLUMNS if roofline is not None else ())
     right = _RIGHT | ({"Latency", "% time"} if roofline is not None else set())
     total_flops = report.total().cost.flops
+    rows = view_rows(report, depth, roofline, view)
     shown = "all levels" if depth is None else f"depth {depth}"
+    if view.top is not None:
+        shown += (
+            f", the top {view.top} by own {view.sort or 'macs'} (each row less the rows "
+            "below it, so all of them add up to the model; Self = the row's figures)"
+        )
+    elif view.sort is not None:
+        shown += f", siblings sorted by {view.sort}"
+    if any(r.scale > 1 for r in rows):
+        shown += ", ×N: N identical blocks, figures summed"
     out = [
         f"# {_cell(report.model)}",
         "",
         f"Frontend {report.frontend} · mode {report.mode} · convention {report.convention} · "
-        f"inputs {format_inputs(report)} · modules to {shown}. Each row shows its whole "
-        "subtree; *Self* columns show the module's own ops.",
+        f"inputs {format_inputs(report)} · modules to {shown}. "
+        + (
+            "Each row shows its whole subtree; *Self* columns show the module's own ops."
+            if view.top is None
+            else "Each row shows its own cost at the depth."
+        ),
         "",
         _line(header),
         "|" + "|".join("---:" if h in right else "---" for h in header) + "|",
     ]
-    for row in report.by_module(depth):
+    for row in rows:
         tc, sc = row.total_cost, row.self_cost
         out.append(
             _line(
                 (
-                    row_label(report, row),
+                    qualified_label(report, row),
                     str(row.depth),
                     row.type,
                     str(row.calls),
@@ -97,7 +117,7 @@ def _module_section(report: Report, depth: int | None, roofline: Roofline | None
                     format_shapes(row.output_shapes),
                     percent(tc.flops, total_flops),
                 )
-                + (roofline_cells(roofline, row.name) if roofline is not None else ())
+                + (roofline_cells(roofline, row) if roofline is not None else ())
             )
         )
     return out

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from modelmeter.render.formats import MEASURE_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
+from modelmeter.render.table_layout import shorten_name
 from modelmeter.units import format_bytes, format_count, format_rate
 from modelmeter.units import format_percent as _pct
 from modelmeter.units import format_ratio as _ratio
@@ -15,8 +16,10 @@ from modelmeter.units import format_timing as _s
 if TYPE_CHECKING:
     from modelmeter.analysis.measure import MeasureResult
 
+NAME_MAX = 48  # the per-module table's name column at most (names shortened from the middle)
 
-def measure_text(result: MeasureResult, depth: int | None = 1) -> str:
+
+def measure_text(result: MeasureResult, depth: int | None = 3) -> str:
     """The result as plain text: timing, rates, memory, predicted vs measured, modules."""
     lines = _run_lines(result)
     if result.prediction is not None:
@@ -102,16 +105,20 @@ def _module_lines(r: MeasureResult, depth: int | None) -> list[str]:
         + ("; predicted with every launch paid, as the hooks serialise them)" if overlap else ")"),
         f"  with hooks {_s(hooked.median)} vs {_s(r.latency.median)} "
         f"without: x{_ratio(r.hook_overhead)}",
-        f"  {'module':<40}{'type':<18}{'calls':>6}{'measured':>12}{'IQR':>11}"
-        f"{'share':>8}{'predicted':>12}{'pred/meas':>10}",
     ]
     total = hooked.median or 1.0
-    for mt in r.modules:
-        if depth is not None and mt.depth > depth:
-            continue
-        name = ("  " * mt.depth + (mt.name or "(model)"))[:39]
+    shown = [mt for mt in r.modules if depth is None or mt.depth <= depth]
+    names = ["  " * mt.depth + (mt.name or "(model)") for mt in shown]
+    # names shortened from the middle (never a number), to at most NAME_MAX characters
+    width = min(max([len(n) for n in names] + [6]), NAME_MAX)
+    lines.append(
+        f"  {'module':<{width + 1}}{'type':<18}{'calls':>6}{'measured':>12}{'IQR':>11}"
+        f"{'share':>8}{'predicted':>12}{'pred/meas':>10}"
+    )
+    for mt, name in zip(shown, names):
+        name = shorten_name(name, width)
         lines.append(
-            f"  {name:<40}{mt.type[:17]:<18}{mt.calls:>6}"
+            f"  {name:<{width + 1}}{shorten_name(mt.type, 17):<18}{mt.calls:>6}"
             f"{_s(mt.measured.median):>12}{_s(mt.measured.iqr):>11}"
             f"{_pct(mt.measured.median / total):>8}{_s(mt.predicted_s):>12}"
             f"{_ratio(mt.ratio):>10}"
@@ -148,11 +155,16 @@ def _per_class_lines(r: MeasureResult) -> list[str]:
     return lines
 
 
-def render_measure(result: MeasureResult, fmt: str = "table", *, depth: int | None = 1) -> str:
+def render_measure(result: MeasureResult, fmt: str = "table", *, depth: int | None = 3) -> str:
     """The measurement in one of ``MEASURE_FORMATS``: ``table`` (text; ``depth``: module
-    levels shown with per-module timings) or ``json`` (``MeasureResult.to_dict()``)."""
+    levels shown with per-module timings), ``md`` (the same as Markdown tables) or ``json``
+    (``MeasureResult.to_dict()``)."""
     if fmt == "json":
         return dumps(result.to_dict())
+    if fmt == "md":
+        from modelmeter.render.measure_md import measure_markdown
+
+        return measure_markdown(result, depth, _run_lines(result))
     if fmt == "table":
         return measure_text(result, depth)
     raise unknown_format(fmt, MEASURE_FORMATS)

@@ -1,9 +1,11 @@
 """Charts of a roofline analysis (PNG, matplotlib's headless Agg canvas, imported lazily).
 
 ``save_roofline``: the log-log roofline of the chip with one point per module (its own ops) or
-per op, sized by predicted time and coloured by bound. ``save_breakdown``: the modules taking
-the most predicted time, each bar split into compute-limited, memory-limited and overhead time.
-Both write the file whole (a temporary file renamed) and change nothing else.
+per op, identical ones as one point ``×N``, sized by predicted time and coloured by bound.
+``save_breakdown``: where the predicted time goes, by block (identical repeated blocks summed),
+by module type or by module, each bar split into compute-limited, memory-limited and overhead
+time and labelled with its time and share. What they draw is ``render.plot_data``'s. Both
+write the file whole (a temporary file renamed) and change nothing else.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.analysis.breakdown import Ceilings, breakdown_rows, ceilings
+from modelmeter.analysis.breakdown import Ceilings, ceilings
 from modelmeter.errors import require
 from modelmeter.files import write_file
 from modelmeter.render.formats import plot_format
+from modelmeter.render.plot_data import breakdown_bars, roofline_points
 from modelmeter.units import SHORT_DTYPE, format_peak, format_rate, rate_unit, seconds_unit
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ BOUND_TEXT = {
     "memory": "memory-bound",
     "overhead": "overhead-bound (launch)",
 }
-LABELLED = 6  # points named on the roofline chart (the slowest ones)
+LABELLED = 10  # points named on the roofline chart (the slowest ones)
 
 
 def require_matplotlib() -> Any:
@@ -69,15 +72,6 @@ def _short(name: str, limit: int = 38) -> str:
     return name if len(name) <= limit else "…" + name[-(limit - 1) :]
 
 
-def _labels(report: Report) -> dict[str, str]:
-    """``name (Type)`` per module; ``, own ops`` where it has children (their time is apart)."""
-    out = {}
-    for n in report.modules():
-        own = ", own ops" if n.children else ""
-        out[n.name] = f"{_short(n.name or report.model)} ({n.type}{own})"
-    return out
-
-
 def _title(report: Report, roof: Roofline, what: str) -> str:
     batch = f", batch {roof.batch}" if roof.batch is not None else ""
     return f"{what}: {report.model} on {roof.spec.display_name} ({_dtype(roof.dtype)}{batch})"
@@ -99,35 +93,14 @@ def _subtitle(roof: Roofline) -> str:
     )
 
 
-def _points(
-    report: Report, roof: Roofline, per_op: bool
-) -> list[tuple[str, float, float, float, str]]:
-    """(label, intensity, achieved FLOP/s, latency, bound) per module's own ops or per op."""
-    types = _labels(report)
-    out = []
-    if per_op:
-        for t in roof.ops:
-            if t.flops and t.bytes and t.latency_s:
-                out.append(
-                    (
-                        f"{t.module or report.model}: {t.op}",
-                        t.arithmetic_intensity,
-                        t.flops / t.latency_s,
-                        t.latency_s,
-                        t.bound,
-                    )
-                )
-        return out
-    for name, mt in roof.own.items():
-        if mt.kernels and mt.flops and mt.bytes and mt.latency_s:
-            label = types.get(name, name)
-            out.append((label, mt.arithmetic_intensity, mt.achieved, mt.latency_s, mt.bound))
-    return out
-
-
-def roofline_figure(report: Report, roof: Roofline, *, per_op: bool = False) -> Any:
+def roofline_figure(
+    report: Report, roof: Roofline, *, per_op: bool = False, collapse: bool = True
+) -> Any:
     """The roofline chart as a matplotlib Figure (nothing is written)."""
-    pts = _points(report, roof, per_op)
+    pts = [
+        (p.label, p.intensity, p.achieved, p.latency_s, p.bound)
+        for p in roofline_points(report, roof, per_op=per_op, collapse=collapse)
+    ]
     roofs = ceilings(roof)
     fig = new_figure(10, 6.5)
     ax = fig.add_subplot()
@@ -146,12 +119,15 @@ def roofline_figure(report: Report, roof: Roofline, *, per_op: bool = False) -> 
     hidden = _hidden(roof, per_op)
     what = "op" if per_op else "module (its own ops)"
     note = f"one point per {what}; marker area ∝ predicted time"
+    if collapse and any(" ×" in p[0] for p in pts):
+        note += "; ×N: N identical ones, summed"
     if hidden:
         note += f"; {hidden} without FLOPs not shown"
     ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7, color="dimgray")
     ax.set_xlabel("arithmetic intensity (FLOP / byte moved, unfused)")
-    ax.set_ylabel(f"achieved performance ({prefix}{rate_unit(roof.peak_key)})")
-    ax.set_title(_title(report, roof, "Roofline") + "\n" + _subtitle(roof), fontsize=10)
+    ax.set_ylabel(f"predicted performance ({prefix}{rate_unit(roof.peak_key)}: FLOPs / "
+                  "predicted time)")  # fmt: skip
+    ax.set_title(_title(report, roof, "Predicted roofline") + "\n" + _subtitle(roof), fontsize=10)
     ax.grid(True, which="major", ls="-", lw=0.4, alpha=0.5)
     ax.grid(True, which="minor", ls=":", lw=0.3, alpha=0.3)
     legend = ax.legend(loc="upper left", fontsize=7, framealpha=0.9)
@@ -261,44 +237,51 @@ def _hidden(roof: Roofline, per_op: bool) -> int:
     return sum(1 for t in items if not (t.flops and t.bytes))
 
 
-def breakdown_figure(report: Report, roof: Roofline, *, top: int = 20) -> Any:
-    """The per-module time breakdown as a matplotlib Figure (nothing is written)."""
-    rows = breakdown_rows(roof, top)
-    names = _labels(report)
-    fig = new_figure(10, 1.8 + 0.32 * max(len(rows), 1))
+GROUP_TEXT = {
+    "block": "block (each module's own ops; ×N: N identical repeated blocks, summed)",
+    "type": "module type (own ops of every module of the type, summed)",
+    "module": "module (own ops)",
+}
+
+
+def breakdown_figure(
+    report: Report, roof: Roofline, *, top: int = 20, group: str = "block"
+) -> Any:
+    """Where the predicted time goes, as a matplotlib Figure (nothing is written)."""
+    bars, count = breakdown_bars(report, roof, top, group)
+    fig = new_figure(10, 1.8 + 0.32 * max(len(bars), 1))
     ax = fig.add_subplot()
-    longest = max((sum(r[1:]) for r in rows), default=roof.latency_s) or 1.0
+    longest = max((b.total_s for b in bars), default=roof.latency_s) or 1.0
     scale, unit = seconds_unit(longest)
-    labels = [names.get(r[0], r[0]) for r in rows]
-    y = list(range(len(rows)))[::-1]
-    left = [0.0] * len(rows)
+    y = list(range(len(bars)))[::-1]
+    left = [0.0] * len(bars)
     parts = ("compute-limited", "memory-limited", "kernel overhead")
-    for k, (key, name) in enumerate(zip(("compute", "memory", "overhead"), parts)):
-        widths = [r[1 + k] / scale for r in rows]
-        ax.barh(y, widths, left=left, color=COLORS[key], label=name, height=0.7)
-        left = [a + b for a, b in zip(left, widths)]
-    total = roof.latency_s
-    for yi, r, x in zip(y, rows, left):
-        ax.text(
-            x,
-            yi,
-            f" {sum(r[1:]) / scale:.3g} {unit} ({100 * sum(r[1:]) / total:.1f}%)",
-            va="center",
-            fontsize=7,
-        )
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlim(0, max(left, default=1) * 1.18 or 1)
+    for key, name in zip(("compute", "memory", "overhead"), parts):
+        widths = [getattr(b, f"{key}_s") / scale for b in bars]
+        ax.barh(y, widths, left=left, color=COLORS[key], label=f"predicted {name}", height=0.7)
+        left = [a + w for a, w in zip(left, widths)]
+    total = roof.latency_s or 1.0
+    for yi, b, x in zip(y, bars, left):
+        ax.text(x, yi, " " + bar_text(b, total, scale, unit), va="center", fontsize=7)
+    ax.set_yticks(y, [_short(b.label, 60) for b in bars], fontsize=7)
+    ax.set_xlim(0, max(left, default=1) * 1.25 or 1)
     ax.set_xlabel(
         f"predicted time ({unit}); each op: max(compute, memory) + overhead"
         + (" (its wait for launch)" if roof.spec.launches_overlap else "")
     )
-    shown = sum(sum(r[1:]) for r in rows)
+    shown = sum(b.total_s for b in bars)
+    which = f"the {len(bars)} slowest of {count}" if len(bars) < count else f"all {count}"
     return finish_bars(
         fig,
         ax,
-        f"Time of the {len(rows)} slowest modules (own ops), {100 * shown / total:.1f}% of "
-        f"the total\n{_title(report, roof, 'Breakdown')}\n{_subtitle(roof)}",
+        f"Predicted time by {GROUP_TEXT[group]}\n{which}, {100 * shown / total:.1f}% of the "
+        f"predicted total · {_title(report, roof, 'Breakdown')}\n{_subtitle(roof)}",
     )
+
+
+def bar_text(bar: Any, total: float, scale: float, unit: str) -> str:
+    """The label at the end of a bar: its predicted time and share of the latency."""
+    return f"{bar.total_s / scale:.3g} {unit} ({100 * bar.total_s / total:.1f}%)"
 
 
 def finish_bars(fig: Any, ax: Any, title: str) -> Any:
@@ -309,14 +292,18 @@ def finish_bars(fig: Any, ax: Any, title: str) -> Any:
     return fig
 
 
-def save_roofline(report: Report, roof: Roofline, path: str, *, per_op: bool = False) -> None:
-    """Write the roofline chart to ``path`` (PNG)."""
-    save_figure(roofline_figure(report, roof, per_op=per_op), path)
+def save_roofline(
+    report: Report, roof: Roofline, path: str, *, per_op: bool = False, collapse: bool = True
+) -> None:
+    """Write the roofline chart to ``path`` (PNG, PDF or SVG by its extension)."""
+    save_figure(roofline_figure(report, roof, per_op=per_op, collapse=collapse), path)
 
 
-def save_breakdown(report: Report, roof: Roofline, path: str, *, top: int = 20) -> None:
-    """Write the per-module time breakdown to ``path`` (PNG)."""
-    save_figure(breakdown_figure(report, roof, top=top), path)
+def save_breakdown(
+    report: Report, roof: Roofline, path: str, *, top: int = 20, group: str = "block"
+) -> None:
+    """Write the breakdown of the predicted time to ``path`` (PNG, PDF or SVG)."""
+    save_figure(breakdown_figure(report, roof, top=top, group=group), path)
 
 
 __all__ = [

@@ -26,7 +26,7 @@ from modelmeter.render.capture import to_text
 from modelmeter.render.experts import active_params_text
 from modelmeter.render.table_layout import fit
 from modelmeter.render.table_ops import operator_table
-from modelmeter.render.table_rows import TableRow, TableView, hotspots, row_latency, table_rows
+from modelmeter.render.table_rows import TableRow, TableView, row_time, view_rows
 from modelmeter.report import Report
 from modelmeter.units import (
     format_bytes,
@@ -74,9 +74,7 @@ def table_cells(
     ``table_rows(...)`` (or its ``hotspots`` with ``top``), in the order of
     ``table_columns(roofline, flat=top is not None)``. Each tree row shows its subtree total
     and its own cost (Self MACs); a hotspot row shows its own cost at the depth."""
-    rows = table_rows(report, depth, collapse=collapse, sort=sort, roofline=roofline)
-    if top is not None:
-        rows = hotspots(rows, top, sort or "macs", roofline)
+    rows = view_rows(report, depth, roofline, TableView(collapse=collapse, sort=sort, top=top))
     total_flops = report.total().cost.flops
     out = []
     for row in rows:
@@ -115,7 +113,8 @@ def roofline_cells(roofline: Roofline, row: str | TableRow) -> tuple[str, str, s
         mt = roofline.modules[row]
         lat, bound = mt.latency_s, mt.bound
     else:
-        lat, bound = row_latency(roofline, row), roofline.modules[row.name].bound
+        mt = row_time(roofline, row)
+        lat, bound = mt.latency_s, mt.bound
     share = 100.0 * lat / roofline.latency_s if roofline.latency_s else 0.0
     return format_seconds(lat), bound, f"{share:.1f}%"
 

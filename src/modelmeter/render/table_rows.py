@@ -9,9 +9,11 @@ blocks (so rows still add up); each row under it sums the same module of every b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
+from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime
 from modelmeter.costs import Cost
 from modelmeter.errors import InputError
 from modelmeter.render._common import relative_name, shown_children
@@ -34,6 +36,9 @@ class TableView:
     top: int | None = None
 
 
+DEFAULT_VIEW = TableView()
+
+
 @dataclass(frozen=True)
 class TableRow:
     """One row shown: a module, or the identical modules of collapsed blocks, summed."""
@@ -51,7 +56,7 @@ class TableRow:
     node: ModuleNode
     scale: int = 1  # how many modules the figures sum (1: one module)
     guides: str = ""
-    latency_s: float | None = None  # set on hotspot rows: the own latency at the depth
+    minus: tuple[str, ...] = ()  # hotspot rows: the modules shown below it, taken off
 
 
 def signature(node: ModuleNode) -> tuple:
@@ -115,10 +120,63 @@ def sort_value(row: TableRow, key: str, roofline: Roofline | None) -> float:
 
 
 def row_latency(roofline: Roofline, row: TableRow) -> float:
-    """The predicted latency of the row's modules (a collapsed row: summed over its blocks)."""
-    if row.latency_s is not None:
-        return row.latency_s
-    return sum(roofline.modules[m].latency_s for m in row.members)
+    """The predicted latency of the row's modules (a collapsed row: summed over its blocks;
+    a hotspot row: less the rows shown below it)."""
+    return row_time(roofline, row).latency_s
+
+
+_TIME_FIELDS = (
+    "compute_s", "memory_s", "overhead_s", "latency_s", "flops", "bytes", "kernels",
+    *(f"{b}_bound" for b in BOUNDS), *(f"{b}_bound_s" for b in BOUNDS),
+)  # fmt: skip
+
+
+def row_time(roofline: Roofline, row: TableRow) -> ModuleTime:
+    """The roofline times of a row: its modules' subtree times summed, less those of
+    ``row.minus`` (a hotspot row's own share at the depth)."""
+    plus = [roofline.modules[m] for m in row.members]
+    if len(plus) == 1 and not row.minus:
+        return plus[0]
+    less = [roofline.modules[m] for m in row.minus]
+    values = {
+        f: sum(getattr(t, f) for t in plus) - sum(getattr(t, f) for t in less)
+        for f in _TIME_FIELDS
+    }
+    return ModuleTime(name=row.name, peak=plus[0].peak, **values)
+
+
+def span(names: Sequence[str]) -> str:
+    """The names of corresponding modules of repeated blocks as one:
+    ``layers.0.mlp`` .. ``layers.11.mlp`` -> ``layers.0..11.mlp`` (the first and last);
+    names at different depths: their common leading part and ``…`` (``encoder.…``)."""
+    first, last = names[0].split("."), names[-1].split(".")
+    if len(names) == 1:
+        return names[0]
+    if len({n.count(".") for n in names}) > 1:  # not one series: their common part, then …
+        common = []
+        for level in zip(*(n.split(".") for n in names)):
+            if len(set(level)) > 1:
+                break
+            common.append(level[0])
+        return ".".join([*common, "…"])
+    out = []
+    for a, b in zip(first, last):
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        while n and a[n - 1].isdigit():
+            n -= 1
+        out.append(a if a == b else f"{a}..{b[n:]}")
+    return ".".join(out)
+
+
+def qualified_label(report: Report, row: TableRow, times: bool = True) -> str:
+    """The row's full name: the model for the root, ``layers.0..11.mlp`` for the same module
+    of collapsed blocks, `` ×12`` after it unless ``times`` is False."""
+    if row.depth == 0:
+        return report.model
+    name = span(row.members)
+    return f"{name} ×{row.scale}" if times and row.scale > 1 else name
 
 
 def table_rows(
@@ -197,13 +255,22 @@ def hotspots(
             params -= kid.params
             value -= sort_value(kid, key, roofline)
         name = row.label if row.depth == 0 else _qualified(row)
-        own = replace(row, label=name, total_cost=cost, self_cost=cost, params=params)
-        if roofline is not None:
-            lat = row_latency(roofline, row) - sum(row_latency(roofline, k) for k in kids)
-            own = replace(own, latency_s=lat)
+        minus = tuple(m for kid in kids for m in kid.members)
+        own = replace(row, label=name, total_cost=cost, self_cost=cost, params=params, minus=minus)
         ranked.append((value, i, own))
     ranked.sort(key=lambda t: (-t[0], t[1]))
     return [r for _, _, r in ranked[:n]]
+
+
+def view_rows(
+    report: Report, depth: int | None, roofline: Roofline | None, view: TableView
+) -> list[TableRow]:
+    """The rows a view shows, in every format that shows module rows (table, csv, md): the
+    tree at ``depth`` (collapsed, sorted) or its ``top`` hotspots."""
+    rows = table_rows(report, depth, collapse=view.collapse, sort=view.sort, roofline=roofline)
+    if view.top is not None:
+        rows = hotspots(rows, view.top, view.sort or "macs", roofline)
+    return rows
 
 
 def _qualified(row: TableRow) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelmeter.render._common import md_pairs
 from modelmeter.render.formats import UTILIZATION_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
 from modelmeter.units import format_count, format_peak, format_rate, format_seconds
@@ -47,10 +48,13 @@ def utilization_lines(report: Report, u: Utilization) -> list[tuple[str, str]]:
 
 
 def render_utilization(report: Report, u: Utilization, fmt: str = "table") -> str:
-    """The utilization in one of ``UTILIZATION_FORMATS``: ``table`` (aligned text) or
-    ``json`` (the model's name and ``Utilization.to_dict()``)."""
+    """The utilization in one of ``UTILIZATION_FORMATS``: ``table`` (aligned text), ``md``
+    (the same lines as a Markdown table) or ``json`` (the model's name and
+    ``Utilization.to_dict()``)."""
     if fmt == "json":
         return dumps({"model": report.model, **u.to_dict()})
+    if fmt == "md":
+        return md_pairs(f"Utilization: {report.model}", utilization_lines(report, u))
     if fmt != "table":
         raise unknown_format(fmt, UTILIZATION_FORMATS)
     rows = utilization_lines(report, u)

@@ -46,13 +46,13 @@ def nbytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
 
 
-_STORED = {"qint8": "int8", "quint8": "uint8", "qint32": "int32", "quint4x2": "uint4"}
+STORED = {"qint8": "int8", "quint8": "uint8", "qint32": "int32", "quint4x2": "uint4"}
 
 
 def stored_dtype(t: torch.Tensor) -> str:
     """The dtype a (quantised) tensor's elements are stored in: qint8 -> int8."""
     name = str(t.dtype).removeprefix("torch.")
-    return _STORED.get(name, name)
+    return STORED.get(name, name)
 
 
 def packed_metas(obj: torch.ScriptObject, weights: set[int]) -> tuple[TensorMeta, ...]:

@@ -25,7 +25,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from modelmeter.events import OpEvent
 from modelmeter.frontends.torch.blame import Blame
 from modelmeter.frontends.torch.metakernels import run as _run
-from modelmeter.frontends.torch.packed import is_packed, packed_metas
+from modelmeter.frontends.torch.packed import STORED, is_packed, packed_metas
 from modelmeter.frontends.torch.views import distinct as _distinct
 from modelmeter.registry import OpCall, TensorMeta, ZeroCost, lookup
 
@@ -52,9 +52,11 @@ _PLAIN = {int, float, bool, str, type(None)}
 
 
 def dtype_name(dtype: torch.dtype) -> str:
+    """``float32``; a quantised dtype by what its elements are stored in (quint8 -> uint8)."""
     name = _DTYPE_NAMES.get(dtype)
     if name is None:
-        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+        name = str(dtype).removeprefix("torch.")
+        name = _DTYPE_NAMES[dtype] = STORED.get(name, name)
     return name
 
 
