@@ -26,6 +26,7 @@ from modelmeter.commands.options import (
     write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
+from modelmeter.commands.pricing_options import pricing
 from modelmeter.commands.table_options import add_table_options, table_view, table_width
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
@@ -100,7 +101,7 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
                     label, request, mode=args.mode, convention=args.convention,
                     backward=args.backward,
                 )
-            roof = None if spec is None else roofline(report, spec, tf32=args.tf32)
+            roof = None if spec is None else roofline(report, spec, **pricing(args))
         except ModelmeterError as e:
             print(f"{PROG}: error: {label}: {first_line(e)}", file=sys.stderr)
             failed += 1
@@ -145,7 +146,7 @@ def run_one(args: argparse.Namespace) -> int:
     if spec is not None:
         from modelmeter.analysis.roofline import roofline
 
-        roof = roofline(report, spec, tf32=args.tf32)
+        roof = roofline(report, spec, **pricing(args))
     if args.format == "table" and out is None and sys.stdout.isatty():
         from rich.console import Console
 
