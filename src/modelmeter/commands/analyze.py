@@ -8,6 +8,7 @@ import shutil
 import sys
 from typing import Any
 
+from modelmeter.commands.fusion import add_fuse_option, check_fuse_args, fusion_text
 from modelmeter.commands.options import (
     MODEL_HELP,
     PROG,
@@ -65,6 +66,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="also trace and count the backward pass (one training step); phases are kept apart",
     )
     add_chip_options(a, plots=True)
+    add_fuse_option(a)
     add_units_option(a)
     a.set_defaults(handler=with_units(run))
 
@@ -88,6 +90,8 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
         raise InputError(
             "--plot and --plot-breakdown draw one model's report: give one MODEL (and no -f latex)"
         )
+    if args.fuse is not None:
+        raise InputError("--fuse takes one MODEL (and no -f latex)")
     request = input_request(args)  # applies to every model; fails before any model loads
     args.model = None
     check_command_outputs(args, [("-o", args.output)], *(f for m in models for f in model_files(m)))
@@ -133,6 +137,7 @@ def run_one(args: argparse.Namespace) -> int:
     out = output_path(args.output)
     spec = spec_from_args(args)  # a bad hardware file fails before the model loads
     check_plot_args(args, spec)
+    rules = check_fuse_args(args, spec)
     view = table_view(args, spec is not None)
     with quiet_libraries(args.debug):
         report = analyze(
@@ -142,6 +147,10 @@ def run_one(args: argparse.Namespace) -> int:
             convention=args.convention,
             backward=args.backward,
         )
+    if rules is not None:  # --fuse: the what-if instead of the report
+        emit(fusion_text(args, report, spec, rules), out)
+        warn_unverified(spec)
+        return 0
     roof = None
     if spec is not None:
         from modelmeter.analysis.roofline import roofline

@@ -11,6 +11,7 @@ MEASURE_FORMATS = ("table", "json")
 UTILIZATION_FORMATS = ("table", "json")
 HARDWARE_LIST_FORMATS = ("table", "md", "json")
 HARDWARE_SHOW_FORMATS = ("table", "json", "toml")
+FUSION_FORMATS = ("table", "md", "csv", "json")  # analyze --fuse
 # Charts (--plot, --plot-breakdown, --plot-classes): the file name's extension picks one.
 PLOT_FORMATS = ("png", "pdf", "svg")
 
