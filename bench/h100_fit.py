@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[0] / "src"))
 sys.path.insert(0, str(HERE))
 
-from gpu_check import MODELS, _input  # noqa: E402
+from gpu_check import MODELS, _request, source  # noqa: E402
 
 import modelmeter  # noqa: E402
 from modelmeter.analysis.roofline import roofline  # noqa: E402
@@ -48,7 +48,6 @@ def reports(cache: Path) -> dict[tuple[str, int, str], Any]:
     import torch
 
     from modelmeter.frontends.torch.building import load_on_device, prepare
-    from modelmeter.inputs import InputRequest
 
     cpu = torch.device("cpu")
     keys = sorted({(c["model"], c["batch"], c["dtype"]) for c in cases()})
@@ -56,12 +55,10 @@ def reports(cache: Path) -> dict[tuple[str, int, str], Any]:
     model, loaded = None, ""
     for name, batch, dtype in keys:
         if loaded != name:
-            model, loaded = load_on_device(f"torchvision:{name}", cpu).model, name
-        request = InputRequest.from_api(_input(name), batch=batch, dtype=dtype)
+            model, loaded = load_on_device(source(name), cpu).model, name
+        request = _request(name, dtype, batch)
         prepared = prepare(model, request, cpu)
-        out[name, batch, dtype] = modelmeter.analyze(
-            prepared.analysis_model, _input(name), batch=batch, dtype=dtype
-        )
+        out[name, batch, dtype] = modelmeter.analyze(prepared.analysis_model, request)
     cache.write_bytes(pickle.dumps(out))
     return out
 
