@@ -45,7 +45,11 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (1: steadier "
+                   "on a loaded machine)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     keep_freed_memory()
     if args.hardware:
         spec = load_spec(args.hardware)

@@ -256,9 +256,7 @@ def roofline(
         used = resolve_peak(priced, dtype, "matrix", tf32=tf32)
     except ValueError as e:
         raise HardwareSpecError(str(e)) from None
-    notes: dict[str, None] = {}
-    if used.note:
-        notes[used.note] = None
+    notes: dict[str, None] = {n: None for n in (ref.note, used.note) if n}
     ops = _priced_ops(report, priced, phase, tf32, runtime, notes)
     own = {node.name: ModuleTime(node.name, peak=ref.value) for node in report.modules()}
     for t in ops:
