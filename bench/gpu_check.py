@@ -3,14 +3,16 @@
 On a GPU (the target: one H100, about 8 minutes):
   1. calibrates the device (``modelmeter.hardware.calibrate.calibrate``: attainable matmul
      and vector FLOP/s, copy bandwidth, per-op overhead) into a spec;
-  2. for each of >= 20 torchvision models, at batch 1 and 64, in float32 (TF32 off) and
+  2. for each of >= 20 torchvision models, and a transformer decoder (hf:gpt2) at a few
+     sequence lengths (``--decoder-seqs``), at batch 1 and 64, in float32 (TF32 off) and
      bfloat16: builds the model on the device with random weights, analyses it, times it
      (inference_mode, cudnn.benchmark, a few warm-ups and repeats, CUDA events), and
      predicts its latency with the roofline on the calibrated spec (launches overlapping
      execution, as a GPU queues them), on the same spec with launches paid in series
      ("serial"), on the same spec with the general figures for every dtype
-     ("dtype-blind": no per-dtype overheads and kernel fractions), and on the datasheet spec, beside the FLOPs-only estimate (FLOPs /
-     datasheet matrix peak);
+     ("dtype-blind": no per-dtype overheads and kernel fractions), on the built-in spec as
+     shipped ("built-in": its attainable figures) and on its datasheet figures alone
+     ("datasheet": --ideal), beside the FLOPs-only estimate (FLOPs / datasheet matrix peak);
   3. counts, for a few models at batch 1, the device kernels one forward launches (torch
      profiler) against the op records modelmeter charges overhead for;
   4. prints a short table and writes gpu_check.json and gpu_check.md into ``--out``
@@ -84,6 +86,7 @@ MODELS = [
     "maxvit_t",
 ]
 QUICK_MODELS = ["resnet18", "mobilenet_v3_small"]
+DECODER = "gpt2"  # the decoder cases (--decoder-seqs): the hf:gpt2 preset, random weights
 KERNEL_CHECK = ["resnet50", "mobilenet_v3_large", "vit_b_16", "swin_t"]
 
 
@@ -174,14 +177,13 @@ def _kernel_check(
 ) -> dict[str, Any]:
     """Kernels per forward against op records at batch 1, and per kernel class measured
     (torch.profiler) against the roofline on the first spec, at each batch."""
-    model = load_on_device(f"torchvision:{name}", dev).model
+    model = load_on_device(source(name), dev).model
     out: dict[str, Any] = {"model": name, "dtype": dtype, "classes": {}}
     spec_key, spec = next(iter(specs.items()))
     for batch in sorted({1, *batches}):
-        prepared = prepare(model, _request(name, dtype, batch), dev)
-        report = modelmeter.analyze(
-            prepared.analysis_model, _input(name), batch=batch, dtype=dtype
-        )
+        request = _request(name, dtype, batch)
+        prepared = prepare(model, request, dev)
+        report = modelmeter.analyze(prepared.analysis_model, request)
         if batch == 1:
             records = sum(len(n.ops) for n in report.modules())
             kernels = count_kernels(prepared.model, prepared.args, prepared.kwargs, dev)
@@ -203,8 +205,18 @@ def _input(name: str) -> str:
     return "1x3x299x299" if name.startswith("inception") else "1x3x224x224"
 
 
-def _request(name: str, dtype: str, batch: int) -> InputRequest:
-    return InputRequest.from_api(_input(name), batch=batch, dtype=dtype)
+def source(label: str) -> str:
+    """Where a case's model comes from: ``gpt2@s512`` is the hf:gpt2 preset (a decoder, on
+    512 tokens), anything else a torchvision classifier."""
+    return f"hf:{label.split('@s')[0]}" if "@s" in label else f"torchvision:{label}"
+
+
+def _request(label: str, dtype: str, batch: int) -> InputRequest:
+    if "@s" in label:  # a decoder: token ids of the sequence length, one forward (prefill)
+        seq = int(label.split("@s")[1])
+        return InputRequest.from_api(None, {"input_ids": f"1x{seq}:int64"}, batch=batch,
+                                     dtype=dtype)
+    return InputRequest.from_api(_input(label), batch=batch, dtype=dtype)
 
 
 def _case(
@@ -216,8 +228,9 @@ def _case(
     specs: dict[str, Any],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    prepared = prepare(model, _request(label, dtype, batch), dev)
-    report = modelmeter.analyze(prepared.analysis_model, _input(label), batch=batch, dtype=dtype)
+    request = _request(label, dtype, batch)
+    prepared = prepare(model, request, dev)
+    report = modelmeter.analyze(prepared.analysis_model, request)
     timings = time_model(
         prepared.model,
         prepared.args,
@@ -275,6 +288,7 @@ def summarise(cases: list[dict[str, Any]], spec_keys: list[str]) -> list[dict[st
             row[f"err_{key}"] = median_error(pairs)
             ratios = [c["specs"][key]["ratio"] for c in group]
             row[f"median_ratio_{key}"] = quantile(ratios, 0.5)
+            row[f"worst_{key}"] = max(ratios, key=lambda r: max(r, 1 / r) if r > 0 else 0)
         ref = "datasheet" if "datasheet" in spec_keys else spec_keys[0]
         fo = [(c["specs"][ref]["flops_only_s"], c["measured_s"]) for c in group]
         row["err_flops_only"] = median_error(fo)
@@ -297,12 +311,15 @@ def table(summary: list[dict[str, Any]], spec_keys: list[str]) -> str:
         *[f"err {k}" for k in spec_keys],
         "err FLOPs-only",
         "meas / FLOPs-only",
+        *(["worst built-in pred/meas"] if "built-in" in spec_keys else []),
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary:
         cells = [str(r["batch"]), r["dtype"], str(r["models"])]
         cells += [_pct(r[f"err_{k}"]) for k in spec_keys]
         cells += [_pct(r["err_flops_only"]), f"{r['median_measured_over_flops_only']:.1f}x"]
+        if "built-in" in spec_keys:
+            cells.append(f"{r['worst_built-in']:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -375,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", help="comma-separated torchvision names")
     p.add_argument("--batches", help="comma-separated, default 1,64 (quick: 1,4)")
     p.add_argument("--dtypes", default="float32,bfloat16")
+    p.add_argument(
+        "--decoder-seqs",
+        default=None,
+        help="sequence lengths of the decoder cases (hf:gpt2, one forward on that many "
+        "tokens; default 128,512,1024 on a GPU, none on a CPU); '' for none",
+    )
     p.add_argument("--datasheet", help="built-in spec to compare (default: from device name)")
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--repeats", type=int, default=None)
@@ -392,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     if dev.type == "cpu" and not args.malloc_defaults:
         allocator = keep_freed_memory()
     models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else MODELS)
+    seqs = args.decoder_seqs if args.decoder_seqs is not None else (
+        "" if args.quick or dev.type == "cpu" else "128,512,1024")
+    models += [f"{DECODER}@s{int(n)}" for n in seqs.split(",") if n.strip()]
     batches = [int(b) for b in (args.batches or ("1,4" if args.quick else "1,64")).split(",")]
     dtypes = [canonical_dtype(d) for d in args.dtypes.split(",")]
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
@@ -421,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     if dev.type == "cuda":
         device_label = torch.cuda.get_device_name(dev)
     sheet = args.datasheet or guess_datasheet(device_label, builtin_names())
-    if sheet:
-        specs["datasheet"] = load_spec(sheet)
+    if sheet:  # the built-in spec as shipped (its attainable figures), and its datasheet alone
+        specs["built-in"] = load_spec(sheet)
+        specs["datasheet"] = load_spec(sheet).ideal()
     print(f"datasheet spec: {sheet or 'none'}", flush=True)
     if not specs:
         print("nothing to compare against: no calibration and no datasheet spec", flush=True)
@@ -454,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         model = None
         try:
-            model = load_on_device(f"torchvision:{name}", dev).model
+            model = load_on_device(source(name), dev).model
             for dtype in dtypes:
                 for batch in batches:
                     doc["cases"].append(_case(name, model, dev, dtype, batch, specs, args))

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gpu_check import _input, calibrated_variants, summarise, table  # noqa: E402
+from gpu_check import _request, calibrated_variants, source, summarise, table  # noqa: E402
 
 import modelmeter  # noqa: E402
 from modelmeter.analysis.roofline import roofline  # noqa: E402
@@ -47,7 +47,6 @@ def replay(doc: dict[str, Any], specs: dict[str, Any]) -> list[dict[str, Any]]:
     import torch
 
     from modelmeter.frontends.torch.building import load_on_device, prepare
-    from modelmeter.inputs import InputRequest
 
     cpu = torch.device("cpu")
     out: list[dict[str, Any]] = []
@@ -55,12 +54,10 @@ def replay(doc: dict[str, Any], specs: dict[str, Any]) -> list[dict[str, Any]]:
     for c in doc["cases"]:
         name = c["model"]
         if name not in models:
-            models = {name: load_on_device(f"torchvision:{name}", cpu).model}
-        request = InputRequest.from_api(_input(name), batch=c["batch"], dtype=c["dtype"])
+            models = {name: load_on_device(source(name), cpu).model}
+        request = _request(name, c["dtype"], c["batch"])
         prepared = prepare(models[name], request, cpu)
-        report = modelmeter.analyze(
-            prepared.analysis_model, _input(name), batch=c["batch"], dtype=c["dtype"]
-        )
+        report = modelmeter.analyze(prepared.analysis_model, request)
         rows = {}
         for key, spec in specs.items():
             roof = roofline(report, spec, phase="forward", tf32=False)

@@ -19,7 +19,7 @@ from modelmeter.hardware import HardwareSpec, HardwareSpecError, load_spec
 from modelmeter.render import render_report as render
 from modelmeter.report import Cost, InputSpec, ModuleNode, OpRecord, Report
 
-H100 = load_spec("h100-sxm")
+H100 = load_spec("h100-sxm").ideal()  # the datasheet roofline (attainable: test_runtime.py)
 
 
 def one_op_report(rec: OpRecord, shape: tuple[int, ...] = (8, 4)) -> Report:

@@ -53,7 +53,7 @@ def test_quick_cpu_run(tmp_path: Path) -> None:
         # two dtypes calibrated give per-dtype figures, so the dtype-blind variant is there
         # too; a CPU does not overlap launches, so there is no "serial" variant
         assert c["measured_s"] > 0
-        assert set(c["specs"]) == {"calibrated", "dtype-blind", "datasheet"}
+        assert set(c["specs"]) == {"calibrated", "dtype-blind", "built-in", "datasheet"}
         for s in c["specs"].values():
             assert s["ratio"] == pytest.approx(s["predicted_s"] / c["measured_s"])
     assert [(r["batch"], r["dtype"]) for r in doc["summary"]] == [

@@ -93,7 +93,7 @@ def prediction(roof: Roofline, flops: int) -> Prediction:
         flops_only_s=flops / roof.peak if roof.peak else math.inf,
         peak=roof.peak,
         bandwidth=spec.bandwidth,
-        kernel_overhead_s=spec.overhead_for(roof.dtype),
+        kernel_overhead_s=spec.host_overhead(roof.dtype, roof.runtime),
         launches_overlap=spec.launches_overlap,
     )
 
@@ -108,7 +108,8 @@ def module_timings(
         # the hooks synchronise around every module, so no launch overlaps execution there:
         # compare module times with the roofline that pays every launch
         roof = roofline(
-            report, replace(roof.spec, overlap=False), phase=roof.phase, tf32=roof.tf32
+            report, replace(roof.spec, overlap=False), phase=roof.phase, tf32=roof.tf32,
+            runtime=roof.runtime,
         )
     modules: list[ModuleTiming] = []
     for node in report.modules():

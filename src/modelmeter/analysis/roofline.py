@@ -8,11 +8,18 @@ one kernel, unfused)::
                  kc, km = efficiency.dtypes[dtype][kernel class], else
                           efficiency.kernels[kernel class] (1.0 unless the spec gives them)
     busy_s     = max(compute_s, memory_s)
-    overhead_s = o, the spec's per-kernel overhead for the op's dtype
-                 (overhead.dtypes, else overhead.kernel)      (launches in series: CPU, NPU)
-               = max(0, o_1+...+o_i - finish of kernel i-1)   (launches overlap: GPU queue)
+    o          = the host's time to issue the op under the runtime: eager, the spec's
+                 per-op overhead for the op's dtype (overhead.dtypes, else overhead.kernel);
+                 graphs (CUDA graphs / torch.compile), overhead.runtimes.graphs, else 0;
+                 ort, overhead.runtimes.ort, else eager's
+    L          = overhead.launch: device time of every kernel beyond its roofline (0 if none)
+    overhead_s = o + L                                        (launches in series: CPU, NPU)
+               = max(0, o_1+...+o_i - finish of kernel i-1) + L   (launches overlap: GPU)
     latency_s  = busy_s + overhead_s
     bound      = overhead if overhead_s > busy_s, else compute or memory
+
+The figures are the spec's ``[attainable]`` ones where it has them (``ideal=True``: the
+datasheet's, every efficiency 1.0; hardware/attainable.py).
 
 Where launches overlap execution (``spec.launches_overlap``: GPUs), the host issues kernel i
 (in execution order) at o_1+...+o_i (i*o with one overhead) and the device runs it once both
@@ -36,6 +43,7 @@ from typing import Any
 from modelmeter.analysis.kernels import record_class
 from modelmeter.analysis.memory import WeightsFit, weights_fit
 from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime, OpTime, bound_of, sum_times
+from modelmeter.hardware.attainable import RUNTIMES
 from modelmeter.hardware.schema import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
 from modelmeter.report import ModuleNode, OpRecord, Report
@@ -59,6 +67,11 @@ class Roofline:
     tf32: bool = False
     notes: list[str] = field(default_factory=list)
     weights: WeightsFit | None = None  # the weights' bytes against the chip's memory
+    runtime: str = "eager"
+    # the figures priced: "attainable" (the spec's [attainable]), "datasheet" (a spec without
+    # one, or a calibrated file) or "ideal" (datasheet, every efficiency 1.0); and their source
+    figures: str = "datasheet"
+    figures_source: str = ""
 
     @property
     def latency_s(self) -> float:
@@ -101,8 +114,12 @@ class Roofline:
                     for cls in self.spec.kernels_table(self.dtype)
                 },
             },
-            "kernel_overhead_s": self.spec.overhead_for(self.dtype),
+            "kernel_overhead_s": self.spec.host_overhead(self.dtype, self.runtime),
+            "launch_overhead_s": self.spec.launch_s,
             "launches_overlap": self.spec.launches_overlap,
+            "runtime": self.runtime,
+            "figures": self.figures,
+            "figures_source": self.figures_source,
             "batch": self.batch,
             "throughput_per_s": self.throughput,
             "phase": self.phase,
@@ -119,16 +136,21 @@ def op_time(
     spec: HardwareSpec,
     choice: PeakChoice,
     unit: str,
+    *,
+    runtime: str = "eager",
 ) -> OpTime:
     """The roofline time of one op on ``spec`` at the peak ``choice``; the
-    ``[efficiency.kernels]`` fractions of its kernel class scale the two ceilings."""
+    ``[efficiency.kernels]`` fractions of its kernel class scale the two ceilings. Its
+    overhead is the host's issue time under ``runtime`` plus the kernel's launch time, paid in
+    series (:func:`queued` overlaps the host's part with execution)."""
     flops = rec.cost.flops
     moved = rec.cost.bytes_moved
     kind = record_class(rec)
     kc, km = spec.kernel_factors(kind, rec.dtype)
     compute = flops / (choice.value * spec.efficiency_compute * kc)
     memory = moved / (spec.bandwidth * spec.efficiency_memory * km)
-    overhead = spec.overhead_for(rec.dtype)
+    host, launch = spec.host_overhead(rec.dtype, runtime), spec.launch_s
+    overhead = host + launch
     busy = max(compute, memory)
     return OpTime(
         op=rec.op,
@@ -149,28 +171,33 @@ def op_time(
         kernel_class=kind,
         kernel_efficiency=kc,
         kernel_memory_efficiency=km,
+        host_s=host,
+        launch_s=launch,
     )
 
 
 def queued(ops: list[OpTime], interval: float | None = None) -> list[OpTime]:
     """The ops as a device that overlaps launches with execution runs them, in order: the
-    host spends each op's own overhead (or ``interval`` for every op) issuing it, so kernel i
-    is issued when the overheads of ops 1..i are spent (``i * interval``); the device starts
-    it when it is issued and kernel i-1 is done. Each op's overhead becomes the time the
-    device waited for it."""
+    host spends each op's own issue time (its overhead less its launch time; or ``interval``
+    for every op) issuing it, so kernel i is issued when the issue times of ops 1..i are spent
+    (``i * interval``); the device starts it when it is issued and kernel i-1 is done, and
+    runs it for its launch time plus its busy time. Each op's overhead becomes the time the
+    device waited for it plus its launch time."""
     out: list[OpTime] = []
     finish = issued = 0.0
     for t in ops:
         busy = t.latency_s - t.overhead_s
-        issued += t.overhead_s if interval is None else interval
+        issued += t.overhead_s - t.launch_s if interval is None else interval
         wait = max(0.0, issued - finish)
-        finish += wait + busy
+        finish += wait + t.launch_s + busy
+        overhead = wait + t.launch_s
         out.append(
             replace(
                 t,
-                overhead_s=wait,
-                latency_s=wait + busy,
-                bound=bound_of(t.compute_s, t.memory_s, wait),
+                overhead_s=overhead,
+                host_s=wait,
+                latency_s=overhead + busy,
+                bound=bound_of(t.compute_s, t.memory_s, overhead),
             )
         )
     return out
@@ -204,21 +231,82 @@ def _batch(report: Report) -> int | None:
 
 
 def roofline(
-    report: Report, spec: HardwareSpec, *, phase: str | None = None, tf32: bool = False
+    report: Report,
+    spec: HardwareSpec,
+    *,
+    phase: str | None = None,
+    tf32: bool = False,
+    ideal: bool = False,
+    runtime: str = "eager",
 ) -> Roofline:
     """Roofline latency, bound and utilization of every op, module and the model on ``spec``.
 
     ``phase`` keeps only "forward" or "backward" ops (None: all). ``tf32`` lets float32 MAC
-    ops use the TF32 peak (as ``torch.backends.cuda.matmul.allow_tf32`` does).
+    ops use the TF32 peak (as ``torch.backends.cuda.matmul.allow_tf32`` does). The spec's
+    ``[attainable]`` figures price the ops unless ``ideal`` (the datasheet roofline, every
+    efficiency 1.0). ``runtime`` (eager, graphs, ort) sets the host's per-op issue time.
+    Utilization is against the datasheet's matrix peak either way.
     """
+    if runtime not in RUNTIMES:
+        raise HardwareSpecError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    priced = spec.ideal() if ideal else spec.attained()
     dtype = main_dtype(report, phase)
     try:
-        ref = resolve_peak(spec, dtype, "matrix", tf32=tf32)
+        ref = resolve_peak(spec, dtype, "matrix", tf32=tf32)  # the datasheet's
+        used = resolve_peak(priced, dtype, "matrix", tf32=tf32)
     except ValueError as e:
         raise HardwareSpecError(str(e)) from None
-    notes: dict[str, None] = {}
-    if ref.note:
-        notes[ref.note] = None
+    notes: dict[str, None] = {n: None for n in (ref.note, used.note) if n}
+    ops = _priced_ops(report, priced, phase, tf32, runtime, notes)
+    own = {node.name: ModuleTime(node.name, peak=ref.value) for node in report.modules()}
+    for t in ops:
+        own[t.module] = own[t.module].add(t)
+    modules: dict[str, ModuleTime] = {}
+
+    def subtree(node: ModuleNode) -> ModuleTime:
+        mine = own[node.name]
+        kids = [subtree(c) for c in node.children]
+        total = sum_times(node.name, [mine, *kids], ref.value)
+        modules[node.name] = total
+        return total
+
+    total = subtree(report.root)
+    modules = {n.name: modules[n.name] for n in report.modules()}  # tree order
+    ridge = used.value * priced.efficiency_compute / (priced.bandwidth * priced.efficiency_memory)
+    fit = weights_fit(report, spec)
+    figures, source = _figures(spec, ideal)
+    _runtime_notes(notes, priced, runtime)
+    return Roofline(
+        spec=priced,
+        ops=ops,
+        modules=modules,
+        own=own,
+        total=total,
+        dtype=dtype,
+        peak=ref.value,
+        peak_key=ref.key,
+        ridge_point=ridge,
+        batch=_batch(report),
+        phase=phase,
+        tf32=tf32,
+        notes=_closing_notes(notes, dtype, spec.ideal() if ideal else spec, fit),
+        weights=fit,
+        runtime=runtime,
+        figures=figures,
+        figures_source=source,
+    )
+
+
+def _priced_ops(
+    report: Report,
+    spec: HardwareSpec,
+    phase: str | None,
+    tf32: bool,
+    runtime: str,
+    notes: dict[str, None],
+) -> list[OpTime]:
+    """Every op's time on ``spec``, in tree order, queued in execution order where launches
+    overlap execution; the peaks' fallback notes go into ``notes``."""
     choices: dict[tuple[str, str], PeakChoice] = {}
     ops: list[OpTime] = []
     seqs: list[int] = []
@@ -235,7 +323,7 @@ def roofline(
                     raise HardwareSpecError(str(e)) from None
                 if choices[key].note:
                     notes[choices[key].note] = None
-            ops.append(op_time(rec, node.name, spec, choices[key], unit))
+            ops.append(op_time(rec, node.name, spec, choices[key], unit, runtime=runtime))
             seqs.append(rec.seq)
     if spec.launches_overlap and any(t.overhead_s > 0 for t in ops):
         # the queue runs in execution order (the records' seq), the rows stay in tree order
@@ -244,38 +332,23 @@ def roofline(
             order.sort(key=seqs.__getitem__)
         for i, t in zip(order, queued([ops[i] for i in order]), strict=True):
             ops[i] = t
-    own = {node.name: ModuleTime(node.name, peak=ref.value) for node in report.modules()}
-    for t in ops:
-        own[t.module] = own[t.module].add(t)
-    modules: dict[str, ModuleTime] = {}
+    return ops
 
-    def subtree(node: ModuleNode) -> ModuleTime:
-        mine = own[node.name]
-        kids = [subtree(c) for c in node.children]
-        total = sum_times(node.name, [mine, *kids], ref.value)
-        modules[node.name] = total
-        return total
 
-    total = subtree(report.root)
-    modules = {n.name: modules[n.name] for n in report.modules()}  # tree order
-    ridge = ref.value * spec.efficiency_compute / (spec.bandwidth * spec.efficiency_memory)
-    fit = weights_fit(report, spec)
-    return Roofline(
-        spec=spec,
-        ops=ops,
-        modules=modules,
-        own=own,
-        total=total,
-        dtype=dtype,
-        peak=ref.value,
-        peak_key=ref.key,
-        ridge_point=ridge,
-        batch=_batch(report),
-        phase=phase,
-        tf32=tf32,
-        notes=_closing_notes(notes, dtype, spec, fit),
-        weights=fit,
-    )
+def _figures(spec: HardwareSpec, ideal: bool) -> tuple[str, str]:
+    """Which figures priced the ops, and where they came from."""
+    if ideal:
+        return "ideal", "datasheet peaks, efficiency 1.0 (--ideal)"
+    if spec.attainable is not None:
+        return "attainable", spec.attainable.label()
+    return "datasheet", spec.source
+
+
+def _runtime_notes(notes: dict[str, None], spec: HardwareSpec, runtime: str) -> None:
+    if runtime == "ort" and "ort" not in spec.runtime_overhead:
+        notes["no onnxruntime per-op figure for this chip: eager's per-op overhead used"] = None
+    if runtime == "graphs" and "graphs" not in spec.runtime_overhead:
+        notes["graphs runtime: no per-op host time (one replay issues every kernel)"] = None
 
 
 def _closing_notes(
@@ -292,6 +365,10 @@ def _closing_notes(
         notes[str(fit.note())] = None
     if not spec.verified:
         notes["unverified figures: the hardware spec is not marked verified"] = None
+    if spec.attainable is not None and spec.attainable.basis == "estimated":
+        text = "attainable figures estimated, not measured on this chip"
+        notes[text + (f" (uncertainty {spec.attainable.uncertainty})"
+                      if spec.attainable.uncertainty else "")] = None
     return list(notes)
 
 
@@ -304,4 +381,5 @@ __all__ = [
     "op_time",
     "queued",
     "main_dtype",
+    "RUNTIMES",
 ]

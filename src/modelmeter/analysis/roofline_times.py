@@ -32,6 +32,10 @@ class OpTime:
     kernel_class: str = ""
     kernel_efficiency: float = 1.0
     kernel_memory_efficiency: float = 1.0
+    # overhead_s = host_s + launch_s: the host's issue time the device waited for (all of it
+    # where launches run in series) and the kernel's own launch time on the device
+    host_s: float = 0.0
+    launch_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +53,8 @@ class OpTime:
             "compute_s": self.compute_s,
             "memory_s": self.memory_s,
             "overhead_s": self.overhead_s,
+            "host_s": self.host_s,
+            "launch_s": self.launch_s,
             "latency_s": self.latency_s,
             "bound": self.bound,
             "arithmetic_intensity": self.arithmetic_intensity,

@@ -94,10 +94,13 @@ def utilization(
     phase: str | None = None,
     dtype: str | None = None,
     tf32: bool = False,
+    ideal: bool = False,
+    runtime: str = "eager",
 ) -> Utilization:
     """Utilization of ``spec`` when ``report``'s model runs in ``latency_s`` seconds.
 
-    ``dtype`` picks the peak (default: the dtype doing most of the model's MAC FLOPs).
+    ``dtype`` picks the peak (default: the dtype doing most of the model's MAC FLOPs);
+    ``ideal`` and ``runtime`` are the roofline's, for the prediction beside it.
     """
     if not latency_s > 0 or latency_s == float("inf"):
         raise HardwareSpecError(f"latency must be a positive time (got {latency_s!r})")
@@ -116,7 +119,7 @@ def utilization(
         choice = resolve_peak(spec, dt, "matrix", tf32=tf32)
     except ValueError as e:
         raise HardwareSpecError(str(e)) from None
-    roof = roofline(report, spec, phase=phase, tf32=tf32)
+    roof = roofline(report, spec, phase=phase, tf32=tf32, ideal=ideal, runtime=runtime)
     cost = report.total(phase).cost
     notes = [choice.note] if choice.note else []
     fit = roof.weights.note() if roof.weights is not None else None  # weights over memory

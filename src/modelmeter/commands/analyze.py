@@ -8,6 +8,7 @@ import shutil
 import sys
 from typing import Any
 
+from modelmeter.commands.fusion import add_fuse_option, check_fuse_args, fusion_text
 from modelmeter.commands.options import (
     DEFAULT_DEPTH,
     MODEL_HELP,
@@ -26,6 +27,7 @@ from modelmeter.commands.options import (
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
 from modelmeter.commands.plot_options import add_plot_options, check_plot_args, write_plots
+from modelmeter.commands.pricing_options import pricing
 from modelmeter.commands.storage_options import add_storage_options, storage_kwargs
 from modelmeter.commands.table_options import (
     add_table_options,
@@ -69,6 +71,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     add_storage_options(a)
     add_plot_options(add_chip_options(a))
+    add_fuse_option(a)
     add_units_option(a)
     a.set_defaults(handler=with_units(run))
 
@@ -94,6 +97,8 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
         raise InputError(
             "--plot and --plot-breakdown draw one model's report: give one MODEL (and no -f latex)"
         )
+    if args.fuse is not None:
+        raise InputError("--fuse takes one MODEL (and no -f latex)")
     request = input_request(args)  # applies to every model; fails before any model loads
     args.model = None
     check_command_outputs(args, [("-o", args.output)], *(f for m in models for f in model_files(m)))
@@ -109,7 +114,7 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
                     label, request, mode=args.mode, convention=args.convention,
                     backward=args.backward, **storage_kwargs(args),
                 )
-            roof = None if spec is None else roofline(report, spec, tf32=args.tf32)
+            roof = None if spec is None else roofline(report, spec, **pricing(args))
         except ModelmeterError as e:
             print(f"{PROG}: error: {label}: {first_line(e)}", file=sys.stderr)
             failed += 1
@@ -146,6 +151,7 @@ def run_one(args: argparse.Namespace) -> int:
     out = output_path(args.output)
     spec = spec_from_args(args)  # a bad hardware file fails before the model loads
     check_plot_args(args, spec)
+    rules = check_fuse_args(args, spec)
     view = table_view(args, spec is not None)
     with quiet_libraries(args.debug):
         report = analyze(
@@ -156,11 +162,15 @@ def run_one(args: argparse.Namespace) -> int:
             backward=args.backward,
             **storage_kwargs(args),
         )
+    if rules is not None:  # --fuse: the what-if instead of the report
+        emit(fusion_text(args, report, spec, rules), out)
+        warn_unverified(spec)
+        return 0
     roof = None
     if spec is not None:
         from modelmeter.analysis.roofline import roofline
 
-        roof = roofline(report, spec, tf32=args.tf32)
+        roof = roofline(report, spec, **pricing(args))
     if args.format == "table" and out is None and sys.stdout.isatty():
         from rich.console import Console
 

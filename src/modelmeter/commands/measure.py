@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             args.model, request, device=args.device, warmup=args.warmup,
             repeats=args.repeats, per_module=args.per_module, per_class=args.per_class,
             hardware=spec, tf32=args.tf32, progress=progress,
+            ideal=args.ideal, runtime=args.runtime,
         )  # fmt: skip
     from modelmeter.render.measure import render_measure
 

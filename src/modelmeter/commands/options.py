@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from modelmeter.commands.pricing_options import add_pricing_options
 from modelmeter.errors import InputError
 from modelmeter.inputs import InputRequest
 from modelmeter.shapes import MAX_DIM
@@ -255,6 +256,7 @@ def add_chip_options(p: argparse.ArgumentParser) -> Any:
         help="with --peak: the dtype the peak is for (default int8)",
     )
     g.add_argument("--tf32", action="store_true", help=TF32_HELP)
+    add_pricing_options(g)
     return g
 
 

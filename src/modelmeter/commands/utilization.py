@@ -17,6 +17,7 @@ from modelmeter.commands.options import (
     warn_unverified,
 )
 from modelmeter.commands.paths import check_command_outputs
+from modelmeter.commands.pricing_options import pricing
 from modelmeter.errors import InputError
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import UTILIZATION_FORMATS
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     check_command_outputs(args, [("-o", args.output)])
     out = output_path(args.output)
     report = _load_report(args, input_request(args))
-    result = utilization(report, spec, latency, tf32=args.tf32)
+    result = utilization(report, spec, latency, **pricing(args))
     emit(render_utilization(report, result, args.format), out)
     warn_unverified(spec)
     return 0

@@ -21,11 +21,12 @@ from modelmeter.hardware.schema import (
     NUMBER_KINDS,
     SCHEMA,
     SIDES,
-    TABLE_KEYS,
     TOP_KEYS,
     Field,
     HardwareSpecError,
     SpecFieldError,
+    _document,
+    _toml_table,
     to_toml,
 )
 from modelmeter.hardware.spec import HardwareSpec
@@ -50,8 +51,13 @@ class _Reader:
         for f in fields:
             label = prefix + f.key
             if f.kind == "table":
-                table = self.table(data.get(f.key, {}), label, TABLE_KEYS.get(f.key))
+                table = self.table(data.get(f.key, {}), label, {t.key for t in f.table})
                 self.read(f.table, table, label + ".", out)
+            elif f.kind == "section" and f.key in data:  # [attainable]: its own arguments
+                held: dict[str, Any] = {}
+                self.read(f.table, self.table(data[f.key], label, {t.key for t in f.table}),
+                          label + ".", held)
+                out[f.name] = held
             elif f.key not in data:
                 if f.required:
                     raise self.fail(label, f.missing)
@@ -62,7 +68,7 @@ class _Reader:
                 pairs = self.kernels(data[f.key], label)
                 out["kernel_efficiency"] = {cls: p[0] for cls, p in pairs.items()}
                 out["kernel_memory"] = {cls: p[1] for cls, p in pairs.items() if p[1] != p[0]}
-            elif f.kind == "by_dtype":
+            elif f.kind in ("by_dtype", "by_runtime"):
                 out[f.name] = self.by_dtype(data[f.key], label, f.entry)
             else:
                 out[f.name] = self.value(data[f.key], label, f.kind)
@@ -176,8 +182,16 @@ def dump_toml(spec: HardwareSpec) -> str:
     return to_toml(spec)
 
 
+def attainable_toml(attainable: Any) -> str:
+    """An ``[attainable]`` section alone (an Attainable), as the TOML a spec file ends with."""
+    f = next(f for f in SCHEMA if f.key == "attainable")
+    lines = _toml_table("attainable", f.table, _document(f.table, attainable))
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
 __all__ = [
     "HardwareSpecError",
+    "attainable_toml",
     "dump_toml",
     "format_si",
     "load_file",

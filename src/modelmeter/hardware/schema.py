@@ -15,7 +15,9 @@ Kinds of field: ``text``; ``flag`` (true/false); ``rate`` (FLOP/s or OP/s), ``ba
 (bytes/s) and ``bytes``: positive figures, written with an SI prefix (``"3.35T"``);
 ``fraction``: a positive plain number, at most ``most``; ``seconds``: a time >= 0, written in
 microseconds (``"4us"``). Tables: ``peaks`` (dtype -> rate), ``by_dtype`` (op dtype -> an
-entry), ``kernels`` (kernel class -> fraction, or ``{compute, memory}``).
+entry), ``by_runtime`` (runtime -> seconds), ``kernels`` (kernel class -> fraction, or
+``{compute, memory}``); a ``section`` is a table held by its own object (``[attainable]``:
+:class:`~modelmeter.hardware.attainable.Attainable`), absent when None.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmeter.errors import ModelmeterError
+from modelmeter.hardware.attainable import BASES, RUNTIMES
 from modelmeter.hardware.quantities import figure_rule, format_si
 from modelmeter.registry import FAMILIES
 from modelmeter.units import DTYPE_BYTES, canonical_dtype
@@ -50,6 +53,8 @@ UNITS = {
     "kernels": "fraction of the ceiling",
 }
 SIDES = ("compute", "memory")  # the two ceilings a kernel class's entry may give apart
+# [overhead.runtimes] keys: eager's per-op host time is [overhead] kernel itself
+RUNTIME_KEYS = tuple(r for r in RUNTIMES if r != "eager")
 
 
 class HardwareSpecError(ModelmeterError):
@@ -108,6 +113,14 @@ class Field:
         return self.written(spec) if self.written else getattr(spec, self.name)
 
 
+# Fields the top level and [attainable] share.
+_LAUNCH = Field("launch", "seconds", "launch_overhead", omit_none=True)  # device time per kernel
+_RUNTIMES = Field("runtimes", "by_runtime", "runtime_overhead", entry="seconds", omit_empty=True)
+_KERNELS = Field("kernels", "kernels", "kernel_efficiency", omit_empty=True,
+                 written=lambda s: s.kernels_table())
+_DTYPE_KERNELS = Field("dtypes", "by_dtype", "dtype_kernels", entry="kernels", omit_empty=True,
+                       written=lambda s: {d: s.dtype_kernels_table(d) for d in s.dtype_kernels})
+
 SCHEMA: tuple[Field, ...] = (
     Field("name", "text", required=True, pattern=NAME_RE),
     Field("display_name", "text"),
@@ -125,19 +138,38 @@ SCHEMA: tuple[Field, ...] = (
     Field("compute", "peaks", entry="rate"),
     Field("vector", "peaks", entry="rate"),
     Field("overhead", "table", table=(
+        # eager per-op host time (the launch included)
         Field("kernel", "seconds", "kernel_overhead"),
         Field("overlap", "flag", omit_none=True, written=lambda s: s.launches_overlap),
         Field("dtypes", "by_dtype", "dtype_overhead", entry="seconds", omit_empty=True),
+        _LAUNCH,
+        _RUNTIMES,
     )),
     Field("efficiency", "table", table=(
         # a kernel cannot beat the peak; unfused byte counts can exceed what fused kernels
         # really move, so memory may be above 1 (docs/hardware.md)
         Field("compute", "fraction", "efficiency_compute", most=1.0),
         Field("memory", "fraction", "efficiency_memory"),
-        Field("kernels", "kernels", "kernel_efficiency", omit_empty=True,
-              written=lambda s: s.kernels_table()),
-        Field("dtypes", "by_dtype", "dtype_kernels", entry="kernels", omit_empty=True,
-              written=lambda s: {d: s.dtype_kernels_table(d) for d in s.dtype_kernels}),
+        _KERNELS,
+        _DTYPE_KERNELS,
+    )),
+    # what real kernels attain, beside the datasheet figures above (hardware/attainable.py)
+    Field("attainable", "section", omit_none=True, table=(
+        Field("basis", "text", choices=BASES),
+        Field("source", "text"),
+        Field("uncertainty", "text", omit_empty=True),
+        Field("memory", "table", omit_empty=True, table=(
+            Field("bandwidth", "bandwidth", omit_none=True),
+        )),
+        Field("compute", "peaks", entry="rate", omit_empty=True),
+        Field("vector", "peaks", entry="rate", omit_empty=True),
+        Field("overhead", "table", omit_empty=True, table=(
+            Field("kernel", "seconds", "kernel_overhead", omit_none=True),
+            Field("dtypes", "by_dtype", "dtype_overhead", entry="seconds", omit_empty=True),
+            _LAUNCH,
+            _RUNTIMES,
+        )),
+        Field("efficiency", "table", omit_empty=True, table=(_KERNELS, _DTYPE_KERNELS)),
     )),
 )
 TOP_KEYS = {f.key for f in SCHEMA}
@@ -221,9 +253,10 @@ def _mapping(value: Any, label: str, where: str) -> Mapping[str, Any]:
 
 
 def _check_field(f: Field, spec: HardwareSpec, label: str, where: str) -> None:
-    if f.kind == "table":
-        for sub in f.table:
-            _check_field(sub, spec, f"{label}.{sub.key}", where)
+    if f.kind in ("table", "section"):
+        held = getattr(spec, f.name) if f.kind == "section" else spec
+        for sub in f.table if held is not None else ():
+            _check_field(sub, held, f"{label}.{sub.key}", where)
         return
     value = getattr(spec, f.name)
     if f.kind == "peaks":
@@ -236,6 +269,11 @@ def _check_field(f: Field, spec: HardwareSpec, label: str, where: str) -> None:
             _class_key(cls, f"{label}.{cls}", where)
             compute = value.get(cls, 1.0)
             _kernel_pair((compute, memory.get(cls, compute)), f"{label}.{cls}", where)
+    elif f.kind == "by_runtime":
+        for runtime, v in _mapping(value, label, where).items():
+            if runtime not in RUNTIME_KEYS:
+                raise SpecFieldError(where, f"{label}.{runtime}", f"is not a runtime with its own overhead; use {', '.join(RUNTIME_KEYS)} (eager's is [overhead] kernel)")  # noqa: E501
+            _one(Field("", "seconds"), v, f"{label}.{runtime}", where)
     elif f.kind == "by_dtype":
         for dtype, v in _mapping(value, label, where).items():
             _dtype_key(dtype, f"{label}.{dtype}", where, op=True)
@@ -260,17 +298,17 @@ def check(spec: HardwareSpec) -> None:
                                  "needs at least one dtype peak (FLOP/s), e.g. int8 = '1.7T'")
 
 
-# ---- the document, as a dict and as TOML --------------------------------------------------
-
-
 def _document(fields: tuple[Field, ...], spec: HardwareSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields:
-        if f.kind == "table":
-            out[f.key] = _document(f.table, spec)
+        if f.kind in ("table", "section"):
+            held = getattr(spec, f.name) if f.kind == "section" else spec
+            sub = {} if held is None else _document(f.table, held)
+            if not ((f.omit_none and held is None) or (f.omit_empty and not sub)):
+                out[f.key] = sub
             continue
         value = f.value(spec)
-        if f.kind in ("peaks", "by_dtype", "kernels"):
+        if f.kind in ("peaks", "by_dtype", "by_runtime", "kernels"):
             value = {k: dict(v) if isinstance(v, Mapping) else v for k, v in value.items()}
         if (f.omit_none and value is None) or (f.omit_empty and not value):
             continue
@@ -315,12 +353,12 @@ def _toml_table(header: str, fields: tuple[Field, ...], doc: dict[str, Any]) -> 
             continue
         value = doc[f.key]
         label = f"{header}.{f.key}" if header else f.key
-        if f.kind in ("table", "peaks", "kernels", "by_dtype"):
+        if f.kind in ("table", "section", "peaks", "kernels", "by_dtype", "by_runtime"):
             subtables.append((label, f, value))
         else:
             yield f"{f.key} = {_toml_value(f.kind, value)}"
     for label, f, value in subtables:
-        if f.kind == "table":
+        if f.kind in ("table", "section"):
             yield from _toml_table(label, f.table, value)
         elif f.kind == "by_dtype" and f.entry == "kernels":
             for dtype, table in value.items():
@@ -342,12 +380,14 @@ def to_toml(spec: HardwareSpec) -> str:
     return "\n".join(_toml_table("", SCHEMA, to_dict(spec))) + "\n"
 
 
+
 __all__ = [
     "SCHEMA",
     "Field",
     "KINDS",
     "KERNEL_CLASSES",
     "PEAK_DTYPES",
+    "RUNTIME_KEYS",
     "TOP_KEYS",
     "TABLE_KEYS",
     "HardwareSpecError",

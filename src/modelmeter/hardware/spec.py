@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from modelmeter.hardware.attainable import RUNTIMES, Attainable, KernelTables, frozen
 from modelmeter.hardware.schema import KERNEL_CLASSES as KERNEL_CLASSES  # re-exported
 from modelmeter.hardware.schema import KINDS as KINDS
 from modelmeter.hardware.schema import check, to_dict
@@ -26,12 +27,11 @@ INT_DTYPES = ("int8", "int4", "int16", "int32", "int64", "uint8", "uint4", "bool
 _SIGNED = {"uint8": "int8", "uint4": "int4"}
 
 
-def _frozen(d: Mapping[str, float]) -> Mapping[str, float]:
-    return MappingProxyType(dict(d))
+_frozen = frozen
 
 
 @dataclass(frozen=True)
-class HardwareSpec:
+class HardwareSpec(KernelTables):
     """One device. Figures are dense peaks in FLOP/s (OP/s for ints), bytes and seconds."""
 
     name: str
@@ -56,9 +56,17 @@ class HardwareSpec:
     source: str = ""
     notes: str = ""
     path: str | None = field(default=None, compare=False)
+    # device time every kernel takes on top of its roofline time, in any runtime ([overhead]
+    # launch; None: 0), and per-op host time of runtimes other than eager ([overhead.runtimes])
+    launch_overhead: float | None = None
+    runtime_overhead: Mapping[str, float] = field(default_factory=dict)
+    attainable: Attainable | None = None  # [attainable]: what real kernels reach
 
     def __post_init__(self) -> None:
+        if isinstance(self.attainable, Mapping):  # as the loader reads it
+            object.__setattr__(self, "attainable", Attainable(**self.attainable))
         check(self)  # the one validation, however the spec is made
+        object.__setattr__(self, "runtime_overhead", _frozen(self.runtime_overhead))
         object.__setattr__(self, "compute", _frozen(self.compute))
         object.__setattr__(self, "vector", _frozen(self.vector))
         object.__setattr__(self, "kernel_efficiency", _frozen(self.kernel_efficiency))
@@ -91,29 +99,33 @@ class HardwareSpec:
         launch layout-conversion kernels that float32 ones do not)."""
         return self.dtype_overhead.get(dtype or "", self.kernel_overhead)
 
-    def kernel_factors(self, kernel_class: str, dtype: str | None = None) -> tuple[float, float]:
-        """The attainable fractions of the compute and the memory ceiling for ops of
-        ``kernel_class`` in ``dtype``: ``[efficiency.dtypes.<dtype>]`` where it gives the class,
-        else ``[efficiency.kernels]`` (as ``modelmeter calibrate`` measures them; 1.0 for a
-        class not given). ``kernel_efficiency`` holds the compute side, which is the memory
-        side too unless ``kernel_memory`` gives that apart."""
-        own = self.dtype_kernels.get(dtype or "", {})
-        if kernel_class in own:
-            return own[kernel_class]
-        compute = self.kernel_efficiency.get(kernel_class, 1.0)
-        return compute, self.kernel_memory.get(kernel_class, compute)
+    def host_overhead(self, dtype: str | None = None, runtime: str = "eager") -> float:
+        """Host time to issue one op under ``runtime``: eager, :meth:`overhead_for`; graphs
+        (CUDA graphs, torch.compile), ``[overhead.runtimes] graphs``, else 0 (one replay
+        issues every kernel); ort, ``[overhead.runtimes] ort``, else eager's."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+        if runtime in self.runtime_overhead:
+            return self.runtime_overhead[runtime]
+        return 0.0 if runtime == "graphs" else self.overhead_for(dtype)
 
-    def kernels_table(self, dtype: str | None = None) -> dict[str, float | dict[str, float]]:
-        """``[efficiency.kernels]`` as the file writes it: one number where both sides are
-        the same, else ``{compute, memory}``. With ``dtype``: the factors ops in that dtype
-        get (its own ``[efficiency.dtypes]`` table over the general one)."""
-        own = self.dtype_kernels.get(dtype or "", {})
-        classes = {**self.kernel_efficiency, **self.kernel_memory, **own}
-        return {cls: _entry(*self.kernel_factors(cls, dtype)) for cls in classes}
+    @property
+    def launch_s(self) -> float:
+        """Device time each kernel takes beyond its roofline time (``[overhead] launch``)."""
+        return self.launch_overhead or 0.0
 
-    def dtype_kernels_table(self, dtype: str) -> dict[str, float | dict[str, float]]:
-        """``[efficiency.dtypes.<dtype>]`` alone, as the file writes it."""
-        return {cls: _entry(*pair) for cls, pair in self.dtype_kernels.get(dtype, {}).items()}
+    def attained(self) -> HardwareSpec:
+        """The spec with its ``[attainable]`` figures in place of the datasheet's (itself when
+        it has none): what predictions use by default."""
+        if self.attainable is None:
+            return self
+        return replace(self, attainable=None, **self.attainable.overlay(self))
+
+    def ideal(self) -> HardwareSpec:
+        """The pure datasheet roofline: no attainable figures, every efficiency 1.0 (the
+        overheads stay: they are not efficiencies)."""
+        return replace(self, attainable=None, efficiency_compute=1.0, efficiency_memory=1.0,
+                       kernel_efficiency={}, kernel_memory={}, dtype_kernels={})
 
     def ridge_point(self, dtype: str, *, tf32: bool = False, effective: bool = True) -> float:
         """FLOPs per byte where the roofline turns: peak / bandwidth (both x efficiency)."""
@@ -135,12 +147,6 @@ class HardwareSpec:
     def to_dict(self) -> dict[str, Any]:
         """The spec as the TOML schema lays it out (numbers in base units)."""
         return to_dict(self)
-
-
-def _entry(compute: float, memory: float) -> float | dict[str, float]:
-    """A kernel class's figures as a spec file writes them: one number where both sides are
-    the same, else ``{compute, memory}``."""
-    return compute if compute == memory else {"compute": compute, "memory": memory}
 
 
 @dataclass(frozen=True, slots=True)

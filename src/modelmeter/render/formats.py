@@ -12,6 +12,7 @@ UTILIZATION_FORMATS = ("table", "json", "md")
 HARDWARE_LIST_FORMATS = ("table", "md", "json")
 HARDWARE_SHOW_FORMATS = ("table", "json", "toml", "md")
 DIFF_FORMATS = ("table", "md", "json")  # `modelmeter diff`: what changed between two reports
+FUSION_FORMATS = ("table", "md", "csv", "json")  # analyze --fuse
 # Charts (--plot, --plot-breakdown, --plot-classes): the file name's extension picks one.
 PLOT_FORMATS = ("png", "pdf", "svg")
 

@@ -19,6 +19,7 @@ from modelmeter.render._common import md_pairs
 from modelmeter.render.capture import to_text
 from modelmeter.render.formats import HARDWARE_LIST_FORMATS, HARDWARE_SHOW_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
+from modelmeter.render.pricing import attainable_lines
 from modelmeter.units import format_bytes, format_peak, format_rate, rate_unit
 
 # (column, dtypes it shows: the first one the spec has)
@@ -185,6 +186,7 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
                 else f"{v:.3g}"
             )
             lines.append((f"{header}.{cls}", text + " of the roofline"))
+    lines += attainable_lines(spec)
     if spec.path:
         lines.append(("file", spec.path))
     return lines

@@ -24,6 +24,7 @@ from modelmeter.render._common import (
 )
 from modelmeter.render.capture import to_text
 from modelmeter.render.experts import active_params_text
+from modelmeter.render.pricing import figures_line
 from modelmeter.render.table_layout import fit
 from modelmeter.render.table_ops import operator_table
 from modelmeter.render.table_rows import TableRow, TableView, row_time, view_rows
@@ -132,12 +133,15 @@ def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
     lines = [
         ("hardware", f"{spec.display_name} ({spec.name}) · {spec.kind} · {checked}"),
         ("source", spec.source or "-"),
+        ("figures", figures_line(roofline)),
         (
             "peak",
-            f"{peak} {roofline.dtype} ({roofline.peak_key}) · bandwidth "
-            f"{format_rate(spec.bandwidth, 'B/s')} · kernel overhead "
-            f"{format_seconds(spec.overhead_for(roofline.dtype))} per {roofline.dtype} op (estimate"
-            + ("; launches overlap execution)" if spec.launches_overlap else ")"),
+            f"{peak} {roofline.dtype} ({roofline.peak_key}, datasheet) · bandwidth "
+            f"{format_rate(spec.bandwidth, 'B/s')} · host "
+            f"{format_seconds(spec.host_overhead(roofline.dtype, roofline.runtime))} per "
+            f"{roofline.dtype} op ({roofline.runtime}"
+            + ("; launches overlap execution)" if spec.launches_overlap else ")")
+            + (f" + launch {format_seconds(spec.launch_s)} per kernel" if spec.launch_s else ""),
         ),
         (
             "efficiency",

@@ -37,6 +37,8 @@ def measure(
     hardware: Any = None,
     tf32: bool = False,
     progress: Progress | None = None,
+    ideal: bool = False,
+    runtime: str | None = None,
 ) -> MeasureResult:
     """Run ``model`` for real and time it; join the timings to its analysis.
 
@@ -48,7 +50,9 @@ def measure(
     and utilization. ``per_module``: also time every module with hooks (a second series of
     ``repeats`` calls). ``per_class``: also profile a few calls and time each kernel class
     (docs/measure.md). ``tf32``: allow TF32 for float32 on CUDA (off by default).
-    ``progress(stage, done, total)`` is called after every call.
+    ``progress(stage, done, total)`` is called after every call. ``ideal``: predict on the
+    datasheet roofline (efficiency 1.0) instead of the attainable figures; ``runtime``: the
+    runtime the prediction prices (default: ort for an ONNX file, else eager).
     """
     runner = frontend_for(model).runner()
     given_dtype = inputs.dtype if isinstance(inputs, InputRequest) else dtype
@@ -68,7 +72,9 @@ def measure(
     timings.notes[:0] = prepared.notes
     roof = None
     if spec is not None:
-        roof = roofline(report, spec, phase="forward", tf32=timings.tf32)
+        ran = "ort" if timings.torch_version.startswith("onnxruntime") else "eager"
+        roof = roofline(report, spec, phase="forward", tf32=timings.tf32, ideal=ideal,
+                        runtime=runtime or ran)
     return summarize(timings, report, roof, dtype=request.dtype)
 
 

@@ -1,0 +1,239 @@
+"""Fusion as a what-if: the Report as a compiler that fuses kernels would run it, and what that
+buys per module (bytes, kernels, predicted latency) against the unfused count.
+
+A Report counts every op as its own kernel: each writes its output to memory and the next
+reads it back. A compiling runtime (torch.compile, TensorRT, onnxruntime) fuses common chains
+into one kernel. :func:`fuse` applies these rules (each switchable, :data:`RULES`), in
+execution order (the records' ``seq``), to ops of one phase:
+
+* ``elementwise``: an elementwise op or activation (not a softmax) that reads the output of
+  the op just before it joins that op's kernel (its producer: a convolution, a matmul, a norm,
+  another elementwise op ...);
+* ``conv-bn-act``: a batch norm right after a convolution is folded into it (its FLOPs vanish:
+  the scale and shift go into the convolution's weights), and an activation after them joins;
+* ``attention``: matmul, then (elementwise ops and) a softmax, then a matmul: one kernel, as
+  flash attention runs it (the score matrix never reaches memory).
+
+An op joins a kernel only if its first input is as large as the kernel's output so far (it
+reads that tensor). The fused kernel keeps the first op's name, shapes, dtype, unit and module
+(its kernel class, and so its efficiency, is the producer's); its cost is the sum of its
+ops' less the tensors that stay on chip::
+
+    bytes_read    = sum of the ops' bytes read    - sum of the intermediates
+    bytes_written = sum of the ops' bytes written - sum of the intermediates
+    FLOPs, MACs   = the sums (less a folded batch norm's FLOPs)
+
+where each intermediate is the output of the kernel so far that the joining op reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from modelmeter.analysis.kernels import record_class
+from modelmeter.costs import Cost, OpRecord
+from modelmeter.errors import InputError
+from modelmeter.report import ModuleNode, Report
+from modelmeter.units import DTYPE_BYTES
+
+RULES = ("elementwise", "conv-bn-act", "attention")
+_POINTWISE = ("elementwise", "activation")
+
+
+def parse_rules(text: str) -> tuple[str, ...]:
+    """``all``, ``none`` or a comma-separated subset of :data:`RULES` (InputError otherwise)."""
+    if text.strip() == "all":
+        return RULES
+    if text.strip() == "none":
+        return ()
+    rules = tuple(r.strip() for r in text.split(",") if r.strip())
+    bad = [r for r in rules if r not in RULES]
+    if bad or not rules:
+        raise InputError(f"unknown fusion rule {bad[0] if bad else text!r}; use all, none or "
+                         f"some of {', '.join(RULES)}")
+    return rules
+
+
+def _softmax(rec: OpRecord) -> bool:
+    return "softmax" in rec.op
+
+
+def _batch_norm(rec: OpRecord) -> bool:
+    return "batch_norm" in rec.op and rec.phase == "forward"
+
+
+def _first_input_bytes(rec: OpRecord) -> int:
+    if not rec.shapes:
+        return -1
+    return math.prod(rec.shapes[0]) * DTYPE_BYTES.get(rec.dtype, 4)
+
+
+@dataclass
+class _Kernel:
+    """One fused kernel being built: its ops (module name, record), cost and pattern state."""
+
+    ops: list[tuple[str, OpRecord]]
+    cost: Cost
+    kinds: list[str]
+    output_bytes: int  # of the kernel so far
+    state: str = ""  # "softmax" inside an attention pattern
+    folded: int = 0  # FLOPs of folded batch norms
+    copied: int = 0  # bytes of copies (V made contiguous) the attention kernel reads in place
+
+    def joins(self, rec: OpRecord, kind: str, rules: tuple[str, ...],
+              softmax_next: bool = False) -> str | None:
+        """The rule under which ``rec`` joins this kernel (None: it starts its own).
+        ``softmax_next``: a softmax follows ``rec`` with only pointwise ops between."""
+        first = self.ops[0][1]
+        if rec.phase != first.phase:
+            return None
+        if "attention" in rules and self.state == "softmax" and kind == "movement":
+            return "attention-copy"  # V made contiguous: the fused kernel reads V as it is
+        if _first_input_bytes(rec) != self.output_bytes:
+            return None
+        if "attention" in rules and self.kinds[0] == "matmul":
+            if self.state == "" and set(self.kinds[1:]) <= set(_POINTWISE) and (
+                _softmax(rec) or (kind in _POINTWISE and softmax_next)
+            ):  # the scores' scale, bias and mask, then the softmax
+                return "attention"
+            if self.state == "softmax" and (kind == "matmul" or kind in _POINTWISE):
+                return "attention"
+        if "conv-bn-act" in rules and self.kinds[0] in ("conv", "depthwise"):
+            if _batch_norm(rec) and self.kinds == [self.kinds[0]]:
+                return "conv-bn-act"
+            if kind == "activation" and not _softmax(rec) and len(self.kinds) <= 2:
+                return "conv-bn-act"
+        if "elementwise" in rules and kind in _POINTWISE and not _softmax(rec):
+            return "elementwise"
+        return None
+
+    def add(self, module: str, rec: OpRecord, kind: str, rule: str) -> None:
+        c = rec.cost
+        self.ops.append((module, rec))
+        self.kinds.append(kind)
+        if rule == "attention-copy":  # V read where it lies: the copy writes nothing
+            self.copied += c.bytes_written
+            self.cost += Cost(bytes_read=c.bytes_read)
+            return
+        inner = self.output_bytes
+        flops = c.flops
+        if rule == "conv-bn-act" and _batch_norm(rec):
+            self.folded += flops
+            flops = 0
+        copied = self.copied if kind == "matmul" else 0  # the copy's output, read in place
+        self.copied -= copied
+        self.cost = Cost(
+            self.cost.macs + c.macs,
+            self.cost.flops + flops,
+            self.cost.bytes_read + c.bytes_read - inner - copied,
+            self.cost.bytes_written + c.bytes_written - inner,
+            self.cost.weight_bytes + c.weight_bytes,
+        )
+        self.output_bytes = c.bytes_written
+        if rule == "attention":
+            self.state = "softmax" if _softmax(rec) else ("done" if kind == "matmul" else
+                                                           self.state)
+
+    def record(self) -> OpRecord:
+        first = self.ops[0][1]
+        return replace(first, cost=self.cost) if len(self.ops) > 1 else first
+
+
+def fuse(report: Report, rules: tuple[str, ...] = RULES) -> Report:
+    """``report`` with the ops each rule fuses merged into one record each (module docstring);
+    the Report itself is not changed. Ops run in their ``seq`` order (tree order when any is
+    unknown)."""
+    ops = [(node.name, rec) for node in report.modules() for rec in node.ops]
+    if all(rec.seq >= 0 for _, rec in ops):
+        ops.sort(key=lambda p: p[1].seq)
+    kinds = [record_class(rec) for _, rec in ops]
+    kernels: list[_Kernel] = []
+    for i, (module, rec) in enumerate(ops):
+        kind = kinds[i]
+        rule = kernels[-1].joins(rec, kind, rules, _softmax_next(ops, kinds, i)) if kernels \
+            else None
+        if rule is None:
+            kernels.append(_Kernel([(module, rec)], rec.cost, [kind], rec.cost.bytes_written))
+        else:
+            kernels[-1].add(module, rec, kind, rule)
+    placed: dict[str, list[OpRecord]] = {node.name: [] for node in report.modules()}
+    for k in kernels:
+        placed[k.ops[0][0]].append(k.record())
+    return replace(report, root=_rebuilt(report.root, placed))
+
+
+def _softmax_next(ops: list[tuple[str, OpRecord]], kinds: list[str], i: int) -> bool:
+    """Whether a softmax follows op ``i`` with only pointwise ops between."""
+    for (_, rec), kind in zip(ops[i + 1:], kinds[i + 1:], strict=True):
+        if _softmax(rec):
+            return True
+        if kind not in _POINTWISE:
+            return False
+    return False
+
+
+def _rebuilt(node: ModuleNode, placed: dict[str, list[OpRecord]]) -> ModuleNode:
+    return replace(node, ops=placed[node.name],
+                   children=[_rebuilt(c, placed) for c in node.children])
+
+
+@dataclass(frozen=True)
+class FusionRow:
+    """One module's subtree, unfused and fused."""
+
+    name: str
+    type: str
+    depth: int
+    kernels: int
+    fused_kernels: int
+    bytes: int
+    fused_bytes: int
+    latency_s: float
+    fused_latency_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class FusionWhatIf:
+    """What fusing would buy on a chip: per module and in total (schema modelmeter.fusion/1)."""
+
+    model: str
+    hardware: str
+    rules: tuple[str, ...]
+    runtime: str
+    rows: list[FusionRow]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> FusionRow:
+        return self.rows[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": "modelmeter.fusion/1", "model": self.model, "hardware": self.hardware,
+                "rules": list(self.rules), "runtime": self.runtime,
+                "total": self.total.to_dict(), "modules": [r.to_dict() for r in self.rows],
+                "notes": list(self.notes)}
+
+
+def fusion_whatif(report: Report, spec: Any, rules: tuple[str, ...] = RULES,
+                  **pricing: Any) -> FusionWhatIf:
+    """The roofline of ``report`` on ``spec`` unfused and fused by ``rules``, per module
+    (``pricing``: the roofline's keyword arguments, e.g. ``runtime="graphs"``)."""
+    from modelmeter.analysis.roofline import roofline
+
+    before = roofline(report, spec, **pricing)
+    after = roofline(fuse(report, rules), spec, **pricing)
+    rows = []
+    for node in report.modules():
+        b, a = before.modules[node.name], after.modules[node.name]
+        rows.append(FusionRow(node.name or "(model)", node.type, node.depth, b.kernels,
+                              a.kernels, b.bytes, a.bytes, b.latency_s, a.latency_s))
+    return FusionWhatIf(report.model, before.spec.name, rules, before.runtime, rows,
+                        notes=list(before.notes))
+
+
+__all__ = ["RULES", "FusionRow", "FusionWhatIf", "fuse", "fusion_whatif", "parse_rules"]

@@ -1,0 +1,132 @@
+"""Attainable figures beside a chip's datasheet peaks, and the runtimes a model may run under.
+
+A spec file's ``[attainable]`` section holds what real kernels reach on the chip (best square
+matmul per dtype, copy bandwidth, eager per-op host time, per-kernel launch time, per-class
+efficiencies), each section saying where its figures came from: ``basis = "measured"`` (with
+the software in ``source``) or ``"estimated"`` (carried over from a measured chip of the same
+family, with its ``uncertainty``). Predictions use them by default; ``--ideal`` prices the
+datasheet figures at efficiency 1.0 (``HardwareSpec.ideal``). The tables mirror the top
+level's (``[attainable.compute]`` like ``[compute]`` ...): a figure not given keeps the
+datasheet's.
+
+:class:`KernelTables` is the per-class efficiency lookup both a spec and its attainable
+section use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+# Execution modes: eager PyTorch issues every kernel from the host (``[overhead] kernel`` per
+# op); CUDA graphs / torch.compile replay a captured graph (no per-kernel host cost); ort is
+# onnxruntime's own per-node cost (``[overhead.runtimes] ort``).
+RUNTIMES = ("eager", "graphs", "ort")
+# Where a section's figures came from.
+BASES = ("measured", "estimated")
+
+
+def frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d))
+
+
+def entry(compute: float, memory: float) -> float | dict[str, float]:
+    """A kernel class's figures as a spec file writes them: one number where both sides are
+    the same, else ``{compute, memory}``."""
+    return compute if compute == memory else {"compute": compute, "memory": memory}
+
+
+class KernelTables:
+    """Per-kernel-class attainable fractions: ``kernel_efficiency`` (compute side, and memory
+    side unless ``kernel_memory`` gives it apart) and ``dtype_kernels`` (per op dtype, over
+    them)."""
+
+    kernel_efficiency: Mapping[str, float]
+    kernel_memory: Mapping[str, float]
+    dtype_kernels: Mapping[str, Mapping[str, tuple[float, float]]]
+
+    def kernel_factors(self, kernel_class: str, dtype: str | None = None) -> tuple[float, float]:
+        """The attainable fractions of the compute and the memory ceiling for ops of
+        ``kernel_class`` in ``dtype``: ``[efficiency.dtypes.<dtype>]`` where it gives the class,
+        else ``[efficiency.kernels]`` (1.0 for a class not given)."""
+        own = self.dtype_kernels.get(dtype or "", {})
+        if kernel_class in own:
+            return own[kernel_class]
+        compute = self.kernel_efficiency.get(kernel_class, 1.0)
+        return compute, self.kernel_memory.get(kernel_class, compute)
+
+    def kernels_table(self, dtype: str | None = None) -> dict[str, float | dict[str, float]]:
+        """``[efficiency.kernels]`` as the file writes it. With ``dtype``: the factors ops in
+        that dtype get (its own ``[efficiency.dtypes]`` table over the general one)."""
+        own = self.dtype_kernels.get(dtype or "", {})
+        classes = {**self.kernel_efficiency, **self.kernel_memory, **own}
+        return {cls: entry(*self.kernel_factors(cls, dtype)) for cls in classes}
+
+    def dtype_kernels_table(self, dtype: str) -> dict[str, float | dict[str, float]]:
+        """``[efficiency.dtypes.<dtype>]`` alone, as the file writes it."""
+        return {cls: entry(*pair) for cls, pair in self.dtype_kernels.get(dtype, {}).items()}
+
+
+@dataclass(frozen=True)
+class Attainable(KernelTables):
+    """A spec's ``[attainable]`` section. None / empty: the datasheet's figure holds.
+
+    Checked by the schema with the spec that holds it (``HardwareSpec.__post_init__``)."""
+
+    basis: str = "measured"
+    source: str = ""
+    uncertainty: str = ""
+    bandwidth: float | None = None
+    compute: Mapping[str, float] = field(default_factory=dict)
+    vector: Mapping[str, float] = field(default_factory=dict)
+    kernel_overhead: float | None = None
+    launch_overhead: float | None = None
+    dtype_overhead: Mapping[str, float] = field(default_factory=dict)
+    runtime_overhead: Mapping[str, float] = field(default_factory=dict)
+    kernel_efficiency: Mapping[str, float] = field(default_factory=dict)
+    kernel_memory: Mapping[str, float] = field(default_factory=dict)
+    dtype_kernels: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("compute", "vector", "dtype_overhead", "runtime_overhead",
+                     "kernel_efficiency", "kernel_memory"):
+            object.__setattr__(self, name, frozen(getattr(self, name)))
+        object.__setattr__(
+            self, "dtype_kernels",
+            MappingProxyType({d: frozen(t) for d, t in self.dtype_kernels.items()}),
+        )
+
+    def overlay(self, spec: Any) -> dict[str, Any]:
+        """The HardwareSpec fields these figures replace in ``spec`` (a figure not given keeps
+        the spec's; kernel tables and the per-dtype overheads are replaced whole when given,
+        so that a datasheet table never mixes into a measured one)."""
+        out: dict[str, Any] = {
+            "compute": {**spec.compute, **self.compute},
+            "vector": {**spec.vector, **self.vector},
+            "runtime_overhead": {**spec.runtime_overhead, **self.runtime_overhead},
+        }
+        if self.bandwidth is not None:
+            out["bandwidth"] = self.bandwidth
+        if self.kernel_overhead is not None:
+            out["kernel_overhead"] = self.kernel_overhead
+            out["dtype_overhead"] = self.dtype_overhead
+        elif self.dtype_overhead:
+            out["dtype_overhead"] = {**spec.dtype_overhead, **self.dtype_overhead}
+        if self.launch_overhead is not None:
+            out["launch_overhead"] = self.launch_overhead
+        if self.kernel_efficiency or self.kernel_memory or self.dtype_kernels:
+            out["kernel_efficiency"] = self.kernel_efficiency
+            out["kernel_memory"] = self.kernel_memory
+            out["dtype_kernels"] = self.dtype_kernels
+        return out
+
+    def label(self) -> str:
+        """One line: what the figures are and where they came from."""
+        text = f"attainable ({self.basis}"
+        text += f": {self.source})" if self.source else ")"
+        return text + (f"; uncertainty {self.uncertainty}" if self.uncertainty else "")
+
+
+__all__ = ["Attainable", "BASES", "KernelTables", "RUNTIMES", "entry", "frozen"]
