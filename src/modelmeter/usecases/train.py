@@ -1,0 +1,121 @@
+"""The train use case: ``train(model, inputs, optimizer=..., precision=..., accumulate=k)
+-> TrainingResult``: one training step traced (forward, backward, the real optimizer's step)
+on meta copies, its memory by category and peak, and with a chip its time, throughput and MFU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelmeter.analysis.training import (
+    TrainingResult,
+    accumulation_cost,
+    find_peak,
+    step_time,
+)
+from modelmeter.builder import build
+from modelmeter.errors import InputError
+from modelmeter.events import StepSetup
+from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.inputs import InputRequest
+from modelmeter.registry import CONVENTIONS
+from modelmeter.report import Report
+
+
+def train(
+    model: Any,
+    inputs: Any = None,
+    *,
+    optimizer: str = "adamw",
+    variant: str = "foreach",
+    precision: str = "fp32",
+    accumulate: int = 1,
+    batch: int | None = None,
+    hardware: HardwareSpec | None = None,
+    convention: str = "exact",
+    lr: float = 1e-3,
+    weight_decay: float | None = None,
+) -> TrainingResult:
+    """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
+    on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
+    adamw) in ``variant`` (foreach, for-loop, fused) at ``precision`` (fp32, bf16, fp16,
+    bf16-mixed, fp16-mixed), accumulating gradients over ``accumulate`` micro-batches; with
+    ``hardware`` also the step's time, throughput and MFU."""
+    from modelmeter.frontends.torch.training import trace_step
+
+    if convention not in CONVENTIONS:
+        raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+        raise InputError(f"accumulate must be a whole number >= 1 (got {accumulate!r})")
+    setup = StepSetup(optimizer, variant, precision, lr=lr, weight_decay=weight_decay)
+    request = (
+        inputs if isinstance(inputs, InputRequest) else InputRequest.from_api(inputs, batch=batch)
+    )
+    label = None
+    if isinstance(model, str):
+        from modelmeter.models import load
+
+        loaded = load(model)
+        model, label = loaded.model, loaded.label
+        request = request.with_defaults(loaded.inputs, loaded.kwargs)
+    trace, memory, accumulate_events = trace_step(model, request, setup, convention=convention,
+                                                  name=label)  # fmt: skip
+    report = build(trace)
+    counted = "foreach" if any("fused" in n for n in trace.notes) else variant
+    samples, tokens = _sizes(report)
+    result = TrainingResult(
+        setup=setup,
+        variant=counted,
+        accumulate=accumulate,
+        report=report,
+        memory=memory,
+        accumulation=accumulation_cost(accumulate_events),
+        peak=find_peak(report, memory, accumulate),
+        samples=samples,
+        tokens=tokens,
+        notes=[*trace.notes, *_notes(setup, memory)],
+    )
+    if hardware is not None:
+        result = _with_time(result, hardware)
+    return result
+
+
+def _with_time(result: TrainingResult, spec: HardwareSpec) -> TrainingResult:
+    from dataclasses import replace
+
+    return replace(result, time=step_time(result, spec))
+
+
+def _sizes(report: Report) -> tuple[int | None, int | None]:
+    """(samples, tokens) of one micro-batch: the first input's first dimension; tokens where it
+    is a 2-D integer tensor (batch x sequence of token ids)."""
+    for spec in report.inputs:
+        if spec.shape:
+            samples = int(spec.shape[0])
+            if len(spec.shape) == 2 and spec.dtype.startswith(("int", "uint")):
+                return samples, samples * int(spec.shape[1])
+            return samples, None
+    return None, None
+
+
+def _notes(setup: StepSetup, memory: Any) -> list[str]:
+    notes = [
+        "the backward is seeded with ones on the model's outputs: a loss function is not "
+        "counted; the model's outputs are freed before the optimizer steps",
+    ]
+    if setup.mixed:
+        notes.append(
+            f"{setup.precision}: weights, activations and gradients in {setup.model_dtype}, "
+            "fp32 master weights and optimizer states; the gradients are cast to fp32 for the "
+            "step and the weights copied back (autocast's fp32 ops list — softmax, norms, "
+            "losses — is not applied on meta: those ops are counted in half precision)"
+        )
+    if memory.host_states:
+        notes.append(
+            f"the optimizer's step counters ({memory.host_states} bytes) are held on the host, "
+            "not counted in device memory"
+        )
+    return notes
+
+
+__all__ = ["train"]
