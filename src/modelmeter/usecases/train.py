@@ -102,6 +102,8 @@ def _notes(setup: StepSetup, memory: Any) -> list[str]:
     notes = [
         "the backward is seeded with ones on the model's outputs: a loss function is not "
         "counted; the model's outputs are freed before the optimizer steps",
+        "the model runs in training mode, as a training loop runs it (dropout is counted, "
+        "batch norm uses the batch's statistics)",
     ]
     if setup.mixed:
         notes.append(

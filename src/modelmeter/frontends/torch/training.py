@@ -116,6 +116,7 @@ def _run_step(
     inputs = lifetimes.live
     try:
         with torch.enable_grad(), Isolated(model, copies), scopes.installed(), fused_attention():
+            model.train()  # as a training loop runs it (put back by Isolated)
             with tracer:
                 out = model(*args, **kwargs)
                 activations = lifetimes.live - inputs

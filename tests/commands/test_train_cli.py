@@ -1,0 +1,59 @@
+"""``modelmeter train``: the command delegates to the use case; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import one_error, run
+
+MLP = (
+    "import torch.nn as nn\n\n\ndef f():\n"
+    "    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 32))\n\n\n"
+    "def frozen():\n    return f().requires_grad_(False)\n"
+)
+
+
+@pytest.fixture
+def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "m.py").write_text(MLP, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return "m.py:f"
+
+
+def test_train_json_and_table(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--optimizer", "adam",
+                       "--precision", "bf16-mixed", "--accumulate", "2", "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert (d["optimizer"], d["precision"], d["accumulate"]) == ("adam", "bf16-mixed", 2)
+    assert d["memory"]["bytes_per_trainable_param"] == 16.0
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--hardware", "h100-sxm")
+    assert code == 0 and "capacity (h100-sxm)" in out and "MFU" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--optimizer", "lamb"], "unknown optimizer 'lamb'"),
+        (["--precision", "fp8-mixed"], "unknown precision 'fp8-mixed'"),
+        (["--variant", "vectorised"], "unknown optimizer variant"),
+        (["--accumulate", "0"], "must be >= 1"),
+        (["--seq", "16"], "give --seq or --input, not both"),
+        (["--hardware", "no-such-chip"], "no-such-chip"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,
+                                      args: list[str], message: str) -> None:  # fmt: skip
+    code, _, err = run(capsys, "train", model, "-i", "8x64", *args)
+    assert code == 2
+    assert message in one_error(err)
+
+
+def test_no_trainable_parameters_and_onnx_are_refused(capsys: pytest.CaptureFixture[str],
+                                                      model: str) -> None:  # fmt: skip
+    code, _, err = run(capsys, "train", "m.py:frozen", "-i", "8x64")
+    assert code == 2 and "no trainable parameters" in one_error(err)
+    code, _, err = run(capsys, "train", "model.onnx")
+    assert code == 2 and "PyTorch model" in one_error(err)
