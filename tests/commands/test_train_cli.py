@@ -33,6 +33,19 @@ def test_train_json_and_table(capsys: pytest.CaptureFixture[str], model: str) ->
     assert code == 0 and "capacity (h100-sxm)" in out and "MFU" in out
 
 
+def test_zero_stages_over_devices(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    # fp32 AdamW, 12,448 parameters: weights 49,792 B, gradients 49,792, m + v 99,584;
+    # ZeRO-2 over 4 devices: 49,792 + 49,792/4 + 99,584/4 = 49,792 + 12,448 + 24,896 = 87,136
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2",
+                       "-f", "json")  # fmt: skip
+    assert code == 0
+    per_device = json.loads(out)["memory"]["per_device"]
+    assert per_device == {"devices": 4, "zero_stage": 2, "weights": 49_792, "buffers": 0,
+                          "gradients": 12_448, "optimizer": 24_896, "total": 87_136}  # fmt: skip
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2")
+    assert "per device, 4 devices, ZeRO-2: model states 87.14 KB" in out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -42,6 +55,8 @@ def test_train_json_and_table(capsys: pytest.CaptureFixture[str], model: str) ->
         (["--accumulate", "0"], "must be >= 1"),
         (["--seq", "16"], "give --seq or --input, not both"),
         (["--hardware", "no-such-chip"], "no-such-chip"),
+        (["--zero", "4"], "invalid ZeRO stage '4': must be <= 3"),
+        (["--devices", "0"], "must be >= 1"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.roofline import roofline
+from modelmeter.analysis.sharding import ShardedStates
 from modelmeter.builder import cost_of
 from modelmeter.costs import ZERO, Cost
 from modelmeter.events import OpEvent, StepMemory, StepSetup
@@ -76,6 +77,7 @@ class TrainingResult:
     tokens: int | None
     time: StepTime | None = None
     notes: list[str] = field(default_factory=list)
+    sharded: ShardedStates | None = None  # model states per device under ZeRO
 
     # ---- figures -------------------------------------------------------------------------
     @property
@@ -172,6 +174,7 @@ class TrainingResult:
                 "model_states": self.model_states,
                 "bytes_per_trainable_param": self.bytes_per_trainable,
                 "peak": self.peak.to_dict(),
+                "per_device": None if self.sharded is None else self.sharded.to_dict(),
             },
             "time": None if self.time is None else {
                 **self.time.to_dict(), "fits": self.fits, "throughput": self.throughput,

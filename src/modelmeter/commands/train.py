@@ -55,6 +55,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    "and gradients, fp32 master weights and optimizer states)")  # fmt: skip
     t.add_argument("--accumulate", type=count(1, "--accumulate", 10**6), default=1, metavar="K",
                    help="gradient accumulation over K micro-batches (default 1)")  # fmt: skip
+    t.add_argument("--devices", type=count(1, "--devices", 10**7), default=1, metavar="N",
+                   help="data-parallel devices: the model states per device (with --zero)")  # fmt: skip
+    t.add_argument("--zero", type=count(0, "ZeRO stage", 3), default=0, metavar="STAGE",
+                   help="ZeRO stage over --devices: 1 partitions the optimizer states, 2 also "
+                   "the gradients, 3 also the weights (default 0: plain data parallel)")  # fmt: skip
     t.add_argument("--convention", choices=("exact", "2mac"), default="exact",
                    help="FLOP convention (default exact)")  # fmt: skip
     add_output_options(t, TRAINING_FORMATS)
@@ -85,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     with quiet_libraries(args.debug):
         result = train(args.model, request, optimizer=args.optimizer, variant=args.variant,
                        precision=args.precision, accumulate=args.accumulate, hardware=spec,
-                       convention=args.convention)  # fmt: skip
+                       convention=args.convention, devices=args.devices,
+                       zero=args.zero)  # fmt: skip
     emit(render_training(result, args.format), out)
     if spec is not None:
         warn_unverified(spec)

@@ -89,6 +89,14 @@ def _memory(r: TrainingResult) -> list[str]:
     if r.memory.states:
         parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in r.memory.states.items())
         lines.append(f"  optimizer states: {parts}")
+    z = r.sharded
+    if z is not None:
+        lines.append(
+            f"  per device, {z.devices} devices, ZeRO-{z.stage}: model states "
+            f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
+            f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
+            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + ")"
+        )
     return lines
 
 

@@ -5,8 +5,10 @@ on meta copies, its memory by category and peak, and with a chip its time, throu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from modelmeter.analysis.sharding import zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
     accumulation_cost,
@@ -20,6 +22,8 @@ from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.inputs import InputRequest
 from modelmeter.registry import CONVENTIONS
 from modelmeter.report import Report
+
+_STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
 
 
 def train(
@@ -35,12 +39,15 @@ def train(
     convention: str = "exact",
     lr: float = 1e-3,
     weight_decay: float | None = None,
+    devices: int = 1,
+    zero: int = 0,
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
     adamw) in ``variant`` (foreach, for-loop, fused) at ``precision`` (fp32, bf16, fp16,
     bf16-mixed, fp16-mixed), accumulating gradients over ``accumulate`` micro-batches; with
-    ``hardware`` also the step's time, throughput and MFU."""
+    ``hardware`` also the step's time, throughput and MFU; ``devices`` > 1: the model states
+    per device under ZeRO ``zero`` (0: plain data parallelism, 1, 2, 3)."""
     from modelmeter.frontends.torch.training import trace_step
 
     if convention not in CONVENTIONS:
@@ -48,6 +55,7 @@ def train(
     if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
         raise InputError(f"accumulate must be a whole number >= 1 (got {accumulate!r})")
     setup = StepSetup(optimizer, variant, precision, lr=lr, weight_decay=weight_decay)
+    zero_states({k: 0 for k in _STATES}, devices, zero)  # a bad plan fails before tracing
     request = (
         inputs if isinstance(inputs, InputRequest) else InputRequest.from_api(inputs, batch=batch)
     )
@@ -75,15 +83,11 @@ def train(
         tokens=tokens,
         notes=[*trace.notes, *_notes(setup, memory)],
     )
+    if devices > 1 or zero:
+        result = replace(result, sharded=zero_states(result.categories, devices, zero))
     if hardware is not None:
-        result = _with_time(result, hardware)
+        result = replace(result, time=step_time(result, hardware))
     return result
-
-
-def _with_time(result: TrainingResult, spec: HardwareSpec) -> TrainingResult:
-    from dataclasses import replace
-
-    return replace(result, time=step_time(result, spec))
 
 
 def _sizes(report: Report) -> tuple[int | None, int | None]:
