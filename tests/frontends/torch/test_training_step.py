@@ -178,9 +178,10 @@ def test_peak_of_a_tiny_step_by_hand() -> None:
 
 
 def test_the_users_model_is_left_as_it_was() -> None:
-    m = mlp()
+    m = mlp().eval()  # the step runs it in training mode; its own mode is put back
     before = {k: v.clone() for k, v in m.state_dict().items()}
     train(m, (B, IN), optimizer="adamw", precision="bf16-mixed")
+    assert not any(mod.training for mod in m.modules())
     assert all(p.grad is None and p.requires_grad and p.device.type == "cpu"
                for p in m.parameters())  # fmt: skip
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
