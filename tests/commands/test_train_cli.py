@@ -72,3 +72,14 @@ def test_no_trainable_parameters_and_onnx_are_refused(capsys: pytest.CaptureFixt
     assert code == 2 and "no trainable parameters" in one_error(err)
     code, _, err = run(capsys, "train", "model.onnx")
     assert code == 2 and "PyTorch model" in one_error(err)
+
+
+def test_max_batch(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--hardware", "t4", "--max-batch",
+                       "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert d["max_batch"] == d["samples"] and d["max_batch"] > 8
+    assert d["memory"]["peak"]["bytes"] <= d["time"]["capacity_bytes"]
+    code, _, err = run(capsys, "train", model, "-i", "8x64", "--max-batch")
+    assert code == 2 and "needs a chip" in one_error(err)

@@ -78,6 +78,7 @@ class TrainingResult:
     time: StepTime | None = None
     notes: list[str] = field(default_factory=list)
     sharded: ShardedStates | None = None  # model states per device under ZeRO
+    max_batch: int | None = None  # the largest micro-batch that fits, when it was searched
 
     # ---- figures -------------------------------------------------------------------------
     @property
@@ -163,6 +164,7 @@ class TrainingResult:
             "accumulate": self.accumulate,
             "samples": self.samples,
             "tokens": self.tokens,
+            "max_batch": self.max_batch,
             "params": params,
             "trainable_params": trainable,
             "phases": {k: v.to_dict() for k, v in self.phases.items()},

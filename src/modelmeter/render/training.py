@@ -53,6 +53,10 @@ def _setup(r: TrainingResult) -> list[str]:
         ("batch", f"{size} per micro-batch, {micro}"),
         ("parameters", f"{format_params(params)} ({format_params(trainable)} trainable)"),
     ]
+    if r.max_batch is not None and r.time is not None:
+        found = (f"{r.max_batch} (the step below)" if r.max_batch else
+                 "none: not even a micro-batch of 1 (the step below)")  # fmt: skip
+        rows.append(("largest batch", f"{found} fits {r.time.chip}"))
     width = max(len(k) for k, _ in rows)
     return [f"{k:<{width}}  {v}" for k, v in rows]
 

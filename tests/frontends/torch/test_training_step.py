@@ -220,3 +220,22 @@ def test_forward_and_backward_match_flop_counter_mode(which: str) -> None:
     # the convolution's bias gradient, a sum that the formula counts among its FLOPs)
     macs = matmul_macs(r, "forward") + matmul_macs(r, "backward")
     assert 2 * macs == fcm.get_total_flops()
+
+
+def test_the_largest_batch_that_fits() -> None:
+    from dataclasses import replace
+
+    from modelmeter.hardware import load_spec
+
+    # Linear(4 -> 3, no bias), SGD: peak(b) = 96 static + input 16b + output 12b + seed 12b
+    # + weight gradient 48 = 144 + 40b; a 1,000-byte chip: 144 + 40b <= 1000 -> b = 21
+    chip = replace(load_spec("h100-sxm"), capacity=1000.0)
+    r = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", hardware=chip,
+              max_batch=True)  # fmt: skip
+    assert (r.max_batch, r.samples, r.peak.bytes) == (21, 21, 144 + 40 * 21)
+    # 140 bytes: not even batch 1 (184 B) fits
+    r = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", max_batch=True,
+              hardware=replace(chip, capacity=140.0))  # fmt: skip
+    assert (r.max_batch, r.samples) == (0, 1)
+    with pytest.raises(InputError, match="needs a chip"):
+        train(nn.Linear(4, 3), (1, 4), max_batch=True)
