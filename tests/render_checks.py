@@ -282,12 +282,13 @@ def check_training_table(text: str) -> None:
     rows to 'model states', within the rounding of the numbers shown."""
     lines = text.splitlines()
     start = next(i for i, s in enumerate(lines) if s.startswith("phase "))
-    rows = [s.split("  ") for s in lines[start + 1 : start + 5]]
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("step "))
+    rows = [s.split("  ") for s in lines[start + 1 : end + 1]]  # the phases, then the step
     rows = [[c.strip() for c in r if c.strip()] for r in rows]
     for col in range(1, 5):
-        parts = [(parse_si(r[col]), _half_ulp(r[col])) for r in rows[:3]]
-        step = parse_si(rows[3][col])
-        slack = _half_ulp(rows[3][col]) + sum(h for _, h in parts)
+        parts = [(parse_si(r[col]), _half_ulp(r[col])) for r in rows[:-1]]
+        step = parse_si(rows[-1][col])
+        slack = _half_ulp(rows[-1][col]) + sum(h for _, h in parts)
         if abs(sum(v for v, _ in parts) - step) > slack:
             _fail(f"training table: column {col} does not add up to the step row")
     mem = {}

@@ -94,6 +94,7 @@ class StepSetup:
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float | None = None  # None: the optimizer's default (AdamW 0.01, else 0)
+    checkpointing: bool = False  # activation checkpointing of the repeated blocks
 
     @property
     def mixed(self) -> bool:

@@ -16,7 +16,7 @@ from modelmeter.errors import ReportFormatError, first_line
 from modelmeter.units import DTYPE_BYTES, SIZE_PRECISIONS, format_params, format_quantity
 
 SCHEMA = "modelmeter.report/1"
-PHASES = ("forward", "backward", "optimizer")
+PHASES = ("forward", "backward", "recompute", "optimizer")
 
 
 @dataclass(slots=True)

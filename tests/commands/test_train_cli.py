@@ -83,3 +83,29 @@ def test_max_batch(capsys: pytest.CaptureFixture[str], model: str) -> None:
     assert d["memory"]["peak"]["bytes"] <= d["time"]["capacity_bytes"]
     code, _, err = run(capsys, "train", model, "-i", "8x64", "--max-batch")
     assert code == 2 and "needs a chip" in one_error(err)
+
+
+STACK = (
+    "import torch.nn as nn\n\n\nclass S(nn.Module):\n"
+    "    def __init__(self):\n        super().__init__()\n"
+    "        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(64, 64), nn.ReLU())\n"
+    "                                     for _ in range(3)])\n\n"
+    "    def forward(self, x):\n        for b in self.blocks:\n            x = b(x)\n"
+    "        return x\n"
+)
+
+
+def test_checkpoint_adds_a_recompute_phase(capsys: pytest.CaptureFixture[str],
+                                           model: str) -> None:  # fmt: skip
+    Path("s.py").write_text(STACK, encoding="utf-8")
+    code, out, _ = run(capsys, "train", "s.py:S", "-i", "8x64", "--checkpoint", "-f", "json")
+    assert code == 0
+    d = json.loads(out)
+    # 3 blocks Linear -> ReLU: the backward needs each ReLU's output, so each Linear runs
+    # again (8*64*64 = 32,768 MACs): 98,304 (a Linear alone would need only its input, which
+    # the checkpoint keeps: nothing to recompute)
+    assert d["checkpointing"] is True and d["phases"]["recompute"]["macs"] == 98_304
+    code, out, _ = run(capsys, "train", "s.py:S", "-i", "8x64", "--checkpoint")
+    assert "recompute x1" in out and "activation checkpointing" in out
+    code, _, err = run(capsys, "train", model, "-i", "8x64", "--checkpoint")
+    assert code == 2 and "nn.ModuleList" in one_error(err)

@@ -86,11 +86,11 @@ class TrainingResult:
         """The whole step's cost per phase (forward, backward k times; optimizer once)."""
         k = self.accumulate
         fwd, bwd = self.report.total("forward").cost, self.report.total("backward").cost
-        return {
-            "forward": fwd * k,
-            "backward": bwd * k + self.accumulation * (k - 1),
-            "optimizer": self.report.total("optimizer").cost,
-        }
+        out = {"forward": fwd * k, "backward": bwd * k + self.accumulation * (k - 1)}
+        if self.setup.checkpointing:  # the blocks' forward run again in the backward
+            out["recompute"] = self.report.total("recompute").cost * k
+        out["optimizer"] = self.report.total("optimizer").cost
+        return out
 
     @property
     def total(self) -> Cost:
@@ -162,6 +162,7 @@ class TrainingResult:
             "variant": self.variant,
             "precision": s.precision,
             "accumulate": self.accumulate,
+            "checkpointing": s.checkpointing,
             "samples": self.samples,
             "tokens": self.tokens,
             "max_batch": self.max_batch,
@@ -228,7 +229,7 @@ def step_time(result: TrainingResult, spec: HardwareSpec) -> StepTime:
     k = result.accumulate
     times: dict[str, float] = {}
     fwd = roofline(result.report, spec, phase="forward")
-    for phase in ("forward", "backward", "optimizer"):
+    for phase in result.phases:
         r = fwd if phase == "forward" else roofline(result.report, spec, phase=phase)
         times[phase] = r.total.latency_s * (1 if phase == "optimizer" else k)
     acc = result.accumulation

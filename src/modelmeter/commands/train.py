@@ -60,6 +60,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     t.add_argument("--zero", type=count(0, "ZeRO stage", 3), default=0, metavar="STAGE",
                    help="ZeRO stage over --devices: 1 partitions the optimizer states, 2 also "
                    "the gradients, 3 also the weights (default 0: plain data parallel)")  # fmt: skip
+    t.add_argument("--checkpoint", action="store_true",
+                   help="activation checkpointing of the repeated blocks (the children of an "
+                   "nn.ModuleList): their forward runs again in the backward (phase "
+                   "recompute); the model is not changed")  # fmt: skip
     t.add_argument("--max-batch", action="store_true",
                    help="search the largest micro-batch whose peak fits the chip (--hardware) "
                    "and show the step at it")  # fmt: skip
@@ -94,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         result = train(args.model, request, optimizer=args.optimizer, variant=args.variant,
                        precision=args.precision, accumulate=args.accumulate, hardware=spec,
                        convention=args.convention, devices=args.devices,
-                       zero=args.zero, max_batch=args.max_batch)  # fmt: skip
+                       zero=args.zero, max_batch=args.max_batch,
+                       checkpointing=args.checkpoint)  # fmt: skip
     emit(render_training(result, args.format), out)
     if spec is not None:
         warn_unverified(spec)

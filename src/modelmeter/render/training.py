@@ -49,7 +49,7 @@ def _setup(r: TrainingResult) -> list[str]:
     rows = [
         ("model", r.report.model),
         ("optimizer", f"{_OPTIMIZER_NAMES[s.optimizer]}, {r.variant}"),
-        ("precision", s.precision),
+        ("precision", s.precision + (", activation checkpointing" if s.checkpointing else "")),
         ("batch", f"{size} per micro-batch, {micro}"),
         ("parameters", f"{format_params(params)} ({format_params(trainable)} trainable)"),
     ]
@@ -106,7 +106,8 @@ def _memory(r: TrainingResult) -> list[str]:
 
 def _phases(r: TrainingResult) -> list[str]:
     k = r.accumulate
-    names = {"forward": f"forward x{k}", "backward": f"backward x{k}", "optimizer": "optimizer"}
+    names = {"forward": f"forward x{k}", "backward": f"backward x{k}",
+             "recompute": f"recompute x{k}", "optimizer": "optimizer"}  # fmt: skip
     timed = r.time is not None
     head = ["phase", "MACs", "FLOPs", "bytes read", "bytes written"] + (["time"] if timed else [])
     table = [head]

@@ -43,6 +43,7 @@ def train(
     devices: int = 1,
     zero: int = 0,
     max_batch: bool = False,
+    checkpointing: bool = False,
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -51,12 +52,15 @@ def train(
     ``hardware`` also the step's time, throughput and MFU; ``devices`` > 1: the model states
     per device under ZeRO ``zero`` (0: plain data parallelism, 1, 2, 3); ``max_batch``: the
     result at the largest micro-batch whose peak fits ``hardware``'s memory (its
-    ``max_batch`` set; the inputs' first dimension is what grows)."""
+    ``max_batch`` set; the inputs' first dimension is what grows); ``checkpointing``: the
+    repeated blocks (children of an ``nn.ModuleList``) checkpointed, their recomputation
+    counted as phase ``recompute`` (the model itself is not changed)."""
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
     if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
         raise InputError(f"accumulate must be a whole number >= 1 (got {accumulate!r})")
-    setup = StepSetup(optimizer, variant, precision, lr=lr, weight_decay=weight_decay)
+    setup = StepSetup(optimizer, variant, precision, lr=lr, weight_decay=weight_decay,
+                      checkpointing=checkpointing)  # fmt: skip
     zero_states({k: 0 for k in _STATES}, devices, zero)  # a bad plan fails before tracing
     model, request, label = _prepare(model, inputs, batch)
     plan = _Plan(setup, accumulate, convention, devices, zero, hardware)

@@ -239,3 +239,64 @@ def test_the_largest_batch_that_fits() -> None:
     assert (r.max_batch, r.samples) == (0, 1)
     with pytest.raises(InputError, match="needs a chip"):
         train(nn.Linear(4, 3), (1, 4), max_batch=True)
+
+
+class _Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(64, 256), nn.Linear(256, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.b(torch.relu(self.a(x)))
+
+
+class _Stack(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([_Block() for _ in range(4)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_activation_checkpointing_recomputes_and_frees() -> None:
+    m = _Stack()
+    plain = train(m, (8, 64), optimizer="sgd")
+    ckpt = train(m, (8, 64), optimizer="sgd", checkpointing=True)
+    # saved without checkpointing, per block: its input 8*64*4 = 2,048 B and the ReLU's
+    # output 8*256*4 = 8,192 B (block 0's input is the batch; the output, 2,048, counts):
+    # 4 * 10,240 = 40,960
+    assert plain.memory.activations == 40_960
+    # checkpointed: only the blocks' inputs (3 x 2,048) and the output (2,048) = 8,192
+    assert ckpt.memory.activations == 8_192
+    # the recomputation stops once the backward has what it needs (PyTorch's early stop):
+    # per block Linear a, 8*64*256 = 131,072 MACs, 262,144 FLOPs with its bias, and the ReLU
+    # 8*256 = 2,048: 264,192; x 4 blocks = 1,056,768 FLOPs (the second Linear and the add
+    # do not run again)
+    rec = ckpt.phases["recompute"]
+    assert (rec.macs, rec.flops) == (4 * 131_072, 1_056_768)
+    assert ckpt.phases["backward"] == plain.phases["backward"]
+    assert ckpt.phases["forward"] == plain.phases["forward"]
+    assert "recompute" not in plain.phases
+    # the model is not changed: no forward attribute left on the blocks, calls counted once
+    assert all("forward" not in vars(b) for b in m.blocks)
+    assert ckpt.report["blocks.0"].calls == 1
+
+
+def test_checkpointing_needs_repeated_blocks() -> None:
+    with pytest.raises(InputError, match="nn.ModuleList"):
+        train(mlp(), (B, IN), checkpointing=True)
+
+
+def test_recomputed_ops_are_in_their_blocks_and_nothing_is_left_alive() -> None:
+    m = _Stack()
+    r = train(m, (8, 64), optimizer="adam", checkpointing=True)
+    plain = train(m, (8, 64), optimizer="adam")
+    # every recomputed op runs in a block (block i's ReLU in blocks.i, its Linear in blocks.i.a)
+    scopes = {n.name for n in r.report.modules() for o in n.ops if o.phase == "recompute"}
+    assert scopes == {f"blocks.{i}{s}" for i in range(4) for s in ("", ".a")}
+    # after the backward the recomputation has left nothing alive: the optimizer's step peaks
+    # as without checkpointing
+    assert r.peak == plain.peak

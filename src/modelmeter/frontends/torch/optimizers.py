@@ -61,7 +61,8 @@ def build_optimizer(setup: StepSetup, params: list[torch.Tensor]) -> tuple[Any, 
             notes.append(
                 f"the fused {cls.__name__} cannot run on meta tensors ({str(e).splitlines()[0]}"
                 "): counted as the foreach variant, the same arithmetic per element; a fused "
-                "kernel reads and writes each tensor once, fewer bytes than counted"
+                "kernel reads and writes each tensor once and makes no temporaries, so it "
+                "moves fewer bytes and may peak lower than counted"
             )
     opt = cls(params, **_kwargs(setup, variant))
     _warm(opt, params)

@@ -12,12 +12,14 @@ exists) is traced apart, once.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 
 from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, OpEvent, StepMemory, StepSetup, Trace
+from modelmeter.frontends.torch.checkpointing import checkpointed
 from modelmeter.frontends.torch.exclusive import holds_model
 from modelmeter.frontends.torch.fused import fused_attention
 from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype, refuse_dims
@@ -117,11 +119,16 @@ def _run_step(
     try:
         with torch.enable_grad(), Isolated(model, copies), scopes.installed(), fused_attention():
             model.train()  # as a training loop runs it (put back by Isolated)
-            with tracer:
+            blocks = checkpointed(model, tracer, scopes) if setup.checkpointing else nullcontext()
+            with tracer, blocks:
                 out = model(*args, **kwargs)
                 activations = lifetimes.live - inputs
+                calls = dict(scopes.calls)  # a recomputation enters the blocks again
                 _backward(out, tracer, scopes)
                 del out
+                scopes.release()  # the backward's hooks hold its graph (tracer.py)
+                scopes.blame.failure = None  # a recomputation stopped early (its exception,
+                # caught by PyTorch, keeps its frames and their tensors alive)
                 tracer.phase = "optimizer"
                 grads = _grads(params, lifetimes)
                 optimizer_step(opt, params, masters, setup)
@@ -152,7 +159,7 @@ def _run_step(
         mode="meta",
         convention=convention,
         inputs=[InputSpec(s, d, k) for s, d, k in _described(specs, cast)],
-        modules=_modules(model, scopes),
+        modules=_modules(model, scopes, calls),
         params=infos,
         events=tracer.events,
         activation_bytes=lifetimes.allocated,
@@ -208,10 +215,10 @@ def _accumulation(
     return events
 
 
-def _modules(model: torch.nn.Module, scopes: ScopeTracker) -> list[ModuleInfo]:
+def _modules(model: torch.nn.Module, scopes: ScopeTracker, calls: dict) -> list[ModuleInfo]:
     out = [ModuleInfo("", type(model).__name__, 1, scopes.output_shapes.get("", ()))]
     for n, m in model.named_modules():
         if n:
-            out.append(ModuleInfo(n, type(m).__name__, scopes.calls.get(n, 0),
+            out.append(ModuleInfo(n, type(m).__name__, calls.get(n, 0),
                                   scopes.output_shapes.get(n, ())))  # fmt: skip
     return out
