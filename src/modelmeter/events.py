@@ -77,7 +77,7 @@ class Trace:
 
 # ---- a training step (frontends/torch/training.py traces it) ---------------------------------
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor")
 VARIANTS = ("foreach", "for-loop", "fused")
 PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
 
@@ -85,7 +85,7 @@ PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
 @dataclass(frozen=True, slots=True)
 class StepSetup:
     """How a training step runs: the optimizer (``torch.optim`` SGD with momentum, Adam,
-    AdamW) and its implementation, the precision and the hyper-parameters that change the
+    AdamW, Adafactor: factored second moments) and its implementation, the precision and the hyper-parameters that change the
     counts (a weight decay of 0 skips its op; SGD's momentum adds a buffer)."""
 
     optimizer: str = "adamw"

@@ -24,7 +24,8 @@ from modelmeter.units import (
 if TYPE_CHECKING:
     from modelmeter.analysis.training import TrainingResult
 
-_OPTIMIZER_NAMES = {"sgd": "SGD (momentum)", "adam": "Adam", "adamw": "AdamW"}
+_OPTIMIZER_NAMES = {"sgd": "SGD (momentum)", "adam": "Adam", "adamw": "AdamW",
+                    "adafactor": "Adafactor"}  # fmt: skip
 STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
 
 

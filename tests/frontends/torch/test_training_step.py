@@ -300,3 +300,21 @@ def test_recomputed_ops_are_in_their_blocks_and_nothing_is_left_alive() -> None:
     # after the backward the recomputation has left nothing alive: the optimizer's step peaks
     # as without checkpointing
     assert r.peak == plain.peak
+
+
+# Adafactor (torch.optim.Adafactor, factored second moments), from its update rule as
+# torch runs it, for an n x m weight: step += 1 (1); ||p|| (2nm: square, add, sqrt);
+# row norms of g (2nm), squared (n), / m (n), row_var lerp (3n); column norms (2nm), squared
+# (m), / n (m), col_var lerp (3m); row_var @ col_var (n*m products of one term: nm); the row
+# mean (n) clamped (1); the estimate / it (nm), clamped (nm), rsqrt (nm), * g (nm); ||update||
+# (2nm); p += alpha * update (2nm)       = 15nm + 6n + 5m + 2
+# and for a vector of k: step 1, ||p|| 2k, g*g k, lerp 3k, clamp k, rsqrt k, * g k, ||update||
+# 2k, p += alpha * update 2k             = 13k + 1
+@pytest.mark.parametrize("variant", ["foreach", "for-loop"])
+def test_adafactor_is_factored(variant: str) -> None:
+    r = train(nn.Linear(3, 4), (2, 3), optimizer="adafactor", variant=variant)
+    n, m, k = 4, 3, 4  # weight 4 x 3, bias 4
+    assert r.phases["optimizer"].flops == (15 * n * m + 6 * n + 5 * m + 2) + (13 * k + 1) == 274
+    # its states: a row and a column of fp32 for the matrix, a full fp32 vector for the bias
+    assert r.memory.states == {"row_var": 4 * n, "col_var": 4 * m, "variance": 4 * k}
+    assert any(".item()" in note for note in r.notes)

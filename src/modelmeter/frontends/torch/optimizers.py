@@ -13,12 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from modelmeter.errors import InputError
 from modelmeter.events import OPTIMIZERS, PRECISIONS, VARIANTS, StepSetup
 from modelmeter.frontends.torch.tracer import storage_id
 
-_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adafactor": "Adafactor"}
+ITEM_NOTE = ("Adafactor reads its parameters' and updates' root mean square with .item(), "
+             "which has no value on meta tensors: 1.0 stands in (it sets the step's size, not "
+             "its ops)")
 
 
 def check_setup(setup: StepSetup) -> None:
@@ -38,6 +42,8 @@ def _kwargs(setup: StepSetup, variant: str) -> dict[str, Any]:
         kw["weight_decay"] = setup.weight_decay
     if setup.optimizer == "sgd":
         kw["momentum"] = setup.momentum
+    if setup.optimizer == "adafactor":
+        kw["lr"] = 1e-2  # its default; a 0 or tiny lr changes nothing counted
     if variant == "fused":
         kw["fused"] = True
     else:
@@ -49,7 +55,7 @@ def build_optimizer(setup: StepSetup, params: list[torch.Tensor]) -> tuple[Any, 
     """The optimizer over ``params`` (meta tensors that require grad), warmed by one step; and
     the notes on what was counted."""
     cls = getattr(torch.optim, _CLASSES[setup.optimizer])
-    notes: list[str] = []
+    notes: list[str] = [ITEM_NOTE] if setup.optimizer == "adafactor" else []
     variant = setup.variant
     if variant == "fused":
         try:
@@ -74,10 +80,31 @@ def _warm(opt: Any, params: list[torch.Tensor]) -> None:
     for p in params:
         p.grad = torch.empty_like(p)
     try:
-        opt.step()
+        with MetaItems():
+            opt.step()
     finally:
         for p in params:
             p.grad = None
+
+
+class MetaItems(TorchDispatchMode):
+    """``.item()`` of a meta tensor answers a stand-in (1.0, 1 or True) instead of failing."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        stand_in = meta_item(func, args)
+        return func(*args, **(kwargs or {})) if stand_in is None else stand_in
+
+
+def meta_item(func: Any, args: tuple) -> Any:
+    """The stand-in value of ``func`` when it is ``.item()`` of a meta tensor, else None."""
+    if func is not torch.ops.aten._local_scalar_dense.default or not args:
+        return None
+    t = args[0]
+    if not isinstance(t, torch.Tensor) or t.device.type != "meta":
+        return None
+    if t.dtype == torch.bool:
+        return True
+    return 1.0 if t.is_floating_point() else 1
 
 
 def state_bytes(opt: Any) -> tuple[dict[str, int], int, set[int]]:

@@ -28,6 +28,7 @@ from modelmeter.frontends.torch.optimizers import (
     build_optimizer,
     check_setup,
     masters_for,
+    meta_item,
     optimizer_step,
     state_bytes,
 )
@@ -58,9 +59,17 @@ class _BornLifetimes(Lifetimes):
 
 
 class _StepTracer(OpTracer):
-    """An OpTracer that records the live bytes after every op it emits."""
+    """An OpTracer that records the live bytes after every op it emits; in the optimizer's
+    step, ``.item()`` of a meta tensor answers a stand-in (Adafactor reads norms so)."""
 
     timeline: list[int]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        if self.phase == "optimizer":
+            stand_in = meta_item(func, args)
+            if stand_in is not None:
+                return stand_in
+        return super().__torch_dispatch__(func, types, args, kwargs)
 
     def _emit(self, func: Any, target: str, args: tuple, kwargs: dict, out: Any) -> None:
         super()._emit(func, target, args, kwargs, out)
