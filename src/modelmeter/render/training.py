@@ -100,7 +100,9 @@ def _memory(r: TrainingResult) -> list[str]:
             f"  per device, {z.devices} devices, ZeRO-{z.stage}: model states "
             f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
             f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
-            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + ")"
+            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); each "
+            "device's activations and temporaries come on top (the peak and the capacity "
+            "above are one device holding everything)"
         )
     return lines
 
