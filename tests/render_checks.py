@@ -283,3 +283,52 @@ def check_diff(text: str, old: Report, new: Report) -> None:
         change = sum(o["change"][f] for o in d["operators"])
         if change != d["totals"][f]["change"]:
             _fail(f"diff: the operators' {f} changes add up to {change}, not the total's")
+# ---- a training step (render/training.py) ---------------------------------------------------
+
+_TRAIN_STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
+
+
+def check_training_json(text: str) -> None:
+    """The phases add up to the step's total; the model-state categories to the model
+    states; the optimizer states by name to their category."""
+    d = json.loads(text)
+    phases, total = d["phases"], d["total"]
+    for f in COST_FIELDS:
+        if sum(p[f] for p in phases.values()) != total[f]:
+            _fail(f"training json: the phases' {f} do not add up to the total")
+    mem = d["memory"]
+    if sum(mem["categories"][k] for k in _TRAIN_STATES) != mem["model_states"]:
+        _fail("training json: the categories do not add up to the model states")
+    if sum(mem["optimizer_states"].values()) != mem["categories"]["optimizer states"]:
+        _fail("training json: the optimizer states by name do not add up")
+
+
+def check_training_table(text: str) -> None:
+    """The text: the phases' MACs, FLOPs and bytes add up to the step row, and the model-state
+    rows to 'model states', within the rounding of the numbers shown."""
+    lines = text.splitlines()
+    start = next(i for i, s in enumerate(lines) if s.startswith("phase "))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("step "))
+    rows = [s.split("  ") for s in lines[start + 1 : end + 1]]  # the phases, then the step
+    rows = [[c.strip() for c in r if c.strip()] for r in rows]
+    for col in range(1, 5):
+        parts = [(parse_si(r[col]), _half_ulp(r[col])) for r in rows[:-1]]
+        step = parse_si(rows[-1][col])
+        slack = _half_ulp(rows[-1][col]) + sum(h for _, h in parts)
+        if abs(sum(v for v, _ in parts) - step) > slack:
+            _fail(f"training table: column {col} does not add up to the step row")
+    mem = {}
+    begin = next(i for i, s in enumerate(lines) if s.startswith("memory "))
+    for s in lines[begin + 1 :]:
+        if not s.strip():
+            break
+        cells = re.split(r"\s{2,}", s.strip())
+        label = cells[0].split(" (")[0]
+        if label in (*_TRAIN_STATES, "model states"):
+            mem[label] = cells[1]
+    parts = [(parse_si(v), _half_ulp(v)) for k, v in mem.items() if k != "model states"]
+    total = mem["model states"]
+    if abs(sum(v for v, _ in parts) - parse_si(total)) > _half_ulp(total) + sum(
+        h for _, h in parts
+    ):
+        _fail("training table: the model-state rows do not add up to 'model states'")

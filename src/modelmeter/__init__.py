@@ -19,6 +19,8 @@ _LAZY = {
     "HardwareSpec": "modelmeter.hardware",
     "measure": "modelmeter.usecases.measure",
     "MeasureResult": "modelmeter.analysis.measure",
+    "train": "modelmeter.usecases.train",
+    "TrainingResult": "modelmeter.analysis.training",
 }
 
 
@@ -44,6 +46,8 @@ __all__ = [
     "HardwareSpec",
     "measure",
     "MeasureResult",
+    "train",
+    "TrainingResult",
     "__version__",
 ]
 __version__ = "0.1.0"

@@ -73,3 +73,66 @@ class Trace:
     activation_bytes: int = 0
     peak_activation_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+# ---- a training step (frontends/torch/training.py traces it) ---------------------------------
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor")
+VARIANTS = ("foreach", "for-loop", "fused")
+PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
+
+
+@dataclass(frozen=True, slots=True)
+class StepSetup:
+    """How a training step runs: the optimizer (``torch.optim`` SGD with momentum, Adam,
+    AdamW, Adafactor: factored second moments) and its implementation, the precision and the hyper-parameters that change the
+    counts (a weight decay of 0 skips its op; SGD's momentum adds a buffer)."""
+
+    optimizer: str = "adamw"
+    variant: str = "foreach"
+    precision: str = "fp32"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float | None = None  # None: the optimizer's default (AdamW 0.01, else 0)
+    checkpointing: bool = False  # activation checkpointing of the repeated blocks
+
+    @property
+    def mixed(self) -> bool:
+        """Half-precision weights and gradients, fp32 master weights in the optimizer."""
+        return self.precision.endswith("-mixed")
+
+    @property
+    def model_dtype(self) -> str:
+        """The dtype the model's weights, activations and gradients are in."""
+        half = self.precision.removesuffix("-mixed")
+        return {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[half]
+
+
+@dataclass(frozen=True, slots=True)
+class StepMemory:
+    """Device bytes of one traced training step by category, and its peak.
+
+    ``weights``/``buffers``: the model's tensors in the dtype they run in; ``master``: fp32
+    copies of the trainable weights (mixed precision); ``gradients``: the trainable
+    parameters' ``.grad`` after the backward; ``states``: the optimizer's state tensors on the
+    device by name (``exp_avg`` ...), ``host_states`` those it keeps on the host (Adam's
+    ``step`` counters); ``inputs``: the batch; ``activations``: what the forward leaves alive
+    for the backward (live at its end, the inputs apart). The timeline is the live bytes of
+    non-static tensors after each op (``timeline[i]`` after event i); ``grad_born`` the event
+    index at which each gradient's storage was made, with its bytes."""
+
+    weights: int
+    buffers: int
+    master: int
+    gradients: int
+    states: dict[str, int]
+    host_states: int
+    inputs: int
+    activations: int
+    timeline: list[int] = field(default_factory=list, repr=False)
+    grad_born: list[tuple[int, int]] = field(default_factory=list, repr=False)
+
+    @property
+    def static(self) -> int:
+        """Bytes alive through the whole step: weights, buffers, master copies, states."""
+        return self.weights + self.buffers + self.master + sum(self.states.values())

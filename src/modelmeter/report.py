@@ -17,7 +17,7 @@ from modelmeter.storage import Storage
 from modelmeter.units import DTYPE_BYTES, SIZE_PRECISIONS, format_params, format_quantity
 
 SCHEMA = "modelmeter.report/1"
-PHASES = ("forward", "backward")
+PHASES = ("forward", "backward", "recompute", "optimizer")
 
 
 @dataclass(slots=True)

@@ -64,6 +64,7 @@ BASE: dict[tuple[str, ...], tuple[dict[str, str], list[str]]] = {
     ("hardware", "show"): ({"name": "t4"}, []),
     ("utilization",): ({"model": MODEL}, ["-i", "1x4", "--latency", "1ms"]),
     ("diff",): ({"old": MODEL, "new": MODEL}, ["-i", "1x4"]),
+    ("train",): ({"model": MODEL}, ["-i", "1x4"]),
 }
 CHIP = ["--hardware", "t4"]
 # What an option needs beside it to be read at all (the chip options of utilization and the

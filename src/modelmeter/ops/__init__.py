@@ -10,6 +10,7 @@ from modelmeter.ops import (  # noqa: F401
     elementwise,
     embedding,
     fft,
+    foreach,
     indexing,
     interp,
     matmul,

@@ -84,6 +84,11 @@ register_zero_cost(
     ],
 )
 
+# The profiler's record_function markers (an optimizer's step is wrapped in one): no data.
+register_zero_cost(
+    "profiler", aten=["profiler._record_function_enter_new", "profiler._record_function_exit"]
+)
+
 # ONNX: ops an ONNX runtime runs without moving data -- aliases of their first input
 # (Reshape, Squeeze ..., Identity, Dropout at inference, an element of a sequence) -- and
 # metadata. Transpose, Slice, Split, Expand, Concat, Gather and Cast copy data in ONNX

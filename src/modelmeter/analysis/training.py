@@ -1,0 +1,243 @@
+"""A whole training step: costs per phase, memory by category and its peak, and with a chip the
+step time, throughput and MFU. Pure functions of a Report (one micro-batch's forward and
+backward and the optimizer's step, as traced), the step's memory and a HardwareSpec.
+
+Gradient accumulation over k micro-batches multiplies exactly: the forward and the backward
+run k times, the gradients of micro-batches 2..k are added into the existing ones (the traced
+``grad += new`` of each trainable parameter, k-1 times), the optimizer steps once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmeter.analysis.roofline import roofline
+from modelmeter.analysis.sharding import ShardedStates
+from modelmeter.builder import cost_of
+from modelmeter.costs import ZERO, Cost
+from modelmeter.events import OpEvent, StepMemory, StepSetup
+from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.registry import Formula, lookup
+from modelmeter.report import Report
+
+SCHEMA = "modelmeter.training/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Peak:
+    """The most bytes alive at once in the step, and when: the op (its report key), the module
+    it ran in and its phase; ``later`` when it falls in micro-batch 2..k (the gradients of the
+    earlier ones already held)."""
+
+    bytes: int
+    phase: str
+    op: str
+    module: str
+    later: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bytes": self.bytes, "phase": self.phase, "op": self.op, "module": self.module,
+                "later_micro_batch": self.later}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StepTime:
+    """Roofline time of each phase of the whole step (forward and backward k times) on a chip,
+    and what follows from it."""
+
+    chip: str
+    phases: dict[str, float]
+    peak_flops: float
+    dtype: str
+    capacity: float | None
+
+    @property
+    def step_s(self) -> float:
+        return sum(self.phases.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chip": self.chip, "phases_s": dict(self.phases), "step_s": self.step_s,
+                "peak_flops": self.peak_flops, "dtype": self.dtype,
+                "capacity_bytes": self.capacity}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """One training step of a model with an optimizer and precision (see module docstring)."""
+
+    setup: StepSetup
+    variant: str  # the variant counted (a fused one on meta is counted as foreach)
+    accumulate: int
+    report: Report
+    memory: StepMemory
+    accumulation: Cost  # one further micro-batch's gradient additions
+    peak: Peak
+    samples: int | None
+    tokens: int | None
+    time: StepTime | None = None
+    notes: list[str] = field(default_factory=list)
+    sharded: ShardedStates | None = None  # model states per device under ZeRO
+    max_batch: int | None = None  # the largest micro-batch that fits, when it was searched
+
+    # ---- figures -------------------------------------------------------------------------
+    @property
+    def phases(self) -> dict[str, Cost]:
+        """The whole step's cost per phase (forward, backward k times; optimizer once)."""
+        k = self.accumulate
+        fwd, bwd = self.report.total("forward").cost, self.report.total("backward").cost
+        out = {"forward": fwd * k, "backward": bwd * k + self.accumulation * (k - 1)}
+        if self.setup.checkpointing:  # the blocks' forward run again in the backward
+            out["recompute"] = self.report.total("recompute").cost * k
+        out["optimizer"] = self.report.total("optimizer").cost
+        return out
+
+    @property
+    def total(self) -> Cost:
+        return sum(self.phases.values(), ZERO)
+
+    @property
+    def params(self) -> tuple[int, int]:
+        """(parameters, trainable parameters)."""
+        t = self.report.total()
+        return t.params, t.trainable_params
+
+    @property
+    def categories(self) -> dict[str, int]:
+        """Device bytes by category; the model states first, then what one micro-batch
+        adds. The peak is not their sum: activations die as the backward frees them."""
+        m = self.memory
+        return {
+            "weights": m.weights,
+            "buffers": m.buffers,
+            "master weights": m.master,
+            "gradients": m.gradients,
+            "optimizer states": sum(m.states.values()),
+            "inputs": m.inputs,
+            "activations": m.activations,
+        }
+
+    @property
+    def model_states(self) -> int:
+        """Weights, buffers, master weights, gradients and optimizer states."""
+        c = self.categories
+        return sum(c[k] for k in ("weights", "buffers", "master weights", "gradients",
+                                  "optimizer states"))  # fmt: skip
+
+    @property
+    def bytes_per_trainable(self) -> float:
+        """Model-state bytes per trainable parameter (mixed-precision Adam: 16)."""
+        return self.model_states / max(self.params[1], 1)
+
+    @property
+    def fits(self) -> bool | None:
+        if self.time is None or self.time.capacity is None:
+            return None
+        return self.peak.bytes <= self.time.capacity
+
+    @property
+    def throughput(self) -> float | None:
+        """Tokens per second (samples per second where the input is not tokens)."""
+        if self.time is None or not self.time.step_s:
+            return None
+        n = self.tokens if self.tokens is not None else self.samples
+        return None if n is None else n * self.accumulate / self.time.step_s
+
+    @property
+    def mfu(self) -> float | None:
+        """The forward and backward FLOPs per second over the chip's matrix peak."""
+        if self.time is None or not self.time.step_s or not self.time.peak_flops:
+            return None
+        p = self.phases
+        work = p["forward"].flops + p["backward"].flops
+        return work / self.time.step_s / self.time.peak_flops
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.setup
+        params, trainable = self.params
+        return {
+            "schema": SCHEMA,
+            "model": self.report.model,
+            "optimizer": s.optimizer,
+            "variant": self.variant,
+            "precision": s.precision,
+            "accumulate": self.accumulate,
+            "checkpointing": s.checkpointing,
+            "samples": self.samples,
+            "tokens": self.tokens,
+            "max_batch": self.max_batch,
+            "params": params,
+            "trainable_params": trainable,
+            "phases": {k: v.to_dict() for k, v in self.phases.items()},
+            "total": self.total.to_dict(),
+            "memory": {
+                "categories": self.categories,
+                "optimizer_states": dict(self.memory.states),
+                "host_optimizer_states": self.memory.host_states,
+                "model_states": self.model_states,
+                "bytes_per_trainable_param": self.bytes_per_trainable,
+                "peak": self.peak.to_dict(),
+                "per_device": None if self.sharded is None else self.sharded.to_dict(),
+            },
+            "time": None if self.time is None else {
+                **self.time.to_dict(), "fits": self.fits, "throughput": self.throughput,
+                "throughput_unit": "tokens/s" if self.tokens is not None else "samples/s",
+                "mfu": self.mfu,
+            },
+            "notes": list(self.notes),
+        }  # fmt: skip
+
+
+def accumulation_cost(events: list[OpEvent]) -> Cost:
+    """The cost of the traced gradient additions of one further micro-batch."""
+    total = ZERO
+    for ev in events:
+        entry = lookup(ev.frontend, ev.target)
+        if isinstance(entry, Formula):
+            total = total + cost_of(entry, ev.call)
+    return total
+
+
+def find_peak(report: Report, memory: StepMemory, accumulate: int) -> Peak:
+    """The step's peak: the static bytes plus the most live bytes after any op; with k > 1 a
+    forward or backward op of a later micro-batch also holds every gradient already made."""
+    where = {rec.seq: (node.name, rec.op, rec.phase) for node in report.modules()
+             for rec in node.ops}  # fmt: skip
+    best, best_i, later = -1, -1, False
+    for i, live in enumerate(memory.timeline):
+        if live > best:
+            best, best_i = live, i
+    if accumulate > 1 and memory.grad_born:
+        total = sum(n for _, n in memory.grad_born)
+        born = sorted(memory.grad_born)
+        j = made = 0  # gradients born strictly before event i
+        for i, live in enumerate(memory.timeline):
+            while j < len(born) and born[j][0] < i:
+                made += born[j][1]
+                j += 1
+            if where.get(i, ("", "", "optimizer"))[2] == "optimizer":
+                continue
+            if live + total - made > best:
+                best, best_i, later = live + total - made, i, True
+    module, op, phase = where.get(best_i, ("", "-", "forward"))
+    return Peak(memory.static + max(best, 0), phase, op, module, later)
+
+
+def step_time(result: TrainingResult, spec: HardwareSpec) -> StepTime:
+    """Roofline time per phase of the whole step on ``spec``: forward and backward k times,
+    the gradient additions of micro-batches 2..k at the memory bandwidth, the optimizer once."""
+    k = result.accumulate
+    times: dict[str, float] = {}
+    fwd = roofline(result.report, spec, phase="forward")
+    for phase in result.phases:
+        r = fwd if phase == "forward" else roofline(result.report, spec, phase=phase)
+        times[phase] = r.total.latency_s * (1 if phase == "optimizer" else k)
+    acc = result.accumulation
+    times["backward"] += (k - 1) * (acc.bytes_read + acc.bytes_written) / (
+        spec.bandwidth * spec.efficiency_memory
+    )
+    return StepTime(spec.name, times, fwd.peak, fwd.dtype, spec.capacity)
+
+
+__all__ = ["SCHEMA", "Peak", "StepTime", "TrainingResult", "accumulation_cost", "find_peak",
+           "step_time"]  # fmt: skip

@@ -1,0 +1,106 @@
+"""``modelmeter train MODEL --batch B --seq S --optimizer adamw --precision bf16-mixed
+--accumulate k [--hardware CHIP]``: one training step traced (forward, backward, the real
+optimizer's step), memory by category against the chip, cost and time per phase."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from modelmeter.commands.options import (
+    MODEL_HELP,
+    add_chip_options,
+    add_output_options,
+    add_units_option,
+    count,
+    quiet_libraries,
+    spec_from_args,
+    warn_unverified,
+    with_units,
+)
+from modelmeter.commands.paths import check_command_outputs
+from modelmeter.errors import InputError
+from modelmeter.events import OPTIMIZERS, PRECISIONS, VARIANTS
+from modelmeter.inputs import InputRequest
+from modelmeter.render.emit import emit, output_path
+from modelmeter.render.formats import TRAINING_FORMATS
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    t = subparsers.add_parser(
+        "train",
+        parents=[common],
+        help="one training step: memory by category, cost and time per phase",
+        description="One training step traced on meta copies of the model: the forward, the "
+        "backward and the real torch.optim optimizer's step; memory by category (weights, "
+        "master weights, gradients, optimizer states, activations) and the step's peak; "
+        "MACs, FLOPs and bytes per phase; with a chip the step time, tokens/s and MFU.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=MODEL_HELP,
+    )
+    t.add_argument("model", metavar="MODEL", help="the model (forms below; not ONNX)")
+    t.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]SHAPE[:DTYPE]",
+                   help="an input shape such as 8x3x224x224 (default: the model's own)")  # fmt: skip
+    t.add_argument("--batch", type=count(1, "batch"), metavar="B",
+                   help="the micro-batch: replaces the first dimension of every input")  # fmt: skip
+    t.add_argument("--seq", type=count(1, "sequence length"), metavar="S",
+                   help="a language model's sequence length: its token input is B x S")  # fmt: skip
+    t.add_argument("--optimizer", default="adamw", metavar="NAME",
+                   help=f"one of {', '.join(OPTIMIZERS)} (default adamw; sgd has momentum 0.9)")  # fmt: skip
+    t.add_argument("--variant", default="foreach", metavar="V",
+                   help=f"the optimizer's implementation: {', '.join(VARIANTS)} (default "
+                   "foreach; fused cannot run on meta and is counted as foreach)")  # fmt: skip
+    t.add_argument("--precision", default="fp32", metavar="P",
+                   help=f"one of {', '.join(PRECISIONS)} (default fp32; *-mixed: half weights "
+                   "and gradients, fp32 master weights and optimizer states)")  # fmt: skip
+    t.add_argument("--accumulate", type=count(1, "--accumulate", 10**6), default=1, metavar="K",
+                   help="gradient accumulation over K micro-batches (default 1)")  # fmt: skip
+    t.add_argument("--devices", type=count(1, "--devices", 10**7), default=1, metavar="N",
+                   help="data-parallel devices: the model states per device (with --zero)")  # fmt: skip
+    t.add_argument("--zero", type=count(0, "ZeRO stage", 3), default=0, metavar="STAGE",
+                   help="ZeRO stage over --devices: 1 partitions the optimizer states, 2 also "
+                   "the gradients, 3 also the weights (default 0: plain data parallel)")  # fmt: skip
+    t.add_argument("--checkpoint", action="store_true",
+                   help="activation checkpointing of the repeated blocks (the children of an "
+                   "nn.ModuleList): their forward runs again in the backward (phase "
+                   "recompute); the model is not changed")  # fmt: skip
+    t.add_argument("--max-batch", action="store_true",
+                   help="search the largest micro-batch whose peak fits the chip (--hardware) "
+                   "and show the step at it")  # fmt: skip
+    t.add_argument("--convention", choices=("exact", "2mac"), default="exact",
+                   help="FLOP convention (default exact)")  # fmt: skip
+    add_output_options(t, TRAINING_FORMATS)
+    add_units_option(t)
+    add_chip_options(t)
+    t.set_defaults(handler=with_units(run))
+
+
+def _request(args: argparse.Namespace) -> InputRequest:
+    inputs = list(args.input)
+    if args.seq is not None:
+        if inputs:
+            raise InputError("give --seq or --input, not both")
+        inputs = [f"{args.batch or 1}x{args.seq}"]  # the token ids keep the model's dtype
+    return InputRequest.from_cli(inputs, batch=args.batch, dims=[], dtype=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelmeter.render.training import render_training
+    from modelmeter.usecases.train import train
+
+    if args.model.lower().endswith(".onnx"):
+        raise InputError("train needs a PyTorch model (an ONNX file has no optimizer to run)")
+    request = _request(args)
+    spec = spec_from_args(args)
+    check_command_outputs(args, [("-o", args.output)])
+    out = output_path(args.output)
+    with quiet_libraries(args.debug):
+        result = train(args.model, request, optimizer=args.optimizer, variant=args.variant,
+                       precision=args.precision, accumulate=args.accumulate, hardware=spec,
+                       convention=args.convention, devices=args.devices,
+                       zero=args.zero, max_batch=args.max_batch,
+                       checkpointing=args.checkpoint)  # fmt: skip
+    emit(render_training(result, args.format), out)
+    if spec is not None:
+        warn_unverified(spec)
+    return 0

@@ -1,0 +1,141 @@
+"""A training step (``modelmeter train``) as aligned text or JSON: a pure function of a
+:class:`~modelmeter.analysis.training.TrainingResult`.
+
+The text has three blocks: the setup; memory by category (the model states add up to their
+total; inputs and activations are one micro-batch's) with the step's peak against the chip's
+capacity; the cost per phase (the phases add up to the step), with a chip its time per phase,
+throughput and MFU."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modelmeter.render.formats import TRAINING_FORMATS, unknown_format
+from modelmeter.render.jsonfmt import dumps
+from modelmeter.units import (
+    SHORT_DTYPE,
+    format_bytes,
+    format_count,
+    format_params,
+    format_peak,
+    format_seconds,
+)
+
+if TYPE_CHECKING:
+    from modelmeter.analysis.training import TrainingResult
+
+_OPTIMIZER_NAMES = {"sgd": "SGD (momentum)", "adam": "Adam", "adamw": "AdamW",
+                    "adafactor": "Adafactor"}  # fmt: skip
+STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
+
+
+def render_training(result: TrainingResult, fmt: str = "table") -> str:
+    """The step in one of ``TRAINING_FORMATS``: ``table`` (aligned text) or ``json``
+    (``TrainingResult.to_dict()``, schema ``modelmeter.training/1``)."""
+    if fmt == "json":
+        return dumps(result.to_dict())
+    if fmt != "table":
+        raise unknown_format(fmt, TRAINING_FORMATS)
+    return "\n".join([*_setup(result), "", *_memory(result), "", *_phases(result),
+                      *_notes(result)]) + "\n"  # fmt: skip
+
+
+def _setup(r: TrainingResult) -> list[str]:
+    s = r.setup
+    params, trainable = r.params
+    size = f"{r.samples} samples" if r.samples is not None else "-"
+    if r.tokens is not None:
+        size = f"{r.samples} x {r.tokens // max(r.samples or 1, 1)} = {r.tokens:,} tokens"
+    micro = "1 micro-batch" if r.accumulate == 1 else f"{r.accumulate} micro-batches accumulated"
+    rows = [
+        ("model", r.report.model),
+        ("optimizer", f"{_OPTIMIZER_NAMES[s.optimizer]}, {r.variant}"),
+        ("precision", s.precision + (", activation checkpointing" if s.checkpointing else "")),
+        ("batch", f"{size} per micro-batch, {micro}"),
+        ("parameters", f"{format_params(params)} ({format_params(trainable)} trainable)"),
+    ]
+    if r.max_batch is not None and r.time is not None:
+        found = (f"{r.max_batch} (the step below)" if r.max_batch else
+                 "none: not even a micro-batch of 1 (the step below)")  # fmt: skip
+        rows.append(("largest batch", f"{found} fits {r.time.chip}"))
+    width = max(len(k) for k, _ in rows)
+    return [f"{k:<{width}}  {v}" for k, v in rows]
+
+
+def _memory(r: TrainingResult) -> list[str]:
+    cats = r.categories
+    half = SHORT_DTYPE.get(r.setup.model_dtype, r.setup.model_dtype)
+    labels = {"weights": f"weights ({half})", "gradients": f"gradients ({half})",
+              "master weights": "master weights (fp32)"}  # fmt: skip
+    n = max(r.params[1], 1)
+    rows: list[tuple[str, str, str]] = []
+    for key in STATES:
+        if cats[key] or key in ("weights", "gradients"):
+            rows.append((labels.get(key, key), format_bytes(cats[key]), f"{cats[key] / n:.2f}"))
+    rows.append(("model states", format_bytes(r.model_states), f"{r.bytes_per_trainable:.2f}"))
+    rows.append(("inputs", format_bytes(cats["inputs"]), ""))
+    rows.append(("activations (saved)", format_bytes(cats["activations"]), ""))
+    p = r.peak
+    where = f"{p.phase}, {p.op} in module {p.module or '<root>'}"
+    if p.later:
+        where += ", a later micro-batch"
+    rows.append(("peak of the step", format_bytes(p.bytes), where))
+    if r.time is not None and r.time.capacity is not None:
+        cap = r.time.capacity
+        verdict = (f"fits, {format_bytes(cap - p.bytes)} to spare" if p.bytes <= cap
+                   else f"does NOT fit: {format_bytes(p.bytes - cap)} over")  # fmt: skip
+        rows.append((f"capacity ({r.time.chip})", format_bytes(cap), verdict))
+    w0 = max(len(a) for a, _, _ in rows)
+    w1 = max(len(b) for _, b, _ in rows)
+    head = f"{'memory':<{w0}}  {'bytes':>{w1}}  per trainable parameter / when"
+    lines = [head]
+    for a, b, c in rows:
+        lines.append(f"{a:<{w0}}  {b:>{w1}}  {c}".rstrip())
+    if r.memory.states:
+        parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in r.memory.states.items())
+        lines.append(f"  optimizer states: {parts}")
+    z = r.sharded
+    if z is not None:
+        lines.append(
+            f"  per device, {z.devices} devices, ZeRO-{z.stage}: model states "
+            f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
+            f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
+            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); each "
+            "device's activations and temporaries come on top (the peak and the capacity "
+            "above are one device holding everything)"
+        )
+    return lines
+
+
+def _phases(r: TrainingResult) -> list[str]:
+    k = r.accumulate
+    names = {"forward": f"forward x{k}", "backward": f"backward x{k}",
+             "recompute": f"recompute x{k}", "optimizer": "optimizer"}  # fmt: skip
+    timed = r.time is not None
+    head = ["phase", "MACs", "FLOPs", "bytes read", "bytes written"] + (["time"] if timed else [])
+    table = [head]
+    for phase, c in [*r.phases.items(), ("step", r.total)]:
+        row = [names.get(phase, phase), format_count(c.macs), format_count(c.flops),
+               format_bytes(c.bytes_read), format_bytes(c.bytes_written)]  # fmt: skip
+        if r.time is not None:
+            t = r.time.step_s if phase == "step" else r.time.phases[phase]
+            row.append(format_seconds(t))
+        table.append(row)
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+                       enumerate(zip(row, widths, strict=True))) for row in table]  # fmt: skip
+    if r.time is not None:
+        unit = "tokens/s" if r.tokens is not None else "samples/s"
+        tp = r.throughput
+        mfu = r.mfu
+        lines.append(
+            f"step {format_seconds(r.time.step_s)} on {r.time.chip}: "
+            f"{'-' if tp is None else f'{tp:,.0f}'} {unit}, MFU "
+            f"{'-' if mfu is None else f'{100 * mfu:.1f}%'} (forward and backward FLOPs over "
+            f"{format_peak(r.time.peak_flops, r.time.dtype)} {r.time.dtype})"
+        )
+    return lines
+
+
+def _notes(r: TrainingResult) -> list[str]:
+    return ["", *(f"note: {n}" for n in r.notes)] if r.notes else []

@@ -1,0 +1,208 @@
+"""The train use case: ``train(model, inputs, optimizer=..., precision=..., accumulate=k)
+-> TrainingResult``: one training step traced (forward, backward, the real optimizer's step)
+on meta copies, its memory by category and peak, and with a chip its time, throughput and MFU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from modelmeter.analysis.sharding import zero_states
+from modelmeter.analysis.training import (
+    TrainingResult,
+    accumulation_cost,
+    find_peak,
+    step_time,
+)
+from modelmeter.builder import build
+from modelmeter.errors import InputError
+from modelmeter.events import StepSetup
+from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.inputs import InputRequest
+from modelmeter.registry import CONVENTIONS
+from modelmeter.report import Report
+
+MAX_BATCH = 1 << 20  # the search for the largest batch stops there
+_STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
+
+
+def train(
+    model: Any,
+    inputs: Any = None,
+    *,
+    optimizer: str = "adamw",
+    variant: str = "foreach",
+    precision: str = "fp32",
+    accumulate: int = 1,
+    batch: int | None = None,
+    hardware: HardwareSpec | None = None,
+    convention: str = "exact",
+    lr: float = 1e-3,
+    weight_decay: float | None = None,
+    devices: int = 1,
+    zero: int = 0,
+    max_batch: bool = False,
+    checkpointing: bool = False,
+) -> TrainingResult:
+    """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
+    on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
+    adamw) in ``variant`` (foreach, for-loop, fused) at ``precision`` (fp32, bf16, fp16,
+    bf16-mixed, fp16-mixed), accumulating gradients over ``accumulate`` micro-batches; with
+    ``hardware`` also the step's time, throughput and MFU; ``devices`` > 1: the model states
+    per device under ZeRO ``zero`` (0: plain data parallelism, 1, 2, 3); ``max_batch``: the
+    result at the largest micro-batch whose peak fits ``hardware``'s memory (its
+    ``max_batch`` set; the inputs' first dimension is what grows); ``checkpointing``: the
+    repeated blocks (children of an ``nn.ModuleList``) checkpointed, their recomputation
+    counted as phase ``recompute`` (the model itself is not changed)."""
+    if convention not in CONVENTIONS:
+        raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+        raise InputError(f"accumulate must be a whole number >= 1 (got {accumulate!r})")
+    setup = StepSetup(optimizer, variant, precision, lr=lr, weight_decay=weight_decay,
+                      checkpointing=checkpointing)  # fmt: skip
+    zero_states({k: 0 for k in _STATES}, devices, zero)  # a bad plan fails before tracing
+    model, request, label = _prepare(model, inputs, batch)
+    plan = _Plan(setup, accumulate, convention, devices, zero, hardware)
+    if max_batch:
+        return _largest(model, request, label, plan)
+    return _step(model, request, label, plan)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    setup: StepSetup
+    accumulate: int
+    convention: str
+    devices: int
+    zero: int
+    hardware: HardwareSpec | None
+
+
+def _prepare(model: Any, inputs: Any, batch: int | None) -> tuple[Any, InputRequest, Any]:
+    """The module (a name loaded once), its request (a named model's defaults applied) and
+    its label."""
+    request = (
+        inputs if isinstance(inputs, InputRequest) else InputRequest.from_api(inputs, batch=batch)
+    )
+    label = None
+    if isinstance(model, str):
+        from modelmeter.models import load
+
+        loaded = load(model)
+        model, label = loaded.model, loaded.label
+        request = request.with_defaults(loaded.inputs, loaded.kwargs)
+    return model, request, label
+
+
+def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
+    from modelmeter.frontends.torch.training import trace_step
+
+    setup, k = plan.setup, plan.accumulate
+    trace, memory, accumulate_events = trace_step(model, request, setup,
+                                                  convention=plan.convention, name=label)  # fmt: skip
+    report = build(trace)
+    counted = "foreach" if any("fused" in n for n in trace.notes) else setup.variant
+    samples, tokens = _sizes(report)
+    result = TrainingResult(
+        setup=setup,
+        variant=counted,
+        accumulate=k,
+        report=report,
+        memory=memory,
+        accumulation=accumulation_cost(accumulate_events),
+        peak=find_peak(report, memory, k),
+        samples=samples,
+        tokens=tokens,
+        notes=[*trace.notes, *_notes(setup, memory)],
+    )
+    if plan.devices > 1 or plan.zero:
+        result = replace(result, sharded=zero_states(result.categories, plan.devices, plan.zero))
+    if plan.hardware is not None:
+        result = replace(result, time=step_time(result, plan.hardware))
+    return result
+
+
+def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
+    """The result at the largest micro-batch whose peak fits the chip's capacity (``max_batch``
+    set; 0 with the result at batch 1 when not even that fits). The peak is traced at batch 1
+    and 2, extrapolated linearly, and the guess traced with its neighbour; where the peak is
+    not linear in the batch, a bisection between known points settles it."""
+    spec = plan.hardware
+    if spec is None or spec.capacity is None:
+        raise InputError("the largest batch that fits needs a chip with a memory capacity "
+                         "(--hardware NAME)")  # fmt: skip
+    cap = spec.capacity
+    seen: dict[int, TrainingResult] = {}
+
+    def at(b: int) -> TrainingResult:
+        if b not in seen:
+            seen[b] = _step(model, request.with_batch(b), label, plan)
+        return seen[b]
+
+    def fits(b: int) -> bool:
+        return at(b).peak.bytes <= cap
+
+    if not fits(1):
+        return replace(at(1), max_batch=0)
+    lo, hi = 1, None  # lo fits; hi (when known) does not
+    slope = at(2).peak.bytes - at(1).peak.bytes if fits(2) else 0
+    if not fits(2):
+        hi = 2
+    elif slope <= 0:
+        hi = None
+    else:
+        lo = 2
+        guess = min(max(2, 1 + int((cap - at(1).peak.bytes) // slope)), MAX_BATCH)
+        lo, hi = (guess, None) if fits(guess) else (lo, guess)
+        if hi is None and (guess >= MAX_BATCH or not fits(guess + 1)):
+            hi = guess + 1
+    while hi is None:  # grow until one does not fit
+        lo, hi = (lo * 2, None) if fits(lo * 2) else (lo, lo * 2)
+        if lo >= MAX_BATCH:
+            hi = lo + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    best = at(lo)
+    if lo >= MAX_BATCH:
+        best = replace(best, notes=[*best.notes, f"the search for the largest batch stops at "
+                                    f"{MAX_BATCH:,}: a larger one may fit too"])  # fmt: skip
+    return replace(best, max_batch=lo)
+
+
+def _sizes(report: Report) -> tuple[int | None, int | None]:
+    """(samples, tokens) of one micro-batch: the first input's first dimension; tokens where it
+    is a 2-D integer tensor (batch x sequence of token ids)."""
+    for spec in report.inputs:
+        if spec.shape:
+            samples = int(spec.shape[0])
+            if len(spec.shape) == 2 and spec.dtype.startswith(("int", "uint")):
+                return samples, samples * int(spec.shape[1])
+            return samples, None
+    return None, None
+
+
+def _notes(setup: StepSetup, memory: Any) -> list[str]:
+    notes = [
+        "the backward is seeded with ones on the model's outputs: a loss function is not "
+        "counted; the model's outputs are freed before the optimizer steps",
+        "the model runs in training mode, as a training loop runs it (dropout is counted, "
+        "batch norm uses the batch's statistics)",
+    ]
+    if setup.mixed:
+        notes.append(
+            f"{setup.precision}: weights, activations and gradients in {setup.model_dtype}, "
+            "fp32 master weights and optimizer states; the gradients are cast to fp32 for the "
+            "step and the weights copied back (autocast's fp32 ops list — softmax, norms, "
+            "losses — is not applied on meta: those ops are counted in half precision)"
+        )
+    if memory.host_states:
+        notes.append(
+            f"the optimizer's step counters ({memory.host_states} bytes) are held on the host, "
+            "not counted in device memory"
+        )
+    return notes
+
+
+__all__ = ["train"]

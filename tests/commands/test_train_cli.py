@@ -1,0 +1,111 @@
+"""``modelmeter train``: the command delegates to the use case; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import one_error, run
+
+MLP = (
+    "import torch.nn as nn\n\n\ndef f():\n"
+    "    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 32))\n\n\n"
+    "def frozen():\n    return f().requires_grad_(False)\n"
+)
+
+
+@pytest.fixture
+def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "m.py").write_text(MLP, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return "m.py:f"
+
+
+def test_train_json_and_table(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--optimizer", "adam",
+                       "--precision", "bf16-mixed", "--accumulate", "2", "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert (d["optimizer"], d["precision"], d["accumulate"]) == ("adam", "bf16-mixed", 2)
+    assert d["memory"]["bytes_per_trainable_param"] == 16.0
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--hardware", "h100-sxm")
+    assert code == 0 and "capacity (h100-sxm)" in out and "MFU" in out
+
+
+def test_zero_stages_over_devices(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    # fp32 AdamW, 12,448 parameters: weights 49,792 B, gradients 49,792, m + v 99,584;
+    # ZeRO-2 over 4 devices: 49,792 + 49,792/4 + 99,584/4 = 49,792 + 12,448 + 24,896 = 87,136
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2",
+                       "-f", "json")  # fmt: skip
+    assert code == 0
+    per_device = json.loads(out)["memory"]["per_device"]
+    assert per_device == {"devices": 4, "zero_stage": 2, "weights": 49_792, "buffers": 0,
+                          "gradients": 12_448, "optimizer": 24_896, "total": 87_136}  # fmt: skip
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2")
+    assert "per device, 4 devices, ZeRO-2: model states 87.14 KB" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--optimizer", "lamb"], "unknown optimizer 'lamb'"),
+        (["--precision", "fp8-mixed"], "unknown precision 'fp8-mixed'"),
+        (["--variant", "vectorised"], "unknown optimizer variant"),
+        (["--accumulate", "0"], "must be >= 1"),
+        (["--seq", "16"], "give --seq or --input, not both"),
+        (["--hardware", "no-such-chip"], "no-such-chip"),
+        (["--zero", "4"], "invalid ZeRO stage '4': must be <= 3"),
+        (["--devices", "0"], "must be >= 1"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,
+                                      args: list[str], message: str) -> None:  # fmt: skip
+    code, _, err = run(capsys, "train", model, "-i", "8x64", *args)
+    assert code == 2
+    assert message in one_error(err)
+
+
+def test_no_trainable_parameters_and_onnx_are_refused(capsys: pytest.CaptureFixture[str],
+                                                      model: str) -> None:  # fmt: skip
+    code, _, err = run(capsys, "train", "m.py:frozen", "-i", "8x64")
+    assert code == 2 and "no trainable parameters" in one_error(err)
+    code, _, err = run(capsys, "train", "model.onnx")
+    assert code == 2 and "PyTorch model" in one_error(err)
+
+
+def test_max_batch(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--hardware", "t4", "--max-batch",
+                       "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert d["max_batch"] == d["samples"] and d["max_batch"] > 8
+    assert d["memory"]["peak"]["bytes"] <= d["time"]["capacity_bytes"]
+    code, _, err = run(capsys, "train", model, "-i", "8x64", "--max-batch")
+    assert code == 2 and "needs a chip" in one_error(err)
+
+
+STACK = (
+    "import torch.nn as nn\n\n\nclass S(nn.Module):\n"
+    "    def __init__(self):\n        super().__init__()\n"
+    "        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(64, 64), nn.ReLU())\n"
+    "                                     for _ in range(3)])\n\n"
+    "    def forward(self, x):\n        for b in self.blocks:\n            x = b(x)\n"
+    "        return x\n"
+)
+
+
+def test_checkpoint_adds_a_recompute_phase(capsys: pytest.CaptureFixture[str],
+                                           model: str) -> None:  # fmt: skip
+    Path("s.py").write_text(STACK, encoding="utf-8")
+    code, out, _ = run(capsys, "train", "s.py:S", "-i", "8x64", "--checkpoint", "-f", "json")
+    assert code == 0
+    d = json.loads(out)
+    # 3 blocks Linear -> ReLU: the backward needs each ReLU's output, so each Linear runs
+    # again (8*64*64 = 32,768 MACs): 98,304 (a Linear alone would need only its input, which
+    # the checkpoint keeps: nothing to recompute)
+    assert d["checkpointing"] is True and d["phases"]["recompute"]["macs"] == 98_304
+    code, out, _ = run(capsys, "train", "s.py:S", "-i", "8x64", "--checkpoint")
+    assert "recompute x1" in out and "activation checkpointing" in out
+    code, _, err = run(capsys, "train", model, "-i", "8x64", "--checkpoint")
+    assert code == 2 and "nn.ModuleList" in one_error(err)

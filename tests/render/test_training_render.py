@@ -1,0 +1,75 @@
+"""The training step's renderers: gold files, rows that add up, the chip's verdict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from render_checks import check_training_json, check_training_table
+from torch import nn
+
+from modelmeter.hardware import load_spec
+from modelmeter.render.training import render_training
+from modelmeter.usecases.train import train
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 32))
+
+
+@pytest.fixture(scope="module")
+def result():  # noqa: ANN201
+    return train(_mlp(), (8, 64), optimizer="adamw", precision="bf16-mixed", accumulate=4)
+
+
+def test_training_table_and_json_gold(result, gold) -> None:  # noqa: ANN001
+    table, js = render_training(result), render_training(result, "json")
+    gold("train_mlp.txt", table)
+    gold("train_mlp.json", js)
+    check_training_table(table)
+    check_training_json(js)
+    d = json.loads(js)
+    assert d["schema"] == "modelmeter.training/1"
+    # 16 B per trainable parameter (bf16-mixed Adam family), 12,448 parameters
+    assert d["memory"]["model_states"] == 16 * 12_448
+    assert "model states" in table and "16.00" in table
+
+
+def test_with_a_chip_the_step_time_adds_up_and_the_verdict_shows() -> None:
+    spec = load_spec("h100-sxm")
+    r = train(_mlp(), (8, 64), hardware=spec)
+    assert r.time is not None
+    assert r.time.step_s == pytest.approx(sum(r.time.phases.values()))
+    assert r.fits is True
+    text = render_training(r)
+    check_training_table(text)
+    check_training_json(render_training(r, "json"))
+    assert "fits," in text and "to spare" in text and "MFU" in text
+    # a chip far too small: the peak (bytes) over a capacity of 1 kB does not fit
+    from dataclasses import replace
+
+    tiny = replace(spec, capacity=1000.0)
+    r2 = train(_mlp(), (8, 64), hardware=tiny)
+    assert r2.fits is False
+    assert "does NOT fit" in render_training(r2)
+
+
+def test_unknown_format_is_refused(result) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match="unknown format 'csv'"):
+        render_training(result, "csv")
+
+
+def test_the_checks_catch_rows_that_do_not_add_up(result) -> None:  # noqa: ANN001
+    from render_checks import RowsDontAddUp
+
+    table = render_training(result)
+    with pytest.raises(RowsDontAddUp, match="column 1"):
+        check_training_table(table.replace("917.50K", "990.00K"))
+    with pytest.raises(RowsDontAddUp, match="model-state rows"):
+        check_training_table(table.replace("199.17 KB", "250.00 KB"))
+    d = json.loads(render_training(result, "json"))
+    d["total"]["flops"] += 1
+    with pytest.raises(RowsDontAddUp, match="flops"):
+        check_training_json(json.dumps(d))
