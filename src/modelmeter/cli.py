@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "calibrate",
     "hardware",
     "utilization",
+    "generate",
 )
 
 

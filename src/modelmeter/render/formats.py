@@ -9,6 +9,7 @@ COMPARISON_FORMATS = ("table", "json", "csv", "md", "latex")
 OPS_FORMATS = ("table", "md", "json")
 MEASURE_FORMATS = ("table", "json")
 UTILIZATION_FORMATS = ("table", "json")
+GENERATION_FORMATS = ("table", "json")
 HARDWARE_LIST_FORMATS = ("table", "md", "json")
 HARDWARE_SHOW_FORMATS = ("table", "json", "toml")
 # Charts (--plot, --plot-breakdown, --plot-classes): the file name's extension picks one.

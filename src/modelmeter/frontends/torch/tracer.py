@@ -299,6 +299,8 @@ class OpTracer(TorchDispatchMode):
         self.convention = convention
         self.events: list[OpEvent] = []
         self.phase = "forward"
+        self.kv: set[int] = set()  # storages of a KV cache (kvcache.py keeps it)
+        self.writing_kv = False  # inside a cache's update: its outputs are cache storage
         self._argnames: dict[Any, list[str]] = {}
         self._outs: dict[Any, frozenset[str]] = {}
         self._info: dict[Any, tuple[str, Any]] = {}
@@ -306,7 +308,8 @@ class OpTracer(TorchDispatchMode):
     def _meta(self, t: torch.Tensor) -> TensorMeta:
         sid = storage_id(t)
         shape = tuple(t.shape)
-        return TensorMeta(shape, dtype_name(t.dtype), sid, sid in self.weights, _distinct(t))
+        w = sid in self.weights
+        return TensorMeta(shape, dtype_name(t.dtype), sid, w, _distinct(t), sid in self.kv)
 
     def _convert(self, value: Any, inputs: list[TensorMeta]) -> Any:
         if type(value) in _PLAIN:
@@ -377,7 +380,8 @@ class OpTracer(TorchDispatchMode):
         outputs = []
         for t in _tensors(out):
             sid = storage_id(t)
-            outputs.append(TensorMeta(tuple(t.shape), dtype_name(t.dtype), sid, False))
+            kv = self.writing_kv or sid in self.kv
+            outputs.append(TensorMeta(tuple(t.shape), dtype_name(t.dtype), sid, False, kv=kv))
             self.lifetimes.track(t, sid)
         call = OpCall(target, named, tuple(inputs), tuple(outputs), self.convention)
         self.events.append(OpEvent(self.scopes.scope, "aten", target, call, self.phase))
