@@ -143,28 +143,30 @@ def op_keys(report: Report) -> list[str]:
 
 @dataclass
 class OpCurves:
-    """A decode Report whose ops' costs follow per-op polynomials in the context, piece by
-    piece: :meth:`report_at` gives the decode Report at any context of the range (for the
-    roofline), without a trace."""
+    """Decode Reports whose ops' costs follow per-op polynomials in the context, one
+    template per piece (a piece may run other ops: a full sliding window slices its mask):
+    :meth:`report_at` gives the decode Report at any context of the range (for the
+    roofline), without a trace. The templates are rewritten in place: they are copies."""
 
-    template: Report
     starts: list[int] = field(default_factory=list)
+    templates: list[Report] = field(default_factory=list)
     polys: list[list[Polynomial]] = field(default_factory=list)
 
-    def add(self, start: int, polys: list[Polynomial]) -> None:
+    def add(self, start: int, template: Report, polys: list[Polynomial]) -> None:
         self.starts.append(start)
+        self.templates.append(template)
         self.polys.append(polys)
 
     def report_at(self, c: int) -> Report:
         i = max(j for j, s in enumerate(self.starts) if s <= c)
-        polys = self.polys[i]
+        polys, template = self.polys[i], self.templates[i]
         k = 0
-        for node in self.template.modules():
+        for node in template.modules():
             for j, rec in enumerate(node.ops):
                 vals = [_whole(p(c)) for p in polys[k : k + 5]]
                 node.ops[j] = replace(rec, cost=Cost(*vals))
                 k += 5
-        return self.template
+        return template
 
 
 def samples(lo: int, hi: int, breaks: Sequence[int], most: int = 33) -> list[int]:

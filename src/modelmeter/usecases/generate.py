@@ -136,7 +136,7 @@ def _fit_decode(step: Any, lo: int, hi: int, breaks: list[int]) -> tuple[DecodeC
               "kv_bytes_read", "kv_bytes_written")  # fmt: skip
     starts: list[int] = []
     total_polys: list[list[Any]] = []
-    ops: OpCurves | None = None
+    ops = OpCurves()
     for start, end in pieces(lo, hi, breaks):
         keys = op_keys(step(start)[1])
 
@@ -149,15 +149,10 @@ def _fit_decode(step: Any, lo: int, hi: int, breaks: list[int]) -> tuple[DecodeC
         polys, _ = fit_piece(vector, start, end)
         starts.append(start)
         total_polys.append(polys[: len(fields)])
-        if ops is None:
-            ops = OpCurves(build(step(start)[0].trace))  # a copy the roofline may rewrite
-        if op_keys(ops.template) != keys:
-            raise NotPolynomial("the decode step runs other ops past a sliding window")
-        ops.add(start, polys[len(fields) :])
+        ops.add(start, build(step(start)[0].trace), polys[len(fields) :])  # a copy
     counts = {
         f: Piecewise(tuple(starts), tuple(p[i] for p in total_polys)) for i, f in enumerate(fields)
     }
-    assert ops is not None
     return DecodeCurve(counts, lo, hi), ops
 
 
