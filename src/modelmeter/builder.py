@@ -6,8 +6,11 @@ frontends only observe, renderers only present.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from fractions import Fraction
+
 import modelmeter.ops  # noqa: F401 - registers every formula the builder looks up
-from modelmeter.events import OpEvent, Trace
+from modelmeter.events import OpEvent, ParamInfo, Trace
 from modelmeter.registry import (
     Formula,
     OpCall,
@@ -18,6 +21,7 @@ from modelmeter.registry import (
     unfused_bytes,
 )
 from modelmeter.report import Cost, ModuleNode, OpRecord, ParamStats, Report
+from modelmeter.storage import Pricing, Storage, per_element
 
 _FLOAT_PREFIXES = ("float", "bfloat", "tfloat", "complex")
 
@@ -61,14 +65,116 @@ def cost_from(work: Work, call: OpCall) -> Cost:
     )
 
 
-def _record(ev: OpEvent, node: ModuleNode, seq: int = -1) -> None:
+# transformers' output heads: weight-only exports (GPTQ, AWQ) keep them in the model's dtype
+OUTPUT_HEADS = ("lm_head", "embed_out")
+
+
+def weight_row(call: OpCall, weight: TensorMeta) -> int:
+    """The reduction length of a matrix product's weight (a Linear's ``in_features``): the one
+    of its last two dimensions the activation's last dimension meets (a square weight's are
+    equal), else its last; the groups of a weight format run along it."""
+    dims = weight.shape[-2:]
+    for t in call.inputs:
+        if not t.weight and t.ndim >= 1 and t.shape[-1] in dims:
+            return t.shape[-1]
+    return weight.shape[-1] if weight.shape else 1
+
+
+class _Priced:
+    """A trace's tensors at a Pricing's storage formats. The weight format applies to every
+    weight (ndim >= 2) a matrix product (family ``matmul``: mm, addmm, bmm, ONNX
+    MatMul/Gemm ...) reads in the forward pass, except the output head (a module named in
+    :data:`OUTPUT_HEADS`) and a weight an embedding also reads (a tied table); such a
+    weight is stored, and read by every op, at the format. Embeddings, norms, biases,
+    convolutions and buffers keep their dtype. KV-cache tensors (``TensorMeta.kv``) are
+    priced at the KV format, per head vector of the last dimension."""
+
+    def __init__(self, trace: Trace, pricing: Pricing) -> None:
+        self.pricing = pricing
+        rows = _quantized_rows(trace) if pricing.weights is not None else {}
+        numel = {p.sid: p.numel for p in trace.params if p.sid in rows and not p.buffer}
+        self.rows = {sid: row for sid, row in rows.items() if sid in numel}
+        self.bytes = {sid: pricing.weight_bytes(numel[sid], row) or 0
+                      for sid, row in self.rows.items()}  # fmt: skip
+        self.weights = {sid: per_element(b, numel[sid]) for sid, b in self.bytes.items()}
+        self.storage = Storage(pricing, len(self.rows), sum(numel.values()),
+                               sum(self.bytes.values()))  # fmt: skip
+        self.heads = _head_dims(trace) if pricing.kv is not None else {}
+        self._kv: dict[int, Fraction] = {}
+
+    def tensor(self, t: TensorMeta) -> TensorMeta:
+        if t.weight and t.sid in self.weights:
+            return replace(t, stored=self.weights[t.sid])
+        kv = self.pricing.kv
+        if t.kv and kv is not None:
+            d = self.heads.get(t.sid) or (t.shape[-1] if t.shape else 1)
+            if d not in self._kv:
+                self._kv[d] = per_element(kv.nbytes(d, d), d)
+            return replace(t, stored=self._kv[d])
+        return t
+
+    def call(self, call: OpCall) -> OpCall:
+        """``call`` with its priced tensors (inputs, outputs and arguments) marked."""
+        if not any(t.kv or t.sid in self.weights for t in (*call.inputs, *call.outputs)):
+            return call
+
+        def arg(v: object) -> object:
+            if isinstance(v, TensorMeta):
+                return self.tensor(v)
+            if isinstance(v, list):
+                return [arg(x) for x in v]
+            if isinstance(v, tuple):
+                return tuple(arg(x) for x in v)
+            return v
+
+        return replace(
+            call,
+            args={k: arg(v) for k, v in call.args.items()},
+            inputs=tuple(self.tensor(t) for t in call.inputs),
+            outputs=tuple(self.tensor(t) for t in call.outputs),
+        )
+
+    def param_bytes(self, p: ParamInfo) -> int:
+        return self.bytes.get(p.sid, p.nbytes) if not p.buffer else p.nbytes
+
+
+def _head_dims(trace: Trace) -> dict[int, int]:
+    """Storage id -> head vector length of each KV-cache storage: the last dimension of its
+    first tensor in the trace (the cache as written, [batch, heads, tokens, head_dim]; a
+    later transposed view, K^T of eager attention, does not change it)."""
+    heads: dict[int, int] = {}
+    for ev in trace.events:
+        for t in (*ev.call.inputs, *ev.call.outputs):
+            if t.kv and t.sid and t.sid not in heads:
+                heads[t.sid] = t.shape[-1] if t.shape else 1
+    return heads
+
+
+def _quantized_rows(trace: Trace) -> dict[int, int]:
+    """Storage id -> reduction length of each weight the weight format applies to."""
+    rows: dict[int, int] = {}
+    embedded: set[int] = set()
+    for ev in trace.events:
+        entry = lookup(ev.frontend, ev.target) if ev.phase == "forward" else None
+        if not isinstance(entry, Formula):
+            continue
+        if entry.family == "embedding":
+            embedded.update(t.sid for t in ev.call.inputs if t.weight)
+        elif entry.family == "matmul" and ev.scope.rpartition(".")[2] not in OUTPUT_HEADS:
+            for t in ev.call.inputs:
+                if t.weight and t.ndim >= 2:
+                    rows.setdefault(t.sid, weight_row(ev.call, t))
+    return {sid: row for sid, row in rows.items() if sid not in embedded}
+
+
+def _record(ev: OpEvent, node: ModuleNode, seq: int = -1, priced: _Priced | None = None) -> None:
     entry = lookup(ev.frontend, ev.target)
     if entry is None:
         node.unsupported[ev.key] = node.unsupported.get(ev.key, 0) + 1
         return
     if isinstance(entry, ZeroCost):
         return
-    call = ev.call
+    call = ev.call if priced is None else priced.call(ev.call)
     work = ev.work if ev.work is not None else entry(call)  # applied once, by whoever first
     cost = cost_from(work, call)
     node.ops.append(
@@ -92,8 +198,11 @@ def _parent_name(name: str, known: dict[str, ModuleNode]) -> str:
     return ""
 
 
-def build(trace: Trace) -> Report:
-    """Assemble a Report from a frontend's Trace."""
+def build(trace: Trace, *, pricing: Pricing | None = None) -> Report:
+    """Assemble a Report from a frontend's Trace; ``pricing`` prices the bytes of the weights
+    of matrix products and of KV-cache tensors at its storage formats (counts never change;
+    see :class:`_Priced` for which weights)."""
+    priced = None if pricing is None else _Priced(trace, pricing)
     nodes: dict[str, ModuleNode] = {}
     for info in trace.modules:
         node = ModuleNode(
@@ -110,7 +219,7 @@ def build(trace: Trace) -> Report:
     root = nodes[""]
 
     for seq, ev in enumerate(trace.events):
-        _record(ev, nodes.get(ev.scope, root), seq)
+        _record(ev, nodes.get(ev.scope, root), seq, priced)
 
     read_sids = {
         t.sid for ev in trace.events if ev.phase == "forward" for t in ev.call.inputs if t.weight
@@ -124,7 +233,7 @@ def build(trace: Trace) -> Report:
                 params=p.numel,
                 trainable=p.numel if p.trainable else 0,
                 unused=0 if p.sid in read_sids else p.numel,
-                param_bytes=p.nbytes,
+                param_bytes=p.nbytes if priced is None else priced.param_bytes(p),
             )
         node.own = node.own + add
 
@@ -137,7 +246,8 @@ def build(trace: Trace) -> Report:
         root=root,
         activation_bytes=trace.activation_bytes,
         peak_activation_bytes=trace.peak_activation_bytes,
-        notes=list(trace.notes),
+        notes=list(trace.notes) + ([] if priced is None else priced.storage.notes()),
+        storage=None if priced is None else priced.storage,
     )
 
 

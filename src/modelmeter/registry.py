@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from modelmeter.units import DTYPE_BYTES
@@ -48,7 +49,9 @@ class TensorMeta:
     broadcast view (``expand``: stride 0) reads each stored element once, however many times
     the view repeats it, so its bytes are ``distinct`` elements' (``numel`` stays the logical
     count that FLOPs use). ``kv`` says it is (a view of) a key/value cache's storage, so
-    that a KV-cache format can price it apart from the activations."""
+    that a KV-cache format can price it apart from the activations. ``stored``, when set, is
+    its exact bytes per element in a storage format (``storage.Pricing``: int4 with its
+    scales, an fp8 cache ...), which the builder sets; ``itemsize`` and ``nbytes`` use it."""
 
     shape: tuple[int, ...]
     dtype: str = "float32"
@@ -56,6 +59,7 @@ class TensorMeta:
     weight: bool = False
     distinct: int | None = None
     kv: bool = False
+    stored: Fraction | None = None
 
     @property
     def numel(self) -> int:
@@ -67,7 +71,9 @@ class TensorMeta:
 
     @property
     def itemsize(self) -> float:
-        """Bytes per element (0.5 for 4-bit types)."""
+        """Bytes per element (0.5 for 4-bit types; a storage format's, exactly, if set)."""
+        if self.stored is not None:
+            return self.stored  # type: ignore[return-value]  # a Fraction: exact bytes
         return DTYPE_BYTES.get(self.dtype, 4)
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 
 from modelmeter.costs import ZERO, Cost, CostShortcuts, OpRecord, OpStat, ParamStats
 from modelmeter.errors import ReportFormatError, first_line
+from modelmeter.storage import Storage
 from modelmeter.units import DTYPE_BYTES, SIZE_PRECISIONS, format_params, format_quantity
 
 SCHEMA = "modelmeter.report/1"
@@ -132,6 +133,7 @@ class Report:
     activation_bytes: int = 0
     peak_activation_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    storage: Storage | None = None  # the storage formats its bytes assume (None: the dtypes)
 
     # ---- queries -------------------------------------------------------------------------
     def total(self, phase: str | None = None) -> Totals:
@@ -237,6 +239,7 @@ class Report:
             "modules": [_node_to_dict(n) for n in self.root.walk()],
             "unsupported": self.unsupported,
             "notes": list(self.notes),
+            **({"storage": self.storage.to_dict()} if self.storage is not None else {}),
         }
 
     @classmethod
@@ -281,6 +284,7 @@ class Report:
                 total.get("peak_activation_bytes", 0), "peak_activation_bytes"
             ),
             notes=[_text(n, "note") for n in _list(d.get("notes", []), "notes")],
+            storage=Storage.from_dict(d["storage"]) if d.get("storage") is not None else None,
         )
 
 
@@ -391,7 +395,5 @@ def with_notes(report: Report, *notes: str) -> Report:
     return replace(report, notes=[*report.notes, *notes])
 
 
-__all__ = [
-    "SCHEMA", "PHASES", "Cost", "ZERO", "OpRecord", "OpStat", "ParamStats", "ModuleNode",
-    "InputSpec", "Totals", "ModuleRow", "Report", "with_notes",
-]  # fmt: skip
+__all__ = ["SCHEMA", "PHASES", "Cost", "ZERO", "OpRecord", "OpStat", "ParamStats", "ModuleNode",
+           "InputSpec", "Totals", "ModuleRow", "Report", "with_notes"]  # fmt: skip

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.report import InputSpec, Report
+from modelmeter.storage import Pricing
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -54,6 +55,7 @@ class Comparison:
     rows: list[ComparisonRow]
     convention: str
     chip: str | None = None
+    storage: Pricing | None = None  # the storage formats every row's bytes assume
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class Comparison:
             "convention": self.convention,
             "chip": self.chip,
             "rows": [r.to_dict() for r in self.rows],
+            **({} if self.storage is None else {"storage": self.storage.to_dict()}),
         }
 
 

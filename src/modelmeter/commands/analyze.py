@@ -26,10 +26,12 @@ from modelmeter.commands.options import (
     write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
+from modelmeter.commands.storage_options import add_storage_options
 from modelmeter.commands.table_options import add_table_options, table_view, table_width
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import COMPARISON_FORMATS, REPORT_FORMATS
+from modelmeter.storage import Pricing
 
 # -f latex is the paper table's (one row per MODEL), even for one model
 ANALYZE_FORMATS = (*REPORT_FORMATS, *(f for f in COMPARISON_FORMATS if f not in REPORT_FORMATS))
@@ -63,6 +65,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also trace and count the backward pass (one training step); phases are kept apart",
     )
+    add_storage_options(a)
     add_chip_options(a, plots=True)
     add_units_option(a)
     a.set_defaults(handler=with_units(run))
@@ -98,7 +101,7 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
             with quiet_libraries(args.debug):
                 report = analyze(
                     label, request, mode=args.mode, convention=args.convention,
-                    backward=args.backward,
+                    backward=args.backward, weights=args.weights, kv=args.kv,
                 )
             roof = None if spec is None else roofline(report, spec, tf32=args.tf32)
         except ModelmeterError as e:
@@ -115,7 +118,8 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
     if rows:
         chip = None if spec is None else spec.name
         width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if out is None else TABLE_WIDTH
-        comparison = Comparison(rows=rows, convention=args.convention, chip=chip)
+        comparison = Comparison(rows=rows, convention=args.convention, chip=chip,
+                                storage=Pricing.of(args.weights, args.kv))  # fmt: skip
         emit(render_comparison(comparison, args.format, width=width), out)
     if spec is not None:
         warn_unverified(spec)
@@ -140,6 +144,8 @@ def run_one(args: argparse.Namespace) -> int:
             mode=args.mode,
             convention=args.convention,
             backward=args.backward,
+            weights=args.weights,
+            kv=args.kv,
         )
     roof = None
     if spec is not None:

@@ -20,12 +20,11 @@ import math
 from collections.abc import Iterable
 
 from modelmeter.registry import OpCall, TensorMeta, Work, register_op, unfused_bytes
-from modelmeter.units import DTYPE_BYTES
 
 
 def elem_bytes(n: int, like: TensorMeta) -> int:
     """Bytes of ``n`` elements of ``like``'s dtype."""
-    return math.ceil(n * DTYPE_BYTES.get(like.dtype, 4))
+    return math.ceil(n * like.itemsize)
 
 
 def tensors_of(value: object) -> list[TensorMeta]:

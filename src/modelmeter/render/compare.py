@@ -109,6 +109,8 @@ def notes(c: Comparison) -> list[str]:
             f"Latency and bound: predicted by the roofline model on {c.chip} "
             "(not measured); bound is what takes most of the predicted time."
         )
+    if c.storage is not None:
+        out.append(f"Bytes at the storage formats {c.storage.label()} (counts unchanged).")
     out.append("Inputs: " + "; ".join(f"{r.model}: {inputs_text(r.inputs)}" for r in c.rows) + ".")
     return out
 

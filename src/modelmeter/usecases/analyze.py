@@ -15,6 +15,7 @@ from modelmeter.errors import InputError
 from modelmeter.frontends import frontend_for
 from modelmeter.inputs import InputRequest
 from modelmeter.registry import CONVENTIONS
+from modelmeter.storage import KVFormat, Pricing, WeightFormat
 
 if TYPE_CHECKING:
     from modelmeter.report import Report
@@ -31,6 +32,8 @@ def analyze(
     batch: int | None = None,
     backward: bool = False,
     dims: Mapping[str, int] | None = None,
+    weights: str | WeightFormat | None = None,
+    kv: str | KVFormat | None = None,
 ) -> Report:
     """Analyse ``model`` and return its Report.
 
@@ -46,10 +49,15 @@ def analyze(
     given (a given tensor's rows are repeated in a real run; the tensor itself is unchanged).
     ``backward``: also run and count the backward pass (phase ``backward``), as one training
     step would. ``dims``: values of symbolic input dimensions (ONNX models), e.g.
-    ``{"batch": 8}``.
+    ``{"batch": 8}``. ``weights``: store the weights of matrix products in this format
+    (``int4`` = int4 in groups of 128 with fp16 scales and int4 zero points, ``int4:g64``,
+    ``int8`` per channel, ``fp8``, ``fp16`` ...; weight-only: compute stays in the activation
+    dtype); ``kv``: store KV-cache tensors in this dtype (fp16, bf16, fp8, int8, int4).
+    Bytes change, counts do not; the report's ``storage`` says what it assumed.
     """
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
     request = InputRequest.from_api(inputs, kwargs, batch=batch, dims=dims, dtype=dtype)
     frontend = frontend_for(model)
     label = None
@@ -60,7 +68,7 @@ def analyze(
     )
     if label:
         trace.model = label
-    return build(trace)
+    return build(trace, pricing=pricing)
 
 
 def _load_named(
