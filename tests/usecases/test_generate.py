@@ -206,3 +206,18 @@ def test_bad_input(llama2: object) -> None:
         generate(llama2, prompt=4, new=2, batch=0)
     with pytest.raises(InputError, match="decoder"):
         generate("hf:bert-base-uncased", prompt=4, new=2)
+
+
+def test_kv_format_prices_cache(llama2: object) -> None:
+    g = generate(llama2, prompt=4, new=2, kv="fp8", weights="int4")
+    # fp8 cache: 1 byte per element: 2 (K, V) * 2 layers * 32 heads * 128 = 16,384 per token
+    assert g.memory.kv_per_token == 16_384
+    assert "KV cache fp8" in g.storage and "int4" in g.storage
+    # counts do not change with formats: the same MACs as the fp16 run
+    plain = generate(llama2, prompt=4, new=2)
+    assert g.total.macs == plain.total.macs
+    # the first step's cache reads at 1 byte: 2 layers * 2 (K, V) * (4 + 5) tokens * 4,096
+    assert g.first.kv_bytes_read == 2 * 2 * (4 + 5) * 32 * 128
+    assert g.memory.weight_bytes < plain.memory.weight_bytes
+    with pytest.raises(InputError, match="KV-cache format"):
+        generate(llama2, prompt=4, new=2, kv="int3")

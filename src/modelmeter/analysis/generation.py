@@ -189,9 +189,19 @@ def interpolated_sum(xs: Sequence[int], ys: Sequence[float]) -> float:
     return total
 
 
-def kv_bytes(events: Sequence[Any], counted: Callable[[Any], bool]) -> tuple[int, int]:
+def kv_bytes(
+    events: Sequence[Any], counted: Callable[[Any], bool], kv: Any = None
+) -> tuple[int, int]:
     """(KV-cache bytes read, written) of a trace's counted op events: each distinct
-    kv-tagged input once per op, every kv-tagged output."""
+    kv-tagged input once per op, every kv-tagged output; ``kv``: a KV-cache format
+    (``storage.KVFormat``) to price them at, per head vector of their last dimension."""
+
+    def nbytes(t: Any) -> int:
+        if kv is None:
+            return t.nbytes
+        n = t.numel if t.distinct is None else t.distinct
+        return kv.nbytes(n, t.shape[-1] if t.shape else 1)
+
     read = written = 0
     for ev in events:
         if not counted(ev):
@@ -200,8 +210,8 @@ def kv_bytes(events: Sequence[Any], counted: Callable[[Any], bool]) -> tuple[int
         for t in ev.call.inputs:
             if t.kv and (t.sid, t.shape) not in seen:
                 seen.add((t.sid, t.shape))
-                read += t.nbytes
-        written += sum(t.nbytes for t in ev.call.outputs if t.kv)
+                read += nbytes(t)
+        written += sum(nbytes(t) for t in ev.call.outputs if t.kv)
     return read, written
 
 

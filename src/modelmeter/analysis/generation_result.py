@@ -37,6 +37,7 @@ class GenerationResult:
     timing: GenerationTiming | None = None
     cache: str = "DynamicCache"
     windows: tuple[int, ...] = ()
+    storage: str = ""  # the storage formats bytes assume ("": the model's dtypes)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -72,6 +73,7 @@ class GenerationResult:
             "new": self.new,
             "convention": self.convention,
             "cache": self.cache,
+            "storage": self.storage or None,
             "sliding_windows": list(self.windows),
             "prefill": {"counts": self.prefill_counts.to_dict(), "report": self.prefill.to_dict()},
             "decode": {

@@ -15,12 +15,14 @@ from modelmeter.commands.options import (
     warn_unverified,
 )
 from modelmeter.commands.paths import check_command_outputs
+from modelmeter.commands.storage_options import add_storage_options
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import GENERATION_FORMATS
 
 EPILOG = """examples:
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --batch 8
   modelmeter generate hf:llama-3-70b --prompt 4096 --new 4096 --hardware h100-sxm -f json
+  modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --weights int4 --kv fp8
 """
 
 
@@ -55,6 +57,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", "-b", type=_positive, default=1, help="sequences (default 1)")
     p.add_argument("--convention", choices=("exact", "2mac"), default="exact",
                    help="FLOP convention (default exact)")  # fmt: skip
+    add_storage_options(p)
     add_output_options(p, GENERATION_FORMATS)
     add_chip_options(p)
     p.set_defaults(handler=run)
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     out = output_path(args.output)
     with quiet_libraries(args.debug):
         result = generate(args.model, prompt=args.prompt, new=args.new, batch=args.batch,
-                          hardware=spec, convention=args.convention)  # fmt: skip
+                          hardware=spec, convention=args.convention, weights=args.weights,
+                          kv=args.kv)  # fmt: skip
     emit(render_generation(result, args.format), out)
     if spec is not None:
         warn_unverified(spec)

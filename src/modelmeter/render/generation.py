@@ -106,7 +106,7 @@ def _memory_lines(g: GenerationResult) -> list[str]:
 def generation_table(g: GenerationResult) -> str:
     lines = [
         f"{g.model} · generate: batch {g.batch}, prompt {g.prompt}, {g.new} new tokens · "
-        f"{g.cache} · {g.convention} FLOPs",
+        f"{g.cache} · {g.convention} FLOPs" + (f" · {g.storage}" if g.storage else ""),
         "",
         *_grid(["phase (whole batch)", *_COLUMNS], phase_rows(g)),
     ]

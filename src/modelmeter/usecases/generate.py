@@ -29,6 +29,7 @@ from modelmeter.analysis.polynomial import NotPolynomial, Piecewise
 from modelmeter.builder import build
 from modelmeter.errors import InputError
 from modelmeter.registry import CONVENTIONS, ZeroCost, lookup
+from modelmeter.storage import Pricing
 
 _NOTE_CAT = (
     "KV bytes are those of transformers' DynamicCache as traced: each decode step's "
@@ -53,27 +54,33 @@ def generate(
     hardware: Any = None,
     convention: str = "exact",
     samples: int = 33,
+    weights: Any = None,
+    kv: Any = None,
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
     ``model``: a transformers decoder (an ``nn.Module``) or a name (``hf:llama-2-7b``).
     ``hardware``: a chip name or a HardwareSpec (TTFT, per-token latency, tokens/s, and
     memory against its capacity). ``samples``: contexts the decode roofline is evaluated at
-    (every context when ``new`` is at most that)."""
+    (every context when ``new`` is at most that). ``weights``/``kv``: storage formats of the
+    matrix products' weights (``int4``, ``int8``, ``fp8`` ...) and of the KV cache (``fp8``,
+    ``int8`` ...): bytes change, counts do not (:mod:`modelmeter.storage`)."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples = _whole("samples", samples, 2)
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
+    kv_format = pricing.kv if pricing is not None else None
     spec = _spec(hardware)
     model, label = _load(model)
     limit = _max_tokens(model)
     if limit is not None and prompt + new > limit:
         raise InputError(f"prompt + new = {prompt + new} tokens is more than the "
                          f"{limit} positions {label} takes (max_position_embeddings)")  # fmt: skip
-    from modelmeter.frontends.torch.kvcache import held_bytes, trace_phase
+    from modelmeter.frontends.torch.kvcache import held, trace_phase
 
     pre = trace_phase(model, batch=batch, tokens=prompt, convention=convention, label=label)
-    prefill = build(pre.trace)
+    prefill = build(pre.trace, pricing=pricing)
     template = pre.layers
     windows = tuple(sorted({w for w in (x.window for x in template) if w}))
     breaks = sorted({b for w in windows for b in (w - 1, w + 1)})
@@ -83,29 +90,20 @@ def generate(
         if c not in traced:
             d = trace_phase(model, batch=batch, tokens=1, context=c, template=template,
                             convention=convention, label=label)  # fmt: skip
-            report = build(d.trace)
-            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted))
+            report = build(d.trace, pricing=pricing)
+            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, kv_format))
             traced[c] = (d, report, counts)
         return traced[c]
 
-    curve, ops = _fit_decode(step, prompt, prompt + new - 1, breaks)
+    curve, ops = _fit_decode(step, prompt, prompt + new - 1, breaks, pricing)
     curve = replace(curve, traced=tuple(sorted(traced)))
-    first_trace, decode, _ = step(prompt)
+    decode = step(prompt)[1]
     max_tokens = limit or max(prompt + new, 1 << 20)
-    kv_seq, by_layer = _fit_cache(lambda t: held_bytes(model, template, t), batch,
-                                  prompt + new, max_tokens, breaks)  # fmt: skip
-    memory = GenerationMemory(
-        weight_bytes=prefill.size_by_dtype()["native"],
-        kv_per_sequence=kv_seq,
-        kv_by_layer=by_layer,
-        batch=batch,
-        tokens=prompt + new,
-        max_tokens=max_tokens,
-        prefill_activation_bytes=prefill.peak_activation_bytes,
-        decode_activation_bytes=max(traced[c][1].peak_activation_bytes for c in traced),
-        capacity=spec.capacity if spec is not None else None,
-        chip=spec.name if spec is not None else None,
-    )
+    memory = _memory(
+        lambda t: [x.nbytes(kv_format) for x in held(model, template, t)],
+        prefill, [traced[c][1] for c in traced], spec,
+        batch=batch, tokens=prompt + new, max_tokens=max_tokens, breaks=breaks,
+    )  # fmt: skip
     timing = None
     if spec is not None:
         from modelmeter.analysis.generation_time import generation_timing
@@ -119,10 +117,30 @@ def generate(
     return GenerationResult(
         model=label, batch=batch, prompt=prompt, new=new, convention=convention,
         prefill=prefill, decode=decode,
-        prefill_counts=StepCounts.of(prefill, *kv_bytes(pre.trace.events, _counted)),
+        prefill_counts=StepCounts.of(prefill, *kv_bytes(pre.trace.events, _counted, kv_format)),
+        storage=pricing.label() if pricing is not None else "",
         curve=curve, memory=memory, timing=timing, windows=windows,
         notes=tuple(dict.fromkeys(notes)),
     )  # fmt: skip
+
+
+def _memory(
+    held_bytes: Any, prefill: Any, decodes: list[Any], spec: Any, *, batch: int, tokens: int,
+    max_tokens: int, breaks: list[int],
+) -> GenerationMemory:  # fmt: skip
+    kv_seq, by_layer = _fit_cache(held_bytes, batch, tokens, max_tokens, breaks)
+    return GenerationMemory(
+        weight_bytes=prefill.size_by_dtype()["native"],
+        kv_per_sequence=kv_seq,
+        kv_by_layer=by_layer,
+        batch=batch,
+        tokens=tokens,
+        max_tokens=max_tokens,
+        prefill_activation_bytes=prefill.peak_activation_bytes,
+        decode_activation_bytes=max(r.peak_activation_bytes for r in decodes),
+        capacity=spec.capacity if spec is not None else None,
+        chip=spec.name if spec is not None else None,
+    )
 
 
 def _counted(ev: Any) -> bool:
@@ -130,7 +148,9 @@ def _counted(ev: Any) -> bool:
     return entry is not None and not isinstance(entry, ZeroCost)
 
 
-def _fit_decode(step: Any, lo: int, hi: int, breaks: list[int]) -> tuple[DecodeCurve, OpCurves]:
+def _fit_decode(
+    step: Any, lo: int, hi: int, breaks: list[int], pricing: Any
+) -> tuple[DecodeCurve, OpCurves]:
     """The decode counts (totals and per op) as piecewise polynomials on ``lo .. hi``."""
     fields = ("macs", "flops", "bytes_read", "bytes_written", "weight_bytes",
               "kv_bytes_read", "kv_bytes_written")  # fmt: skip
@@ -149,7 +169,8 @@ def _fit_decode(step: Any, lo: int, hi: int, breaks: list[int]) -> tuple[DecodeC
         polys, _ = fit_piece(vector, start, end)
         starts.append(start)
         total_polys.append(polys[: len(fields)])
-        ops.add(start, build(step(start)[0].trace), polys[len(fields) :])  # a copy
+        template = build(step(start)[0].trace, pricing=pricing)  # a copy to rewrite
+        ops.add(start, template, polys[len(fields) :])
     counts = {
         f: Piecewise(tuple(starts), tuple(p[i] for p in total_polys)) for i, f in enumerate(fields)
     }

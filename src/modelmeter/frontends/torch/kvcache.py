@@ -46,11 +46,13 @@ class LayerCache:
     dtype: str
     window: int | None = None  # a sliding-window layer's window
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the keys and values it holds."""
-        itemsize = getattr(torch, self.dtype).itemsize
-        return (math.prod(self.key_shape) + math.prod(self.value_shape)) * itemsize
+    def nbytes(self, kv: Any = None) -> int:
+        """Bytes of the keys and values it holds (``kv``: a KV-cache format, per head
+        vector of the last dimension; None: its dtype)."""
+        shapes = (self.key_shape, self.value_shape)
+        if kv is not None:
+            return sum(kv.nbytes(math.prod(s), s[-1]) for s in shapes)
+        return sum(math.prod(s) for s in shapes) * getattr(torch, self.dtype).itemsize
 
 
 @dataclass
@@ -215,12 +217,12 @@ def _prefill_cache(cache: Any, template: tuple[LayerCache, ...], context: int) -
         layer.update(k, v)
 
 
-def held_bytes(model: Any, template: tuple[LayerCache, ...], tokens: int) -> list[int]:
-    """Bytes each layer of the model's cache holds after taking ``tokens`` tokens (the
+def held(model: Any, template: tuple[LayerCache, ...], tokens: int) -> tuple[LayerCache, ...]:
+    """What each layer of the model's cache holds after taking ``tokens`` tokens (the
     cache's own ``update`` on meta tensors shaped as ``template``; the model does not run)."""
     cache = new_cache(model)
     _prefill_cache(cache, template, tokens)
-    return [layer.nbytes for layer in CacheWatch(cache).layers()]
+    return CacheWatch(cache).layers()
 
 
-__all__ = ["LayerCache", "held_bytes", "PhaseTrace", "cache_argument", "new_cache", "trace_phase"]
+__all__ = ["LayerCache", "held", "PhaseTrace", "cache_argument", "new_cache", "trace_phase"]
