@@ -90,12 +90,15 @@ def pieces(lo: int, hi: int, breaks: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def fit_piece(
-    f: Callable[[int], Sequence[int]], start: int, end: int, max_degree: int = 2
+    f: Callable[[int], Sequence[int]], start: int, end: int, max_degree: int = 1
 ) -> tuple[list[Polynomial], list[int]]:
     """Polynomials through the values ``f(c)`` (a vector of counts) on ``start .. end``:
-    each of the lowest degree its first points need, checked at ``end`` (never fitted on)
-    and at the middle. A range of a few contexts is evaluated everywhere. Returns the
-    polynomials and the contexts evaluated."""
+    each of the lowest degree its first ``max_degree + 2`` points need (the last of them
+    confirms it), then checked at ``end``, never fitted on. A range of a few contexts is
+    evaluated everywhere. Returns the polynomials and the contexts evaluated. A decode
+    step's counts are linear in the context (attention reads c+1 keys): the default degree
+    is 1, and a count that is not linear fails the checks (NotPolynomial) rather than
+    being extrapolated."""
     n = end - start + 1
     fit_at = list(range(start, start + min(n, max_degree + 2)))
     values = {c: list(f(c)) for c in fit_at}
@@ -103,7 +106,7 @@ def fit_piece(
     for i in range(len(values[start])):
         ys = [values[c][i] for c in fit_at]
         polys.append(_lowest(fit_at, ys))
-    for c in sorted({end, (start + end) // 2} - set(fit_at)):
+    for c in sorted({end} - set(fit_at)):
         got = list(f(c))
         for i, p in enumerate(polys):
             if p(c) != got[i]:
@@ -151,6 +154,7 @@ class OpCurves:
     starts: list[int] = field(default_factory=list)
     templates: list[Report] = field(default_factory=list)
     polys: list[list[Polynomial]] = field(default_factory=list)
+    _cache: dict[int, list] = field(default_factory=dict, repr=False)
 
     def add(self, start: int, template: Report, polys: list[Polynomial]) -> None:
         self.starts.append(start)
@@ -159,17 +163,38 @@ class OpCurves:
 
     def report_at(self, c: int) -> Report:
         i = max(j for j, s in enumerate(self.starts) if s <= c)
-        polys, template = self.polys[i], self.templates[i]
-        k = 0
-        for node in template.modules():
-            for j, rec in enumerate(node.ops):
-                vals = [_whole(p(c)) for p in polys[k : k + 5]]
-                node.ops[j] = replace(rec, cost=Cost(*vals))
-                k += 5
+        template = self.templates[i]
+        for node, j, polys in self._varying(i):
+            node.ops[j] = replace(node.ops[j], cost=Cost(*(_at(p, c) for p in polys)))
         return template
 
+    def _varying(self, i: int) -> list[tuple[Any, int, list[Polynomial]]]:
+        """The ops of piece ``i`` whose cost changes with the context (most do not: the
+        weights' matrix products, norms ...), with their polynomials."""
+        cached = self._cache.get(i)
+        if cached is None:
+            polys, k, cached = self.polys[i], 0, []
+            for node in self.templates[i].modules():
+                for j in range(len(node.ops)):
+                    mine = polys[k : k + 5]
+                    if any(p.degree > 0 for p in mine):
+                        cached.append((node, j, mine))
+                    k += 5
+            self._cache[i] = cached
+        return cached
 
-def samples(lo: int, hi: int, breaks: Sequence[int], most: int = 33) -> list[int]:
+
+def _at(p: Polynomial, c: int) -> int:
+    """``p(c)`` as an int (integer coefficients evaluated without fractions)."""
+    if all(x.denominator == 1 for x in p.coefficients):
+        acc = 0
+        for x in reversed(p.coefficients):
+            acc = acc * c + x.numerator
+        return acc
+    return _whole(p(c))
+
+
+def samples(lo: int, hi: int, breaks: Sequence[int], most: int = 17) -> list[int]:
     """Contexts to evaluate a non-polynomial figure at: every one when there are few, else
     ``most`` evenly spaced from ``lo`` to ``hi`` plus both sides of every break."""
     if hi - lo + 1 <= most:

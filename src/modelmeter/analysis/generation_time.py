@@ -98,7 +98,7 @@ def generation_timing(
     prompt: int,
     new: int,
     breaks: Sequence[int] = (),
-    most: int = 33,
+    most: int = 17,
 ) -> GenerationTiming:
     """The timing of a generation (see the module docstring)."""
     pre = roofline(prefill, spec)

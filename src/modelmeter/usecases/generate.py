@@ -53,7 +53,7 @@ def generate(
     batch: int = 1,
     hardware: Any = None,
     convention: str = "exact",
-    samples: int = 33,
+    samples: int = 17,
     weights: Any = None,
     kv: Any = None,
 ) -> GenerationResult:
