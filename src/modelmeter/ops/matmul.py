@@ -1,4 +1,5 @@
-"""Matrix products: mm, addmm (linear), bmm, baddbmm, addbmm, mv, addmv, dot.
+"""Matrix products: mm, addmm (linear), bmm, baddbmm, addbmm, mv, addmv, dot, and the
+grouped matmul of mixture-of-experts layers (_grouped_mm).
 
 ``matmul`` and ``linear`` are composite in PyTorch and reach the tracer as these ops.
 
@@ -132,3 +133,23 @@ def dot(call: OpCall) -> Work:
     """(k,) . (k,): MACs = k; exact FLOPs = 2k-1."""
     (k,) = call.inputs[0].shape
     return _mac(call, k, 1, bias=False)
+
+
+@register_op("grouped_mm", family="matmul", aten=["_grouped_mm"])
+def grouped_mm(call: OpCall) -> Work:
+    """Grouped matmul (mixture-of-experts layers; ``offs`` ends the groups along the jagged
+    dimension). MACs = sum over groups of m_g*k_g*n_g, known without the data-dependent
+    offsets since the groups tile that dimension: 2D (M,K) x 3D (G,K,N), rows split: M*K*N;
+    3D (G,M,K) x 2D (K,N), columns split: M*K*N; 2D x 2D, K split, out (G,M,N): M*K*N;
+    3D x 3D (batched): G*M*K*N. Assumes offs[-1] = the jagged length (as transformers calls
+    it; else an upper bound). Exact FLOPs = 2*MACs - outputs (+ outputs with a bias)."""
+    a, b = call.args.get("self"), call.args.get("mat2")
+    if not isinstance(a, TensorMeta) or not isinstance(b, TensorMeta):
+        a, b = call.inputs[0], call.inputs[1]
+    outputs = call.out.numel
+    if a.ndim == 2 and b.ndim == 2:
+        macs = a.shape[0] * a.shape[1] * b.shape[1]
+    else:
+        macs = outputs * a.shape[-1]
+    bias = isinstance(call.args.get("bias"), TensorMeta)
+    return _mac(call, macs, outputs, bias=bias)

@@ -12,6 +12,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from modelmeter.render.experts import experts_field
 from modelmeter.report import Report
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ def report_dict(report: Report, roofline: Roofline | None = None) -> dict[str, A
     """``report.to_dict()``; with a roofline also ``"hardware"`` (the spec used) and
     ``"roofline"`` at the top level and per module (the report itself is not changed)."""
     d = report.to_dict()
+    experts = experts_field(report)
+    if experts is not None:  # a mixture-of-experts model: total and active parameters
+        d["experts"] = experts
     if roofline is None:
         return d
     d["hardware"] = {**roofline.spec.to_dict(), "path": roofline.spec.path}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelmeter.analysis.experts import experts_summary
 from modelmeter.render._common import (
     convention_text,
     dtype_label,
@@ -107,8 +108,21 @@ def totals_rows(report: Report) -> list[tuple[str, str, str]]:
     t = report.total()
     c = t.cost
     sizes = report.size_by_dtype()
+    moe = experts_summary(report)
+    active = (
+        []
+        if moe is None
+        else [
+            (
+                "active params per token (every token to its top-k experts)",
+                f"{moe.active_params:,}",
+                format_params(moe.active_params),
+            )
+        ]
+    )
     return [
         ("params", f"{t.params:,}", format_params(t.params)),
+        *active,
         ("trainable params", f"{t.trainable_params:,}", format_params(t.trainable_params)),
         ("frozen params", f"{t.params - t.trainable_params:,}", ""),
         ("buffers", f"{t.buffers:,}", format_count(t.buffers)),

@@ -23,6 +23,7 @@ from modelmeter.render._common import (
     percent,
 )
 from modelmeter.render.capture import to_text
+from modelmeter.render.experts import active_params_text
 from modelmeter.render.table_layout import fit
 from modelmeter.render.table_ops import operator_table
 from modelmeter.render.table_rows import TableRow, TableView, hotspots, row_latency, table_rows
@@ -278,6 +279,9 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
             ),
         ),
     ]
+    active = active_params_text(report)
+    if active:
+        lines.insert(2, ("active params", active))
     if report.phases and report.phases != ["forward"]:
         for phase in report.phases:
             pc = report.total(phase).cost

@@ -8,7 +8,8 @@ what a real run refuses:
 - **contractions take one dtype.** ``mm``, ``addmm``, ``bmm``, ``convolution`` ... (the
   ``matmul`` and ``conv`` formula families) need every operand in the same dtype ("mat1 and
   mat2 must have the same dtype"); only the scaled fp8 matmuls (``_scaled_mm``) take their
-  scales in another dtype by design.
+  scales in another dtype by design, and the grouped matmul (``_grouped_mm``) its int32
+  group offsets.
 - **normalisations keep their input's dtype.** ``native_layer_norm``, ``native_batch_norm``,
   ``native_group_norm`` ... (the ``norm`` family) take their parameters and statistics in the
   input's dtype, or in float32 for a float16 or bfloat16 input ("mixed dtype (CPU)").
@@ -46,7 +47,8 @@ def mixed_dtypes(events: Iterable[OpEvent]) -> str | None:
     for event in events:
         if event.target.startswith(_CASTS):
             continue
-        dtypes = sorted({t.dtype for t in event.call.inputs if t.shape})
+        offs = event.call.args.get("offs")  # a grouped matmul's int32 group ends
+        dtypes = sorted({t.dtype for t in event.call.inputs if t.shape and t is not offs})
         if len(dtypes) < 2:
             continue
         entry = lookup("aten", event.target)

@@ -24,6 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from modelmeter.events import OpEvent
 from modelmeter.frontends.torch.blame import Blame
+from modelmeter.frontends.torch.metakernels import run as _run
 from modelmeter.frontends.torch.packed import is_packed, packed_metas
 from modelmeter.frontends.torch.views import distinct as _distinct
 from modelmeter.registry import OpCall, TensorMeta, ZeroCost, lookup
@@ -351,7 +352,7 @@ class OpTracer(TorchDispatchMode):
             if decomp is not None:
                 with self:
                     return decomp(*args, **kwargs)
-        out = func(*args, **kwargs)
+        out = _run(func, target, args, kwargs)
         if isinstance(entry, ZeroCost):  # views keep storages alive, nothing more
             if type(out) is torch.Tensor:
                 self.lifetimes.track(out, storage_id(out))
