@@ -221,3 +221,22 @@ def test_kv_format_prices_cache(llama2: object) -> None:
     assert g.memory.weight_bytes < plain.memory.weight_bytes
     with pytest.raises(InputError, match="KV-cache format"):
         generate(llama2, prompt=4, new=2, kv="int3")
+
+
+def test_moe_decode_reads_expected_experts(tmp_path_factory: pytest.TempPathFactory) -> None:
+    config = {**preset_config("mixtral-8x7b"), "num_hidden_layers": 2}
+    model = _model(tmp_path_factory, "mixtral-2l", config)
+    # one expert layer's stacked weights: 8 experts x 3 x 4096 x 14336 x 2 bytes (bf16)
+    layer = 8 * 3 * 4096 * 14336 * 2  # 2,818,572,288
+    one = generate(model, prompt=8, new=2, batch=1)
+    traced = one.decode.total().cost.weight_bytes  # every expert's weights, as traced
+    # batch 1: the token reads k = 2 experts of 8, so 6/8 of each layer's stack is not read
+    assert traced - one.first.weight_bytes == 2 * layer * 6 // 8 == 4_227_858_432
+    four = generate(model, prompt=8, new=2, batch=4)
+    # batch 4: 8 * (1 - (6/8)**4) = 8 * 175/256 experts touched; 81/256 not read
+    traced = four.decode.total().cost.weight_bytes  # (the embedding reads 4 rows now)
+    assert traced - four.first.weight_bytes == 2 * layer * 81 // 256 == 1_783_627_776
+    assert four.first.bytes_read == four.decode.total().cost.bytes_read - 1_783_627_776
+    assert any("mixture of experts" in n for n in four.notes)
+    # counts are untouched
+    assert four.first.macs == four.decode.total().cost.macs
