@@ -56,3 +56,32 @@ def test_not_a_decoder(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "generate", "hf:bert-base-uncased", "--prompt", "4", "--new", "2")
     assert code == 2
     assert "decoder" in one_error(err)
+
+
+def test_plot(capsys: pytest.CaptureFixture[str], config: str, tmp_path) -> None:  # noqa: ANN001
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "g.png"
+    code, out, err = run(capsys, "generate", config, "--prompt", "8", "--new", "4",
+                         "--hardware", "h100-sxm", "--plot", str(png))  # fmt: skip
+    assert code == 0 and png.stat().st_size > 1000
+    assert f"wrote {png}" in err
+
+
+def test_plot_needs_a_chip(capsys: pytest.CaptureFixture[str], config: str, tmp_path) -> None:  # noqa: ANN001
+    code, _, err = run(capsys, "generate", config, "--prompt", "8", "--new", "4",
+                       "--plot", str(tmp_path / "g.png"))  # fmt: skip
+    assert code == 2 and "--hardware" in one_error(err)
+
+
+def test_sweeps_agree_with_the_generation(config: str) -> None:
+    from modelmeter.usecases.generate_sweep import generation_sweeps
+
+    s = generation_sweeps(config, prompt=8, new=4, batch=2, hardware="h100-sxm", most=3)
+    assert [p.x for p in s.by_batch] == [1, 2, 4]
+    at = next(p for p in s.by_batch if p.x == 2)
+    assert at.per_token_s == s.result.timing.decode_mean_s
+    assert at.tokens_per_s == s.result.timing.tokens_per_s
+    # the context sweep covers 1 .. 511 (the model's 512 positions) at batch 2
+    assert s.by_context[0].x == 1 and s.by_context[-1].x == 511
+    assert all(p.tokens_per_s == pytest.approx(2 / p.per_token_s) for p in s.by_context)
+    assert s.result.model.startswith("hf:tiny")

@@ -47,6 +47,7 @@ class GenerationTiming:
     decode_first_bound: str
     decode_last_bound: str
     evaluated: tuple[int, ...] = ()  # the contexts the roofline was evaluated at
+    times: tuple[float, ...] = ()  # a decode step's roofline time at each of them
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -119,6 +120,7 @@ def generation_timing(
         decode_first_bound=bound(totals[0]),
         decode_last_bound=bound(totals[-1]),
         evaluated=tuple(xs),
+        times=tuple(times),
         notes=tuple(notes),
     )
 

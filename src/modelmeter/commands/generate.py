@@ -5,11 +5,13 @@ against the chip (the use case is :mod:`modelmeter.usecases.generate`)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from modelmeter.commands.options import (
     add_chip_options,
     add_output_options,
+    check_plot_args,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
@@ -57,6 +59,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", "-b", type=_positive, default=1, help="sequences (default 1)")
     p.add_argument("--convention", choices=("exact", "2mac"), default="exact",
                    help="FLOP convention (default exact)")  # fmt: skip
+    p.add_argument("--plot", metavar="FILE", help="also chart per-token latency and tokens/s "
+                   "against batch and against context, the memory limit drawn (.png, .pdf, "
+                   ".svg; needs --hardware; runs the generation at several batches)")  # fmt: skip
     add_storage_options(p)
     add_output_options(p, GENERATION_FORMATS)
     add_chip_options(p)
@@ -68,13 +73,25 @@ def run(args: argparse.Namespace) -> int:
     from modelmeter.usecases.generate import generate
 
     spec = spec_from_args(args)
-    check_command_outputs(args, [("-o", args.output)])
+    check_plot_args(args, spec)
+    check_command_outputs(args, [("-o", args.output), ("--plot", args.plot)])
     out = output_path(args.output)
+    kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv}
     with quiet_libraries(args.debug):
-        result = generate(args.model, prompt=args.prompt, new=args.new, batch=args.batch,
-                          hardware=spec, convention=args.convention, weights=args.weights,
-                          kv=args.kv)  # fmt: skip
+        if args.plot:
+            from modelmeter.render.generation_plot import save_generation_plot
+            from modelmeter.usecases.generate_sweep import generation_sweeps
+
+            sweeps = generation_sweeps(args.model, prompt=args.prompt, new=args.new,
+                                       batch=args.batch, hardware=spec, **kw)  # fmt: skip
+            result = sweeps.result
+        else:
+            result = generate(args.model, prompt=args.prompt, new=args.new, batch=args.batch,
+                              hardware=spec, **kw)  # fmt: skip
     emit(render_generation(result, args.format), out)
+    if args.plot:
+        save_generation_plot(sweeps, args.plot)
+        print(f"modelmeter: wrote {args.plot}", file=sys.stderr)
     if spec is not None:
         warn_unverified(spec)
     return 0

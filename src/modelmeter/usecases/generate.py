@@ -58,6 +58,7 @@ def generate(
     samples: int = 17,
     weights: Any = None,
     kv: Any = None,
+    label: str | None = None,
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
@@ -66,7 +67,8 @@ def generate(
     memory against its capacity). ``samples``: contexts the decode roofline is evaluated at
     (every context when ``new`` is at most that). ``weights``/``kv``: storage formats of the
     matrix products' weights (``int4``, ``int8``, ``fp8`` ...) and of the KV cache (``fp8``,
-    ``int8`` ...): bytes change, counts do not (:mod:`modelmeter.storage`)."""
+    ``int8`` ...): bytes change, counts do not (:mod:`modelmeter.storage`). ``label``: the
+    model's name in the result (default: the name given, or the module's class)."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples = _whole("samples", samples, 2)
     if convention not in CONVENTIONS:
@@ -74,8 +76,9 @@ def generate(
     pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
     kv_format = pricing.kv if pricing is not None else None
     spec = _spec(hardware)
-    model, label = _load(model)
-    limit = _max_tokens(model)
+    model, named = load_decoder(model)
+    label = label or named
+    limit = max_positions(model)
     if limit is not None and prompt + new > limit:
         raise InputError(f"prompt + new = {prompt + new} tokens is more than the "
                          f"{limit} positions {label} takes (max_position_embeddings)")  # fmt: skip
@@ -212,7 +215,7 @@ def _fit_cache(
     return Piecewise(tuple(starts), tuple(polys)), by_layer
 
 
-def _load(model: Any) -> tuple[Any, str]:
+def load_decoder(model: Any) -> tuple[Any, str]:
     if isinstance(model, str):
         from modelmeter.models import load
 
@@ -223,7 +226,7 @@ def _load(model: Any) -> tuple[Any, str]:
     return model, type(model).__name__
 
 
-def _max_tokens(model: Any) -> int | None:
+def max_positions(model: Any) -> int | None:
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "get_text_config"):
         config = config.get_text_config(decoder=True)
@@ -239,4 +242,4 @@ def _spec(hardware: Any) -> Any:
     return hardware if isinstance(hardware, HardwareSpec) else load_spec(str(hardware))
 
 
-__all__ = ["generate", "GenerationResult"]
+__all__ = ["generate", "GenerationResult", "load_decoder", "max_positions"]
