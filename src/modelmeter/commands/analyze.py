@@ -26,7 +26,7 @@ from modelmeter.commands.options import (
     write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
-from modelmeter.commands.storage_options import add_storage_options
+from modelmeter.commands.storage_options import add_storage_options, storage_kwargs
 from modelmeter.commands.table_options import add_table_options, table_view, table_width
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
@@ -101,7 +101,7 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
             with quiet_libraries(args.debug):
                 report = analyze(
                     label, request, mode=args.mode, convention=args.convention,
-                    backward=args.backward, weights=args.weights, kv=args.kv,
+                    backward=args.backward, **storage_kwargs(args),
                 )
             roof = None if spec is None else roofline(report, spec, tf32=args.tf32)
         except ModelmeterError as e:
@@ -144,8 +144,7 @@ def run_one(args: argparse.Namespace) -> int:
             mode=args.mode,
             convention=args.convention,
             backward=args.backward,
-            weights=args.weights,
-            kv=args.kv,
+            **storage_kwargs(args),
         )
     roof = None
     if spec is not None:

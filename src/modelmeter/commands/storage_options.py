@@ -51,4 +51,9 @@ def add_storage_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-__all__ = ["add_storage_options", "weight_format_arg", "kv_format_arg"]
+def storage_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    """The ``weights=``/``kv=`` keyword arguments of ``analyze`` that were set (none: {})."""
+    return {k: getattr(args, k) for k in ("weights", "kv") if getattr(args, k, None) is not None}
+
+
+__all__ = ["add_storage_options", "storage_kwargs", "weight_format_arg", "kv_format_arg"]
