@@ -7,8 +7,11 @@ token); per-token latency = (the whole - the prefill) / G. Median of ``--repeats
 a warm-up. Beside it: ``generate(model, prompt=P, new=G, batch=B, hardware=SPEC)`` with a
 chip file of this machine (``modelmeter calibrate --quick -o cpu.toml``).
 
-    .venv/bin/python bench/generation_measured.py --hardware cpu.toml [--prompt 128]
-        [--new 64] [--batch 1] [--repeats 3] [--threads N]
+    OMP_NUM_THREADS=1 modelmeter calibrate --quick -o cpu.toml
+    OMP_NUM_THREADS=1 .venv/bin/python bench/generation_measured.py --hardware cpu.toml \
+        --threads 1 [--prompt 128] [--new 64] [--batch 1] [--repeats 3]
+
+(calibrate and measure with the same thread count).
 """
 
 from __future__ import annotations
