@@ -332,3 +332,36 @@ def check_training_table(text: str) -> None:
         h for _, h in parts
     ):
         _fail("training table: the model-state rows do not add up to 'model states'")
+def check_generation_table(text: str) -> None:
+    """The phase block of ``modelmeter generate``'s table adds up: total = prefill + all
+    decode steps, and decode steps = new x mean, every column within its printed rounding;
+    the memory block's total = weights + KV cache + activations."""
+    rows = {}
+    for line in text.splitlines():
+        for label in ("prefill (", "decode step, mean", "decode, ", "total  "):
+            if line.startswith(label):
+                rows[label] = line
+    cells = {k: [_cell(c) for c in re.split(r"\s{2,}", v.strip())[1:]] for k, v in rows.items()}
+    steps = int(re.search(r"decode, (\d+) steps", rows["decode, "])[1])
+    for i in range(len(cells["total  "])):
+        (pre, ps), (dec, ds), (tot, ts) = (cells[k][i] for k in ("prefill (", "decode, ", "total  "))
+        if abs(pre + dec - tot) > ps + ds + ts:
+            _fail(f"generation table column {i}: {pre:g} + {dec:g} != {tot:g}")
+        mean, ms = cells["decode step, mean"][i]
+        if abs(steps * mean - dec) > steps * ms + ds:
+            _fail(f"generation table column {i}: {steps} x {mean:g} != {dec:g}")
+    mem = {m[1]: _cell(m[2]) for m in re.finditer(r"^  (weights|KV cache|activations \(peak\)|"
+                                                   r"total)\s+(\S+ \S+)", text, re.M)}  # fmt: skip
+    parts = [mem[k] for k in ("weights", "KV cache", "activations (peak)")]
+    if abs(sum(v for v, _ in parts) - mem["total"][0]) > sum(s for _, s in parts) + mem["total"][1]:
+        _fail("generation table: memory total != weights + KV cache + activations")
+
+
+def _cell(text: str) -> tuple[float, float]:
+    """A printed figure (``1.2G``, ``3.40 GB``) and half a unit of its last digit."""
+    t = text.replace(" ", "")
+    value = parse_si(t)
+    digits = re.search(r"\.(\d+)", t)
+    number = float(re.match(r"[\d.]+", t)[0])
+    step = 10 ** -(len(digits[1]) if digits else 0)
+    return value, (value / number if number else 1.0) * step / 2

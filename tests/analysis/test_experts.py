@@ -50,8 +50,10 @@ def tiny_moe() -> Report:
     config = tf.AutoConfig.for_model("mixtral", **TINY)
     with torch.device("meta"):
         model = tf.MixtralForCausalLM(config).eval()
-    # the peak of live activations depends on when the garbage collector frees the
-    # reference cycles transformers leaves during a forward; with it off, the gold is stable
+    # transformers' MoE forward leaves some tensors in reference cycles: they die when Python's
+    # cyclic collector runs, which depends on everything the process allocated before, so the
+    # gold's "peak live" moved between test orders. Paused, they stay live until the trace
+    # ends: the same figure in every process.
     gc.collect()
     gc.disable()
     try:

@@ -10,6 +10,7 @@ OPS_FORMATS = ("table", "md", "json")
 MEASURE_FORMATS = ("table", "json", "md")
 UTILIZATION_FORMATS = ("table", "json", "md")
 TRAINING_FORMATS = ("table", "json")
+GENERATION_FORMATS = ("table", "json")
 HARDWARE_LIST_FORMATS = ("table", "md", "json")
 HARDWARE_SHOW_FORMATS = ("table", "json", "toml", "md")
 DIFF_FORMATS = ("table", "md", "json")  # `modelmeter diff`: what changed between two reports

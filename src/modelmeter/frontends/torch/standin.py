@@ -18,7 +18,8 @@ import torch
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_map
 
-from modelmeter.frontends.torch.tracer import Lifetimes, OpTracer, dtype_name
+from modelmeter.frontends.torch.lifetimes import Lifetimes
+from modelmeter.frontends.torch.tracer import OpTracer, dtype_name
 from modelmeter.registry import TensorMeta
 
 STAND_IN = torch.float32

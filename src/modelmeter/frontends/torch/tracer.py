@@ -12,7 +12,6 @@ through the autograd engine that the garbage collector cannot see."""
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from modelmeter.events import OpEvent
 from modelmeter.frontends.torch.blame import Blame
+from modelmeter.frontends.torch.lifetimes import Lifetimes
 from modelmeter.frontends.torch.metakernels import run as _run
 from modelmeter.frontends.torch.packed import STORED, is_packed, packed_metas
 from modelmeter.frontends.torch.views import distinct as _distinct
@@ -238,53 +238,6 @@ def _tensors(obj: Any) -> Iterator[torch.Tensor]:
         yield from _tensors(obj.to_tuple())
 
 
-class Lifetimes:
-    """Live activation bytes over time, by storage, from op outputs' lifetimes."""
-
-    def __init__(self, excluded: set[int]) -> None:
-        self.excluded = excluded  # parameter and buffer storages
-        self.refs: dict[int, int] = {}
-        self.size: dict[int, int] = {}
-        self._watch: dict[int, tuple[weakref.ref, int]] = {}
-        self.live = 0
-        self.peak = 0
-        self.allocated = 0
-
-    def track(self, t: torch.Tensor, sid: int, output: bool = True) -> None:
-        """Follow ``t`` until it dies; ``output``: count a new storage as an activation."""
-        if sid in self.excluded:
-            return
-        n = self.refs.get(sid)
-        if n is None:
-            nbytes = self.nbytes(t)
-            self.size[sid] = nbytes
-            self.live += nbytes
-            if output:
-                self.allocated += nbytes
-            if self.live > self.peak:
-                self.peak = self.live
-            n = 0
-        self.refs[sid] = n + 1
-        ref = weakref.ref(t, self._died)
-        self._watch[id(ref)] = (ref, sid)
-
-    def nbytes(self, t: torch.Tensor) -> int:
-        return t.untyped_storage().nbytes()
-
-    def _died(self, ref: weakref.ref) -> None:
-        entry = self._watch.pop(id(ref), None)
-        if entry is not None:
-            self._release(entry[1])
-
-    def _release(self, sid: int) -> None:
-        n = self.refs.get(sid, 0) - 1
-        if n > 0:
-            self.refs[sid] = n
-            return
-        self.refs.pop(sid, None)
-        self.live -= self.size.pop(sid, 0)
-
-
 class OpTracer(TorchDispatchMode):
     """Emits one OpEvent per ATen op; decomposes ops the registry does not know."""
 
@@ -302,6 +255,8 @@ class OpTracer(TorchDispatchMode):
         self.convention = convention
         self.events: list[OpEvent] = []
         self.phase = "forward"
+        self.kv: set[int] = set()  # storages of a KV cache (kvcache.py keeps it)
+        self.writing_kv = False  # inside a cache's update: its outputs are cache storage
         self._argnames: dict[Any, list[str]] = {}
         self._outs: dict[Any, frozenset[str]] = {}
         self._info: dict[Any, tuple[str, Any]] = {}
@@ -309,7 +264,8 @@ class OpTracer(TorchDispatchMode):
     def _meta(self, t: torch.Tensor) -> TensorMeta:
         sid = storage_id(t)
         shape = tuple(t.shape)
-        return TensorMeta(shape, dtype_name(t.dtype), sid, sid in self.weights, _distinct(t))
+        w = sid in self.weights
+        return TensorMeta(shape, dtype_name(t.dtype), sid, w, _distinct(t), sid in self.kv)
 
     def _convert(self, value: Any, inputs: list[TensorMeta]) -> Any:
         if type(value) in _PLAIN:
@@ -380,7 +336,8 @@ class OpTracer(TorchDispatchMode):
         outputs = []
         for t in _tensors(out):
             sid = storage_id(t)
-            outputs.append(TensorMeta(tuple(t.shape), dtype_name(t.dtype), sid, False))
+            kv = self.writing_kv or sid in self.kv
+            outputs.append(TensorMeta(tuple(t.shape), dtype_name(t.dtype), sid, False, kv=kv))
             self.lifetimes.track(t, sid)
         call = OpCall(target, named, tuple(inputs), tuple(outputs), self.convention)
         self.events.append(OpEvent(self.scopes.scope, "aten", target, call, self.phase))

@@ -17,6 +17,7 @@ from modelmeter.frontends.torch.exclusive import holds_model
 from modelmeter.frontends.torch.fused import fused_attention
 from modelmeter.frontends.torch.inputs import InputSpecs, cast_dtype, refuse_dims
 from modelmeter.frontends.torch.isolation import Isolated
+from modelmeter.frontends.torch.lifetimes import Lifetimes
 from modelmeter.frontends.torch.packed import is_packed, nbytes, unpacked
 from modelmeter.frontends.torch.packed import key as packed_key  # noqa: I001
 from modelmeter.frontends.torch.standin import (
@@ -28,7 +29,6 @@ from modelmeter.frontends.torch.standin import (
     integer,
 )
 from modelmeter.frontends.torch.tracer import (
-    Lifetimes,
     OpTracer,
     ScopeTracker,
     _tensors,

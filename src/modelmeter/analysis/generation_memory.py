@@ -1,0 +1,120 @@
+"""Memory of generation: weights, the KV cache (per token, per sequence, by layer, for the
+batch), peak activations, and the total against a chip's capacity, with the largest batch
+and the longest context that fit. Pure: the cache size per sequence is an exact piecewise
+polynomial in the tokens held (fitted by the use case from the model's own cache object).
+
+The rule every answer uses (one function, :meth:`GenerationMemory.needed`)::
+
+    needed(B, T) = weights + B * (kv_per_sequence(T) + activations_per_sequence)
+
+``activations_per_sequence`` is the larger peak of live activations of the traced prefill
+and decode step (the cache apart), divided by the traced batch and rounded up: activations
+are taken as linear in the batch and as at the analysed prompt (they do not grow with T).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from modelmeter.analysis.polynomial import Piecewise
+
+
+@dataclass(frozen=True)
+class GenerationMemory:
+    weight_bytes: int
+    kv_per_sequence: Piecewise  # bytes one sequence's cache holds after T tokens
+    kv_by_layer: tuple[int, ...]  # bytes per sequence of each layer at ``tokens``
+    batch: int
+    tokens: int  # tokens held at the end of the generation (prompt + new)
+    max_tokens: int  # the model's maximum positions (the search's upper end)
+    prefill_activation_bytes: int
+    decode_activation_bytes: int
+    capacity: float | None = None
+    chip: str | None = None
+
+    @property
+    def kv_per_token(self) -> int:
+        """Bytes one more token adds to a sequence's cache before any sliding window fills
+        (2 * layers * kv_heads * head_dim * bytes for a plain transformer)."""
+        return int(self.kv_per_sequence(2) - self.kv_per_sequence(1))
+
+    @property
+    def kv_sequence_bytes(self) -> int:
+        return int(self.kv_per_sequence(self.tokens))
+
+    @property
+    def kv_total_bytes(self) -> int:
+        return self.batch * self.kv_sequence_bytes
+
+    @property
+    def activations_per_sequence(self) -> int:
+        peak = max(self.prefill_activation_bytes, self.decode_activation_bytes)
+        return math.ceil(peak / self.batch)
+
+    def needed(self, batch: int, tokens: int) -> int:
+        """Bytes the weights, the cache of ``batch`` sequences of ``tokens`` tokens and the
+        activations take (the rule in the module docstring)."""
+        per = int(self.kv_per_sequence(tokens)) + self.activations_per_sequence
+        return self.weight_bytes + batch * per
+
+    @property
+    def total_bytes(self) -> int:
+        return self.needed(self.batch, self.tokens)
+
+    @property
+    def fits(self) -> bool | None:
+        return None if self.capacity is None else self.total_bytes <= self.capacity
+
+    @property
+    def max_batch(self) -> int | None:
+        """The largest batch whose generation (to ``tokens``) fits; 0 when not even one."""
+        if self.capacity is None:
+            return None
+        per = int(self.kv_per_sequence(self.tokens)) + self.activations_per_sequence
+        room = self.capacity - self.weight_bytes
+        return max(0, int(room // per)) if per else None
+
+    @property
+    def max_context(self) -> int | None:
+        """The most tokens a sequence may hold at ``batch`` (prompt + new; binary search on
+        the non-decreasing cache size, up to the model's maximum); 0 when not even one."""
+        if self.capacity is None:
+            return None
+        if self.needed(self.batch, 1) > self.capacity:
+            return 0
+        lo, hi = 1, self.max_tokens
+        if self.needed(self.batch, hi) <= self.capacity:
+            return hi
+        while hi - lo > 1:  # needed(lo) fits, needed(hi) does not
+            mid = (lo + hi) // 2
+            if self.needed(self.batch, mid) <= self.capacity:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight_bytes": self.weight_bytes,
+            "kv_bytes_per_token": self.kv_per_token,
+            "kv_bytes_per_sequence": self.kv_sequence_bytes,
+            "kv_bytes_total": self.kv_total_bytes,
+            "kv_bytes_by_layer": list(self.kv_by_layer),
+            "kv_per_sequence": self.kv_per_sequence.to_dict(),
+            "prefill_activation_bytes": self.prefill_activation_bytes,
+            "decode_activation_bytes": self.decode_activation_bytes,
+            "activation_bytes_per_sequence": self.activations_per_sequence,
+            "total_bytes": self.total_bytes,
+            "capacity_bytes": self.capacity,
+            "chip": self.chip,
+            "fits": self.fits,
+            "max_batch": self.max_batch,
+            "max_tokens": self.max_context,
+            "tokens": self.tokens,
+            "model_max_tokens": self.max_tokens,
+        }
+
+
+__all__ = ["GenerationMemory"]

@@ -1,0 +1,131 @@
+"""Generation on a chip: time to first token, per-token latency, end-to-end time and tokens
+per second, from the roofline (:func:`modelmeter.analysis.roofline.roofline`).
+
+The prefill is one Report: its roofline latency is the TTFT. A decode step's roofline time
+at context ``c`` is a sum over ops of ``max(compute, memory)`` plus overheads: piecewise
+linear in ``c`` where the counts are, but not one polynomial (an op's bound may flip), so it
+has no closed-form sum. It is evaluated exactly (the roofline on the decode Report whose op
+costs are the per-op polynomials at ``c``) at every context when there are at most
+``samples``, else at ``samples`` contexts spread evenly from the first to the last plus
+both sides of each sliding-window break, and summed with the time linear between them
+(exact where no op changes bound between two samples; the first and last are exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmeter.analysis.generation import OpCurves, interpolated_sum, samples
+from modelmeter.analysis.roofline import roofline
+from modelmeter.analysis.roofline_times import ModuleTime
+from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.report import Report
+
+
+def bound(total: ModuleTime) -> str:
+    """The bound under which most of the time is spent."""
+    split = {
+        "compute": total.compute_bound_s,
+        "memory": total.memory_bound_s,
+        "overhead": total.overhead_bound_s,
+    }
+    return max(split.items(), key=lambda kv: kv[1])[0]
+
+
+@dataclass(frozen=True)
+class GenerationTiming:
+    chip: str
+    batch: int
+    new: int
+    ttft_s: float
+    prefill_bound: str
+    decode_first_s: float
+    decode_last_s: float
+    decode_total_s: float
+    decode_first_bound: str
+    decode_last_bound: str
+    evaluated: tuple[int, ...] = ()  # the contexts the roofline was evaluated at
+    times: tuple[float, ...] = ()  # a decode step's roofline time at each of them
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def decode_mean_s(self) -> float:
+        return self.decode_total_s / self.new
+
+    @property
+    def end_to_end_s(self) -> float:
+        return self.ttft_s + self.decode_total_s
+
+    @property
+    def tokens_per_s(self) -> float:
+        """New tokens of the whole batch per second of the whole generation."""
+        return self.batch * self.new / self.end_to_end_s if self.end_to_end_s else 0.0
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        """New tokens of the whole batch per second of decoding."""
+        return self.batch * self.new / self.decode_total_s if self.decode_total_s else 0.0
+
+    @property
+    def exact(self) -> bool:
+        return len(self.evaluated) == self.new
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chip": self.chip,
+            "ttft_s": self.ttft_s,
+            "prefill_bound": self.prefill_bound,
+            "per_token_s": {"first": self.decode_first_s, "mean": self.decode_mean_s,
+                            "last": self.decode_last_s},  # fmt: skip
+            "decode_bound": {"first": self.decode_first_bound, "last": self.decode_last_bound},
+            "decode_total_s": self.decode_total_s,
+            "end_to_end_s": self.end_to_end_s,
+            "tokens_per_s": self.tokens_per_s,
+            "decode_tokens_per_s": self.decode_tokens_per_s,
+            "contexts_evaluated": len(self.evaluated),
+            "every_context_evaluated": self.exact,
+            "notes": list(self.notes),
+        }
+
+
+def generation_timing(
+    prefill: Report,
+    curves: OpCurves,
+    spec: HardwareSpec,
+    *,
+    batch: int,
+    prompt: int,
+    new: int,
+    breaks: Sequence[int] = (),
+    most: int = 17,
+    options: dict[str, Any] | None = None,
+) -> GenerationTiming:
+    """The timing of a generation (see the module docstring); ``options``: the roofline's
+    keyword arguments (``tf32``, ``ideal``, ``runtime``)."""
+    options = options or {}
+    pre = roofline(prefill, spec, **options)
+    lo, hi = prompt, prompt + new - 1
+    xs = samples(lo, hi, breaks, most)
+    totals = [roofline(curves.report_at(c), spec, **options).total for c in xs]
+    times = [t.latency_s for t in totals]
+    notes = list(dict.fromkeys(pre.notes))
+    return GenerationTiming(
+        chip=spec.name,
+        batch=batch,
+        new=new,
+        ttft_s=pre.latency_s,
+        prefill_bound=bound(pre.total),
+        decode_first_s=times[0],
+        decode_last_s=times[-1],
+        decode_total_s=interpolated_sum(xs, times),
+        decode_first_bound=bound(totals[0]),
+        decode_last_bound=bound(totals[-1]),
+        evaluated=tuple(xs),
+        times=tuple(times),
+        notes=tuple(notes),
+    )
+
+
+__all__ = ["GenerationTiming", "generation_timing", "bound"]

@@ -1,0 +1,100 @@
+"""``modelmeter generate MODEL --prompt P --new G [--batch B] [--hardware NAME]``: prefill,
+decode steps and the whole generation of a language model with its KV cache; memory
+against the chip (the use case is :mod:`modelmeter.usecases.generate`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from modelmeter.commands.options import (
+    add_chip_options,
+    add_output_options,
+    quiet_libraries,
+    spec_from_args,
+    warn_unverified,
+)
+from modelmeter.commands.paths import check_command_outputs
+from modelmeter.commands.plot_options import check_plot_args
+from modelmeter.commands.pricing_options import pricing
+from modelmeter.commands.storage_options import add_storage_options
+from modelmeter.render.emit import emit, output_path
+from modelmeter.render.formats import GENERATION_FORMATS
+from modelmeter.shapes import MAX_DIM
+
+EPILOG = """examples:
+  modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --batch 8
+  modelmeter generate hf:llama-3-70b --prompt 4096 --new 4096 --hardware h100-sxm -f json
+  modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --weights int4 --kv fp8
+"""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_DIM:
+        raise argparse.ArgumentTypeError(f"must be at least 1 and at most {MAX_DIM} (got {value})")
+    return value
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        parents=[common],
+        help="LLM generation: prefill, decode steps with a KV cache, memory, tokens/s",
+        description="Trace a decoder language model's prefill and decode steps with its own "
+        "KV cache (on meta, no weights), fit a decode step's counts exactly in the context, "
+        "sum them over the new tokens, and weigh weights + KV cache + activations against "
+        "the chip's memory (with --hardware: TTFT, per-token latency, tokens/s).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    p.add_argument("model", help="a language model: hf:NAME (a preset), hf:path/config.json, "
+                   "or file.py:FACTORY")  # fmt: skip
+    p.add_argument("--prompt", "-P", type=_positive, required=True, metavar="TOKENS",
+                   help="prompt tokens per sequence (the prefill)")  # fmt: skip
+    p.add_argument("--new", "-G", type=_positive, required=True, metavar="TOKENS",
+                   help="new tokens per sequence (decode steps)")  # fmt: skip
+    p.add_argument("--batch", "-b", type=_positive, default=1, help="sequences (default 1)")
+    p.add_argument("--convention", choices=("exact", "2mac"), default="exact",
+                   help="FLOP convention (default exact)")  # fmt: skip
+    p.add_argument("--plot", metavar="FILE", help="also chart per-token latency and tokens/s "
+                   "against batch and against context, the memory limit drawn (.png, .pdf, "
+                   ".svg; needs --hardware; runs the generation at several batches)")  # fmt: skip
+    add_storage_options(p)
+    add_output_options(p, GENERATION_FORMATS)
+    add_chip_options(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelmeter.render.generation import render_generation
+    from modelmeter.usecases.generate import generate
+
+    spec = spec_from_args(args)
+    check_plot_args(args, spec)
+    check_command_outputs(args, [("-o", args.output), ("--plot", args.plot)])
+    out = output_path(args.output)
+    kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv,
+          "roofline_options": pricing(args)}  # fmt: skip
+    with quiet_libraries(args.debug):
+        if args.plot:
+            from modelmeter.render.generation_plot import save_generation_plot
+            from modelmeter.usecases.generate_sweep import generation_sweeps
+
+            sweeps = generation_sweeps(args.model, prompt=args.prompt, new=args.new,
+                                       batch=args.batch, hardware=spec, **kw)  # fmt: skip
+            result = sweeps.result
+        else:
+            result = generate(args.model, prompt=args.prompt, new=args.new, batch=args.batch,
+                              hardware=spec, **kw)  # fmt: skip
+    emit(render_generation(result, args.format), out)
+    if args.plot:
+        save_generation_plot(sweeps, args.plot)
+        print(f"modelmeter: wrote {args.plot}", file=sys.stderr)
+    if spec is not None:
+        warn_unverified(spec)
+    return 0

@@ -1,0 +1,228 @@
+"""The phases of generation traced from a transformers model with its own cache object.
+
+*Prefill*: the model runs ``tokens`` prompt tokens per sequence with an empty cache of the
+kind ``generate()`` makes (``DynamicCache(config=...)`` in transformers 5), writing it.
+*Decode*: one new token per sequence runs against a cache already holding ``context``
+tokens. That cache is built before the trace by the cache's own ``update`` fed meta tensors
+of the shapes the traced prefill left in each layer (batch, key/value heads, head size and
+dtype as the model made them; only the sequence length changes), so GQA/MQA, sliding
+windows (the cache layer keeps what it keeps) and layers that differ come from the model,
+not from its config.
+
+Cache tensors are marked while a trace runs: each layer's ``update`` is wrapped on the
+cache object (ours, never the user's model); what it outputs is cache storage (the
+tracer's ``writing_kv``), and the storages it holds or returns are listed in the tracer's
+``kv`` set until they die, so reads of them carry ``TensorMeta.kv``. Cache storages are
+taken out of the live activation bytes once stored (the KV cache is counted apart), so a
+phase's peak activation is what else is live, plus at most the one copy a
+``DynamicCache``'s ``torch.cat`` makes while it appends to a layer.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+from modelmeter.errors import InputError, ModelRunError
+from modelmeter.events import Trace
+from modelmeter.frontends.torch.dtypes import mixed_dtypes
+from modelmeter.frontends.torch.inputs import InputSpecs, Shaped
+from modelmeter.frontends.torch.tracer import OpTracer, dtype_name, storage_id
+
+
+@dataclass(frozen=True)
+class LayerCache:
+    """What one cache layer holds: key and value shapes and their element size."""
+
+    kind: str
+    key_shape: tuple[int, ...]
+    value_shape: tuple[int, ...]
+    dtype: str
+    window: int | None = None  # a sliding-window layer's window
+
+    def nbytes(self, kv: Any = None) -> int:
+        """Bytes of the keys and values it holds (``kv``: a KV-cache format, per head
+        vector of the last dimension; None: its dtype)."""
+        shapes = (self.key_shape, self.value_shape)
+        if kv is not None:
+            return sum(kv.nbytes(math.prod(s), s[-1]) for s in shapes)
+        return sum(math.prod(s) for s in shapes) * getattr(torch, self.dtype).itemsize
+
+
+@dataclass
+class PhaseTrace:
+    """A traced phase and the cache it left (one :class:`LayerCache` per layer)."""
+
+    trace: Trace
+    layers: tuple[LayerCache, ...]
+
+
+def cache_argument(model: Any) -> str:
+    """The name the model's forward takes its cache by (``cache`` in transformers 5.2x,
+    ``past_key_values`` before); InputError for a model that takes none."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError, AttributeError):
+        params = {}
+    for name in ("cache", "past_key_values"):
+        if name in params:
+            return name
+    raise InputError(f"{type(model).__name__} takes no KV cache: generation needs a decoder "
+                     "language model with cache support")  # fmt: skip
+
+
+def new_cache(model: Any) -> Any:
+    """An empty cache of the kind ``generate()`` makes for this model."""
+    from transformers import DynamicCache
+
+    config = getattr(model, "config", None)
+    can = getattr(model, "can_generate", None)
+    if config is None or getattr(config, "is_encoder_decoder", False) or not (
+        callable(can) and can()
+    ):
+        raise InputError(f"{type(model).__name__} is not a decoder language model that "
+                         "generates: generation needs one (e.g. a ...ForCausalLM)")  # fmt: skip
+    supports = getattr(model, "_supports_default_dynamic_cache", None)
+    if callable(supports) and not supports():
+        raise InputError(f"{type(model).__name__} does not use a DynamicCache")
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    return DynamicCache(config=text)
+
+
+class CacheWatch:
+    """Marks a cache's storages in the running tracer (see the module docstring)."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self.sids: set[int] = set()
+        self._refs: dict[int, int] = {}
+        self._watch: dict[int, tuple[weakref.ref, int]] = {}
+        for layer in cache.layers:
+            layer.update = self._wrapped(layer, layer.update)
+
+    def _wrapped(self, layer: Any, update: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            tracer = _tracer()
+            if tracer is None:
+                out = update(*args, **kwargs)
+            else:
+                tracer.kv = self.sids  # the tracer reads the live set
+                tracer.writing_kv = True
+                try:
+                    out = update(*args, **kwargs)
+                finally:
+                    tracer.writing_kv = False
+            for t in (*out, layer.keys, layer.values):
+                self.mark(t, tracer)
+            return out
+
+        return wrapper
+
+    def mark(self, t: Any, tracer: OpTracer | None) -> None:
+        if not isinstance(t, torch.Tensor):
+            return
+        sid = storage_id(t)
+        if tracer is not None:  # stored: the KV cache is counted apart from activations
+            lt = tracer.lifetimes
+            size = lt.size.get(sid)
+            if size:
+                lt.live -= size
+                lt.size[sid] = 0
+        self.sids.add(sid)
+        self._refs[sid] = self._refs.get(sid, 0) + 1
+        ref = weakref.ref(t, self._died)
+        self._watch[id(ref)] = (ref, sid)
+
+    def _died(self, ref: weakref.ref) -> None:
+        entry = self._watch.pop(id(ref), None)
+        if entry is None:
+            return
+        sid = entry[1]
+        n = self._refs.get(sid, 0) - 1
+        if n > 0:
+            self._refs[sid] = n
+        else:  # the storage may be reused by another tensor from now on
+            self._refs.pop(sid, None)
+            self.sids.discard(sid)
+
+    def layers(self) -> tuple[LayerCache, ...]:
+        out = []
+        for layer in self.cache.layers:
+            keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+            if not isinstance(keys, torch.Tensor) or not isinstance(values, torch.Tensor):
+                raise InputError(f"cannot read the cache layer {type(layer).__name__}: "
+                                 "generation needs key/value cache layers")  # fmt: skip
+            window = getattr(layer, "sliding_window", None) if layer.is_sliding else None
+            out.append(
+                LayerCache(type(layer).__name__, tuple(keys.shape), tuple(values.shape),
+                           dtype_name(keys.dtype), window)  # fmt: skip
+            )
+        return tuple(out)
+
+
+def _tracer() -> OpTracer | None:
+    for mode in reversed(_get_current_dispatch_mode_stack()):
+        if isinstance(mode, OpTracer):
+            return mode
+    return None
+
+
+def trace_phase(
+    model: Any,
+    *,
+    batch: int,
+    tokens: int,
+    context: int = 0,
+    template: tuple[LayerCache, ...] | None = None,
+    convention: str = "exact",
+    label: str | None = None,
+) -> PhaseTrace:
+    """Trace ``tokens`` new tokens per sequence of ``batch`` against a cache holding
+    ``context`` tokens (0: a prefill; else ``template``, the cache a prefill left, gives
+    each layer's shapes)."""
+    from modelmeter.frontends.torch.tracing import _run
+
+    cache = new_cache(model)
+    watch = CacheWatch(cache)
+    if context:
+        _prefill_cache(cache, template or (), context)
+    name = cache_argument(model)
+    specs = InputSpecs([], {"input_ids": Shaped((batch, tokens), "int64"), name: cache,
+                            "use_cache": True})  # fmt: skip
+    result = _run(model, specs, False, convention, None, label or type(model).__name__)
+    refused = mixed_dtypes(result.events)
+    if refused:
+        raise ModelRunError(refused)
+    layers = watch.layers()
+    result.inputs = [i for i in result.inputs if i.shape]  # the cache object is no tensor
+    return PhaseTrace(result, layers)
+
+
+def _prefill_cache(cache: Any, template: tuple[LayerCache, ...], context: int) -> None:
+    """Fill ``cache`` with ``context`` tokens of meta keys and values by its own ``update``."""
+    if len(template) != len(cache.layers):
+        raise InputError("the cache's layers differ from the prefill's")
+    for layer, t in zip(cache.layers, template):
+        dtype = getattr(torch, t.dtype)
+        k = torch.empty((*t.key_shape[:-2], context, t.key_shape[-1]), device="meta",
+                        dtype=dtype)  # fmt: skip
+        v = torch.empty((*t.value_shape[:-2], context, t.value_shape[-1]), device="meta",
+                        dtype=dtype)  # fmt: skip
+        layer.update(k, v)
+
+
+def held(model: Any, template: tuple[LayerCache, ...], tokens: int) -> tuple[LayerCache, ...]:
+    """What each layer of the model's cache holds after taking ``tokens`` tokens (the
+    cache's own ``update`` on meta tensors shaped as ``template``; the model does not run)."""
+    cache = new_cache(model)
+    _prefill_cache(cache, template, tokens)
+    return CacheWatch(cache).layers()
+
+
+__all__ = ["LayerCache", "held", "PhaseTrace", "cache_argument", "new_cache", "trace_phase"]

@@ -1,0 +1,135 @@
+"""A generation analysis (``modelmeter generate``) as text a person reads at a glance, or
+JSON (``modelmeter.generation/1``): pure functions of a GenerationResult.
+
+The table has three blocks: the phases (prefill, one decode step first/mean/last, all
+decode steps, the total = prefill + decode: the rows add up), the times on a chip, and the
+memory against the chip's capacity (weights + KV cache + activations = total)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modelmeter.render.formats import GENERATION_FORMATS, unknown_format
+from modelmeter.render.jsonfmt import dumps
+from modelmeter.units import format_bytes, format_count, format_seconds
+
+if TYPE_CHECKING:
+    from modelmeter.analysis.generation import StepCounts
+    from modelmeter.analysis.generation_result import GenerationResult
+
+_COLUMNS = ("MACs", "FLOPs", "read", "written", "weights read", "KV read", "KV written")
+
+
+def _cells(c: StepCounts | dict[str, float]) -> list[str]:
+    get = c.get if isinstance(c, dict) else lambda k: getattr(c, k)
+    return [
+        format_count(get("macs")),
+        format_count(get("flops")),
+        format_bytes(get("bytes_read")),
+        format_bytes(get("bytes_written")),
+        format_bytes(get("weight_bytes")),
+        format_bytes(get("kv_bytes_read")),
+        format_bytes(get("kv_bytes_written")),
+    ]
+
+
+def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(r: list[str]) -> str:
+        first = f"{r[0]:<{widths[0]}}"
+        rest = "  ".join(f"{v:>{w}}" for v, w in zip(r[1:], widths[1:]))
+        return f"{first}  {rest}".rstrip()
+
+    return [line(header), *(line(r) for r in rows)]
+
+
+def phase_rows(g: GenerationResult) -> list[list[str]]:
+    """The phase block's rows (label, then one cell per count)."""
+    hi = g.prompt + g.new - 1
+    mean = {k: g.mean(k) for k in g.first.to_dict()}
+    return [
+        [f"prefill ({g.prompt} tokens)", *_cells(g.prefill_counts)],
+        [f"decode step, first (context {g.prompt})", *_cells(g.first)],
+        ["decode step, mean", *_cells(mean)],
+        [f"decode step, last (context {hi})", *_cells(g.last)],
+        [f"decode, {g.new} steps", *_cells(g.decode_total)],
+        ["total", *_cells(g.total)],
+    ]
+
+
+def _timing_lines(g: GenerationResult) -> list[str]:
+    t = g.timing
+    if t is None:
+        return []
+    how = "every context" if t.exact else f"{len(t.evaluated)} contexts, linear between"
+    return [
+        "",
+        f"on {t.chip} (roofline)",
+        f"  time to first token  {format_seconds(t.ttft_s)}  ({t.prefill_bound}-bound)",
+        f"  per token            first {format_seconds(t.decode_first_s)} "
+        f"({t.decode_first_bound}-bound) · mean {format_seconds(t.decode_mean_s)} · last "
+        f"{format_seconds(t.decode_last_s)} ({t.decode_last_bound}-bound)",
+        f"  decode               {format_seconds(t.decode_total_s)} for {g.new} steps "
+        f"({how})",
+        f"  end to end           {format_seconds(t.end_to_end_s)}",
+        f"  tokens/s             {t.tokens_per_s:,.1f} overall · "
+        f"{t.decode_tokens_per_s:,.1f} while decoding (batch {g.batch})",
+    ]
+
+
+def _memory_lines(g: GenerationResult) -> list[str]:
+    m = g.memory
+    acts = m.batch * m.activations_per_sequence
+    out = [
+        "",
+        f"memory at {m.tokens} tokens x batch {m.batch}",
+        f"  weights              {format_bytes(m.weight_bytes)}",
+        f"  KV cache             {format_bytes(m.kv_total_bytes)} = {m.batch} x "
+        f"{format_bytes(m.kv_sequence_bytes)} per sequence "
+        f"({format_bytes(m.kv_per_token)} per token"
+        + (f"; sliding windows {', '.join(map(str, g.windows))}" if g.windows else "")
+        + ")",
+        f"  activations (peak)   {format_bytes(acts)}",
+        f"  total                {format_bytes(m.total_bytes)}",
+    ]
+    if m.capacity is not None:
+        verdict = "fits" if m.fits else "does NOT fit"
+        out += [
+            f"  capacity             {format_bytes(m.capacity)} on {m.chip}: {verdict}",
+            f"  largest batch        {m.max_batch} at {m.tokens} tokens",
+            f"  longest context      {m.max_context} tokens at batch {m.batch}",
+        ]
+    return out
+
+
+def generation_table(g: GenerationResult) -> str:
+    lines = [
+        f"{g.model} · generate: batch {g.batch}, prompt {g.prompt}, {g.new} new tokens · "
+        f"{g.cache} · {g.convention} FLOPs" + (f" · {g.storage}" if g.storage else ""),
+        "",
+        *_grid(["phase (whole batch)", *_COLUMNS], phase_rows(g)),
+    ]
+    macs = g.curve.counts["macs"]
+    lines.append(
+        "  decode MACs at context c: "
+        + "; ".join(
+            f"{p.format('c')} from c={s}" if len(macs.starts) > 1 else p.format("c")
+            for s, p in zip(macs.starts, macs.pieces)
+        )
+    )
+    lines += _timing_lines(g) + _memory_lines(g)
+    lines += [f"note: {n}" for n in g.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_generation(g: GenerationResult, fmt: str = "table") -> str:
+    """The result in one of ``GENERATION_FORMATS``."""
+    if fmt == "json":
+        return dumps(g.to_dict())
+    if fmt != "table":
+        raise unknown_format(fmt, GENERATION_FORMATS)
+    return generation_table(g)
+
+
+__all__ = ["render_generation", "generation_table", "phase_rows"]

@@ -1,0 +1,247 @@
+"""The generate use case: ``generate(model, prompt=P, new=G, batch=B) -> GenerationResult``.
+
+A prefill of P tokens and decode steps are traced from the model with its own cache object
+(:mod:`modelmeter.frontends.torch.kvcache`); a decode step's counts are fitted as exact
+piecewise polynomials in the context (pieces cut where a sliding-window layer of the model
+stops growing; each piece checked at contexts it was not fitted on) and summed over the G
+steps in closed form; the cache each sequence holds is fitted the same way in the tokens
+held, from the cache object alone. With a chip, the roofline gives the times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from modelmeter.analysis.experts import ROUTING
+from modelmeter.analysis.generation import (
+    DecodeCurve,
+    OpCurves,
+    StepCounts,
+    fit_piece,
+    kv_bytes,
+    op_keys,
+    op_vector,
+    pieces,
+)
+from modelmeter.analysis.generation_memory import GenerationMemory
+from modelmeter.analysis.generation_moe import routed_experts
+from modelmeter.analysis.generation_result import GenerationResult
+from modelmeter.analysis.polynomial import NotPolynomial, Piecewise
+from modelmeter.builder import build
+from modelmeter.errors import InputError
+from modelmeter.registry import CONVENTIONS, ZeroCost, lookup
+from modelmeter.storage import Pricing
+
+_NOTE_CAT = (
+    "KV bytes are those of transformers' DynamicCache as traced: each decode step's "
+    "torch.cat copies every layer's cache (reads the c cached tokens, writes c+1), so the "
+    "bytes written grow with the context; a paged or static cache (vLLM, StaticCache) "
+    "writes only the new token's keys and values and reads the cache once, in attention"
+)
+
+
+def _whole(name: str, value: Any, least: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InputError(f"{name} must be a whole number >= {least} (got {value!r})")
+    return value
+
+
+def generate(
+    model: Any,
+    *,
+    prompt: int,
+    new: int,
+    batch: int = 1,
+    hardware: Any = None,
+    convention: str = "exact",
+    samples: int = 17,
+    weights: Any = None,
+    kv: Any = None,
+    label: str | None = None,
+    roofline_options: dict[str, Any] | None = None,
+) -> GenerationResult:
+    """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
+
+    ``model``: a transformers decoder (an ``nn.Module``) or a name (``hf:llama-2-7b``).
+    ``hardware``: a chip name or a HardwareSpec (TTFT, per-token latency, tokens/s, and
+    memory against its capacity). ``samples``: contexts the decode roofline is evaluated at
+    (every context when ``new`` is at most that). ``weights``/``kv``: storage formats of the
+    matrix products' weights (``int4``, ``int8``, ``fp8`` ...) and of the KV cache (``fp8``,
+    ``int8`` ...): bytes change, counts do not (:mod:`modelmeter.storage`). ``label``: the
+    model's name (default: the name given, or the module's class). ``roofline_options``:
+    the roofline's keywords (``tf32``, ``ideal``, ``runtime``)."""
+    prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
+    samples = _whole("samples", samples, 2)
+    if convention not in CONVENTIONS:
+        raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
+    kv_format = pricing.kv if pricing is not None else None
+    spec = _spec(hardware)
+    model, named = load_decoder(model)
+    label = label or named
+    limit = max_positions(model)
+    if limit is not None and prompt + new > limit:
+        raise InputError(f"prompt + new = {prompt + new} tokens is more than the "
+                         f"{limit} positions {label} takes (max_position_embeddings)")  # fmt: skip
+    from modelmeter.frontends.torch.kvcache import held, trace_phase
+    pre = trace_phase(model, batch=batch, tokens=prompt, convention=convention, label=label)
+    prefill = build(pre.trace, pricing=pricing)
+    template = pre.layers
+    windows = tuple(sorted({w for w in (x.window for x in template) if w}))
+    breaks = sorted({b for w in windows for b in (w - 1, w + 1)})
+    traced: dict[int, Any] = {}
+
+    def step(c: int) -> Any:
+        if c not in traced:
+            d = trace_phase(model, batch=batch, tokens=1, context=c, template=template,
+                            convention=convention, label=label)  # fmt: skip
+            report = build(d.trace, pricing=pricing)
+            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, kv_format))
+            traced[c] = (d, report, counts)
+        return traced[c]
+
+    curve, ops = _fit_decode(step, prompt, prompt + new - 1, breaks, pricing)
+    curve = replace(curve, traced=tuple(sorted(traced)))
+    decode = step(prompt)[1]
+    curve, saved = routed_experts(decode, curve, ops, batch)
+    max_tokens = limit or max(prompt + new, 1 << 20)
+    memory = _memory(
+        lambda t: [x.nbytes(kv_format) for x in held(model, template, t)],
+        prefill, [traced[c][1] for c in traced], spec,
+        batch=batch, tokens=prompt + new, max_tokens=max_tokens, breaks=breaks,
+    )  # fmt: skip
+    timing = None
+    if spec is not None:
+        from modelmeter.analysis.generation_time import generation_timing
+
+        timing = generation_timing(prefill, ops, spec, batch=batch, prompt=prompt, new=new,
+                                   breaks=breaks, most=samples,
+                                   options=roofline_options or {})  # fmt: skip
+    notes = _notes(prefill, decode, saved, batch)
+    return GenerationResult(
+        model=label, batch=batch, prompt=prompt, new=new, convention=convention,
+        prefill=prefill, decode=decode,
+        prefill_counts=StepCounts.of(prefill, *kv_bytes(pre.trace.events, _counted, kv_format)),
+        storage=pricing.label() if pricing is not None else "",
+        curve=curve, memory=memory, timing=timing, windows=windows,
+        notes=tuple(dict.fromkeys(notes)),
+    )  # fmt: skip
+
+
+def _notes(prefill: Any, decode: Any, saved: int, batch: int) -> list[str]:
+    notes = [_NOTE_CAT, *prefill.notes]
+    if saved:
+        notes.append(
+            f"mixture of experts: a decode step's {batch} token(s) read the expected distinct "
+            f"experts of each MoE layer ({ROUTING}), {saved:,} weight bytes per step fewer "
+            "than the grouped matmuls' whole operands (the decode Report counts those)"
+        )
+    if prefill.unsupported or decode.unsupported:
+        ops_left = sorted({*prefill.unsupported, *decode.unsupported})
+        notes.append(f"unsupported ops (not counted): {', '.join(ops_left)}")
+    return notes
+
+
+def _memory(
+    held_bytes: Any, prefill: Any, decodes: list[Any], spec: Any, *, batch: int, tokens: int,
+    max_tokens: int, breaks: list[int],
+) -> GenerationMemory:  # fmt: skip
+    kv_seq, by_layer = _fit_cache(held_bytes, batch, tokens, max_tokens, breaks)
+    return GenerationMemory(
+        weight_bytes=prefill.size_by_dtype()["native"],
+        kv_per_sequence=kv_seq,
+        kv_by_layer=by_layer,
+        batch=batch,
+        tokens=tokens,
+        max_tokens=max_tokens,
+        prefill_activation_bytes=prefill.peak_activation_bytes,
+        decode_activation_bytes=max(r.peak_activation_bytes for r in decodes),
+        capacity=spec.capacity if spec is not None else None,
+        chip=spec.name if spec is not None else None,
+    )
+
+
+def _counted(ev: Any) -> bool:
+    entry = lookup(ev.frontend, ev.target)
+    return entry is not None and not isinstance(entry, ZeroCost)
+
+
+def _fit_decode(
+    step: Any, lo: int, hi: int, breaks: list[int], pricing: Any
+) -> tuple[DecodeCurve, OpCurves]:
+    """The decode counts (totals and per op) as piecewise polynomials on ``lo .. hi``."""
+    fields = ("macs", "flops", "bytes_read", "bytes_written", "weight_bytes",
+              "kv_bytes_read", "kv_bytes_written")  # fmt: skip
+    starts: list[int] = []
+    total_polys: list[list[Any]] = []
+    ops = OpCurves()
+    for start, end in pieces(lo, hi, breaks):
+        keys = op_keys(step(start)[1])
+
+        def vector(c: int, keys: list[str] = keys) -> list[int]:
+            _, report, counts = step(c)
+            if op_keys(report) != keys:
+                raise NotPolynomial(f"the decode step runs other ops at context {c}")
+            return [getattr(counts, f) for f in fields] + op_vector(report)
+
+        polys, _ = fit_piece(vector, start, end)
+        starts.append(start)
+        total_polys.append(polys[: len(fields)])
+        template = build(step(start)[0].trace, pricing=pricing)  # a copy to rewrite
+        ops.add(start, template, polys[len(fields) :])
+    counts = {
+        f: Piecewise(tuple(starts), tuple(p[i] for p in total_polys)) for i, f in enumerate(fields)
+    }
+    return DecodeCurve(counts, lo, hi), ops
+
+
+def _fit_cache(
+    held: Any, batch: int, tokens: int, max_tokens: int, breaks: list[int]
+) -> tuple[Piecewise, tuple[int, ...]]:
+    """Bytes one sequence's cache holds after T tokens (1 .. max_tokens), piecewise; and each
+    layer's bytes per sequence at ``tokens``."""
+
+    def per_sequence(t: int) -> list[int]:
+        layers = held(t)
+        if any(b % batch for b in layers):
+            raise NotPolynomial("the cache is not the same for every sequence of the batch")
+        return [sum(layers) // batch]
+
+    starts, polys = [], []
+    for start, end in pieces(1, max_tokens, breaks):
+        p, _ = fit_piece(per_sequence, start, end)
+        starts.append(start)
+        polys.append(p[0])
+    by_layer = tuple(b // batch for b in held(tokens))
+    return Piecewise(tuple(starts), tuple(polys)), by_layer
+
+
+def load_decoder(model: Any) -> tuple[Any, str]:
+    if isinstance(model, str):
+        from modelmeter.models import load
+
+        loaded = load(model)
+        return loaded.model, loaded.label
+    if not callable(model) or not hasattr(model, "forward"):
+        raise InputError("generate needs a PyTorch language model (an nn.Module) or a name")
+    return model, type(model).__name__
+
+
+def max_positions(model: Any) -> int | None:
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "get_text_config"):
+        config = config.get_text_config(decoder=True)
+    value = getattr(config, "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _spec(hardware: Any) -> Any:
+    if hardware is None:
+        return None
+    from modelmeter.hardware import HardwareSpec, load_spec
+
+    return hardware if isinstance(hardware, HardwareSpec) else load_spec(str(hardware))
+
+
+__all__ = ["generate", "GenerationResult", "load_decoder", "max_positions"]

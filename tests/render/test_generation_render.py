@@ -1,0 +1,53 @@
+"""``modelmeter generate``'s table (gold file, rows add up) and JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from render_checks import check_generation_table
+
+pytest.importorskip("transformers")
+
+from modelmeter.render.generation import render_generation  # noqa: E402
+from modelmeter.usecases.generate import generate  # noqa: E402
+
+TINY = {
+    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
+    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
+    "torch_dtype": "float16",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> object:
+    path = tmp_path_factory.mktemp("cfg") / "tiny-llama.json"
+    path.write_text(json.dumps(TINY))
+    return generate(f"hf:{path}", prompt=32, new=64, batch=4, hardware="h100-sxm")
+
+
+def test_table_gold(tiny: object, gold) -> None:  # noqa: ANN001
+    text = render_generation(tiny, "table")
+    gold("tiny_generate.txt", text)
+    check_generation_table(text)
+
+
+def test_json(tiny: object) -> None:
+    d = json.loads(render_generation(tiny, "json"))
+    assert d["schema"] == "modelmeter.generation/1"
+    assert d["total"]["macs"] == d["prefill"]["counts"]["macs"] + d["decode"]["total"]["macs"]
+    # 2 (K, V) * 2 layers * 2 KV heads * 16 (64 / 4 heads) * 2 bytes = 256 per token
+    assert d["memory"]["kv_bytes_per_token"] == 256
+    assert d["memory"]["kv_bytes_total"] == 4 * 96 * 256
+
+
+def test_closed_form_sum_equals_step_by_step(tiny: object) -> None:
+    steps = [tiny.curve.at(c) for c in range(32, 96)]
+    for k in ("macs", "flops", "bytes_read", "kv_bytes_written"):
+        assert getattr(tiny.decode_total, k) == sum(getattr(s, k) for s in steps)
+
+
+def test_unknown_format(tiny: object) -> None:
+    with pytest.raises(ValueError, match="unknown format"):
+        render_generation(tiny, "csv")
