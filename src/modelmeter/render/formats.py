@@ -6,6 +6,9 @@ from __future__ import annotations
 REPORT_FORMATS = ("table", "json", "csv", "md")
 # Several models side by side (the paper table); `analyze` with one model and -f latex too.
 COMPARISON_FORMATS = ("table", "json", "csv", "md", "latex")
+# A sweep (analyze --sweep) and a formula alone (analyze --formula); charts by -f png/pdf/svg.
+SWEEP_FORMATS = ("table", "json", "csv", "md")
+FORMULA_FORMATS = ("table", "json", "md")
 OPS_FORMATS = ("table", "md", "json")
 MEASURE_FORMATS = ("table", "json")
 UTILIZATION_FORMATS = ("table", "json")
