@@ -19,6 +19,10 @@ _LAZY = {
     "HardwareSpec": "modelmeter.hardware",
     "measure": "modelmeter.usecases.measure",
     "MeasureResult": "modelmeter.analysis.measure",
+    "sweep": "modelmeter.usecases.sweep",
+    "formula": "modelmeter.usecases.sweep",
+    "SweepResult": "modelmeter.analysis.sweep",
+    "Formula": "modelmeter.analysis.sweep",
 }
 
 
@@ -44,6 +48,10 @@ __all__ = [
     "HardwareSpec",
     "measure",
     "MeasureResult",
+    "sweep",
+    "formula",
+    "SweepResult",
+    "Formula",
     "__version__",
 ]
 __version__ = "0.1.0"

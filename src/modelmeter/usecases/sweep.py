@@ -2,8 +2,8 @@
 an exact polynomial in those sizes.
 
 Sizes a sweep can vary (``dims``): ``batch`` (the first dimension of every input), ``seq``
-(the second dimension of every token input: an integer or bool input of rank >= 2, such as
-``input_ids`` and its mask), ``size`` (height and width of every rank-4 floating input, H=W)
+(the second dimension of every sequence input: an integer or bool input of rank >= 2, such
+as ``input_ids`` and its mask, or a rank-3 ``[batch, seq, features]`` input), ``size`` (height and width of every rank-4 floating input, H=W)
 and any other name: a symbolic dimension of an ONNX model (as ``--dim NAME=N``).
 
 The model is loaded once. With ``formula`` (the default), the Report is fitted as exact
@@ -41,6 +41,11 @@ def _is_token(item: ShapeInput) -> bool:
     return len(item.shape) >= 2 and (d.startswith(("int", "uint", "long")) or d == "bool")
 
 
+def _has_seq(item: ShapeInput) -> bool:
+    """Token ids and masks (integer or bool, rank >= 2) and [batch, seq, features] floats."""
+    return _is_token(item) or len(item.shape) == 3
+
+
 def _is_image(item: ShapeInput) -> bool:
     d = (item.dtype or "float32").lower()
     return len(item.shape) == 4 and not _is_token(item) and d != "bool"
@@ -50,7 +55,7 @@ def _set_dim(item: InputItem, dim: str, n: int) -> tuple[InputItem, bool]:
     if not isinstance(item, ShapeInput):
         return item, False
     s = item.shape
-    if dim == "seq" and _is_token(item):
+    if dim == "seq" and _has_seq(item):
         return replace(item, shape=(s[0], n, *s[2:])), True
     if dim == "size" and _is_image(item):
         return replace(item, shape=(*s[:2], n, n)), True
@@ -76,7 +81,7 @@ def request_at(base: InputRequest, sizes: Mapping[str, int]) -> InputRequest:
                 kwargs[k], changed = _set_dim(item, dim, n)
                 hit |= changed
             if not hit:
-                what = "token input (integer, rank >= 2)" if dim == "seq" else "image (rank 4)"
+                what = "sequence input (token ids, or rank 3)" if dim == "seq" else "image (rank 4)"
                 raise InputError(
                     f"{dim}: no {what} given as a shape to set it on; give --input shapes, or "
                     "name an ONNX model's symbolic dimension instead"
@@ -272,7 +277,7 @@ def formula(
 
 def _default_dims(request: InputRequest) -> list[str]:
     items = (*request.args, *request.kwargs.values())
-    tokens = any(isinstance(i, ShapeInput) and _is_token(i) for i in items)
+    tokens = any(isinstance(i, ShapeInput) and _has_seq(i) for i in items)
     return ["batch", "seq"] if tokens else ["batch"]
 
 
@@ -284,7 +289,7 @@ def _current(request: InputRequest, dim: str) -> int:
              if isinstance(i, ShapeInput) and i.shape), 1)  # fmt: skip
     for item in (*request.args, *request.kwargs.values()):
         if isinstance(item, ShapeInput):
-            if dim == "seq" and _is_token(item):
+            if dim == "seq" and _has_seq(item):
                 return item.shape[1]
             if dim == "size" and _is_image(item):
                 return item.shape[-1]
