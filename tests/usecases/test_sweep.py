@@ -106,9 +106,8 @@ def test_resnet_batch_formula():
 
 def test_onnx_symbolic_dims_sweep(tmp_path: Path):
     onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
     import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
 
     # Y = X @ W (W 4x8) and A = X @ X^T over X [N, S, 4]: MACs = 32*N*S + 4*N*S^2
     w = numpy_helper.from_array(np.ones((4, 8), np.float32), "W")
