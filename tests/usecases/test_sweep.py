@@ -191,4 +191,5 @@ def test_sizes_name_what_the_inputs_have():
 def test_fit_points_extend_a_short_sweep():
     # degree 2 needs 4 points: 1, 2 then steps of the smallest (1): 3, 4
     assert fit_points([2, 1], 2) == [1, 2, 3, 4]
-    assert fit_points([128, 256, 512, 1024, 2048], 2) == [128, 256, 512, 1024, 2048]
+    # the largest comes where a quadratic is checked: fitted on 128, 256, 512, checked at 2048
+    assert fit_points([128, 256, 512, 1024, 2048], 2) == [128, 256, 512, 2048, 1024]

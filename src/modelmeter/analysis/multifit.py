@@ -83,14 +83,14 @@ class GridFit:
         per_axis = [_weights(nodes, x) for nodes, x in zip(self.axes, point)]
         return _integer_weights([math.prod(ws) for ws in itertools.product(*per_axis)])
 
-    def evaluate(self, point: Point) -> list[Fraction | None]:
-        """Every component at ``point``: the traced values where it was evaluated, else the
-        polynomials' (None for refused components)."""
+    def evaluate(self, point: Point, count: int | None = None) -> list[Fraction | None]:
+        """Every component (the first ``count``) at ``point``: the traced values where it was
+        evaluated, else the polynomials' (None for refused components)."""
         point = tuple(point)
         if point in self.values:
-            return [None if v is None else Fraction(v) for v in self.values[point]]
+            return [None if v is None else Fraction(v) for v in self.values[point][:count]]
         numerators, den = self.weights(point)
-        out = _combine(numerators, den, [self.values[g] for g in self.grid])
+        out = _combine(numerators, den, [self.values[g][:count] for g in self.grid])
         return [None if i in self.refused else v for i, v in enumerate(out)]
 
     def polynomial(self, component: int) -> MultiPolynomial:

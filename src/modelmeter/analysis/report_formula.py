@@ -83,6 +83,7 @@ class ReportFormula:
 
     template: Report
     fit: GridFit
+    full: bool = True  # every figure fitted (else the totals only)
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -90,12 +91,18 @@ class ReportFormula:
 
     @property
     def complete(self) -> bool:
-        return not self.fit.refused
+        """Whether every figure of the report has a formula (then :meth:`report_at` works)."""
+        return self.full and not self.fit.refused
 
     @property
     def traces(self) -> int:
         """How many sizes were traced to find and check the formula."""
         return len(self.fit.values)
+
+    @property
+    def totals_complete(self) -> bool:
+        """Whether every total has a formula (then :meth:`totals_at` gives them all)."""
+        return not any(i in self.fit.refused for i in range(len(COUNTS)))
 
     @property
     def counts(self) -> dict[str, MultiPolynomial | str]:
@@ -110,14 +117,14 @@ class ReportFormula:
 
     def totals_at(self, point: Point) -> dict[str, int | None]:
         """The totals at ``point`` (None for a count that has no formula)."""
-        got = self.fit.evaluate(point)[: len(COUNTS)]
+        got = self.fit.evaluate(point, len(COUNTS))
         return {name: _whole(v) for name, v in zip(COUNTS, got)}
 
     def report_at(self, point: Point) -> Report:
         """The Report at ``point``, from the polynomials; NotPolynomial when some figure of
         the report has none."""
         if not self.complete:
-            reasons = sorted(set(self.fit.refused.values()))
+            reasons = sorted(set(self.fit.refused.values())) or ["only the totals were fitted"]
             raise NotPolynomial(f"not every figure of the report is a polynomial: {reasons[0]}")
         numbers = [_whole(v) for v in self.fit.evaluate(point)]
         if any(v is None for v in numbers):
@@ -165,23 +172,26 @@ def fit_report(
     max_degrees: Sequence[int],
     *,
     checks: Sequence[Point] = (),
+    full: bool = True,
 ) -> ReportFormula:
     """Trace the model at as few sizes as the degrees need (``trace(point)``), fit every
-    figure of its Report and check the fit where it was not fitted. A trace whose ops differ
-    from the first one's leaves only the totals to fit."""
+    figure of its Report (``full``; else only the totals) and check the fit where it was not
+    fitted. A trace whose ops differ from the first one's leaves only the totals to fit."""
     first: list[Report] = []
 
     def vector(point: Point) -> list[int | None]:
         report = trace(point)
         if not first:
             first.append(report)
+        if not full:
+            return totals(report)
         if structure(report) == structure(first[0]):
             return list(values(report))
         n = len(values(first[0])) - len(COUNTS)
         return [*totals(report), *([None] * n)]
 
     fitted = fit_grid(vector, variables, points, max_degrees, checks=checks)
-    return ReportFormula(first[0], fitted)
+    return ReportFormula(first[0], fitted, full)
 
 
 __all__ = ["COUNTS", "ReportFormula", "fit_report", "structure", "totals", "values"]

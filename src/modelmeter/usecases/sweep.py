@@ -8,7 +8,8 @@ and any other name: a symbolic dimension of an ONNX model (as ``--dim NAME=N``).
 
 The model is loaded once. With ``formula`` (the default), the Report is fitted as exact
 polynomials from as few traces as the degrees need (:mod:`modelmeter.analysis.report_formula`:
-the first sweep values, checked at a value never fitted on and at the largest of each size);
+fitted on the smallest sweep values and checked at a value never fitted on, the largest one
+where the degree is the highest allowed);
 every other grid point's Report then comes from the formula, exactly, without a trace. A
 figure that is not a polynomial (a data-dependent shape) leaves the formula incomplete: the
 remaining points are then traced one by one, and the formula says which count it refused.
@@ -21,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from modelmeter.analysis.report_formula import ReportFormula, fit_report
-from modelmeter.analysis.sweep import Formula, SweepResult, sweep_row
+from modelmeter.analysis.report_formula import COUNTS, ReportFormula, fit_report, totals
+from modelmeter.analysis.sweep import Formula, SweepResult, SweepRow, sweep_row
 from modelmeter.builder import build
 from modelmeter.errors import InputError
 from modelmeter.frontends import frontend_for
@@ -105,13 +106,15 @@ def _check_values(name: str, values: Sequence[int]) -> list[int]:
 
 
 def fit_points(values: Sequence[int], degree: int) -> list[int]:
-    """The sizes a fit of degree <= ``degree`` is tried on: the values ascending, extended
-    past the largest by steps of the smallest when there are fewer than ``degree + 2``."""
+    """The sizes a fit of degree <= ``degree`` is tried on: the smallest ``degree + 1``
+    values ascending, then the largest (the check of a fit of the highest degree: the far end
+    of the sweep), then the others; extended past the largest by steps of the smallest when
+    there are fewer than ``degree + 2``."""
     pts = sorted(set(values))
     step = pts[0]
     while len(pts) < degree + 2:
         pts.append(pts[-1] + step)
-    return pts
+    return [*pts[: degree + 1], pts[-1], *pts[degree + 1 : -1]]
 
 
 class _Tracer:
@@ -130,22 +133,31 @@ class _Tracer:
         self.model, self.base = model, request
         self.mode, self.convention = mode, convention
         self.progress, self.total = progress, total
+        # every traced point's totals; its whole Report only where kept (a chip prices
+        # each op): many large Reports alive slow the garbage collector down
+        self.totals: dict[tuple[int, ...], dict[str, int]] = {}
         self.reports: dict[tuple[int, ...], Report] = {}
+        self.keep = False
 
     def __call__(self, variables: Sequence[str], point: tuple[int, ...]) -> Report:
-        if point not in self.reports:
-            sizes = dict(zip(variables, point))
-            if self.progress:
-                shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
-                self.progress(f"tracing {shown}", len(self.reports), self.total)
-            trace = self.frontend.trace(
-                self.model, request_at(self.base, sizes), mode=self.mode,
-                convention=self.convention, backward=False,
-            )  # fmt: skip
-            if self.label:
-                trace.model = self.label
-            self.reports[point] = build(trace)
-        return self.reports[point]
+        if point in self.reports:
+            return self.reports[point]
+        sizes = dict(zip(variables, point))
+        if self.progress:
+            shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
+            self.progress(f"tracing {shown}", len(self.totals), self.total)
+        trace = self.frontend.trace(
+            self.model, request_at(self.base, sizes), mode=self.mode,
+            convention=self.convention, backward=False,
+        )  # fmt: skip
+        if self.label is None:
+            self.label = trace.model
+        trace.model = self.label
+        report = build(trace)
+        self.totals[point] = dict(zip(COUNTS, totals(report)))
+        if self.keep:
+            self.reports[point] = report
+        return report
 
 
 def _degrees(variables: Sequence[str], max_degree: int | Mapping[str, int] | None) -> list[int]:
@@ -156,8 +168,9 @@ def _degrees(variables: Sequence[str], max_degree: int | Mapping[str, int] | Non
 
 
 def _fit(tracer: _Tracer, variables: list[str], points: list[list[int]], degrees: list[int],
-         checks: Sequence[tuple[int, ...]]) -> ReportFormula:  # fmt: skip
-    return fit_report(lambda p: tracer(variables, p), variables, points, degrees, checks=checks)
+         checks: Sequence[tuple[int, ...]], full: bool = False) -> ReportFormula:  # fmt: skip
+    return fit_report(lambda p: tracer(variables, p), variables, points, degrees, checks=checks,
+                      full=full)  # fmt: skip
 
 
 def sweep(
@@ -176,13 +189,15 @@ def sweep(
     formula: bool = True,
     max_degree: int | Mapping[str, int] | None = None,
     tf32: bool = False,
+    check_far: bool = False,
     progress: Progress | None = None,
 ) -> SweepResult:
     """Analyse ``model`` at every point of the grid ``batch`` x ``seq`` x ``size`` x ``dims``
     (lists of sizes; see the module doc) and return one row of totals per point, with the
     roofline's latency and bound when ``hardware`` (a chip name, a file or a HardwareSpec) is
     given. ``formula``: fit the exact formulas and take every point they cover from them
-    (False: trace every point). ``model``, ``inputs``, ``kwargs``, ``dtype``, ``mode`` and
+    (False: trace every point); ``check_far``: check the formula at the far corner of the
+    grid too (one more trace where the fit did not reach it). ``model``, ``inputs``, ``kwargs``, ``dtype``, ``mode`` and
     ``convention`` are as for :func:`modelmeter.analyze`."""
     grid_axes = {k: v for k, v in (("batch", batch), ("seq", seq), ("size", size)) if v}
     grid_axes |= dict(dims or {})
@@ -195,25 +210,34 @@ def sweep(
     request = InputRequest.from_api(inputs, kwargs, dtype=dtype)
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
                      total=len(grid))  # fmt: skip
+    tracer.keep = spec is not None
     fitted: ReportFormula | None = None
     if formula:
         degrees = _degrees(variables, max_degree)
         points = [fit_points(v, d) for v, d in zip(values, degrees)]
-        far = tuple(max(v) for v in values)  # the far corner of the grid, checked too
-        fitted = _fit(tracer, variables, points, degrees, [far])
+        far = [tuple(max(v) for v in values)] if check_far else []
+        # a chip needs every op's figures (the roofline prices each op); else the totals
+        fitted = _fit(tracer, variables, points, degrees, far, full=spec is not None)
     rows = []
     for point in grid:
+        sizes = dict(zip(variables, point))
+        if spec is None:
+            rows.append(_totals_row(tracer, fitted, variables, point))
+            continue
         report, source = _report_at(tracer, fitted, variables, point)
         roof = None
         if spec is not None:
             from modelmeter.analysis.roofline import roofline
 
             roof = roofline(report, spec, tf32=tf32)
-        rows.append(sweep_row(dict(zip(variables, point)), report, source, roof))
-    label = tracer.label or next(iter(tracer.reports.values())).model
+        rows.append(sweep_row(sizes, report, source, roof))
+    label = tracer.label or ""
     notes = []
-    if fitted is not None and not fitted.complete:
-        notes.append("not every figure is a polynomial in the sizes: every point was traced")
+    if any(r.source == "traced" for r in rows) and fitted and not fitted.totals_complete:
+        notes.append("not every count is a polynomial in the sizes: every point was traced")
+    elif spec is not None and fitted is not None and not fitted.complete:
+        notes.append("not every op's figures are polynomials in the sizes: every point was "
+                     "traced for the roofline")  # fmt: skip
     return SweepResult(
         model=label,
         variables=tuple(variables),
@@ -221,14 +245,24 @@ def sweep(
         convention=convention,
         chip=None if spec is None else spec.name,
         formula=None if fitted is None else Formula.from_fit(label, fitted),
-        traces=len(tracer.reports),
+        traces=len(tracer.totals),
         notes=notes,
     )
 
 
+def _totals_row(tracer: _Tracer, fitted: ReportFormula | None, variables: list[str],
+                point: tuple[int, ...]) -> SweepRow:  # fmt: skip
+    sizes = dict(zip(variables, point))
+    if point not in tracer.totals and fitted is not None and fitted.totals_complete:
+        return SweepRow(sizes, fitted.totals_at(point), "formula")  # type: ignore[arg-type]
+    if point not in tracer.totals:
+        tracer(variables, point)
+    return SweepRow(sizes, tracer.totals[point], "traced")
+
+
 def _report_at(tracer: _Tracer, fitted: ReportFormula | None, variables: list[str],
                point: tuple[int, ...]) -> tuple[Report, str]:  # fmt: skip
-    if point in tracer.reports or fitted is None or not fitted.complete:
+    if point in tracer.totals or fitted is None or not fitted.complete:
         return tracer(variables, point), "traced"
     return fitted.report_at(point), "formula"
 
