@@ -20,7 +20,7 @@ from modelmeter.analysis.sweep import SHORT, Formula, SweepResult, SweepRow
 from modelmeter.render._common import convention_text
 from modelmeter.render.capture import to_text
 from modelmeter.render.formats import FORMULA_FORMATS, SWEEP_FORMATS, unknown_format
-from modelmeter.units import format_bytes, format_count, format_seconds
+from modelmeter.units import format_bytes, format_count, format_params, format_seconds
 
 HEADER = ("Params", "MACs", "FLOPs", "Bytes", "Act. peak")
 CHIP_HEADER = ("Latency", "Bound")
@@ -76,7 +76,7 @@ def _cells(result: SweepResult, row: SweepRow) -> list[str]:
     t = row.totals
     cells = [str(row.point[v]) for v in result.variables]
     cells += [
-        format_count(t["params"]),
+        format_params(t["params"]),
         format_count(t["macs"]),
         format_count(t["flops"]),
         format_bytes(t["bytes_read"] + t["bytes_written"]),
