@@ -34,7 +34,7 @@ from modelmeter.shapes import MAX_DIM
 from modelmeter.usecases.analyze import _load_named
 
 MAX_DEGREE = {"batch": 2, "seq": 2, "size": 4}  # size: H*W, and attention over H*W tokens
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[str, int, int | None], None]
 
 
 def _is_token(item: ShapeInput) -> bool:
@@ -121,7 +121,7 @@ class _Tracer:
     """The model loaded once and traced at any sizes (each size once)."""
 
     def __init__(self, model: Any, request: InputRequest, *, mode: str, convention: str,
-                 progress: Progress | None, total: int) -> None:  # fmt: skip
+                 progress: Progress | None, total: int | None) -> None:  # fmt: skip
         if convention not in CONVENTIONS:
             raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
         self.frontend = frontend_for(model)
@@ -208,8 +208,9 @@ def sweep(
     spec = _spec(hardware)
     grid = list(itertools.product(*values))
     request = InputRequest.from_api(inputs, kwargs, dtype=dtype)
+    # the bar counts traces: all the grid's points without a formula, else not known ahead
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
-                     total=len(grid))  # fmt: skip
+                     total=None if formula else len(grid))  # fmt: skip
     tracer.keep = spec is not None
     fitted: ReportFormula | None = None
     if formula:
@@ -293,7 +294,7 @@ def formula(
     batch of 1; 128, 256, 384, 512 for a sequence of 128)."""
     request = InputRequest.from_api(inputs, kwargs, dtype=dtype)
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
-                     total=0)  # fmt: skip
+                     total=None)  # fmt: skip
     variables = list(dims) if dims else _default_dims(tracer.base)
     degrees = _degrees(variables, max_degree)
     points = []
