@@ -8,6 +8,7 @@ import shutil
 import sys
 from typing import Any
 
+from modelmeter.commands.chips import chip_names
 from modelmeter.commands.options import (
     MODEL_HELP,
     PROG,
@@ -76,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
         from modelmeter.commands.sweep_options import run_sweep
 
         return run_sweep(args)
+    chips = chip_names(args)
+    if chips is not None:  # --hardware A,B,C: one model on several chips
+        from modelmeter.commands.chips import run_chips
+
+        return run_chips(args, chips)
     if args.format in SWEEP_PLOTS or args.no_formula:
         what = "--no-formula" if args.no_formula else f"-f {args.format}"
         raise InputError(f"{what} goes with --sweep")

@@ -177,7 +177,7 @@ def _result_text(args: argparse.Namespace, model: str, request: Any, axes: dict[
     common = dict(mode=args.mode, convention=args.convention, progress=progress)
     if not axes:
         dims = [d.strip() for d in args.formula.split(",") if d.strip()] or None
-        return render_formula(formula(model, request, dims=dims, **common), args.format)
+        return render_formula(formula(model, request, dims=dims, **common), args.format, width=width)
     named = {k: v for k, v in axes.items() if k in ("batch", "seq", "size")}
     others = {k: v for k, v in axes.items() if k not in named}
     result = sweep(model, request, **named, dims=others, hardware=spec, tf32=args.tf32,

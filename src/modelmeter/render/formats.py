@@ -9,6 +9,8 @@ COMPARISON_FORMATS = ("table", "json", "csv", "md", "latex")
 # A sweep (analyze --sweep) and a formula alone (analyze --formula); charts by -f png/pdf/svg.
 SWEEP_FORMATS = ("table", "json", "csv", "md")
 FORMULA_FORMATS = ("table", "json", "md")
+# One model on several chips (analyze --hardware A,B,C).
+CHIPS_FORMATS = ("table", "json", "csv", "md")
 OPS_FORMATS = ("table", "md", "json")
 MEASURE_FORMATS = ("table", "json")
 UTILIZATION_FORMATS = ("table", "json")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 
 from rich import box
 from rich.table import Table
@@ -39,14 +40,14 @@ def render_sweep(result: SweepResult, fmt: str = "table", *, width: int = 160) -
     raise unknown_format(fmt, SWEEP_FORMATS)
 
 
-def render_formula(formula: Formula, fmt: str = "table") -> str:
+def render_formula(formula: Formula, fmt: str = "table", *, width: int = 160) -> str:
     """A formula alone in one of ``FORMULA_FORMATS``."""
     if fmt == "json":
         return json.dumps(formula.to_dict(), indent=2) + "\n"
     if fmt == "md":
         return "\n".join(f"- `{line}`" for line in formula_lines(formula)) + "\n"
     if fmt == "table":
-        return "\n".join(formula_lines(formula)) + "\n"
+        return "\n".join(_wrapped_formula(formula, width)) + "\n"
     raise unknown_format(fmt, FORMULA_FORMATS)
 
 
@@ -112,10 +113,18 @@ def _table(result: SweepResult, width: int) -> str:
     for row in result.rows:
         table.add_row(*_cells(result, row))
     text = to_text(table, width)
-    lines = _notes(result)
+    lines = wrap(_notes(result), width)
     if result.formula is not None:
-        lines += formula_lines(result.formula)
+        lines += _wrapped_formula(result.formula, width)
     return text + "\n".join(lines) + "\n"
+
+
+def _wrapped_formula(formula: Formula, width: int) -> list[str]:
+    """The formula lines, the sentences around the formulas wrapped at ``width``."""
+    out: list[str] = []
+    for line in formula_lines(formula):
+        out += [line] if line.startswith("  ") else wrap([line], width)
+    return out
 
 
 def _markdown(result: SweepResult) -> str:
@@ -138,6 +147,14 @@ def _csv(result: SweepResult) -> str:
         w.writerow([*(r.point[v] for v in result.variables),
                     *(r.totals[c] for c in COUNTS), *extra, r.source])  # fmt: skip
     return buf.getvalue()
+
+
+def wrap(paragraphs: list[str], width: int) -> list[str]:
+    """Each paragraph wrapped at ``width`` (at least 40) columns, words kept whole."""
+    out: list[str] = []
+    for p in paragraphs:
+        out += textwrap.wrap(p, max(width, 40), break_long_words=False, break_on_hyphens=False)
+    return out
 
 
 __all__ = ["formula_lines", "render_formula", "render_sweep"]
