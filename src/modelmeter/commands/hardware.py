@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from modelmeter.commands.hardware_compare import register_compare
 from modelmeter.commands.options import TABLE_WIDTH, add_output_options
 from modelmeter.commands.paths import check_command_outputs
 from modelmeter.errors import InputError
@@ -28,6 +29,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("name", metavar="NAME|FILE", help="a device name or a hardware TOML file")
     add_output_options(show, HARDWARE_SHOW_FORMATS, "it")
     show.set_defaults(handler=_cmd_show)
+    register_compare(sub, common)
     h.set_defaults(handler=lambda args: _usage(h))
 
 

@@ -16,6 +16,7 @@ MEASURE_FORMATS = ("table", "json")
 UTILIZATION_FORMATS = ("table", "json")
 HARDWARE_LIST_FORMATS = ("table", "md", "json")
 HARDWARE_SHOW_FORMATS = ("table", "json", "toml")
+HARDWARE_COMPARE_FORMATS = ("table", "md", "json")
 # Charts (--plot, --plot-breakdown, --plot-classes): the file name's extension picks one.
 PLOT_FORMATS = ("png", "pdf", "svg")
 
