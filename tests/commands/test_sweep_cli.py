@@ -108,6 +108,7 @@ def test_sweep_chart(capsys: pytest.CaptureFixture[str], tiny: str, tmp_path: Pa
         (["--sweep", "size=32"], "size: no image"),
         (["--sweep", "batch=1,2", "--batch", "2"], "both set the batch"),
         (["--formula", "-f", "csv"], "--formula prints as"),
+        (["--sweep", "seq=8", "--hardware", "t4,l4"], "take one chip"),
     ],
 )
 def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], tiny: str, extra: list[str], why: str):

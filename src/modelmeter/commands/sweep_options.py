@@ -129,6 +129,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     _check_formats(args, axes, plot)
     if args.plot or args.plot_breakdown:
         raise InputError("--plot draws one report: with --sweep use -f png|svg|pdf -o FILE")
+    if "," in (args.hardware or ""):
+        raise InputError("--sweep and --formula take one chip (--hardware NAME)")
     request = input_request(args)
     if request.batch is not None and "batch" in axes:
         raise InputError("--batch and --sweep batch=... both set the batch: give one")
