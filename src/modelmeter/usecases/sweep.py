@@ -189,13 +189,15 @@ def sweep(
     formula: bool = True,
     max_degree: int | Mapping[str, int] | None = None,
     tf32: bool = False,
+    roofline_options: Mapping[str, Any] | None = None,
     check_far: bool = False,
     progress: Progress | None = None,
 ) -> SweepResult:
     """Analyse ``model`` at every point of the grid ``batch`` x ``seq`` x ``size`` x ``dims``
     (lists of sizes; see the module doc) and return one row of totals per point, with the
     roofline's latency and bound when ``hardware`` (a chip name, a file or a HardwareSpec) is
-    given. ``formula``: fit the exact formulas and take every point they cover from them
+    given (``roofline_options``: more keywords for :func:`~modelmeter.analysis.roofline.roofline`).
+    ``formula``: fit the exact formulas and take every point they cover from them
     (False: trace every point); ``check_far``: check the formula at the far corner of the
     grid too (one more trace where the fit did not reach it). ``model``, ``inputs``, ``kwargs``, ``dtype``, ``mode`` and
     ``convention`` are as for :func:`modelmeter.analyze`."""
@@ -230,7 +232,7 @@ def sweep(
         if spec is not None:
             from modelmeter.analysis.roofline import roofline
 
-            roof = roofline(report, spec, tf32=tf32)
+            roof = roofline(report, spec, **{"tf32": tf32, **(roofline_options or {})})
         rows.append(sweep_row(sizes, report, source, roof))
     label = tracer.label or ""
     notes = []
