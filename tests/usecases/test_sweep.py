@@ -28,8 +28,8 @@ def _one_layer(tmp: Path, preset: str, key: str) -> str:
     return f"hf:{path}"
 
 
-def _direct(model: object, **kw: object) -> dict[str, int]:
-    return dict(zip(COUNTS, totals(modelmeter.analyze(model, **kw))))
+def _direct(model: object, *inputs: object, **kw: object) -> dict[str, int]:
+    return dict(zip(COUNTS, totals(modelmeter.analyze(model, *inputs, **kw))))
 
 
 def _check(formula: modelmeter.Formula, direct: dict[str, int], **sizes: int) -> None:
@@ -131,6 +131,25 @@ def test_onnx_symbolic_dims_sweep(tmp_path: Path):
         direct = _direct(str(path), dims=row.point)
         assert row.totals == direct, row.point
     assert {r.source for r in result.rows} == {"traced", "formula"}
+    # the formula alone, fitted on N, S = 1, 2, 3, 4 (no size given in the request)
+    g = modelmeter.formula(str(path), dims=["N", "S"])
+    assert g.counts["macs"] == f.counts["macs"]
+    assert g.at(N=6, S=21)["macs"] == 32 * 6 * 21 + 4 * 6 * 21 * 21  # 4032 + 10584 = 14616
+
+
+def test_resnet_image_size_formula():
+    # at sizes a multiple of 32 every feature map is size/2, /4, ... /32 exactly: each count
+    # is a polynomial in n = H = W (degree 2: conv MACs grow with H*W) ...
+    f = modelmeter.formula("torchvision:resnet18", dims={"size": [64, 96, 128, 160, 192, 224]})
+    macs = f.counts["macs"]
+    # the final Linear(512, 1000) after the global average pool: 512,000 MACs at any size;
+    # the convolutions: 1,814,073,344 - 512,000 = 1,813,561,344 = 36,144 * 224^2 at n = 224
+    assert dict(macs.terms) == {(0,): 512_000, (2,): 36_144}
+    assert f.at(size=224)["macs"] == _direct("torchvision:resnet18")["macs"]  # 1,814,073,344
+    _check(f, _direct("torchvision:resnet18", "1x3x320x320"), size=320)
+    # ... while at odd sizes the strided layers round (floor): refused, not extrapolated
+    g = modelmeter.formula("torchvision:resnet18", dims={"size": [65, 66, 67, 68, 69, 70]})
+    assert isinstance(g.counts["macs"], str)
 
 
 TINY = {
