@@ -6,7 +6,7 @@ from fractions import Fraction
 import pytest
 
 from modelmeter.analysis.multifit import fit_grid, fit_multi
-from modelmeter.analysis.polynomial import MultiPolynomial, NotPolynomial
+from modelmeter.analysis.polynomial import Maximum, MultiPolynomial, NotPolynomial
 
 
 def test_linear_layer_macs_are_32_b_s_from_seven_evaluations():
@@ -99,3 +99,14 @@ def test_one_component_refused_the_others_kept():
 def test_fit_needs_enough_points():
     with pytest.raises(ValueError, match="needs 4 distinct points"):
         fit_grid(lambda p: [1], ("s",), [[1, 2, 3]], [2])
+
+
+def test_maximum_keeps_only_the_pieces_that_can_win():
+    # three moments: 10*s, s^2 and 5*s; 5*s is never the largest (10*s >= 5*s everywhere)
+    from modelmeter.analysis.multifit import maximum
+
+    g = fit_grid(lambda p: [10 * p[0], p[0] ** 2, 5 * p[0]], ("s",), [[1, 2, 3, 4]], [2])
+    m = maximum(g, [0, 1, 2])
+    assert m.format() == "max(s², 10·s)"
+    assert (m.at(s=4), m.at(s=10), m.at(s=20)) == (40, 100, 400)  # 10*4; tie; 20^2
+    assert Maximum.from_dict(m.to_dict()) == m

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from modelmeter.analysis.polynomial import MultiPolynomial, NotPolynomial, interpolate
+from modelmeter.analysis.polynomial import Maximum, MultiPolynomial, NotPolynomial, interpolate
 
 Point = tuple[int, ...]
 Vector = Sequence[int | Fraction | None]
@@ -92,6 +92,33 @@ class GridFit:
         numerators, den = self.weights(point)
         out = _combine(numerators, den, [self.values[g][:count] for g in self.grid])
         return [None if i in self.refused else v for i, v in enumerate(out)]
+
+    def coefficient_matrix(self) -> tuple[list[tuple[int, ...]], list[list[int]], int]:
+        """(monomials, integer weights per monomial and grid point, their denominator): the
+        coefficient of monomial m in component c is ``sum_g W[m][g] * values[g][c] / den``."""
+        bases = []
+        for nodes in self.axes:
+            basis = []
+            for i in range(len(nodes)):
+                p = interpolate(nodes, [1 if j == i else 0 for j in range(len(nodes))])
+                basis.append(list(p.coefficients) + [Fraction(0)] * (len(nodes) - 1 - p.degree))
+            bases.append(basis)
+        monomials = list(itertools.product(*(range(len(a)) for a in self.axes)))
+        idx = list(itertools.product(*(range(len(a)) for a in self.axes)))
+        rows = [[math.prod(bases[k][i][e] for k, (i, e) in enumerate(zip(g, m))) for g in idx]
+                for m in monomials]  # fmt: skip
+        den = math.lcm(*(w.denominator for row in rows for w in row)) if rows else 1
+        return monomials, [[int(w * den) for w in row] for row in rows], den
+
+    def coefficients(self, components: Sequence[int]) -> tuple[list[tuple[int, ...]], list[list[int]], int]:
+        """For each component, its coefficients' numerators over one denominator (fast: ints)."""
+        monomials, rows, den = self.coefficient_matrix()
+        grid = [self.values[g] for g in self.grid]
+        out = []
+        for c in components:
+            ys = [v[c] for v in grid]
+            out.append([sum(w * y for w, y in zip(row, ys)) for row in rows])  # type: ignore[misc]
+        return monomials, out, den
 
     def polynomial(self, component: int) -> MultiPolynomial:
         """One component's polynomial; NotPolynomial when it was refused."""
@@ -240,4 +267,22 @@ def fit_multi(
     return fitted.polynomial(0)
 
 
-__all__ = ["GridFit", "fit_grid", "fit_multi"]
+def maximum(fitted: GridFit, components: Sequence[int]) -> Maximum:
+    """The largest of the components' polynomials, those another dominates (every coefficient
+    of the difference >= 0: at least as large at every positive size) left out."""
+    monomials, numerators, den = fitted.coefficients(components)
+    probe = [sum(m) for m in monomials]  # rank by the value at a large size first
+    unique = sorted({tuple(n) for n in numerators},
+                    key=lambda n: sum(c * 1000**d for c, d in zip(n, probe)), reverse=True)  # fmt: skip
+    kept: list[tuple[int, ...]] = []
+    for n in unique:
+        if not any(all(a >= b for a, b in zip(q, n)) for q in kept):
+            kept.append(n)
+    pieces = tuple(
+        MultiPolynomial.from_terms(fitted.variables, {m: Fraction(c, den) for m, c in zip(monomials, n)})
+        for n in kept
+    )
+    return Maximum(pieces)
+
+
+__all__ = ["GridFit", "fit_grid", "fit_multi", "maximum"]

@@ -328,3 +328,37 @@ class MultiPolynomial:
             else:
                 parts.append(monomial if number == "1" else f"{number}·{monomial}")
         return " + ".join(parts).replace("+ -", "- ") if parts else "0"
+
+
+@dataclass(frozen=True)
+class Maximum:
+    """The largest of several polynomials at every point: an activation peak, the most bytes
+    live at any moment of a run, where each moment's live bytes are a polynomial in the sizes.
+    ``pieces`` holds none that another is at least as large as everywhere (every coefficient
+    of the difference >= 0, the sizes being positive)."""
+
+    pieces: tuple[MultiPolynomial, ...]
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return self.pieces[0].variables if self.pieces else ()
+
+    def __call__(self, *args: Number, **kwargs: Number) -> Fraction:
+        return max((p(*args, **kwargs) for p in self.pieces), default=Fraction(0))
+
+    def at(self, *args: int, **kwargs: int) -> int:
+        return max((p.at(*args, **kwargs) for p in self.pieces), default=0)
+
+    def degree(self, variable: str | None = None) -> int:
+        return max((p.degree(variable) for p in self.pieces), default=-1)
+
+    def format(self, names: dict[str, str] | None = None, digits: int = 3) -> str:
+        parts = [p.format(names, digits) for p in self.pieces]
+        return parts[0] if len(parts) == 1 else "max(" + ", ".join(parts) + ")"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variables": list(self.variables), "maximum_of": [p.to_dict() for p in self.pieces]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Maximum:
+        return cls(tuple(MultiPolynomial.from_dict(p) for p in d.get("maximum_of", ())))

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
-from modelmeter.analysis.multifit import GridFit, Point, fit_grid
-from modelmeter.analysis.polynomial import MultiPolynomial, NotPolynomial
+from modelmeter.analysis.multifit import GridFit, Point, fit_grid, maximum
+from modelmeter.analysis.polynomial import Maximum, MultiPolynomial, NotPolynomial
 from modelmeter.costs import Cost
 from modelmeter.report import InputSpec, ModuleNode, Report
 
@@ -29,6 +30,7 @@ COUNTS = (
     "activation_bytes",
     "peak_activation_bytes",
 )
+PEAK = "peak_activation_bytes"
 COST_FIELDS = ("macs", "flops", "bytes_read", "bytes_written", "weight_bytes")
 
 
@@ -84,6 +86,7 @@ class ReportFormula:
     template: Report
     fit: GridFit
     full: bool = True  # every figure fitted (else the totals only)
+    timeline: int = 0  # the last components: the live bytes over the run (the peak's moments)
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -92,7 +95,10 @@ class ReportFormula:
     @property
     def complete(self) -> bool:
         """Whether every figure of the report has a formula (then :meth:`report_at` works)."""
-        return self.full and not self.fit.refused
+        return self.full and self.totals_complete and not any(
+            c in self.fit.refused for c in range(self.fit.size - self.timeline)
+            if c != COUNTS.index(PEAK)
+        )  # fmt: skip
 
     @property
     def traces(self) -> int:
@@ -100,33 +106,55 @@ class ReportFormula:
         return len(self.fit.values)
 
     @property
-    def totals_complete(self) -> bool:
-        """Whether every total has a formula (then :meth:`totals_at` gives them all)."""
-        return not any(i in self.fit.refused for i in range(len(COUNTS)))
-
-    @property
-    def counts(self) -> dict[str, MultiPolynomial | str]:
-        """Each total's polynomial, or why it has none."""
-        out: dict[str, MultiPolynomial | str] = {}
+    def counts(self) -> dict[str, MultiPolynomial | Maximum | str]:
+        """Each total's polynomial, or why it has none. The activation peak is a maximum over
+        the run: the largest of the live bytes' polynomials at each of its moments."""
+        out: dict[str, MultiPolynomial | Maximum | str] = {}
         for i, name in enumerate(COUNTS):
             try:
                 out[name] = self.fit.polynomial(i)
             except NotPolynomial as e:
                 out[name] = str(e)
+        out[PEAK] = self.peak
         return out
+
+    @cached_property
+    def peak(self) -> Maximum | str:
+        """The activation peak as the maximum of the run's live bytes, or why there is none."""
+        moments = range(self.fit.size - self.timeline, self.fit.size)
+        refused = [self.fit.refused[c] for c in moments if c in self.fit.refused]
+        if not self.timeline or refused:
+            why = refused[0] if refused else "the frontend does not record the live bytes"
+            return f"a maximum over the run, not a polynomial in general; {why}"
+        return maximum(self.fit, moments)
+
+    @property
+    def totals_complete(self) -> bool:
+        """Whether every total has a formula (then :meth:`totals_at` gives them all)."""
+        peak = COUNTS.index(PEAK)
+        return not isinstance(self.peak, str) and not any(
+            i in self.fit.refused for i in range(len(COUNTS)) if i != peak
+        )
 
     def totals_at(self, point: Point) -> dict[str, int | None]:
         """The totals at ``point`` (None for a count that has no formula)."""
         got = self.fit.evaluate(point, len(COUNTS))
-        return {name: _whole(v) for name, v in zip(COUNTS, got)}
+        out = {name: _whole(v) for name, v in zip(COUNTS, got)}
+        if point not in self.fit.values:  # traced points keep the traced peak
+            out[PEAK] = None if isinstance(self.peak, str) else self.peak.at(*point)
+        return out
 
     def report_at(self, point: Point) -> Report:
         """The Report at ``point``, from the polynomials; NotPolynomial when some figure of
         the report has none."""
         if not self.complete:
             reasons = sorted(set(self.fit.refused.values())) or ["only the totals were fitted"]
+            reasons = reasons if self.full else ["only the totals were fitted"]
             raise NotPolynomial(f"not every figure of the report is a polynomial: {reasons[0]}")
         numbers = [_whole(v) for v in self.fit.evaluate(point)]
+        numbers = numbers[: len(numbers) - self.timeline]
+        if point not in self.fit.values:
+            numbers[COUNTS.index(PEAK)] = self.peak.at(*point)  # type: ignore[union-attr]
         if any(v is None for v in numbers):
             raise NotPolynomial(f"a figure is not whole at {point}")
         return _rebuild(self.template, iter(numbers))  # type: ignore[arg-type]
@@ -173,25 +201,31 @@ def fit_report(
     *,
     checks: Sequence[Point] = (),
     full: bool = True,
+    timeline: Callable[[Point], Sequence[int]] | None = None,
 ) -> ReportFormula:
     """Trace the model at as few sizes as the degrees need (``trace(point)``), fit every
     figure of its Report (``full``; else only the totals) and check the fit where it was not
     fitted. A trace whose ops differ from the first one's leaves only the totals to fit."""
     first: list[Report] = []
+    moments: list[int] = []  # the first trace's number of timeline moments
 
     def vector(point: Point) -> list[int | None]:
         report = trace(point)
+        live = list(timeline(point)) if timeline else []
         if not first:
             first.append(report)
+            moments.append(len(live))
+        if len(live) != moments[0]:  # the run allocates differently: no moment to follow
+            live = [None] * moments[0]  # type: ignore[list-item]
         if not full:
-            return totals(report)
+            return [*totals(report), *live]
         if structure(report) == structure(first[0]):
-            return list(values(report))
+            return [*values(report), *live]
         n = len(values(first[0])) - len(COUNTS)
-        return [*totals(report), *([None] * n)]
+        return [*totals(report), *([None] * n), *live]
 
     fitted = fit_grid(vector, variables, points, max_degrees, checks=checks)
-    return ReportFormula(first[0], fitted, full)
+    return ReportFormula(first[0], fitted, full, moments[0])
 
 
 __all__ = ["COUNTS", "ReportFormula", "fit_report", "structure", "totals", "values"]

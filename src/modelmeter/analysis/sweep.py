@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.analysis.polynomial import MultiPolynomial
+from modelmeter.analysis.polynomial import Maximum, MultiPolynomial
 from modelmeter.analysis.report_formula import COUNTS, ReportFormula, totals
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Formula:
 
     model: str
     variables: tuple[str, ...]
-    counts: dict[str, MultiPolynomial | str]
+    counts: dict[str, MultiPolynomial | Maximum | str]
     grid: tuple[tuple[int, ...], ...]
     checked: tuple[tuple[int, ...], ...]
     traces: int
@@ -60,7 +60,7 @@ class Formula:
     def at(self, **sizes: int) -> dict[str, int | None]:
         """Every count at these sizes (None where there is no formula)."""
         return {
-            name: p.at(**sizes) if isinstance(p, MultiPolynomial) else None
+            name: p.at(**sizes) if isinstance(p, (MultiPolynomial, Maximum)) else None
             for name, p in self.counts.items()
         }
 
@@ -72,8 +72,11 @@ class Formula:
         for count in COUNTS:
             p = self.counts[count]
             label = COUNT_LABELS[count]
-            if not isinstance(p, MultiPolynomial):
+            if isinstance(p, str):
                 out.append(f"{label}: no formula: {p}")
+                continue
+            if isinstance(p, Maximum):
+                out.append(f"{label} = {p.format(names)}")
                 continue
             per = p.divided_by("batch") if "batch" in self.variables else None
             if per is not None and len(self.variables) > 1:
@@ -89,7 +92,7 @@ class Formula:
             "convention": self.convention,
             "variables": list(self.variables),
             "counts": {
-                name: p.to_dict() if isinstance(p, MultiPolynomial) else {"refused": p}
+                name: {"refused": p} if isinstance(p, str) else p.to_dict()
                 for name, p in self.counts.items()
             },
             "fitted_on": [list(axis) for axis in self.grid],

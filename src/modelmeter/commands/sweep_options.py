@@ -176,7 +176,8 @@ def _result_text(args: argparse.Namespace, model: str, request: Any, axes: dict[
     from modelmeter.render.sweep import render_formula, render_sweep
     from modelmeter.usecases.sweep import formula, sweep
 
-    common = dict(mode=args.mode, convention=args.convention, progress=progress)
+    common = dict(mode=args.mode, convention=args.convention, backward=args.backward,
+                  progress=progress)  # fmt: skip
     if not axes:
         dims = [d.strip() for d in args.formula.split(",") if d.strip()] or None
         return render_formula(formula(model, request, dims=dims, **common), args.format, width=width)

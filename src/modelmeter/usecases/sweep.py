@@ -121,7 +121,8 @@ class _Tracer:
     """The model loaded once and traced at any sizes (each size once)."""
 
     def __init__(self, model: Any, request: InputRequest, *, mode: str, convention: str,
-                 progress: Progress | None, total: int | None) -> None:  # fmt: skip
+                 progress: Progress | None, total: int | None,
+                 backward: bool = False) -> None:  # fmt: skip
         if convention not in CONVENTIONS:
             raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
         self.frontend = frontend_for(model)
@@ -131,11 +132,12 @@ class _Tracer:
                 raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
             model, request, self.label = _load_named(self.frontend, model, request, real=mode == "real")
         self.model, self.base = model, request
-        self.mode, self.convention = mode, convention
+        self.mode, self.convention, self.backward = mode, convention, backward
         self.progress, self.total = progress, total
         # every traced point's totals; its whole Report only where kept (a chip prices
         # each op): many large Reports alive slow the garbage collector down
         self.totals: dict[tuple[int, ...], dict[str, int]] = {}
+        self.timelines: dict[tuple[int, ...], list[int]] = {}  # live bytes over each run
         self.reports: dict[tuple[int, ...], Report] = {}
         self.keep = False
 
@@ -148,13 +150,14 @@ class _Tracer:
             self.progress(f"tracing {shown}", len(self.totals), self.total)
         trace = self.frontend.trace(
             self.model, request_at(self.base, sizes), mode=self.mode,
-            convention=self.convention, backward=False,
+            convention=self.convention, backward=self.backward,
         )  # fmt: skip
         if self.label is None:
             self.label = trace.model
         trace.model = self.label
         report = build(trace)
         self.totals[point] = dict(zip(COUNTS, totals(report)))
+        self.timelines[point] = list(trace.live_timeline)
         if self.keep:
             self.reports[point] = report
         return report
@@ -170,7 +173,7 @@ def _degrees(variables: Sequence[str], max_degree: int | Mapping[str, int] | Non
 def _fit(tracer: _Tracer, variables: list[str], points: list[list[int]], degrees: list[int],
          checks: Sequence[tuple[int, ...]], full: bool = False) -> ReportFormula:  # fmt: skip
     return fit_report(lambda p: tracer(variables, p), variables, points, degrees, checks=checks,
-                      full=full)  # fmt: skip
+                      full=full, timeline=tracer.timelines.__getitem__)  # fmt: skip
 
 
 def sweep(
@@ -188,6 +191,7 @@ def sweep(
     convention: str = "exact",
     formula: bool = True,
     max_degree: int | Mapping[str, int] | None = None,
+    backward: bool = False,
     tf32: bool = False,
     roofline_options: Mapping[str, Any] | None = None,
     check_far: bool = False,
@@ -199,8 +203,8 @@ def sweep(
     given (``roofline_options``: more keywords for :func:`~modelmeter.analysis.roofline.roofline`).
     ``formula``: fit the exact formulas and take every point they cover from them
     (False: trace every point); ``check_far``: check the formula at the far corner of the
-    grid too (one more trace where the fit did not reach it). ``model``, ``inputs``, ``kwargs``, ``dtype``, ``mode`` and
-    ``convention`` are as for :func:`modelmeter.analyze`."""
+    grid too (one more trace where the fit did not reach it). ``model``, ``inputs``, ``kwargs``, ``dtype``, ``mode``,
+    ``convention`` and ``backward`` are as for :func:`modelmeter.analyze`."""
     grid_axes = {k: v for k, v in (("batch", batch), ("seq", seq), ("size", size)) if v}
     grid_axes |= dict(dims or {})
     if not grid_axes:
@@ -212,7 +216,7 @@ def sweep(
     request = InputRequest.from_api(inputs, kwargs, dtype=dtype)
     # the bar counts traces: all the grid's points without a formula, else not known ahead
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
-                     total=None if formula else len(grid))  # fmt: skip
+                     total=None if formula else len(grid), backward=backward)  # fmt: skip
     tracer.keep = spec is not None
     fitted: ReportFormula | None = None
     if formula:
@@ -288,6 +292,7 @@ def formula(
     mode: str = "auto",
     convention: str = "exact",
     max_degree: int | Mapping[str, int] | None = None,
+    backward: bool = False,
     progress: Progress | None = None,
 ) -> Formula:
     """Each total of ``model``'s Report as an exact polynomial in the sizes ``dims`` (names,
@@ -296,7 +301,7 @@ def formula(
     batch of 1; 128, 256, 384, 512 for a sequence of 128)."""
     request = InputRequest.from_api(inputs, kwargs, dtype=dtype)
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
-                     total=None)  # fmt: skip
+                     total=None, backward=backward)  # fmt: skip
     variables = list(dims) if dims else _default_dims(tracer.base)
     degrees = _degrees(variables, max_degree)
     points = []

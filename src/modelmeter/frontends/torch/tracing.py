@@ -296,6 +296,7 @@ def _run(
         events=tracer.events,
         activation_bytes=lifetimes.allocated,
         peak_activation_bytes=lifetimes.peak,
+        live_timeline=lifetimes.timeline,
     )
     if isinstance(tracer, StandInTracer) and tracer.assumed:
         result.notes.append(assumed_note(list(tracer.assumed), tracer.as_dtype))
