@@ -93,17 +93,18 @@ def test_csv_and_json_have_the_same_exact_rows(capsys: pytest.CaptureFixture[str
 def test_sweep_chart(capsys: pytest.CaptureFixture[str], tiny: str, tmp_path: Path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "sweep.svg"
-    code, _, err = run(capsys, "analyze", tiny, "--sweep", "seq=8..64", "--hw", "h100-sxm",
-                       "-f", "svg", "-o", str(path))  # fmt: skip
-    assert code == 0 and "wrote" in err
+    code, out, err = run(capsys, "analyze", tiny, "--sweep", "seq=8..64", "--hw", "h100-sxm",
+                         "--plot", str(path))  # fmt: skip
+    assert code == 0 and "wrote" in err and "Latency" in out  # the table is printed too
     assert path.read_text().lstrip().startswith("<?xml")
 
 
 @pytest.mark.parametrize(
     ("extra", "why"),
     [
-        (["--sweep", "seq=8", "-f", "png"], "give -o FILE.png"),
-        (["-f", "png"], "goes with --sweep"),
+        (["--sweep", "seq=8", "-f", "latex"], "--sweep prints as"),
+        (["--formula", "--plot", "f.png"], "--plot goes with --sweep"),
+        (["--sweep", "seq=8", "--plot-breakdown", "b.png"], "--plot-breakdown draws one report"),
         (["--no-formula"], "goes with --sweep"),
         (["--sweep", "size=32"], "size: no image"),
         (["--sweep", "batch=1,2", "--batch", "2"], "both set the batch"),

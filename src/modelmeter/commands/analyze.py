@@ -27,7 +27,7 @@ from modelmeter.commands.options import (
     write_plots,
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
-from modelmeter.commands.sweep_options import SWEEP_PLOTS, add_sweep_options, wants_sweep
+from modelmeter.commands.sweep_options import add_sweep_options, wants_sweep
 from modelmeter.commands.table_options import add_table_options, table_view, table_width
 from modelmeter.errors import InputError, ModelmeterError, first_line
 from modelmeter.render.emit import emit, output_path
@@ -35,7 +35,6 @@ from modelmeter.render.formats import COMPARISON_FORMATS, REPORT_FORMATS
 
 # -f latex is the paper table's (one row per MODEL), even for one model
 ANALYZE_FORMATS = (*REPORT_FORMATS, *(f for f in COMPARISON_FORMATS if f not in REPORT_FORMATS))
-ANALYZE_FORMATS += SWEEP_PLOTS  # charts of a sweep (-f png -o FILE with --sweep)
 
 DEFAULT_DEPTH = 3
 
@@ -82,9 +81,8 @@ def run(args: argparse.Namespace) -> int:
         from modelmeter.commands.chips import run_chips
 
         return run_chips(args, chips)
-    if args.format in SWEEP_PLOTS or args.no_formula:
-        what = "--no-formula" if args.no_formula else f"-f {args.format}"
-        raise InputError(f"{what} goes with --sweep")
+    if args.no_formula:
+        raise InputError("--no-formula goes with --sweep")
     models = list(args.model)
     if len(models) == 1 and args.format in REPORT_FORMATS:
         args.model = models[0]

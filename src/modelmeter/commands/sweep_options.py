@@ -17,13 +17,12 @@ from modelmeter.shapes import MAX_DIM
 
 MAX_AXIS = 4096  # values of one size
 MAX_GRID = 10_000  # points of a sweep
-SWEEP_PLOTS = ("png", "svg", "pdf")
 
 SWEEP_HELP = (
     "analyse over sizes: NAME=VALUES with NAME batch (first dimension of every input), seq "
     "(second dimension of token inputs), size (H=W of images) or an ONNX symbolic dimension, "
     "and VALUES 1,2,4,8 or 128..8192 (doubling) or 128..1024:128 (step); repeat for a grid. "
-    "Prints one row per point and the exact formulas; -f png|svg|pdf -o FILE plots it"
+    "Prints one row per point and the exact formulas; --plot FILE draws them"
 )
 FORMULA_HELP = (
     "print each count as an exact polynomial in the sizes DIMS (comma-separated; default "
@@ -110,7 +109,6 @@ def wants_sweep(args: argparse.Namespace) -> bool:
 def run_sweep(args: argparse.Namespace) -> int:
     """The handler of ``analyze --sweep`` / ``--formula``: parse, delegate, render, write."""
     from modelmeter.commands.options import (
-        check_plot_args,
         input_request,
         progress_bar,
         quiet_libraries,
@@ -125,50 +123,43 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise InputError("--sweep and --formula take one MODEL")
     model = args.model = args.model[0]
     axes = sweep_axes(args.sweep)
-    plot = args.format in SWEEP_PLOTS
-    _check_formats(args, axes, plot)
-    if args.plot or args.plot_breakdown:
-        raise InputError("--plot draws one report: with --sweep use -f png|svg|pdf -o FILE")
+    _check_formats(args, axes)
     if "," in (args.hardware or ""):
         raise InputError("--sweep and --formula take one chip (--hardware NAME)")
     request = input_request(args)
     if request.batch is not None and "batch" in axes:
         raise InputError("--batch and --sweep batch=... both set the batch: give one")
-    check_command_outputs(args, [("-o", args.output)])
+    check_command_outputs(args, [("-o", args.output), ("--plot", args.plot)])
     spec = spec_from_args(args)
-    check_plot_args(args, spec)
-    if plot:
+    if args.plot:  # the sweep's chart (cost, and latency with a chip, against the size)
         from modelmeter.render.plots import require_matplotlib
 
         require_matplotlib()
-        check_plot_path(args.output)
+        check_plot_path(args.plot)
     out = output_path(args.output)
     with quiet_libraries(args.debug), progress_bar(args.quiet, "sweeping") as progress:
         text = _result_text(args, model, request, axes, spec, progress, table_width())
-    if plot:
-        print(f"modelmeter: wrote {args.output}", file=sys.stderr)
-    else:
-        emit(text, out)
+    emit(text, out)
+    if args.plot:
+        print(f"modelmeter: wrote {args.plot}", file=sys.stderr)
     if spec is not None:
         warn_unverified(spec)
     return 0
 
 
-def _check_formats(args: argparse.Namespace, axes: dict[str, list[int]], plot: bool) -> None:
+def _check_formats(args: argparse.Namespace, axes: dict[str, list[int]]) -> None:
     from modelmeter.render.formats import FORMULA_FORMATS, SWEEP_FORMATS
 
+    if args.plot_breakdown:
+        raise InputError("--plot-breakdown draws one report: with --sweep, --plot FILE draws the sweep")
     if not axes:
         if args.format not in FORMULA_FORMATS:
             raise InputError(f"--formula prints as {', '.join(FORMULA_FORMATS)} (-f {args.format}: use --sweep)")
-        if args.no_formula:
-            raise InputError("--no-formula goes with --sweep")
+        if args.no_formula or args.plot:
+            raise InputError(f"{'--plot' if args.plot else '--no-formula'} goes with --sweep")
         return
-    if plot and (not args.output or args.output == "-" or not args.output.lower().endswith(
-        "." + args.format
-    )):
-        raise InputError(f"-f {args.format} draws the sweep: give -o FILE.{args.format}")
-    if not plot and args.format not in SWEEP_FORMATS:
-        raise InputError(f"--sweep prints as {', '.join(SWEEP_FORMATS + SWEEP_PLOTS)}")
+    if args.format not in SWEEP_FORMATS:
+        raise InputError(f"--sweep prints as {', '.join(SWEEP_FORMATS)} (a chart: --plot FILE)")
 
 
 def _result_text(args: argparse.Namespace, model: str, request: Any, axes: dict[str, list[int]],
@@ -185,11 +176,10 @@ def _result_text(args: argparse.Namespace, model: str, request: Any, axes: dict[
     others = {k: v for k, v in axes.items() if k not in named}
     result = sweep(model, request, **named, dims=others, hardware=spec, tf32=args.tf32,
                    formula=not args.no_formula, **common)  # fmt: skip
-    if args.format in SWEEP_PLOTS:
+    if args.plot:
         from modelmeter.render.sweep_plot import save_sweep_plot
 
-        save_sweep_plot(result, args.output)
-        return ""
+        save_sweep_plot(result, args.plot)
     return render_sweep(result, args.format, width=width)
 
 
