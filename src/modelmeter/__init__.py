@@ -21,6 +21,10 @@ _LAZY = {
     "MeasureResult": "modelmeter.analysis.measure",
     "train": "modelmeter.usecases.train",
     "TrainingResult": "modelmeter.analysis.training",
+    "sweep": "modelmeter.usecases.sweep",
+    "formula": "modelmeter.usecases.sweep",
+    "SweepResult": "modelmeter.analysis.sweep",
+    "Formula": "modelmeter.analysis.sweep",
 }
 
 
@@ -48,6 +52,10 @@ __all__ = [
     "MeasureResult",
     "train",
     "TrainingResult",
+    "sweep",
+    "formula",
+    "SweepResult",
+    "Formula",
     "__version__",
 ]
 __version__ = "0.1.0"

@@ -73,6 +73,9 @@ class Trace:
     activation_bytes: int = 0
     peak_activation_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    # live activation bytes after each new storage, in run order (its maximum is the peak);
+    # empty where the frontend does not record it
+    live_timeline: list[int] = field(default_factory=list)
 
 
 # ---- a training step (frontends/torch/training.py traces it) ---------------------------------

@@ -62,6 +62,7 @@ BASE: dict[tuple[str, ...], tuple[dict[str, str], list[str]]] = {
     ("calibrate",): ({}, ["-o", "cal.toml", "--quick", "-q"]),
     ("hardware", "list"): ({}, []),
     ("hardware", "show"): ({"name": "t4"}, []),
+    ("hardware", "compare"): ({"names": "t4"}, []),
     ("utilization",): ({"model": MODEL}, ["-i", "1x4", "--latency", "1ms"]),
     ("diff",): ({"old": MODEL, "new": MODEL}, ["-i", "1x4"]),
     ("train",): ({"model": MODEL}, ["-i", "1x4"]),

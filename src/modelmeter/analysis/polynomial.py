@@ -229,3 +229,136 @@ class Piecewise:
             tuple(int(p["from"]) for p in pieces),
             tuple(Polynomial.from_dict(p) for p in pieces),
         )
+
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+@dataclass(frozen=True)
+class MultiPolynomial:
+    """``sum c * x1**e1 * x2**e2 ...`` over several integer variables, exact (Fraction).
+
+    ``terms`` maps exponent tuples (one exponent per variable, in ``variables``' order) to
+    non-zero coefficients. Found by :func:`modelmeter.analysis.multifit.fit_multi`."""
+
+    variables: tuple[str, ...]
+    terms: tuple[tuple[tuple[int, ...], Fraction], ...] = ()
+
+    def __post_init__(self) -> None:
+        terms = sorted(
+            ((tuple(e), Fraction(c)) for e, c in self.terms if c != 0),
+            key=lambda t: (sum(t[0]), t[0]),
+        )
+        object.__setattr__(self, "variables", tuple(self.variables))
+        object.__setattr__(self, "terms", tuple(terms))
+
+    @classmethod
+    def from_terms(cls, variables: Sequence[str], terms: dict[tuple[int, ...], Number]) -> MultiPolynomial:
+        return cls(tuple(variables), tuple(terms.items()))
+
+    def degree(self, variable: str | None = None) -> int:
+        """The total degree, or the degree in one variable (-1 for the zero polynomial)."""
+        if not self.terms:
+            return -1
+        if variable is None:
+            return max(sum(e) for e, _ in self.terms)
+        i = self.variables.index(variable)
+        return max(e[i] for e, _ in self.terms)
+
+    def __call__(self, *args: Number, **kwargs: Number) -> Fraction:
+        point = dict(zip(self.variables, args)) | kwargs
+        missing = [v for v in self.variables if v not in point]
+        if missing:
+            raise TypeError(f"missing value of {', '.join(missing)}")
+        xs = [point[v] for v in self.variables]
+        acc = Fraction(0)
+        for exps, c in self.terms:
+            term = c
+            for x, e in zip(xs, exps):
+                term *= Fraction(x) ** e
+            acc += term
+        return acc
+
+    def at(self, *args: int, **kwargs: int) -> int:
+        """The value as an int; ValueError when it is not a whole number."""
+        v = self(*args, **kwargs)
+        if v.denominator != 1:
+            raise ValueError(f"{self.format()} is not whole at {args or kwargs}: {v}")
+        return v.numerator
+
+    def divided_by(self, variable: str) -> MultiPolynomial | None:
+        """This polynomial over ``variable`` when every term has exactly one factor of it
+        (a cost linear in the batch with nothing outside it: the per-item cost), else None."""
+        i = self.variables.index(variable)
+        if not self.terms or any(e[i] != 1 for e, _ in self.terms):
+            return None
+        rest = tuple(v for v in self.variables if v != variable)
+        return MultiPolynomial(rest, tuple((e[:i] + e[i + 1 :], c) for e, c in self.terms))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: one term per non-zero coefficient, ``powers`` in ``variables``' order,
+        the coefficient an int where whole, else "p/q"."""
+        return {
+            "variables": list(self.variables),
+            "terms": [{"powers": list(e), "coefficient": _exact(c)} for e, c in self.terms],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MultiPolynomial:
+        return cls(
+            tuple(d.get("variables", ())),
+            tuple((tuple(int(p) for p in t["powers"]), Fraction(t["coefficient"]))
+                  for t in d.get("terms", ())),
+        )  # fmt: skip
+
+    def format(self, names: dict[str, str] | None = None, digits: int = 3) -> str:
+        """For people: ``6.61e9·s + 2.62e5·s²`` (``names`` shortens variables)."""
+        names = names or {}
+        parts = []
+        for exps, c in self.terms:
+            number = _short(c, digits)
+            factors = [
+                names.get(v, v) + (str(e).translate(_SUPERSCRIPT) if e > 1 else "")
+                for v, e in zip(self.variables, exps)
+                if e
+            ]
+            monomial = "·".join(factors)
+            if not monomial:
+                parts.append(number)
+            else:
+                parts.append(monomial if number == "1" else f"{number}·{monomial}")
+        return " + ".join(parts).replace("+ -", "- ") if parts else "0"
+
+
+@dataclass(frozen=True)
+class Maximum:
+    """The largest of several polynomials at every point: an activation peak, the most bytes
+    live at any moment of a run, where each moment's live bytes are a polynomial in the sizes.
+    ``pieces`` holds none that another is at least as large as everywhere (every coefficient
+    of the difference >= 0, the sizes being positive)."""
+
+    pieces: tuple[MultiPolynomial, ...]
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return self.pieces[0].variables if self.pieces else ()
+
+    def __call__(self, *args: Number, **kwargs: Number) -> Fraction:
+        return max((p(*args, **kwargs) for p in self.pieces), default=Fraction(0))
+
+    def at(self, *args: int, **kwargs: int) -> int:
+        return max((p.at(*args, **kwargs) for p in self.pieces), default=0)
+
+    def degree(self, variable: str | None = None) -> int:
+        return max((p.degree(variable) for p in self.pieces), default=-1)
+
+    def format(self, names: dict[str, str] | None = None, digits: int = 3) -> str:
+        parts = [p.format(names, digits) for p in self.pieces]
+        return parts[0] if len(parts) == 1 else "max(" + ", ".join(parts) + ")"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variables": list(self.variables), "maximum_of": [p.to_dict() for p in self.pieces]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Maximum:
+        return cls(tuple(MultiPolynomial.from_dict(p) for p in d.get("maximum_of", ())))

@@ -8,6 +8,7 @@ import shutil
 import sys
 from typing import Any
 
+from modelmeter.commands.chips import chip_names
 from modelmeter.commands.fusion import add_fuse_option, check_fuse_args, fusion_text
 from modelmeter.commands.options import (
     DEFAULT_DEPTH,
@@ -29,6 +30,7 @@ from modelmeter.commands.paths import check_command_outputs, model_files
 from modelmeter.commands.plot_options import add_plot_options, check_plot_args, write_plots
 from modelmeter.commands.pricing_options import pricing
 from modelmeter.commands.storage_options import add_storage_options, storage_kwargs
+from modelmeter.commands.sweep_options import add_sweep_options, wants_sweep
 from modelmeter.commands.table_options import (
     add_table_options,
     check_view_options,
@@ -73,10 +75,22 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_plot_options(add_chip_options(a))
     add_fuse_option(a)
     add_units_option(a)
+    add_sweep_options(a)
     a.set_defaults(handler=with_units(run))
 
 
 def run(args: argparse.Namespace) -> int:
+    if wants_sweep(args):
+        from modelmeter.commands.sweep_options import run_sweep
+
+        return run_sweep(args)
+    chips = chip_names(args)
+    if chips is not None:  # --hardware A,B,C: one model on several chips
+        from modelmeter.commands.chips import run_chips
+
+        return run_chips(args, chips)
+    if args.no_formula:
+        raise InputError("--no-formula goes with --sweep")
     models = list(args.model)
     paper = not (len(models) == 1 and args.format in REPORT_FORMATS)
     check_view_options(args, paper=paper)  # an option the output cannot honour: one line

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from modelmeter.commands.hardware_compare import register_compare
 from modelmeter.commands.options import (
     TABLE_WIDTH,
     add_output_options,
@@ -36,6 +37,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_output_options(show, HARDWARE_SHOW_FORMATS, "it")
     add_units_option(show)
     show.set_defaults(handler=with_units(_cmd_show))
+    register_compare(sub, common)
     h.set_defaults(handler=lambda args: _usage(h))
 
 

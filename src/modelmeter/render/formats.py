@@ -6,6 +6,11 @@ from __future__ import annotations
 REPORT_FORMATS = ("table", "json", "csv", "md")
 # Several models side by side (the paper table); `analyze` with one model and -f latex too.
 COMPARISON_FORMATS = ("table", "json", "csv", "md", "latex")
+# A sweep (analyze --sweep) and a formula alone (analyze --formula); charts by -f png/pdf/svg.
+SWEEP_FORMATS = ("table", "json", "csv", "md")
+FORMULA_FORMATS = ("table", "json", "md")
+# One model on several chips (analyze --hardware A,B,C).
+CHIPS_FORMATS = ("table", "json", "csv", "md")
 OPS_FORMATS = ("table", "md", "json")
 MEASURE_FORMATS = ("table", "json", "md")
 UTILIZATION_FORMATS = ("table", "json", "md")
@@ -15,6 +20,7 @@ HARDWARE_LIST_FORMATS = ("table", "md", "json")
 HARDWARE_SHOW_FORMATS = ("table", "json", "toml", "md")
 DIFF_FORMATS = ("table", "md", "json")  # `modelmeter diff`: what changed between two reports
 FUSION_FORMATS = ("table", "md", "csv", "json")  # analyze --fuse
+HARDWARE_COMPARE_FORMATS = ("table", "md", "json")
 # Charts (--plot, --plot-breakdown, --plot-classes): the file name's extension picks one.
 PLOT_FORMATS = ("png", "pdf", "svg")
 

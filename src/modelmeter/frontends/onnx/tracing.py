@@ -70,6 +70,7 @@ def trace(model: Any, request: InputRequest, *, convention: str = "exact") -> Tr
         events=walker.events,
         activation_bytes=walker.allocated,
         peak_activation_bytes=walker.peak(graph, [gi.name for gi in binding.inputs]),
+        live_timeline=list(walker.timeline),  # filled by peak()
         notes=_notes(walker, loaded.inlined),
     )
 

@@ -215,6 +215,7 @@ class Walker(ControlFlow, FusedNodes):
                 sizes[v.sid] = self.nbytes(v)
                 live += sizes[v.sid]
         peak = live
+        self.timeline = [live]  # live bytes at each step (sweeps follow each moment's size)
         dying: dict[float, list[int]] = {}
         for sid in sizes:
             dying.setdefault(last.get(sid, -1), []).append(sid)
@@ -226,6 +227,7 @@ class Walker(ControlFlow, FusedNodes):
                 live += n
                 dying.setdefault(max(last.get(sid, i), i), []).append(sid)
             peak = max(peak, live + self.step_extra.get(i, 0))
+            self.timeline.append(live + self.step_extra.get(i, 0))
             for sid in dying.pop(i, []):
                 live -= sizes.pop(sid, 0)
         return peak

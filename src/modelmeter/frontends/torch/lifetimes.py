@@ -19,6 +19,7 @@ class Lifetimes:
         self.live = 0
         self.peak = 0
         self.allocated = 0
+        self.timeline: list[int] = []  # live bytes after each new storage (sweeps' exact peak)
 
     def track(self, t: torch.Tensor, sid: int, output: bool = True) -> None:
         """Follow ``t`` until it dies; ``output``: count a new storage as an activation."""
@@ -29,6 +30,7 @@ class Lifetimes:
             nbytes = self.nbytes(t)
             self.size[sid] = nbytes
             self.live += nbytes
+            self.timeline.append(self.live)
             if output:
                 self.allocated += nbytes
             if self.live > self.peak:

@@ -104,7 +104,9 @@ def _trace(
             if mode == "meta" or _on_meta(model):  # no data to fall back on
                 raise
             try:
-                result = _run(model, specs, True, convention, cast, label, backward)
+                result = _run_real(model, specs, convention, cast, label, backward)
+            except _NoMemory:  # the real run's tensors do not fit: the meta error says why
+                raise meta_error from None
             except ModelRunError as real_error:
                 raise real_error from None
             result.notes.append(
@@ -117,7 +119,23 @@ def _trace(
         if refused:
             raise ModelRunError(refused)
         return result
-    return _run(model, specs, True, convention, cast, label, backward)
+    return _run_real(model, specs, convention, cast, label, backward)
+
+
+class _NoMemory(ModelRunError):
+    """A real run could not allocate its tensors."""
+
+
+def _run_real(model: Any, specs: Any, *args: Any) -> Trace:
+    """``_run`` on real tensors; an allocation that fails is one line, not an internal error."""
+    try:
+        return _run(model, specs, True, *args)
+    except (MemoryError, RuntimeError) as e:
+        if isinstance(e, ModelRunError) or not (
+            isinstance(e, MemoryError) or "allocate" in str(e)
+        ):
+            raise
+        raise _NoMemory(f"a real run could not allocate its tensors: {first_line(e, '')}") from None
 
 
 class _Cast:
@@ -278,6 +296,7 @@ def _run(
         events=tracer.events,
         activation_bytes=lifetimes.allocated,
         peak_activation_bytes=lifetimes.peak,
+        live_timeline=lifetimes.timeline,
     )
     if isinstance(tracer, StandInTracer) and tracer.assumed:
         result.notes.append(assumed_note(list(tracer.assumed), tracer.as_dtype))
