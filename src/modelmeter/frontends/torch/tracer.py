@@ -11,6 +11,7 @@ through the autograd engine that the garbage collector cannot see."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -239,7 +240,12 @@ def _tensors(obj: Any) -> Iterator[torch.Tensor]:
 
 
 class OpTracer(TorchDispatchMode):
-    """Emits one OpEvent per ATen op; decomposes ops the registry does not know."""
+    """Emits one OpEvent per ATen op; decomposes ops the registry does not know.
+
+    Python's cyclic garbage collector is paused while it is active: a model that leaves
+    tensors in reference cycles (transformers' MoE layers do) would otherwise see them freed
+    whenever the collector happens to run, and its peak of live bytes would change from run
+    to run. Paused, such tensors stay live until the trace ends: the same figure every time."""
 
     def __init__(
         self,
@@ -260,6 +266,19 @@ class OpTracer(TorchDispatchMode):
         self._argnames: dict[Any, list[str]] = {}
         self._outs: dict[Any, frozenset[str]] = {}
         self._info: dict[Any, tuple[str, Any]] = {}
+        self._collector: list[bool] = []  # was the collector on, per nested entry
+
+    def __enter__(self) -> OpTracer:
+        self._collector.append(gc.isenabled())
+        gc.disable()
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return super().__exit__(*exc)
+        finally:
+            if self._collector.pop():
+                gc.enable()
 
     def _meta(self, t: torch.Tensor) -> TensorMeta:
         sid = storage_id(t)
