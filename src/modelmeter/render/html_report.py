@@ -45,9 +45,11 @@ def _e(text: object) -> str:
 def _head(columns: Sequence[str], sortable: bool = True) -> str:
     cells = []
     for c in columns:
-        cls = "mm-sort" + ("" if c in _TEXT else " n") if sortable else ("" if c in _TEXT else "n")
-        text = ' data-text="1"' if c in _TEXT else ""
-        cells.append(f'<th class="{cls}"{text}>{_e(c)}</th>')
+        classes = ["mm-sort"] if sortable else []
+        classes += [] if c in _TEXT else ["n"]
+        cls = f' class="{" ".join(classes)}"' if classes else ""
+        text = ' data-text="1"' if sortable and c in _TEXT else ""
+        cells.append(f"<th{cls}{text}>{_e(c)}</th>")
     return "<thead><tr>" + "".join(cells) + "</tr></thead>"
 
 
