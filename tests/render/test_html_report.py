@@ -117,3 +117,30 @@ def test_cli_writes_the_page(tmp_path, capsys) -> None:
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and 'class="mm-roofline"' in page
     assert "torchvision:resnet18" in page
+
+
+def test_a_missing_browser_fails_saying_how_to_install_it(monkeypatch) -> None:
+    from browser import chromium_path
+
+    monkeypatch.delenv("MODELMETER_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):
+        chromium_path()
+
+
+def test_several_models_with_html_are_refused_in_one_line(capsys) -> None:
+    from cli_helpers import one_error
+
+    code, _, err = run(capsys, "analyze", "m1", "m2", "-f", "html")
+    assert code == 2
+    assert "-f html is one model's report" in one_error(err)
+
+
+def test_depth_is_refused_and_units_honoured(tiny: Report, capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "analyze", "torchvision:resnet18", "-f", "html", "--depth", "2")
+    assert code == 2 and "the html page holds every module" in err
+    out = tmp_path / "r.html"
+    code, _, err = run(capsys, "analyze", "torchvision:resnet18", "-f", "html", "--units", "iec",
+                       "-o", str(out))  # fmt: skip
+    assert code == 0, err
+    assert "MiB" in out.read_text()
