@@ -1,5 +1,5 @@
-"""The notebook and script API: a one-line repr, an HTML table in Jupyter, ``.macs`` shortcuts,
-modules by name, and the note a model in training mode gets."""
+"""The notebook and script API: a one-line repr, the HTML report's module tree in Jupyter,
+``.macs`` shortcuts, modules by name, and the note a model in training mode gets."""
 
 from __future__ import annotations
 
@@ -79,10 +79,10 @@ def test_names_are_looked_up_not_iterated(report) -> None:
 def test_html_is_the_module_tree_of_the_html_report_and_its_rows_add_up(report) -> None:
     from html_checks import check_html, tree_rows
 
-    from modelmeter.render.html_report import render_html_fragment
+    from modelmeter.render.html_tree import tree_fragment
 
     html = report._repr_html_()
-    assert html == render_html(report) == render_html_fragment(report)
+    assert html == render_html(report) == tree_fragment(report)
     assert html.startswith('<div class="mm">') and html.endswith("</div>")
     rows = tree_rows(html)
     assert [r[0] for r in rows] == ["", "fc1", "act", "fc2"]

@@ -1,239 +1,25 @@
 """The HTML report: one self-contained page (style and script inline, no network) of a Report,
 and with a chip its Roofline. A pure function of them; every text is escaped.
 
-Sections: the inputs and convention, the totals (the JSON's figures), the roofline summary,
-chart and time split (with a chip), the module tree (every module; collapsible, searchable,
-columns sortable), the operator breakdown, the notes and what was not counted.
-
-The tree is rendered here, as rows of one table in depth-first order: each ``tr`` holds
-``data-id``, ``data-parent`` (empty for the root), ``data-depth``, ``data-name`` (qualified),
-``data-type`` and its own cost (``data-self-macs``, ``data-self-flops``, ``data-self-bytes``);
-each numeric cell holds its exact value in ``data-v`` (the sort key) and ``title``. Rows below
-depth 1 start hidden; the inline script (``render.html_assets``) opens, filters and sorts.
-:func:`render_html_fragment` is the same content as one ``<div>`` (Jupyter's display).
+Sections: the inputs and convention, the module tree (every module; collapsible, searchable,
+columns sortable; ``render.html_tree``), with a chip the roofline summary, the time split by
+bound and the roofline chart (``render.html_chart``), the operator breakdown, the totals (the
+JSON's exact figures), the notes and what was not counted. :func:`render_html_fragment` is the
+page's content as one ``<div>``; a notebook shows the same tree (``render.html``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from html import escape
 from typing import TYPE_CHECKING
 
-from modelmeter.render._common import convention_text, format_shape, format_shapes, percent
-from modelmeter.render.html_assets import CSS, JS
 from modelmeter.render.html_chart import bound_bar, chart_points, roofline_svg
+from modelmeter.render.html_tree import esc, pairs_table, tree_fragment
 from modelmeter.render.markdown import totals_rows
 from modelmeter.render.table import roofline_lines
-from modelmeter.report import ModuleNode, Report
-from modelmeter.units import format_bytes, format_count, format_params, format_seconds
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
-
-TREE_COLUMNS = ("Module", "Type", "Params", "MACs", "FLOPs", "Bytes moved", "Output shape",
-                "% FLOPs")  # fmt: skip
-CHIP_COLUMNS = ("Latency", "Bound", "% time")
-OP_COLUMNS = ("Operator", "Calls", "MACs", "FLOPs", "Bytes read", "Bytes written", "% FLOPs")
-_TEXT = {"Module", "Type", "Output shape", "Bound", "Operator", "Quantity", "Value", "Readable",
-         "Input", "Shape", "Dtype"}  # fmt: skip  # sorted A-Z first
-
-
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
-
-
-def _head(columns: Sequence[str], sortable: bool = True) -> str:
-    cells = []
-    for c in columns:
-        classes = ["mm-sort"] if sortable else []
-        classes += [] if c in _TEXT else ["n"]
-        cls = f' class="{" ".join(classes)}"' if classes else ""
-        text = ' data-text="1"' if sortable and c in _TEXT else ""
-        cells.append(f"<th{cls}{text}>{_e(c)}</th>")
-    return "<thead><tr>" + "".join(cells) + "</tr></thead>"
-
-
-def _num(value: int, shown: str) -> str:
-    """A numeric cell: the readable figure, the exact one in ``data-v`` and ``title``."""
-    return f'<td class="n" data-v="{value}" title="{value:,}">{_e(shown)}</td>'
-
-
-def _txt(text: str, value: object = None) -> str:
-    v = "" if value is None else f' data-v="{_e(value)}"'
-    return f"<td{v}>{_e(text)}</td>"
-
-
-def _chip_cells(roof: Roofline, name: str) -> str:
-    mt = roof.modules[name]
-    share = 100.0 * mt.latency_s / roof.latency_s if roof.latency_s else 0.0
-    return (
-        f'<td class="n" data-v="{mt.latency_s!r}">{_e(format_seconds(mt.latency_s))}</td>'
-        f'<td class="b-{_e(mt.bound)}" data-v="{_e(mt.bound)}">{_e(mt.bound)}</td>'
-        f'<td class="n" data-v="{share:.6f}">{share:.1f}%</td>'
-    )
-
-
-def _tree_row(
-    report: Report, node: ModuleNode, ids: dict[str, int], parent: str, roof: Roofline | None
-) -> str:
-    total, own = node.total_cost(), node.self_cost()
-    params = node.total_params().params
-    label = report.model if node.depth == 0 else node.name.rpartition(".")[2] or node.name
-    tog = (
-        f'<button type="button" class="mm-tog" aria-expanded="{"true" if node.depth == 0 else "false"}"'
-        ' aria-label="expand or collapse"></button>'
-        if node.children
-        else '<span class="mm-leaf"></span>'
-    )
-    attrs = (
-        f'class="mm-row{" open" if node.depth == 0 else ""}" data-id="{ids[node.name]}" '
-        f'data-parent="{parent}" data-depth="{node.depth}" data-name="{_e(node.name)}" '
-        f'data-type="{_e(node.type)}" data-self-macs="{own.macs}" '
-        f'data-self-flops="{own.flops}" data-self-bytes="{own.bytes_moved}" '
-        f'data-self-params="{node.own.params}"' + (" hidden" if node.depth >= 2 else "")
-    )
-    pad = f"padding-left:{0.3 + 1.2 * node.depth:.1f}em"
-    total_flops = report.root.total_cost().flops
-    return (
-        f"<tr {attrs}>"
-        f'<td style="{pad}" data-v="{_e(label)}" title="{_e(node.name or report.model)}">'
-        f"{tog}{_e(label)}</td>"
-        f'<td class="mm-type">{_e(node.type)}</td>'
-        + _num(params, format_params(params))
-        + _num(total.macs, format_count(total.macs))
-        + _num(total.flops, format_count(total.flops))
-        + _num(total.bytes_moved, format_bytes(total.bytes_moved))
-        + _txt(format_shapes(node.output_shapes))
-        + f'<td class="n" data-v="{total.flops}">{percent(total.flops, total_flops)}</td>'
-        + (_chip_cells(roof, node.name) if roof is not None else "")
-        + "</tr>"
-    )
-
-
-def tree_table(report: Report, roof: Roofline | None = None) -> str:
-    """Every module, depth-first, as the rows of one sortable table."""
-    ids: dict[str, int] = {}
-    rows = []
-
-    def visit(node: ModuleNode, parent: str) -> None:
-        ids[node.name] = len(ids)
-        rows.append(_tree_row(report, node, ids, parent, roof))
-        for child in node.children:
-            visit(child, str(ids[node.name]))
-
-    visit(report.root, "")
-    columns = TREE_COLUMNS + (CHIP_COLUMNS if roof is not None else ())
-    return (
-        '<div class="mm-controls"><input type="search" class="mm-search" '
-        'placeholder="Filter modules by name or type" aria-label="filter modules"> '
-        '<button type="button" class="mm-all" data-open="1">Expand all</button> '
-        '<button type="button" class="mm-all" data-open="0">Collapse all</button></div>'
-        f'<table class="mm-tree">{_head(columns)}<tbody>' + "".join(rows) + "</tbody></table>"
-    )
-
-
-def _pairs(rows: Sequence[tuple[str, ...]], cls: str, head: Sequence[str]) -> str:
-    """A two- or three-column table of (label, value[, readable]) rows."""
-    body = []
-    for row in rows:
-        label, value, *rest = row
-        exact = value.replace(",", "")
-        numeric = exact.lstrip("-").replace(".", "", 1).isdigit()
-        v = f' class="n" data-v="{_e(exact)}"' if numeric else ""
-        cells = f"<td{v}>{_e(value)}</td>" + "".join(f"<td>{_e(r)}</td>" for r in rest)
-        body.append(f'<tr data-key="{_e(label)}"><th scope="row">{_e(label)}</th>{cells}</tr>')
-    return (
-        f'<table class="{cls}">{_head(head, sortable=False)}<tbody>'
-        + "".join(body)
-        + ("</tbody></table>")
-    )
-
-
-def inputs_section(report: Report) -> str:
-    """Inputs (name, shape, dtype), then frontend, mode, phases, convention and storage."""
-    rows = "".join(
-        f"<tr><td>{_e(i.name or f'input {k}')}</td><td>{_e(format_shape(i.shape))}</td>"
-        f"<td>{_e(i.dtype)}</td></tr>"
-        for k, i in enumerate(report.inputs)
-    )
-    facts = [
-        ("frontend", report.frontend),
-        ("mode", report.mode),
-        ("phases", ", ".join(report.phases) or "-"),
-        ("convention", convention_text(report.convention)),
-    ]
-    if report.storage is not None:
-        facts.append(("storage", str(report.storage.to_dict())))
-    dl = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts)
-    return (
-        '<section class="mm-inputs"><h2>Inputs and convention</h2>'
-        f"<table>{_head(('Input', 'Shape', 'Dtype'), sortable=False)}<tbody>{rows}</tbody>"
-        f"</table><dl>{dl}</dl></section>"
-    )
-
-
-def _op_times(roof: Roofline | None) -> dict[str, float]:
-    times: dict[str, float] = {}
-    for t in roof.ops if roof is not None else ():
-        times[t.op] = times.get(t.op, 0.0) + t.latency_s
-    return times
-
-
-def operators_section(report: Report, roof: Roofline | None = None) -> str:
-    """One row per operator type: calls, MACs, FLOPs, bytes (and with a chip, time)."""
-    total_flops = report.total().cost.flops
-    times = _op_times(roof)
-    lat = roof.latency_s if roof is not None else 0.0
-    rows = []
-    for op, stat in report.by_operator().items():
-        c = stat.cost
-        chip = ""
-        if roof is not None:
-            t = times.get(op, 0.0)
-            share = 100.0 * t / lat if lat else 0.0
-            chip = (
-                f'<td class="n" data-v="{t!r}">{_e(format_seconds(t))}</td>'
-                f'<td class="n" data-v="{share:.6f}">{share:.1f}%</td>'
-            )
-        rows.append(
-            f'<tr data-op="{_e(op)}">{_txt(op)}'
-            + _num(stat.calls, str(stat.calls))
-            + _num(c.macs, format_count(c.macs))
-            + _num(c.flops, format_count(c.flops))
-            + _num(c.bytes_read, format_bytes(c.bytes_read))
-            + _num(c.bytes_written, format_bytes(c.bytes_written))
-            + f'<td class="n" data-v="{c.flops}">{percent(c.flops, total_flops)}</td>{chip}</tr>'
-        )
-    head = OP_COLUMNS + (("Latency", "% time") if roof is not None else ())
-    return (
-        '<section class="mm-operators"><h2>Operators</h2>'
-        f'<table class="mm-ops">{_head(head)}<tbody>' + "".join(rows) + "</tbody></table></section>"
-    )
-
-
-def closing_section(report: Report) -> str:
-    """The notes, then what was not counted (or that everything was)."""
-    out = ""
-    if report.notes:
-        items = "".join(f"<li>{_e(n)}</li>" for n in report.notes)
-        out += f'<section class="mm-notes"><h2>Notes</h2><ul>{items}</ul></section>'
-    missing = report.unsupported
-    if not missing:
-        return out + (
-            '<section class="mm-unsupported"><p>Coverage: every op was counted or is declared '
-            "zero-cost.</p></section>"
-        )
-    rows = "".join(
-        f'<tr data-op="{_e(op)}"><td>{_e(op)}</td>{_num(n, str(n))}</tr>'
-        for op, n in missing.items()
-    )
-    return out + (
-        '<section class="mm-unsupported"><h2 class="mm-warn">NOT COUNTED: '
-        f"{len(missing)} unsupported op(s), {sum(missing.values())} call(s)</h2>"
-        "<p>Their cost is missing from every figure of this report.</p>"
-        f"<table>{_head(('Operator', 'Calls'), sortable=False)}<tbody>{rows}</tbody></table>"
-        "</section>"
-    )
+    from modelmeter.report import Report
 
 
 def roofline_section(report: Report, roof: Roofline) -> str:
@@ -242,11 +28,11 @@ def roofline_section(report: Report, roof: Roofline) -> str:
     skipped = sum(1 for mt in roof.own.values() if mt.kernels) - plotted
     note = f" ({skipped} with no FLOPs or no bytes are not placed)" if skipped > 0 else ""
     return (
-        f'<section class="mm-chip"><h2>Roofline on {_e(roof.spec.display_name)}</h2>'
-        + _pairs(roofline_lines(roof), "mm-roof", ("Quantity", "Value"))
+        f'<section class="mm-chip"><h2>Roofline on {esc(roof.spec.display_name)}</h2>'
+        + pairs_table(roofline_lines(roof), "mm-roof", ("Quantity", "Value"))
         + "<h2>Time by bound</h2>"
         + bound_bar(roof)
-        + f"<h2>Roofline chart</h2><p>One point per module's own ops{_e(note)}; size by "
+        + f"<h2>Roofline chart</h2><p>One point per module's own ops{esc(note)}; size by "
         "predicted time, colour by bound (compute, memory, overhead). Hover a point for its "
         "figures. Dashed: nominal peak and bandwidth; solid: attainable.</p>"
         + roofline_svg(report, roof)
@@ -255,34 +41,14 @@ def roofline_section(report: Report, roof: Roofline) -> str:
 
 
 def render_html_fragment(report: Report, roofline: Roofline | None = None) -> str:
-    """The report as one ``<div class="mm">`` with its style and script (Jupyter's display)."""
-    t = report.total().cost
-    meta = (
-        f"{report.frontend}/{report.mode} · {format_count(t.macs)} MACs · "
-        f"{format_count(t.flops)} FLOPs · {format_params(report.total().params)} params"
-    )
-    missing = report.unsupported
-    warn = (
-        f'<p class="mm-warn">{len(missing)} unsupported op(s) NOT COUNTED: '
-        f"{_e(', '.join(missing))} (see the end of the page)</p>"
-        if missing
-        else ""
-    )
-    return (
-        f'<div class="mm"><style>{CSS}</style><h1>{_e(report.model)}</h1>'
-        f'<p class="mm-meta">{_e(meta)}</p>{warn}'
-        + inputs_section(report)
-        + '<section class="mm-modules"><h2>Modules</h2>'
-        + tree_table(report, roofline)
+    """The page's content as one ``<div class="mm">`` with its style and script."""
+    totals = (
+        '<section class="mm-totals"><h2>Totals</h2>'
+        + pairs_table(totals_rows(report), "mm-totals-table", ("Quantity", "Exact", "Readable"))
         + "</section>"
-        + (roofline_section(report, roofline) if roofline is not None else "")
-        + operators_section(report, roofline)
-        + '<section class="mm-totals"><h2>Totals</h2>'
-        + _pairs(totals_rows(report), "mm-totals-table", ("Quantity", "Exact", "Readable"))
-        + "</section>"
-        + closing_section(report)
-        + f"<script>{JS}</script></div>"
     )
+    chip = roofline_section(report, roofline) if roofline is not None else ""
+    return tree_fragment(report, roofline, chip + totals)
 
 
 def render_html_report(report: Report, roofline: Roofline | None = None) -> str:
@@ -290,10 +56,10 @@ def render_html_report(report: Report, roofline: Roofline | None = None) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>modelmeter: {_e(report.model)}</title></head><body>\n"
+        f"<title>modelmeter: {esc(report.model)}</title></head><body>\n"
         + render_html_fragment(report, roofline)
         + "\n</body></html>\n"
     )
 
 
-__all__ = ["render_html_fragment", "render_html_report", "tree_table"]
+__all__ = ["render_html_fragment", "render_html_report"]
