@@ -48,7 +48,7 @@ def render_html_fragment(report: Report, roofline: Roofline | None = None) -> st
         + "</section>"
     )
     chip = roofline_section(report, roofline) if roofline is not None else ""
-    return tree_fragment(report, roofline, chip + totals)
+    return tree_fragment(report, roofline, chip, totals)
 
 
 def render_html_report(report: Report, roofline: Roofline | None = None) -> str:

@@ -235,10 +235,12 @@ def closing_section(report: Report) -> str:
     )
 
 
-def tree_fragment(report: Report, roofline: Roofline | None = None, middle: str = "") -> str:
+def tree_fragment(
+    report: Report, roofline: Roofline | None = None, middle: str = "", tail: str = ""
+) -> str:
     """One ``<div class="mm">`` with its style and script: the title, inputs, the module tree,
-    ``middle`` (the page's chip and totals sections), operators, notes and what was not
-    counted (said at the top too)."""
+    ``middle`` (the page's chip sections), operators, ``tail`` (the page's totals), notes and
+    what was not counted (said at the top too)."""
     t = report.total()
     meta = (
         f"{report.frontend}/{report.mode} · {format_count(t.macs)} MACs · "
@@ -260,6 +262,7 @@ def tree_fragment(report: Report, roofline: Roofline | None = None, middle: str 
         + "</section>"
         + middle
         + operators_section(report, roofline)
+        + tail
         + closing_section(report)
         + f"<script>{JS}</script></div>"
     )
