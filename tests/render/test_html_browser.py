@@ -192,3 +192,25 @@ def test_chart_has_one_point_per_module_with_own_ops(page, resnet18: Report, roo
     assert tip.startswith("layer1.0.conv1 (Conv2d)") and "FLOP/B" in tip and "latency" in tip
     box = page.locator("svg.mm-roofline").bounding_box()
     assert box is not None and box["width"] > 600
+
+
+def test_two_notebook_displays_on_one_page_work_apart(browser, resnet18: Report, tmp_path) -> None:
+    """Jupyter's display (``_repr_html_``): each output is one ``div`` with its own script;
+    two on one page fold, filter and sort independently, without errors."""
+    path = tmp_path / "notebook.html"
+    body = resnet18._repr_html_() + resnet18._repr_html_()
+    path.write_text(f"<!DOCTYPE html><html><body>{body}</body></html>", encoding="utf-8")
+    pg = browser.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.goto(path.as_uri())
+    first, second = pg.locator("div.mm").nth(0), pg.locator("div.mm").nth(1)
+    first.locator('tr[data-name="layer1"] .mm-tog').click()
+    assert first.locator('tr[data-name="layer1.0"]').is_visible()
+    assert not second.locator('tr[data-name="layer1.0"]').is_visible()
+    second.locator(".mm-search").fill("downsample")
+    assert second.locator('tr[data-name="layer3.0.downsample"]').is_visible()
+    assert not first.locator('tr[data-name="layer3.0.downsample"]').is_visible()
+    assert errors == []
+    pg.close()

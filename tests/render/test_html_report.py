@@ -144,3 +144,8 @@ def test_depth_is_refused_and_units_honoured(tiny: Report, capsys, tmp_path) -> 
                        "-o", str(out))  # fmt: skip
     assert code == 0, err
     assert "MiB" in out.read_text()
+
+
+def test_a_report_read_back_from_json_renders_the_same_page(tiny: Report) -> None:
+    back = Report.from_dict(json.loads(render_json(tiny)))
+    assert render_html_report(back) == render_html_report(tiny)
