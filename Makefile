@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint gold bench clean
+.PHONY: run test lint gold bench clean browser screenshot
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,14 @@ $(STAMP): pyproject.toml requirements-dev.txt
 run: $(STAMP)
 	$(VENV)/bin/modelmeter analyze torchvision:resnet50
 
-test: $(STAMP)
+# The HTML report's tests drive the system Chromium (Debian's package; no browser download).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		($(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests bench
 	$(PY) -m pytest -q
 
@@ -26,6 +33,10 @@ lint: $(STAMP)
 # Refresh the gold files of rendered output (review the diff before committing).
 gold: $(STAMP)
 	$(PY) -m pytest tests/render/test_render.py tests/render/test_diff_render.py --update-gold
+
+# The HTML report's screenshot in docs/images (same browser as the tests).
+screenshot: $(STAMP) browser
+	$(PY) docs/images/screenshot.py
 
 bench: $(STAMP)
 	$(PY) bench/speed.py

@@ -256,6 +256,11 @@ def check_rows_add_up(report: Report, depth: int | None = None) -> None:
     check_table(render_table(report, depth), report, depth)
     flat = render_table(report, depth, view=TableView(collapse=False))
     check_table(flat, report, depth, collapse=False)
+    from html_checks import check_html  # it reads rows with this module's check_rows
+
+    from modelmeter.render.html_report import render_html_report
+
+    check_html(render_html_report(report), report)
 
 
 def check_diff(text: str, old: Report, new: Report) -> None:

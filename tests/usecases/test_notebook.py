@@ -1,5 +1,5 @@
-"""The notebook and script API: a one-line repr, an HTML table in Jupyter, ``.macs`` shortcuts,
-modules by name, and the note a model in training mode gets."""
+"""The notebook and script API: a one-line repr, the HTML report's module tree in Jupyter,
+``.macs`` shortcuts, modules by name, and the note a model in training mode gets."""
 
 from __future__ import annotations
 
@@ -76,18 +76,19 @@ def test_names_are_looked_up_not_iterated(report) -> None:
     assert [n.name for n in report.modules()] == ["", "fc1", "act", "fc2"]
 
 
-def test_html_is_a_table_of_the_top_level_modules_and_totals_that_add_up(report) -> None:
+def test_html_is_the_module_tree_of_the_html_report_and_its_rows_add_up(report) -> None:
+    from html_checks import check_html, tree_rows
+
+    from modelmeter.render.html_tree import tree_fragment
+
     html = report._repr_html_()
-    assert html == render_html(report)
-    assert html.startswith('<div class="modelmeter-report"><table>') and html.endswith("</div>")
-    cells = re.findall(r"<td[^>]*>(?:<b>)?(.*?)(?:</b>)?</td>", html)
-    names = cells[0::6]
-    assert names == ["fc1", "act", "fc2", "(own ops)", "Total"]
-    macs = [int(m) for m in cells[3::6]]
-    # 96 + 0 + 48 + 0 (the "* 2" is an elementwise op: FLOPs, no MACs) = 144
-    assert macs == [96, 0, 48, 0, 144] and sum(macs[:-1]) == macs[-1]
-    flops = [int(f) for f in cells[4::6]]
-    assert sum(flops[:-1]) == flops[-1] == report.total().flops
+    assert html == render_html(report) == tree_fragment(report)
+    assert html.startswith('<div class="mm">') and html.endswith("</div>")
+    rows = tree_rows(html)
+    assert [r[0] for r in rows] == ["", "fc1", "act", "fc2"]
+    # root 144 = fc1 3*4*8 = 96 + act 0 + fc2 3*8*2 = 48 (the "* 2" is elementwise: no MACs)
+    assert [r[2]["macs"] for r in rows] == [144, 96, 0, 48]
+    check_html(html, report)
 
 
 def test_html_escapes_names_and_notes(report) -> None:
@@ -96,8 +97,8 @@ def test_html_escapes_names_and_notes(report) -> None:
     odd = with_notes(report, "<script>alert(1)</script>")
     odd.model = "<b>&</b>"
     html = render_html(odd)
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "&lt;b&gt;&amp;&lt;/b&gt;" in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
+    assert "<b>&" not in html and "&lt;b&gt;&amp;&lt;/b&gt;" in html
 
 
 def test_a_model_in_training_mode_gets_a_note_saying_what_changes() -> None:

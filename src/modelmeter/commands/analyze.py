@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
     if args.no_formula:
         raise InputError("--no-formula goes with --sweep")
     models = list(args.model)
+    if len(models) > 1 and args.format not in COMPARISON_FORMATS:  # -f html: one model's page
+        raise InputError(
+            f"-f {args.format} is one model's report: give one model (several models make the "
+            f"paper table: {', '.join(COMPARISON_FORMATS)})"
+        )
     paper = not (len(models) == 1 and args.format in REPORT_FORMATS)
     check_view_options(args, paper=paper)  # an option the output cannot honour: one line
     if not paper:

@@ -76,7 +76,7 @@ HONOURED: dict[str, tuple[str, ...]] = {
     "--top": ("table", "csv", "md"),
     "--no-collapse": ("table", "csv", "md"),
     "--columns": ("table",),
-    "--units": ("table", "md"),
+    "--units": ("table", "md", "html"),
 }
 PAPER_HONOURED: dict[str, tuple[str, ...]] = {
     "--sort": ("table", "csv", "md", "latex", "json"),
@@ -87,6 +87,7 @@ WHY = {
     "csv": "csv holds every field, with exact byte counts",
     "latex": "latex is the paper table",
     "md": "md shows every column",
+    "html": "the html page holds every module; it folds, filters and sorts them itself",
 }
 
 

@@ -47,7 +47,9 @@ def render_report(
     cutting a number. JSON always holds every module.
 
     With ``roofline`` (``modelmeter.roofline(report, spec)``) every format adds the predicted
-    latency, bound and utilization per module and for the model."""
+    latency, bound and utilization per module and for the model. ``html`` is one
+    self-contained page (``render.html_report``) of every module, folding and sorting in the
+    browser."""
     if fmt == "table":
         return render_table(
             report, depth, width=width, color=color, roofline=roofline, columns=columns, view=view
@@ -58,6 +60,10 @@ def render_report(
         return render_csv(report, depth, roofline, view)
     if fmt == "md":
         return render_markdown(report, depth, roofline, view)
+    if fmt == "html":  # every module, whatever the depth: the page folds and sorts them
+        from modelmeter.render.html_report import render_html_report
+
+        return render_html_report(report, roofline)
     raise unknown_format(fmt, REPORT_FORMATS)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from modelmeter.report import ModuleNode, ModuleRow, Report
+from typing import TYPE_CHECKING
+
 from modelmeter.units import SHORT_DTYPE
+
+if TYPE_CHECKING:  # types only: the notebook's display (render.html) imports this module
+    from modelmeter.report import ModuleNode, ModuleRow, Report
 
 CONVENTION_TEXT: dict[str, str] = {
     "exact": "exact: every multiply and every add counted (the source document's formulas)",

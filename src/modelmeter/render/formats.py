@@ -3,7 +3,7 @@ the renderers' dispatch both read them)."""
 
 from __future__ import annotations
 
-REPORT_FORMATS = ("table", "json", "csv", "md")
+REPORT_FORMATS = ("table", "json", "csv", "md", "html")  # html: one self-contained page
 # Several models side by side (the paper table); `analyze` with one model and -f latex too.
 COMPARISON_FORMATS = ("table", "json", "csv", "md", "latex")
 # A sweep (analyze --sweep) and a formula alone (analyze --formula); charts by -f png/pdf/svg.
