@@ -54,10 +54,14 @@ def progress_bar(quiet: bool, label: str) -> Iterator[Any]:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    class Steps(MofNCompleteColumn):  # "3/12", nothing while the number of steps is unknown
+        def render(self, task: Any) -> Any:
+            return super().render(task) if task.total is not None else ""
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        Steps(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
