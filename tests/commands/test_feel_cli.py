@@ -213,3 +213,13 @@ def test_bash_completes(
                           timeout=30, check=True)  # fmt: skip
     assert expected <= set(done.stdout.split()), done.stdout
     assert all(w.startswith(words[-1]) for w in done.stdout.split())
+
+
+def test_the_bar_counts_steps_only_once_it_knows_them(terminal: io.StringIO) -> None:
+    with feel.progress_bar(False, "sweeping") as progress:
+        assert progress is not None
+        assert "/?" not in terminal.getvalue()  # no "0/?" while the total is unknown
+        progress("tracing seq=128", 3, 12)
+    assert "sweeping: tracing seq=128" in terminal.getvalue() and "3/12" in terminal.getvalue()
+    with feel.progress_bar(True, "sweeping") as progress:
+        assert progress is None
