@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from modelmeter.commands.examples import add_examples
 from modelmeter.commands.options import PROG
 from modelmeter.errors import ModelmeterError, first_line
 
@@ -33,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "diff",
     "train",
     "generate",
+    "completion",
 )
 
 
@@ -62,15 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="show tracebacks and library warnings",
     )
+    common.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bar and no informational lines on stderr (errors, warnings and "
+        "the result still show)",
+    )
     parser = _Parser(
         prog=PROG,
         description="Exact MACs, FLOPs, parameters, bytes and activation memory of a model.",
         parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"modelmeter.commands.{name}").register(sub, common)
+    add_examples(parser)
     return parser
 
 
@@ -117,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     args.debug = getattr(args, "debug", False)
+    args.quiet = getattr(args, "quiet", False)
     try:
         return handler(args)
     except ModelmeterError as e:

@@ -67,6 +67,7 @@ BASE: dict[tuple[str, ...], tuple[dict[str, str], list[str]]] = {
     ("diff",): ({"old": MODEL, "new": MODEL}, ["-i", "1x4"]),
     ("train",): ({"model": MODEL}, ["-i", "1x4"]),
     ("generate",): ({"model": "hf:gpt2"}, ["--prompt", "4", "--new", "2"]),
+    ("completion",): ({"shell": "bash"}, []),
 }
 CHIP = ["--hardware", "t4"]
 # What an option needs beside it to be read at all (the chip options of utilization and the

@@ -8,6 +8,7 @@ import shutil
 import sys
 from typing import Any
 
+from modelmeter.commands import feel
 from modelmeter.commands.chips import chip_names
 from modelmeter.commands.fusion import add_fuse_option, check_fuse_args, fusion_text
 from modelmeter.commands.options import (
@@ -21,6 +22,7 @@ from modelmeter.commands.options import (
     add_output_options,
     add_units_option,
     input_request,
+    progress_bar,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
@@ -128,7 +130,7 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
     rows, failed = [], 0
     for label in models:
         try:
-            with quiet_libraries(args.debug):
+            with quiet_libraries(args.debug), progress_bar(args.quiet, f"analysing {label}"):
                 report = analyze(
                     label, request, mode=args.mode, convention=args.convention,
                     backward=args.backward, **storage_kwargs(args),
@@ -172,7 +174,7 @@ def run_one(args: argparse.Namespace) -> int:
     check_plot_args(args, spec)
     rules = check_fuse_args(args, spec)
     view = table_view(args, spec is not None)
-    with quiet_libraries(args.debug):
+    with quiet_libraries(args.debug), progress_bar(args.quiet, "analysing"):
         report = analyze(
             args.model,
             request,
@@ -190,12 +192,11 @@ def run_one(args: argparse.Namespace) -> int:
         from modelmeter.analysis.roofline import roofline
 
         roof = roofline(report, spec, **pricing(args))
-    if args.format == "table" and out is None and sys.stdout.isatty():
-        from rich.console import Console
-
+    console = feel.stdout_console() if args.format == "table" and out is None else None
+    if console is not None and console.is_terminal:  # colour (none with NO_COLOR), fitted
         from modelmeter.render.table import print_table
 
-        print_table(report, args.depth, Console(), roofline=roof, columns=args.columns, view=view)
+        print_table(report, args.depth, console, roofline=roof, columns=args.columns, view=view)
     else:
         from modelmeter.render import render_report
 

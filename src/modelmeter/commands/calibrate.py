@@ -66,7 +66,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the spec's name (default: the output file's stem)")
     p.add_argument("--quick", action="store_true", help="fewer, smaller measurements")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
 

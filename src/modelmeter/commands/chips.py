@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from modelmeter.commands.feel import note, progress_bar
 from modelmeter.commands.pricing_options import pricing
 from modelmeter.commands.storage_options import storage_kwargs
 from modelmeter.errors import InputError
@@ -61,7 +62,7 @@ def run_chips(args: argparse.Namespace, names: list[str]) -> int:
 
         require_matplotlib()
         check_plot_path(args.plot)
-    with quiet_libraries(args.debug):
+    with quiet_libraries(args.debug), progress_bar(args.quiet, "analysing"):
         report = analyze(args.model, request, mode=args.mode, convention=args.convention,
                          backward=args.backward, **storage_kwargs(args))  # fmt: skip
     roofs = [roofline(report, spec, **pricing(args)) for spec in specs]
@@ -74,7 +75,7 @@ def run_chips(args: argparse.Namespace, names: list[str]) -> int:
     emit(render_chips(comparison, args.format, width=table_width()), out)
     if args.plot:
         save_chips_plot(comparison, args.plot)
-        print(f"{PROG}: wrote {args.plot}", file=sys.stderr)
+        note(args, f"wrote {args.plot}")
     if report.unsupported:
         print(f"{PROG}: warning: {len(report.unsupported)} unsupported op(s) NOT COUNTED: "
               f"{', '.join(report.unsupported)}", file=sys.stderr)  # fmt: skip

@@ -22,6 +22,7 @@ from modelmeter.commands.options import (
     add_units_option,
     depth_arg,
     input_request,
+    progress_bar,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
@@ -45,12 +46,14 @@ BUDGET_BROKEN = 3  # the exit code when a budget is broken (2 is bad input, 1 a 
 
 EXAMPLES = """\
 examples:
-  modelmeter analyze m.py:build -f json -o old.json     # on the base branch
-  modelmeter analyze m.py:build -f json -o new.json     # on the change
   modelmeter diff old.json new.json                     # what changed
   modelmeter diff old.json new.json -f md -o comment.md --fail-if "flops>+2%" --fail-if "params>+0"
   modelmeter diff torchvision:resnet18 torchvision:resnet34 --input 1x3x224x224 --hardware l4
   modelmeter diff old.json new.json --budgets pyproject.toml   # [tool.modelmeter.budgets]
+
+the reports, saved with analyze:
+  modelmeter analyze m.py:build -f json -o old.json     # on the base branch
+  modelmeter analyze m.py:build -f json -o new.json     # on the change
 
 budgets: METRIC>LIMIT, broken when the metric goes over the limit
   flops>+2%        the relative change, in percent (exactly +2% holds, one FLOP more breaks)
@@ -120,7 +123,7 @@ def _side(
     else:
         from modelmeter.usecases.analyze import analyze
 
-        with quiet_libraries(args.debug):
+        with quiet_libraries(args.debug), progress_bar(args.quiet, f"analysing {spec}"):
             report = analyze(spec, request, mode=args.mode, convention=args.convention)
         stored = None
     if chip is None:

@@ -5,12 +5,13 @@ against the chip (the use case is :mod:`modelmeter.usecases.generate`)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from modelmeter.commands.feel import note
 from modelmeter.commands.options import (
     add_chip_options,
     add_output_options,
+    progress_bar,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_path(args.output)
     kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv,
           "roofline_options": pricing(args)}  # fmt: skip
-    with quiet_libraries(args.debug):
+    with quiet_libraries(args.debug), progress_bar(args.quiet, "generating"):
         if args.plot:
             from modelmeter.render.generation_plot import save_generation_plot
             from modelmeter.usecases.generate_sweep import generation_sweeps
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     emit(render_generation(result, args.format), out)
     if args.plot:
         save_generation_plot(sweeps, args.plot)
-        print(f"modelmeter: wrote {args.plot}", file=sys.stderr)
+        note(args, f"wrote {args.plot}")
     if spec is not None:
         warn_unverified(spec)
     return 0

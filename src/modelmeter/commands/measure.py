@@ -7,13 +7,12 @@ case and renders the result (``render.measure``).
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from modelmeter.commands.feel import note
 from modelmeter.commands.options import (
     DEFAULT_DEPTH,
     MODEL_HELP,
-    PROG,
     add_chip_options,
     add_depth_option,
     add_model_arguments,
@@ -92,7 +91,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "level)",
     )
     add_output_options(p, MEASURE_FORMATS)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_chip_options(p)
     add_units_option(p)
     p.set_defaults(handler=with_units(run))
@@ -139,5 +137,5 @@ def run(args: argparse.Namespace) -> int:
         from modelmeter.render.class_plot import save_classes
 
         save_classes(result, args.plot_classes)
-        print(f"{PROG}: wrote {args.plot_classes}", file=sys.stderr)
+        note(args, f"wrote {args.plot_classes}")
     return 0

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from modelmeter.commands.feel import progress_bar  # noqa: F401  (re-exported: commands import it here)
 from modelmeter.commands.pricing_options import add_pricing_options
 from modelmeter.errors import InputError
 from modelmeter.inputs import InputRequest
@@ -334,28 +335,3 @@ def quiet_libraries(debug: bool) -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-@contextlib.contextmanager
-def progress_bar(quiet: bool, label: str) -> Iterator[Any]:
-    """A rich progress bar on stderr (none when quiet or stderr is not a terminal); yields
-    the ``progress(stage, done, total)`` callback, or None."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(f"{label}: building and analysing the model", total=None)
-
-        def update(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{label}: {stage}", completed=done, total=total)
-
-        yield update

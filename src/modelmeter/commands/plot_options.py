@@ -5,10 +5,10 @@ they ask for. They join the chip options' group (``options.add_chip_options`` re
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.commands.options import PROG, count
+from modelmeter.commands.feel import note
+from modelmeter.commands.options import count
 from modelmeter.errors import InputError
 from modelmeter.render.emit import check_plot_path
 from modelmeter.render.plot_data import GROUPS
@@ -79,10 +79,10 @@ def write_plots(report: Report, roofline: Roofline, args: argparse.Namespace) ->
     collapse = not getattr(args, "no_collapse", False)
     if getattr(args, "plot", None):
         plots.save_roofline(report, roofline, args.plot, per_op=args.plot_ops, collapse=collapse)
-        print(f"{PROG}: wrote {args.plot}", file=sys.stderr)
+        note(args, f"wrote {args.plot}")
     if getattr(args, "plot_breakdown", None):
         group = args.plot_group if collapse or args.plot_group != "block" else "module"
         plots.save_breakdown(
             report, roofline, args.plot_breakdown, top=args.plot_top, group=group
         )
-        print(f"{PROG}: wrote {args.plot_breakdown}", file=sys.stderr)
+        note(args, f"wrote {args.plot_breakdown}")

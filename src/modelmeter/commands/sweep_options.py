@@ -9,7 +9,6 @@ Sizes: ``1,2,4,8`` (a list), ``128..8192`` (doubling from 128 up to 8192, 8192 i
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from modelmeter.commands.pricing_options import pricing
@@ -101,7 +100,6 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
         help="with --sweep: trace every point (default: points the checked formula covers "
         "come from it, exactly, without a trace)",
     )
-    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def wants_sweep(args: argparse.Namespace) -> bool:
@@ -110,6 +108,7 @@ def wants_sweep(args: argparse.Namespace) -> bool:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """The handler of ``analyze --sweep`` / ``--formula``: parse, delegate, render, write."""
+    from modelmeter.commands.feel import note
     from modelmeter.commands.options import (
         input_request,
         progress_bar,
@@ -143,7 +142,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         text = _result_text(args, model, request, axes, spec, progress, table_width())
     emit(text, out)
     if args.plot:
-        print(f"modelmeter: wrote {args.plot}", file=sys.stderr)
+        note(args, f"wrote {args.plot}")
     if spec is not None:
         warn_unverified(spec)
     return 0

@@ -13,6 +13,7 @@ from modelmeter.commands.options import (
     add_output_options,
     add_units_option,
     count,
+    progress_bar,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     check_command_outputs(args, [("-o", args.output)])
     out = output_path(args.output)
-    with quiet_libraries(args.debug):
+    with quiet_libraries(args.debug), progress_bar(args.quiet, "training step"):
         result = train(args.model, request, optimizer=args.optimizer, variant=args.variant,
                        precision=args.precision, accumulate=args.accumulate, hardware=spec,
                        convention=args.convention, devices=args.devices,

@@ -12,6 +12,7 @@ from modelmeter.commands.options import (
     add_model_arguments,
     add_output_options,
     input_request,
+    progress_bar,
     quiet_libraries,
     spec_from_args,
     warn_unverified,
@@ -79,7 +80,7 @@ def _load_report(args: argparse.Namespace, request: InputRequest) -> Report:
         return read_report(args.model)[0]
     from modelmeter.usecases.analyze import analyze
 
-    with quiet_libraries(args.debug):
+    with quiet_libraries(args.debug), progress_bar(args.quiet, "analysing"):
         return analyze(args.model, request, mode=args.mode, convention=args.convention)
 
 
