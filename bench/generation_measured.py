@@ -4,7 +4,8 @@ Builds a Llama-shaped model with random weights (seeded) on the CPU, times trans
 ``generate`` (greedy, eager, its DynamicCache): the prefill alone (``max_new_tokens=1``) and
 the prefill plus G decode steps (``max_new_tokens=G+1``, since the prefill gives the first
 token); per-token latency = (the whole - the prefill) / G. Median of ``--repeats`` runs after
-a warm-up. Beside it: ``generate(model, prompt=P, new=G, batch=B, hardware=SPEC)`` with a
+a warm-up. Beside it: ``generate(model, prompt=P, new=G, batch=B, hardware=SPEC,
+cache="dynamic")`` (the layout eager transformers runs) with a
 chip file of this machine (``modelmeter calibrate --quick -o cpu.toml``).
 
     OMP_NUM_THREADS=1 modelmeter calibrate --quick -o cpu.toml
@@ -73,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     per_token = (whole - ttft) / args.new
 
     spec = load_spec(args.hardware)
-    g = generate(model, prompt=args.prompt, new=args.new, batch=args.batch, hardware=spec)
+    # eager generate() runs the DynamicCache: compare like with like (its cat's copy counted)
+    g = generate(model, prompt=args.prompt, new=args.new, batch=args.batch, hardware=spec,
+                 cache="dynamic")  # fmt: skip
     t = g.timing
     assert t is not None
     print(f"Llama-shaped {CONFIG}, {sum(x.numel() for x in model.parameters()):,} parameters, "

@@ -52,7 +52,8 @@ def llama2(tmp_path_factory: pytest.TempPathFactory) -> object:
 
 @pytest.fixture(scope="module")
 def llama2_run(llama2: object) -> object:
-    return generate(llama2, prompt=16, new=40, batch=2, hardware="h100-sxm")
+    # the DynamicCache as traced: these tests compare with direct traces of the model
+    return generate(llama2, prompt=16, new=40, batch=2, hardware="h100-sxm", cache="dynamic")
 
 
 def test_full_llama2_decode_macs_derived() -> None:
@@ -133,7 +134,7 @@ def mistral(tmp_path_factory: pytest.TempPathFactory) -> object:
 
 
 def test_sliding_window_capped(mistral: object) -> None:
-    g = generate(mistral, prompt=10, new=20)
+    g = generate(mistral, prompt=10, new=20, cache="dynamic")
     assert g.windows == (16,)
     kv = g.memory.kv_per_sequence
     # per token: 2 (K, V) * 2 layers * 2 KV heads * 16 * 4 bytes = 512; the cache keeps the
@@ -209,7 +210,7 @@ def test_bad_input(llama2: object) -> None:
 
 
 def test_kv_format_prices_cache(llama2: object) -> None:
-    g = generate(llama2, prompt=4, new=2, kv="fp8", weights="int4")
+    g = generate(llama2, prompt=4, new=2, kv="fp8", weights="int4", cache="dynamic")
     # fp8 cache: 1 byte per element: 2 (K, V) * 2 layers * 32 heads * 128 = 16,384 per token
     assert g.memory.kv_per_token == 16_384
     assert "KV cache fp8" in g.storage and "int4" in g.storage

@@ -35,7 +35,8 @@ class GenerationResult:
     curve: DecodeCurve
     memory: GenerationMemory
     timing: GenerationTiming | None = None
-    cache: str = "DynamicCache"
+    cache: str = "DynamicCache"  # the cache object traced
+    layout: str = "dynamic"  # the KV-cache layout the bytes assume (analysis.cache_layout)
     windows: tuple[int, ...] = ()
     storage: str = ""  # the storage formats bytes assume ("": the model's dtypes)
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -73,6 +74,7 @@ class GenerationResult:
             "new": self.new,
             "convention": self.convention,
             "cache": self.cache,
+            "cache_layout": self.layout,
             "storage": self.storage or None,
             "sliding_windows": list(self.windows),
             "prefill": {"counts": self.prefill_counts.to_dict(), "report": self.prefill.to_dict()},

@@ -49,6 +49,8 @@ class GenerationTiming:
     evaluated: tuple[int, ...] = ()  # the contexts the roofline was evaluated at
     times: tuple[float, ...] = ()  # a decode step's roofline time at each of them
     notes: tuple[str, ...] = field(default_factory=tuple)
+    figures: str = "datasheet"  # the chip figures priced: attainable, datasheet or ideal
+    runtime: str = "eager"  # the host's per-op issue time (eager, graphs, ort)
 
     @property
     def decode_mean_s(self) -> float:
@@ -75,6 +77,8 @@ class GenerationTiming:
     def to_dict(self) -> dict[str, Any]:
         return {
             "chip": self.chip,
+            "figures": self.figures,
+            "runtime": self.runtime,
             "ttft_s": self.ttft_s,
             "prefill_bound": self.prefill_bound,
             "per_token_s": {"first": self.decode_first_s, "mean": self.decode_mean_s,
@@ -125,6 +129,8 @@ def generation_timing(
         evaluated=tuple(xs),
         times=tuple(times),
         notes=tuple(notes),
+        figures=pre.figures,
+        runtime=pre.runtime,
     )
 
 

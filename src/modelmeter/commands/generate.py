@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from modelmeter.analysis.cache_layout import DEFAULT, LAYOUTS
 from modelmeter.commands.feel import note
 from modelmeter.commands.options import (
     add_chip_options,
@@ -28,6 +29,7 @@ EPILOG = """examples:
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --batch 8
   modelmeter generate hf:llama-3-70b --prompt 4096 --new 4096 --hardware h100-sxm -f json
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --weights int4 --kv fp8
+  modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --cache dynamic
 """
 
 
@@ -65,6 +67,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="FILE", help="also chart per-token latency and tokens/s "
                    "against batch and against context, the memory limit drawn (.png, .pdf, "
                    ".svg; needs --hardware; runs the generation at several batches)")  # fmt: skip
+    p.add_argument("--cache", choices=LAYOUTS, default=DEFAULT,
+                   help="KV-cache layout the bytes assume: paged (default; vLLM-like, the new "
+                   "token written in place), static (the same bytes; StaticCache-like) or "
+                   "dynamic (transformers' DynamicCache, whose cat copies the cache every "
+                   "step); MACs do not change")  # fmt: skip
     add_storage_options(p)
     add_output_options(p, GENERATION_FORMATS)
     add_chip_options(p)
@@ -80,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     check_command_outputs(args, [("-o", args.output), ("--plot", args.plot)])
     out = output_path(args.output)
     kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv,
+          "cache": args.cache,
           "roofline_options": pricing(args)}  # fmt: skip
     with quiet_libraries(args.debug), progress_bar(args.quiet, "generating"):
         if args.plot:

@@ -65,7 +65,7 @@ def _timing_lines(g: GenerationResult) -> list[str]:
     how = "every context" if t.exact else f"{len(t.evaluated)} contexts, linear between"
     return [
         "",
-        f"on {t.chip} (roofline)",
+        f"on {t.chip} (roofline, {t.figures} figures, {t.runtime} runtime)",
         f"  time to first token  {format_seconds(t.ttft_s)}  ({t.prefill_bound}-bound)",
         f"  per token            first {format_seconds(t.decode_first_s)} "
         f"({t.decode_first_bound}-bound) · mean {format_seconds(t.decode_mean_s)} · last "
@@ -106,7 +106,7 @@ def _memory_lines(g: GenerationResult) -> list[str]:
 def generation_table(g: GenerationResult) -> str:
     lines = [
         f"{g.model} · generate: batch {g.batch}, prompt {g.prompt}, {g.new} new tokens · "
-        f"{g.cache} · {g.convention} FLOPs" + (f" · {g.storage}" if g.storage else ""),
+        f"{g.layout} KV cache · {g.convention} FLOPs" + (f" · {g.storage}" if g.storage else ""),
         "",
         *_grid(["phase (whole batch)", *_COLUMNS], phase_rows(g)),
     ]

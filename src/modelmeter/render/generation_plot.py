@@ -44,8 +44,9 @@ def save_generation_plot(s: GenerationSweeps, path: str) -> None:
     _panel(right, s.by_context, "context (tokens in the cache)", "tokens/s while decoding",
            s.max_context, f"memory: longest context {s.max_context}", log=False)  # fmt: skip
     right.set_title(f"decode step at batch {g.batch}", fontsize=9)
-    chip = g.timing.chip if g.timing is not None else ""
-    fig.suptitle(f"{g.model} on {chip} (roofline)", fontsize=10)
+    t = g.timing
+    how = f"roofline, {t.figures} figures, {t.runtime} runtime" if t is not None else "roofline"
+    fig.suptitle(f"{g.model} on {t.chip if t else ''} ({how}; {g.layout} KV cache)", fontsize=10)
     save_figure(fig, path)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from modelmeter.analysis import cache_layout
 from modelmeter.analysis.experts import ROUTING
 from modelmeter.analysis.generation import (
     DecodeCurve,
@@ -33,13 +34,6 @@ from modelmeter.errors import InputError
 from modelmeter.registry import CONVENTIONS, ZeroCost, lookup
 from modelmeter.storage import Pricing
 
-_NOTE_CAT = (
-    "KV bytes are those of transformers' DynamicCache as traced: each decode step's "
-    "torch.cat copies every layer's cache (reads the c cached tokens, writes c+1), so the "
-    "bytes written grow with the context; a paged or static cache (vLLM, StaticCache) "
-    "writes only the new token's keys and values and reads the cache once, in attention"
-)
-
 
 def _whole(name: str, value: Any, least: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -58,23 +52,23 @@ def generate(
     samples: int = 17,
     weights: Any = None,
     kv: Any = None,
+    cache: str = cache_layout.DEFAULT,
     label: str | None = None,
     roofline_options: dict[str, Any] | None = None,
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
     ``model``: a transformers decoder (an ``nn.Module``) or a name (``hf:llama-2-7b``).
-    ``hardware``: a chip name or a HardwareSpec (TTFT, per-token latency, tokens/s, and
-    memory against its capacity). ``samples``: contexts the decode roofline is evaluated at
-    (every context when ``new`` is at most that). ``weights``/``kv``: storage formats of the
-    matrix products' weights (``int4``, ``int8``, ``fp8`` ...) and of the KV cache (``fp8``,
-    ``int8`` ...): bytes change, counts do not (:mod:`modelmeter.storage`). ``label``: the
-    model's name (default: the name given, or the module's class). ``roofline_options``:
-    the roofline's keywords (``tf32``, ``ideal``, ``runtime``)."""
+    ``hardware``: a chip name or a HardwareSpec (TTFT, per-token latency, tokens/s, memory
+    against its capacity). ``samples``: contexts the decode roofline is evaluated at (every
+    one when ``new`` is at most that). ``weights``/``kv``: storage formats of the weights
+    (``int4``, ``int8``, ``fp8`` ...) and of the KV cache (:mod:`modelmeter.storage`).
+    ``cache``: the KV-cache layout bytes assume, ``paged``, ``static`` or ``dynamic``
+    (:mod:`modelmeter.analysis.cache_layout`). ``label``: the model's name (default: the
+    name given, or the module's class). ``roofline_options``: ``tf32``, ``ideal``, ``runtime``."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples = _whole("samples", samples, 2)
-    if convention not in CONVENTIONS:
-        raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    cache = _layout(convention, cache)
     pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
     kv_format = pricing.kv if pricing is not None else None
     spec = _spec(hardware)
@@ -84,8 +78,8 @@ def generate(
     if limit is not None and prompt + new > limit:
         raise InputError(f"prompt + new = {prompt + new} tokens is more than the "
                          f"{limit} positions {label} takes (max_position_embeddings)")  # fmt: skip
-    from modelmeter.frontends.torch.kvcache import held, trace_phase
-    pre = trace_phase(model, batch=batch, tokens=prompt, convention=convention, label=label)
+    from modelmeter.frontends.torch.kvcache import held
+    pre = _phase(model, cache, batch=batch, tokens=prompt, convention=convention, label=label)
     prefill = build(pre.trace, pricing=pricing)
     template = pre.layers
     windows = tuple(sorted({w for w in (x.window for x in template) if w}))
@@ -94,8 +88,8 @@ def generate(
 
     def step(c: int) -> Any:
         if c not in traced:
-            d = trace_phase(model, batch=batch, tokens=1, context=c, template=template,
-                            convention=convention, label=label)  # fmt: skip
+            d = _phase(model, cache, batch=batch, tokens=1, context=c, template=template,
+                       convention=convention, label=label)  # fmt: skip
             report = build(d.trace, pricing=pricing)
             counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, kv_format))
             traced[c] = (d, report, counts)
@@ -118,19 +112,36 @@ def generate(
         timing = generation_timing(prefill, ops, spec, batch=batch, prompt=prompt, new=new,
                                    breaks=breaks, most=samples,
                                    options=roofline_options or {})  # fmt: skip
-    notes = _notes(prefill, decode, saved, batch)
+    notes = _notes(prefill, decode, saved, batch, cache)
     return GenerationResult(
         model=label, batch=batch, prompt=prompt, new=new, convention=convention,
         prefill=prefill, decode=decode,
         prefill_counts=StepCounts.of(prefill, *kv_bytes(pre.trace.events, _counted, kv_format)),
         storage=pricing.label() if pricing is not None else "",
-        curve=curve, memory=memory, timing=timing, windows=windows,
+        curve=curve, memory=memory, timing=timing, windows=windows, layout=cache,
         notes=tuple(dict.fromkeys(notes)),
     )  # fmt: skip
 
 
-def _notes(prefill: Any, decode: Any, saved: int, batch: int) -> list[str]:
-    notes = [_NOTE_CAT, *prefill.notes]
+def _layout(convention: str, cache: str) -> str:
+    """The cache layout, once it and the FLOP convention are known names (else InputError)."""
+    if convention not in CONVENTIONS:
+        raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    return cache_layout.check(cache)
+
+
+def _phase(model: Any, cache: str, **kw: Any) -> Any:
+    """A traced phase (``trace_phase``) with its cache appends as the ``cache`` layout
+    writes them."""
+    from modelmeter.frontends.torch.kvcache import trace_phase
+
+    d = trace_phase(model, **kw)
+    d.trace = cache_layout.served(d.trace, cache)
+    return d
+
+
+def _notes(prefill: Any, decode: Any, saved: int, batch: int, cache: str) -> list[str]:
+    notes = [cache_layout.describe(cache), *prefill.notes]
     if saved:
         notes.append(
             f"mixture of experts: a decode step's {batch} token(s) read the expected distinct "

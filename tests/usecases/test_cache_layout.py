@@ -1,0 +1,183 @@
+"""KV-cache layouts (dynamic, static, paged) and the chip figures a generation is timed with.
+Expectations derived by hand below.
+
+Tiny Llama: hidden 64, 4 heads (head size 16), 2 KV heads, 2 layers, float16, batch B = 2.
+One token of one sequence, K or V, one layer: 2 KV heads * 16 * 2 bytes = 64 bytes; K and V
+of both layers: 4 * 64 = 256 bytes per token per sequence.
+
+A decode step at context c, per layer and per K or V (x 4 for the model, x B sequences):
+- dynamic (DynamicCache as traced): the cat reads the c cached tokens (KV storage) and the
+  new one (an activation) and writes c+1 tokens (KV storage); attention reads the c+1.
+  KV read = 256 B (c + (c+1)) = 256 B (2c+1); KV written = 256 B (c+1).
+- static / paged: the write reads the new token and writes it (1 token); attention reads
+  the c+1. KV read = 256 B (c+1); KV written = 256 B.
+So dynamic - paged = 256 B c bytes read (the old cache the cat reads) and 256 B c bytes
+written (the c old tokens it copies); MACs and FLOPs are the same (attention over c+1 keys).
+At B = 2, c = 8: dynamic KV read 256*2*17 = 8,704, written 256*2*9 = 4,608; paged KV read
+256*2*9 = 4,608, written 512; the difference 256*2*8 = 4,096 in bytes read and in written.
+The prefill of P tokens writes P tokens in every layout (the cat appends to an empty cache:
+it reads nothing cached): its counts are the same in all three.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import one_error, run
+
+from modelmeter.analysis.cache_layout import LAYOUTS, served
+from modelmeter.analysis.polynomial import Polynomial
+from modelmeter.errors import InputError
+
+pytest.importorskip("transformers")
+
+from modelmeter.frontends.torch.kvcache import trace_phase  # noqa: E402
+from modelmeter.usecases.generate import generate  # noqa: E402
+
+TINY = {
+    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
+    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
+    "torch_dtype": "float16",
+}  # fmt: skip
+TOKEN = 4 * 2 * 16 * 2  # K and V of 2 layers: 256 bytes per token per sequence
+B = 2
+
+
+@pytest.fixture(scope="module")
+def path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    p = tmp_path_factory.mktemp("cfg") / "tiny-llama.json"
+    p.write_text(json.dumps(TINY))
+    return f"hf:{p}"
+
+
+@pytest.fixture(scope="module")
+def model(path: str) -> object:
+    from modelmeter.models import load
+
+    return load(path).model
+
+
+@pytest.fixture(scope="module")
+def runs(model: object) -> dict[str, object]:
+    return {c: generate(model, prompt=8, new=4, batch=B, hardware="h100-sxm", cache=c)
+            for c in LAYOUTS}  # fmt: skip
+
+
+def test_one_decode_step_by_layout(runs: dict) -> None:
+    d, s, p = (runs[c].first for c in ("dynamic", "static", "paged"))  # context c = 8
+    assert (d.kv_bytes_read, d.kv_bytes_written) == (TOKEN * B * 17, TOKEN * B * 9) == (8704, 4608)
+    assert (p.kv_bytes_read, p.kv_bytes_written) == (TOKEN * B * 9, TOKEN * B) == (4608, 512)
+    assert s == p  # the same bytes: the new token written in place, the cache read once
+    assert d.bytes_read - p.bytes_read == TOKEN * B * 8 == 4096
+    assert d.bytes_written - p.bytes_written == TOKEN * B * 8 == 4096
+    assert (d.macs, d.flops, d.weight_bytes) == (p.macs, p.flops, p.weight_bytes)
+
+
+def test_curves_by_layout(runs: dict) -> None:
+    d, p = runs["dynamic"].curve.counts, runs["paged"].curve.counts
+    # KV written per step: 256 B (c+1) for the cat, 256 B for a paged write (no c in it)
+    assert d["kv_bytes_written"].pieces == (Polynomial((TOKEN * B, TOKEN * B), "c"),)
+    assert p["kv_bytes_written"].pieces == (Polynomial((TOKEN * B,), "c"),)
+    # KV read: 256 B (2c+1) against 256 B (c+1)
+    assert d["kv_bytes_read"].pieces == (Polynomial((TOKEN * B, 2 * TOKEN * B), "c"),)
+    assert p["kv_bytes_read"].pieces == (Polynomial((TOKEN * B, TOKEN * B), "c"),)
+    for c in (8, 11, 300):  # the bytes the cat copies: 256 B c each way
+        assert d["bytes_read"](c) - p["bytes_read"](c) == TOKEN * B * c
+        assert d["bytes_written"](c) - p["bytes_written"](c) == TOKEN * B * c
+    assert d["macs"] == p["macs"] and d["flops"] == p["flops"]
+
+
+def test_prefill_and_memory_do_not_change(runs: dict) -> None:
+    d, p = runs["dynamic"], runs["paged"]
+    # 8 tokens x batch 2 x 256 bytes = 4,096 written by the prefill, read by its attention
+    assert p.prefill_counts == d.prefill_counts
+    assert p.prefill_counts.kv_bytes_written == 8 * B * TOKEN == 4096
+    assert p.memory.kv_total_bytes == d.memory.kv_total_bytes == B * 12 * TOKEN
+
+
+def test_served_rewrites_only_the_appends(model: object) -> None:
+    pre = trace_phase(model, batch=B, tokens=8)
+    d = trace_phase(model, batch=B, tokens=1, context=8, template=pre.layers)
+    paged = served(d.trace, "paged")
+    assert served(d.trace, "dynamic") is d.trace
+    changed = [(a, b) for a, b in zip(d.trace.events, paged.events) if a is not b]
+    assert len(changed) == 2 * 2  # K and V of 2 layers
+    for old, new in changed:
+        assert old.target == new.target == "cat"
+        assert [t.shape for t in old.call.inputs] == [(B, 2, 8, 16), (B, 2, 1, 16)]
+        assert [t.shape for t in new.call.inputs] == [(B, 2, 1, 16)]
+        assert [(t.shape, t.kv) for t in new.call.outputs] == [((B, 2, 1, 16), True)]
+
+
+def test_sliding_window_paged(tmp_path_factory: pytest.TempPathFactory) -> None:
+    config = {
+        "model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 64,
+        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 16, "num_hidden_layers": 2, "vocab_size": 128, "sliding_window": 16,
+        "max_position_embeddings": 256, "torch_dtype": "float32",
+    }  # fmt: skip
+    p = tmp_path_factory.mktemp("cfg") / "mistral.json"
+    p.write_text(json.dumps(config))
+    g = generate(f"hf:{p}", prompt=10, new=20, cache="paged")
+    d = generate(f"hf:{p}", prompt=10, new=20, cache="dynamic")
+    # float32, batch 1: 2 (K, V) * 2 layers * 2 heads * 16 * 4 = 512 bytes per token. Paged
+    # writes one token per step at every context; attention reads min(c, 15) + 1 tokens
+    kv = g.curve.counts
+    assert [kv["kv_bytes_written"](c) for c in (10, 15, 16, 29)] == [512] * 4
+    assert [kv["kv_bytes_read"](c) for c in (10, 14, 15, 29)] == [11 * 512, 15 * 512, 16 * 512, 16 * 512]
+    # the dynamic cat reads min(c, 15) cached tokens more
+    assert d.curve.counts["kv_bytes_read"](29) - kv["kv_bytes_read"](29) == 15 * 512
+    assert d.curve.counts["macs"] == kv["macs"]
+
+
+def test_layout_in_result(runs: dict) -> None:
+    d = runs["paged"].to_dict()
+    assert (d["cache"], d["cache_layout"]) == ("DynamicCache", "paged")
+    assert any("paged cache" in n for n in d["notes"])
+    assert runs["static"].layout == "static"
+    with pytest.raises(InputError, match="cache layout"):
+        generate("hf:llama-2-7b", prompt=4, new=2, cache="ring")
+
+
+def test_default_is_paged(model: object, runs: dict) -> None:
+    g = generate(model, prompt=8, new=4, batch=B)
+    assert g.layout == "paged" and g.first == runs["paged"].first
+
+
+def test_ideal_faster_than_attainable(runs: dict, model: object) -> None:
+    """--ideal prices the datasheet roofline of h100-sxm: every ceiling at least as high as
+    the attainable one the default uses (matrix float16 989.5T >= 766.3T, vector 133.8T >=
+    5.857T, memory 3.35 >= 3.004 TB/s) and its overheads no larger (the datasheet's 4 us per
+    op, no launch time, against the fitted eager host time + 6 us launch); a step's time is
+    a sum of max(compute, memory) + overhead terms, each no larger, so it is no larger. The
+    tiny model is overhead-bound: its decode step is about 101 ops x 4 us = 404 us."""
+    ideal = generate(model, prompt=8, new=4, batch=B, hardware="h100-sxm",
+                     roofline_options={"ideal": True})  # fmt: skip
+    default = runs["paged"]
+    t, u = ideal.timing, default.timing
+    assert (t.figures, u.figures) == ("ideal", "attainable")
+    assert t.decode_first_s <= u.decode_first_s and t.decode_mean_s <= u.decode_mean_s
+    assert t.ttft_s <= u.ttft_s
+    ops = sum(len(n.ops) for n in ideal.decode.modules())
+    assert ops == 101
+    assert t.decode_first_s == pytest.approx(ops * 4e-6, rel=1e-3)
+
+
+def test_runtime_graphs(model: object, runs: dict) -> None:
+    g = generate(model, prompt=8, new=4, batch=B, hardware="h100-sxm",
+                 roofline_options={"runtime": "graphs"})  # fmt: skip
+    assert g.timing.runtime == "graphs"
+    assert g.timing.decode_first_s <= runs["paged"].timing.decode_first_s
+
+
+def test_cli_cache_ideal_runtime(capsys: pytest.CaptureFixture[str], path: str) -> None:
+    expect = {"--cache": "dynamic KV cache", "--ideal": "ideal figures, eager runtime",
+              "--runtime": "attainable figures, graphs runtime"}  # fmt: skip
+    for extra in (["--cache", "dynamic"], ["--ideal"], ["--runtime", "graphs"]):
+        code, out, _ = run(capsys, "generate", path, "--prompt", "8", "--new", "4",
+                           "--hardware", "h100-sxm", *extra)  # fmt: skip
+        assert code == 0 and expect[extra[0]] in out, (extra, out)
+    code, _, err = run(capsys, "generate", path, "--prompt", "8", "--new", "4", "--cache", "ring")
+    assert code == 2 and "--cache" in one_error(err)
