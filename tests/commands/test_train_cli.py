@@ -109,3 +109,40 @@ def test_checkpoint_adds_a_recompute_phase(capsys: pytest.CaptureFixture[str],
     assert "recompute x1" in out and "activation checkpointing" in out
     code, _, err = run(capsys, "train", model, "-i", "8x64", "--checkpoint")
     assert code == 2 and "nn.ModuleList" in one_error(err)
+
+
+def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    # fp32, 12,448 parameters: gradients 49,792 B; DP over 16 (2 nodes of 8, NVLink 4 + NDR):
+    # all-reduce sends 2 x 15/16 x 49,792 = 93,360 B per device, 30 steps x 5 us + 93,360 / 50e9
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16",
+                       "--hardware", "h100-sxm", "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    c = d["communication"]
+    assert (c["nodes"], c["link"]["name"], c["overlap"]) == (2, "nvlink4+ib-ndr", "none")
+    assert c["collectives"][0]["sent_per_device"] == 93_360
+    assert c["time_s"] == pytest.approx(30 * 5e-6 + 93_360 / 50e9)
+    t = d["time"]
+    assert t["step_s"] == pytest.approx(t["compute_s"] + t["communication_s"])
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+                       "--hardware", "h100-sxm", "--gpus-per-node", "16", "--overlap", "full")  # fmt: skip
+    assert code == 0
+    assert "16 devices (1 node of up to 16), ZeRO-3, ring collectives over nvlink4" in out
+    assert "reduce-scatter" in out and "full overlap" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--devices", "16", "--hardware", "a100-pcie-80gb"], "need an inter-node link"),
+        (["--devices", "2", "--hardware", "t4"], "names no intra-node link"),
+        (["--devices", "2", "--intra", "nvlink9"], "nvlink9"),
+        (["--devices", "2", "--overlap", "half"], "half"),
+        (["--devices", "2", "--gpus-per-node", "0"], "must be >= 1"),
+    ],
+)
+def test_bad_plans_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,
+                                       args: list[str], message: str) -> None:  # fmt: skip
+    code, _, err = run(capsys, "train", model, "-i", "8x64", *args)
+    assert code == 2
+    assert message in one_error(err)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from modelmeter.analysis.communication import OVERLAPS, plan_link, step_communication
 from modelmeter.analysis.sharding import zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
@@ -44,6 +45,10 @@ def train(
     zero: int = 0,
     max_batch: bool = False,
     checkpointing: bool = False,
+    gpus_per_node: int = 8,
+    overlap: str = "none",
+    intra: str | None = None,
+    inter: str | None = None,
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -54,7 +59,11 @@ def train(
     result at the largest micro-batch whose peak fits ``hardware``'s memory (its
     ``max_batch`` set; the inputs' first dimension is what grows); ``checkpointing``: the
     repeated blocks (children of an ``nn.ModuleList``) checkpointed, their recomputation
-    counted as phase ``recompute`` (the model itself is not changed)."""
+    counted as phase ``recompute`` (the model itself is not changed). Over ``devices`` > 1
+    the step's collectives (``analysis/communication.py``) run over ``intra`` (default: the
+    chip's ``[interconnect]`` intra link) within nodes of ``gpus_per_node`` and ``inter``
+    between them; ``overlap`` "none" adds their time to the compute, "full" hides what the
+    compute can."""
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
     if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
@@ -62,8 +71,10 @@ def train(
     setup = StepSetup(optimizer, variant, precision, lr=lr, weight_decay=weight_decay,
                       checkpointing=checkpointing)  # fmt: skip
     zero_states({k: 0 for k in _STATES}, devices, zero)  # a bad plan fails before tracing
+    ring = _ring(hardware, devices, gpus_per_node, overlap, intra, inter)
     model, request, label = _prepare(model, inputs, batch)
-    plan = _Plan(setup, accumulate, convention, devices, zero, hardware)
+    plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
+                 (gpus_per_node, overlap, ring))  # fmt: skip
     if max_batch:
         return _largest(model, request, label, plan)
     return _step(model, request, label, plan)
@@ -77,6 +88,24 @@ class _Plan:
     devices: int
     zero: int
     hardware: HardwareSpec | None
+    cluster: tuple[int, str, Any] = (8, "none", None)  # GPUs per node, overlap, the ring's link
+
+
+def _ring(spec: HardwareSpec | None, devices: int, gpus_per_node: int, overlap: str,
+          intra: str | None, inter: str | None) -> Any:  # fmt: skip
+    """The link the plan's collectives run at (None: no chip or link named: bytes only)."""
+    if isinstance(gpus_per_node, bool) or not isinstance(gpus_per_node, int) or gpus_per_node < 1:
+        raise InputError(f"GPUs per node must be a whole number >= 1 (got {gpus_per_node!r})")
+    if overlap not in OVERLAPS:
+        raise InputError(f"unknown overlap {overlap!r}; use one of {', '.join(OVERLAPS)}")
+    intra = intra or (spec.intra_link if spec is not None else None)
+    inter = inter or (spec.inter_link if spec is not None else None)
+    if devices < 2 or (spec is None and intra is None):
+        return None
+    if spec is not None and intra is None:
+        raise InputError(f"{spec.name} names no intra-node link: give one with --intra "
+                         "(e.g. nvlink4, pcie4)")  # fmt: skip
+    return plan_link(intra, inter, devices, gpus_per_node)
 
 
 def _prepare(model: Any, inputs: Any, batch: int | None) -> tuple[Any, InputRequest, Any]:
@@ -118,6 +147,11 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
     )
     if plan.devices > 1 or plan.zero:
         result = replace(result, sharded=zero_states(result.categories, plan.devices, plan.zero))
+    if plan.devices > 1:
+        per_node, overlap, ring = plan.cluster
+        result = replace(result, communication=step_communication(
+            result.categories, report, devices=plan.devices, zero=plan.zero, accumulate=k,
+            ring=ring, gpus_per_node=per_node, overlap=overlap))  # fmt: skip
     if plan.hardware is not None:
         result = replace(result, time=step_time(result, plan.hardware))
     return result
