@@ -127,7 +127,7 @@ def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: s
     code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
                        "--hardware", "h100-sxm", "--gpus-per-node", "16", "--overlap", "full")  # fmt: skip
     assert code == 0
-    assert "16 devices (1 node of up to 16), ZeRO-3, ring collectives over nvlink4" in out
+    assert "16 data-parallel replicas (1 node of up to 16), ZeRO-3, ring collectives over nvlink4" in out
     assert "reduce-scatter" in out and "full overlap" in out
 
 
@@ -139,6 +139,9 @@ def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: s
         (["--devices", "2", "--intra", "nvlink9"], "nvlink9"),
         (["--devices", "2", "--overlap", "half"], "half"),
         (["--devices", "2", "--gpus-per-node", "0"], "must be >= 1"),
+        (["--devices", "6", "--tp", "4"], "6 devices do not split into tensor 4"),
+        (["--devices", "3", "--pp", "3"], "needs repeated layers"),
+        (["--devices", "2", "--pp", "2", "--micro-batches", "4", "--accumulate", "2"], "differ"),
     ],
 )
 def test_bad_plans_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,
@@ -146,3 +149,23 @@ def test_bad_plans_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], model
     code, _, err = run(capsys, "train", model, "-i", "8x64", *args)
     assert code == 2
     assert message in one_error(err)
+
+
+def test_tensor_and_pipeline_parallel(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    (tmp_path / "t.py").write_text(
+        "import torch.nn as nn\n\n\nclass T(nn.Module):\n    num_heads = 4\n\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.layers = nn.ModuleList(nn.Linear(8, 8) for _ in range(4))\n\n"
+        "    def forward(self, x):\n        for layer in self.layers:\n            x = layer(x)\n"
+        "        return x\n", encoding="utf-8")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "train", "t.py:T", "-i", "2x8", "--devices", "8", "--tp", "2",
+                       "--pp", "2", "--micro-batches", "4", "--hardware", "h100-sxm")  # fmt: skip
+    assert code == 0
+    assert "8 devices = data 2 x tensor 2 x pipeline 2" in out
+    assert "pipeline bubble" in out and "send/recv" in out
+    code, _, err = run(capsys, "train", "t.py:T", "-i", "2x8", "--devices", "3", "--tp", "3")
+    assert code == 2 and "does not divide the model's 4 attention heads" in one_error(err)
+    code, _, err = run(capsys, "train", "t.py:T", "-i", "2x8", "--devices", "8", "--pp", "8")
+    assert code == 2 and "8 pipeline stages for 4 layers" in one_error(err)

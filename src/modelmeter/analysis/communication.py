@@ -41,10 +41,14 @@ KINDS = ("all-reduce", "reduce-scatter", "all-gather")
 def ring_sent(kind: str, nbytes: int, devices: int) -> float:
     """Bytes each device sends in a ring ``kind`` of an ``nbytes`` buffer over ``devices``."""
     n = devices
+    if kind == "send/recv":  # point to point: the whole buffer to the next stage
+        return float(nbytes)
     return (2 if kind == "all-reduce" else 1) * (n - 1) * nbytes / n
 
 
 def ring_steps(kind: str, devices: int) -> int:
+    if kind == "send/recv":
+        return 1
     return (2 if kind == "all-reduce" else 1) * (devices - 1)
 
 
@@ -61,11 +65,14 @@ class Collective:
     count: int
     sent: float
     time_s: float
+    group: int = 0  # the devices it runs over (0: the data-parallel replicas)
+    link: str = ""  # the link's name ("": the plan's data-parallel link)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "what": self.what, "phase": self.phase,
                 "buffer_bytes": self.bytes, "per_step": self.count,
-                "sent_per_device": self.sent, "time_s": self.time_s}  # fmt: skip
+                "sent_per_device": self.sent, "time_s": self.time_s, "group": self.group,
+                "link": self.link}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,11 @@ class Communication:
     overlap: str
     collectives: list[Collective]
     layers: list[LayerTraffic] = field(default_factory=list)
+    total_devices: int = 0  # every device of the plan (0: ``devices``, data parallel alone)
+
+    @property
+    def nodes(self) -> int:
+        return -(-max(self.devices, self.total_devices) // self.gpus_per_node)
 
     @property
     def sent(self) -> float:
@@ -111,7 +123,7 @@ class Communication:
     def to_dict(self) -> dict[str, Any]:
         return {"devices": self.devices, "zero_stage": self.zero,
                 "gpus_per_node": self.gpus_per_node,
-                "nodes": -(-self.devices // self.gpus_per_node),
+                "nodes": self.nodes, "total_devices": max(self.devices, self.total_devices),
                 "link": None if self.link is None else self.link.to_dict(),
                 "overlap": self.overlap, "sent_per_device": self.sent, "time_s": self.time_s,
                 "collectives": [c.to_dict() for c in self.collectives],
@@ -140,8 +152,10 @@ def plan_link(intra: str | None, inter: str | None, devices: int, gpus_per_node:
 
 def step_communication(categories: dict[str, int], report: Report, *, devices: int, zero: int,
                        accumulate: int, ring: Link | None, gpus_per_node: int = 8,
-                       overlap: str = "none") -> Communication:  # fmt: skip
-    """The collectives of one step over ``devices`` at ZeRO ``zero`` on link ``ring``."""
+                       overlap: str = "none", extra: tuple[Any, ...] = (),
+                       total: int = 0) -> Communication:  # fmt: skip
+    """The collectives of one step over ``devices`` at ZeRO ``zero`` on link ``ring``; ``extra``
+    (kind, what, phase, bytes, per step, group, link) those of tensor / pipeline groups."""
     if overlap not in OVERLAPS:
         raise InputError(f"unknown overlap {overlap!r}; use one of {', '.join(OVERLAPS)}")
     grads, weights, k, n = categories["gradients"], categories["weights"], accumulate, devices
@@ -156,15 +170,19 @@ def step_communication(categories: dict[str, int], report: Report, *, devices: i
         plan[:0] = [("all-gather", "weights", "forward", weights, k),
                     ("all-gather", "weights", "backward", weights, k)]  # fmt: skip
 
-    def cost(kind: str, nbytes: int, count: int) -> tuple[float, float]:
-        sent = ring_sent(kind, nbytes, n) * count
-        steps = ring_steps(kind, n) * count if nbytes else 0
-        return sent, 0.0 if ring is None else steps * ring.latency + sent / ring.bandwidth
+    def cost(kind: str, nbytes: int, count: int, g: int, ln: Link | None) -> tuple[float, float]:
+        sent = ring_sent(kind, nbytes, g) * count
+        steps = ring_steps(kind, g) * count if nbytes else 0
+        return sent, 0.0 if ln is None else steps * ln.latency + sent / ln.bandwidth
 
-    collectives = [Collective(kind, what, phase, b, c, *cost(kind, b, c))
+    collectives = [Collective(kind, what, phase, b, c, *cost(kind, b, c, n, ring), n,
+                              "" if ring is None else ring.name)
                    for kind, what, phase, b, c in plan if n > 1]  # fmt: skip
     layers = _layers(report, categories, collectives, n)
-    return Communication(n, zero, gpus_per_node, ring, overlap, collectives, layers)
+    collectives += [Collective(kind, what, phase, b, c, *cost(kind, b, c, g, ln), g,
+                               "" if ln is None else ln.name)
+                    for kind, what, phase, b, c, g, ln in extra]  # fmt: skip
+    return Communication(n, zero, gpus_per_node, ring, overlap, collectives, layers, total)
 
 
 def _units(report: Report) -> list[tuple[str, int, int]]:

@@ -62,6 +62,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     t.add_argument("--zero", type=count(0, "ZeRO stage", 3), default=0, metavar="STAGE",
                    help="ZeRO stage over --devices: 1 partitions the optimizer states, 2 also "
                    "the gradients, 3 also the weights (default 0: plain data parallel)")  # fmt: skip
+    t.add_argument("--tp", type=count(1, "--tp", 10**4), default=1, metavar="T",
+                   help="tensor parallel degree (Megatron column/row splits; must divide the "
+                   "attention heads)")  # fmt: skip
+    t.add_argument("--pp", type=count(1, "--pp", 10**4), default=1, metavar="P",
+                   help="pipeline stages (at most one per layer)")  # fmt: skip
+    t.add_argument("--micro-batches", type=count(1, "--micro-batches", 10**6), metavar="M",
+                   help="the pipeline's micro-batches per step (the same as --accumulate M)")  # fmt: skip
     t.add_argument("--gpus-per-node", type=count(1, "--gpus-per-node", 10**4), default=8,
                    metavar="G", help="devices per node: within one the chip's intra-node link "
                    "(NVLink), beyond it the NIC (default 8)")  # fmt: skip
@@ -112,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
                        convention=args.convention, devices=args.devices,
                        zero=args.zero, max_batch=args.max_batch,
                        checkpointing=args.checkpoint, gpus_per_node=args.gpus_per_node,
-                       overlap=args.overlap, intra=args.intra, inter=args.inter)  # fmt: skip
+                       overlap=args.overlap, intra=args.intra, inter=args.inter,
+                       tensor=args.tp, pipeline=args.pp,
+                       micro_batches=args.micro_batches)  # fmt: skip
     emit(render_training(result, args.format), out)
     if spec is not None:
         warn_unverified(spec)

@@ -14,24 +14,27 @@ if TYPE_CHECKING:
 
 def communication_lines(c: Communication) -> list[str]:
     """The block: the plan and its link, one row per collective, the total, the units."""
-    nodes = -(-c.devices // c.gpus_per_node)
+    nodes, everyone = c.nodes, max(c.devices, c.total_devices)
     where = (f"1 node of up to {c.gpus_per_node}" if nodes == 1 else
              f"{nodes} nodes of {c.gpus_per_node}")  # fmt: skip
+    if everyone != c.devices:
+        where = f"{everyone} devices, {where}"
     if c.link is None:
         on = "no link named (--hardware or --intra): bytes only"
     else:
         on = (f"{c.link.name}: {format_rate(c.link.bandwidth, 'B/s')} per direction, latency "
               f"{c.link.latency * 1e6:g} us per ring step")  # fmt: skip
-    lines = [f"communication per device, {c.devices} devices ({where}), ZeRO-{c.zero}, "
-             f"ring collectives over {on}"]  # fmt: skip
-    head = ["collective", "of", "phase", "buffer", "per step", "sent", "time"]
+    lines = [f"communication per device, {c.devices} data-parallel replicas ({where}), "
+             f"ZeRO-{c.zero}, ring collectives over {on}"]  # fmt: skip
+    head = ["collective", "of", "phase", "over", "buffer", "per step", "sent", "time"]
     table = [head]
     for x in c.collectives:
-        table.append([x.kind, x.what, x.phase, format_bytes(x.bytes), f"x{x.count}",
-                      format_bytes(x.sent), _time(c, x.time_s)])  # fmt: skip
-    table.append(["total", "", "", "", "", format_bytes(c.sent), _time(c, c.time_s)])
+        table.append([x.kind, x.what, x.phase, f"{x.group} {x.link}".rstrip(),
+                      format_bytes(x.bytes), f"x{x.count}", format_bytes(x.sent),
+                      _time(c, x.time_s)])  # fmt: skip
+    table.append(["total", "", "", "", "", "", format_bytes(c.sent), _time(c, c.time_s)])
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    lines += ["  ".join(v.ljust(w) if i < 3 else v.rjust(w) for i, (v, w) in
+    lines += ["  ".join(v.ljust(w) if i < 4 else v.rjust(w) for i, (v, w) in
                         enumerate(zip(row, widths, strict=True))).rstrip() for row in table]  # fmt: skip
     if c.layers:
         lines.append("  sent per unit (FSDP's wrapping: each layer of an nn.ModuleList, the "

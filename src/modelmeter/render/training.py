@@ -99,7 +99,7 @@ def _memory(r: TrainingResult) -> list[str]:
     z = r.sharded
     if z is not None:
         lines.append(
-            f"  per device, {z.devices} devices, ZeRO-{z.stage}: model states "
+            f"  per device, {_plan(r)}ZeRO-{z.stage}: model states "
             f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
             f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
             + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); each "
@@ -129,6 +129,14 @@ def _phases(r: TrainingResult) -> list[str]:
     return lines
 
 
+def _plan(r: TrainingResult) -> str:
+    z, p = r.sharded, r.parallel
+    if p is None:
+        return f"{z.devices} devices, " if z is not None else ""
+    return (f"{p.data * p.model_parallel} devices = data {p.data} x tensor {p.tensor} x "
+            f"pipeline {p.pipeline}, ")
+
+
 def _step(r: TrainingResult) -> list[str]:
     """The step's time (compute, and the communication it waits for), throughput and MFU."""
     if r.time is None:
@@ -145,8 +153,14 @@ def _step(r: TrainingResult) -> list[str]:
     if c is not None:
         hidden = ("none overlapped: added to the compute" if c.overlap == "none" else
                   "full overlap: only what the compute cannot hide is added")  # fmt: skip
-        lines.append(f"  = compute {format_seconds(t.compute_s)} + communication "
-                     f"{format_seconds(t.communication_s)} ({hidden}; --overlap)")  # fmt: skip
+        split = "" if r.parallel is None else (
+            f" (one device's 1/{t.model_parallel} of the step's work)")
+        bubble = "" if not t.bubble_s else (
+            f" + pipeline bubble {format_seconds(t.bubble_s)} ((p-1)/(m+p-1) = "
+            f"{r.parallel.bubble:.1%} of compute and bubble)")  # fmt: skip
+        lines.append(f"  = compute {format_seconds(t.compute_s)}{split}{bubble} + "
+                     f"communication {format_seconds(t.communication_s)} ({hidden}; "
+                     "--overlap)")  # fmt: skip
     return lines
 
 
