@@ -178,7 +178,8 @@ def step_communication(categories: dict[str, int], report: Report, *, devices: i
     collectives = [Collective(kind, what, phase, b, c, *cost(kind, b, c, n, ring), n,
                               "" if ring is None else ring.name)
                    for kind, what, phase, b, c in plan if n > 1]  # fmt: skip
-    layers = _layers(report, categories, collectives, n)
+    # per unit only for data parallelism alone: a tensor / pipeline device holds a share
+    layers = [] if extra else _layers(report, categories, collectives, n)
     collectives += [Collective(kind, what, phase, b, c, *cost(kind, b, c, g, ln), g,
                                "" if ln is None else ln.name)
                     for kind, what, phase, b, c, g, ln in extra]  # fmt: skip
