@@ -109,3 +109,63 @@ def test_checkpoint_adds_a_recompute_phase(capsys: pytest.CaptureFixture[str],
     assert "recompute x1" in out and "activation checkpointing" in out
     code, _, err = run(capsys, "train", model, "-i", "8x64", "--checkpoint")
     assert code == 2 and "nn.ModuleList" in one_error(err)
+
+
+def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    # fp32, 12,448 parameters: gradients 49,792 B; DP over 16 (2 nodes of 8, NVLink 4 + NDR):
+    # all-reduce sends 2 x 15/16 x 49,792 = 93,360 B per device, 30 steps x 5 us + 93,360 / 50e9
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16",
+                       "--hardware", "h100-sxm", "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    c = d["communication"]
+    assert (c["nodes"], c["link"]["name"], c["overlap"]) == (2, "nvlink4+ib-ndr", "none")
+    assert c["collectives"][0]["sent_per_device"] == 93_360
+    assert c["time_s"] == pytest.approx(30 * 5e-6 + 93_360 / 50e9)
+    t = d["time"]
+    assert t["step_s"] == pytest.approx(t["compute_s"] + t["communication_s"])
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+                       "--hardware", "h100-sxm", "--gpus-per-node", "16", "--overlap", "full")  # fmt: skip
+    assert code == 0
+    assert "16 data-parallel replicas (1 node of up to 16), ZeRO-3, ring collectives over nvlink4" in out
+    assert "reduce-scatter" in out and "full overlap" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--devices", "16", "--hardware", "a100-pcie-80gb"], "need an inter-node link"),
+        (["--devices", "2", "--hardware", "t4"], "names no intra-node link"),
+        (["--devices", "2", "--intra", "nvlink9"], "nvlink9"),
+        (["--devices", "2", "--overlap", "half"], "half"),
+        (["--devices", "2", "--gpus-per-node", "0"], "must be >= 1"),
+        (["--devices", "6", "--tp", "4"], "6 devices do not split into tensor 4"),
+        (["--devices", "3", "--pp", "3"], "needs repeated layers"),
+        (["--devices", "2", "--pp", "2", "--micro-batches", "4", "--accumulate", "2"], "differ"),
+    ],
+)
+def test_bad_plans_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,
+                                       args: list[str], message: str) -> None:  # fmt: skip
+    code, _, err = run(capsys, "train", model, "-i", "8x64", *args)
+    assert code == 2
+    assert message in one_error(err)
+
+
+def test_tensor_and_pipeline_parallel(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    (tmp_path / "t.py").write_text(
+        "import torch.nn as nn\n\n\nclass T(nn.Module):\n    num_heads = 4\n\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.layers = nn.ModuleList(nn.Linear(8, 8) for _ in range(4))\n\n"
+        "    def forward(self, x):\n        for layer in self.layers:\n            x = layer(x)\n"
+        "        return x\n", encoding="utf-8")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "train", "t.py:T", "-i", "2x8", "--devices", "8", "--tp", "2",
+                       "--pp", "2", "--micro-batches", "4", "--hardware", "h100-sxm")  # fmt: skip
+    assert code == 0
+    assert "8 devices = data 2 x tensor 2 x pipeline 2" in out
+    assert "pipeline bubble" in out and "send/recv" in out
+    code, _, err = run(capsys, "train", "t.py:T", "-i", "2x8", "--devices", "3", "--tp", "3")
+    assert code == 2 and "does not divide the model's 4 attention heads" in one_error(err)
+    code, _, err = run(capsys, "train", "t.py:T", "-i", "2x8", "--devices", "8", "--pp", "8")
+    assert code == 2 and "8 pipeline stages for 4 layers" in one_error(err)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelmeter.analysis.communication import Communication
+from modelmeter.analysis.parallel import ParallelPlan
 from modelmeter.analysis.roofline import roofline
 from modelmeter.analysis.sharding import ShardedStates
 from modelmeter.builder import cost_of
@@ -51,13 +53,22 @@ class StepTime:
     peak_flops: float
     dtype: str
     capacity: float | None
+    communication_s: float = 0.0  # the communication the step waits for (not overlapped)
+    bubble_s: float = 0.0  # the pipeline's idle time
+    model_parallel: int = 1  # devices one replica is split over (tensor x pipeline)
+
+    @property
+    def compute_s(self) -> float:
+        return sum(self.phases.values())
 
     @property
     def step_s(self) -> float:
-        return sum(self.phases.values())
+        return self.compute_s + self.bubble_s + self.communication_s
 
     def to_dict(self) -> dict[str, Any]:
         return {"chip": self.chip, "phases_s": dict(self.phases), "step_s": self.step_s,
+                "compute_s": self.compute_s, "communication_s": self.communication_s,
+                "bubble_s": self.bubble_s, "model_parallel": self.model_parallel,
                 "peak_flops": self.peak_flops, "dtype": self.dtype,
                 "capacity_bytes": self.capacity}  # fmt: skip
 
@@ -79,6 +90,8 @@ class TrainingResult:
     notes: list[str] = field(default_factory=list)
     sharded: ShardedStates | None = None  # model states per device under ZeRO
     max_batch: int | None = None  # the largest micro-batch that fits, when it was searched
+    communication: Communication | None = None  # the collectives of a step over devices
+    parallel: ParallelPlan | None = None  # tensor / pipeline parallel plan
 
     # ---- figures -------------------------------------------------------------------------
     @property
@@ -141,7 +154,8 @@ class TrainingResult:
         if self.time is None or not self.time.step_s:
             return None
         n = self.tokens if self.tokens is not None else self.samples
-        return None if n is None else n * self.accumulate / self.time.step_s
+        mp = self.time.model_parallel
+        return None if n is None else n * self.accumulate / self.time.step_s / mp
 
     @property
     def mfu(self) -> float | None:
@@ -150,7 +164,7 @@ class TrainingResult:
             return None
         p = self.phases
         work = p["forward"].flops + p["backward"].flops
-        return work / self.time.step_s / self.time.peak_flops
+        return work / self.time.model_parallel / self.time.step_s / self.time.peak_flops
 
     def to_dict(self) -> dict[str, Any]:
         s = self.setup
@@ -179,6 +193,9 @@ class TrainingResult:
                 "peak": self.peak.to_dict(),
                 "per_device": None if self.sharded is None else self.sharded.to_dict(),
             },
+            "communication": None if self.communication is None else
+            self.communication.to_dict(),
+            "parallel": None if self.parallel is None else self.parallel.to_dict(),
             "time": None if self.time is None else {
                 **self.time.to_dict(), "fits": self.fits, "throughput": self.throughput,
                 "throughput_unit": "tokens/s" if self.tokens is not None else "samples/s",
@@ -225,7 +242,8 @@ def find_peak(report: Report, memory: StepMemory, accumulate: int) -> Peak:
 
 def step_time(result: TrainingResult, spec: HardwareSpec) -> StepTime:
     """Roofline time per phase of the whole step on ``spec``: forward and backward k times,
-    the gradient additions of micro-batches 2..k at the memory bandwidth, the optimizer once."""
+    the gradient additions of micro-batches 2..k at the memory bandwidth, the optimizer once;
+    and the result's communication the step waits for."""
     k = result.accumulate
     times: dict[str, float] = {}
     fwd = roofline(result.report, spec, phase="forward")
@@ -236,7 +254,14 @@ def step_time(result: TrainingResult, spec: HardwareSpec) -> StepTime:
     times["backward"] += (k - 1) * (acc.bytes_read + acc.bytes_written) / (
         spec.bandwidth * spec.efficiency_memory
     )
-    return StepTime(spec.name, times, fwd.peak, fwd.dtype, spec.capacity)
+    plan, mp, bubble = result.parallel, 1, 0.0
+    if plan is not None:  # one device's share of the work, ideally split; the pipeline idles
+        mp = plan.model_parallel
+        times = {k: v / mp for k, v in times.items()}
+        bubble = sum(times.values()) * (plan.pipeline - 1) / plan.micro_batches
+    comm = result.communication
+    exposed = 0.0 if comm is None else comm.exposed_s(sum(times.values()))
+    return StepTime(spec.name, times, fwd.peak, fwd.dtype, spec.capacity, exposed, bubble, mp)
 
 
 __all__ = ["SCHEMA", "Peak", "StepTime", "TrainingResult", "accumulation_cost", "find_peak",

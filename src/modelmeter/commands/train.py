@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from modelmeter.analysis.communication import OVERLAPS
 from modelmeter.commands.options import (
     MODEL_HELP,
     add_chip_options,
@@ -22,6 +23,7 @@ from modelmeter.commands.options import (
 from modelmeter.commands.paths import check_command_outputs
 from modelmeter.errors import InputError
 from modelmeter.events import OPTIMIZERS, PRECISIONS, VARIANTS
+from modelmeter.hardware.links import LINK_NAMES
 from modelmeter.inputs import InputRequest
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import TRAINING_FORMATS
@@ -61,6 +63,23 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     t.add_argument("--zero", type=count(0, "ZeRO stage", 3), default=0, metavar="STAGE",
                    help="ZeRO stage over --devices: 1 partitions the optimizer states, 2 also "
                    "the gradients, 3 also the weights (default 0: plain data parallel)")  # fmt: skip
+    t.add_argument("--tp", type=count(1, "--tp", 10**4), default=1, metavar="T",
+                   help="tensor parallel degree (Megatron column/row splits; must divide the "
+                   "attention heads)")  # fmt: skip
+    t.add_argument("--pp", type=count(1, "--pp", 10**4), default=1, metavar="P",
+                   help="pipeline stages (at most one per layer)")  # fmt: skip
+    t.add_argument("--micro-batches", type=count(1, "--micro-batches", 10**6), metavar="M",
+                   help="the pipeline's micro-batches per step (the same as --accumulate M)")  # fmt: skip
+    t.add_argument("--gpus-per-node", type=count(1, "--gpus-per-node", 10**4), default=8,
+                   metavar="G", help="devices per node: within one the chip's intra-node link "
+                   "(NVLink), beyond it the NIC (default 8)")  # fmt: skip
+    t.add_argument("--overlap", choices=OVERLAPS, default="none",
+                   help="communication overlapped with compute: none (default: added to the "
+                   "step) or full (only what the compute cannot hide is added)")  # fmt: skip
+    t.add_argument("--intra", metavar="LINK", choices=LINK_NAMES,
+                   help="the link within a node (default: the chip's own)")  # fmt: skip
+    t.add_argument("--inter", metavar="LINK", choices=LINK_NAMES,
+                   help="the link between nodes, one NIC per GPU (default: the chip's own)")  # fmt: skip
     t.add_argument("--checkpoint", action="store_true",
                    help="activation checkpointing of the repeated blocks (the children of an "
                    "nn.ModuleList): their forward runs again in the backward (phase "
@@ -100,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
                        precision=args.precision, accumulate=args.accumulate, hardware=spec,
                        convention=args.convention, devices=args.devices,
                        zero=args.zero, max_batch=args.max_batch,
-                       checkpointing=args.checkpoint)  # fmt: skip
+                       checkpointing=args.checkpoint, gpus_per_node=args.gpus_per_node,
+                       overlap=args.overlap, intra=args.intra, inter=args.inter,
+                       tensor=args.tp, pipeline=args.pp,
+                       micro_batches=args.micro_batches)  # fmt: skip
     emit(render_training(result, args.format), out)
     if spec is not None:
         warn_unverified(spec)

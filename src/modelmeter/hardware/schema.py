@@ -30,6 +30,7 @@ from typing import Any
 
 from modelmeter.errors import ModelmeterError
 from modelmeter.hardware.attainable import BASES, RUNTIMES
+from modelmeter.hardware.links import LINK_NAMES
 from modelmeter.hardware.quantities import figure_rule, format_si
 from modelmeter.registry import FAMILIES
 from modelmeter.units import DTYPE_BYTES, canonical_dtype
@@ -152,6 +153,11 @@ SCHEMA: tuple[Field, ...] = (
         Field("memory", "fraction", "efficiency_memory"),
         _KERNELS,
         _DTYPE_KERNELS,
+    )),
+    # the device's usual links (hardware/links.py), between the GPUs of a node and between nodes
+    Field("interconnect", "table", omit_empty=True, table=(
+        Field("intra", "text", "intra_link", omit_none=True, choices=LINK_NAMES),
+        Field("inter", "text", "inter_link", omit_none=True, choices=LINK_NAMES),
     )),
     # what real kernels attain, beside the datasheet figures above (hardware/attainable.py)
     Field("attainable", "section", omit_none=True, table=(
@@ -380,19 +386,6 @@ def to_toml(spec: HardwareSpec) -> str:
     return "\n".join(_toml_table("", SCHEMA, to_dict(spec))) + "\n"
 
 
-
-__all__ = [
-    "SCHEMA",
-    "Field",
-    "KINDS",
-    "KERNEL_CLASSES",
-    "PEAK_DTYPES",
-    "RUNTIME_KEYS",
-    "TOP_KEYS",
-    "TABLE_KEYS",
-    "HardwareSpecError",
-    "SpecFieldError",
-    "check",
-    "to_dict",
-    "to_toml",
-]
+__all__ = ["SCHEMA", "Field", "KINDS", "KERNEL_CLASSES", "PEAK_DTYPES", "RUNTIME_KEYS",
+           "TOP_KEYS", "TABLE_KEYS", "HardwareSpecError", "SpecFieldError", "check", "to_dict",
+           "to_toml"]  # fmt: skip

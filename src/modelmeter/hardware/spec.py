@@ -61,6 +61,8 @@ class HardwareSpec(KernelTables):
     launch_overhead: float | None = None
     runtime_overhead: Mapping[str, float] = field(default_factory=dict)
     attainable: Attainable | None = None  # [attainable]: what real kernels reach
+    intra_link: str | None = None  # [interconnect] intra: a link of hardware/links.py
+    inter_link: str | None = None  # [interconnect] inter: between nodes
 
     def __post_init__(self) -> None:
         if isinstance(self.attainable, Mapping):  # as the loader reads it

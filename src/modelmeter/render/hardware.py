@@ -186,7 +186,7 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
                 else f"{v:.3g}"
             )
             lines.append((f"{header}.{cls}", text + " of the roofline"))
-    lines += attainable_lines(spec)
+    lines += attainable_lines(spec) + _link_lines(spec)
     if spec.path:
         lines.append(("file", spec.path))
     return lines
@@ -208,3 +208,17 @@ def render_hardware_show(spec: HardwareSpec, fmt: str = "table", *, width: int =
     for k, v in show_lines(spec):
         grid.add_row(k, v)
     return to_text(grid, width)
+
+
+def _link_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
+    """The device's usual links ([interconnect]) with their figures and sources."""
+    from modelmeter.hardware.links import link
+
+    out = []
+    for key, name in (("intra", spec.intra_link), ("inter", spec.inter_link)):
+        if name:
+            ln = link(name)
+            out.append((f"interconnect.{key}", f"{name}: {ln.display_name}, "
+                        f"{format_rate(ln.bandwidth, 'B/s')} per direction, latency "
+                        f"{ln.latency * 1e6:g} us · {ln.source} ({ln.notes})"))  # fmt: skip
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelmeter.render.communication import communication_lines
 from modelmeter.render.formats import TRAINING_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
 from modelmeter.units import (
@@ -36,8 +37,9 @@ def render_training(result: TrainingResult, fmt: str = "table") -> str:
         return dumps(result.to_dict())
     if fmt != "table":
         raise unknown_format(fmt, TRAINING_FORMATS)
-    return "\n".join([*_setup(result), "", *_memory(result), "", *_phases(result),
-                      *_notes(result)]) + "\n"  # fmt: skip
+    comm = [] if result.communication is None else ["", *communication_lines(result.communication)]
+    return "\n".join([*_setup(result), "", *_memory(result), "", *_phases(result), *comm,
+                      *_step(result), *_notes(result)]) + "\n"  # fmt: skip
 
 
 def _setup(r: TrainingResult) -> list[str]:
@@ -97,7 +99,7 @@ def _memory(r: TrainingResult) -> list[str]:
     z = r.sharded
     if z is not None:
         lines.append(
-            f"  per device, {z.devices} devices, ZeRO-{z.stage}: model states "
+            f"  per device, {_plan(r)}ZeRO-{z.stage}: model states "
             f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
             f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
             + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); each "
@@ -118,22 +120,47 @@ def _phases(r: TrainingResult) -> list[str]:
         row = [names.get(phase, phase), format_count(c.macs), format_count(c.flops),
                format_bytes(c.bytes_read), format_bytes(c.bytes_written)]  # fmt: skip
         if r.time is not None:
-            t = r.time.step_s if phase == "step" else r.time.phases[phase]
+            t = r.time.compute_s if phase == "step" else r.time.phases[phase]
             row.append(format_seconds(t))
         table.append(row)
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
                        enumerate(zip(row, widths, strict=True))) for row in table]  # fmt: skip
-    if r.time is not None:
-        unit = "tokens/s" if r.tokens is not None else "samples/s"
-        tp = r.throughput
-        mfu = r.mfu
-        lines.append(
-            f"step {format_seconds(r.time.step_s)} on {r.time.chip}: "
-            f"{'-' if tp is None else f'{tp:,.0f}'} {unit}, MFU "
-            f"{'-' if mfu is None else f'{100 * mfu:.1f}%'} (forward and backward FLOPs over "
-            f"{format_peak(r.time.peak_flops, r.time.dtype)} {r.time.dtype})"
-        )
+    return lines
+
+
+def _plan(r: TrainingResult) -> str:
+    z, p = r.sharded, r.parallel
+    if p is None:
+        return f"{z.devices} devices, " if z is not None else ""
+    return (f"{p.data * p.model_parallel} devices = data {p.data} x tensor {p.tensor} x "
+            f"pipeline {p.pipeline}, ")
+
+
+def _step(r: TrainingResult) -> list[str]:
+    """The step's time (compute, and the communication it waits for), throughput and MFU."""
+    if r.time is None:
+        return []
+    t, unit, tp, mfu = r.time, "tokens/s" if r.tokens is not None else "samples/s", r.throughput, r.mfu
+    lines = [
+        f"step {format_seconds(t.step_s)} on {t.chip}: "
+        f"{'-' if tp is None else f'{tp:,.0f}'} {unit}"
+        f"{' per device' if r.communication is not None else ''}, MFU "
+        f"{'-' if mfu is None else f'{100 * mfu:.1f}%'} (forward and backward FLOPs over "
+        f"{format_peak(t.peak_flops, t.dtype)} {t.dtype})"
+    ]
+    c = r.communication
+    if c is not None:
+        hidden = ("none overlapped: added to the compute" if c.overlap == "none" else
+                  "full overlap: only what the compute cannot hide is added")  # fmt: skip
+        split = "" if r.parallel is None else (
+            f" (one device's 1/{t.model_parallel} of the step's work)")
+        bubble = "" if not t.bubble_s else (
+            f" + pipeline bubble {format_seconds(t.bubble_s)} ((p-1)/(m+p-1) = "
+            f"{r.parallel.bubble:.1%} of compute and bubble)")  # fmt: skip
+        lines.append(f"  = compute {format_seconds(t.compute_s)}{split}{bubble} + "
+                     f"communication {format_seconds(t.communication_s)} ({hidden}; "
+                     "--overlap)")  # fmt: skip
     return lines
 
 

@@ -8,6 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from modelmeter.analysis.communication import OVERLAPS, plan_link, step_communication
+from modelmeter.analysis.parallel import (
+    check_plan,
+    device_categories,
+    heads_of,
+    layout,
+    split_collectives,
+)
 from modelmeter.analysis.sharding import zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
@@ -44,6 +52,13 @@ def train(
     zero: int = 0,
     max_batch: bool = False,
     checkpointing: bool = False,
+    gpus_per_node: int = 8,
+    overlap: str = "none",
+    intra: str | None = None,
+    inter: str | None = None,
+    tensor: int = 1,
+    pipeline: int = 1,
+    micro_batches: int | None = None,
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -54,16 +69,33 @@ def train(
     result at the largest micro-batch whose peak fits ``hardware``'s memory (its
     ``max_batch`` set; the inputs' first dimension is what grows); ``checkpointing``: the
     repeated blocks (children of an ``nn.ModuleList``) checkpointed, their recomputation
-    counted as phase ``recompute`` (the model itself is not changed)."""
+    counted as phase ``recompute`` (the model itself is not changed). Over ``devices`` > 1
+    the step's collectives (``analysis/communication.py``) run over ``intra`` (default: the
+    chip's ``[interconnect]`` intra link) within nodes of ``gpus_per_node`` and ``inter``
+    between them; ``overlap`` "none" adds their time to the compute, "full" hides what the
+    compute can. ``tensor`` / ``pipeline``: Megatron-style tensor parallel degree and pipeline
+    stages (``analysis/parallel.py``) over ``micro_batches`` (the accumulation's)."""
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
     if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
         raise InputError(f"accumulate must be a whole number >= 1 (got {accumulate!r})")
     setup = StepSetup(optimizer, variant, precision, lr=lr, weight_decay=weight_decay,
                       checkpointing=checkpointing)  # fmt: skip
-    zero_states({k: 0 for k in _STATES}, devices, zero)  # a bad plan fails before tracing
+    if micro_batches is not None:
+        if accumulate not in (1, micro_batches):
+            raise InputError(f"--micro-batches {micro_batches} and --accumulate {accumulate} "
+                             "differ: the pipeline's micro-batches are the accumulation's")  # fmt: skip
+        accumulate = micro_batches
+    check_plan(devices, tensor, pipeline, accumulate)  # a bad plan fails before tracing
+    zero_states({k: 0 for k in _STATES}, devices, zero)
+    ring = _ring(hardware, devices, gpus_per_node, overlap, intra, inter)
     model, request, label = _prepare(model, inputs, batch)
-    plan = _Plan(setup, accumulate, convention, devices, zero, hardware)
+    heads = heads_of(model)
+    if tensor > 1 and heads is not None and heads % tensor:
+        raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
+                         f"{heads} attention heads")  # fmt: skip
+    plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
+                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads))  # fmt: skip
     if max_batch:
         return _largest(model, request, label, plan)
     return _step(model, request, label, plan)
@@ -77,6 +109,27 @@ class _Plan:
     devices: int
     zero: int
     hardware: HardwareSpec | None
+    cluster: tuple[int, str, Any] = (8, "none", None)  # GPUs per node, overlap, links(n)
+    split: tuple[int, int, int | None] = (1, 1, None)  # tensor, pipeline, attention heads
+
+
+def _ring(spec: HardwareSpec | None, devices: int, gpus_per_node: int, overlap: str,
+          intra: str | None, inter: str | None) -> Any:  # fmt: skip
+    """The link a collective over n devices runs at, as a function of n (None: no chip or
+    link named: bytes only)."""
+    if isinstance(gpus_per_node, bool) or not isinstance(gpus_per_node, int) or gpus_per_node < 1:
+        raise InputError(f"GPUs per node must be a whole number >= 1 (got {gpus_per_node!r})")
+    if overlap not in OVERLAPS:
+        raise InputError(f"unknown overlap {overlap!r}; use one of {', '.join(OVERLAPS)}")
+    intra = intra or (spec.intra_link if spec is not None else None)
+    inter = inter or (spec.inter_link if spec is not None else None)
+    if devices < 2 or (spec is None and intra is None):
+        return lambda n: None
+    if spec is not None and intra is None:
+        raise InputError(f"{spec.name} names no intra-node link: give one with --intra "
+                         "(e.g. nvlink4, pcie4)")  # fmt: skip
+    plan_link(intra, inter, devices, gpus_per_node)  # the widest group's link must exist
+    return lambda n: plan_link(intra, inter, n, gpus_per_node)
 
 
 def _prepare(model: Any, inputs: Any, batch: int | None) -> tuple[Any, InputRequest, Any]:
@@ -117,9 +170,30 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
         notes=[*trace.notes, *_notes(setup, memory)],
     )
     if plan.devices > 1 or plan.zero:
-        result = replace(result, sharded=zero_states(result.categories, plan.devices, plan.zero))
+        result = _sharded(result, model, plan)
     if plan.hardware is not None:
         result = replace(result, time=step_time(result, plan.hardware))
+    return result
+
+
+def _sharded(result: TrainingResult, model: Any, plan: _Plan) -> TrainingResult:
+    """The per-device model states and the step's communication under the plan."""
+    (tensor, pipeline, heads), (per_node, overlap, links) = plan.split, plan.cluster
+    cats, extra, par, data = result.categories, [], None, plan.devices
+    if tensor > 1 or pipeline > 1:
+        element = max(1, round(cats["weights"] / max(result.params[0], 1)))
+        lay = layout(result.report, heads, element)
+        par = check_plan(plan.devices, tensor, pipeline, plan.accumulate, lay)
+        cats, data = device_categories(cats, lay, par), par.data
+        extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
+                 for c in split_collectives(lay, par)]  # fmt: skip
+    result = replace(result, sharded=zero_states(cats, data, plan.zero), parallel=par)
+    if plan.devices > 1:
+        comm = step_communication(cats, result.report, devices=data, zero=plan.zero,
+                                  accumulate=plan.accumulate, ring=links(plan.devices),
+                                  gpus_per_node=per_node, overlap=overlap, extra=tuple(extra),
+                                  total=plan.devices)  # fmt: skip
+        result = replace(result, communication=comm)
     return result
 
 

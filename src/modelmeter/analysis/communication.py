@@ -1,0 +1,226 @@
+"""The communication of a data-parallel training step (plain, ZeRO-1/2/3): which collectives
+run, how many bytes each device sends, and how long they take over the plan's link. Pure
+arithmetic on a traced step's categories and module tree.
+
+Ring collectives over N devices of a buffer of B bytes (Patarasuk & Yuan 2009; NCCL's rings):
+all-reduce sends 2(N-1)/N · B per device in 2(N-1) steps, reduce-scatter and all-gather
+(N-1)/N · B in N-1 steps. Time: steps · latency + bytes sent / bandwidth per direction (the
+alpha-beta model). The link: within a node (N <= GPUs per node) the chip's intra-node link
+(NVLink, PCIe); beyond, a ring crosses nodes and runs at its slowest link, the NIC (one per
+GPU) or the intra-node link, and pays the slower latency.
+
+What each plan runs per step (Rajbhandari et al. 2020, section 7):
+
+* plain data parallel and ZeRO-1: one all-reduce of the gradients (2Ψ sent per device);
+  ZeRO-1 does it as a reduce-scatter of the gradients and, after the step, an all-gather of
+  the updated weights: the same 2Ψ;
+* ZeRO-2: a reduce-scatter of the gradients per micro-batch (each device keeps only its
+  partition) and one all-gather of the updated weights;
+* ZeRO-3 (FSDP full shard): per micro-batch, an all-gather of the weights in the forward, one
+  again in the backward, and a reduce-scatter of the gradients: 3Ψ, 1.5 x data parallel.
+
+Ψ here is bytes: the gradients (trainable parameters at the gradients' dtype) and the weights
+(every parameter at the model's dtype; ZeRO-3 gathers frozen weights too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modelmeter.errors import InputError
+from modelmeter.hardware.links import Link, link
+
+if TYPE_CHECKING:
+    from modelmeter.report import Report
+
+OVERLAPS = ("none", "full")
+KINDS = ("all-reduce", "reduce-scatter", "all-gather")
+
+
+def ring_sent(kind: str, nbytes: int, devices: int) -> float:
+    """Bytes each device sends in a ring ``kind`` of an ``nbytes`` buffer over ``devices``."""
+    n = devices
+    if kind == "send/recv":  # point to point: the whole buffer to the next stage
+        return float(nbytes)
+    return (2 if kind == "all-reduce" else 1) * (n - 1) * nbytes / n
+
+
+def ring_steps(kind: str, devices: int) -> int:
+    if kind == "send/recv":
+        return 1
+    return (2 if kind == "all-reduce" else 1) * (devices - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Collective:
+    """One collective of the step: its ``kind``, what it moves, in which phase, the buffer's
+    ``bytes``, how many times a step runs it, and per device per step the bytes sent and the
+    time."""
+
+    kind: str
+    what: str
+    phase: str
+    bytes: int
+    count: int
+    sent: float
+    time_s: float
+    group: int = 0  # the devices it runs over (0: the data-parallel replicas)
+    link: str = ""  # the link's name ("": the plan's data-parallel link)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "what": self.what, "phase": self.phase,
+                "buffer_bytes": self.bytes, "per_step": self.count,
+                "sent_per_device": self.sent, "time_s": self.time_s, "group": self.group,
+                "link": self.link}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class LayerTraffic:
+    """One unit the plan communicates by (a repeated block, or the rest of the model): its
+    parameters, their bytes, and the bytes each device sends for it per step."""
+
+    module: str
+    params: int
+    bytes: int
+    sent: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"module": self.module, "params": self.params, "weight_bytes": self.bytes,
+                "sent_per_device": self.sent}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Communication:
+    """The communication of one step of one device (see the module docstring)."""
+
+    devices: int
+    zero: int
+    gpus_per_node: int
+    link: Link | None  # None: no link named (bytes only, times 0)
+    overlap: str
+    collectives: list[Collective]
+    layers: list[LayerTraffic] = field(default_factory=list)
+    total_devices: int = 0  # every device of the plan (0: ``devices``, data parallel alone)
+
+    @property
+    def nodes(self) -> int:
+        return -(-max(self.devices, self.total_devices) // self.gpus_per_node)
+
+    @property
+    def sent(self) -> float:
+        return sum(c.sent for c in self.collectives)
+
+    @property
+    def time_s(self) -> float:
+        return sum(c.time_s for c in self.collectives)
+
+    def exposed_s(self, compute_s: float) -> float:
+        """The communication time the step waits for: all of it with no overlap; with full
+        overlap only what the compute does not hide."""
+        return self.time_s if self.overlap == "none" else max(0.0, self.time_s - compute_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"devices": self.devices, "zero_stage": self.zero,
+                "gpus_per_node": self.gpus_per_node,
+                "nodes": self.nodes, "total_devices": max(self.devices, self.total_devices),
+                "link": None if self.link is None else self.link.to_dict(),
+                "overlap": self.overlap, "sent_per_device": self.sent, "time_s": self.time_s,
+                "collectives": [c.to_dict() for c in self.collectives],
+                "per_layer": [x.to_dict() for x in self.layers]}  # fmt: skip
+
+
+def plan_link(intra: str | None, inter: str | None, devices: int, gpus_per_node: int) -> Link:
+    """The link a ring over ``devices`` runs at: ``intra`` within one node; beyond, the slower
+    of ``intra`` and ``inter`` (bandwidth and latency apart)."""
+    if intra is None:
+        raise InputError("the chip names no intra-node link: name one with --intra (e.g. nvlink4)")
+    try:
+        near = link(intra)
+        if devices <= gpus_per_node:
+            return near
+        if inter is None:
+            raise InputError(f"{devices} devices over nodes of {gpus_per_node} need an "
+                             "inter-node link: name one with --inter (e.g. ib-ndr)")  # fmt: skip
+        far = link(inter)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    return Link(f"{near.name}+{far.name}", f"{near.display_name} within a node, "
+                f"{far.display_name} between nodes", "inter", min(near.bandwidth, far.bandwidth),
+                max(near.latency, far.latency), f"{near.source}; {far.source}")  # fmt: skip
+
+
+def step_communication(categories: dict[str, int], report: Report, *, devices: int, zero: int,
+                       accumulate: int, ring: Link | None, gpus_per_node: int = 8,
+                       overlap: str = "none", extra: tuple[Any, ...] = (),
+                       total: int = 0) -> Communication:  # fmt: skip
+    """The collectives of one step over ``devices`` at ZeRO ``zero`` on link ``ring``; ``extra``
+    (kind, what, phase, bytes, per step, group, link) those of tensor / pipeline groups."""
+    if overlap not in OVERLAPS:
+        raise InputError(f"unknown overlap {overlap!r}; use one of {', '.join(OVERLAPS)}")
+    grads, weights, k, n = categories["gradients"], categories["weights"], accumulate, devices
+    plan: list[tuple[str, str, str, int, int]] = []  # kind, what, phase, bytes, per step
+    if zero <= 1:
+        plan.append(("all-reduce", "gradients", "backward", grads, 1))
+    else:
+        plan.append(("reduce-scatter", "gradients", "backward", grads, k))
+        if zero == 2:
+            plan.append(("all-gather", "updated weights", "optimizer", grads, 1))
+    if zero == 3:
+        plan[:0] = [("all-gather", "weights", "forward", weights, k),
+                    ("all-gather", "weights", "backward", weights, k)]  # fmt: skip
+
+    def cost(kind: str, nbytes: int, count: int, g: int, ln: Link | None) -> tuple[float, float]:
+        sent = ring_sent(kind, nbytes, g) * count
+        steps = ring_steps(kind, g) * count if nbytes else 0
+        return sent, 0.0 if ln is None else steps * ln.latency + sent / ln.bandwidth
+
+    collectives = [Collective(kind, what, phase, b, c, *cost(kind, b, c, n, ring), n,
+                              "" if ring is None else ring.name)
+                   for kind, what, phase, b, c in plan if n > 1]  # fmt: skip
+    # per unit only for data parallelism alone: a tensor / pipeline device holds a share
+    layers = [] if extra else _layers(report, categories, collectives, n)
+    collectives += [Collective(kind, what, phase, b, c, *cost(kind, b, c, g, ln), g,
+                               "" if ln is None else ln.name)
+                    for kind, what, phase, b, c, g, ln in extra]  # fmt: skip
+    return Communication(n, zero, gpus_per_node, ring, overlap, collectives, layers, total)
+
+
+def _units(report: Report) -> list[tuple[str, int, int]]:
+    """(name, parameters, trainable parameters) of the units a sharded step communicates by:
+    each child of an ``nn.ModuleList`` (a transformer's layers, as FSDP's auto-wrap policy
+    wraps them) and the rest of the model as one."""
+    units, inside = [], 0
+    trainable_inside = 0
+    for node in report.modules():
+        if node.type == "ModuleList":
+            for child in node.children:
+                p = child.total_params()
+                units.append((child.name, p.params, p.trainable))
+                inside += p.params
+                trainable_inside += p.trainable
+    total = report.root.total_params()
+    rest = ("(outside the layers)" if units else "(the model)", total.params - inside,
+            total.trainable - trainable_inside)  # fmt: skip
+    return [rest, *units] if rest[1] else units
+
+
+def _layers(report: Report, categories: dict[str, int], collectives: list[Collective],
+            devices: int) -> list[LayerTraffic]:  # fmt: skip
+    """Each unit's share of the traffic: the weights' collectives by its parameters, the
+    gradients' by its trainable ones."""
+    total = report.root.total_params()
+    out = []
+    for name, params, trainable in _units(report):
+        sent = 0.0
+        for c in collectives:
+            of, whole = (params, total.params) if c.what == "weights" else (trainable,
+                                                                             total.trainable)
+            sent += c.sent * of / whole if whole else 0.0
+        wbytes = categories["weights"] * params // max(total.params, 1)
+        out.append(LayerTraffic(name, params, wbytes, sent))
+    return out
+
+
+__all__ = ["KINDS", "OVERLAPS", "Collective", "Communication", "LayerTraffic", "plan_link",
+           "ring_sent", "ring_steps", "step_communication"]  # fmt: skip

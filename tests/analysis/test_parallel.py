@@ -1,0 +1,110 @@
+"""Tensor and pipeline parallelism over a traced step: per-device model states, the
+collectives the split adds, the bubble, and the plans that cannot run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from modelmeter.analysis.parallel import check_plan
+from modelmeter.errors import InputError
+from modelmeter.hardware import load_spec
+from modelmeter.usecases.train import train
+
+
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8, bias=False)  # 64 parameters, split
+        self.ln = nn.LayerNorm(8)  # 16, replicated
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return self.ln(x + self.fc(x))
+
+
+class Tiny(nn.Module):
+    """Embedding 100 x 8 (800), 4 blocks (4 x 80), head 8 -> 100 (800): 1,920 parameters, of
+    which 1,856 in split modules (800 + 4 x 64 + 800) and 64 replicated (the LayerNorms)."""
+
+    num_heads = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(100, 8)
+        self.layers = nn.ModuleList(Block() for _ in range(4))
+        self.head = nn.Linear(8, 100, bias=False)
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        x = self.emb(x)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+def _train(**kw):  # noqa: ANN003, ANN202
+    return train(Tiny(), "2x16:int64", optimizer="sgd", **kw)
+
+
+def test_tensor_parallel_splits_the_weight_matrices() -> None:
+    # t = 2: 1,856 / 2 + 64 = 992 parameters per device; fp32 weights 992 x 4 = 3,968 bytes,
+    # gradients the same, SGD's momentum the same
+    r = _train(devices=2, tensor=2)
+    assert r.params == (1920, 1920)
+    z = r.sharded
+    assert (z.weights, z.gradients, z.optimizer) == (3968, 3968, 3968)
+    # 2 all-reduces of each layer's output (2 x 16 x 8 x 4 B = 1,024) per layer in the forward,
+    # 2 in the backward: 2 x 4 = 8 calls each, 2 x 1/2 x 1,024 = 1,024 sent per call
+    acts = [(c.kind, c.what, c.bytes, c.count, c.sent, c.group)
+            for c in r.communication.collectives]  # fmt: skip
+    assert acts == [("all-reduce", "activations", 1024, 8, 8192, 2),
+                    ("all-reduce", "activation gradients", 1024, 8, 8192, 2)]  # fmt: skip
+
+
+def test_pipeline_stages_and_their_point_to_point_traffic() -> None:
+    # p = 2: the worst stage holds the rest (1,600) and ceil(4/2) = 2 layers (160): 1,760
+    # parameters, 7,040 bytes of fp32 weights; p = 3 the same (ceil(4/3) = 2)
+    for p in (2, 3):
+        assert _train(devices=p, pipeline=p, micro_batches=4).sharded.weights == 1760 * 4
+    r = _train(devices=2, pipeline=2, micro_batches=4)
+    # each micro-batch sends its 1,024-byte boundary forward and the gradient back: 4 x 1,024
+    assert [(c.kind, c.what, c.sent) for c in r.communication.collectives] == [
+        ("send/recv", "activations", 4096), ("send/recv", "activation gradients", 4096)]  # fmt: skip
+    assert r.accumulate == 4 and r.parallel.bubble == (2 - 1) / (4 + 2 - 1)  # 0.2
+
+
+def test_the_bubble_and_the_model_parallel_split_in_the_step_time() -> None:
+    one = _train(hardware=load_spec("h100-sxm"), accumulate=4)
+    r = _train(devices=2, pipeline=2, micro_batches=4, hardware=load_spec("h100-sxm"))
+    t = r.time
+    # each device does half the work; the bubble is (p - 1) / m of it: 1/4
+    assert t.compute_s == pytest.approx(one.time.compute_s / 2)
+    assert t.bubble_s == pytest.approx(t.compute_s * (2 - 1) / 4)
+    assert t.bubble_s / (t.compute_s + t.bubble_s) == pytest.approx(0.2)
+    assert t.step_s == pytest.approx(t.compute_s + t.bubble_s + t.communication_s)
+    # tokens per device: 4 micro-batches x 32 tokens per replica, over its 2 devices
+    assert r.throughput == pytest.approx(4 * 32 / t.step_s / 2)
+
+
+def test_data_parallel_replicas_over_what_tensor_and_pipeline_leave() -> None:
+    # 16 devices = data 4 x tensor 2 x pipeline 2; ZeRO-3 over the 4 replicas
+    r = _train(devices=16, tensor=2, pipeline=2, micro_batches=2, zero=3)
+    assert (r.parallel.data, r.sharded.devices) == (4, 4)
+    assert r.communication.to_dict()["total_devices"] == 16
+
+
+def test_bad_plans() -> None:
+    with pytest.raises(InputError, match="tensor parallel degree 3 does not divide the model's "
+                                         "4 attention heads"):  # fmt: skip
+        _train(devices=3, tensor=3)
+    with pytest.raises(InputError, match="5 pipeline stages for 4 layers"):
+        _train(devices=5, pipeline=5)
+    with pytest.raises(InputError, match="6 devices do not split into tensor 4"):
+        _train(devices=6, tensor=4)
+    with pytest.raises(InputError, match="differ"):
+        _train(devices=2, pipeline=2, micro_batches=4, accumulate=2)
+    with pytest.raises(InputError, match="needs repeated layers"):
+        train(nn.Linear(4, 4), (1, 4), devices=2, pipeline=2)
+    with pytest.raises(InputError, match="micro-batches must be"):
+        check_plan(2, 1, 2, 0)
+    assert torch.is_grad_enabled()
