@@ -53,6 +53,8 @@ def measure(name: str | None, shape: list[int], integer: bool) -> dict:
     model = _build(name).train()
     x = (torch.randint(0, 100, shape) if integer else torch.randn(shape))
     opt = torch.optim.AdamW(model.parameters(), foreach=True)
+    from modelmeter.frontends.torch.tracer import _tensors  # outputs as the trace sees them
+
     for _ in range(2):
         out = model(x)
         outs = [t for t in _tensors(out) if t.requires_grad]
@@ -62,21 +64,6 @@ def measure(name: str | None, shape: list[int], integer: bool) -> dict:
         opt.zero_grad(set_to_none=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"measured_peak_bytes": peak - base}
-
-
-def _tensors(obj):  # noqa: ANN001, ANN202
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, (list, tuple)):
-        for o in obj:
-            yield from _tensors(o)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from _tensors(o)
-    elif hasattr(obj, "to_tuple"):
-        yield from _tensors(obj.to_tuple())
 
 
 def predict(name: str | None, shape: list[int], integer: bool) -> dict:

@@ -4,10 +4,8 @@ and the formula; CSV and JSON the same exact figures; a chart) and one-line erro
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +18,6 @@ TINY = {
     "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_head": 2,
     "n_layer": 1, "n_positions": 4096, "vocab_size": 100,
 }  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def no_gc_pauses() -> Iterator[None]:
-    """The garbage collector off while a test traces: transformers' models make reference
-    cycles, and when the collector frees them moves the activation peak between two traces of
-    the same size (the peak a formula is compared with must be reproducible)."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ figures are what the derivations check)."""
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +18,6 @@ from modelmeter.analysis.report_formula import COUNTS, totals
 from modelmeter.errors import InputError
 from modelmeter.models.hf import preset_config
 from modelmeter.usecases.sweep import fit_points, request_at
-
-
-@pytest.fixture(autouse=True)
-def no_gc_pauses() -> Iterator[None]:
-    """The garbage collector off while a test traces: transformers' models make reference
-    cycles, and when the collector frees them moves the activation peak between two traces of
-    the same size (the peak a formula is compared with must be reproducible)."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _one_layer(tmp: Path, preset: str, key: str) -> str:
