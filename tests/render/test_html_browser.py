@@ -179,19 +179,47 @@ def test_shown_totals_equal_the_json_totals(page, resnet18: Report, roof) -> Non
     assert root["Bound"] == doc["roofline"]["bound"]
 
 
-def test_chart_has_one_point_per_module_with_own_ops(page, resnet18: Report, roof) -> None:
+def test_chart_has_one_point_per_group_of_identical_modules(page, resnet18: Report, roof) -> None:
     points = page.eval_on_selector_all(
         "svg.mm-roofline circle.mm-pt", "cs => cs.map(c => c.dataset.module)"
     )
-    expected = [n for n, _ in chart_points(resnet18, roof)]
+    expected = [p.members[0] for p in chart_points(resnet18, roof)]
     assert sorted(points) == sorted(expected) and len(points) == len(set(points))
-    # resnet18: 20 convs + 20 BNs + the ReLUs (1 + 8 blocks) + maxpool + avgpool + fc; the
-    # residual adds are the blocks' own ops (8)
-    assert len(points) == 20 + 20 + 9 + 1 + 1 + 1 + 8
+    # resnet18's 60 modules with own ops (20 convs, 20 BNs, 9 ReLUs, maxpool, avgpool, fc and
+    # the 8 blocks' residual adds), identical ones (type, output shapes, own cost) one point:
+    # - the stem: conv1, bn1, relu, maxpool; the head: avgpool, fc: 6 points;
+    # - layer1 (2 blocks, 64 channels, 56x56 throughout): its 4 convs x4, 4 BNs x4, 2 ReLUs
+    #   x2, 2 adds x2: 4 points;
+    # - layer2..4 each: conv1 (stride 2), the three other 3x3 convs x3, the 1x1 downsample
+    #   conv, its 5 BNs (with the downsample's) x5, ReLUs x2, adds x2: 6 points, 3 x 6 = 18.
+    assert len(points) == 6 + 4 + 18 == 28
     tip = page.locator('circle.mm-pt[data-module="layer1.0.conv1"] title').text_content()
-    assert tip.startswith("layer1.0.conv1 (Conv2d)") and "FLOP/B" in tip and "latency" in tip
+    assert tip.startswith("layer1.0..1.conv1..2 (Conv2d) ×4\n4 identical modules: ")
+    assert "layer1.1.conv2" in tip and "FLOP/B" in tip and "latency" in tip
     box = page.locator("svg.mm-roofline").bounding_box()
     assert box is not None and box["width"] > 600
+
+
+def _picked(pg) -> list[str]:
+    return pg.eval_on_selector_all(
+        "table.mm-tree tr.mm-picked", "rs => rs.map(r => r.dataset.name)"
+    )
+
+
+def test_clicking_a_point_marks_and_shows_its_rows(page) -> None:
+    conv = page.locator('circle.mm-pt[data-module="layer1.0.conv1"]')
+    rows = conv.get_attribute("data-rows").split()
+    assert len(rows) == 4  # the 4 convs of layer1, one point
+    conv.hover()
+    hover = page.eval_on_selector_all("tr.mm-hover", "rs => rs.map(r => r.dataset.id)")
+    assert sorted(hover) == sorted(rows)
+    conv.dispatch_event("click")  # the point may lie under a larger one
+    assert _picked(page) == ["layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1",
+                             "layer1.1.conv2"]  # fmt: skip
+    assert _row(page, "layer1.1.conv2").is_visible()  # its folded ancestors were opened
+    page.locator('circle.mm-pt[data-module="fc"]').dispatch_event("click")
+    assert _picked(page) == ["fc"]  # the previous mark is cleared
+    assert page.errors == []
 
 
 def test_two_notebook_displays_on_one_page_work_apart(browser, resnet18: Report, tmp_path) -> None:

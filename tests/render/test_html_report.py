@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+import torch
 from cli_helpers import run
 from html_checks import check_html, outline, parse_tables, totals_table, tree_rows
 from render.test_render import Tiny
@@ -70,16 +71,69 @@ def test_tiny_numbers_by_hand(tiny: Report) -> None:
 def test_chart_has_one_point_per_module_with_own_ops(tiny: Report, chip) -> None:
     roof = roofline(tiny, chip)
     page = render_html_report(tiny, roof)
-    names = [n for n, _ in chart_points(tiny, roof)]
-    # the modules whose own ops have FLOPs and bytes: the two convs, BN, the ReLUs, pool, fc
+    names = [p.members[0] for p in chart_points(tiny, roof)]
+    # the modules whose own ops have FLOPs and bytes: the two convs, BN, the ReLUs, pool, fc;
+    # none identical (the two ReLUs' outputs differ: 8x32x32 and 16x16x16), so one point each
     assert names == ["features.0", "features.1", "features.2", "features.3", "features.4",
                      "pool", "fc"]  # fmt: skip
+    assert all(p.count == 1 for p in chart_points(tiny, roof))
     assert page.count('<circle class="mm-pt') == len(names)
     for n in names:
         assert f'data-module="{n}"' in page
     assert "<title>features.0 (Conv2d)" in page  # the hover text names the module
     tree = parse_tables(page)["mm-tree"]
     assert tree.head[-3:] == ["Latency", "Bound", "% time"]
+
+
+class Stack(torch.nn.Module):
+    """Four identical blocks (Linear 64->64 then ReLU) and a head: a Llama-like repeat."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = torch.nn.ModuleList(
+            torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU()) for _ in range(4)
+        )
+        self.head = torch.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+def test_identical_repeated_modules_are_one_point(chip) -> None:
+    report = modelmeter.analyze(Stack().eval(), "8x64", mode="meta")
+    roof = roofline(report, chip)
+    points = chart_points(report, roof)
+    # the 4 Linear(64, 64) are one point x4, the 4 ReLUs one x4, the head one: 3 points
+    # (the Sequentials and the ModuleList have no own ops)
+    assert [(p.members[0], p.count) for p in points] == [
+        ("layers.0.0", 4), ("layers.0.1", 4), ("head", 1)]  # fmt: skip
+    lin = points[0]
+    assert lin.members == ("layers.0.0", "layers.1.0", "layers.2.0", "layers.3.0")
+    # summed FLOPs over summed time: 4 * (2 FLOPs * 8 * 64 * 64 MACs) = 4 * 65,536 FLOPs (the
+    # bias of addmm is not counted apart)
+    flops = sum(roof.own[m].flops for m in lin.members)
+    assert flops == 4 * 65_536
+    assert lin.latency_s == pytest.approx(sum(roof.own[m].latency_s for m in lin.members))
+    assert lin.achieved == pytest.approx(flops / lin.latency_s)
+    page = render_html_report(report, roof)
+    assert page.count('<circle class="mm-pt') == 3
+    ids = {r["data-name"]: r["data-id"] for r in _tree_attrs(page)}
+    rows = " ".join(ids[m] for m in lin.members)
+    assert f'data-module="layers.0.0" data-count="4" data-rows="{rows}"' in page
+    # the hover text: the label with x4 and every member's name
+    assert "<title>layers.0..3.0 (Linear) ×4\n4 identical modules: layers.0.0, layers.1.0, " \
+        "layers.2.0, layers.3.0\n" in page  # fmt: skip
+    flat = render_html_report(report, roof, collapse=False)
+    assert flat.count('<circle class="mm-pt') == 9  # 4 + 4 + 1, one per module
+
+
+def _tree_attrs(page: str) -> list[dict[str, str]]:
+    import re
+
+    return [dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', tr))
+            for tr in re.findall(r'<tr class="mm-row[^>]*>', page)]  # fmt: skip
 
 
 def test_every_text_is_escaped(tiny: Report) -> None:
@@ -134,6 +188,18 @@ def test_several_models_with_html_are_refused_in_one_line(capsys) -> None:
     code, _, err = run(capsys, "analyze", "m1", "m2", "-f", "html")
     assert code == 2
     assert "-f html is one model's report" in one_error(err)
+
+
+def test_no_collapse_draws_one_point_per_module(tmp_path, capsys) -> None:
+    pages = []
+    for extra in ((), ("--no-collapse",)):
+        out = tmp_path / f"r{len(pages)}.html"
+        code, _, err = run(capsys, "analyze", "torchvision:resnet18", "-f", "html", "-o",
+                           str(out), "--hardware", "a100-sxm-80gb", *extra)  # fmt: skip
+        assert code == 0, err
+        pages.append(out.read_text().count('<circle class="mm-pt'))
+    # resnet18: 28 groups of identical modules (tests/render/test_html_browser.py), 60 modules
+    assert pages == [28, 60]
 
 
 def test_depth_is_refused_and_units_honoured(tiny: Report, capsys, tmp_path) -> None:

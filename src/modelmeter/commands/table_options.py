@@ -74,7 +74,7 @@ HONOURED: dict[str, tuple[str, ...]] = {
     "--depth": ("table", "csv", "md"),
     "--sort": ("table", "csv", "md"),
     "--top": ("table", "csv", "md"),
-    "--no-collapse": ("table", "csv", "md"),
+    "--no-collapse": ("table", "csv", "md", "html"),  # html: the chart's points
     "--columns": ("table",),
     "--units": ("table", "md", "html"),
 }

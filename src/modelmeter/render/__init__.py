@@ -63,7 +63,7 @@ def render_report(
     if fmt == "html":  # every module, whatever the depth: the page folds and sorts them
         from modelmeter.render.html_report import render_html_report
 
-        return render_html_report(report, roofline)
+        return render_html_report(report, roofline, collapse=view.collapse)
     raise unknown_format(fmt, REPORT_FORMATS)
 
 

@@ -8,7 +8,10 @@ when its parent is shown and open; the toggle button opens or closes a row; the 
 shows the rows whose name or type contains the text, with their ancestors; a click on a
 sortable column head orders every group of siblings by that column's ``data-v`` (numbers as
 numbers; first click largest first, the next click reverses), which also sorts flat tables
-(their rows have no parent).
+(their rows have no parent). A roofline point (``circle.mm-pt``) names its module rows in
+``data-rows`` (their ``data-id``): hovering it highlights them (``mm-hover``); a click marks
+them (``mm-picked``, the previous mark cleared), opens their ancestors and scrolls to the
+first.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ CSS = """
 .mm th.mm-sort{cursor:pointer;user-select:none}
 .mm th[aria-sort=descending]::after{content:" \\25BE"}.mm th[aria-sort=ascending]::after{content:" \\25B4"}
 .mm tr.mm-row:hover td{background:#eef4fb}
+.mm tr.mm-hover td{background:#fff3c4}.mm tr.mm-picked td{background:#ffe08a}
+.mm circle.mm-pt{cursor:pointer}
 .mm .mm-tog{border:0;background:none;cursor:pointer;width:1.3em;padding:0;color:#3a6ea5}
 .mm .mm-tog::before{content:"\\25B8"}.mm tr.open>td>.mm-tog::before{content:"\\25BE"}
 .mm .mm-leaf{display:inline-block;width:1.3em}
@@ -80,6 +85,16 @@ function init(root){
       var o=btn.dataset.open==="1";rows().forEach(function(r){if(r.querySelector(".mm-tog"))
         setOpen(r,o||r.dataset.depth==="0");});show();});});
     show();
+    var mark=function(c,cls,on){(c.dataset.rows||"").split(" ").forEach(function(id){
+      var r=byId[id];if(r)r.classList.toggle(cls,on);});};
+    root.querySelectorAll("circle.mm-pt[data-rows]").forEach(function(c){
+      c.addEventListener("mouseenter",function(){mark(c,"mm-hover",true);});
+      c.addEventListener("mouseleave",function(){mark(c,"mm-hover",false);});
+      c.addEventListener("click",function(){
+        rows().forEach(function(r){r.classList.remove("mm-picked");});mark(c,"mm-picked",true);
+        var first=null;(c.dataset.rows||"").split(" ").forEach(function(id){var r=byId[id];if(!r)return;
+          first=first||r;for(var p=byId[r.dataset.parent];p;p=byId[p.dataset.parent])setOpen(p,true);});
+        if(search)search.value="";show();if(first)first.scrollIntoView({block:"nearest"});});});
   }
   root.querySelectorAll("th.mm-sort").forEach(function(th){th.addEventListener("click",function(){
     var t=th.closest("table"),dir=th.getAttribute("aria-sort")==="descending"?1:-1;

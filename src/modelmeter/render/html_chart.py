@@ -1,11 +1,15 @@
 """The charts of the HTML report, drawn as inline SVG (no library): the roofline chart, one
-point per module's own ops (the modules' own times partition the model's, as in
-``plot_data.roofline_points(collapse=False)``), and the bar of the time split by bound.
+point per module's own ops, with identical repeated modules (same type, output shapes and own
+cost) one point ``×N`` at their summed FLOPs over summed time, as the PNG chart draws them
+(``plot_data.roofline_points``; ``collapse=False``: one point per module), and the bar of the
+time split by bound.
 
 Axes are log-log: arithmetic intensity (FLOP per byte moved) against achieved FLOP/s (FLOPs /
 predicted latency). The roof is the nominal peak and bandwidth (dashed) and the attainable
 one (the spec's efficiencies applied). A point's ``<title>`` (the browser's hover text) names
-the module and its figures; ``data-module`` holds its qualified name.
+the module(s), ``×N`` and its figures; ``data-module`` holds the first member's qualified
+name and ``data-rows`` the ``data-id`` of every member's row in the module tree (the page's
+script highlights them on hover and marks them on a click).
 """
 
 from __future__ import annotations
@@ -15,25 +19,23 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from modelmeter.analysis.roofline_times import BOUNDS
+from modelmeter.render.plot_data import Point, roofline_points
 from modelmeter.units import format_bytes, format_count, format_rate, format_seconds
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
-    from modelmeter.analysis.roofline_times import ModuleTime
-    from modelmeter.report import ModuleNode, Report
+    from modelmeter.report import Report
 
 W, H = 720, 420
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 20, 45
 
 
-def chart_points(report: Report, roof: Roofline) -> list[tuple[str, ModuleTime]]:
-    """(module name, own time) of every module whose own ops have FLOPs, bytes and time."""
-    out = []
-    for node in report.modules():
-        mt = roof.own.get(node.name)
-        if mt is not None and mt.kernels and mt.flops and mt.bytes and mt.latency_s:
-            out.append((node.name, mt))
-    return out
+def chart_points(report: Report, roof: Roofline, collapse: bool = True) -> list[Point]:
+    """The points of the modules whose own ops have FLOPs, bytes and time (identical ones
+    one point with ``collapse``), in the order of the module tree."""
+    order = {n.name: i for i, n in enumerate(report.modules())}
+    points = roofline_points(report, roof, collapse=collapse)
+    return sorted(points, key=lambda p: order.get(p.members[0], len(order)))
 
 
 def _decades(lo: float, hi: float) -> tuple[int, int]:
@@ -89,32 +91,35 @@ def _roof(ax: _Axes, peak: float, bandwidth: float, style: str) -> str:
     return f'<polyline points="{text}" fill="none" stroke="#333" {style}/>'
 
 
-def _tip(report: Report, node: ModuleNode, mt: ModuleTime, total_s: float) -> str:
-    name = node.name
-    share = 100.0 * mt.latency_s / total_s if total_s else 0.0
-    own = ", own ops" if node.children else ""
+def _tip(roof: Roofline, p: Point, total_s: float) -> str:
+    """The hover text: the label (``×N``), the members when several, the summed figures."""
+    share = 100.0 * p.latency_s / total_s if total_s else 0.0
+    flops = sum(roof.own[m].flops for m in p.members)
+    moved = sum(roof.own[m].bytes for m in p.members)
+    members = f"{p.count} identical modules: {', '.join(p.members)}\n" if p.count > 1 else ""
+    each = " in all" if p.count > 1 else ""
     return (
-        f"{name or report.model} ({node.type}{own})\n"
-        f"FLOPs {format_count(mt.flops)} · bytes {format_bytes(mt.bytes)} · "
-        f"{mt.arithmetic_intensity:.2f} FLOP/B\n"
-        f"latency {format_seconds(mt.latency_s)} ({share:.1f}% of the model) · "
-        f"{mt.bound}-bound · achieved {format_rate(mt.achieved)}"
+        f"{p.label}\n{members}"
+        f"FLOPs {format_count(flops)} · bytes {format_bytes(moved)}{each} · "
+        f"{p.intensity:.2f} FLOP/B\n"
+        f"latency {format_seconds(p.latency_s)}{each} ({share:.1f}% of the model) · "
+        f"{p.bound}-bound · achieved {format_rate(p.achieved)}"
     )
 
 
-def roofline_svg(report: Report, roof: Roofline) -> str:
+def roofline_svg(report: Report, roof: Roofline, collapse: bool = True) -> str:
     """The roofline chart as one ``<svg>`` element (empty string when nothing can be placed)."""
-    points = chart_points(report, roof)
+    points = chart_points(report, roof, collapse)
     spec = roof.spec
     peak_att = roof.peak * spec.efficiency_compute
     bw_att = spec.bandwidth * spec.efficiency_memory
     if not points or not roof.peak or not spec.bandwidth:
         return ""
-    xs = [mt.arithmetic_intensity for _, mt in points] + [roof.ridge_point]
-    ys = [mt.achieved for _, mt in points] + [roof.peak]
+    xs = [p.intensity for p in points] + [roof.ridge_point]
+    ys = [p.achieved for p in points] + [roof.peak]
     ax = _Axes(xs, ys)
     total_s = roof.latency_s
-    nodes = {n.name: n for n in report.modules()}
+    ids = {n.name: i for i, n in enumerate(report.modules())}  # the tree's row ids
     out = [
         f'<svg class="mm-roofline" xmlns="http://www.w3.org/2000/svg" width="{W}" '
         f'height="{H}" viewBox="0 0 {W} {H}" role="img" '
@@ -123,12 +128,14 @@ def roofline_svg(report: Report, roof: Roofline) -> str:
         _roof(ax, roof.peak, spec.bandwidth, 'stroke-dasharray="4 3" stroke-opacity=".5"'),
         _roof(ax, peak_att, bw_att, 'stroke-width="1.5"'),
     ]
-    for name, mt in sorted(points, key=lambda p: -p[1].latency_s):  # small points on top
-        r = 3.0 + 9.0 * math.sqrt(mt.latency_s / total_s) if total_s else 4.0
+    for p in sorted(points, key=lambda p: -p.latency_s):  # small points on top
+        r = 3.0 + 9.0 * math.sqrt(p.latency_s / total_s) if total_s else 4.0
+        rows = " ".join(str(ids[m]) for m in p.members if m in ids)
         out.append(
-            f'<circle class="mm-pt b-{escape(mt.bound)}" data-module="{escape(name)}" '
-            f'cx="{ax.x(mt.arithmetic_intensity):.1f}" cy="{ax.y(mt.achieved):.1f}" '
-            f'r="{r:.1f}"><title>{escape(_tip(report, nodes[name], mt, total_s))}</title></circle>'
+            f'<circle class="mm-pt b-{escape(p.bound)}" data-module="{escape(p.members[0])}" '
+            f'data-count="{p.count}" data-rows="{rows}" '
+            f'cx="{ax.x(p.intensity):.1f}" cy="{ax.y(p.achieved):.1f}" '
+            f'r="{r:.1f}"><title>{escape(_tip(roof, p, total_s))}</title></circle>'
         )
     out.append("</svg>")
     return "".join(out)

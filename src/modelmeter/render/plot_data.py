@@ -58,6 +58,7 @@ class Point:
     latency_s: float
     bound: str
     count: int = 1
+    members: tuple[str, ...] = ()  # the modules it sums (a module's own ops; per op: theirs)
 
 
 def own_parts(roof: Roofline) -> dict[str, tuple[float, float, float]]:
@@ -171,7 +172,8 @@ def _point(members: list[Member], label: str) -> Point:
     bound = BOUNDS[by_bound.index(max(by_bound))]
     if len(members) > 1 and not label.endswith(f"×{len(members)}"):
         label += f" ×{len(members)}"
-    return Point(label, flops / moved, flops / latency, latency, bound, count=len(members))
+    names = tuple(m[0] for m in members)
+    return Point(label, flops / moved, flops / latency, latency, bound, len(members), names)
 
 
 __all__ = ["GROUPS", "Bar", "Point", "breakdown_bars", "own_parts", "roofline_points", "span"]
