@@ -168,6 +168,12 @@ class OpCurves:
             node.ops[j] = replace(node.ops[j], cost=Cost(*(_at(p, c) for p in polys)))
         return template
 
+    def nondecreasing(self, c: int) -> bool:
+        """Whether no op's count decreases with the context in the piece holding ``c``."""
+        i = max(j for j, s in enumerate(self.starts) if s <= c)
+        return all(p.degree < 1 or p.coefficients[1] >= 0 for _, _, ps in self._varying(i)
+                   for p in ps)  # fmt: skip
+
     def _varying(self, i: int) -> list[tuple[Any, int, list[Polynomial]]]:
         """The ops of piece ``i`` whose cost changes with the context (most do not: the
         weights' matrix products, norms ...), with their polynomials."""

@@ -2,13 +2,13 @@
 per second, from the roofline (:func:`modelmeter.analysis.roofline.roofline`).
 
 The prefill is one Report: its roofline latency is the TTFT. A decode step's roofline time
-at context ``c`` is a sum over ops of ``max(compute, memory)`` plus overheads: piecewise
-linear in ``c`` where the counts are, but not one polynomial (an op's bound may flip), so it
-has no closed-form sum. It is evaluated exactly (the roofline on the decode Report whose op
-costs are the per-op polynomials at ``c``) at every context when there are at most
-``samples``, else at ``samples`` contexts spread evenly from the first to the last plus
-both sides of each sliding-window break, and summed with the time linear between them
-(exact where no op changes bound between two samples; the first and last are exact).
+at context ``c`` is a sum over ops of ``max(compute, memory)`` plus overheads, each op's counts
+linear in ``c`` between sliding-window breaks. The decode total over ``c = P .. P+G-1`` is
+exact (:mod:`modelmeter.analysis.generation_sum`): the roofline is evaluated at ``samples``
+contexts spread evenly from the first to the last plus both sides of each break, then on
+each gap where an op changes bound (or the GPU's launch queue starts or stops waiting for
+it) at the integer contexts that bisect it; between two contexts with the same bounds the
+step time is affine in ``c`` and summed in closed form.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelmeter.analysis.generation import OpCurves, interpolated_sum, samples
+from modelmeter.analysis.generation import OpCurves, samples
+from modelmeter.analysis.generation_sum import exact_sum
 from modelmeter.analysis.roofline import roofline
 from modelmeter.analysis.roofline_times import ModuleTime
 from modelmeter.hardware.spec import HardwareSpec
@@ -72,6 +73,11 @@ class GenerationTiming:
 
     @property
     def exact(self) -> bool:
+        """Whether the decode total is exact (it is: summed in closed form, see the module)."""
+        return True
+
+    @property
+    def every_context(self) -> bool:
         return len(self.evaluated) == self.new
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,7 +95,8 @@ class GenerationTiming:
             "tokens_per_s": self.tokens_per_s,
             "decode_tokens_per_s": self.decode_tokens_per_s,
             "contexts_evaluated": len(self.evaluated),
-            "every_context_evaluated": self.exact,
+            "every_context_evaluated": self.every_context,
+            "decode_total_exact": self.exact,
             "notes": list(self.notes),
         }
 
@@ -111,9 +118,12 @@ def generation_timing(
     options = options or {}
     pre = roofline(prefill, spec, **options)
     lo, hi = prompt, prompt + new - 1
-    xs = samples(lo, hi, breaks, most)
-    totals = [roofline(curves.report_at(c), spec, **options).total for c in xs]
-    times = [t.latency_s for t in totals]
+    ends = {c: roofline(curves.report_at(c), spec, **options).total for c in (lo, hi)}
+    summed = exact_sum(lambda c: roofline(curves.report_at(c), spec, **options),
+                       samples(lo, hi, breaks, most), curves.nondecreasing)  # fmt: skip
+    xs = sorted(summed.seen)
+    times = [summed.seen[c][0] for c in xs]
+    totals = [ends[lo], ends[hi]]
     notes = list(dict.fromkeys(pre.notes))
     return GenerationTiming(
         chip=spec.name,
@@ -123,10 +133,10 @@ def generation_timing(
         prefill_bound=bound(pre.total),
         decode_first_s=times[0],
         decode_last_s=times[-1],
-        decode_total_s=interpolated_sum(xs, times),
+        decode_total_s=summed.total,
         decode_first_bound=bound(totals[0]),
         decode_last_bound=bound(totals[-1]),
-        evaluated=tuple(xs),
+        evaluated=tuple(xs),  # every context the roofline was evaluated at
         times=tuple(times),
         notes=tuple(notes),
         figures=pre.figures,

@@ -62,7 +62,8 @@ def _timing_lines(g: GenerationResult) -> list[str]:
     t = g.timing
     if t is None:
         return []
-    how = "every context" if t.exact else f"{len(t.evaluated)} contexts, linear between"
+    how = ("every context" if t.every_context
+           else f"exact sum, roofline at {len(t.evaluated)} contexts")
     return [
         "",
         f"on {t.chip} (roofline, {t.figures} figures, {t.runtime} runtime)",
