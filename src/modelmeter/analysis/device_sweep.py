@@ -14,7 +14,7 @@ from typing import Any
 from modelmeter.analysis.communication import step_communication
 from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
 from modelmeter.analysis.sharding import zero_states
-from modelmeter.analysis.training import TrainingResult, step_time
+from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
 from modelmeter.errors import InputError
 from modelmeter.hardware.spec import HardwareSpec
 
@@ -37,14 +37,15 @@ class DevicePlan:
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
-               hardware: HardwareSpec | None) -> TrainingResult:  # fmt: skip
+               hardware: HardwareSpec | None, phases: Any = None) -> TrainingResult:  # fmt: skip
     """``base`` (a traced step; any sharding it carries is dropped) over ``devices`` under
-    ``plan``: the per-device model states, the communication, and with ``hardware`` the time."""
+    ``plan``: the per-device model states, the communication, and with ``hardware`` the time
+    (``phases``: ``training.phase_times`` of ``base`` on it, when already computed)."""
     result = replace(base, sharded=None, parallel=None, communication=None, time=None)
     if devices > 1 or plan.zero:
         result = _sharded(result, devices, plan)
     if hardware is not None:
-        result = replace(result, time=step_time(result, hardware))
+        result = replace(result, time=step_time(result, hardware, phases))
     return result
 
 
@@ -114,8 +115,9 @@ class DeviceSweep:
                 "points": [p.to_dict() for p in self.points]}  # fmt: skip
 
 
-def point_of(r: TrainingResult, devices: int) -> DevicePoint:
-    """The figures of one planned result ``r`` over ``devices``."""
+def point_of(r: TrainingResult, devices: int, work: int | None = None) -> DevicePoint:
+    """The figures of one planned result ``r`` over ``devices`` (``work``: its forward and
+    backward FLOPs, ``r.work``, when already known)."""
     c = r.categories
     z = r.sharded
     memory = ({"weights": c["weights"], "buffers": c["buffers"], "gradients": c["gradients"],
@@ -127,7 +129,8 @@ def point_of(r: TrainingResult, devices: int) -> DevicePoint:
     return DevicePoint(devices, memory, None if t is None else t.step_s,
                        None if t is None else t.compute_s,
                        None if t is None else t.communication_s,
-                       None if t is None else t.bubble_s, r.throughput, r.mfu)  # fmt: skip
+                       None if t is None else t.bubble_s, r.throughput,
+                       mfu_of(t, r.work if work is None else work))  # fmt: skip
 
 
 def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec | None,
@@ -139,7 +142,9 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
     if not kept:
         raise InputError(f"no device count in the sweep splits into tensor {plan.tensor} x "
                          f"pipeline {plan.pipeline} = {per_replica} per replica")  # fmt: skip
-    points = tuple(point_of(apply_plan(base, n, plan, hardware), n) for n in kept)
+    phases = None if hardware is None else phase_times(base, hardware)  # once, not per count
+    work = base.work
+    points = tuple(point_of(apply_plan(base, n, plan, hardware, phases), n, work) for n in kept)
     return DeviceSweep(
         model=base.report.model,
         chip=None if hardware is None else hardware.name,
