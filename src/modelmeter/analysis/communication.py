@@ -205,13 +205,24 @@ def _units(report: Report) -> list[tuple[str, int, int]]:
     return [rest, *units] if rest[1] else units
 
 
+_LAST: list[Any] = []  # (report, its (total, units)): a sweep over devices walks it once
+
+
+def _walk(report: Report) -> tuple[Any, list[tuple[str, int, int]]]:
+    """The report's parameter totals and units (the last report's kept: a report is not changed
+    once built)."""
+    if not _LAST or _LAST[0] is not report:
+        _LAST[:] = [report, (report.root.total_params(), _units(report))]
+    return _LAST[1]
+
+
 def _layers(report: Report, categories: dict[str, int], collectives: list[Collective],
             devices: int) -> list[LayerTraffic]:  # fmt: skip
     """Each unit's share of the traffic: the weights' collectives by its parameters, the
     gradients' by its trainable ones."""
-    total = report.root.total_params()
+    total, units = _walk(report)
     out = []
-    for name, params, trainable in _units(report):
+    for name, params, trainable in units:
         sent = 0.0
         for c in collectives:
             of, whole = (params, total.params) if c.what == "weights" else (trainable,

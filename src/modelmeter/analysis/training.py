@@ -162,9 +162,13 @@ class TrainingResult:
         """The forward and backward FLOPs per second over the chip's matrix peak."""
         if self.time is None or not self.time.step_s or not self.time.peak_flops:
             return None
+        return mfu_of(self.time, self.work)
+
+    @property
+    def work(self) -> int:
+        """The forward and backward FLOPs of the step (what MFU counts)."""
         p = self.phases
-        work = p["forward"].flops + p["backward"].flops
-        return work / self.time.model_parallel / self.time.step_s / self.time.peak_flops
+        return p["forward"].flops + p["backward"].flops
 
     def to_dict(self) -> dict[str, Any]:
         s = self.setup
@@ -205,6 +209,13 @@ class TrainingResult:
         }  # fmt: skip
 
 
+def mfu_of(time: StepTime | None, work: float) -> float | None:
+    """``work`` FLOPs per second of ``time``'s step over the chip's matrix peak, per device."""
+    if time is None or not time.step_s or not time.peak_flops:
+        return None
+    return work / time.model_parallel / time.step_s / time.peak_flops
+
+
 def accumulation_cost(events: list[OpEvent]) -> Cost:
     """The cost of the traced gradient additions of one further micro-batch."""
     total = ZERO
@@ -240,10 +251,11 @@ def find_peak(report: Report, memory: StepMemory, accumulate: int) -> Peak:
     return Peak(memory.static + max(best, 0), phase, op, module, later)
 
 
-def step_time(result: TrainingResult, spec: HardwareSpec) -> StepTime:
-    """Roofline time per phase of the whole step on ``spec``: forward and backward k times,
-    the gradient additions of micro-batches 2..k at the memory bandwidth, the optimizer once;
-    and the result's communication the step waits for."""
+def phase_times(result: TrainingResult, spec: HardwareSpec) -> tuple[dict[str, float], Any]:
+    """One device's roofline time per phase of the whole (unsplit) step on ``spec``: forward
+    and backward k times, the gradient additions of micro-batches 2..k at the memory
+    bandwidth, the optimizer once; and the forward's roofline. They depend on the trace only,
+    not on the plan: a sweep over devices computes them once."""
     k = result.accumulate
     times: dict[str, float] = {}
     fwd = roofline(result.report, spec, phase="forward")
@@ -254,6 +266,14 @@ def step_time(result: TrainingResult, spec: HardwareSpec) -> StepTime:
     times["backward"] += (k - 1) * (acc.bytes_read + acc.bytes_written) / (
         spec.bandwidth * spec.efficiency_memory
     )
+    return times, fwd
+
+
+def step_time(result: TrainingResult, spec: HardwareSpec,
+              phases: tuple[dict[str, float], Any] | None = None) -> StepTime:  # fmt: skip
+    """Roofline time per phase of the whole step on ``spec`` (``phase_times``, or ``phases``
+    when given), split over the plan's devices; and the communication the step waits for."""
+    times, fwd = phase_times(result, spec) if phases is None else phases
     plan, mp, bubble = result.parallel, 1, 0.0
     if plan is not None:  # one device's share of the work, ideally split; the pipeline idles
         mp = plan.model_parallel
@@ -265,4 +285,4 @@ def step_time(result: TrainingResult, spec: HardwareSpec) -> StepTime:
 
 
 __all__ = ["SCHEMA", "Peak", "StepTime", "TrainingResult", "accumulation_cost", "find_peak",
-           "step_time"]  # fmt: skip
+           "mfu_of", "phase_times", "step_time"]  # fmt: skip

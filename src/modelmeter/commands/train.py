@@ -8,6 +8,7 @@ import argparse
 from typing import Any
 
 from modelmeter.analysis.communication import OVERLAPS
+from modelmeter.commands.feel import note
 from modelmeter.commands.options import (
     MODEL_HELP,
     add_chip_options,
@@ -21,6 +22,7 @@ from modelmeter.commands.options import (
     with_units,
 )
 from modelmeter.commands.paths import check_command_outputs
+from modelmeter.commands.plot_options import check_plot_args
 from modelmeter.errors import InputError
 from modelmeter.events import OPTIMIZERS, PRECISIONS, VARIANTS
 from modelmeter.hardware.links import LINK_NAMES
@@ -87,6 +89,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     t.add_argument("--max-batch", action="store_true",
                    help="search the largest micro-batch whose peak fits the chip (--hardware) "
                    "and show the step at it")  # fmt: skip
+    t.add_argument("--plot", metavar="FILE",
+                   help="also chart memory per device by category (the chip's capacity drawn) "
+                   "and step time and tokens/s per device against 1, 2, 4, ... 1024 devices, "
+                   "under the same plan, from the one trace (.png, .pdf, .svg; needs "
+                   "--hardware)")  # fmt: skip
     t.add_argument("--convention", choices=("exact", "2mac"), default="exact",
                    help="FLOP convention (default exact)")  # fmt: skip
     add_output_options(t, TRAINING_FORMATS)
@@ -112,18 +119,30 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("train needs a PyTorch model (an ONNX file has no optimizer to run)")
     request = _request(args)
     spec = spec_from_args(args)
-    check_command_outputs(args, [("-o", args.output)])
+    check_plot_args(args, spec)
+    if args.plot and args.max_batch:
+        raise InputError("give --plot or --max-batch, not both")
+    check_command_outputs(args, [("-o", args.output), ("--plot", args.plot)])
     out = output_path(args.output)
+    kw = {"optimizer": args.optimizer, "variant": args.variant, "precision": args.precision,
+          "accumulate": args.accumulate, "hardware": spec, "convention": args.convention,
+          "devices": args.devices, "zero": args.zero, "checkpointing": args.checkpoint,
+          "gpus_per_node": args.gpus_per_node, "overlap": args.overlap, "intra": args.intra,
+          "inter": args.inter, "tensor": args.tp, "pipeline": args.pp,
+          "micro_batches": args.micro_batches}  # fmt: skip
     with quiet_libraries(args.debug), progress_bar(args.quiet, "training step"):
-        result = train(args.model, request, optimizer=args.optimizer, variant=args.variant,
-                       precision=args.precision, accumulate=args.accumulate, hardware=spec,
-                       convention=args.convention, devices=args.devices,
-                       zero=args.zero, max_batch=args.max_batch,
-                       checkpointing=args.checkpoint, gpus_per_node=args.gpus_per_node,
-                       overlap=args.overlap, intra=args.intra, inter=args.inter,
-                       tensor=args.tp, pipeline=args.pp,
-                       micro_batches=args.micro_batches)  # fmt: skip
+        if args.plot:
+            from modelmeter.usecases.train import train_and_devices
+
+            result, sweep = train_and_devices(args.model, request, **kw)
+        else:
+            result = train(args.model, request, max_batch=args.max_batch, **kw)
     emit(render_training(result, args.format), out)
+    if args.plot:
+        from modelmeter.render.device_plot import save_device_plot
+
+        save_device_plot(sweep, args.plot)
+        note(args, f"wrote {args.plot}")
     if spec is not None:
         warn_unverified(spec)
     return 0

@@ -8,20 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from modelmeter.analysis.communication import OVERLAPS, plan_link, step_communication
-from modelmeter.analysis.parallel import (
-    check_plan,
-    device_categories,
-    heads_of,
-    layout,
-    split_collectives,
+from modelmeter.analysis.communication import OVERLAPS, plan_link
+from modelmeter.analysis.device_sweep import (
+    DEVICE_COUNTS,
+    DevicePlan,
+    DeviceSweep,
+    apply_plan,
+    sweep_devices,
 )
+from modelmeter.analysis.parallel import check_plan, heads_of
 from modelmeter.analysis.sharding import zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
     accumulation_cost,
     find_peak,
-    step_time,
 )
 from modelmeter.builder import build
 from modelmeter.errors import InputError
@@ -75,12 +75,70 @@ def train(
     between them; ``overlap`` "none" adds their time to the compute, "full" hides what the
     compute can. ``tensor`` / ``pipeline``: Megatron-style tensor parallel degree and pipeline
     stages (``analysis/parallel.py``) over ``micro_batches`` (the accumulation's)."""
+    model, request, label, plan = _setup(
+        model, inputs, batch, StepSetup(optimizer, variant, precision, lr=lr,
+                                        weight_decay=weight_decay, checkpointing=checkpointing),
+        accumulate, convention, hardware, (devices, zero, tensor, pipeline, micro_batches),
+        (gpus_per_node, overlap, intra, inter))  # fmt: skip
+    if max_batch:
+        return _largest(model, request, label, plan)
+    return _step(model, request, label, plan)
+
+
+def train_devices(model: Any, inputs: Any = None, *, counts: Any = DEVICE_COUNTS,
+                  **options: Any) -> DeviceSweep:  # fmt: skip
+    """The step of ``train(model, inputs, **options)`` against the number of devices: traced
+    once, the plan (``zero``, ``tensor``, ``pipeline``, the links) re-applied at each of
+    ``counts`` (default 1, 2, 4, ... 1024; those a tensor x pipeline replica does not divide
+    are left out). ``options`` are ``train``'s, except ``max_batch``."""
+    return train_and_devices(model, inputs, counts=counts, **options)[1]
+
+
+def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = None,
+                      counts: Any = DEVICE_COUNTS,
+                      **options: Any) -> tuple[TrainingResult, DeviceSweep]:  # fmt: skip
+    """``train(model, inputs, devices=devices, **options)`` (default: one tensor x pipeline
+    replica's devices) and ``train_devices`` from the same single trace."""
+    if "max_batch" in options:
+        raise InputError("the sweep over devices and the largest batch are one at a time")
+    counts = tuple(counts)
+    if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
+        raise InputError(f"device counts must be whole numbers >= 1 (got {counts!r})")
+    per_replica = options.get("tensor", 1) * options.get("pipeline", 1)
+    devices = per_replica if devices is None else devices
+    top = max([devices, *[n for n in counts if n % per_replica == 0]])
+    o = {"batch": None, "optimizer": "adamw", "variant": "foreach", "precision": "fp32",
+         "lr": 1e-3, "weight_decay": None, "checkpointing": False, "accumulate": 1,
+         "convention": "exact", "hardware": None, "zero": 0, "tensor": 1, "pipeline": 1,
+         "micro_batches": None, "gpus_per_node": 8, "overlap": "none", "intra": None,
+         "inter": None}  # fmt: skip
+    unknown = set(options) - set(o)
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}")
+    o.update(options)
+    setup = StepSetup(o["optimizer"], o["variant"], o["precision"], lr=o["lr"],
+                      weight_decay=o["weight_decay"], checkpointing=o["checkpointing"])  # fmt: skip
+    model, request, label, plan = _setup(
+        model, inputs, o["batch"], setup, o["accumulate"], o["convention"], o["hardware"],
+        (top, o["zero"], o["tensor"], o["pipeline"], o["micro_batches"]),
+        (o["gpus_per_node"], o["overlap"], o["intra"], o["inter"]))  # fmt: skip
+    check_plan(devices, plan.split[0], plan.split[1], plan.accumulate)
+    base = _step(model, request, label, replace(plan, devices=1, zero=0, hardware=None))
+    dp = _device_plan(plan)
+    return (apply_plan(base, devices, dp, plan.hardware),
+            sweep_devices(base, dp, plan.hardware, counts))  # fmt: skip
+
+
+def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumulate: int,
+           convention: str, hardware: HardwareSpec | None, split: tuple[Any, ...],
+           cluster: tuple[Any, ...]) -> tuple[Any, InputRequest, Any, _Plan]:  # fmt: skip
+    """Check the options and the plan before tracing; load a named model once."""
+    devices, zero, tensor, pipeline, micro_batches = split
+    gpus_per_node, overlap, intra, inter = cluster
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
     if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
         raise InputError(f"accumulate must be a whole number >= 1 (got {accumulate!r})")
-    setup = StepSetup(optimizer, variant, precision, lr=lr, weight_decay=weight_decay,
-                      checkpointing=checkpointing)  # fmt: skip
     if micro_batches is not None:
         if accumulate not in (1, micro_batches):
             raise InputError(f"--micro-batches {micro_batches} and --accumulate {accumulate} "
@@ -96,9 +154,7 @@ def train(
                          f"{heads} attention heads")  # fmt: skip
     plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
                  (gpus_per_node, overlap, ring), (tensor, pipeline, heads))  # fmt: skip
-    if max_batch:
-        return _largest(model, request, label, plan)
-    return _step(model, request, label, plan)
+    return model, request, label, plan
 
 
 @dataclass(frozen=True)
@@ -169,32 +225,12 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
         tokens=tokens,
         notes=[*trace.notes, *_notes(setup, memory)],
     )
-    if plan.devices > 1 or plan.zero:
-        result = _sharded(result, model, plan)
-    if plan.hardware is not None:
-        result = replace(result, time=step_time(result, plan.hardware))
-    return result
+    return apply_plan(result, plan.devices, _device_plan(plan), plan.hardware)
 
 
-def _sharded(result: TrainingResult, model: Any, plan: _Plan) -> TrainingResult:
-    """The per-device model states and the step's communication under the plan."""
+def _device_plan(plan: _Plan) -> DevicePlan:
     (tensor, pipeline, heads), (per_node, overlap, links) = plan.split, plan.cluster
-    cats, extra, par, data = result.categories, [], None, plan.devices
-    if tensor > 1 or pipeline > 1:
-        element = max(1, round(cats["weights"] / max(result.params[0], 1)))
-        lay = layout(result.report, heads, element)
-        par = check_plan(plan.devices, tensor, pipeline, plan.accumulate, lay)
-        cats, data = device_categories(cats, lay, par), par.data
-        extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
-                 for c in split_collectives(lay, par)]  # fmt: skip
-    result = replace(result, sharded=zero_states(cats, data, plan.zero), parallel=par)
-    if plan.devices > 1:
-        comm = step_communication(cats, result.report, devices=data, zero=plan.zero,
-                                  accumulate=plan.accumulate, ring=links(plan.devices),
-                                  gpus_per_node=per_node, overlap=overlap, extra=tuple(extra),
-                                  total=plan.devices)  # fmt: skip
-        result = replace(result, communication=comm)
-    return result
+    return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links)
 
 
 def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
@@ -279,4 +315,4 @@ def _notes(setup: StepSetup, memory: Any) -> list[str]:
     return notes
 
 
-__all__ = ["train"]
+__all__ = ["train", "train_and_devices", "train_devices"]

@@ -1,0 +1,161 @@
+"""A training step over 1, 2, 4, ... devices from ONE trace: the sharding, parallel and
+communication arithmetic (``sharding``, ``parallel``, ``communication``, ``training.step_time``)
+re-applied to the traced figures of a single-device step at each device count. Pure functions:
+no tracing here; ``apply_plan`` is what ``train(..., devices=N)`` itself applies, so each point
+of a sweep equals a separate run at that N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from modelmeter.analysis.communication import step_communication
+from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
+from modelmeter.analysis.sharding import zero_states
+from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
+from modelmeter.errors import InputError
+from modelmeter.hardware.spec import HardwareSpec
+
+SCHEMA = "modelmeter.device_sweep/1"
+DEVICE_COUNTS = tuple(1 << i for i in range(11))  # 1, 2, 4, ... 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePlan:
+    """How a step is spread: ZeRO stage, tensor and pipeline degrees, the model's attention
+    heads, devices per node, the overlap and the link a ring over n devices runs at."""
+
+    zero: int = 0
+    tensor: int = 1
+    pipeline: int = 1
+    heads: int | None = None
+    gpus_per_node: int = 8
+    overlap: str = "none"
+    links: Callable[[int], Any] = lambda n: None
+
+
+def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
+               hardware: HardwareSpec | None, phases: Any = None) -> TrainingResult:  # fmt: skip
+    """``base`` (a traced step; any sharding it carries is dropped) over ``devices`` under
+    ``plan``: the per-device model states, the communication, and with ``hardware`` the time
+    (``phases``: ``training.phase_times`` of ``base`` on it, when already computed)."""
+    result = replace(base, sharded=None, parallel=None, communication=None, time=None)
+    if devices > 1 or plan.zero:
+        result = _sharded(result, devices, plan)
+    if hardware is not None:
+        result = replace(result, time=step_time(result, hardware, phases))
+    return result
+
+
+def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> TrainingResult:
+    """The per-device model states and the step's communication under the plan."""
+    tensor, pipeline, links = plan.tensor, plan.pipeline, plan.links
+    cats, extra, par, data = result.categories, [], None, devices
+    if tensor > 1 or pipeline > 1:
+        element = max(1, round(cats["weights"] / max(result.params[0], 1)))
+        lay = layout(result.report, plan.heads, element)
+        par = check_plan(devices, tensor, pipeline, result.accumulate, lay)
+        cats, data = device_categories(cats, lay, par), par.data
+        extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
+                 for c in split_collectives(lay, par)]  # fmt: skip
+    result = replace(result, sharded=zero_states(cats, data, plan.zero), parallel=par)
+    if devices > 1:
+        comm = step_communication(cats, result.report, devices=data, zero=plan.zero,
+                                  accumulate=result.accumulate, ring=links(devices),
+                                  gpus_per_node=plan.gpus_per_node, overlap=plan.overlap,
+                                  extra=tuple(extra), total=devices)  # fmt: skip
+        result = replace(result, communication=comm)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePoint:
+    """One device count: a device's memory by category (model states after ZeRO and the split;
+    inputs and saved activations of one micro-batch, not split), and its time and rate."""
+
+    devices: int
+    memory: dict[str, int]
+    step_s: float | None
+    compute_s: float | None
+    communication_s: float | None
+    bubble_s: float | None
+    throughput: float | None  # tokens (or samples) per second per device
+    mfu: float | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.memory.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"devices": self.devices, "memory": dict(self.memory), "total": self.total,
+                "step_s": self.step_s, "compute_s": self.compute_s,
+                "communication_s": self.communication_s, "bubble_s": self.bubble_s,
+                "throughput": self.throughput, "mfu": self.mfu}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSweep:
+    """A step against the number of devices (see module docstring)."""
+
+    model: str
+    chip: str | None
+    capacity: float | None
+    zero: int
+    tensor: int
+    pipeline: int
+    unit: str  # "tokens/s" or "samples/s"
+    points: tuple[DevicePoint, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "model": self.model, "chip": self.chip,
+                "capacity_bytes": self.capacity, "zero_stage": self.zero, "tensor": self.tensor,
+                "pipeline": self.pipeline, "throughput_unit": self.unit,
+                "points": [p.to_dict() for p in self.points]}  # fmt: skip
+
+
+def point_of(r: TrainingResult, devices: int, work: int | None = None) -> DevicePoint:
+    """The figures of one planned result ``r`` over ``devices`` (``work``: its forward and
+    backward FLOPs, ``r.work``, when already known)."""
+    c = r.categories
+    z = r.sharded
+    memory = ({"weights": c["weights"], "buffers": c["buffers"], "gradients": c["gradients"],
+               "optimizer": c["master weights"] + c["optimizer states"]} if z is None else
+              {"weights": z.weights, "buffers": z.buffers, "gradients": z.gradients,
+               "optimizer": z.optimizer})  # fmt: skip
+    memory["activations"] = c["inputs"] + c["activations"]
+    t = r.time
+    return DevicePoint(devices, memory, None if t is None else t.step_s,
+                       None if t is None else t.compute_s,
+                       None if t is None else t.communication_s,
+                       None if t is None else t.bubble_s, r.throughput,
+                       mfu_of(t, r.work if work is None else work))  # fmt: skip
+
+
+def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec | None,
+                  counts: Iterable[int] = DEVICE_COUNTS) -> DeviceSweep:  # fmt: skip
+    """``base`` re-planned at each of ``counts`` (those a tensor x pipeline replica does not
+    divide are left out)."""
+    per_replica = plan.tensor * plan.pipeline
+    kept = [n for n in counts if n >= 1 and n % per_replica == 0]
+    if not kept:
+        raise InputError(f"no device count in the sweep splits into tensor {plan.tensor} x "
+                         f"pipeline {plan.pipeline} = {per_replica} per replica")  # fmt: skip
+    phases = None if hardware is None else phase_times(base, hardware)  # once, not per count
+    work = base.work
+    points = tuple(point_of(apply_plan(base, n, plan, hardware, phases), n, work) for n in kept)
+    return DeviceSweep(
+        model=base.report.model,
+        chip=None if hardware is None else hardware.name,
+        capacity=None if hardware is None else hardware.capacity,
+        zero=plan.zero,
+        tensor=plan.tensor,
+        pipeline=plan.pipeline,
+        unit="tokens/s" if base.tokens is not None else "samples/s",
+        points=points,
+    )
+
+
+__all__ = ["DEVICE_COUNTS", "SCHEMA", "DevicePlan", "DevicePoint", "DeviceSweep", "apply_plan",
+           "point_of", "sweep_devices"]  # fmt: skip
