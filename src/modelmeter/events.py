@@ -122,7 +122,9 @@ class StepMemory:
     ``step`` counters); ``inputs``: the batch; ``activations``: what the forward leaves alive
     for the backward (live at its end, the inputs apart). The timeline is the live bytes of
     non-static tensors after each op (``timeline[i]`` after event i); ``grad_born`` the event
-    index at which each gradient's storage was made, with its bytes."""
+    index at which each gradient's storage was made, with its bytes. ``saved_by_scope``
+    splits ``activations`` by the innermost module (``OpEvent.scope``) whose op made each
+    storage (the per-module attribution a tensor/pipeline split of activations needs)."""
 
     weights: int
     buffers: int
@@ -134,6 +136,7 @@ class StepMemory:
     activations: int
     timeline: list[int] = field(default_factory=list, repr=False)
     grad_born: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    saved_by_scope: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def static(self) -> int:

@@ -50,3 +50,25 @@ def test_a_gpt_layer_saves_korthikanti_s_activations_and_the_differences_are_kno
     # - each LayerNorm's mean and 1/std, fp32 per token: 2 LN x 2 x s b x 4 = 2,048
     extra = a * s * s * b + 2 * sbh + 2 * 2 * s * b * 4
     assert r.memory.activations == paper + extra == 788_480
+
+
+def test_the_saved_activations_are_attributed_to_the_module_whose_op_made_them() -> None:
+    b, s, h, a = 2, 64, 128, 4
+    sbh = s * b * h  # 16,384 elements; 32,768 bytes in bf16
+    r = train(GPTLayer(h, a), (b, s, h), precision="bf16", optimizer="sgd")
+    by = r.memory.saved_by_scope
+    # fc1's output, saved by the GeLU: s b 4h in bf16 = 2 x 16,384 x 4 = 131,072
+    assert by["fc1"] == 2 * sbh * 4 == 131_072
+    # each LayerNorm: its output (saved by the next Linear) 2 sbh = 32,768, plus mean and
+    # 1/std in fp32 per token 2 x s b x 4 = 1,024: 33,792
+    assert by["ln1"] == by["ln2"] == 2 * sbh + 2 * s * b * 4 == 33_792
+    # qkv/proj/fc2's outputs die (the matmuls save contiguous copies of q, k, v made in the
+    # layer's own forward; the dropouts save masks): nothing attributed to them
+    assert "qkv" not in by and "proj" not in by and "fc2" not in by
+    # the layer's own ops (scope ""): q, k^T, v copies 3 x 32,768; softmax output, dropout
+    # mask (bf16) and dropped scores 3 x a s^2 b x 2 = 3 x 65,536; ctx copy 32,768; two hidden
+    # masks 2 x 32,768; the residual x 32,768; GeLU output 131,072; the output 32,768
+    own = 3 * 2 * sbh + 3 * 2 * a * s * s * b + 2 * sbh + 2 * 2 * sbh + 2 * sbh + 8 * sbh
+    assert by[""] == own + 2 * sbh == 589_824
+    # the attribution splits the activations row exactly
+    assert sum(by.values()) == r.memory.activations == 788_480

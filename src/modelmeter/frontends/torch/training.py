@@ -124,7 +124,7 @@ def _run_step(
     args, kwargs = specs.materialize("cpu", False, cast)
     for t in _tensors((args, kwargs)):
         lifetimes.track(t, storage_id(t), output=False)
-    inputs = lifetimes.live
+    inputs, fed = lifetimes.live, set(lifetimes.refs)
     try:
         with torch.enable_grad(), Isolated(model, copies), scopes.installed(), fused_attention():
             model.train()  # as a training loop runs it (put back by Isolated)
@@ -132,6 +132,7 @@ def _run_step(
             with tracer, blocks:
                 out = model(*args, **kwargs)
                 activations = lifetimes.live - inputs
+                saved = _saved_by_scope(lifetimes, tracer.events, fed)
                 calls = dict(scopes.calls)  # a recomputation enters the blocks again
                 _backward(out, tracer, scopes)
                 del out
@@ -161,6 +162,7 @@ def _run_step(
         activations=activations,
         timeline=tracer.timeline,
         grad_born=grads,
+        saved_by_scope=saved,
     )
     trace = Trace(
         model=label,
@@ -176,6 +178,16 @@ def _run_step(
         notes=notes,
     )
     return trace, memory, accumulate
+
+
+def _saved_by_scope(lifetimes: _BornLifetimes, events: list[OpEvent], fed: set[int]) -> dict:
+    """Bytes live now (end of the forward) by the scope of the op that made each storage."""
+    out: dict[str, int] = {}
+    for sid in lifetimes.refs.keys() - fed:
+        i = lifetimes.born.get(sid, len(events))
+        scope = events[i].scope if i < len(events) else ""
+        out[scope] = out.get(scope, 0) + lifetimes.size[sid]
+    return out
 
 
 def _trainable_copies(model: torch.nn.Module, copies: dict[int, torch.Tensor]) -> list:
