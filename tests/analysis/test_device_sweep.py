@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from parallel_models import Tiny
 from torch import nn
 
 from modelmeter.analysis.device_sweep import DEVICE_COUNTS, point_of
@@ -12,33 +13,6 @@ from modelmeter.hardware import load_spec
 from modelmeter.render.device_plot import device_series
 from modelmeter.usecases.train import train, train_and_devices, train_devices
 
-
-class Block(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(8, 8, bias=False)
-        self.ln = nn.LayerNorm(8)
-
-    def forward(self, x):  # noqa: ANN001, ANN201
-        return self.ln(x + self.fc(x))
-
-
-class Tiny(nn.Module):
-    """Embedding 100 x 8, 4 blocks, head 8 -> 100 (as in test_parallel)."""
-
-    num_heads = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(100, 8)
-        self.layers = nn.ModuleList(Block() for _ in range(4))
-        self.head = nn.Linear(8, 100, bias=False)
-
-    def forward(self, x):  # noqa: ANN001, ANN201
-        x = self.emb(x)
-        for layer in self.layers:
-            x = layer(x)
-        return self.head(x)
 
 def mlp() -> nn.Module:
     # 64 x 128 + 128 + 128 x 32 + 32 = 12,448 parameters; fp32: 49,792 bytes

@@ -5,41 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from parallel_models import Tiny
 from torch import nn
 
 from modelmeter.analysis.parallel import check_plan
 from modelmeter.errors import InputError
 from modelmeter.hardware import load_spec
 from modelmeter.usecases.train import train
-
-
-class Block(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(8, 8, bias=False)  # 64 parameters, split
-        self.ln = nn.LayerNorm(8)  # 16, replicated
-
-    def forward(self, x):  # noqa: ANN001, ANN201
-        return self.ln(x + self.fc(x))
-
-
-class Tiny(nn.Module):
-    """Embedding 100 x 8 (800), 4 blocks (4 x 80), head 8 -> 100 (800): 1,920 parameters, of
-    which 1,856 in split modules (800 + 4 x 64 + 800) and 64 replicated (the LayerNorms)."""
-
-    num_heads = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(100, 8)
-        self.layers = nn.ModuleList(Block() for _ in range(4))
-        self.head = nn.Linear(8, 100, bias=False)
-
-    def forward(self, x):  # noqa: ANN001, ANN201
-        x = self.emb(x)
-        for layer in self.layers:
-            x = layer(x)
-        return self.head(x)
 
 
 def _train(**kw):  # noqa: ANN003, ANN202

@@ -10,21 +10,15 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import one_error, run
+from tiny_gpt2 import tiny_gpt2
 
 from modelmeter.commands.sweep_options import parse_sweep, sweep_axes
 from modelmeter.errors import InputError
 
-TINY = {
-    "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_head": 2,
-    "n_layer": 1, "n_positions": 4096, "vocab_size": 100,
-}  # fmt: skip
-
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> str:
-    path = tmp_path / "tiny-gpt2.json"
-    path.write_text(json.dumps(TINY))
-    return f"hf:{path}"
+    return tiny_gpt2(tmp_path)
 
 
 @pytest.mark.parametrize(

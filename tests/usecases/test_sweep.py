@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_gpt2 import tiny_gpt2
 from torch import nn
 
 import modelmeter
@@ -18,6 +19,11 @@ from modelmeter.analysis.report_formula import COUNTS, totals
 from modelmeter.errors import InputError
 from modelmeter.models.hf import preset_config
 from modelmeter.usecases.sweep import fit_points, request_at
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> str:
+    return tiny_gpt2(tmp_path)
 
 
 def _one_layer(tmp: Path, preset: str, key: str) -> str:
@@ -163,17 +169,6 @@ def test_resnet_image_size_formula():
     assert isinstance(g.counts["macs"], str)
 
 
-TINY = {
-    "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_head": 2,
-    "n_layer": 1, "n_positions": 4096, "vocab_size": 100,
-}  # fmt: skip
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> str:
-    path = tmp_path / "tiny-gpt2.json"
-    path.write_text(json.dumps(TINY))
-    return f"hf:{path}"
 
 
 def test_rows_from_the_formula_equal_traced_rows(tiny: str):
