@@ -42,7 +42,7 @@ def test_json_file(capsys: pytest.CaptureFixture[str], config: str, tmp_path) ->
     ("argv", "words"),
     [
         (["--prompt", "500", "--new", "20"], "512 positions"),
-        (["--prompt", "8", "--new", "4", "--batch", "0"], "at least 1"),
+        (["--prompt", "8", "--new", "4", "--batch", "0"], "must be >= 1"),
         (["--prompt", "x", "--new", "4"], "whole number"),
     ],
 )

@@ -12,6 +12,7 @@ from modelmeter.commands.feel import note
 from modelmeter.commands.options import (
     add_chip_options,
     add_output_options,
+    count,
     progress_bar,
     quiet_libraries,
     spec_from_args,
@@ -23,7 +24,6 @@ from modelmeter.commands.pricing_options import pricing
 from modelmeter.commands.storage_options import add_storage_options
 from modelmeter.render.emit import emit, output_path
 from modelmeter.render.formats import GENERATION_FORMATS
-from modelmeter.shapes import MAX_DIM
 
 EPILOG = """examples:
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --batch 8
@@ -31,16 +31,6 @@ EPILOG = """examples:
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --weights int4 --kv fp8
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --cache dynamic
 """
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_DIM:
-        raise argparse.ArgumentTypeError(f"must be at least 1 and at most {MAX_DIM} (got {value})")
-    return value
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -57,11 +47,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("model", help="a language model: hf:NAME (a preset), hf:path/config.json, "
                    "or file.py:FACTORY")  # fmt: skip
-    p.add_argument("--prompt", "-P", type=_positive, required=True, metavar="TOKENS",
+    p.add_argument("--prompt", "-P", type=count(1, "--prompt"), required=True, metavar="TOKENS",
                    help="prompt tokens per sequence (the prefill)")  # fmt: skip
-    p.add_argument("--new", "-G", type=_positive, required=True, metavar="TOKENS",
+    p.add_argument("--new", "-G", type=count(1, "--new"), required=True, metavar="TOKENS",
                    help="new tokens per sequence (decode steps)")  # fmt: skip
-    p.add_argument("--batch", "-b", type=_positive, default=1, help="sequences (default 1)")
+    p.add_argument("--batch", "-b", type=count(1, "--batch"), default=1, help="sequences (default 1)")
     p.add_argument("--convention", choices=("exact", "2mac"), default="exact",
                    help="FLOP convention (default exact)")  # fmt: skip
     p.add_argument("--plot", metavar="FILE", help="also chart per-token latency and tokens/s "
