@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint gold bench clean browser screenshot
 
 $(STAMP): pyproject.toml requirements-dev.txt
+	@avail=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); [ "$$avail" -ge 7 ] || \
+		echo "warning: the virtual environment takes about 6.5 GB (torch's CUDA build); $$avail GB free here" >&2
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-cache-dir --upgrade pip
+	$(PY) -m pip install -q --no-cache-dir -r requirements-dev.txt
+	$(PY) -m pip install -q --no-cache-dir -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
