@@ -9,7 +9,10 @@ min(g, n / stride) of them share a node (1 when stride >= n), over m = g / l nod
 2(g-1)/g · S per device in 2(g-1) steps, reduce-scatter and all-gather (g-1)/g · S in g-1
 steps; time = steps · latency + sent / bandwidth. Within one node it runs over the intra-node
 link; a ring that crosses nodes runs at its slowest hop (the lower bandwidth and the higher
-latency of the two links): one ring, as a single NCCL channel runs.
+latency of the intra-node link and a GPU's share of the NICs): one ring, as a single NCCL
+channel runs. In this model the hierarchical algorithm is never slower where it applies (it
+sends the same 2(g-1)/g · S in all, each part over a link at least as fast as the ring's
+slowest, in fewer steps); ``auto`` still compares the two.
 
 **Hierarchical** (two levels, as NCCL's and Horovod's hierarchical all-reduce): an all-reduce
 is a reduce-scatter among the l devices of each node over the intra-node link ((l-1)/l · S,
@@ -124,7 +127,7 @@ class Fabric:
         if self.inter is None:
             raise InputError(f"{group * stride} devices over nodes of {self.gpus_per_node} "
                              "need an inter-node link: name one with --inter (e.g. ib-ndr)")  # fmt: skip
-        return merged(self.intra, self.inter)
+        return merged(self.intra, self.nic() or self.inter)
 
     def nic(self) -> Link | None:
         """The inter-node link as one GPU sees it: k NICs shared by the node's n GPUs."""

@@ -107,15 +107,15 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
                       counts: Any = DEVICE_COUNTS,
                       **options: Any) -> tuple[TrainingResult, DeviceSweep]:  # fmt: skip
     """``train(model, inputs, devices=devices, **options)`` (default: one tensor x pipeline
-    replica's devices) and ``train_devices`` from the same single trace."""
+    replica's devices, times the shard group's replicas) and ``train_devices`` from the same
+    single trace."""
     if "max_batch" in options:
         raise InputError("the sweep over devices and the largest batch are one at a time")
     counts = tuple(counts)
     if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
         raise InputError(f"device counts must be whole numbers >= 1 (got {counts!r})")
     per_replica = options.get("tensor", 1) * options.get("pipeline", 1)
-    devices = per_replica if devices is None else devices
-    top = max([devices, *[n for n in counts if n % per_replica == 0]])
+    top = max([devices or per_replica, *[n for n in counts if n % per_replica == 0]])
     o = {"batch": None, "optimizer": "adamw", "variant": "foreach", "precision": "fp32",
          "lr": 1e-3, "weight_decay": None, "checkpointing": False, "accumulate": 1,
          "convention": "exact", "hardware": None, "zero": 0, "tensor": 1, "pipeline": 1,
@@ -133,6 +133,8 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
         (top, o["zero"], o["tensor"], o["pipeline"], o["micro_batches"]),
         (o["gpus_per_node"], o["overlap"], o["intra"], o["inter"]),
         (o["shard_group"], o["collective"], o["nics_per_node"]))  # fmt: skip
+    if devices is None:  # one replica, or one shard group of them
+        devices = per_replica * (plan.hybrid[0] or 1)
     check_plan(devices, plan.split[0], plan.split[1], plan.accumulate)
     check_shard_group(plan.hybrid[0], devices // per_replica, plan.zero)
     base = _step(model, request, label, replace(plan, devices=1, zero=0, hardware=None))
