@@ -80,8 +80,8 @@ def test_the_table_shows_the_device_peak_against_the_chip() -> None:
     r = train(Layers(), (4, 16), optimizer="sgd", devices=4, zero=3,
               hardware=load_spec("h100-sxm"))  # fmt: skip
     text = render_training(r)
-    assert "peak per device 28.29 KB (backward, aten.mm in module layers.0) = model states " \
-           "9.73 KB + gradients 4.35 KB + gathered weights 12.29 KB + activations and " \
+    assert "peak per device 28.29 KB (backward, aten.mm in module layers.0) = weights, buffers " \
+           "and optimizer 9.73 KB + gradients 4.35 KB + gathered weights 12.29 KB + activations and " \
            "temporaries 1.92 KB; fits h100-sxm" in text  # fmt: skip
     assert "gathered weights (ZeRO-3: two units' full weights at once" in text
     assert "forward 8.19 KB, backward 12.29 KB (layers.0, layers.1)" in text

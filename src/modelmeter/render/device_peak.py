@@ -21,7 +21,8 @@ def device_peak_lines(r: TrainingResult) -> list[str]:
     where = f"{p.phase}, {p.op} in module {p.module or '<root>'}"
     if p.later:
         where += ", a later micro-batch"
-    parts = [f"model states {format_bytes(p.states)}", f"gradients {format_bytes(p.gradients)}"]
+    parts = [f"weights, buffers and optimizer {format_bytes(p.states)}",
+             f"gradients {format_bytes(p.gradients)}"]
     if p.gathered_units.units:
         parts.append(f"gathered weights {format_bytes(p.gathered)}")
     parts.append(f"activations and temporaries {format_bytes(p.other)}")
