@@ -186,3 +186,24 @@ def test_tensor_and_pipeline_parallel(capsys: pytest.CaptureFixture[str], tmp_pa
     assert code == 2 and "does not divide the model's 4 attention heads" in one_error(err)
     code, _, err = run(capsys, "train", "t.py:T", "-i", "2x8", "--devices", "8", "--pp", "8")
     assert code == 2 and "8 pipeline stages for 4 layers" in one_error(err)
+
+
+def test_hybrid_shard_and_the_device_peak(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    # fp32 AdamW, 12,448 parameters: weights 49,792 B; 16 devices in groups of one node (8):
+    # ZeRO-3 holds 49,792 / 8 = 6,224 B of weights per device; within the group the weights'
+    # all-gathers and the gradients' reduce-scatter, across the 2 groups the 6,224-byte shard
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+                       "--shard-group", "node", "--hardware", "h100-sxm", "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert (d["memory"]["per_device"]["weights"], d["memory"]["per_device"]["shard_group"]) == (
+        6224, 8)  # fmt: skip
+    c = d["communication"]
+    assert [(x["what"], x["group"], x["buffer_bytes"]) for x in c["collectives"]][-1] == (
+        "gradient shard", 2, 6224)  # fmt: skip
+    peak = d["memory"]["per_device_peak"]
+    assert peak["gathered_weights"] > 0 and peak["fits"] is True
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+                       "--shard-group", "8", "--hardware", "h100-sxm")  # fmt: skip
+    assert "ZeRO-3 within groups of 8" in out and "replicated over 2 groups" in out
+    assert "peak per device" in out and "gathered weights" in out

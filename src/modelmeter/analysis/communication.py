@@ -2,12 +2,11 @@
 run, how many bytes each device sends, and how long they take over the plan's link. Pure
 arithmetic on a traced step's categories and module tree.
 
-Ring collectives over N devices of a buffer of B bytes (Patarasuk & Yuan 2009; NCCL's rings):
-all-reduce sends 2(N-1)/N · B per device in 2(N-1) steps, reduce-scatter and all-gather
-(N-1)/N · B in N-1 steps. Time: steps · latency + bytes sent / bandwidth per direction (the
-alpha-beta model). The link: within a node (N <= GPUs per node) the chip's intra-node link
-(NVLink, PCIe); beyond, a ring crosses nodes and runs at its slowest link, the NIC (one per
-GPU) or the intra-node link, and pays the slower latency.
+Each collective is priced by ``analysis/collectives.py``: within a node one ring over the
+chip's intra-node link (NVLink, PCIe); a group that spans nodes runs a flat ring at its slowest
+hop or the two-level (hierarchical) algorithm, reduce-scatter in the node, across nodes over
+the NICs, all-gather in the node (``--collective``; by default the faster). Without a fabric
+(``ring=`` alone) a flat ring over that link.
 
 What each plan runs per step (Rajbhandari et al. 2020, section 7):
 
@@ -17,7 +16,11 @@ What each plan runs per step (Rajbhandari et al. 2020, section 7):
 * ZeRO-2: a reduce-scatter of the gradients per micro-batch (each device keeps only its
   partition) and one all-gather of the updated weights;
 * ZeRO-3 (FSDP full shard): per micro-batch, an all-gather of the weights in the forward, one
-  again in the backward, and a reduce-scatter of the gradients: 3Ψ, 1.5 x data parallel.
+  again in the backward, and a reduce-scatter of the gradients: 3Ψ, 1.5 x data parallel;
+* hybrid sharding (FSDP HYBRID_SHARD) in groups of G replicas: the stage's collectives within
+  the group, then once per step an all-reduce of each device's 1/G gradient shard across the
+  N/G groups (the shards accumulate over the micro-batches; the replicas agree before the
+  optimizer steps).
 
 Ψ here is bytes: the gradients (trainable parameters at the gradients' dtype) and the weights
 (every parameter at the model's dtype; ZeRO-3 gathers frozen weights too).
