@@ -86,3 +86,22 @@ def test_the_table_shows_the_device_peak_against_the_chip() -> None:
     assert "gathered weights (ZeRO-3: two units' full weights at once" in text
     assert "forward 8.19 KB, backward 12.29 KB (layers.0, layers.1)" in text
     assert r.to_dict()["memory"]["per_device_peak"]["fits"] is True
+
+
+def test_the_largest_batch_under_zero_3_fits_one_device_s_peak() -> None:
+    from dataclasses import replace
+
+    # Linear(4 -> 3, no bias), SGD, ZeRO-3 over 4: static = weight 48 / 4 + momentum 48 / 4 =
+    # 24; the one unit is the whole model, gathered in the backward: weight 48 + its gradient
+    # 48 = 96; at the backward's mm: input 16b + output 12b + seed 12b = 40b, and a quarter of
+    # the 48-byte gradient: 12. Peak per device 24 + 40b + 12 + 96 = 132 + 40b (one device
+    # holding everything: 144 + 40b). A 1,020-byte chip: 132 + 40b <= 1020 -> b = 22 (21
+    # without sharding: 144 + 40 x 22 = 1,024 > 1,020)
+    chip = replace(load_spec("h100-sxm"), capacity=1020.0)
+    r = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", hardware=chip,
+              max_batch=True, devices=4, zero=3)  # fmt: skip
+    assert (r.max_batch, r.device_peak.bytes, r.peak.bytes) == (22, 132 + 40 * 22, 144 + 40 * 22)
+    assert r.device_peak.gathered == 96
+    alone = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", hardware=chip,
+                  max_batch=True)  # fmt: skip
+    assert alone.max_batch == 21

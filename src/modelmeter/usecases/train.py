@@ -286,20 +286,20 @@ def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trai
             seen[b] = _step(model, request.with_batch(b), label, plan)
         return seen[b]
 
-    def fits(b: int) -> bool:
-        return at(b).peak.bytes <= cap
+    def fits(b: int) -> bool:  # one device's peak under a sharded plan
+        return _peak(at(b)) <= cap
 
     if not fits(1):
         return replace(at(1), max_batch=0)
     lo, hi = 1, None  # lo fits; hi (when known) does not
-    slope = at(2).peak.bytes - at(1).peak.bytes if fits(2) else 0
+    slope = _peak(at(2)) - _peak(at(1)) if fits(2) else 0
     if not fits(2):
         hi = 2
     elif slope <= 0:
         hi = None
     else:
         lo = 2
-        guess = min(max(2, 1 + int((cap - at(1).peak.bytes) // slope)), MAX_BATCH)
+        guess = min(max(2, 1 + int((cap - _peak(at(1))) // slope)), MAX_BATCH)
         lo, hi = (guess, None) if fits(guess) else (lo, guess)
         if hi is None and (guess >= MAX_BATCH or not fits(guess + 1)):
             hi = guess + 1
@@ -315,6 +315,11 @@ def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trai
         best = replace(best, notes=[*best.notes, f"the search for the largest batch stops at "
                                     f"{MAX_BATCH:,}: a larger one may fit too"])  # fmt: skip
     return replace(best, max_batch=lo)
+
+
+def _peak(r: TrainingResult) -> int:
+    """The peak a device must hold: one device's under a sharded plan, else the step's."""
+    return (r.peak if r.device_peak is None else r.device_peak).bytes
 
 
 def _sizes(report: Report) -> tuple[int | None, int | None]:
