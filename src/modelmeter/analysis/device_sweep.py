@@ -76,8 +76,10 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> Training
         gathered = gathered_weights(result.report, result.categories, share)
     result = replace(result, sharded=z, parallel=par, device_peak=device_peak(result, z, gathered))
     if devices > 1:
+        fab = plan.fabric
+        ring = links(devices) if fab is None or fab.intra is None else fab.flat(devices)
         comm = step_communication(cats, result.report, devices=data, zero=plan.zero,
-                                  accumulate=result.accumulate, ring=links(devices),
+                                  accumulate=result.accumulate, ring=ring,
                                   gpus_per_node=plan.gpus_per_node, overlap=plan.overlap,
                                   extra=tuple(extra), total=devices, fabric=plan.fabric,
                                   shard_group=z.group, stride=tensor * pipeline)  # fmt: skip
