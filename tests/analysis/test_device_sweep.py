@@ -80,6 +80,12 @@ def test_zero3_memory_per_device_by_category() -> None:
     acts = 2048 + r.memory.activations
     assert all(p.memory["activations"] == acts for p in s.points)
     assert p1.communication_s == 0 and p1024.communication_s > 0
+    # ZeRO-3's gathered weights at a device's peak (in the backward): no nn.ModuleList, so the
+    # whole model is the one unit: its weights 49,792 + its gradient 49,792 = 99,584; none on
+    # one device (nothing sharded); one device's peak is the traced one there
+    assert (p1.memory["gathered weights"], p1024.memory["gathered weights"]) == (0, 99_584)
+    assert p1.peak == r.peak.bytes and p1024.peak < p1.peak
+    assert "gathered weights" in device_series(s).memory_gb
 
 
 def test_the_chart_data() -> None:
