@@ -127,3 +127,57 @@ def test_bad_plans_fail_before_tracing() -> None:
         train(m, (1, 4), devices=2, gpus_per_node=0)
     with pytest.raises(InputError, match="unknown link 'nvlink9'"):
         train(m, (1, 4), devices=2, intra="nvlink9")
+
+
+def test_hybrid_shard_communication_by_hand() -> None:
+    # 4,864 parameters in bf16: Psi = 9,728 B; 16 devices (2 nodes of 8), ZeRO-3 sharded
+    # within groups of 8: per micro-batch all-gather the weights in the forward and the
+    # backward and reduce-scatter the gradients within the node: 7/8 x 9,728 = 8,512 each over
+    # NVLink (7 steps x 2 us + 8,512 / 450e9); then all-reduce each device's 1/8 shard
+    # (9,728 / 8 = 1,216 B) across the 2 groups over the NIC: 2 x 1/2 x 1,216 = 1,216 B
+    # (2 steps x 5 us + 1,216 / 50e9)
+    r = train(Layers(), (4, 16), optimizer="adamw", precision="bf16-mixed", devices=16, zero=3,
+              shard_group=8, hardware=H100)  # fmt: skip
+    c = r.communication
+    assert [(x.kind, x.what, x.bytes, x.group, x.sent) for x in c.collectives] == [
+        ("all-gather", "weights", 9728, 8, 8512), ("all-gather", "weights", 9728, 8, 8512),
+        ("reduce-scatter", "gradients", 9728, 8, 8512),
+        ("all-reduce", "gradient shard", 1216, 2, 1216)]  # fmt: skip
+    near = 7 * 2e-6 + 8512 / 450e9
+    assert c.time_s == pytest.approx(3 * near + 2 * 5e-6 + 1216 / 50e9, rel=1e-12)
+    assert c.shard_group == 8 and c.to_dict()["shard_group"] == 8
+    # the model states: / 8, not / 16: weights 9,728 / 8 = 1,216
+    assert r.sharded.weights == 1216 and r.sharded.group == 8
+    # "node": one node's replicas, 8
+    same = train(Layers(), (4, 16), optimizer="adamw", precision="bf16-mixed", devices=16,
+                 zero=3, shard_group="node", hardware=H100)  # fmt: skip
+    assert same.communication.collectives == c.collectives
+    # ZeRO-2 hybrid, k = 2: reduce-scatter per micro-batch in the group (2 x 8,512), the
+    # shard's all-reduce across groups once (1,216), the updated weights' all-gather once (8,512)
+    z2 = train(Layers(), (4, 16), optimizer="adamw", precision="bf16-mixed", devices=16, zero=2,
+               shard_group=8, accumulate=2)  # fmt: skip
+    assert [(x.kind, x.count, x.sent) for x in z2.communication.collectives] == [
+        ("reduce-scatter", 2, 17_024), ("all-reduce", 1, 1216), ("all-gather", 1, 8512)]  # fmt: skip
+
+
+def test_the_shard_all_reduce_across_node_groups_is_a_ring_over_the_nics() -> None:
+    # 32 devices, groups of one node (8): the all-reduce across the 4 groups runs one device
+    # per node, a ring over the NICs, which the hierarchical algorithm cannot beat
+    r = train(Layers(), (4, 16), optimizer="sgd", devices=32, zero=3, shard_group=8,
+              hardware=H100)  # fmt: skip
+    shard = r.communication.collectives[-1]
+    assert (shard.what, shard.group, shard.algorithm) == ("gradient shard", 4, "ring")
+
+
+def test_the_data_parallel_group_under_tensor_parallel_is_strided() -> None:
+    # tensor 2 on 32 devices: 16 replicas 2 devices apart, 4 per node of 8, over 4 nodes; the
+    # gradients' hierarchical all-reduce: reduce-scatter over 4 in the node, all-reduce of the
+    # 1/4 shard over the 4 nodes, all-gather over 4
+    from parallel_models import Tiny
+
+    r = train(Tiny(), "2x16:int64", optimizer="sgd", devices=32, tensor=2, hardware=H100)
+    x = r.communication.collectives[0]
+    assert (x.what, x.group, x.algorithm) == ("gradients", 16, "hierarchical")
+    assert [(s.group, s.link, s.sent) for s in x.stages] == [
+        (4, "nvlink4", 3 / 4 * x.bytes), (4, "ib-ndr", 2 * 3 / 4 * x.bytes / 4),
+        (4, "nvlink4", 3 / 4 * x.bytes)]  # fmt: skip

@@ -36,6 +36,25 @@ def test_each_point_equals_a_separate_run(zero: int) -> None:
         assert point_of(one, n) == by[n]  # every figure, floats included, exactly
 
 
+@pytest.mark.parametrize("options", [
+    {"zero": 3, "shard_group": 2}, {"zero": 2, "collective": "ring"},
+    {"zero": 3, "collective": "hierarchical", "nics_per_node": 2},
+    {"zero": 1, "shard_group": "node", "gpus_per_node": 4}])  # fmt: skip
+def test_hybrid_and_collective_points_equal_separate_runs(options: dict) -> None:
+    s = train_devices(mlp(), "8x64", hardware=H100, **options)
+    group = options.get("shard_group")
+    group = options.get("gpus_per_node", 8) if group == "node" else group or 1
+    # the counts a shard group of G does not divide are left out (G = 2: 1; node of 4: 1, 2)
+    assert [p.devices for p in s.points] == [n for n in DEVICE_COUNTS if n % group == 0]
+    by = {p.devices: p for p in s.points}
+    for n in (4, 16, 1024):
+        one = train(mlp(), "8x64", hardware=H100, devices=n, **options)
+        assert point_of(one, n) == by[n]  # the peak per device and gathered weights included
+    # sharded within a fixed group, a device's peak stays as N grows; over all N it falls
+    assert by[1024].peak is not None
+    assert (by[1024].peak == by[4].peak) if group > 1 else (by[1024].peak < by[4].peak)
+
+
 def test_tensor_and_pipeline_points_equal_separate_runs() -> None:
     # t = 2 x p = 2: a replica is 4 devices; 1 and 2 do not split into it and are left out
     kw = {"optimizer": "sgd", "tensor": 2, "pipeline": 2, "micro_batches": 2, "zero": 3,
@@ -61,6 +80,12 @@ def test_zero3_memory_per_device_by_category() -> None:
     acts = 2048 + r.memory.activations
     assert all(p.memory["activations"] == acts for p in s.points)
     assert p1.communication_s == 0 and p1024.communication_s > 0
+    # ZeRO-3's gathered weights at a device's peak (in the backward): no nn.ModuleList, so the
+    # whole model is the one unit: its weights 49,792 + its gradient 49,792 = 99,584; none on
+    # one device (nothing sharded); one device's peak is the traced one there
+    assert (p1.memory["gathered weights"], p1024.memory["gathered weights"]) == (0, 99_584)
+    assert p1.peak == r.peak.bytes and p1024.peak < p1.peak
+    assert "gathered weights" in device_series(s).memory_gb
 
 
 def test_the_chart_data() -> None:

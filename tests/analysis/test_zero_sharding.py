@@ -53,3 +53,30 @@ def test_a_partitioned_category_rounds_up_and_buffers_are_replicated() -> None:
         zero_states(cats, 3, 4)
     with pytest.raises(InputError, match="devices"):
         zero_states(cats, 0, 1)
+
+
+def test_hybrid_sharding_divides_by_the_group_not_the_devices() -> None:
+    # the ZeRO paper's 7.5B model, mixed-precision Adam, on 64 devices sharded within groups
+    # of 8 (one node): weights 2 Psi = 15 GB, gradients 15 GB, optimizer 12 Psi = 90 GB, each
+    # / 8: 1.875 + 1.875 + 11.25 = 15 GB per device (full shard over 64: 1.875 GB)
+    psi = 7_500_000_000
+    cats = {"weights": 2 * psi, "buffers": 0, "master weights": 4 * psi, "gradients": 2 * psi,
+            "optimizer states": 8 * psi}  # fmt: skip
+    z = zero_states(cats, 64, 3, group=8)
+    assert (z.weights, z.gradients, z.optimizer, z.total) == (
+        1_875_000_000, 1_875_000_000, 11_250_000_000, 15_000_000_000)  # fmt: skip
+    assert z.group == 8 and z.to_dict()["shard_group"] == 8
+    # ZeRO-2 within groups of 8: the weights replicated, 15 + 1.875 + 11.25 = 28.125 GB
+    assert zero_states(cats, 64, 2, group=8).total == 28_125_000_000
+    assert zero_states(cats, 64, 3, group=64).total == zero_states(cats, 64, 3).total
+
+
+def test_bad_shard_groups() -> None:
+    cats = {"weights": 8, "buffers": 0, "master weights": 0, "gradients": 8,
+            "optimizer states": 8}  # fmt: skip
+    with pytest.raises(InputError, match="needs a ZeRO stage"):
+        zero_states(cats, 8, 0, group=4)
+    with pytest.raises(InputError, match="shard group 3 does not divide the 8"):
+        zero_states(cats, 8, 3, group=3)
+    with pytest.raises(InputError, match="whole number >= 1"):
+        zero_states(cats, 8, 3, group=0)

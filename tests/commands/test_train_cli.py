@@ -41,7 +41,8 @@ def test_zero_stages_over_devices(capsys: pytest.CaptureFixture[str], model: str
     assert code == 0
     per_device = json.loads(out)["memory"]["per_device"]
     assert per_device == {"devices": 4, "zero_stage": 2, "weights": 49_792, "buffers": 0,
-                          "gradients": 12_448, "optimizer": 24_896, "total": 87_136}  # fmt: skip
+                          "gradients": 12_448, "optimizer": 24_896, "total": 87_136,
+                          "shard_group": None}  # fmt: skip
     code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2")
     assert "per device, 4 devices, ZeRO-2: model states 87.14 KB" in out
 
@@ -115,13 +116,23 @@ def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: s
     # fp32, 12,448 parameters: gradients 49,792 B; DP over 16 (2 nodes of 8, NVLink 4 + NDR):
     # all-reduce sends 2 x 15/16 x 49,792 = 93,360 B per device, 30 steps x 5 us + 93,360 / 50e9
     code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16",
-                       "--hardware", "h100-sxm", "-f", "json")  # fmt: skip
+                       "--hardware", "h100-sxm", "-f", "json", "--collective", "ring")  # fmt: skip
     assert code == 0
     d = json.loads(out)
     c = d["communication"]
     assert (c["nodes"], c["link"]["name"], c["overlap"]) == (2, "nvlink4+ib-ndr", "none")
     assert c["collectives"][0]["sent_per_device"] == 93_360
     assert c["time_s"] == pytest.approx(30 * 5e-6 + 93_360 / 50e9)
+    assert (c["collective_algorithm"], c["collectives"][0]["algorithm"]) == ("ring", "ring")
+    # the default (auto) takes the hierarchical all-reduce, faster here: reduce-scatter in
+    # the node (7 x 2 us + 7/8 x 49,792 / 450e9), all-reduce of the 6,224-byte shard over 2
+    # nodes (2 x 5 us + 6,224 / 50e9), all-gather in the node: the same 93,360 bytes sent
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16",
+                       "--hardware", "h100-sxm", "-f", "json")  # fmt: skip
+    c = json.loads(out)["communication"]
+    x = c["collectives"][0]
+    assert (x["algorithm"], x["sent_per_device"]) == ("hierarchical", 93_360)
+    assert c["time_s"] == pytest.approx(2 * (14e-6 + 43_568 / 450e9) + 10e-6 + 6_224 / 50e9)
     t = d["time"]
     assert t["step_s"] == pytest.approx(t["compute_s"] + t["communication_s"])
     code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
@@ -142,6 +153,12 @@ def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: s
         (["--devices", "6", "--tp", "4"], "6 devices do not split into tensor 4"),
         (["--devices", "3", "--pp", "3"], "needs repeated layers"),
         (["--devices", "2", "--pp", "2", "--micro-batches", "4", "--accumulate", "2"], "differ"),
+        (["--devices", "8", "--shard-group", "4"], "needs a ZeRO stage"),
+        (["--devices", "12", "--zero", "3", "--shard-group", "8"],
+         "shard group 8 does not divide the 12 data-parallel devices"),
+        (["--devices", "8", "--zero", "3", "--shard-group", "half"], "--shard-group"),
+        (["--devices", "8", "--collective", "tree"], "tree"),
+        (["--devices", "8", "--nics-per-node", "0"], "must be >= 1"),
     ],
 )
 def test_bad_plans_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,
@@ -169,3 +186,24 @@ def test_tensor_and_pipeline_parallel(capsys: pytest.CaptureFixture[str], tmp_pa
     assert code == 2 and "does not divide the model's 4 attention heads" in one_error(err)
     code, _, err = run(capsys, "train", "t.py:T", "-i", "2x8", "--devices", "8", "--pp", "8")
     assert code == 2 and "8 pipeline stages for 4 layers" in one_error(err)
+
+
+def test_hybrid_shard_and_the_device_peak(capsys: pytest.CaptureFixture[str], model: str) -> None:
+    # fp32 AdamW, 12,448 parameters: weights 49,792 B; 16 devices in groups of one node (8):
+    # ZeRO-3 holds 49,792 / 8 = 6,224 B of weights per device; within the group the weights'
+    # all-gathers and the gradients' reduce-scatter, across the 2 groups the 6,224-byte shard
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+                       "--shard-group", "node", "--hardware", "h100-sxm", "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert (d["memory"]["per_device"]["weights"], d["memory"]["per_device"]["shard_group"]) == (
+        6224, 8)  # fmt: skip
+    c = d["communication"]
+    assert [(x["what"], x["group"], x["buffer_bytes"]) for x in c["collectives"]][-1] == (
+        "gradient shard", 2, 6224)  # fmt: skip
+    peak = d["memory"]["per_device_peak"]
+    assert peak["gathered_weights"] > 0 and peak["fits"] is True
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+                       "--shard-group", "8", "--hardware", "h100-sxm")  # fmt: skip
+    assert "ZeRO-3 within groups of 8" in out and "replicated over 2 groups" in out
+    assert "peak per device" in out and "gathered weights" in out

@@ -2,12 +2,11 @@
 run, how many bytes each device sends, and how long they take over the plan's link. Pure
 arithmetic on a traced step's categories and module tree.
 
-Ring collectives over N devices of a buffer of B bytes (Patarasuk & Yuan 2009; NCCL's rings):
-all-reduce sends 2(N-1)/N · B per device in 2(N-1) steps, reduce-scatter and all-gather
-(N-1)/N · B in N-1 steps. Time: steps · latency + bytes sent / bandwidth per direction (the
-alpha-beta model). The link: within a node (N <= GPUs per node) the chip's intra-node link
-(NVLink, PCIe); beyond, a ring crosses nodes and runs at its slowest link, the NIC (one per
-GPU) or the intra-node link, and pays the slower latency.
+Each collective is priced by ``analysis/collectives.py``: within a node one ring over the
+chip's intra-node link (NVLink, PCIe); a group that spans nodes runs a flat ring at its slowest
+hop or the two-level (hierarchical) algorithm, reduce-scatter in the node, across nodes over
+the NICs, all-gather in the node (``--collective``; by default the faster). Without a fabric
+(``ring=`` alone) a flat ring over that link.
 
 What each plan runs per step (Rajbhandari et al. 2020, section 7):
 
@@ -17,7 +16,11 @@ What each plan runs per step (Rajbhandari et al. 2020, section 7):
 * ZeRO-2: a reduce-scatter of the gradients per micro-batch (each device keeps only its
   partition) and one all-gather of the updated weights;
 * ZeRO-3 (FSDP full shard): per micro-batch, an all-gather of the weights in the forward, one
-  again in the backward, and a reduce-scatter of the gradients: 3Ψ, 1.5 x data parallel.
+  again in the backward, and a reduce-scatter of the gradients: 3Ψ, 1.5 x data parallel;
+* hybrid sharding (FSDP HYBRID_SHARD) in groups of G replicas: the stage's collectives within
+  the group, then once per step an all-reduce of each device's 1/G gradient shard across the
+  N/G groups (the shards accumulate over the micro-batches; the replicas agree before the
+  optimizer steps).
 
 Ψ here is bytes: the gradients (trainable parameters at the gradients' dtype) and the weights
 (every parameter at the model's dtype; ZeRO-3 gathers frozen weights too).
@@ -28,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from modelmeter.analysis.collectives import Fabric, Priced, Stage, merged, ring_sent, ring_steps
 from modelmeter.errors import InputError
 from modelmeter.hardware.links import Link, link
 
@@ -36,20 +40,6 @@ if TYPE_CHECKING:
 
 OVERLAPS = ("none", "full")
 KINDS = ("all-reduce", "reduce-scatter", "all-gather")
-
-
-def ring_sent(kind: str, nbytes: int, devices: int) -> float:
-    """Bytes each device sends in a ring ``kind`` of an ``nbytes`` buffer over ``devices``."""
-    n = devices
-    if kind == "send/recv":  # point to point: the whole buffer to the next stage
-        return float(nbytes)
-    return (2 if kind == "all-reduce" else 1) * (n - 1) * nbytes / n
-
-
-def ring_steps(kind: str, devices: int) -> int:
-    if kind == "send/recv":
-        return 1
-    return (2 if kind == "all-reduce" else 1) * (devices - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +57,15 @@ class Collective:
     time_s: float
     group: int = 0  # the devices it runs over (0: the data-parallel replicas)
     link: str = ""  # the link's name ("": the plan's data-parallel link)
+    algorithm: str = "ring"  # "ring" or "hierarchical" (analysis/collectives.py)
+    stages: tuple[Stage, ...] = ()  # one run's stages (a ring: one)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "what": self.what, "phase": self.phase,
                 "buffer_bytes": self.bytes, "per_step": self.count,
                 "sent_per_device": self.sent, "time_s": self.time_s, "group": self.group,
-                "link": self.link}  # fmt: skip
+                "link": self.link, "algorithm": self.algorithm,
+                "stages": [x.to_dict() for x in self.stages]}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +95,9 @@ class Communication:
     collectives: list[Collective]
     layers: list[LayerTraffic] = field(default_factory=list)
     total_devices: int = 0  # every device of the plan (0: ``devices``, data parallel alone)
+    algorithm: str = "ring"  # the plan's collective algorithm: auto, ring or hierarchical
+    shard_group: int = 0  # hybrid sharding: ZeRO within groups of this many (0: all devices)
+    nics_per_node: int = 0  # 0: one NIC per GPU
 
     @property
     def nodes(self) -> int:
@@ -127,7 +123,9 @@ class Communication:
                 "link": None if self.link is None else self.link.to_dict(),
                 "overlap": self.overlap, "sent_per_device": self.sent, "time_s": self.time_s,
                 "collectives": [c.to_dict() for c in self.collectives],
-                "per_layer": [x.to_dict() for x in self.layers]}  # fmt: skip
+                "per_layer": [x.to_dict() for x in self.layers],
+                "collective_algorithm": self.algorithm, "shard_group": self.shard_group or None,
+                "nics_per_node": self.nics_per_node or self.gpus_per_node}  # fmt: skip
 
 
 def plan_link(intra: str | None, inter: str | None, devices: int, gpus_per_node: int) -> Link:
@@ -145,45 +143,70 @@ def plan_link(intra: str | None, inter: str | None, devices: int, gpus_per_node:
         far = link(inter)
     except ValueError as e:
         raise InputError(str(e)) from None
-    return Link(f"{near.name}+{far.name}", f"{near.display_name} within a node, "
-                f"{far.display_name} between nodes", "inter", min(near.bandwidth, far.bandwidth),
-                max(near.latency, far.latency), f"{near.source}; {far.source}")  # fmt: skip
+    return merged(near, far)
+
+
+def _plan(grads: int, weights: int, zero: int, k: int, n: int, group: int,
+          stride: int) -> list[tuple[str, str, str, int, int, int, int]]:  # fmt: skip
+    """(kind, what, phase, bytes, per step, group, stride) of the data-parallel collectives;
+    ``group`` < ``n``: hybrid sharding, ZeRO within groups of ``group`` consecutive replicas
+    and an all-reduce of each device's 1/group gradient shard across the n/group groups."""
+    g, s = (n, stride) if not group or group == n else (group, stride)
+    plan: list[tuple[str, str, str, int, int, int, int]] = []
+    if zero <= 1 and g == n:
+        plan.append(("all-reduce", "gradients", "backward", grads, 1, n, s))
+    else:
+        plan.append(("reduce-scatter", "gradients", "backward", grads, k if zero >= 2 else 1,
+                     g, s))  # fmt: skip
+        if g < n:
+            plan.append(("all-reduce", "gradient shard", "backward", -(-grads // g), 1,
+                         n // g, g * s))  # fmt: skip
+        if zero <= 2:
+            plan.append(("all-gather", "updated weights", "optimizer", grads, 1, g, s))
+    if zero == 3:
+        plan[:0] = [("all-gather", "weights", "forward", weights, k, g, s),
+                    ("all-gather", "weights", "backward", weights, k, g, s)]  # fmt: skip
+    return [x for x in plan if x[5] > 1]
+
+
+def _priced(fab: Fabric | None, ring: Link | None, kind: str, nbytes: int, g: int,
+            stride: int) -> Priced:  # fmt: skip
+    """One run over ``fab`` (its algorithm), or a flat ring at ``ring`` without a fabric."""
+    if fab is not None:
+        return fab.price(kind, nbytes, g, stride)
+    return Fabric(ring, ring, 1 << 30, "ring").ring(kind, nbytes, g)
 
 
 def step_communication(categories: dict[str, int], report: Report, *, devices: int, zero: int,
                        accumulate: int, ring: Link | None, gpus_per_node: int = 8,
                        overlap: str = "none", extra: tuple[Any, ...] = (),
-                       total: int = 0) -> Communication:  # fmt: skip
-    """The collectives of one step over ``devices`` at ZeRO ``zero`` on link ``ring``; ``extra``
-    (kind, what, phase, bytes, per step, group, link) those of tensor / pipeline groups."""
+                       total: int = 0, fabric: Fabric | None = None, shard_group: int = 0,
+                       stride: int = 1) -> Communication:  # fmt: skip
+    """The collectives of one step over ``devices`` data-parallel replicas (``stride`` devices
+    apart) at ZeRO ``zero``: a flat ring on link ``ring``, or with ``fabric`` its algorithm
+    (``analysis/collectives.py``); ``shard_group``: hybrid sharding (ZeRO within groups of
+    that many replicas); ``extra`` (kind, what, phase, bytes, per step, group, link) those of
+    tensor / pipeline groups, flat rings."""
     if overlap not in OVERLAPS:
         raise InputError(f"unknown overlap {overlap!r}; use one of {', '.join(OVERLAPS)}")
     grads, weights, k, n = categories["gradients"], categories["weights"], accumulate, devices
-    plan: list[tuple[str, str, str, int, int]] = []  # kind, what, phase, bytes, per step
-    if zero <= 1:
-        plan.append(("all-reduce", "gradients", "backward", grads, 1))
-    else:
-        plan.append(("reduce-scatter", "gradients", "backward", grads, k))
-        if zero == 2:
-            plan.append(("all-gather", "updated weights", "optimizer", grads, 1))
-    if zero == 3:
-        plan[:0] = [("all-gather", "weights", "forward", weights, k),
-                    ("all-gather", "weights", "backward", weights, k)]  # fmt: skip
-
-    def cost(kind: str, nbytes: int, count: int, g: int, ln: Link | None) -> tuple[float, float]:
-        sent = ring_sent(kind, nbytes, g) * count
-        steps = ring_steps(kind, g) * count if nbytes else 0
-        return sent, 0.0 if ln is None else steps * ln.latency + sent / ln.bandwidth
-
-    collectives = [Collective(kind, what, phase, b, c, *cost(kind, b, c, n, ring), n,
-                              "" if ring is None else ring.name)
-                   for kind, what, phase, b, c in plan if n > 1]  # fmt: skip
+    collectives = []
+    for kind, what, phase, b, c, g, s in _plan(grads, weights, zero, k, n, shard_group, stride):
+        p = _priced(fabric, ring, kind, b, g, s)
+        collectives.append(Collective(kind, what, phase, b, c, p.sent * c, p.time_s * c, g,
+                                      p.link if fabric is not None or ring is None else ring.name,
+                                      p.algorithm, p.stages))  # fmt: skip
     # per unit only for data parallelism alone: a tensor / pipeline device holds a share
     layers = [] if extra else _layers(report, categories, collectives, n)
-    collectives += [Collective(kind, what, phase, b, c, *cost(kind, b, c, g, ln), g,
-                               "" if ln is None else ln.name)
-                    for kind, what, phase, b, c, g, ln in extra]  # fmt: skip
-    return Communication(n, zero, gpus_per_node, ring, overlap, collectives, layers, total)
+    for kind, what, phase, b, c, g, ln in extra:
+        p = _priced(None, ln, kind, b, g, 1)
+        collectives.append(Collective(kind, what, phase, b, c, p.sent * c, p.time_s * c, g,
+                                      "" if ln is None else ln.name, p.algorithm, p.stages))
+    algorithm = "ring" if fabric is None else fabric.algorithm
+    nics = 0 if fabric is None else fabric.nics_per_node
+    group = shard_group if shard_group and shard_group < n else 0
+    return Communication(n, zero, gpus_per_node, ring, overlap, collectives, layers, total,
+                         algorithm, group, nics)  # fmt: skip
 
 
 def _units(report: Report) -> list[tuple[str, int, int]]:
@@ -203,6 +226,12 @@ def _units(report: Report) -> list[tuple[str, int, int]]:
     rest = ("(outside the layers)" if units else "(the model)", total.params - inside,
             total.trainable - trainable_inside)  # fmt: skip
     return [rest, *units] if rest[1] else units
+
+
+def fsdp_units(report: Report) -> list[tuple[str, int, int]]:
+    """(name, parameters, trainable parameters) of FSDP's units: each child of an
+    ``nn.ModuleList`` and the rest of the model as one (the whole model without a list)."""
+    return _units(report)
 
 
 def _walk(report: Report) -> tuple[Any, list[tuple[str, int, int]]]:
@@ -229,4 +258,4 @@ def _layers(report: Report, categories: dict[str, int], collectives: list[Collec
 
 
 __all__ = ["KINDS", "OVERLAPS", "Collective", "Communication", "LayerTraffic", "plan_link",
-           "ring_sent", "ring_steps", "step_communication"]  # fmt: skip
+           "fsdp_units", "ring_sent", "ring_steps", "step_communication"]  # fmt: skip

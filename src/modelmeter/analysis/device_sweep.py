@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
+from modelmeter.analysis.collectives import Fabric
 from modelmeter.analysis.communication import step_communication
+from modelmeter.analysis.device_peak import NONE, device_peak, gathered_weights
 from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
 from modelmeter.analysis.sharding import zero_states
 from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
@@ -34,6 +37,8 @@ class DevicePlan:
     gpus_per_node: int = 8
     overlap: str = "none"
     links: Callable[[int], Any] = lambda n: None
+    fabric: Fabric | None = None  # the links and the collective algorithm (None: flat rings)
+    shard_group: int | None = None  # hybrid sharding: ZeRO within groups of this many
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
@@ -41,7 +46,8 @@ def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
     """``base`` (a traced step; any sharding it carries is dropped) over ``devices`` under
     ``plan``: the per-device model states, the communication, and with ``hardware`` the time
     (``phases``: ``training.phase_times`` of ``base`` on it, when already computed)."""
-    result = replace(base, sharded=None, parallel=None, communication=None, time=None)
+    result = replace(base, sharded=None, parallel=None, communication=None, time=None,
+                     device_peak=None)
     if devices > 1 or plan.zero:
         result = _sharded(result, devices, plan)
     if hardware is not None:
@@ -60,12 +66,23 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> Training
         cats, data = device_categories(cats, lay, par), par.data
         extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
                  for c in split_collectives(lay, par)]  # fmt: skip
-    result = replace(result, sharded=zero_states(cats, data, plan.zero), parallel=par)
+    z = zero_states(cats, data, plan.zero, plan.shard_group)
+    gathered = NONE
+    if plan.zero == 3 and (z.group or data) > 1:
+        share = Fraction(1)
+        if par is not None and lay.params and tensor > 1:
+            split = Fraction(lay.split, lay.params)
+            share = split / tensor + 1 - split
+        gathered = gathered_weights(result.report, result.categories, share)
+    result = replace(result, sharded=z, parallel=par, device_peak=device_peak(result, z, gathered))
     if devices > 1:
+        fab = plan.fabric
+        ring = links(devices) if fab is None or fab.intra is None else fab.flat(devices)
         comm = step_communication(cats, result.report, devices=data, zero=plan.zero,
-                                  accumulate=result.accumulate, ring=links(devices),
+                                  accumulate=result.accumulate, ring=ring,
                                   gpus_per_node=plan.gpus_per_node, overlap=plan.overlap,
-                                  extra=tuple(extra), total=devices)  # fmt: skip
+                                  extra=tuple(extra), total=devices, fabric=plan.fabric,
+                                  shard_group=z.group, stride=tensor * pipeline)  # fmt: skip
         result = replace(result, communication=comm)
     return result
 
@@ -83,6 +100,7 @@ class DevicePoint:
     bubble_s: float | None
     throughput: float | None  # tokens (or samples) per second per device
     mfu: float | None
+    peak: int | None = None  # one device's peak under the plan (None: one device, no ZeRO)
 
     @property
     def total(self) -> int:
@@ -92,7 +110,7 @@ class DevicePoint:
         return {"devices": self.devices, "memory": dict(self.memory), "total": self.total,
                 "step_s": self.step_s, "compute_s": self.compute_s,
                 "communication_s": self.communication_s, "bubble_s": self.bubble_s,
-                "throughput": self.throughput, "mfu": self.mfu}  # fmt: skip
+                "throughput": self.throughput, "mfu": self.mfu, "peak": self.peak}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,23 +143,27 @@ def point_of(r: TrainingResult, devices: int, work: int | None = None) -> Device
               {"weights": z.weights, "buffers": z.buffers, "gradients": z.gradients,
                "optimizer": z.optimizer})  # fmt: skip
     memory["activations"] = c["inputs"] + c["activations"]
+    memory["gathered weights"] = 0 if r.device_peak is None else r.device_peak.gathered
     t = r.time
     return DevicePoint(devices, memory, None if t is None else t.step_s,
                        None if t is None else t.compute_s,
                        None if t is None else t.communication_s,
                        None if t is None else t.bubble_s, r.throughput,
-                       mfu_of(t, r.work if work is None else work))  # fmt: skip
+                       mfu_of(t, r.work if work is None else work),
+                       None if r.device_peak is None else r.device_peak.bytes)  # fmt: skip
 
 
 def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec | None,
                   counts: Iterable[int] = DEVICE_COUNTS) -> DeviceSweep:  # fmt: skip
     """``base`` re-planned at each of ``counts`` (those a tensor x pipeline replica does not
-    divide are left out)."""
-    per_replica = plan.tensor * plan.pipeline
-    kept = [n for n in counts if n >= 1 and n % per_replica == 0]
+    divide, or whose replicas a hybrid shard group does not divide, are left out)."""
+    per_replica, group = plan.tensor * plan.pipeline, plan.shard_group or 1
+    kept = [n for n in counts if n >= 1 and n % per_replica == 0
+            and (n // per_replica) % group == 0]  # fmt: skip
     if not kept:
         raise InputError(f"no device count in the sweep splits into tensor {plan.tensor} x "
-                         f"pipeline {plan.pipeline} = {per_replica} per replica")  # fmt: skip
+                         f"pipeline {plan.pipeline} = {per_replica} per replica"
+                         + (f" and shard groups of {group}" if group > 1 else ""))  # fmt: skip
     phases = None if hardware is None else phase_times(base, hardware)  # once, not per count
     work = base.work
     points = tuple(point_of(apply_plan(base, n, plan, hardware, phases), n, work) for n in kept)

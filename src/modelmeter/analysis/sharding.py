@@ -7,7 +7,12 @@ data parallelism) except what its stage partitions: stage 1 the optimizer states
 master weights with them, as the paper counts the K = 12 bytes of mixed-precision Adam), stage
 2 also the gradients, stage 3 also the weights. A partitioned category costs each device
 ceil(bytes / N); buffers are never partitioned. Activations, the communication and the
-gathered weights that stage 3 holds while a layer runs are not in these figures.
+gathered weights that stage 3 holds while a layer runs are not in these figures (the gathered
+weights and the per-device peak: ``analysis/device_peak.py``).
+
+Hybrid sharding (FSDP's HYBRID_SHARD, DeepSpeed's ZeRO++ hpZ for the weights): the stage
+partitions over a group of G devices (one node by default) and the N/G groups replicate it, so
+a partitioned category costs ceil(bytes / G).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class ShardedStates:
     buffers: int
     gradients: int
     optimizer: int
+    group: int = 0  # hybrid sharding: partitioned over groups of this many (0: all devices)
 
     @property
     def total(self) -> int:
@@ -39,19 +45,24 @@ class ShardedStates:
     def to_dict(self) -> dict[str, Any]:
         return {"devices": self.devices, "zero_stage": self.stage, "weights": self.weights,
                 "buffers": self.buffers, "gradients": self.gradients,
-                "optimizer": self.optimizer, "total": self.total}  # fmt: skip
+                "optimizer": self.optimizer, "total": self.total,
+                "shard_group": self.group or None}  # fmt: skip
 
 
-def zero_states(categories: dict[str, int], devices: int, stage: int) -> ShardedStates:
+def zero_states(categories: dict[str, int], devices: int, stage: int,
+                group: int | None = None) -> ShardedStates:  # fmt: skip
     """Per-device model states of a step's ``categories`` (``TrainingResult.categories``)
-    over ``devices`` data-parallel devices at ZeRO ``stage``."""
+    over ``devices`` data-parallel devices at ZeRO ``stage``; ``group``: hybrid sharding,
+    partitioned within groups of ``group`` devices (``check_shard_group``)."""
     if stage not in ZERO_STAGES:
         raise InputError(f"unknown ZeRO stage {stage!r}; use one of 0, 1, 2, 3")
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise InputError(f"devices must be a whole number >= 1 (got {devices!r})")
 
+    parts = check_shard_group(group, devices, stage) or devices
+
     def share(n: int, partitioned: bool) -> int:
-        return -(-n // devices) if partitioned else n
+        return -(-n // parts) if partitioned else n
 
     optimizer = categories["master weights"] + categories["optimizer states"]
     return ShardedStates(
@@ -61,7 +72,24 @@ def zero_states(categories: dict[str, int], devices: int, stage: int) -> Sharded
         buffers=categories["buffers"],
         gradients=share(categories["gradients"], stage >= 2),
         optimizer=share(optimizer, stage >= 1),
+        group=parts if parts < devices else 0,
     )
 
 
-__all__ = ["ZERO_STAGES", "ShardedStates", "zero_states"]
+def check_shard_group(group: int | None, devices: int, stage: int) -> int:
+    """The hybrid-sharding group (0: none), or an InputError: it needs a ZeRO stage and must
+    divide the data-parallel devices."""
+    if group is None:
+        return 0
+    if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+        raise InputError(f"the shard group must be a whole number >= 1 (got {group!r})")
+    if stage == 0:
+        raise InputError("a shard group (hybrid sharding) needs a ZeRO stage: give --zero 1, 2 "
+                         "or 3")  # fmt: skip
+    if devices % group:
+        raise InputError(f"shard group {group} does not divide the {devices} data-parallel "
+                         "devices")  # fmt: skip
+    return group
+
+
+__all__ = ["ZERO_STAGES", "ShardedStates", "check_shard_group", "zero_states"]

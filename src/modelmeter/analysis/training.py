@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.communication import Communication
+from modelmeter.analysis.device_peak import DevicePeak
 from modelmeter.analysis.parallel import ParallelPlan
 from modelmeter.analysis.roofline import roofline
 from modelmeter.analysis.sharding import ShardedStates
@@ -92,6 +93,7 @@ class TrainingResult:
     max_batch: int | None = None  # the largest micro-batch that fits, when it was searched
     communication: Communication | None = None  # the collectives of a step over devices
     parallel: ParallelPlan | None = None  # tensor / pipeline parallel plan
+    device_peak: DevicePeak | None = None  # one device's peak under the plan (sharded)
 
     # ---- figures -------------------------------------------------------------------------
     @property
@@ -149,6 +151,13 @@ class TrainingResult:
         return self.peak.bytes <= self.time.capacity
 
     @property
+    def device_fits(self) -> bool | None:
+        """Whether one device's peak under the plan fits the chip (None: no plan or chip)."""
+        if self.device_peak is None or self.time is None or self.time.capacity is None:
+            return None
+        return self.device_peak.bytes <= self.time.capacity
+
+    @property
     def throughput(self) -> float | None:
         """Tokens per second (samples per second where the input is not tokens)."""
         if self.time is None or not self.time.step_s:
@@ -196,6 +205,8 @@ class TrainingResult:
                 "bytes_per_trainable_param": self.bytes_per_trainable,
                 "peak": self.peak.to_dict(),
                 "per_device": None if self.sharded is None else self.sharded.to_dict(),
+                "per_device_peak": None if self.device_peak is None else {
+                    **self.device_peak.to_dict(), "fits": self.device_fits},
             },
             "communication": None if self.communication is None else
             self.communication.to_dict(),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from modelmeter.analysis.collectives import ALGORITHMS
 from modelmeter.analysis.communication import OVERLAPS
 from modelmeter.commands.feel import note
 from modelmeter.commands.options import (
@@ -96,10 +97,26 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    "--hardware)")  # fmt: skip
     t.add_argument("--convention", choices=("exact", "2mac"), default="exact",
                    help="FLOP convention (default exact)")  # fmt: skip
+    t.add_argument("--shard-group", type=_shard_group, metavar="G|node",
+                   help="hybrid sharding (FSDP HYBRID_SHARD): the ZeRO stage partitions within "
+                   "groups of G data-parallel replicas ('node': one node's), replicated across "
+                   "the groups; needs --zero and G dividing the replicas")  # fmt: skip
+    t.add_argument("--collective", choices=ALGORITHMS, default="auto",
+                   help="collective algorithm for groups spanning nodes: auto (default: "
+                   "hierarchical where faster), ring (one flat ring at the slowest link) or "
+                   "hierarchical (reduce-scatter in the node, across nodes, all-gather)")  # fmt: skip
+    t.add_argument("--nics-per-node", type=count(1, "--nics-per-node", 10**4), default=0,
+                   metavar="K", help="NICs per node for the traffic between nodes (default: "
+                   "one per GPU)")  # fmt: skip
     add_output_options(t, TRAINING_FORMATS)
     add_units_option(t)
     add_chip_options(t)
     t.set_defaults(handler=with_units(run))
+
+
+def _shard_group(text: str) -> int | str:
+    """--shard-group: a whole number >= 1 or 'node'."""
+    return "node" if text.strip().lower() == "node" else count(1, "--shard-group", 10**7)(text)
 
 
 def _request(args: argparse.Namespace) -> InputRequest:
@@ -129,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
           "devices": args.devices, "zero": args.zero, "checkpointing": args.checkpoint,
           "gpus_per_node": args.gpus_per_node, "overlap": args.overlap, "intra": args.intra,
           "inter": args.inter, "tensor": args.tp, "pipeline": args.pp,
-          "micro_batches": args.micro_batches}  # fmt: skip
+          "micro_batches": args.micro_batches, "shard_group": args.shard_group,
+          "collective": args.collective, "nics_per_node": args.nics_per_node}  # fmt: skip
     with quiet_libraries(args.debug), progress_bar(args.quiet, "training step"):
         if args.plot:
             from modelmeter.usecases.train import train_and_devices

@@ -19,27 +19,47 @@ def communication_lines(c: Communication) -> list[str]:
              f"{nodes} nodes of {c.gpus_per_node}")  # fmt: skip
     if everyone != c.devices:
         where = f"{everyone} devices, {where}"
-    if c.link is None:
-        on = "no link named (--hardware or --intra): bytes only"
-    else:
-        on = (f"{c.link.name}: {format_rate(c.link.bandwidth, 'B/s')} per direction, latency "
-              f"{c.link.latency * 1e6:g} us per ring step")  # fmt: skip
     lines = [f"communication per device, {c.devices} data-parallel replicas ({where}), "
-             f"ZeRO-{c.zero}, ring collectives over {on}"]  # fmt: skip
-    head = ["collective", "of", "phase", "over", "buffer", "per step", "sent", "time"]
+             f"ZeRO-{c.zero}{_hybrid(c)}, {_algorithm(c)}"]  # fmt: skip
+    head = ["collective", "of", "phase", "over", "algorithm", "buffer", "per step", "sent", "time"]
     table = [head]
     for x in c.collectives:
-        table.append([x.kind, x.what, x.phase, f"{x.group} {x.link}".rstrip(),
+        table.append([x.kind, x.what, x.phase, f"{x.group} {x.link}".rstrip(), x.algorithm,
                       format_bytes(x.bytes), f"x{x.count}", format_bytes(x.sent),
                       _time(c, x.time_s)])  # fmt: skip
-    table.append(["total", "", "", "", "", "", format_bytes(c.sent), _time(c, c.time_s)])
+        if x.algorithm == "hierarchical":
+            table += [[f"  {st.kind}", "", "", f"{st.group} {st.link}", "", "", "",
+                       format_bytes(st.sent * x.count), _time(c, st.time_s * x.count)]
+                      for st in x.stages]  # fmt: skip
+    table.append(["total", "", "", "", "", "", "", format_bytes(c.sent), _time(c, c.time_s)])
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    lines += ["  ".join(v.ljust(w) if i < 4 else v.rjust(w) for i, (v, w) in
+    lines += ["  ".join(v.ljust(w) if i < 5 else v.rjust(w) for i, (v, w) in
                         enumerate(zip(row, widths, strict=True))).rstrip() for row in table]  # fmt: skip
     if c.layers:
         lines.append("  sent per unit (FSDP's wrapping: each layer of an nn.ModuleList, the "
                      "rest as one): " + "; ".join(_units(c.layers)))  # fmt: skip
     return lines
+
+
+def _hybrid(c: Communication) -> str:
+    if not c.shard_group:
+        return ""
+    return (f" hybrid: sharded within groups of {c.shard_group} replicas, replicated over "
+            f"{c.devices // c.shard_group} groups")  # fmt: skip
+
+
+def _algorithm(c: Communication) -> str:
+    """The algorithm and the links: 'ring collectives over LINK: ...' as before where every
+    collective is a ring."""
+    if c.link is None:
+        return "ring collectives over no link named (--hardware or --intra): bytes only"
+    on = (f"{c.link.name}: {format_rate(c.link.bandwidth, 'B/s')} per direction, latency "
+          f"{c.link.latency * 1e6:g} us per ring step")  # fmt: skip
+    if all(x.algorithm == "ring" for x in c.collectives):
+        return f"ring collectives over {on}"
+    nics = c.nics_per_node or c.gpus_per_node
+    return (f"hierarchical collectives where a group spans nodes (--collective {c.algorithm}; "
+            f"{nics} NICs per node of {c.gpus_per_node}), a flat ring over {on}")  # fmt: skip
 
 
 def _time(c: Communication, t: float) -> str:

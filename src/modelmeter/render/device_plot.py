@@ -16,9 +16,10 @@ if TYPE_CHECKING:
     from modelmeter.analysis.device_sweep import DeviceSweep
 
 GB = 1e9
-CATEGORIES = ("weights", "buffers", "gradients", "optimizer", "activations")
+CATEGORIES = ("weights", "buffers", "gradients", "optimizer", "activations", "gathered weights")
 COLORS = {"weights": "#1f77b4", "buffers": "#9467bd", "gradients": "#2ca02c",
-          "optimizer": "#ff7f0e", "activations": "#8c564b"}  # fmt: skip
+          "optimizer": "#ff7f0e", "activations": "#8c564b",
+          "gathered weights": "#17becf"}  # fmt: skip
 TIME, RATE, LIMIT = "#1f77b4", "#ff7f0e", "#d62728"
 
 

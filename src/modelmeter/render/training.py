@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modelmeter.render.communication import communication_lines
+from modelmeter.render.device_peak import device_peak_lines
 from modelmeter.render.formats import TRAINING_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
 from modelmeter.units import (
@@ -99,14 +100,14 @@ def _memory(r: TrainingResult) -> list[str]:
     z = r.sharded
     if z is not None:
         lines.append(
-            f"  per device, {_plan(r)}ZeRO-{z.stage}: model states "
+            f"  per device, {_plan(r)}ZeRO-{z.stage}"
+            + (f" within groups of {z.group}" if z.group else "") + ": model states "
             f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
             f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
-            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); each "
-            "device's activations and temporaries come on top (the peak and the capacity "
-            "above are one device holding everything)"
+            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); the peak "
+            "and the capacity above are one device holding everything"
         )
-    return lines
+    return lines + device_peak_lines(r)
 
 
 def _phases(r: TrainingResult) -> list[str]:

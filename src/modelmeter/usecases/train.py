@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from modelmeter.analysis.collectives import fabric
 from modelmeter.analysis.communication import OVERLAPS, plan_link
 from modelmeter.analysis.device_sweep import (
     DEVICE_COUNTS,
@@ -17,7 +18,7 @@ from modelmeter.analysis.device_sweep import (
     sweep_devices,
 )
 from modelmeter.analysis.parallel import check_plan, heads_of
-from modelmeter.analysis.sharding import zero_states
+from modelmeter.analysis.sharding import check_shard_group, zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
     accumulation_cost,
@@ -59,6 +60,9 @@ def train(
     tensor: int = 1,
     pipeline: int = 1,
     micro_batches: int | None = None,
+    shard_group: int | str | None = None,
+    collective: str = "auto",
+    nics_per_node: int = 0,
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -74,12 +78,17 @@ def train(
     chip's ``[interconnect]`` intra link) within nodes of ``gpus_per_node`` and ``inter``
     between them; ``overlap`` "none" adds their time to the compute, "full" hides what the
     compute can. ``tensor`` / ``pipeline``: Megatron-style tensor parallel degree and pipeline
-    stages (``analysis/parallel.py``) over ``micro_batches`` (the accumulation's)."""
+    stages (``analysis/parallel.py``) over ``micro_batches`` (the accumulation's).
+    ``shard_group``: hybrid sharding, ZeRO within groups of that many data-parallel replicas
+    ("node": one node's) replicated across the groups; ``collective``: "auto" (hierarchical
+    where a group spans nodes and it is faster), "ring" or "hierarchical"
+    (``analysis/collectives.py``) with ``nics_per_node`` NICs per node (0: one per GPU)."""
     model, request, label, plan = _setup(
         model, inputs, batch, StepSetup(optimizer, variant, precision, lr=lr,
                                         weight_decay=weight_decay, checkpointing=checkpointing),
         accumulate, convention, hardware, (devices, zero, tensor, pipeline, micro_batches),
-        (gpus_per_node, overlap, intra, inter))  # fmt: skip
+        (gpus_per_node, overlap, intra, inter), (shard_group, collective, nics_per_node))  # fmt: skip
+    check_shard_group(plan.hybrid[0], devices // (tensor * pipeline), zero)
     if max_batch:
         return _largest(model, request, label, plan)
     return _step(model, request, label, plan)
@@ -98,20 +107,21 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
                       counts: Any = DEVICE_COUNTS,
                       **options: Any) -> tuple[TrainingResult, DeviceSweep]:  # fmt: skip
     """``train(model, inputs, devices=devices, **options)`` (default: one tensor x pipeline
-    replica's devices) and ``train_devices`` from the same single trace."""
+    replica's devices, times the shard group's replicas) and ``train_devices`` from the same
+    single trace."""
     if "max_batch" in options:
         raise InputError("the sweep over devices and the largest batch are one at a time")
     counts = tuple(counts)
     if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
         raise InputError(f"device counts must be whole numbers >= 1 (got {counts!r})")
     per_replica = options.get("tensor", 1) * options.get("pipeline", 1)
-    devices = per_replica if devices is None else devices
-    top = max([devices, *[n for n in counts if n % per_replica == 0]])
+    top = max([devices or per_replica, *[n for n in counts if n % per_replica == 0]])
     o = {"batch": None, "optimizer": "adamw", "variant": "foreach", "precision": "fp32",
          "lr": 1e-3, "weight_decay": None, "checkpointing": False, "accumulate": 1,
          "convention": "exact", "hardware": None, "zero": 0, "tensor": 1, "pipeline": 1,
          "micro_batches": None, "gpus_per_node": 8, "overlap": "none", "intra": None,
-         "inter": None}  # fmt: skip
+         "inter": None, "shard_group": None, "collective": "auto",
+         "nics_per_node": 0}  # fmt: skip
     unknown = set(options) - set(o)
     if unknown:
         raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}")
@@ -121,8 +131,12 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
     model, request, label, plan = _setup(
         model, inputs, o["batch"], setup, o["accumulate"], o["convention"], o["hardware"],
         (top, o["zero"], o["tensor"], o["pipeline"], o["micro_batches"]),
-        (o["gpus_per_node"], o["overlap"], o["intra"], o["inter"]))  # fmt: skip
+        (o["gpus_per_node"], o["overlap"], o["intra"], o["inter"]),
+        (o["shard_group"], o["collective"], o["nics_per_node"]))  # fmt: skip
+    if devices is None:  # one replica, or one shard group of them
+        devices = per_replica * (plan.hybrid[0] or 1)
     check_plan(devices, plan.split[0], plan.split[1], plan.accumulate)
+    check_shard_group(plan.hybrid[0], devices // per_replica, plan.zero)
     base = _step(model, request, label, replace(plan, devices=1, zero=0, hardware=None))
     dp = _device_plan(plan)
     return (apply_plan(base, devices, dp, plan.hardware),
@@ -131,7 +145,8 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
 
 def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumulate: int,
            convention: str, hardware: HardwareSpec | None, split: tuple[Any, ...],
-           cluster: tuple[Any, ...]) -> tuple[Any, InputRequest, Any, _Plan]:  # fmt: skip
+           cluster: tuple[Any, ...],
+           hybrid: tuple[Any, ...] = (None, "auto", 0)) -> tuple[Any, InputRequest, Any, _Plan]:  # fmt: skip
     """Check the options and the plan before tracing; load a named model once."""
     devices, zero, tensor, pipeline, micro_batches = split
     gpus_per_node, overlap, intra, inter = cluster
@@ -153,7 +168,9 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
         raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
                          f"{heads} attention heads")  # fmt: skip
     plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
-                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads))  # fmt: skip
+                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads),
+                 _hybrid(hardware, devices, gpus_per_node, intra, inter, tensor * pipeline,
+                         hybrid))  # fmt: skip
     return model, request, label, plan
 
 
@@ -167,6 +184,24 @@ class _Plan:
     hardware: HardwareSpec | None
     cluster: tuple[int, str, Any] = (8, "none", None)  # GPUs per node, overlap, links(n)
     split: tuple[int, int, int | None] = (1, 1, None)  # tensor, pipeline, attention heads
+    hybrid: tuple[int | None, Any] = (None, None)  # shard group (replicas), Fabric or None
+
+
+def _hybrid(spec: HardwareSpec | None, devices: int, gpus_per_node: int, intra: str | None,
+            inter: str | None, per_replica: int, options: tuple[Any, ...]) -> tuple[Any, Any]:  # fmt: skip
+    """The shard group in data-parallel replicas ("node": one node's) and the fabric the
+    collectives run on (None where ``_ring`` has no link either)."""
+    group, algorithm, nics = options
+    if group == "node":
+        group = max(1, gpus_per_node // per_replica)
+    elif isinstance(group, str):
+        raise InputError(f"the shard group is a whole number or 'node' (got {group!r})")
+    fab = fabric(None, None, gpus_per_node, algorithm, nics)  # checks the algorithm, NICs
+    intra = intra or (spec.intra_link if spec is not None else None)
+    inter = inter or (spec.inter_link if spec is not None else None)
+    if devices < 2 or intra is None:
+        return group, (None if devices < 2 else fab)
+    return group, fabric(intra, inter, gpus_per_node, algorithm, nics)
 
 
 def _ring(spec: HardwareSpec | None, devices: int, gpus_per_node: int, overlap: str,
@@ -230,7 +265,8 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
 
 def _device_plan(plan: _Plan) -> DevicePlan:
     (tensor, pipeline, heads), (per_node, overlap, links) = plan.split, plan.cluster
-    return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links)
+    group, fab = plan.hybrid
+    return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links, fab, group)
 
 
 def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
@@ -250,20 +286,20 @@ def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trai
             seen[b] = _step(model, request.with_batch(b), label, plan)
         return seen[b]
 
-    def fits(b: int) -> bool:
-        return at(b).peak.bytes <= cap
+    def fits(b: int) -> bool:  # one device's peak under a sharded plan
+        return _peak(at(b)) <= cap
 
     if not fits(1):
         return replace(at(1), max_batch=0)
     lo, hi = 1, None  # lo fits; hi (when known) does not
-    slope = at(2).peak.bytes - at(1).peak.bytes if fits(2) else 0
+    slope = _peak(at(2)) - _peak(at(1)) if fits(2) else 0
     if not fits(2):
         hi = 2
     elif slope <= 0:
         hi = None
     else:
         lo = 2
-        guess = min(max(2, 1 + int((cap - at(1).peak.bytes) // slope)), MAX_BATCH)
+        guess = min(max(2, 1 + int((cap - _peak(at(1))) // slope)), MAX_BATCH)
         lo, hi = (guess, None) if fits(guess) else (lo, guess)
         if hi is None and (guess >= MAX_BATCH or not fits(guess + 1)):
             hi = guess + 1
@@ -279,6 +315,11 @@ def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trai
         best = replace(best, notes=[*best.notes, f"the search for the largest batch stops at "
                                     f"{MAX_BATCH:,}: a larger one may fit too"])  # fmt: skip
     return replace(best, max_batch=lo)
+
+
+def _peak(r: TrainingResult) -> int:
+    """The peak a device must hold: one device's under a sharded plan, else the step's."""
+    return (r.peak if r.device_peak is None else r.device_peak).bytes
 
 
 def _sizes(report: Report) -> tuple[int | None, int | None]:
