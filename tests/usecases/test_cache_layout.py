@@ -188,3 +188,14 @@ def test_cli_cache_ideal_runtime(capsys: pytest.CaptureFixture[str], path: str) 
         assert code == 0 and expect[extra[0]] in out, (extra, out)
     code, _, err = run(capsys, "generate", path, "--prompt", "8", "--new", "4", "--cache", "ring")
     assert code == 2 and "--cache" in one_error(err)
+
+
+def test_block_size_changes_memory_only(model: object, runs: dict) -> None:
+    # blocks of 32: ceil(12/32) = 1 block = 32 tokens x 256 = 8,192 bytes per sequence (20
+    # slots of padding, 5,120 bytes); the decode step reads the filled tokens only: the same
+    # step as with blocks of 16
+    g = generate(model, prompt=8, new=4, batch=B, block_size=32)
+    assert g.curve.counts == runs["paged"].curve.counts
+    assert g.memory.kv_sequence_bytes == 32 * TOKEN == 8192
+    assert g.memory.kv_padding_bytes == 20 * TOKEN == 5120
+    assert g.to_dict()["memory"]["kv_padding_bytes_total"] == B * 5120

@@ -150,3 +150,30 @@ def test_cli_static(capsys: pytest.CaptureFixture[str], path: str) -> None:
     d = json.loads(out)
     assert (d["cache"], d["cache_layout"], d["max_cache_len"]) == ("StaticCache", "static", 40)
     assert d["memory"]["kv_bytes_per_sequence"] == 40 * 256
+
+
+def test_static_sliding_window(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Mistral-shaped, window w = 16, float32, batch 1, P = 10, G = 20 (M = 30): each
+    layer's StaticSlidingWindowLayer holds min(16, 30) = 16 slots. One token, K or V, one
+    layer: 2 KV heads x 16 x 4 bytes = 128; K and V of 2 layers: 512 bytes per token.
+    Attention reads the 16 slots at every context (MACs constant); before the window is
+    full (c < 16) index_copy_ writes the token: KV read 16 x 512 = 8,192, written 512. From
+    c = 16 on the layer rolls: roll reads 16 slots and writes 16, index_put_ writes the token
+    into the rolled copy, copy_ reads the 16 back and writes 16: KV read (16 + 16 + 16) x 512
+    = 24,576, written (16 + 1 + 16) x 512 = 16,896."""
+    config = {
+        "model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 64,
+        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 16, "num_hidden_layers": 2, "vocab_size": 128, "sliding_window": 16,
+        "max_position_embeddings": 256, "torch_dtype": "float32",
+    }  # fmt: skip
+    p = tmp_path_factory.mktemp("cfg") / "mistral.json"
+    p.write_text(json.dumps(config))
+    g = generate(f"hf:{p}", prompt=10, new=20, cache="static")
+    dyn = generate(f"hf:{p}", prompt=10, new=20, cache="dynamic")
+    assert g.windows == (16,) and g.max_cache_len == 30
+    assert g.memory.kv_sequence_bytes == 16 * 512  # the window's slots, preallocated
+    kv = [(g.curve.at(c).kv_bytes_read, g.curve.at(c).kv_bytes_written) for c in (10, 15, 16, 29)]
+    assert kv == [(8_192, 512), (8_192, 512), (24_576, 16_896), (24_576, 16_896)]
+    # attention over 16 slots at every context: the dynamic step's once its window is full
+    assert {g.curve.at(c).macs for c in range(10, 30)} == {dyn.curve.at(29).macs}

@@ -53,7 +53,7 @@ _DESCRIBE = {
     "static": "static cache (transformers' StaticCache of {m} tokens, traced: the new token "
     "written in place by index_copy_, attention over all {m} slots under a mask, so a decode "
     "step costs the same at every context; memory: {m} tokens per sequence from the start)",
-    "inplace": "in-place cache (preallocated to {m} tokens, the new token written in place, "
+    "inplace": "preallocated in-place cache ({m} tokens, the new token written in place, "
     "attention reading only the c+1 filled tokens; the cat's copy of the traced "
     "DynamicCache is taken out; memory: {m} tokens per sequence)",
     "paged": "paged cache (vLLM-like: the new token's keys and values written into a block "

@@ -110,6 +110,8 @@ def _allocation(g: GenerationResult) -> str:
     m = g.memory
     pad = m.kv_padding_bytes
     if m.block > 1:
+        if not pad:
+            return f"; blocks of {m.block} tokens, no padding"
         return (f"; blocks of {m.block} tokens: {format_bytes(m.batch * pad)} of it padding "
                 f"({m.allocated(m.tokens) - m.tokens} slots per sequence)")
     if m.reserved:

@@ -137,7 +137,7 @@ class CacheWatch:
                     out = update(*args, **kwargs)
                 finally:
                     tracer.writing_kv = False
-                _untag_bookkeeping(tracer.events, first)
+                _retag(tracer.events, first)
             for t in (*out, layer.keys, layer.values):
                 self.mark(t, tracer)
             return out
@@ -188,15 +188,31 @@ class CacheWatch:
         return tuple(out)
 
 
-def _untag_bookkeeping(events: list, first: int) -> None:
-    """Integer outputs of the ops a cache's ``update`` ran from ``events[first]`` on (a
-    StaticCache's positions and length counter) are not cache storage: untagged."""
+def _retag(events: list, first: int) -> None:
+    """The ops a cache's ``update`` ran, ``events[first:]``: integer outputs (a StaticCache's
+    positions and length counter) are not cache storage, untagged; an input that an earlier
+    op of the same update wrote as cache (a full StaticSlidingWindowLayer's rolled copy,
+    then copied back) is a cache read, tagged."""
+    made: set[int] = set()
     for i in range(first, len(events)):
         ev = events[i]
-        outs = ev.call.outputs
-        if any(t.kv and not _floating(t.dtype) for t in outs):
-            fixed = tuple(replace(t, kv=False) if not _floating(t.dtype) else t for t in outs)
-            events[i] = replace(ev, call=replace(ev.call, outputs=fixed))
+        call = ev.call
+        ins = tuple(replace(t, kv=True) if not t.kv and t.sid in made else t
+                    for t in call.inputs)  # fmt: skip
+        outs = tuple(replace(t, kv=False) if t.kv and not _floating(t.dtype) else t
+                     for t in call.outputs)  # fmt: skip
+        made.update(t.sid for t in outs if t.kv and t.sid)
+        if ins != call.inputs or outs != call.outputs:
+            swap = {id(a): b for a, b in zip(call.inputs, ins)}
+            args = {k: _swapped(v, swap) for k, v in call.args.items()}
+            events[i] = replace(ev, call=replace(call, args=args, inputs=ins, outputs=outs))
+
+
+def _swapped(value: Any, swap: dict[int, Any]) -> Any:
+    """An op argument with its tensors replaced by their retagged copies."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_swapped(v, swap) for v in value)
+    return swap.get(id(value), value)
 
 
 def _floating(dtype: str) -> bool:
@@ -241,8 +257,22 @@ def trace_phase(
     if refused:
         raise ModelRunError(refused)
     layers = watch.layers()
+    if kind == "static":  # a static window layer keeps min(window, max_cache_len) only
+        layers = _true_windows(model, layers)
     result.inputs = [i for i in result.inputs if i.shape]  # the cache object is no tensor
     return PhaseTrace(result, layers)
+
+
+def _true_windows(model: Any, layers: tuple[LayerCache, ...]) -> tuple[LayerCache, ...]:
+    """``layers`` with each sliding-window layer's window as the model's DynamicCache layer
+    has it (a StaticSlidingWindowLayer only knows min(window, max_cache_len))."""
+    dynamic = new_cache(model).layers
+    if len(dynamic) != len(layers):
+        return layers
+    return tuple(
+        replace(x, window=getattr(d, "sliding_window", None) or x.window)
+        if x.window else x for x, d in zip(layers, dynamic)
+    )  # fmt: skip
 
 
 def _prefill_cache(cache: Any, template: tuple[LayerCache, ...], context: int) -> None:
