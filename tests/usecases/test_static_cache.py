@@ -177,3 +177,15 @@ def test_static_sliding_window(tmp_path_factory: pytest.TempPathFactory) -> None
     assert kv == [(8_192, 512), (8_192, 512), (24_576, 16_896), (24_576, 16_896)]
     # attention over 16 slots at every context: the dynamic step's once its window is full
     assert {g.curve.at(c).macs for c in range(10, 30)} == {dyn.curve.at(29).macs}
+
+
+def test_static_fp8_cache_writes(model: object) -> None:
+    """An fp8 cache (1 byte per element): index_copy_ writes one token, B x 2 heads x 16 =
+    64 bytes per K or V per layer, and reads the 8-byte index and the fp16 token (2 x 2 x 16
+    x 2 = 128 bytes), not the cache it writes into; KV written 4 x 64 = 256, KV read in
+    attention 2 x 2 x B x 2 x 12 x 16 = 3,072; 2 x 2 x 2 x 16 = 128 bytes per token."""
+    g = generate(model, prompt=8, new=4, batch=B, cache="static", kv="fp8")
+    assert (g.first.kv_bytes_read, g.first.kv_bytes_written) == (3_072, 256)
+    assert g.memory.kv_per_token == 128 and g.memory.kv_sequence_bytes == 12 * 128
+    writes = [r for n in g.decode.modules() for r in n.ops if "index_copy_" in r.op]
+    assert [(r.cost.bytes_read, r.cost.bytes_written) for r in writes] == [(136, 64)] * 4
