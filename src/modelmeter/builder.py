@@ -118,9 +118,17 @@ class _Priced:
         if not any(t.kv or t.sid in self.weights for t in (*call.inputs, *call.outputs)):
             return call
 
+        priced: dict[int, TensorMeta] = {}  # one priced copy per tensor: an argument stays
+        # the same object as its input (in-place ops find ``self`` among inputs by identity)
+
+        def one(t: TensorMeta) -> TensorMeta:
+            if id(t) not in priced:
+                priced[id(t)] = self.tensor(t)
+            return priced[id(t)]
+
         def arg(v: object) -> object:
             if isinstance(v, TensorMeta):
-                return self.tensor(v)
+                return one(v)
             if isinstance(v, list):
                 return [arg(x) for x in v]
             if isinstance(v, tuple):
@@ -130,8 +138,8 @@ class _Priced:
         return replace(
             call,
             args={k: arg(v) for k, v in call.args.items()},
-            inputs=tuple(self.tensor(t) for t in call.inputs),
-            outputs=tuple(self.tensor(t) for t in call.outputs),
+            inputs=tuple(one(t) for t in call.inputs),
+            outputs=tuple(one(t) for t in call.outputs),
         )
 
     def param_bytes(self, p: ParamInfo) -> int:

@@ -1,4 +1,5 @@
-"""KV-cache layouts (dynamic, static, paged) and the chip figures a generation is timed with.
+"""KV-cache layouts (dynamic, inplace, paged; the traced StaticCache: test_static_cache.py)
+and the chip figures a generation is timed with.
 Expectations derived by hand below.
 
 Tiny Llama: hidden 64, 4 heads (head size 16), 2 KV heads, 2 layers, float16, batch B = 2.
@@ -9,7 +10,7 @@ A decode step at context c, per layer and per K or V (x 4 for the model, x B seq
 - dynamic (DynamicCache as traced): the cat reads the c cached tokens (KV storage) and the
   new one (an activation) and writes c+1 tokens (KV storage); attention reads the c+1.
   KV read = 256 B (c + (c+1)) = 256 B (2c+1); KV written = 256 B (c+1).
-- static / paged: the write reads the new token and writes it (1 token); attention reads
+- inplace / paged: the write reads the new token and writes it (1 token); attention reads
   the c+1. KV read = 256 B (c+1); KV written = 256 B.
 So dynamic - paged = 256 B c bytes read (the old cache the cat reads) and 256 B c bytes
 written (the c old tokens it copies); MACs and FLOPs are the same (attention over c+1 keys).
@@ -17,6 +18,9 @@ At B = 2, c = 8: dynamic KV read 256*2*17 = 8,704, written 256*2*9 = 4,608; page
 256*2*9 = 4,608, written 512; the difference 256*2*8 = 4,096 in bytes read and in written.
 The prefill of P tokens writes P tokens in every layout (the cat appends to an empty cache:
 it reads nothing cached): its counts are the same in all three.
+Memory after 8 + 4 = 12 tokens: dynamic 12 x 256 per sequence; paged, blocks of 16:
+ceil(12/16) x 16 = 16 tokens x 256 = 4,096 per sequence (4 slots of padding); inplace,
+preallocated to prompt + new = 12 tokens: 12 x 256.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ def runs(model: object) -> dict[str, object]:
 
 
 def test_one_decode_step_by_layout(runs: dict) -> None:
-    d, s, p = (runs[c].first for c in ("dynamic", "static", "paged"))  # context c = 8
+    d, s, p = (runs[c].first for c in ("dynamic", "inplace", "paged"))  # context c = 8
     assert (d.kv_bytes_read, d.kv_bytes_written) == (TOKEN * B * 17, TOKEN * B * 9) == (8704, 4608)
     assert (p.kv_bytes_read, p.kv_bytes_written) == (TOKEN * B * 9, TOKEN * B) == (4608, 512)
     assert s == p  # the same bytes: the new token written in place, the cache read once
@@ -94,7 +98,9 @@ def test_prefill_and_memory_do_not_change(runs: dict) -> None:
     # 8 tokens x batch 2 x 256 bytes = 4,096 written by the prefill, read by its attention
     assert p.prefill_counts == d.prefill_counts
     assert p.prefill_counts.kv_bytes_written == 8 * B * TOKEN == 4096
-    assert p.memory.kv_total_bytes == d.memory.kv_total_bytes == B * 12 * TOKEN
+    assert d.memory.kv_total_bytes == runs["inplace"].memory.kv_total_bytes == B * 12 * TOKEN
+    assert p.memory.kv_total_bytes == B * 16 * TOKEN == 8192  # whole blocks of 16 tokens
+    assert p.memory.kv_held_bytes == 12 * TOKEN and p.memory.kv_padding_bytes == 4 * TOKEN
 
 
 def test_served_rewrites_only_the_appends(model: object) -> None:
@@ -136,7 +142,8 @@ def test_layout_in_result(runs: dict) -> None:
     d = runs["paged"].to_dict()
     assert (d["cache"], d["cache_layout"]) == ("DynamicCache", "paged")
     assert any("paged cache" in n for n in d["notes"])
-    assert runs["static"].layout == "static"
+    assert runs["static"].layout == "static" and runs["static"].cache == "StaticCache"
+    assert runs["inplace"].to_dict()["max_cache_len"] == 12 and d["cache_block_size"] == 16
     with pytest.raises(InputError, match="cache layout"):
         generate("hf:llama-2-7b", prompt=4, new=2, cache="ring")
 
@@ -181,3 +188,14 @@ def test_cli_cache_ideal_runtime(capsys: pytest.CaptureFixture[str], path: str) 
         assert code == 0 and expect[extra[0]] in out, (extra, out)
     code, _, err = run(capsys, "generate", path, "--prompt", "8", "--new", "4", "--cache", "ring")
     assert code == 2 and "--cache" in one_error(err)
+
+
+def test_block_size_changes_memory_only(model: object, runs: dict) -> None:
+    # blocks of 32: ceil(12/32) = 1 block = 32 tokens x 256 = 8,192 bytes per sequence (20
+    # slots of padding, 5,120 bytes); the decode step reads the filled tokens only: the same
+    # step as with blocks of 16
+    g = generate(model, prompt=8, new=4, batch=B, block_size=32)
+    assert g.curve.counts == runs["paged"].curve.counts
+    assert g.memory.kv_sequence_bytes == 32 * TOKEN == 8192
+    assert g.memory.kv_padding_bytes == 20 * TOKEN == 5120
+    assert g.to_dict()["memory"]["kv_padding_bytes_total"] == B * 5120

@@ -10,6 +10,7 @@ contexts P .. P+G-1 (the convention of the issue and of llm-analysis; transforme
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -225,25 +226,51 @@ def kv_bytes(
 ) -> tuple[int, int]:
     """(KV-cache bytes read, written) of a trace's counted op events: each distinct
     kv-tagged input once per op, every kv-tagged output; ``kv``: a KV-cache format
-    (``storage.KVFormat``) to price them at, per head vector of their last dimension."""
+    (``storage.KVFormat``) to price them at, per head vector of their last dimension.
+    An in-place write into the cache (a StaticCache's ``index_copy_``, ``index_put_``,
+    ``scatter_``, ``copy_``) writes its update only (the source's elements) and does not
+    read the cache it writes into."""
 
-    def nbytes(t: Any) -> int:
+    def nbytes(t: Any, n: int | None = None) -> int:
+        if n is None:
+            n = t.numel if t.distinct is None else t.distinct
         if kv is None:
-            return t.nbytes
-        n = t.numel if t.distinct is None else t.distinct
+            return math.ceil(n * t.itemsize)
         return kv.nbytes(n, t.shape[-1] if t.shape else 1)
 
     read = written = 0
     for ev in events:
         if not counted(ev):
             continue
+        into = _cache_written_in_place(ev)
         seen: set[tuple[int, tuple[int, ...]]] = set()
         for t in ev.call.inputs:
-            if t.kv and (t.sid, t.shape) not in seen:
+            if t.kv and t is not into and (t.sid, t.shape) not in seen:
                 seen.add((t.sid, t.shape))
                 read += nbytes(t)
+        if into is not None:
+            src = next((ev.call.args.get(k) for k in _SOURCES
+                        if hasattr(ev.call.args.get(k), "numel")), None)  # fmt: skip
+            written += nbytes(into, src.numel if src is not None else None)
+            continue
         written += sum(nbytes(t) for t in ev.call.outputs if t.kv)
     return read, written
+
+
+_SOURCES = ("source", "src", "values")
+
+
+def _cache_written_in_place(ev: Any) -> Any:
+    """The cache tensor an in-place op writes into (its kv-tagged ``self``), or None."""
+    if not ev.target.split(".")[0].endswith("_"):
+        return None
+    target = ev.call.args.get("self")
+    if target is None and ev.call.inputs:
+        target = ev.call.inputs[0]
+    outs = ev.call.outputs
+    if target is None or not outs or not outs[0].kv:
+        return None
+    return target
 
 
 __all__ = [

@@ -7,6 +7,11 @@ The rule every answer uses (one function, :meth:`GenerationMemory.needed`)::
 
     needed(B, T) = weights + B * (kv_per_sequence(T) + activations_per_sequence)
 
+``kv_per_sequence(T)`` is taken at the tokens the cache *allocates* for T held
+(:meth:`GenerationMemory.allocated`): T itself for a dynamic cache, ceil(T/B) x B for a
+paged one (blocks of B tokens; the last block's unused slots are padding), and at least
+``reserved`` for a cache preallocated to max_cache_len (static, inplace).
+
 ``activations_per_sequence`` is the larger peak of live activations of the traced prefill
 and decode step (the cache apart), divided by the traced batch and rounded up: activations
 are taken as linear in the batch and as at the analysed prompt (they do not grow with T).
@@ -33,6 +38,18 @@ class GenerationMemory:
     decode_activation_bytes: int
     capacity: float | None = None
     chip: str | None = None
+    block: int = 1  # tokens per paged block (1: not paged)
+    reserved: int = 0  # tokens a static/in-place cache is preallocated to (0: none)
+
+    def allocated(self, tokens: int) -> int:
+        """Tokens a sequence's cache takes when it holds ``tokens``: whole blocks, and never
+        fewer than a preallocated cache's ``reserved``."""
+        return max(-(-tokens // self.block) * self.block, self.reserved)
+
+    def kv_at(self, tokens: int) -> int:
+        """Bytes a sequence's cache takes in memory when it holds ``tokens`` (padding and
+        preallocation included)."""
+        return int(self.kv_per_sequence(self.allocated(tokens)))
 
     @property
     def kv_per_token(self) -> int:
@@ -42,7 +59,19 @@ class GenerationMemory:
 
     @property
     def kv_sequence_bytes(self) -> int:
+        """Bytes one sequence's cache takes at ``tokens`` (as allocated)."""
+        return self.kv_at(self.tokens)
+
+    @property
+    def kv_held_bytes(self) -> int:
+        """Bytes of the ``tokens`` one sequence's cache holds (no padding, no reserve)."""
         return int(self.kv_per_sequence(self.tokens))
+
+    @property
+    def kv_padding_bytes(self) -> int:
+        """Bytes per sequence allocated but not holding a token (a paged cache's last
+        block's unused slots; a preallocated cache's slots beyond ``tokens``)."""
+        return self.kv_sequence_bytes - self.kv_held_bytes
 
     @property
     def kv_total_bytes(self) -> int:
@@ -56,7 +85,7 @@ class GenerationMemory:
     def needed(self, batch: int, tokens: int) -> int:
         """Bytes the weights, the cache of ``batch`` sequences of ``tokens`` tokens and the
         activations take (the rule in the module docstring)."""
-        per = int(self.kv_per_sequence(tokens)) + self.activations_per_sequence
+        per = self.kv_at(tokens) + self.activations_per_sequence
         return self.weight_bytes + batch * per
 
     @property
@@ -72,7 +101,7 @@ class GenerationMemory:
         """The largest batch whose generation (to ``tokens``) fits; 0 when not even one."""
         if self.capacity is None:
             return None
-        per = int(self.kv_per_sequence(self.tokens)) + self.activations_per_sequence
+        per = self.kv_sequence_bytes + self.activations_per_sequence
         room = self.capacity - self.weight_bytes
         return max(0, int(room // per)) if per else None
 
@@ -102,6 +131,11 @@ class GenerationMemory:
             "kv_bytes_per_sequence": self.kv_sequence_bytes,
             "kv_bytes_total": self.kv_total_bytes,
             "kv_bytes_by_layer": list(self.kv_by_layer),
+            "kv_bytes_held_per_sequence": self.kv_held_bytes,
+            "kv_padding_bytes_per_sequence": self.kv_padding_bytes,
+            "kv_padding_bytes_total": self.batch * self.kv_padding_bytes,
+            "kv_block_tokens": self.block,
+            "kv_reserved_tokens": self.reserved,
             "kv_per_sequence": self.kv_per_sequence.to_dict(),
             "prefill_activation_bytes": self.prefill_activation_bytes,
             "decode_activation_bytes": self.decode_activation_bytes,

@@ -40,6 +40,9 @@ class GenerationResult:
     windows: tuple[int, ...] = ()
     storage: str = ""  # the storage formats bytes assume ("": the model's dtypes)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    block_size: int | None = None  # a paged cache's block of tokens
+    max_cache_len: int | None = None  # the tokens a static/inplace cache is preallocated to
+    prefill_weight_bytes_saved: int = 0  # MoE: expert weights the prefill's tokens miss
 
     @property
     def first(self) -> StepCounts:
@@ -75,9 +78,12 @@ class GenerationResult:
             "convention": self.convention,
             "cache": self.cache,
             "cache_layout": self.layout,
+            "cache_block_size": self.block_size,
+            "max_cache_len": self.max_cache_len,
             "storage": self.storage or None,
             "sliding_windows": list(self.windows),
-            "prefill": {"counts": self.prefill_counts.to_dict(), "report": self.prefill.to_dict()},
+            "prefill": {"counts": self.prefill_counts.to_dict(), "report": self.prefill.to_dict(),
+                        "expert_weight_bytes_not_read": self.prefill_weight_bytes_saved},
             "decode": {
                 "first": self.first.to_dict(),
                 "mean": {k: self.mean(k) for k in self.first.to_dict()},

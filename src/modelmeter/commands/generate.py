@@ -30,6 +30,8 @@ EPILOG = """examples:
   modelmeter generate hf:llama-3-70b --prompt 4096 --new 4096 --hardware h100-sxm -f json
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --weights int4 --kv fp8
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --cache dynamic
+  modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --cache static --max-cache-len 4096
+  modelmeter generate hf:llama-2-7b --prompt 2049 --new 256 --cache paged --block-size 32
 """
 
 
@@ -58,14 +60,37 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    "against batch and against context, the memory limit drawn (.png, .pdf, "
                    ".svg; needs --hardware; runs the generation at several batches)")  # fmt: skip
     p.add_argument("--cache", choices=LAYOUTS, default=DEFAULT,
-                   help="KV-cache layout the bytes assume: paged (default; vLLM-like, the new "
-                   "token written in place), static (the same bytes; StaticCache-like) or "
-                   "dynamic (transformers' DynamicCache, whose cat copies the cache every "
-                   "step); MACs do not change")  # fmt: skip
+                   help="KV-cache layout: paged (default; vLLM-like, the new token written "
+                   "into a block, the filled tokens read), static (transformers' StaticCache, "
+                   "traced: attention over all --max-cache-len slots, the same cost at every "
+                   "context), inplace (preallocated, written in place, the filled tokens "
+                   "read) or dynamic (transformers' DynamicCache, whose cat copies the cache "
+                   "every step)")  # fmt: skip
+    p.add_argument("--block-size", type=count(1, "--block-size"), default=None, metavar="N",
+                   help="tokens per block of a paged cache (default 16): memory counts whole "
+                   "blocks, the last one's unused slots as padding")  # fmt: skip
+    p.add_argument("--max-cache-len", type=count(1, "--max-cache-len"), default=None,
+                   metavar="TOKENS", help="tokens a static or inplace cache is preallocated "
+                   "to (default prompt + new; at least that)")  # fmt: skip
     add_storage_options(p)
     add_output_options(p, GENERATION_FORMATS)
     add_chip_options(p)
     p.set_defaults(handler=run)
+
+
+def _cache_sizes(args: argparse.Namespace) -> dict[str, Any]:
+    """--block-size and --max-cache-len, given only where the layout has them (a size the
+    layout lacks, or a cache shorter than prompt + new: one line, exit 2)."""
+    from modelmeter.analysis.cache_layout import setup
+    from modelmeter.errors import InputError
+
+    block, length = getattr(args, "block_size", None), getattr(args, "max_cache_len", None)
+    try:
+        setup(args.cache, args.prompt + args.new, block, length)
+    except InputError as e:
+        flag = "--block-size" if "block size" in str(e) else "--max-cache-len"
+        raise InputError(f"{flag}: {e}") from None
+    return {"block_size": block, "max_cache_len": length}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv,
           "cache": args.cache,
           "roofline_options": pricing(args)}  # fmt: skip
+    kw.update(_cache_sizes(args))
     with quiet_libraries(args.debug), progress_bar(args.quiet, "generating"):
         if args.plot:
             from modelmeter.render.generation_plot import save_generation_plot

@@ -90,7 +90,7 @@ def _memory_lines(g: GenerationResult) -> list[str]:
         f"{format_bytes(m.kv_sequence_bytes)} per sequence "
         f"({format_bytes(m.kv_per_token)} per token"
         + (f"; sliding windows {', '.join(map(str, g.windows))}" if g.windows else "")
-        + ")",
+        + ")" + _allocation(g),
         f"  activations (peak)   {format_bytes(acts)}",
         f"  total                {format_bytes(m.total_bytes)}",
     ]
@@ -102,6 +102,22 @@ def _memory_lines(g: GenerationResult) -> list[str]:
             f"  longest context      {m.max_context} tokens at batch {m.batch}",
         ]
     return out
+
+
+def _allocation(g: GenerationResult) -> str:
+    """How the cache's memory is allocated, when not token by token: a paged cache's blocks
+    (their padding), a preallocated cache's length."""
+    m = g.memory
+    pad = m.kv_padding_bytes
+    if m.block > 1:
+        if not pad:
+            return f"; blocks of {m.block} tokens, no padding"
+        return (f"; blocks of {m.block} tokens: {format_bytes(m.batch * pad)} of it padding "
+                f"({m.allocated(m.tokens) - m.tokens} slots per sequence)")
+    if m.reserved:
+        return f"; preallocated to {m.reserved} tokens" + (
+            f": {format_bytes(m.batch * pad)} of it unused" if pad else "")
+    return ""
 
 
 def generation_table(g: GenerationResult) -> str:

@@ -26,7 +26,7 @@ from modelmeter.analysis.generation import (
     pieces,
 )
 from modelmeter.analysis.generation_memory import GenerationMemory
-from modelmeter.analysis.generation_moe import routed_experts
+from modelmeter.analysis.generation_moe import routed_experts, routed_prefill
 from modelmeter.analysis.generation_result import GenerationResult
 from modelmeter.analysis.polynomial import NotPolynomial, Piecewise
 from modelmeter.builder import build
@@ -55,6 +55,8 @@ def generate(
     cache: str = cache_layout.DEFAULT,
     label: str | None = None,
     roofline_options: dict[str, Any] | None = None,
+    block_size: int | None = None,
+    max_cache_len: int | None = None,
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
@@ -63,12 +65,15 @@ def generate(
     against its capacity). ``samples``: contexts the decode roofline is evaluated at (every
     one when ``new`` is at most that). ``weights``/``kv``: storage formats of the weights
     (``int4``, ``int8``, ``fp8`` ...) and of the KV cache (:mod:`modelmeter.storage`).
-    ``cache``: the KV-cache layout bytes assume, ``paged``, ``static`` or ``dynamic``
-    (:mod:`modelmeter.analysis.cache_layout`). ``label``: the model's name (default: the
-    name given, or the module's class). ``roofline_options``: ``tf32``, ``ideal``, ``runtime``."""
+    ``cache``: the KV-cache layout, ``paged``, ``static`` (transformers' StaticCache,
+    traced), ``inplace`` or ``dynamic`` (:mod:`modelmeter.analysis.cache_layout`);
+    ``block_size``: a paged cache's block (default 16 tokens); ``max_cache_len``: the tokens
+    a static or inplace cache is preallocated to (default prompt + new). ``label``: the
+    model's name (default: the name given, or the module's class). ``roofline_options``:
+    ``tf32``, ``ideal``, ``runtime``."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples = _whole("samples", samples, 2)
-    cache = _layout(convention, cache)
+    setup = _layout(convention, cache, prompt + new, block_size, max_cache_len)
     pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
     kv_format = pricing.kv if pricing is not None else None
     spec = _spec(hardware)
@@ -79,69 +84,94 @@ def generate(
         raise InputError(f"prompt + new = {prompt + new} tokens is more than the "
                          f"{limit} positions {label} takes (max_position_embeddings)")  # fmt: skip
     from modelmeter.frontends.torch.kvcache import held
-    pre = _phase(model, cache, batch=batch, tokens=prompt, convention=convention, label=label)
+    pre = _phase(model, setup, batch=batch, tokens=prompt, convention=convention, label=label)
     prefill = build(pre.trace, pricing=pricing)
     template = pre.layers
     windows = tuple(sorted({w for w in (x.window for x in template) if w}))
-    breaks = sorted({b for w in windows for b in (w - 1, w + 1)})
-    traced: dict[int, Any] = {}
-
-    def step(c: int) -> Any:
-        if c not in traced:
-            d = _phase(model, cache, batch=batch, tokens=1, context=c, template=template,
-                       convention=convention, label=label)  # fmt: skip
-            report = build(d.trace, pricing=pricing)
-            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, kv_format))
-            traced[c] = (d, report, counts)
-        return traced[c]
-
+    breaks = setup.breaks(windows)
+    step, traced = _stepper(model, setup, template, batch, convention, label, pricing, kv_format)
     curve, ops = _fit_decode(step, prompt, prompt + new - 1, breaks, pricing)
     curve = replace(curve, traced=tuple(sorted(traced)))
     decode = step(prompt)[1]
     curve, saved = routed_experts(decode, curve, ops, batch)
+    timed, pre_saved = routed_prefill(prefill, batch * prompt,
+                                      lambda: build(pre.trace, pricing=pricing))  # fmt: skip
     max_tokens = limit or max(prompt + new, 1 << 20)
     memory = _memory(
-        lambda t: [x.nbytes(kv_format) for x in held(model, template, t)],
-        prefill, [traced[c][1] for c in traced], spec,
+        lambda t: [x.nbytes(kv_format) for x in held(model, template, t, setup.kind)],
+        prefill, [traced[c][1] for c in traced], spec, setup,
         batch=batch, tokens=prompt + new, max_tokens=max_tokens, breaks=breaks,
     )  # fmt: skip
     timing = None
     if spec is not None:
         from modelmeter.analysis.generation_time import generation_timing
 
-        timing = generation_timing(prefill, ops, spec, batch=batch, prompt=prompt, new=new,
+        timing = generation_timing(timed, ops, spec, batch=batch, prompt=prompt, new=new,
                                    breaks=breaks, most=samples,
                                    options=roofline_options or {})  # fmt: skip
-    notes = _notes(prefill, decode, saved, batch, cache)
+    notes = _notes(prefill, decode, saved, batch, setup) + _prefill_note(pre_saved, batch * prompt)
     return GenerationResult(
         model=label, batch=batch, prompt=prompt, new=new, convention=convention,
         prefill=prefill, decode=decode,
-        prefill_counts=StepCounts.of(prefill, *kv_bytes(pre.trace.events, _counted, kv_format)),
+        prefill_counts=StepCounts.of(timed, *kv_bytes(pre.trace.events, _counted, kv_format)),
         storage=pricing.label() if pricing is not None else "",
-        curve=curve, memory=memory, timing=timing, windows=windows, layout=cache,
-        notes=tuple(dict.fromkeys(notes)),
+        curve=curve, memory=memory, timing=timing, windows=windows, layout=setup.layout,
+        cache="StaticCache" if setup.kind == "static" else "DynamicCache",
+        notes=tuple(dict.fromkeys(notes)), block_size=setup.to_dict()["block_size"],
+        max_cache_len=setup.max_cache_len or None, prefill_weight_bytes_saved=pre_saved,
     )  # fmt: skip
 
 
-def _layout(convention: str, cache: str) -> str:
-    """The cache layout, once it and the FLOP convention are known names (else InputError)."""
+def _stepper(
+    model: Any, setup: Any, template: Any, batch: int, convention: str, label: str,
+    pricing: Any, kv_format: Any,
+) -> tuple[Any, dict[int, Any]]:  # fmt: skip
+    """``step(c)``: the decode step traced at context ``c`` (once: kept in ``traced``) as
+    (phase trace, Report, StepCounts)."""
+    traced: dict[int, Any] = {}
+
+    def step(c: int) -> Any:
+        if c not in traced:
+            d = _phase(model, setup, batch=batch, tokens=1, context=c, template=template,
+                       convention=convention, label=label)  # fmt: skip
+            report = build(d.trace, pricing=pricing)
+            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, kv_format))
+            traced[c] = (d, report, counts)
+        return traced[c]
+
+    return step, traced
+
+
+def _layout(
+    convention: str, cache: str, tokens: int, block_size: Any, max_cache_len: Any
+) -> cache_layout.CacheSetup:
+    """The cache layout and its sizes, once they and the FLOP convention are known good
+    (else InputError)."""
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
-    return cache_layout.check(cache)
+    return cache_layout.setup(cache, tokens, block_size, max_cache_len)
 
 
-def _phase(model: Any, cache: str, **kw: Any) -> Any:
-    """A traced phase (``trace_phase``) with its cache appends as the ``cache`` layout
-    writes them."""
+def _phase(model: Any, setup: cache_layout.CacheSetup, **kw: Any) -> Any:
+    """A traced phase (``trace_phase``) with the cache object of ``setup``'s layout, its
+    cache appends as that layout writes them."""
     from modelmeter.frontends.torch.kvcache import trace_phase
 
-    d = trace_phase(model, **kw)
-    d.trace = cache_layout.served(d.trace, cache)
+    d = trace_phase(model, kind=setup.kind, max_cache_len=setup.max_cache_len or None, **kw)
+    d.trace = cache_layout.served(d.trace, setup.layout)
     return d
 
 
-def _notes(prefill: Any, decode: Any, saved: int, batch: int, cache: str) -> list[str]:
-    notes = [cache_layout.describe(cache), *prefill.notes]
+def _prefill_note(saved: int, tokens: int) -> list[str]:
+    if not saved:
+        return []
+    return [f"mixture of experts: the prefill's {tokens} routed token(s) read the expected "
+            f"distinct experts of each MoE layer (same rule), {saved:,} weight bytes fewer "
+            "than the grouped matmuls' whole operands (the prefill Report counts those)"]
+
+
+def _notes(prefill: Any, decode: Any, saved: int, batch: int, setup: Any) -> list[str]:
+    notes = [cache_layout.describe(setup), *prefill.notes]
     if saved:
         notes.append(
             f"mixture of experts: a decode step's {batch} token(s) read the expected distinct "
@@ -155,10 +185,11 @@ def _notes(prefill: Any, decode: Any, saved: int, batch: int, cache: str) -> lis
 
 
 def _memory(
-    held_bytes: Any, prefill: Any, decodes: list[Any], spec: Any, *, batch: int, tokens: int,
-    max_tokens: int, breaks: list[int],
+    held_bytes: Any, prefill: Any, decodes: list[Any], spec: Any, setup: Any, *, batch: int,
+    tokens: int, max_tokens: int, breaks: list[int],
 ) -> GenerationMemory:  # fmt: skip
-    kv_seq, by_layer = _fit_cache(held_bytes, batch, tokens, max_tokens, breaks)
+    top = max(max_tokens, setup.allocated(max_tokens))
+    kv_seq, by_layer = _fit_cache(held_bytes, batch, setup.allocated(tokens), top, breaks)
     return GenerationMemory(
         weight_bytes=prefill.size_by_dtype()["native"],
         kv_per_sequence=kv_seq,
@@ -170,6 +201,8 @@ def _memory(
         decode_activation_bytes=max(r.peak_activation_bytes for r in decodes),
         capacity=spec.capacity if spec is not None else None,
         chip=spec.name if spec is not None else None,
+        block=setup.block,
+        reserved=setup.max_cache_len,
     )
 
 

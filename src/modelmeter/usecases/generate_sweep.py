@@ -73,7 +73,8 @@ def generation_sweeps(
         by_batch.append(SweepPoint(b, g.timing.decode_mean_s, g.timing.tokens_per_s,
                                    g.memory.fits))  # fmt: skip
     limit = max_positions(model) or max(2 * (prompt + new), 4096)
-    whole = generate(model, prompt=1, new=limit - 1, batch=batch, hardware=hardware, **kw)
+    whole = generate(model, prompt=1, new=limit - 1, batch=batch, hardware=hardware,
+                     **{**kw, "max_cache_len": None})  # a static cache sized to the range
     assert whole.timing is not None
     cap = result.memory.max_context
     by_context = tuple(

@@ -1,7 +1,10 @@
 """The phases of generation traced from a transformers model with its own cache object.
 
 *Prefill*: the model runs ``tokens`` prompt tokens per sequence with an empty cache of the
-kind ``generate()`` makes (``DynamicCache(config=...)`` in transformers 5), writing it.
+kind ``generate()`` makes (``DynamicCache(config=...)`` in transformers 5), writing it; or,
+with ``kind="static"``, transformers' own ``StaticCache(config=..., max_cache_len=M)``:
+buffers of M tokens per layer (``min(window, M)`` for a sliding-window layer) that each
+``update`` writes in place with ``index_copy_``, and that attention reads whole, masked.
 *Decode*: one new token per sequence runs against a cache already holding ``context``
 tokens. That cache is built before the trace by the cache's own ``update`` fed meta tensors
 of the shapes the traced prefill left in each layer (batch, key/value heads, head size and
@@ -15,7 +18,9 @@ tracer's ``writing_kv``), and the storages it holds or returns are listed in the
 ``kv`` set until they die, so reads of them carry ``TensorMeta.kv``. Cache storages are
 taken out of the live activation bytes once stored (the KV cache is counted apart), so a
 phase's peak activation is what else is live, plus at most the one copy a
-``DynamicCache``'s ``torch.cat`` makes while it appends to a layer.
+``DynamicCache``'s ``torch.cat`` makes while it appends to a layer. Only floating-point
+outputs of ``update`` are cache storage: a ``StaticCache``'s positions (``arange``) and its
+length counter (``add_``) are integer bookkeeping, not cache.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import inspect
 import math
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -77,9 +82,13 @@ def cache_argument(model: Any) -> str:
                      "language model with cache support")  # fmt: skip
 
 
-def new_cache(model: Any) -> Any:
-    """An empty cache of the kind ``generate()`` makes for this model."""
-    from transformers import DynamicCache
+CACHE_KINDS = ("dynamic", "static")
+
+
+def new_cache(model: Any, kind: str = "dynamic", max_cache_len: int | None = None) -> Any:
+    """An empty cache of the kind ``generate()`` makes for this model (``dynamic``), or
+    transformers' ``StaticCache`` of ``max_cache_len`` tokens (``static``)."""
+    from transformers import DynamicCache, StaticCache
 
     config = getattr(model, "config", None)
     can = getattr(model, "can_generate", None)
@@ -92,6 +101,15 @@ def new_cache(model: Any) -> Any:
     if callable(supports) and not supports():
         raise InputError(f"{type(model).__name__} does not use a DynamicCache")
     text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    if kind == "static":
+        if not isinstance(max_cache_len, int) or max_cache_len < 1:
+            raise InputError(f"a static cache needs max_cache_len >= 1 (got {max_cache_len!r})")
+        try:
+            return StaticCache(config=text, max_cache_len=max_cache_len)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise InputError(f"{type(model).__name__} has no StaticCache: {e}") from None
+    if kind != "dynamic":
+        raise InputError(f"unknown cache kind {kind!r}; use one of {', '.join(CACHE_KINDS)}")
     return DynamicCache(config=text)
 
 
@@ -114,10 +132,12 @@ class CacheWatch:
             else:
                 tracer.kv = self.sids  # the tracer reads the live set
                 tracer.writing_kv = True
+                first = len(tracer.events)
                 try:
                     out = update(*args, **kwargs)
                 finally:
                     tracer.writing_kv = False
+                _retag(tracer.events, first)
             for t in (*out, layer.keys, layer.values):
                 self.mark(t, tracer)
             return out
@@ -158,12 +178,46 @@ class CacheWatch:
             if not isinstance(keys, torch.Tensor) or not isinstance(values, torch.Tensor):
                 raise InputError(f"cannot read the cache layer {type(layer).__name__}: "
                                  "generation needs key/value cache layers")  # fmt: skip
-            window = getattr(layer, "sliding_window", None) if layer.is_sliding else None
+            window = None
+            if layer.is_sliding:  # a StaticSlidingWindowLayer keeps min(window, max) only
+                window = getattr(layer, "sliding_window", None) or layer.max_cache_len
             out.append(
                 LayerCache(type(layer).__name__, tuple(keys.shape), tuple(values.shape),
                            dtype_name(keys.dtype), window)  # fmt: skip
             )
         return tuple(out)
+
+
+def _retag(events: list, first: int) -> None:
+    """The ops a cache's ``update`` ran, ``events[first:]``: integer outputs (a StaticCache's
+    positions and length counter) are not cache storage, untagged; an input that an earlier
+    op of the same update wrote as cache (a full StaticSlidingWindowLayer's rolled copy,
+    then copied back) is a cache read, tagged."""
+    made: set[int] = set()
+    for i in range(first, len(events)):
+        ev = events[i]
+        call = ev.call
+        ins = tuple(replace(t, kv=True) if not t.kv and t.sid in made else t
+                    for t in call.inputs)  # fmt: skip
+        outs = tuple(replace(t, kv=False) if t.kv and not _floating(t.dtype) else t
+                     for t in call.outputs)  # fmt: skip
+        made.update(t.sid for t in outs if t.kv and t.sid)
+        if ins != call.inputs or outs != call.outputs:
+            swap = {id(a): b for a, b in zip(call.inputs, ins)}
+            args = {k: _swapped(v, swap) for k, v in call.args.items()}
+            events[i] = replace(ev, call=replace(call, args=args, inputs=ins, outputs=outs))
+
+
+def _swapped(value: Any, swap: dict[int, Any]) -> Any:
+    """An op argument with its tensors replaced by their retagged copies."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_swapped(v, swap) for v in value)
+    return swap.get(id(value), value)
+
+
+def _floating(dtype: str) -> bool:
+    kind = getattr(torch, dtype, None)
+    return isinstance(kind, torch.dtype) and (kind.is_floating_point or kind.is_complex)
 
 
 def _tracer() -> OpTracer | None:
@@ -182,13 +236,16 @@ def trace_phase(
     template: tuple[LayerCache, ...] | None = None,
     convention: str = "exact",
     label: str | None = None,
+    kind: str = "dynamic",
+    max_cache_len: int | None = None,
 ) -> PhaseTrace:
     """Trace ``tokens`` new tokens per sequence of ``batch`` against a cache holding
     ``context`` tokens (0: a prefill; else ``template``, the cache a prefill left, gives
-    each layer's shapes)."""
+    each layer's shapes). ``kind``: the cache object, ``dynamic`` (what ``generate()``
+    makes) or ``static`` (transformers' ``StaticCache`` of ``max_cache_len`` tokens)."""
     from modelmeter.frontends.torch.tracing import _run
 
-    cache = new_cache(model)
+    cache = new_cache(model, kind, max_cache_len)
     watch = CacheWatch(cache)
     if context:
         _prefill_cache(cache, template or (), context)
@@ -200,8 +257,22 @@ def trace_phase(
     if refused:
         raise ModelRunError(refused)
     layers = watch.layers()
+    if kind == "static":  # a static window layer keeps min(window, max_cache_len) only
+        layers = _true_windows(model, layers)
     result.inputs = [i for i in result.inputs if i.shape]  # the cache object is no tensor
     return PhaseTrace(result, layers)
+
+
+def _true_windows(model: Any, layers: tuple[LayerCache, ...]) -> tuple[LayerCache, ...]:
+    """``layers`` with each sliding-window layer's window as the model's DynamicCache layer
+    has it (a StaticSlidingWindowLayer only knows min(window, max_cache_len))."""
+    dynamic = new_cache(model).layers
+    if len(dynamic) != len(layers):
+        return layers
+    return tuple(
+        replace(x, window=getattr(d, "sliding_window", None) or x.window)
+        if x.window else x for x, d in zip(layers, dynamic)
+    )  # fmt: skip
 
 
 def _prefill_cache(cache: Any, template: tuple[LayerCache, ...], context: int) -> None:
@@ -217,12 +288,16 @@ def _prefill_cache(cache: Any, template: tuple[LayerCache, ...], context: int) -
         layer.update(k, v)
 
 
-def held(model: Any, template: tuple[LayerCache, ...], tokens: int) -> tuple[LayerCache, ...]:
+def held(
+    model: Any, template: tuple[LayerCache, ...], tokens: int, kind: str = "dynamic"
+) -> tuple[LayerCache, ...]:
     """What each layer of the model's cache holds after taking ``tokens`` tokens (the
-    cache's own ``update`` on meta tensors shaped as ``template``; the model does not run)."""
-    cache = new_cache(model)
+    cache's own ``update`` on meta tensors shaped as ``template``; the model does not run).
+    ``static``: a ``StaticCache`` sized to ``tokens`` (its buffers: ``tokens`` each, or the
+    window for a sliding-window layer)."""
+    cache = new_cache(model, kind, tokens)
     _prefill_cache(cache, template, tokens)
     return CacheWatch(cache).layers()
 
 
-__all__ = ["LayerCache", "held", "PhaseTrace", "cache_argument", "new_cache", "trace_phase"]
+__all__ = ["CACHE_KINDS", "LayerCache", "held", "PhaseTrace", "cache_argument", "new_cache", "trace_phase"]
