@@ -139,6 +139,7 @@ def _check_part(args: argparse.Namespace, doc: dict[str, Any], deadline: float) 
     part["measured"] = {k: stored.get(k) for k in ("summary", "skipped", "errors",
                                                    "datasheet_spec", "calibration_error")}
     part["measured"]["cases"] = [c for c in stored.get("cases", []) if "@s" in c["model"]]
+    part["measured"]["measurements"] = len(stored.get("cases", []))
     part["seconds"] = time.time() - part["started"]
 
 
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         except Exception as e:  # noqa: BLE001 - a part failing must not stop the others
             doc["parts"].setdefault(part, {})["error"] = dp.error_text(e)
         report.save(out, doc)
-        print(report.part_text(part, doc["parts"][part]), flush=True)
+        print(report.status(part, doc["parts"][part]), flush=True)
     _calibrated_predictions(doc, sheet, out, t0 + args.budget)
     doc["seconds"] = time.time() - t0
     report.save(out, doc)

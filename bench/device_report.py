@@ -76,6 +76,8 @@ def _specs_in(table: list[dict[str, Any]]) -> list[str]:
 
 
 def rows_md(table: list[dict[str, Any]]) -> str:
+    if not table:
+        return "(nothing measured)\n"
     specs = _specs_in(table)
     head = ["case", "quantity", "measured"] + [x for s in specs for x in (s, "pred/meas")]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
@@ -102,10 +104,29 @@ def check_rows(measured: dict[str, Any]) -> list[dict[str, Any]]:
 
 def decoder_rows(measured: dict[str, Any]) -> list[dict[str, Any]]:
     """The decoder cases of the GPU check (gpt2@sN): measured and the built-in pred/meas."""
-    return [{"case": f"{c['model']} b{c['batch']} {c['dtype']}", "measured_s": c["measured_s"],
+    return [{"case": f"{_short(c['model'])} b{c['batch']} {c['dtype']}", "measured_s": c["measured_s"],
              "built-in pred/meas": c["specs"].get("built-in", {}).get("ratio"),
              "calibrated pred/meas": c["specs"].get("calibrated", {}).get("ratio")}
             for c in measured.get("cases", []) if "@s" in c["model"]]  # fmt: skip
+
+
+def _short(label: str) -> str:
+    """``gpt2@s512``; a config file's stem for a decoder given as a path."""
+    model, _, seq = label.partition("@s")
+    return f"{Path(model).stem}@s{seq}"
+
+
+def status(name: str, part: dict[str, Any]) -> str:
+    """One line on a part: how it ended, its time, what it measured, what went wrong."""
+    measured = part.get("measured") or {}
+    bits = [f"{name}: {part.get('ended', 'not run')} after {part.get('seconds', 0):.0f} s",
+            f"{measured.get('measurements', len(measured.get('cases') or []))} cases"]  # fmt: skip
+    if measured.get("running"):
+        bits.append(f"cut short in {measured['running']}")
+    bits += [f"{len(measured.get(k) or [])} {k}" for k in ("skipped", "errors") if measured.get(k)]
+    if part.get("error"):
+        bits.append(f"failed: {part['error']}")
+    return "; ".join(bits)
 
 
 def _pct(x: Any) -> str:
