@@ -1,7 +1,7 @@
 """Every device check of issues 11, 12 and 15 in one command, within a time budget (not a test).
 
     PYTHONUNBUFFERED=1 python3 bench/device_check.py --out $OUT --budget 420   # a GPU
-    python3 bench/device_check.py --device cpu --quick --out /tmp/dc          # the script itself
+    python3 bench/device_check.py --device cpu --quick --out dc_out            # the script itself
     python3 bench/device_check.py --replay DIR --out NEWDIR                   # re-predict, no device
 
 Three parts, each in its own process (a clean device, its own memory peak, and a deadline the
