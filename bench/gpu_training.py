@@ -58,15 +58,30 @@ def setup(folder: Path, device: str, quick: bool) -> dict[str, Any]:
     return {"cases": cases, "warmup": 2, "steps": 3 if quick else 5}
 
 
+def _outputs(out: Any) -> list[Any]:
+    """The outputs' tensors as the trace sees them (train_memory.py seeds the same)."""
+    try:
+        from modelmeter.frontends.torch.tracer import _tensors
+    except ImportError:  # renamed: fall back to the same walk (tensors, lists, dicts)
+        import torch
+
+        def _tensors(obj: Any) -> Any:
+            if isinstance(obj, torch.Tensor):
+                yield obj
+            elif isinstance(obj, (list, tuple, dict)):
+                for o in obj.values() if isinstance(obj, dict) else obj:
+                    yield from _tensors(o)
+
+    return [t for t in _tensors(out) if t.requires_grad]
+
+
 def _step(model: Any, x: Any, opt: Any, mixed: bool, dev: Any) -> None:
     import torch
-
-    from modelmeter.frontends.torch.tracer import _tensors  # outputs as the trace sees them
 
     ctx = torch.autocast(dev.type, dtype=torch.bfloat16) if mixed else contextlib.nullcontext()
     with ctx:
         out = model(x)
-    outs = [t for t in _tensors(out) if t.requires_grad]
+    outs = _outputs(out)
     torch.autograd.backward(outs, [torch.ones_like(t) for t in outs])
     del out, outs
     opt.step()
