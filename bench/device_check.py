@@ -106,8 +106,9 @@ def _predict_all(part: dict[str, Any], specs: dict[str, Any], until: float | Non
 def _measure_part(name: str, args: argparse.Namespace, doc: dict[str, Any], specs: dict[str, Any],
                   deadline: float) -> None:  # fmt: skip
     out = Path(args.out)
-    module = gpu_generation if name == "generation" else gpu_training
-    setup = module.setup(out / "configs", args.device, args.quick)
+    setup = (gpu_generation.setup(out / "configs", args.device, args.quick, args.llm)
+             if name == "generation" else gpu_training.setup(out / "configs", args.device,
+                                                             args.quick))  # fmt: skip
     part = doc["parts"][name] = {"setup": setup, "started": time.time()}
     dp.write_json(out / f"{name}_setup.json", setup)
     result = out / f"{name}.json"
@@ -220,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="default: $OUT, else ./device_check_out")
     p.add_argument("--budget", type=float, default=420.0, help="seconds for all the parts")
     p.add_argument("--parts", default="generation,training,check")
+    p.add_argument("--llm", choices=("llama-3-8b", "llama-1b"), default="llama-3-8b",
+                   help="the generation part's model (llama-1b compiles sooner)")
     p.add_argument("--datasheet", help="built-in chip to predict with (default: from the name)")
     p.add_argument("--replay", metavar="DIR", help="re-predict a run's stored results")
     args = p.parse_args(argv)

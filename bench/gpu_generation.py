@@ -47,11 +47,17 @@ QUICK_CHANGES = {"hidden_size": 128, "intermediate_size": 344, "num_attention_he
                  "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 1000}  # fmt: skip
 
 
-def setup(folder: Path, device: str, quick: bool) -> dict[str, Any]:
-    """The cases to measure: the Llama-3-8B preset in bfloat16 on a GPU (prompt 512, 64 new
+def setup(folder: Path, device: str, quick: bool, model: str = "llama-3-8b") -> dict[str, Any]:
+    """The cases to measure: the Llama-3-8B preset (``model`` "llama-1b": the 1B Llama shape
+    of gpu_training.py, for a shorter compilation) in bfloat16 on a GPU (prompt 512, 64 new
     tokens; eager at batch 1 and 16, the static cache eager and compiled at batch 1), or a
     tiny Llama shape in float32 on the CPU (``quick``)."""
-    if quick or device == "cpu":
+    if model == "llama-1b" and not (quick or device == "cpu"):
+        from gpu_training import LLAMA_1B
+
+        config = {**LLAMA_1B, "torch_dtype": "bfloat16"}
+        name, prompt, new, batches = "llama-1b", 512, 64, (1, 16)
+    elif quick or device == "cpu":
         from generation_measured import CONFIG
 
         config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **CONFIG,
