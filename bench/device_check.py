@@ -226,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasheet", help="built-in chip to predict with (default: from the name)")
     p.add_argument("--replay", metavar="DIR", help="re-predict a run's stored results")
     args = p.parse_args(argv)
-    args.out = args.out or os.environ.get("OUT") or "device_check_out"
+    args.out = str(Path(args.out or os.environ.get("OUT") or "device_check_out").resolve())
+    # no network on a lent device: nothing may wait on the Hub (the parts inherit this)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args.parts = [s.strip() for s in args.parts.split(",") if s.strip()]
     doc = replay(args) if args.replay else run(args)
     print()
