@@ -158,7 +158,12 @@ def measure(setup_: dict[str, Any], result: Path, dev: Any, deadline: float) -> 
     doc: dict[str, Any] = {"versions": dp.versions(), "cases": [], "errors": [], "skipped": []}
     t = time.perf_counter()
     torch.manual_seed(0)
-    model = load_on_device(setup_["source"], dev).model.eval()
+    try:
+        model = load_on_device(setup_["source"], dev).model.eval()
+    except Exception as e:  # noqa: BLE001 - recorded in the results, not only on stderr
+        doc["errors"].append(f"building {setup_['model']}: {dp.error_text(e)}")
+        dp.write_json(result, doc)
+        raise
     doc["build_s"] = time.perf_counter() - t
     doc["parameters"] = sum(p.numel() for p in model.parameters())
     doc["weights_bytes"] = dp.reset_peak(dev)
