@@ -156,6 +156,8 @@ def measure(setup_: dict[str, Any], result: Path, dev: Any, deadline: float) -> 
     from modelmeter.frontends.torch.building import load_on_device
 
     doc: dict[str, Any] = {"versions": dp.versions(), "cases": [], "errors": [], "skipped": []}
+    doc["running"] = f"building {setup_['model']}"
+    dp.write_json(result, doc)
     t = time.perf_counter()
     torch.manual_seed(0)
     try:
