@@ -77,12 +77,29 @@ def _kernel(op: Any, name: str, kind: str) -> Any:
     return run
 
 
+# CUDA's softmax and log_softmax of float16 asked for float32 read the half input and write
+# float32 in one kernel (half_to_float); other dtypes and devices cast first
+_HALF_TO_FLOAT = {
+    "softmax.int": torch.ops.aten._softmax.default,
+    "log_softmax.int": torch.ops.aten._log_softmax.default,
+}
+
+
+def _half_to_float(args: tuple, kwargs: dict) -> bool:
+    dtype = args[2] if len(args) > 2 else kwargs.get("dtype")
+    return args[0].dtype == torch.float16 and dtype == torch.float32
+
+
 def _call(op: Any, name: str, kind: str, cache: CastCache, args: tuple, kwargs: dict) -> Any:
     """Run ``op`` as CUDA autocast runs it (autocast's own key is off meanwhile)."""
     if kind == "banned":
         raise InputError(BANNED_MESSAGE)
     if kind == "fp32_opt_dtype":
         args, kwargs = with_dtype(op, args, kwargs)
+        fused = _HALF_TO_FLOAT.get(name)
+        if fused is not None and _half_to_float(args, kwargs):
+            dim = args[1] if len(args) > 1 else kwargs["dim"]
+            return fused(args[0], dim, True)  # as CUDA runs it: no separate cast
         return op(*args, **kwargs)
     if kind == "fp32_append_dtype":
         if not (args and eligible(args[0])):
