@@ -21,6 +21,7 @@ from modelmeter.frontends.torch.autocast_meta import autocast
 from modelmeter.frontends.torch.autocast_policy import KINDS, STAND_INS
 
 BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
+VIEWS = {"detach", "t", "view", "_unsafe_view", "transpose", "expand", "unsqueeze"}
 
 
 class Recorder(TorchDispatchMode):
@@ -33,9 +34,8 @@ class Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         out = func(*args, **(kwargs or {}))
         first = out[0] if isinstance(out, (tuple, list)) else out
-        if isinstance(first, torch.Tensor) and func.__name__.split(".")[0] not in (
-            "detach", "t", "view", "_unsafe_view", "transpose", "expand", "unsqueeze"
-        ):  # tensors made, views apart (the fake tensors' device queries make none)
+        # tensors made, views apart (the fake tensors' device queries make none)
+        if isinstance(first, torch.Tensor) and func.__name__.split(".")[0] not in VIEWS:
             ins = tuple(str(a.dtype)[6:] for a in args if isinstance(a, torch.Tensor))
             self.ops.append((func.__name__, ins, str(first.dtype)[6:]))
         return out

@@ -49,7 +49,8 @@ def checkpointed(
     blocks = repeated_blocks(model)
     for block in blocks:
         name = scopes.names.get(id(block), "")
-        block.forward = _wrapped(block.forward, tracer, scopes, name, policy)  # Isolated removes it too
+        # Isolated removes it too
+        block.forward = _wrapped(block.forward, tracer, scopes, name, policy)
     try:
         yield len(blocks)
     finally:
