@@ -3,10 +3,12 @@ run in which dtype, the casts it adds and the bytes they move, derived by hand."
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from modelmeter.errors import InputError
 from modelmeter.usecases.train import train
 
 B = 4
@@ -110,3 +112,22 @@ def test_recomputation_follows_the_policy_as_the_forward_did() -> None:
     for phase in ("forward", "recompute"):
         assert dtypes[(phase, "aten.native_layer_norm")] == "float32"
     assert dtypes[("forward", "aten.addmm")] == "bfloat16"
+
+
+class Probabilities(nn.Module):
+    """A Linear, a sigmoid and ``binary_cross_entropy``, which autocast refuses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.fc(x).sigmoid().squeeze(1)
+        return F.binary_cross_entropy(p, torch.ones_like(p))
+
+
+def test_binary_cross_entropy_is_refused_under_mixed_precision_only() -> None:
+    with pytest.raises(InputError, match="binary_cross_entropy is unsafe to autocast"):
+        train(Probabilities(), (B, 8), optimizer="sgd", precision="bf16-mixed")
+    # without autocast it runs: pure bf16 and fp32 steps are counted
+    assert train(Probabilities(), (B, 8), optimizer="sgd", precision="bf16").memory.gradients
