@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from autocast_models import Tiny
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -224,18 +225,3 @@ def test_cpu_autocast_differs_from_the_trace_only_where_its_lists_do() -> None:
         # instead, and cross_entropy asks log_softmax for its input's dtype: bf16
         "_log_softmax.default": ("float32", "bfloat16"),
     }
-
-
-class Tiny(nn.Module):
-    """Linear 8 -> 16, LayerNorm, softmax, Linear 16 -> 4, cross-entropy against class 0."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(8, 16)
-        self.norm = nn.LayerNorm(16)
-        self.fc2 = nn.Linear(16, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.norm(self.fc1(x)).softmax(-1)
-        target = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        return F.cross_entropy(self.fc2(p), target)

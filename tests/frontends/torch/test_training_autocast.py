@@ -6,27 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from autocast_models import Tiny
 from torch import nn
 
 from modelmeter.errors import InputError
 from modelmeter.usecases.train import train
 
 B = 4
-
-
-class Tiny(nn.Module):
-    """Linear 8 -> 16, LayerNorm, softmax, Linear 16 -> 4, cross-entropy against class 0."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(8, 16)
-        self.norm = nn.LayerNorm(16)
-        self.fc2 = nn.Linear(16, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.norm(self.fc1(x)).softmax(-1)
-        target = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        return F.cross_entropy(self.fc2(p), target)
 
 
 def forward_ops(result) -> list[tuple[str, str, int, int]]:  # noqa: ANN001
