@@ -137,7 +137,8 @@ def test_nothing_inside_imports_the_facade() -> None:
 
 # Bottom to top (docs/architecture.md): a module may import its own layer and those below.
 LAYERS = [
-    "units", "errors", "storage", "shapes", "inputs", "costs", "report", "registry", "events",
+    "units", "errors", "storage", "shapes", "inputs", "costs", "report_tree", "report",
+    "registry", "events",
     "files",
     "host", "ops", "builder", "models", "frontends", "hardware", "analysis", "usecases",
     "render", "commands", "cli", "__main__",

@@ -8,46 +8,25 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelmeter.costs import ZERO, Cost, CostShortcuts, OpRecord, OpStat, ParamStats
 from modelmeter.errors import ReportFormatError, first_line
+from modelmeter.report_tree import (
+    PHASES,
+    SCHEMA,
+    ModuleNode,
+    assemble,
+    checked_count,
+    checked_list,
+    checked_text,
+    node_from_dict,
+    node_to_dict,
+    param_sizes,
+)
 from modelmeter.storage import Storage
-from modelmeter.units import DTYPE_BYTES, SIZE_PRECISIONS, format_params, format_quantity
-
-SCHEMA = "modelmeter.report/1"
-PHASES = ("forward", "backward", "recompute", "optimizer")
-
-
-@dataclass(slots=True)
-class ModuleNode:
-    """One module of the tree. ``ops`` and ``own`` hold only what is its own."""
-
-    name: str
-    type: str
-    depth: int = 0
-    calls: int = 0
-    own: ParamStats = field(default_factory=ParamStats)
-    output_shapes: list[list[int]] = field(default_factory=list)
-    ops: list[OpRecord] = field(default_factory=list)
-    unsupported: dict[str, int] = field(default_factory=dict)
-    children: list[ModuleNode] = field(default_factory=list)
-
-    def walk(self) -> Iterator[ModuleNode]:
-        """This node, then its subtree, depth first in registration order."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-    def self_cost(self, phase: str | None = None) -> Cost:
-        return sum((o.cost for o in self.ops if phase is None or o.phase == phase), ZERO)
-
-    def total_cost(self, phase: str | None = None) -> Cost:
-        return self.self_cost(phase) + sum((c.total_cost(phase) for c in self.children), ZERO)
-
-    def total_params(self) -> ParamStats:
-        return self.own + sum((c.total_params() for c in self.children), ParamStats())
+from modelmeter.units import format_params, format_quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +198,7 @@ class Report:
 
         Buffers (e.g. BN running statistics) are not parameters and are not included.
         """
-        return _sizes((node or self.root).total_params())
+        return param_sizes((node or self.root).total_params())
 
     # ---- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -236,7 +215,7 @@ class Report:
             "by_operator": {
                 k: {"calls": v.calls, **v.cost.to_dict()} for k, v in self.by_operator().items()
             },
-            "modules": [_node_to_dict(n) for n in self.root.walk()],
+            "modules": [node_to_dict(n) for n in self.root.walk()],
             "unsupported": self.unsupported,
             "notes": list(self.notes),
             **({"storage": self.storage.to_dict()} if self.storage is not None else {}),
@@ -262,28 +241,31 @@ class Report:
 
     @classmethod
     def _from_checked(cls, d: dict[str, Any]) -> Report:
-        nodes = [_node_from_dict(m) for m in _list(d["modules"], "modules")]
-        root = _assemble(nodes)
+        nodes = [node_from_dict(m) for m in checked_list(d["modules"], "modules")]
+        root = assemble(nodes)
         total = d["total"]
         return cls(
-            model=_text(d["model"], "model"),
-            frontend=_text(d["frontend"], "frontend"),
-            convention=_text(d["convention"], "convention"),
-            mode=_text(d["mode"], "mode"),
+            model=checked_text(d["model"], "model"),
+            frontend=checked_text(d["frontend"], "frontend"),
+            convention=checked_text(d["convention"], "convention"),
+            mode=checked_text(d["mode"], "mode"),
             inputs=[
                 InputSpec(
-                    tuple(_number(x, "input shape") for x in _list(i["shape"], "input shape")),
-                    _text(i["dtype"], "input dtype"),
+                    tuple(
+                        checked_count(x, "input shape")
+                        for x in checked_list(i["shape"], "input shape")
+                    ),
+                    checked_text(i["dtype"], "input dtype"),
                     i.get("name"),
                 )
-                for i in _list(d["inputs"], "inputs")
+                for i in checked_list(d["inputs"], "inputs")
             ],
             root=root,
-            activation_bytes=_number(total.get("activation_bytes", 0), "activation_bytes"),
-            peak_activation_bytes=_number(
+            activation_bytes=checked_count(total.get("activation_bytes", 0), "activation_bytes"),
+            peak_activation_bytes=checked_count(
                 total.get("peak_activation_bytes", 0), "peak_activation_bytes"
             ),
-            notes=[_text(n, "note") for n in _list(d.get("notes", []), "notes")],
+            notes=[checked_text(n, "note") for n in checked_list(d.get("notes", []), "notes")],
             storage=Storage.from_dict(d["storage"]) if d.get("storage") is not None else None,
         )
 
@@ -292,102 +274,6 @@ def _row(node: ModuleNode, phase: str | None) -> ModuleRow:
     n = node
     return ModuleRow(n.name, n.type, n.depth, n.calls, n.total_params().params,
                      n.self_cost(phase), n.total_cost(phase), n.output_shapes, n)  # fmt: skip
-
-
-def _sizes(p: ParamStats) -> dict[str, int]:
-    """Bytes of ``p.params`` parameters at each precision (int4 rounds up), and natively."""
-    out = {dt: int(-(-p.params * DTYPE_BYTES[dt] // 1)) for dt in SIZE_PRECISIONS}
-    out["native"] = p.param_bytes
-    return out
-
-
-def _node_to_dict(n: ModuleNode) -> dict[str, Any]:
-    tp = n.total_params()
-    return {
-        "name": n.name,
-        "type": n.type,
-        "depth": n.depth,
-        "calls": n.calls,
-        "params": tp.params,
-        "trainable_params": tp.trainable,
-        "size_by_dtype": _sizes(tp),
-        "own": asdict(n.own),
-        "output_shapes": n.output_shapes,
-        "self": n.self_cost().to_dict(),
-        "total": n.total_cost().to_dict(),
-        "unsupported": dict(n.unsupported),
-        "ops": [o.to_dict() for o in n.ops],
-    }
-
-
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise ReportFormatError(f"malformed {SCHEMA} document: {what} {value!r} is not a string")
-    return value
-
-
-def _number(value: Any, what: str) -> int:
-    """A count in a saved report: a whole number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ReportFormatError(
-            f"malformed {SCHEMA} document: {what} {str(value)[:40]!r} is not a whole number >= 0"
-        )
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ReportFormatError(f"malformed {SCHEMA} document: {what} is not a list")
-    return value
-
-
-def _op_from_dict(o: dict[str, Any]) -> OpRecord:
-    for f in fields(Cost):
-        _number(o.get(f.name, 0), f.name)
-    _text(o["op"], "op")
-    if o.get("phase", "forward") not in PHASES:
-        raise ReportFormatError(f"malformed {SCHEMA} document: unknown phase {o.get('phase')!r}")
-    _text(o.get("dtype", "float32"), "op dtype")
-    if o.get("unit") not in (None, "matrix", "vector"):
-        raise ReportFormatError(f"malformed {SCHEMA} document: unknown unit {o.get('unit')!r}")
-    for shape in _list(o.get("shapes", []), "op shapes"):
-        for x in _list(shape, "op shape"):
-            _number(x, "op shape")
-    return OpRecord.from_dict(o)
-
-
-def _node_from_dict(m: dict[str, Any]) -> ModuleNode:
-    own = m.get("own", {})
-    for key, value in own.items():
-        _number(value, f"own.{key}")
-    unsupported = {_text(k, "op"): _number(v, "unsupported calls")
-                   for k, v in m.get("unsupported", {}).items()}  # fmt: skip
-    return ModuleNode(
-        name=_text(m["name"], "module name"),
-        type=_text(m["type"], "module type"),
-        depth=_number(m["depth"], "depth"),
-        calls=_number(m["calls"], "calls"),
-        own=ParamStats(**own),
-        output_shapes=[list(s) for s in _list(m.get("output_shapes", []), "output_shapes")],
-        ops=[_op_from_dict(o) for o in _list(m.get("ops", []), "ops")],
-        unsupported=unsupported,
-    )
-
-
-def _assemble(nodes: list[ModuleNode]) -> ModuleNode:
-    """Rebuild the tree from a depth-first list of nodes with depths."""
-    if not nodes:
-        raise ValueError("report has no modules")
-    root = nodes[0]
-    stack = [root]
-    for node in nodes[1:]:
-        while stack and stack[-1].depth >= node.depth:
-            stack.pop()
-        if not stack:
-            raise ValueError(f"module {node.name!r} has no parent in the report")
-        stack[-1].children.append(node)
-        stack.append(node)
-    return root
 
 
 def with_notes(report: Report, *notes: str) -> Report:

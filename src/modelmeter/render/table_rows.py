@@ -17,7 +17,7 @@ from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime
 from modelmeter.costs import Cost
 from modelmeter.errors import InputError
 from modelmeter.render._common import relative_name, shown_children
-from modelmeter.report import ModuleNode, Report
+from modelmeter.report import ModuleNode, ModuleRow, Report
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
@@ -39,21 +39,14 @@ class TableView:
 DEFAULT_VIEW = TableView()
 
 
-@dataclass(frozen=True)
-class TableRow:
-    """One row shown: a module, or the identical modules of collapsed blocks, summed."""
+@dataclass(frozen=True, slots=True)
+class TableRow(ModuleRow):
+    """One row shown: a module, or the identical modules of collapsed blocks, summed (the
+    ModuleRow fields: the first module's name, type, depth, shapes and node; the calls,
+    parameters and costs summed over ``members``)."""
 
     label: str  # the name shown after the tree guides (relative; ``0..11 ×12`` when collapsed)
-    name: str  # the qualified name of the (first) module
     members: tuple[str, ...]  # qualified names of the blocks a collapsed row sums
-    type: str
-    depth: int
-    calls: int
-    params: int
-    self_cost: Cost
-    total_cost: Cost
-    output_shapes: list[list[int]]
-    node: ModuleNode
     scale: int = 1  # how many modules the figures sum (1: one module)
     guides: str = ""
     minus: tuple[str, ...] = ()  # hotspot rows: the modules shown below it, taken off

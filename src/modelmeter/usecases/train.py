@@ -343,10 +343,11 @@ def _notes(setup: StepSetup, memory: Any) -> list[str]:
     ]
     if setup.mixed:
         notes.append(
-            f"{setup.precision}: weights, activations and gradients in {setup.model_dtype}, "
-            "fp32 master weights and optimizer states; the gradients are cast to fp32 for the "
-            "step and the weights copied back (autocast's fp32 ops list — softmax, norms, "
-            "losses — is not applied on meta: those ops are counted in half precision)"
+            f"{setup.precision}: weights and gradients in {setup.model_dtype}, fp32 master "
+            "weights and optimizer states; the gradients are cast to fp32 for the step and the "
+            "weights copied back; the forward follows CUDA autocast's policy (matmuls and "
+            f"convolutions in {setup.model_dtype}; softmax, norms, losses, sums in fp32; its "
+            "casts counted)"
         )
     if memory.host_states:
         notes.append(

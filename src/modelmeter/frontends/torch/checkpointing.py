@@ -12,7 +12,7 @@ PyTorch stops a recomputation as soon as it has remade the tensors the backward 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -38,15 +38,19 @@ def repeated_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 @contextmanager
-def checkpointed(model: torch.nn.Module, tracer: Any, scopes: Any) -> Iterator[int]:
+def checkpointed(
+    model: torch.nn.Module, tracer: Any, scopes: Any, policy: Any = nullcontext
+) -> Iterator[int]:
     """Run every repeated block through ``checkpoint`` while the block is entered; its second
     run (in the backward) is traced as phase ``recompute``, its ops in the block's scope,
     without the module hooks that follow a forward into the backward (a recomputed graph is
-    differentiated at once). Yields the number of blocks."""
+    differentiated at once), under ``policy()`` (autocast, as the forward ran: PyTorch's
+    checkpoint restores it for the recomputation). Yields the number of blocks."""
     blocks = repeated_blocks(model)
     for block in blocks:
         name = scopes.names.get(id(block), "")
-        block.forward = _wrapped(block.forward, tracer, scopes, name)  # Isolated removes it too
+        # Isolated removes it too
+        block.forward = _wrapped(block.forward, tracer, scopes, name, policy)
     try:
         yield len(blocks)
     finally:
@@ -54,14 +58,15 @@ def checkpointed(model: torch.nn.Module, tracer: Any, scopes: Any) -> Iterator[i
             block.__dict__.pop("forward", None)
 
 
-def _wrapped(forward: Any, tracer: Any, scopes: Any, name: str) -> Any:
+def _wrapped(forward: Any, tracer: Any, scopes: Any, name: str, policy: Any) -> Any:
     def run(*args: Any, **kwargs: Any) -> Any:
         if tracer.phase != "backward":
             return forward(*args, **kwargs)
         tracer.phase, scopes.backward, scopes.in_backward = "recompute", False, False
         scopes.stack.append(name)  # the block's own ops in its scope
         try:
-            return forward(*args, **kwargs)
+            with policy():
+                return forward(*args, **kwargs)
         finally:
             scopes.stack.pop()
             tracer.phase, scopes.backward, scopes.in_backward = "backward", True, True

@@ -19,6 +19,7 @@ import torch
 
 from modelmeter.errors import InputError, ModelRunError, first_line
 from modelmeter.events import ModuleInfo, OpEvent, StepMemory, StepSetup, Trace
+from modelmeter.frontends.torch.autocast_meta import autocast
 from modelmeter.frontends.torch.checkpointing import checkpointed
 from modelmeter.frontends.torch.exclusive import holds_model
 from modelmeter.frontends.torch.fused import fused_attention
@@ -128,9 +129,12 @@ def _run_step(
     try:
         with torch.enable_grad(), Isolated(model, copies), scopes.installed(), fused_attention():
             model.train()  # as a training loop runs it (put back by Isolated)
-            blocks = checkpointed(model, tracer, scopes) if setup.checkpointing else nullcontext()
+            policy = (lambda: autocast(cast)) if setup.mixed else nullcontext  # CUDA's
+            blocks = (checkpointed(model, tracer, scopes, policy) if setup.checkpointing
+                      else nullcontext())  # fmt: skip
             with tracer, blocks:
-                out = model(*args, **kwargs)
+                with policy():
+                    out = model(*args, **kwargs)
                 activations = lifetimes.live - inputs
                 saved = _saved_by_scope(lifetimes, tracer.events, fed)
                 calls = dict(scopes.calls)  # a recomputation enters the blocks again
