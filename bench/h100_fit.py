@@ -104,15 +104,27 @@ def score(cs: list[dict], pred: dict, models: list[str]) -> float:
 # host time per op (float32; bfloat16 and float16 share one), the launch time per kernel and
 # the matmul class's efficiency per dtype (linear layers of real models against the square
 # 8192 matmul the calibration measures) and the fused attention kernel's (one for every
-# dtype: only the ViTs run it).
+# dtype: only the ViTs run it); grouped convolutions' rates as a fraction of a dense
+# convolution's (both sides; per dtype: RegNet, ResNeXt) and the exponent of a depthwise
+# kernel's taps (per dtype: the calibration measured a 3x3 kernel, ConvNeXt runs 7x7); and
+# eager's host time per module call (analysis/module_calls.py), beside the per-op one.
 GRID: dict[str, list[float]] = {
     "host_float32": [14e-6, 16e-6, 18e-6, 20e-6, 22e-6, 24e-6, 26e-6, 28e-6],
     "host_half": [16e-6, 18e-6, 20e-6, 22e-6, 24e-6, 26e-6, 28e-6, 30e-6],
-    "launch": [0.0, 2e-6, 4e-6, 5e-6, 6e-6, 7e-6, 8e-6, 10e-6],
-    "matmul_float32": [0.7, 0.8, 0.9, 1.0],
-    "matmul_half": [0.7, 0.8, 0.9, 1.0],
-    "attention": [0.05, 0.1, 0.2, 0.3, 0.5, 1.0],
+    "launch": [0.0, 2e-6, 4e-6, 6e-6, 7e-6, 8e-6, 9e-6, 10e-6, 12e-6],
+    # held at the first fit's figures: searched again beside the grouped and depthwise
+    # figures they ran to the grid's edges (matmul 0.5, attention 0.05) for 2% on the fitting
+    # models, a sign of fitting noise (first fit: 0.7-1.0 and 0.05-1.0 searched)
+    "matmul_float32": [1.0],
+    "matmul_half": [1.0],
+    "attention": [0.3],
+    "grouped_float32": [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0],
+    "grouped_half": [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0],
+    "taps_float32": [0.0, 0.25, 0.5, 0.75, 1.0],
+    "taps_half": [0.0, 0.25, 0.5, 0.75, 1.0],
+    "module_call": [0.0, 2e-6, 3e-6, 4e-6, 5e-6, 6e-6],
 }
+HALF = ("bfloat16", "float16")
 
 
 def with_params(spec: Any, p: dict[str, float]) -> Any:
@@ -120,13 +132,19 @@ def with_params(spec: Any, p: dict[str, float]) -> Any:
     att = spec.attainable
     kernels = {d: dict(t) for d, t in att.dtype_kernels.items()}
     for d in kernels:
-        m = p["matmul_float32"] if d == "float32" else p["matmul_half"]
+        half = "half" if d in HALF else "float32"
+        m = p[f"matmul_{half}"]
         kernels[d]["matmul"] = (m, m)
         kernels[d]["attention"] = (p["attention"], p["attention"])
+        c, mem = kernels[d]["conv"]
+        g = p[f"grouped_{half}"]
+        kernels[d]["grouped"] = (round(c * g, 3), round(mem * g, 3))
+    taps = {d: p["taps_half" if d in HALF else "taps_float32"] for d in ("float32", *HALF)}
     trial = replace(att, kernel_overhead=p["host_float32"], launch_overhead=p["launch"],
+                    module_call=p["module_call"] or None,
                     dtype_overhead={"float32": p["host_float32"], "bfloat16": p["host_half"],
                                     "float16": p["host_half"]},
-                    dtype_kernels=kernels)
+                    dtype_kernels=kernels, depthwise_taps={d: a for d, a in taps.items() if a})
     return replace(spec, attainable=trial)
 
 
