@@ -187,3 +187,13 @@ def test_module_call_time_is_eager_host_time() -> None:
     queued = roofline(two_modules(), toy(vector={"float32": 10e12}, kernel_overhead=5e-6,
                                          module_call=1e-6))
     assert queued.latency_s == pytest.approx(307e-6)
+
+
+def test_hardware_show_lists_the_new_figures() -> None:
+    from modelmeter.hardware import load_spec
+    from modelmeter.render.hardware import show_lines
+
+    lines = dict(show_lines(load_spec("h100-sxm")))
+    assert lines["attainable.overhead.module_call"] == "3 us per module call (eager)"
+    assert lines["attainable.efficiency.depthwise_taps.bfloat16"].startswith("0.75: ")
+    assert lines["attainable.efficiency.dtypes.bfloat16.grouped"].startswith("compute 0.074")
