@@ -4,6 +4,7 @@ attainable figures, fitted on some models and reported on the others (not a test
     python bench/h100_fit.py                    # the table docs/hardware.md quotes
     python bench/h100_fit.py --fit              # search the fitted figures again
     python bench/h100_fit.py --show-models      # pred/meas per case (held-out models)
+    python bench/h100_fit.py --per-class        # the runs' per-class profiles beside the roofline
 
 The recorded runs (``bench/results/h100-gpu-check-run{1,2,3,4}.json``: 23 torchvision models
 x batch 1, 64 x float32, bfloat16, eager PyTorch, four machines) are re-predicted with the
@@ -189,6 +190,34 @@ def fit(cs: list[dict], reps: dict, spec: Any, sweeps: int = 2) -> Any:
     return with_params(spec, p)
 
 
+def per_class(reps: dict, spec: Any) -> str:
+    """The runs' per-class device times (``kernel_check``: median over the runs; per op: over
+    the profiled top-level ops) beside the roofline's busy time for the same ops (max(compute,
+    memory), no launch time)."""
+    measured: dict[tuple[str, int, str, str], list[float]] = {}
+    ops: dict[tuple[str, int, str, str], float] = {}
+    for path in RUNS:
+        for k in json.loads(path.read_text(encoding="utf-8")).get("kernel_check", []):
+            for b, v in k["classes"].items():
+                for c in v["classes"]:
+                    key = (k["model"], int(b), k["dtype"], c["kernel_class"])
+                    measured.setdefault(key, []).append(c["measured_s"])
+                    ops[key] = c["measured_ops"]
+    busy: dict[tuple[str, int, str, str], float] = {}
+    for m, b, d in {key[:3] for key in measured}:
+        for t in roofline(reps[m, b, d], spec, phase="forward").ops:
+            key = (m, b, d, t.kernel_class)
+            busy[key] = busy.get(key, 0.0) + t.latency_s - t.overhead_s
+    lines = []
+    for key in sorted(k for k in measured if busy.get(k)):
+        meas = statistics.median(measured[key])
+        lines.append(f"{key[0]:20} b{key[1]:<3} {key[2]:9} {key[3]:11} measured "
+                     f"{meas * 1e6:8.1f} us ({meas * 1e6 / max(ops[key], 1):5.1f} per op)  "
+                     f"roofline busy {busy[key] * 1e6:8.1f} us  "
+                     f"{busy[key] / meas:.2f}  ({'fit' if key[0] in FIT else 'held out'})")
+    return "\n".join(lines) + "\n"
+
+
 def table(cs: list[dict], before: dict, after: dict, models: list[str]) -> str:
     eb, ea = errors(cs, before, models), errors(cs, after, models)
     lines = ["| batch | dtype | cases | before (datasheet) | after (attainable) | "
@@ -205,6 +234,7 @@ def main() -> int:
     p.add_argument("--hardware", default="h100-sxm")
     p.add_argument("--fit", action="store_true", help="search the host and launch times again")
     p.add_argument("--show-models", action="store_true")
+    p.add_argument("--per-class", action="store_true", help="the runs' per-class profiles")
     p.add_argument("--cache", default="/tmp/h100_fit_reports.pkl")
     args = p.parse_args()
     cs = cases()
@@ -213,6 +243,8 @@ def main() -> int:
     if args.fit:
         spec = fit(cs, reps, spec)
         print(spec.attainable)
+    if args.per_class:
+        print(per_class(reps, spec))
     before = predict(reps, spec, ideal=True)
     after = predict(reps, spec)
     if args.show_models:

@@ -197,3 +197,15 @@ def test_hardware_show_lists_the_new_figures() -> None:
     assert lines["attainable.overhead.module_call"] == "3 us per module call (eager)"
     assert lines["attainable.efficiency.depthwise_taps.bfloat16"].startswith("0.75: ")
     assert lines["attainable.efficiency.dtypes.bfloat16.grouped"].startswith("compute 0.074")
+
+
+def test_grouped_convolution_fuses_with_its_batch_norm() -> None:
+    from modelmeter.analysis.fusion import fuse
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, groups=4), torch.nn.BatchNorm2d(16),
+                                torch.nn.ReLU()).eval()
+    r = modelmeter.analyze(model, "1x16x9x9")
+    # three kernels unfused (grouped conv, batch norm, ReLU), one under conv-bn-act
+    assert sum(len(n.ops) for n in r.modules()) == 3
+    fused = fuse(r, ("conv-bn-act",))
+    assert [record_class(rec) for n in fused.modules() for rec in n.ops] == ["grouped"]
