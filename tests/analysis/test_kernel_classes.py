@@ -209,3 +209,17 @@ def test_grouped_convolution_fuses_with_its_batch_norm() -> None:
     assert sum(len(n.ops) for n in r.modules()) == 3
     fused = fuse(r, ("conv-bn-act",))
     assert [record_class(rec) for n in fused.modules() for rec in n.ops] == ["grouped"]
+
+
+def test_top_level_figures_in_a_calibrated_style_file() -> None:
+    doc: dict[str, Any] = {
+        "name": "x", "vendor": "v", "kind": "cpu", "memory": {"bandwidth": "1T"},
+        "compute": {"float32": "1T"}, "overhead": {"kernel": "5us", "module_call": "2us"},
+        "efficiency": {"depthwise_taps": {"float32": 0.5}},
+    }  # fmt: skip
+    spec = spec_from_dict(doc)
+    assert spec.module_call_s == 2e-6 and dict(spec.depthwise_taps) == {"float32": 0.5}
+    again = spec_from_dict(tomllib.loads(dump_toml(spec)))
+    assert (again.module_call, dict(again.depthwise_taps)) == (2e-6, {"float32": 0.5})
+    # the pure datasheet roofline keeps the host times (not efficiencies), drops the exponent
+    assert spec.ideal().module_call_s == 2e-6 and dict(spec.ideal().depthwise_taps) == {}
