@@ -5,6 +5,7 @@ attainable figures, fitted on some models and reported on the others (not a test
     python bench/h100_fit.py --fit              # search the fitted figures again
     python bench/h100_fit.py --show-models      # pred/meas per case (held-out models)
     python bench/h100_fit.py --per-class        # the runs' per-class profiles beside the roofline
+    python bench/h100_fit.py --launch-classes   # search a launch time per group of classes
 
 The recorded runs (``bench/results/h100-gpu-check-run{1,2,3,4}.json``: 23 torchvision models
 x batch 1, 64 x float32, bfloat16, eager PyTorch, four machines) are re-predicted with the
@@ -218,6 +219,42 @@ def per_class(reps: dict, spec: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --launch-classes: three launch times, one per group of kernel classes, searched on the
+# fitting models with every other figure as the spec gives it (the roofline has one launch
+# time; the search swaps it per op, so the library needs no per-class field to try it)
+LAUNCH_GROUPS = {"conv": ("conv", "grouped", "depthwise"), "norm": ("norm",)}
+LAUNCH_GRID = {"conv": [4e-6, 8e-6, 12e-6, 16e-6], "norm": [4e-6, 8e-6, 12e-6],
+               "rest": [0.0, 2e-6, 4e-6, 8e-6]}
+
+
+def launch_classes(cs: list[dict], reps: dict, spec: Any) -> list[tuple[float, dict]]:
+    """(fit score, launch time per group) for every point of LAUNCH_GRID, best first."""
+    import importlib
+    import itertools
+
+    module = importlib.import_module("modelmeter.analysis.roofline")
+    original = module.op_time
+    launch: dict[str, float] = {}
+
+    def op_time(*a: Any, **k: Any) -> Any:
+        t = original(*a, **k)
+        group = next((g for g, cls in LAUNCH_GROUPS.items() if t.kernel_class in cls), "rest")
+        new = launch[group]
+        return replace(t, overhead_s=t.overhead_s - t.launch_s + new,
+                       latency_s=t.latency_s - t.launch_s + new, launch_s=new)
+
+    fits = {k: r for k, r in reps.items() if k[0] in FIT}
+    out = []
+    module.op_time = op_time
+    try:
+        for values in itertools.product(*LAUNCH_GRID.values()):
+            launch.update(zip(LAUNCH_GRID, values, strict=True))
+            out.append((fit_score(cs, predict(fits, spec)), dict(launch)))
+    finally:
+        module.op_time = original
+    return sorted(out, key=lambda x: x[0])
+
+
 def table(cs: list[dict], before: dict, after: dict, models: list[str]) -> str:
     eb, ea = errors(cs, before, models), errors(cs, after, models)
     lines = ["| batch | dtype | cases | before (datasheet) | after (attainable) | "
@@ -235,6 +272,8 @@ def main() -> int:
     p.add_argument("--fit", action="store_true", help="search the host and launch times again")
     p.add_argument("--show-models", action="store_true")
     p.add_argument("--per-class", action="store_true", help="the runs' per-class profiles")
+    p.add_argument("--launch-classes", action="store_true",
+                   help="search a launch time per group of kernel classes")
     p.add_argument("--cache", default="/tmp/h100_fit_reports.pkl")
     args = p.parse_args()
     cs = cases()
@@ -245,6 +284,12 @@ def main() -> int:
         print(spec.attainable)
     if args.per_class:
         print(per_class(reps, spec))
+    if args.launch_classes:
+        for s, launch in launch_classes(cs, reps, spec)[:5]:
+            us = ", ".join(f"{g} {v * 1e6:g} us" for g, v in launch.items())
+            print(f"fit score {s:.3f}: {us}")
+        print(f"one launch time ({spec.attainable.launch_overhead * 1e6:g} us): "
+              f"{fit_score(cs, predict({k: r for k, r in reps.items() if k[0] in FIT}, spec)):.3f}")
     before = predict(reps, spec, ideal=True)
     after = predict(reps, spec)
     if args.show_models:
