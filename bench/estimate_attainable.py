@@ -6,7 +6,7 @@
 Each chip in ESTIMATED gets h100-sxm's measured figures carried over by
 ``modelmeter.hardware.estimate.carry_over`` (the rule: docs/hardware.md, "Attainable
 figures"), labelled ``basis = "estimated"`` with UNCERTAINTY. The section is the file's tail,
-from the MARK comment on; the rest of the file is left as it is.
+from the MARK comment (which states the rule) on; the rest of the file is left as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ UNCERTAINTY = (
     "kernels and host, which nobody measured here; older architectures (V100, T4) and "
     "consumer parts the least certain"
 )
-MARK = "# Estimated attainable figures (bench/estimate_attainable.py writes this section)."
+HEAD = "# Estimated attainable figures (bench/estimate_attainable.py writes this section)"
+MARK = (
+    HEAD + ": h100-sxm's\n"
+    "# measured and fitted figures carried over by the ratio rule of hardware/estimate.py\n"
+    "# (docs/hardware.md): each matrix peak and the bandwidth = this chip's datasheet figure x\n"
+    "# (H100 attainable / H100 datasheet); the vector figures scale with the bandwidth; host,\n"
+    "# module-call and launch times, class efficiencies and depthwise exponents are H100's."
+)
 
 
 def section(name: str) -> str:
@@ -48,7 +55,7 @@ def main() -> int:
     for name in ESTIMATED:
         path = SPECS / f"{name}.toml"
         text = path.read_text(encoding="utf-8")
-        head = text.split(MARK)[0].rstrip("\n") + "\n\n"
+        head = text.split(HEAD)[0].rstrip("\n") + "\n\n"
         new = head + section(name)
         if new != text:
             stale.append(name)

@@ -203,10 +203,10 @@ def test_one_kernel_class_rule_for_records_and_profiled_shapes() -> None:
     # a depthwise convolution: 8 groups of one input channel each (weight 8x1x3x3)
     assert kernel_class("conv", [[1, 8, 5, 5], [8, 1, 3, 3]]) == "depthwise"
     assert kernel_class("conv", [[1, 8, 5, 5]], groups=8) == "depthwise"
-    # one group, or 4 channels per group, or a one-channel input: a plain convolution
+    # a one-channel input: a plain convolution; 4 channels per group: grouped
     assert kernel_class("conv", [[1, 1, 5, 5], [8, 1, 3, 3]]) == "conv"
-    assert kernel_class("conv", [[1, 8, 5, 5], [8, 4, 3, 3]]) == "conv"
-    assert kernel_class("conv", [[1, 8, 5, 5]], groups=2) == "conv"
+    assert kernel_class("conv", [[1, 8, 5, 5], [8, 4, 3, 3]]) == "grouped"
+    assert kernel_class("conv", [[1, 8, 5, 5]], groups=2) == "grouped"
     # a record: its formula's unit is the verdict; no formula at all: other
     assert kernel_class("conv", unit="vector") == "depthwise"
     assert kernel_class("conv", [[1, 8, 5, 5], [8, 1, 3, 3]], unit="matrix") == "conv"

@@ -198,3 +198,20 @@ def test_bad_runtime_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], fake
     code, _, err = run(capsys, "analyze", "m", "--hardware", "h100-sxm", "--runtime", "jit")
     assert code == 2
     assert "--runtime" in one_error(err)
+
+
+def test_h200_carries_h100s_figures_over_by_the_ratio_rule() -> None:
+    h200 = load_spec("h200")
+    a, h = h200.attainable, H100.attainable
+    assert a is not None and h is not None and a.basis == "estimated"
+    # bandwidth 4.8T x 3.004 / 3.35 = 4.3043T; GELU figure 3.127T x 4.8 / 3.35 = 4.4804T
+    assert a.bandwidth == pytest.approx(4.3043e12, rel=1e-4)
+    assert a.vector["float32"] == pytest.approx(4.4804e12, rel=1e-4)
+    # same GH100 compute on the datasheet: 989.5T x 795.9 / 989.5 = 795.9T
+    assert a.compute["bfloat16"] == pytest.approx(795.9e12)
+    # host per op and per module call, launch, grouped class, depthwise exponent: H100's
+    assert (a.kernel_overhead, a.module_call, a.launch_overhead) == (18e-6, 3e-6, 8e-6)
+    assert a.kernel_factors("grouped", "bfloat16") == h.kernel_factors("grouped", "bfloat16")
+    assert dict(a.depthwise_taps) == dict(h.depthwise_taps) == {"bfloat16": 0.75,
+                                                                 "float16": 0.75}
+    assert "ratio rule" in (REPO / "src/modelmeter/hardware/specs/h200.toml").read_text()

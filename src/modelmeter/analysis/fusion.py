@@ -100,7 +100,7 @@ class _Kernel:
                 return "attention"
             if self.state == "softmax" and (kind == "matmul" or kind in _POINTWISE):
                 return "attention"
-        if "conv-bn-act" in rules and self.kinds[0] in ("conv", "depthwise"):
+        if "conv-bn-act" in rules and self.kinds[0] in ("conv", "grouped", "depthwise"):
             if _batch_norm(rec) and self.kinds == [self.kinds[0]]:
                 return "conv-bn-act"
             if kind == "activation" and not _softmax(rec) and len(self.kinds) <= 2:

@@ -6,10 +6,13 @@ one kernel, unfused)::
     compute_s  = FLOPs / (peak(dtype, unit) x efficiency.compute x kc)   unit: OpRecord.runs_on
     memory_s   = (bytes read + written) / (bandwidth x efficiency.memory x km)
                  kc, km = efficiency.dtypes[dtype][kernel class], else
-                          efficiency.kernels[kernel class] (1.0 unless the spec gives them)
+                          efficiency.kernels[kernel class], else the parent class's (grouped:
+                          conv's; 1.0 unless the spec gives them); a depthwise kernel of T
+                          taps: kc x (T / 9) ** efficiency.depthwise_taps[dtype], at most 1
     busy_s     = max(compute_s, memory_s)
     o          = the host's time to issue the op under the runtime: eager, the spec's
-                 per-op overhead for the op's dtype (overhead.dtypes, else overhead.kernel);
+                 per-op overhead for the op's dtype (overhead.dtypes, else overhead.kernel),
+                 plus overhead.module_call x the module calls that begin at the op;
                  graphs (CUDA graphs / torch.compile), overhead.runtimes.graphs, else 0;
                  ort, overhead.runtimes.ort, else eager's
     L          = overhead.launch: device time of every kernel beyond its roofline (0 if none)
@@ -40,8 +43,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modelmeter.analysis.kernels import record_class
+from modelmeter.analysis.kernels import kernel_taps, record_class
 from modelmeter.analysis.memory import WeightsFit, weights_fit
+from modelmeter.analysis.module_calls import calls_before, charge_calls
 from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime, OpTime, bound_of, sum_times
 from modelmeter.hardware.attainable import RUNTIMES
 from modelmeter.hardware.schema import HardwareSpecError
@@ -147,6 +151,8 @@ def op_time(
     moved = rec.cost.bytes_moved
     kind = record_class(rec)
     kc, km = spec.kernel_factors(kind, rec.dtype)
+    if kind == "depthwise":  # its fraction was measured on a 3x3 kernel
+        kc = min(1.0, kc * spec.taps_factor(rec.dtype, kernel_taps(rec)))
     compute = flops / (choice.value * spec.efficiency_compute * kc)
     memory = moved / (spec.bandwidth * spec.efficiency_memory * km)
     host, launch = spec.host_overhead(rec.dtype, runtime), spec.launch_s
@@ -325,6 +331,8 @@ def _priced_ops(
                     notes[choices[key].note] = None
             ops.append(op_time(rec, node.name, spec, choices[key], unit, runtime=runtime))
             seqs.append(rec.seq)
+    if runtime == "eager" and spec.module_call_s:  # Python's time per module call
+        ops = charge_calls(ops, calls_before(report, phase), spec.module_call_s)
     if spec.launches_overlap and any(t.overhead_s > 0 for t in ops):
         # the queue runs in execution order (the records' seq), the rows stay in tree order
         order = list(range(len(ops)))

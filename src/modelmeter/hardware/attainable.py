@@ -28,6 +28,13 @@ RUNTIMES = ("eager", "graphs", "ort")
 BASES = ("measured", "estimated")
 
 
+# A kernel class a table does not name takes its parent's figures: a grouped convolution is
+# priced as a convolution by a file that measured only ``conv`` (modelmeter calibrate's).
+PARENT_CLASS = {"grouped": "conv"}
+# The depthwise kernel modelmeter calibrate measures is 3x3: 9 taps (frontends/torch/benchmarks.py).
+CALIBRATED_TAPS = 9
+
+
 def frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(d))
 
@@ -46,16 +53,31 @@ class KernelTables:
     kernel_efficiency: Mapping[str, float]
     kernel_memory: Mapping[str, float]
     dtype_kernels: Mapping[str, Mapping[str, tuple[float, float]]]
+    depthwise_taps: Mapping[str, float]
 
     def kernel_factors(self, kernel_class: str, dtype: str | None = None) -> tuple[float, float]:
         """The attainable fractions of the compute and the memory ceiling for ops of
         ``kernel_class`` in ``dtype``: ``[efficiency.dtypes.<dtype>]`` where it gives the class,
-        else ``[efficiency.kernels]`` (1.0 for a class not given)."""
+        else ``[efficiency.kernels]``, else its parent class's (:data:`PARENT_CLASS`), else
+        1.0."""
         own = self.dtype_kernels.get(dtype or "", {})
         if kernel_class in own:
             return own[kernel_class]
-        compute = self.kernel_efficiency.get(kernel_class, 1.0)
-        return compute, self.kernel_memory.get(kernel_class, compute)
+        if kernel_class in self.kernel_efficiency or kernel_class in self.kernel_memory:
+            compute = self.kernel_efficiency.get(kernel_class, 1.0)
+            return compute, self.kernel_memory.get(kernel_class, compute)
+        if kernel_class in PARENT_CLASS:
+            return self.kernel_factors(PARENT_CLASS[kernel_class], dtype)
+        return 1.0, 1.0
+
+    def taps_factor(self, dtype: str | None, taps: int) -> float:
+        """What a depthwise convolution of ``taps`` taps per output (3x3: 9) multiplies its
+        class's compute fraction by: ``(taps / 9) ** a`` with ``a`` the dtype's
+        ``depthwise_taps`` exponent (none given: a factor of 1, every size at the 3x3's rate). The class's
+        fraction was measured on a 3x3 kernel; a = 0 prices a 7x7 kernel's 49/9 more FLOPs at
+        the same rate, a = 1 in the same time per output (its FLOPs at a 49/9 higher rate)."""
+        a = self.depthwise_taps.get(dtype or "", 0.0)
+        return (taps / CALIBRATED_TAPS) ** a if a and taps > 0 else 1.0
 
     def kernels_table(self, dtype: str | None = None) -> dict[str, float | dict[str, float]]:
         """``[efficiency.kernels]`` as the file writes it. With ``dtype``: the factors ops in
@@ -83,15 +105,17 @@ class Attainable(KernelTables):
     vector: Mapping[str, float] = field(default_factory=dict)
     kernel_overhead: float | None = None
     launch_overhead: float | None = None
+    module_call: float | None = None
     dtype_overhead: Mapping[str, float] = field(default_factory=dict)
     runtime_overhead: Mapping[str, float] = field(default_factory=dict)
     kernel_efficiency: Mapping[str, float] = field(default_factory=dict)
     kernel_memory: Mapping[str, float] = field(default_factory=dict)
     dtype_kernels: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    depthwise_taps: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("compute", "vector", "dtype_overhead", "runtime_overhead",
-                     "kernel_efficiency", "kernel_memory"):
+                     "kernel_efficiency", "kernel_memory", "depthwise_taps"):
             object.__setattr__(self, name, frozen(getattr(self, name)))
         object.__setattr__(
             self, "dtype_kernels",
@@ -116,10 +140,14 @@ class Attainable(KernelTables):
             out["dtype_overhead"] = {**spec.dtype_overhead, **self.dtype_overhead}
         if self.launch_overhead is not None:
             out["launch_overhead"] = self.launch_overhead
-        if self.kernel_efficiency or self.kernel_memory or self.dtype_kernels:
+        if self.module_call is not None:
+            out["module_call"] = self.module_call
+        if self.kernel_efficiency or self.kernel_memory or self.dtype_kernels or \
+                self.depthwise_taps:  # the efficiency tables, replaced together
             out["kernel_efficiency"] = self.kernel_efficiency
             out["kernel_memory"] = self.kernel_memory
             out["dtype_kernels"] = self.dtype_kernels
+            out["depthwise_taps"] = self.depthwise_taps
         return out
 
     def label(self) -> str:
@@ -129,4 +157,5 @@ class Attainable(KernelTables):
         return text + (f"; uncertainty {self.uncertainty}" if self.uncertainty else "")
 
 
-__all__ = ["Attainable", "BASES", "KernelTables", "RUNTIMES", "entry", "frozen"]
+__all__ = ["Attainable", "BASES", "CALIBRATED_TAPS", "KernelTables", "PARENT_CLASS", "RUNTIMES",
+           "entry", "frozen"]

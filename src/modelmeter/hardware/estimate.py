@@ -11,8 +11,9 @@ For a target chip T and a measured chip M (both with their datasheet figures):
 * vector peaks:             M's attainable vector figure x (T's bandwidth / M's): on a GPU the
   calibration's elementwise figure is DRAM-bound (docs/measure.md), so it scales with memory,
   never above T's datasheet vector peak;
-* per-op host time, per-kernel launch time, per-class efficiencies: M's, unchanged (the same
-  eager framework on a server host; the same libraries' kernels).
+* per-op host time, per-module-call host time, per-kernel launch time, per-class efficiencies
+  and the depthwise kernel-size exponents: M's, unchanged (the same eager framework on a
+  server host; the same libraries' kernels).
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def carry_over(measured: HardwareSpec, target: HardwareSpec, *, uncertainty: str
         vector=vector,
         kernel_overhead=att.kernel_overhead,
         launch_overhead=att.launch_overhead,
+        module_call=att.module_call,
         dtype_overhead=dict(att.dtype_overhead),
         runtime_overhead=dict(att.runtime_overhead),
         kernel_efficiency=dict(att.kernel_efficiency),
         kernel_memory=dict(att.kernel_memory),
         dtype_kernels={d: dict(t) for d, t in att.dtype_kernels.items()},
+        depthwise_taps=dict(att.depthwise_taps),
     )
 
 

@@ -114,8 +114,8 @@ class _Reader:
         """``[overhead.dtypes]`` or ``[efficiency.dtypes.<dtype>]``: one entry per dtype."""
         if not isinstance(value, dict):
             raise self.fail(label, f"must be a table ([{label}] or [{label}.<dtype>])")
-        if entry == "seconds":
-            return {d: self.value(v, f"{label}.{d}", "seconds") for d, v in value.items()}
+        if entry != "kernels":  # seconds, or a fraction ([efficiency.depthwise_taps])
+            return {d: self.value(v, f"{label}.{d}", entry) for d, v in value.items()}
         return {d: self.kernels(v, f"{label}.{d}") for d, v in value.items()}
 
     def kernels(self, value: Any, label: str) -> dict[str, tuple[Any, Any]]:

@@ -39,8 +39,8 @@ from modelmeter.units import DTYPE_BYTES, canonical_dtype
 HardwareSpec = Any
 KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
 # Kernel classes a spec may give an attainable fraction of the roofline for
-# ([efficiency.kernels]): the formula families, plus "depthwise" (depthwise convolutions).
-KERNEL_CLASSES = tuple(sorted((*FAMILIES, "depthwise")))
+# ([efficiency.kernels]): the formula families, plus "depthwise" and "grouped" convolutions.
+KERNEL_CLASSES = tuple(sorted((*FAMILIES, "depthwise", "grouped")))
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Dtypes a peak may be given for: every dtype modelmeter knows.
 PEAK_DTYPES = tuple(DTYPE_BYTES)
@@ -116,9 +116,12 @@ class Field:
 
 # Fields the top level and [attainable] share.
 _LAUNCH = Field("launch", "seconds", "launch_overhead", omit_none=True)  # device time per kernel
+_MODULE_CALL = Field("module_call", "seconds", omit_none=True)  # eager host time per module call
 _RUNTIMES = Field("runtimes", "by_runtime", "runtime_overhead", entry="seconds", omit_empty=True)
 _KERNELS = Field("kernels", "kernels", "kernel_efficiency", omit_empty=True,
                  written=lambda s: s.kernels_table())
+# per op dtype: how a depthwise kernel's rate grows with its taps (KernelTables.taps_factor)
+_TAPS = Field("depthwise_taps", "by_dtype", entry="fraction", most=2.0, omit_empty=True)
 _DTYPE_KERNELS = Field("dtypes", "by_dtype", "dtype_kernels", entry="kernels", omit_empty=True,
                        written=lambda s: {d: s.dtype_kernels_table(d) for d in s.dtype_kernels})
 
@@ -144,6 +147,7 @@ SCHEMA: tuple[Field, ...] = (
         Field("overlap", "flag", omit_none=True, written=lambda s: s.launches_overlap),
         Field("dtypes", "by_dtype", "dtype_overhead", entry="seconds", omit_empty=True),
         _LAUNCH,
+        _MODULE_CALL,
         _RUNTIMES,
     )),
     Field("efficiency", "table", table=(
@@ -153,6 +157,7 @@ SCHEMA: tuple[Field, ...] = (
         Field("memory", "fraction", "efficiency_memory"),
         _KERNELS,
         _DTYPE_KERNELS,
+        _TAPS,
     )),
     # the device's usual links (hardware/links.py), between the GPUs of a node and between nodes
     Field("interconnect", "table", omit_empty=True, table=(
@@ -173,9 +178,10 @@ SCHEMA: tuple[Field, ...] = (
             Field("kernel", "seconds", "kernel_overhead", omit_none=True),
             Field("dtypes", "by_dtype", "dtype_overhead", entry="seconds", omit_empty=True),
             _LAUNCH,
+            _MODULE_CALL,
             _RUNTIMES,
         )),
-        Field("efficiency", "table", omit_empty=True, table=(_KERNELS, _DTYPE_KERNELS)),
+        Field("efficiency", "table", omit_empty=True, table=(_KERNELS, _DTYPE_KERNELS, _TAPS)),
     )),
 )
 TOP_KEYS = {f.key for f in SCHEMA}
@@ -283,8 +289,8 @@ def _check_field(f: Field, spec: HardwareSpec, label: str, where: str) -> None:
     elif f.kind == "by_dtype":
         for dtype, v in _mapping(value, label, where).items():
             _dtype_key(dtype, f"{label}.{dtype}", where, op=True)
-            if f.entry == "seconds":
-                _one(Field("", "seconds"), v, f"{label}.{dtype}", where)
+            if f.entry != "kernels":  # seconds, or a fraction at most f.most
+                _one(Field("", f.entry, most=f.most), v, f"{label}.{dtype}", where)
                 continue
             for cls, pair in _mapping(v, f"{label}.{dtype}", where).items():
                 _class_key(cls, f"{label}.{dtype}.{cls}", where)

@@ -63,6 +63,10 @@ class HardwareSpec(KernelTables):
     attainable: Attainable | None = None  # [attainable]: what real kernels reach
     intra_link: str | None = None  # [interconnect] intra: a link of hardware/links.py
     inter_link: str | None = None  # [interconnect] inter: between nodes
+    # [efficiency.taps]: per op dtype, the exponent of a depthwise kernel's size (taps_factor)
+    depthwise_taps: Mapping[str, float] = field(default_factory=dict)
+    # [overhead] module_call: eager's host time per nn.Module call (analysis/module_calls.py)
+    module_call: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.attainable, Mapping):  # as the loader reads it
@@ -74,6 +78,7 @@ class HardwareSpec(KernelTables):
         object.__setattr__(self, "kernel_efficiency", _frozen(self.kernel_efficiency))
         object.__setattr__(self, "kernel_memory", _frozen(self.kernel_memory))
         object.__setattr__(self, "dtype_overhead", _frozen(self.dtype_overhead))
+        object.__setattr__(self, "depthwise_taps", _frozen(self.depthwise_taps))
         object.__setattr__(
             self,
             "dtype_kernels",
@@ -116,6 +121,11 @@ class HardwareSpec(KernelTables):
         """Device time each kernel takes beyond its roofline time (``[overhead] launch``)."""
         return self.launch_overhead or 0.0
 
+    @property
+    def module_call_s(self) -> float:
+        """Eager host time per module call (``[overhead] module_call``; None: 0)."""
+        return self.module_call or 0.0
+
     def attained(self) -> HardwareSpec:
         """The spec with its ``[attainable]`` figures in place of the datasheet's (itself when
         it has none): what predictions use by default."""
@@ -127,7 +137,8 @@ class HardwareSpec(KernelTables):
         """The pure datasheet roofline: no attainable figures, every efficiency 1.0 (the
         overheads stay: they are not efficiencies)."""
         return replace(self, attainable=None, efficiency_compute=1.0, efficiency_memory=1.0,
-                       kernel_efficiency={}, kernel_memory={}, dtype_kernels={})
+                       kernel_efficiency={}, kernel_memory={}, dtype_kernels={},
+                       depthwise_taps={})
 
     def ridge_point(self, dtype: str, *, tf32: bool = False, effective: bool = True) -> float:
         """FLOPs per byte where the roofline turns: peak / bandwidth (both x efficiency)."""

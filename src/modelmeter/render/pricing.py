@@ -53,6 +53,7 @@ def attainable_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
         if spec.launch_overhead is not None else []
     lines += [(f"overhead.runtimes.{r}", _us(v) + " per op")
               for r, v in spec.runtime_overhead.items()]
+    lines += _depthwise_calls("", spec)
     a = spec.attainable
     if a is None:
         return lines
@@ -78,7 +79,17 @@ def attainable_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
     lines += _kernels("attainable.efficiency.kernels", a.kernels_table())
     for d in a.dtype_kernels:
         lines += _kernels(f"attainable.efficiency.dtypes.{d}", a.dtype_kernels_table(d))
-    return lines
+    return lines + _depthwise_calls("attainable.", a)
+
+
+def _depthwise_calls(prefix: str, figures: Any) -> list[tuple[str, str]]:
+    """The per-module-call host time and the depthwise kernel-size exponents, where given."""
+    lines = [] if figures.module_call is None else [
+        (f"{prefix}overhead.module_call", _us(figures.module_call) + " per module call (eager)")]
+    return lines + [
+        (f"{prefix}efficiency.depthwise_taps.{d}",
+         f"{a:g}: a depthwise kernel of T taps at its class's compute fraction x (T/9)^{a:g}")
+        for d, a in figures.depthwise_taps.items()]
 
 
 __all__ = ["attainable_lines", "figures_line"]
