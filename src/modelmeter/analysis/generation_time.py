@@ -19,7 +19,7 @@ from typing import Any
 
 from modelmeter.analysis.generation import OpCurves, samples
 from modelmeter.analysis.generation_sum import exact_sum
-from modelmeter.analysis.roofline import roofline
+from modelmeter.analysis.roofline import Roofline, roofline
 from modelmeter.analysis.roofline_times import ModuleTime
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
@@ -118,8 +118,14 @@ def generation_timing(
     options = options or {}
     pre = roofline(prefill, spec, **options)
     lo, hi = prompt, prompt + new - 1
-    ends = {c: roofline(curves.report_at(c), spec, **options).total for c in (lo, hi)}
-    summed = exact_sum(lambda c: roofline(curves.report_at(c), spec, **options),
+    memo: dict = {}  # the op times of the decode records that stay the same objects
+
+    def decode(c: int) -> Roofline:
+        return roofline(curves.report_at(c), spec, memo=memo, **options)
+
+    first_last = {c: decode(c) for c in (lo, hi)}
+    ends = {c: r.total for c, r in first_last.items()}
+    summed = exact_sum(lambda c: first_last.pop(c, None) or decode(c),
                        samples(lo, hi, breaks, most), curves.nondecreasing)  # fmt: skip
     xs = sorted(summed.seen)
     times = [summed.seen[c][0] for c in xs]

@@ -37,12 +37,19 @@ main dtype.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.kernels import record_class
 from modelmeter.analysis.memory import WeightsFit, weights_fit
-from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime, OpTime, bound_of, sum_times
+from modelmeter.analysis.roofline_times import (
+    BOUNDS,
+    ModuleTime,
+    OpTime,
+    bound_of,
+    requeued,
+    sum_times,
+)
 from modelmeter.hardware.attainable import RUNTIMES
 from modelmeter.hardware.schema import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
@@ -190,16 +197,7 @@ def queued(ops: list[OpTime], interval: float | None = None) -> list[OpTime]:
         issued += t.overhead_s - t.launch_s if interval is None else interval
         wait = max(0.0, issued - finish)
         finish += wait + t.launch_s + busy
-        overhead = wait + t.launch_s
-        out.append(
-            replace(
-                t,
-                overhead_s=overhead,
-                host_s=wait,
-                latency_s=overhead + busy,
-                bound=bound_of(t.compute_s, t.memory_s, overhead),
-            )
-        )
+        out.append(requeued(t, wait))
     return out
 
 
@@ -238,6 +236,7 @@ def roofline(
     tf32: bool = False,
     ideal: bool = False,
     runtime: str = "eager",
+    memo: dict[int, tuple[OpRecord, OpTime]] | None = None,
 ) -> Roofline:
     """Roofline latency, bound and utilization of every op, module and the model on ``spec``.
 
@@ -245,7 +244,10 @@ def roofline(
     ops use the TF32 peak (as ``torch.backends.cuda.matmul.allow_tf32`` does). The spec's
     ``[attainable]`` figures price the ops unless ``ideal`` (the datasheet roofline, every
     efficiency 1.0). ``runtime`` (eager, graphs, ort) sets the host's per-op issue time.
-    Utilization is against the datasheet's matrix peak either way.
+    Utilization is against the datasheet's matrix peak either way. ``memo``: the unqueued
+    times of op records seen before (by identity), under the same spec and options only; a
+    caller that prices one report at many sizes (a decode step at many contexts, most of
+    whose records stay the same objects) passes one dict to every call.
     """
     if runtime not in RUNTIMES:
         raise HardwareSpecError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
@@ -257,7 +259,7 @@ def roofline(
     except ValueError as e:
         raise HardwareSpecError(str(e)) from None
     notes: dict[str, None] = {n: None for n in (ref.note, used.note) if n}
-    ops = _priced_ops(report, priced, phase, tf32, runtime, notes)
+    ops = _priced_ops(report, priced, (phase, tf32, runtime), notes, memo)
     own = {node.name: ModuleTime(node.name, peak=ref.value) for node in report.modules()}
     for t in ops:
         own[t.module] = own[t.module].add(t)
@@ -300,16 +302,18 @@ def roofline(
 def _priced_ops(
     report: Report,
     spec: HardwareSpec,
-    phase: str | None,
-    tf32: bool,
-    runtime: str,
+    options: tuple[str | None, bool, str],
     notes: dict[str, None],
+    memo: dict[int, tuple[OpRecord, OpTime]] | None = None,
 ) -> list[OpTime]:
-    """Every op's time on ``spec``, in tree order, queued in execution order where launches
-    overlap execution; the peaks' fallback notes go into ``notes``."""
+    """Every op's time on ``spec`` under ``options`` (phase, tf32, runtime), in tree order,
+    queued in execution order where launches overlap execution; the peaks' fallback notes go
+    into ``notes``; ``memo`` (see :func:`roofline`) keeps the unqueued times."""
+    phase, tf32, runtime = options
     choices: dict[tuple[str, str], PeakChoice] = {}
     ops: list[OpTime] = []
     seqs: list[int] = []
+    memo = {} if memo is None else memo
     for node in report.modules():
         for rec in node.ops:
             if phase is not None and rec.phase != phase:
@@ -323,7 +327,11 @@ def _priced_ops(
                     raise HardwareSpecError(str(e)) from None
                 if choices[key].note:
                     notes[choices[key].note] = None
-            ops.append(op_time(rec, node.name, spec, choices[key], unit, runtime=runtime))
+            seen = memo.get(id(rec))
+            if seen is None or seen[0] is not rec or seen[1].module != node.name:
+                seen = memo[id(rec)] = (rec, op_time(rec, node.name, spec, choices[key], unit,
+                                                     runtime=runtime))  # fmt: skip
+            ops.append(seen[1])
             seqs.append(rec.seq)
     if spec.launches_overlap and any(t.overhead_s > 0 for t in ops):
         # the queue runs in execution order (the records' seq), the rows stay in tree order
