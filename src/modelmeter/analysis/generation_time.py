@@ -21,6 +21,7 @@ from modelmeter.analysis.generation import OpCurves, samples
 from modelmeter.analysis.generation_sum import exact_sum
 from modelmeter.analysis.roofline import Roofline, roofline
 from modelmeter.analysis.roofline_times import ModuleTime
+from modelmeter.analysis.roofline_total import StepTime, step_time
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
 
@@ -120,13 +121,15 @@ def generation_timing(
     lo, hi = prompt, prompt + new - 1
     memo: dict = {}  # the op times of the decode records that stay the same objects
 
-    def decode(c: int) -> Roofline:
-        return roofline(curves.report_at(c), spec, memo=memo, **options)
-
-    first_last = {c: decode(c) for c in (lo, hi)}
+    first_last = {c: roofline(curves.report_at(c), spec, memo=memo, **options) for c in (lo, hi)}
     ends = {c: r.total for c, r in first_last.items()}
-    summed = exact_sum(lambda c: first_last.pop(c, None) or decode(c),
-                       samples(lo, hi, breaks, most), curves.nondecreasing)  # fmt: skip
+
+    def decode(c: int) -> Roofline | StepTime:  # the latency alone between the ends
+        if c in first_last:
+            return first_last.pop(c)
+        return step_time(curves.report_at(c), spec, memo=memo, **options)
+
+    summed = exact_sum(decode, samples(lo, hi, breaks, most), curves.nondecreasing)
     xs = sorted(summed.seen)
     times = [summed.seen[c][0] for c in xs]
     totals = [ends[lo], ends[hi]]

@@ -169,18 +169,41 @@ def sum_times(name: str, parts: list[ModuleTime], peak: float) -> ModuleTime:
     return ModuleTime(name, *sums, peak=peak)
 
 
+def waits(ops: list[OpTime], interval: float | None = None) -> list[float]:
+    """How long a device that overlaps launches with execution waits for each op, in order:
+    the host spends each op's own issue time (its overhead less its launch time; or
+    ``interval`` for every op) issuing it, so kernel i is issued when the issue times of ops
+    1..i are spent; the device starts it when it is issued and kernel i-1 is done, and runs
+    it for its launch time plus its busy time."""
+    out: list[float] = []
+    finish = issued = 0.0
+    for t in ops:
+        busy = t.latency_s - t.overhead_s
+        issued += t.overhead_s - t.launch_s if interval is None else interval
+        wait = max(0.0, issued - finish)
+        finish += wait + t.launch_s + busy
+        out.append(wait)
+    return out
+
+
+def waited_latency(t: OpTime, wait: float) -> tuple[float, float]:
+    """(overhead, latency) of ``t`` once the device waited ``wait`` for it: the wait plus its
+    launch time, and that plus its busy time."""
+    overhead = wait + t.launch_s
+    return overhead, overhead + (t.latency_s - t.overhead_s)
+
+
 def requeued(t: OpTime, wait: float) -> OpTime:
     """``t`` as a queue that overlaps launches with execution runs it: its overhead becomes
     the time the device ``wait``-ed for it plus its launch time (the fields spelled out, which
     is several times faster than ``dataclasses.replace``)."""
-    busy = t.latency_s - t.overhead_s
-    overhead = wait + t.launch_s
+    overhead, latency = waited_latency(t, wait)
     return OpTime(
         t.op, t.module, t.dtype, t.flops, t.bytes, t.compute_s, t.memory_s, overhead,
-        overhead + busy, bound_of(t.compute_s, t.memory_s, overhead), t.arithmetic_intensity,
+        latency, bound_of(t.compute_s, t.memory_s, overhead), t.arithmetic_intensity,
         t.phase, t.unit, t.peak, t.peak_key, t.kernel_class, t.kernel_efficiency,
         t.kernel_memory_efficiency, wait, t.launch_s,
     )  # fmt: skip
 
 
-__all__ = ["BOUNDS", "OpTime", "ModuleTime", "bound_of", "requeued", "sum_times"]
+__all__ = ["BOUNDS", "OpTime", "ModuleTime", "bound_of", "requeued", "sum_times", "waited_latency", "waits"]
