@@ -51,3 +51,34 @@ def test_updates_on_other_devices_run() -> None:
     opt, _ = build_optimizer(StepSetup("adam", "foreach", "fp32"), _params())
     steps = [s["step"] for s in opt.state.values()]
     assert [float(s) for s in steps] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "variant", "precision"),
+    [("adamw", "foreach", "fp32"), ("adam", "for-loop", "bf16-mixed"),
+     ("sgd", "foreach", "fp16-mixed"), ("adafactor", "for-loop", "fp32")],  # fmt: skip
+)
+def test_traced_step_equals_one_that_runs_every_update(
+    optimizer: str, variant: str, precision: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the traced step records the optimizer's in-place updates of meta tensors without
+    # running their meta kernels: every op, count, byte and live-byte figure is the same
+    from modelmeter.frontends.torch.tracer import OpTracer
+    from modelmeter.frontends.torch.training import _StepTracer
+    from modelmeter.usecases.train import train
+
+    def model() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
+                                   torch.nn.Linear(16, 4))  # fmt: skip
+
+    def figures() -> tuple:
+        r = train(model(), "2x8", optimizer=optimizer, variant=variant, precision=precision)
+        ops = [(n.name, o.op, o.phase, o.cost, o.dtype, o.shapes)
+               for n in r.report.modules() for o in n.ops]  # fmt: skip
+        return ops, r.peak, r.memory, r.model_states
+
+    skipped = figures()
+    monkeypatch.setattr(_StepTracer, "_execute", OpTracer._execute)
+    monkeypatch.setattr(optimizers, "_WarmStep", MetaItems)
+    assert skipped == figures()
+    assert any(phase == "optimizer" for _, _, phase, *_ in skipped[0])

@@ -112,9 +112,21 @@ class _WarmStep(MetaItems):
     touches a tensor on another device (Adam's step counters on the CPU) runs."""
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        if func.overloadpacket.__name__ in _UPDATES and _all_meta((args, kwargs)):
-            return None if not func._schema.returns else args[0]
+        if meta_update(func, args, kwargs):
+            return updated(func, args)
         return super().__torch_dispatch__(func, types, args, kwargs)
+
+
+def meta_update(func: Any, args: tuple, kwargs: dict | None) -> bool:
+    """Whether ``func`` is an in-place update (:data:`_UPDATES`) of meta tensors only: running
+    it changes nothing a meta trace sees (no storage, no shape, dtype or stride)."""
+    return func.overloadpacket.__name__ in _UPDATES and _all_meta((args, kwargs))
+
+
+def updated(func: Any, args: tuple) -> Any:
+    """What the in-place update ``func`` returns: nothing (the foreach ones), else its
+    ``self``, the tensor it wrote."""
+    return None if not func._schema.returns else args[0]
 
 
 def _all_meta(value: Any) -> bool:
