@@ -11,6 +11,7 @@ import gc
 import platform
 import resource
 import sys
+import threading
 from collections.abc import Iterator
 
 
@@ -80,6 +81,32 @@ class PeakRSS:
         return hwm * 1024 if hwm is not None and "VmHWM" in self.method else _maxrss()
 
 
+_PAUSE_LOCK = threading.Lock()
+_PAUSES = 0  # spans (in any thread) that want the collector off
+_WAS_ENABLED = False  # the collector's state when the first of them began
+
+
+def pause_collector() -> None:
+    """Begin a span with Python's cyclic garbage collector off (see :func:`collector_paused`;
+    end it with :func:`resume_collector`). Counted across threads: the collector is put back
+    as it was when the last span running in any thread ends, never while another runs."""
+    global _PAUSES, _WAS_ENABLED
+    with _PAUSE_LOCK:
+        if _PAUSES == 0:
+            _WAS_ENABLED = gc.isenabled()
+            gc.disable()
+        _PAUSES += 1
+
+
+def resume_collector() -> None:
+    """End a span begun by :func:`pause_collector`."""
+    global _PAUSES
+    with _PAUSE_LOCK:
+        _PAUSES -= 1
+        if _PAUSES == 0 and _WAS_ENABLED:
+            gc.enable()
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for a span, then as it was (also a decorator).
@@ -89,15 +116,20 @@ def collector_paused() -> Iterator[None]:
     times); every collection of the older generations walks all of them again, which cost
     20-40 % of a 70B generation or training-step analysis. Reference counting still frees
     whatever is not in a cycle; cycles left are collected by the next collection after the
-    span. Nested spans keep it off until the outermost ends."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+    span. Spans nest and overlap across threads (:func:`pause_collector`)."""
+    pause_collector()
     try:
         yield
     finally:
-        gc.enable()
+        resume_collector()
 
 
-__all__ = ["cpu_info", "cpu_name", "minor_faults", "PeakRSS", "collector_paused"]
+__all__ = [
+    "cpu_info",
+    "cpu_name",
+    "minor_faults",
+    "PeakRSS",
+    "collector_paused",
+    "pause_collector",
+    "resume_collector",
+]
