@@ -172,7 +172,14 @@ class ParamStats:
     buffer_bytes: int = 0
 
     def __add__(self, other: ParamStats) -> ParamStats:
-        return ParamStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return ParamStats(
+            self.params + other.params,
+            self.trainable + other.trainable,
+            self.buffers + other.buffers,
+            self.unused + other.unused,
+            self.param_bytes + other.param_bytes,
+            self.buffer_bytes + other.buffer_bytes,
+        )
 
     @property
     def frozen(self) -> int:

@@ -44,8 +44,7 @@ class InputSpec:
 
 @dataclass(frozen=True, slots=True)
 class Totals(CostShortcuts):
-    """Whole-model figures: parameters and the summed cost of every op (``.macs`` is
-    ``.cost.macs``)."""
+    """Whole-model figures: parameters and every op's summed cost (``.macs``: ``.cost.macs``)."""
 
     params: int
     trainable_params: int

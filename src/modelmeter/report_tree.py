@@ -32,9 +32,10 @@ class ModuleNode:
 
     def walk(self) -> Iterator[ModuleNode]:
         """This node, then its subtree, depth first in registration order."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        stack = [self]
+        while stack:
+            yield (node := stack.pop())
+            stack.extend(reversed(node.children))
 
     def self_cost(self, phase: str | None = None) -> Cost:
         return sum((o.cost for o in self.ops if phase is None or o.phase == phase), ZERO)

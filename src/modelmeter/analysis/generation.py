@@ -110,7 +110,7 @@ def fit_piece(
     for c in sorted({end} - set(fit_at)):
         got = list(f(c))
         for i, p in enumerate(polys):
-            if p(c) != got[i]:
+            if _value(p, c) != got[i]:
                 raise NotPolynomial(
                     f"a decode count is not a polynomial of degree <= {max_degree} in the "
                     f"context on {start}..{end}: {p.format('c')} gives {p(c)} at c={c}, "
@@ -123,6 +123,8 @@ def fit_piece(
 def _lowest(xs: list[int], ys: list[int]) -> Polynomial:
     """The lowest-degree polynomial through the points that the next point confirms (all
     points when none is left to confirm)."""
+    if all(y == ys[0] for y in ys):  # most of a decode step's counts (what the loop returns)
+        return Polynomial((ys[0],), "c")
     for d in range(len(xs)):
         p = interpolate(xs[: d + 1], ys[: d + 1], "c")
         if d + 1 == len(xs) or p(xs[d + 1]) == ys[d + 1]:
@@ -193,12 +195,18 @@ class OpCurves:
 
 def _at(p: Polynomial, c: int) -> int:
     """``p(c)`` as an int (integer coefficients evaluated without fractions)."""
+    v = _value(p, c)
+    return v if isinstance(v, int) else _whole(v)
+
+
+def _value(p: Polynomial, c: int) -> int | Fraction:
+    """``p(c)``: an int where the coefficients are whole (evaluated without fractions)."""
     if all(x.denominator == 1 for x in p.coefficients):
         acc = 0
         for x in reversed(p.coefficients):
             acc = acc * c + x.numerator
         return acc
-    return _whole(p(c))
+    return p(c)
 
 
 def samples(lo: int, hi: int, breaks: Sequence[int], most: int = 17) -> list[int]:

@@ -24,13 +24,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from modelmeter.analysis.roofline import Roofline
+from modelmeter.analysis.roofline_total import StepTime
 
 Signature = tuple[tuple[bool, bool], ...]
 
 
-def signature(r: Roofline) -> Signature:
+def signature(r: Roofline | StepTime) -> Signature:
     """Per op (tree order): compute-bound or not, and whether the device waited for it (the
     host's share of its overhead is not zero)."""
+    if isinstance(r, StepTime):
+        return r.signature
     return tuple((t.compute_s >= t.memory_s, t.host_s > 0) for t in r.ops)
 
 
@@ -43,7 +46,7 @@ class ExactSum:
 
 
 def exact_sum(
-    evaluate: Callable[[int], Roofline],
+    evaluate: Callable[[int], Roofline | StepTime],
     seeds: Sequence[int],
     monotone: Callable[[int], bool] = lambda c: True,
 ) -> ExactSum:

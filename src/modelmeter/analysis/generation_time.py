@@ -19,8 +19,9 @@ from typing import Any
 
 from modelmeter.analysis.generation import OpCurves, samples
 from modelmeter.analysis.generation_sum import exact_sum
-from modelmeter.analysis.roofline import roofline
+from modelmeter.analysis.roofline import Roofline, roofline
 from modelmeter.analysis.roofline_times import ModuleTime
+from modelmeter.analysis.roofline_total import StepTime, step_time
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
 
@@ -118,9 +119,17 @@ def generation_timing(
     options = options or {}
     pre = roofline(prefill, spec, **options)
     lo, hi = prompt, prompt + new - 1
-    ends = {c: roofline(curves.report_at(c), spec, **options).total for c in (lo, hi)}
-    summed = exact_sum(lambda c: roofline(curves.report_at(c), spec, **options),
-                       samples(lo, hi, breaks, most), curves.nondecreasing)  # fmt: skip
+    memo: dict = {}  # the op times of the decode records that stay the same objects
+
+    first_last = {c: roofline(curves.report_at(c), spec, memo=memo, **options) for c in (lo, hi)}
+    ends = {c: r.total for c, r in first_last.items()}
+
+    def decode(c: int) -> Roofline | StepTime:  # the latency alone between the ends
+        if c in first_last:
+            return first_last.pop(c)
+        return step_time(curves.report_at(c), spec, memo=memo, **options)
+
+    summed = exact_sum(decode, samples(lo, hi, breaks, most), curves.nondecreasing)
     xs = sorted(summed.seen)
     times = [summed.seen[c][0] for c in xs]
     totals = [ends[lo], ends[hi]]

@@ -40,13 +40,22 @@ main dtype.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.kernels import kernel_taps, record_class
 from modelmeter.analysis.memory import WeightsFit, weights_fit
 from modelmeter.analysis.module_calls import calls_before, charge_calls
-from modelmeter.analysis.roofline_times import BOUNDS, ModuleTime, OpTime, bound_of, sum_times
+from modelmeter.analysis.roofline_notes import closing_notes, figures_of, runtime_notes
+from modelmeter.analysis.roofline_times import (
+    BOUNDS,
+    ModuleTime,
+    OpTime,
+    bound_of,
+    requeued,
+    sum_times,
+    waits,
+)
 from modelmeter.hardware.attainable import RUNTIMES
 from modelmeter.hardware.schema import HardwareSpecError
 from modelmeter.hardware.spec import HardwareSpec, PeakChoice, resolve_peak
@@ -189,24 +198,7 @@ def queued(ops: list[OpTime], interval: float | None = None) -> list[OpTime]:
     (``i * interval``); the device starts it when it is issued and kernel i-1 is done, and
     runs it for its launch time plus its busy time. Each op's overhead becomes the time the
     device waited for it plus its launch time."""
-    out: list[OpTime] = []
-    finish = issued = 0.0
-    for t in ops:
-        busy = t.latency_s - t.overhead_s
-        issued += t.overhead_s - t.launch_s if interval is None else interval
-        wait = max(0.0, issued - finish)
-        finish += wait + t.launch_s + busy
-        overhead = wait + t.launch_s
-        out.append(
-            replace(
-                t,
-                overhead_s=overhead,
-                host_s=wait,
-                latency_s=overhead + busy,
-                bound=bound_of(t.compute_s, t.memory_s, overhead),
-            )
-        )
-    return out
+    return [requeued(t, w) for t, w in zip(ops, waits(ops, interval), strict=True)]
 
 
 def main_dtype(report: Report, phase: str | None = None) -> str:
@@ -244,6 +236,7 @@ def roofline(
     tf32: bool = False,
     ideal: bool = False,
     runtime: str = "eager",
+    memo: dict[int, tuple[OpRecord, OpTime]] | None = None,
 ) -> Roofline:
     """Roofline latency, bound and utilization of every op, module and the model on ``spec``.
 
@@ -251,7 +244,10 @@ def roofline(
     ops use the TF32 peak (as ``torch.backends.cuda.matmul.allow_tf32`` does). The spec's
     ``[attainable]`` figures price the ops unless ``ideal`` (the datasheet roofline, every
     efficiency 1.0). ``runtime`` (eager, graphs, ort) sets the host's per-op issue time.
-    Utilization is against the datasheet's matrix peak either way.
+    Utilization is against the datasheet's matrix peak either way. ``memo``: the unqueued
+    times of op records seen before (by identity), under the same spec and options only; a
+    caller that prices one report at many sizes (a decode step at many contexts, most of
+    whose records stay the same objects) passes one dict to every call.
     """
     if runtime not in RUNTIMES:
         raise HardwareSpecError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
@@ -263,7 +259,7 @@ def roofline(
     except ValueError as e:
         raise HardwareSpecError(str(e)) from None
     notes: dict[str, None] = {n: None for n in (ref.note, used.note) if n}
-    ops = _priced_ops(report, priced, phase, tf32, runtime, notes)
+    ops = _priced_ops(report, priced, (phase, tf32, runtime), notes, memo)
     own = {node.name: ModuleTime(node.name, peak=ref.value) for node in report.modules()}
     for t in ops:
         own[t.module] = own[t.module].add(t)
@@ -280,8 +276,8 @@ def roofline(
     modules = {n.name: modules[n.name] for n in report.modules()}  # tree order
     ridge = used.value * priced.efficiency_compute / (priced.bandwidth * priced.efficiency_memory)
     fit = weights_fit(report, spec)
-    figures, source = _figures(spec, ideal)
-    _runtime_notes(notes, priced, runtime)
+    figures, source = figures_of(spec, ideal)
+    runtime_notes(notes, priced, runtime)
     return Roofline(
         spec=priced,
         ops=ops,
@@ -295,7 +291,7 @@ def roofline(
         batch=_batch(report),
         phase=phase,
         tf32=tf32,
-        notes=_closing_notes(notes, dtype, spec.ideal() if ideal else spec, fit),
+        notes=closing_notes(notes, dtype, spec.ideal() if ideal else spec, fit),
         weights=fit,
         runtime=runtime,
         figures=figures,
@@ -303,19 +299,21 @@ def roofline(
     )
 
 
-def _priced_ops(
+def unqueued_ops(
     report: Report,
     spec: HardwareSpec,
-    phase: str | None,
-    tf32: bool,
-    runtime: str,
+    options: tuple[str | None, bool, str],
     notes: dict[str, None],
-) -> list[OpTime]:
-    """Every op's time on ``spec``, in tree order, queued in execution order where launches
-    overlap execution; the peaks' fallback notes go into ``notes``."""
+    memo: dict[int, tuple[OpRecord, OpTime]] | None = None,
+) -> tuple[list[OpTime], list[int]]:
+    """Every op's time on ``spec`` under ``options`` (phase, tf32, runtime), in tree order,
+    as if launched in series, and the records' places in the run (``seq``); the peaks'
+    fallback notes go into ``notes``; ``memo``: see :func:`roofline`."""
+    phase, tf32, runtime = options
     choices: dict[tuple[str, str], PeakChoice] = {}
     ops: list[OpTime] = []
     seqs: list[int] = []
+    memo = {} if memo is None else memo
     for node in report.modules():
         for rec in node.ops:
             if phase is not None and rec.phase != phase:
@@ -329,55 +327,43 @@ def _priced_ops(
                     raise HardwareSpecError(str(e)) from None
                 if choices[key].note:
                     notes[choices[key].note] = None
-            ops.append(op_time(rec, node.name, spec, choices[key], unit, runtime=runtime))
+            seen = memo.get(id(rec))
+            if seen is None or seen[0] is not rec or seen[1].module != node.name:
+                seen = memo[id(rec)] = (rec, op_time(rec, node.name, spec, choices[key], unit,
+                                                     runtime=runtime))  # fmt: skip
+            ops.append(seen[1])
             seqs.append(rec.seq)
     if runtime == "eager" and spec.module_call_s:  # Python's time per module call
         ops = charge_calls(ops, calls_before(report, phase), spec.module_call_s)
-    if spec.launches_overlap and any(t.overhead_s > 0 for t in ops):
-        # the queue runs in execution order (the records' seq), the rows stay in tree order
-        order = list(range(len(ops)))
-        if all(s >= 0 for s in seqs):
-            order.sort(key=seqs.__getitem__)
+    return ops, seqs
+
+
+def queue_order(spec: HardwareSpec, ops: list[OpTime], seqs: list[int]) -> list[int] | None:
+    """The indices of ``ops`` in execution order (the records' seq) where the chip's launch
+    queue overlaps them with execution and some op has an overhead; else None (no queue)."""
+    if not (spec.launches_overlap and any(t.overhead_s > 0 for t in ops)):
+        return None
+    order = list(range(len(ops)))
+    if all(s >= 0 for s in seqs):
+        order.sort(key=seqs.__getitem__)
+    return order
+
+
+def _priced_ops(
+    report: Report,
+    spec: HardwareSpec,
+    options: tuple[str | None, bool, str],
+    notes: dict[str, None],
+    memo: dict[int, tuple[OpRecord, OpTime]] | None = None,
+) -> list[OpTime]:
+    """:func:`unqueued_ops`, queued in execution order where launches overlap execution
+    (the rows stay in tree order)."""
+    ops, seqs = unqueued_ops(report, spec, options, notes, memo)
+    order = queue_order(spec, ops, seqs)
+    if order is not None:
         for i, t in zip(order, queued([ops[i] for i in order]), strict=True):
             ops[i] = t
     return ops
-
-
-def _figures(spec: HardwareSpec, ideal: bool) -> tuple[str, str]:
-    """Which figures priced the ops, and where they came from."""
-    if ideal:
-        return "ideal", "datasheet peaks, efficiency 1.0 (--ideal)"
-    if spec.attainable is not None:
-        return "attainable", spec.attainable.label()
-    return "datasheet", spec.source
-
-
-def _runtime_notes(notes: dict[str, None], spec: HardwareSpec, runtime: str) -> None:
-    if runtime == "ort" and "ort" not in spec.runtime_overhead:
-        notes["no onnxruntime per-op figure for this chip: eager's per-op overhead used"] = None
-    if runtime == "graphs" and "graphs" not in spec.runtime_overhead:
-        notes["graphs runtime: no per-op host time (one replay issues every kernel)"] = None
-
-
-def _closing_notes(
-    notes: dict[str, None], dtype: str, spec: HardwareSpec, fit: WeightsFit
-) -> list[str]:
-    """The notes so far, then what holds for the whole model: bytes of a quantised model,
-    weights that do not fit the chip's memory, unverified figures."""
-    if any(n.startswith("assumed quantised") for n in notes):
-        notes[
-            f"bytes are counted in the model's own dtypes ({dtype} here); a quantised "
-            "deployment moves fewer"
-        ] = None
-    if fit.note():
-        notes[str(fit.note())] = None
-    if not spec.verified:
-        notes["unverified figures: the hardware spec is not marked verified"] = None
-    if spec.attainable is not None and spec.attainable.basis == "estimated":
-        text = "attainable figures estimated, not measured on this chip"
-        notes[text + (f" (uncertainty {spec.attainable.uncertainty})"
-                      if spec.attainable.uncertainty else "")] = None
-    return list(notes)
 
 
 __all__ = [

@@ -86,26 +86,25 @@ class ModuleTime:
     peak: float = 0.0
 
     def add(self, t: OpTime) -> ModuleTime:
-        """A new ModuleTime with one more op."""
-        counts = {b: getattr(self, f"{b}_bound") + (t.bound == b) for b in BOUNDS}
-        secs = {
-            f"{b}_bound_s": getattr(self, f"{b}_bound_s") + (t.latency_s if t.bound == b else 0)
-            for b in BOUNDS
-        }
+        """A new ModuleTime with one more op (the fields spelled out: the roofline calls this
+        once per op and context)."""
+        b, lat = t.bound, t.latency_s
         return ModuleTime(
-            name=self.name,
-            compute_s=self.compute_s + t.compute_s,
-            memory_s=self.memory_s + t.memory_s,
-            overhead_s=self.overhead_s + t.overhead_s,
-            latency_s=self.latency_s + t.latency_s,
-            flops=self.flops + t.flops,
-            bytes=self.bytes + t.bytes,
-            kernels=self.kernels + 1,
-            compute_bound=counts["compute"],
-            memory_bound=counts["memory"],
-            overhead_bound=counts["overhead"],
-            peak=self.peak,
-            **secs,
+            self.name,
+            self.compute_s + t.compute_s,
+            self.memory_s + t.memory_s,
+            self.overhead_s + t.overhead_s,
+            self.latency_s + lat,
+            self.flops + t.flops,
+            self.bytes + t.bytes,
+            self.kernels + 1,
+            self.compute_bound + (b == "compute"),
+            self.memory_bound + (b == "memory"),
+            self.overhead_bound + (b == "overhead"),
+            self.compute_bound_s + (lat if b == "compute" else 0),
+            self.memory_bound_s + (lat if b == "memory" else 0),
+            self.overhead_bound_s + (lat if b == "overhead" else 0),
+            self.peak,
         )
 
     @property
@@ -156,24 +155,55 @@ def bound_of(compute: float, memory: float, overhead: float) -> str:
 
 
 def sum_times(name: str, parts: list[ModuleTime], peak: float) -> ModuleTime:
-    vals: dict[str, Any] = {"name": name, "peak": peak}
-    for f in (
-        "compute_s",
-        "memory_s",
-        "overhead_s",
-        "latency_s",
-        "flops",
-        "bytes",
-        "kernels",
-        "compute_bound",
-        "memory_bound",
-        "overhead_bound",
-        "compute_bound_s",
-        "memory_bound_s",
-        "overhead_bound_s",
-    ):
-        vals[f] = sum(getattr(p, f) for p in parts)
-    return ModuleTime(**vals)
+    """The parts' times and counts added (each field with ``sum``, in the parts' order)."""
+    columns = zip(
+        *(
+            (p.compute_s, p.memory_s, p.overhead_s, p.latency_s, p.flops, p.bytes, p.kernels,
+             p.compute_bound, p.memory_bound, p.overhead_bound, p.compute_bound_s,
+             p.memory_bound_s, p.overhead_bound_s)  # fmt: skip
+            for p in parts
+        ),
+        strict=True,
+    )
+    sums = [sum(column) for column in columns] if parts else [0] * 13
+    return ModuleTime(name, *sums, peak=peak)
 
 
-__all__ = ["BOUNDS", "OpTime", "ModuleTime", "bound_of", "sum_times"]
+def waits(ops: list[OpTime], interval: float | None = None) -> list[float]:
+    """How long a device that overlaps launches with execution waits for each op, in order:
+    the host spends each op's own issue time (its overhead less its launch time; or
+    ``interval`` for every op) issuing it, so kernel i is issued when the issue times of ops
+    1..i are spent; the device starts it when it is issued and kernel i-1 is done, and runs
+    it for its launch time plus its busy time."""
+    out: list[float] = []
+    finish = issued = 0.0
+    for t in ops:
+        busy = t.latency_s - t.overhead_s
+        issued += t.overhead_s - t.launch_s if interval is None else interval
+        wait = max(0.0, issued - finish)
+        finish += wait + t.launch_s + busy
+        out.append(wait)
+    return out
+
+
+def waited_latency(t: OpTime, wait: float) -> tuple[float, float]:
+    """(overhead, latency) of ``t`` once the device waited ``wait`` for it: the wait plus its
+    launch time, and that plus its busy time."""
+    overhead = wait + t.launch_s
+    return overhead, overhead + (t.latency_s - t.overhead_s)
+
+
+def requeued(t: OpTime, wait: float) -> OpTime:
+    """``t`` as a queue that overlaps launches with execution runs it: its overhead becomes
+    the time the device ``wait``-ed for it plus its launch time (the fields spelled out, which
+    is several times faster than ``dataclasses.replace``)."""
+    overhead, latency = waited_latency(t, wait)
+    return OpTime(
+        t.op, t.module, t.dtype, t.flops, t.bytes, t.compute_s, t.memory_s, overhead,
+        latency, bound_of(t.compute_s, t.memory_s, overhead), t.arithmetic_intensity,
+        t.phase, t.unit, t.peak, t.peak_key, t.kernel_class, t.kernel_efficiency,
+        t.kernel_memory_efficiency, wait, t.launch_s,
+    )  # fmt: skip
+
+
+__all__ = ["BOUNDS", "OpTime", "ModuleTime", "bound_of", "requeued", "sum_times", "waited_latency", "waits"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from modelmeter.builder import build
 from modelmeter.errors import InputError
 from modelmeter.frontends import frontend_for
+from modelmeter.host import collector_paused
 from modelmeter.inputs import InputRequest
 from modelmeter.registry import CONVENTIONS
 from modelmeter.storage import KVFormat, Pricing, WeightFormat
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from modelmeter.report import Report
 
 
+@collector_paused()
 def analyze(
     model: Any,
     inputs: Any = None,

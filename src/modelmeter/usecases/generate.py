@@ -31,6 +31,7 @@ from modelmeter.analysis.generation_result import GenerationResult
 from modelmeter.analysis.polynomial import NotPolynomial, Piecewise
 from modelmeter.builder import build
 from modelmeter.errors import InputError
+from modelmeter.host import collector_paused
 from modelmeter.registry import CONVENTIONS, ZeroCost, lookup
 from modelmeter.storage import Pricing
 
@@ -41,6 +42,7 @@ def _whole(name: str, value: Any, least: int = 1) -> int:
     return value
 
 
+@collector_paused()
 def generate(
     model: Any,
     *,

@@ -27,6 +27,7 @@ from modelmeter.analysis.sweep import Formula, SweepResult, SweepRow, sweep_row
 from modelmeter.builder import build
 from modelmeter.errors import InputError
 from modelmeter.frontends import frontend_for
+from modelmeter.host import collector_paused
 from modelmeter.inputs import InputItem, InputRequest, ShapeInput
 from modelmeter.registry import CONVENTIONS
 from modelmeter.report import Report
@@ -178,6 +179,7 @@ def _fit(tracer: _Tracer, variables: list[str], points: list[list[int]], degrees
                       full=full, timeline=tracer.timelines.__getitem__)  # fmt: skip
 
 
+@collector_paused()
 def sweep(
     model: Any,
     inputs: Any = None,

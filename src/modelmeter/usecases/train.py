@@ -28,6 +28,7 @@ from modelmeter.builder import build
 from modelmeter.errors import InputError
 from modelmeter.events import StepSetup
 from modelmeter.hardware.spec import HardwareSpec
+from modelmeter.host import collector_paused
 from modelmeter.inputs import InputRequest
 from modelmeter.registry import CONVENTIONS
 from modelmeter.report import Report
@@ -36,6 +37,7 @@ MAX_BATCH = 1 << 20  # the search for the largest batch stops there
 _STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
 
 
+@collector_paused()
 def train(
     model: Any,
     inputs: Any = None,
@@ -103,6 +105,7 @@ def train_devices(model: Any, inputs: Any = None, *, counts: Any = DEVICE_COUNTS
     return train_and_devices(model, inputs, counts=counts, **options)[1]
 
 
+@collector_paused()
 def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = None,
                       counts: Any = DEVICE_COUNTS,
                       **options: Any) -> tuple[TrainingResult, DeviceSweep]:  # fmt: skip

@@ -80,7 +80,7 @@ def _warm(opt: Any, params: list[torch.Tensor]) -> None:
     for p in params:
         p.grad = torch.empty_like(p)
     try:
-        with MetaItems():
+        with _WarmStep():
             opt.step()
     finally:
         for p in params:
@@ -93,6 +93,51 @@ class MetaItems(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         stand_in = meta_item(func, args)
         return func(*args, **(kwargs or {})) if stand_in is None else stand_in
+
+
+# in-place arithmetic an optimizer's update does (foreach and per tensor): on meta tensors it
+# changes no shape, dtype or stride, so the untraced warm-up step may skip it
+_UPDATES = frozenset(
+    f"{prefix}{name}_"
+    for prefix in ("_foreach_", "")
+    for name in ("add", "sub", "mul", "div", "lerp", "addcmul", "addcdiv", "sqrt", "neg",
+                 "maximum", "clamp_min", "copy", "zero", "sign", "pow", "abs", "exp")  # fmt: skip
+)
+
+
+class _WarmStep(MetaItems):
+    """:class:`MetaItems` that also skips the in-place updates of meta tensors (the state
+    tensors an optimizer creates in its first step are all it needs to leave; what the update
+    would write has no value on meta, and a meta update changes no metadata). An update that
+    touches a tensor on another device (Adam's step counters on the CPU) runs."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        if meta_update(func, args, kwargs):
+            return updated(func, args)
+        return super().__torch_dispatch__(func, types, args, kwargs)
+
+
+def meta_update(func: Any, args: tuple, kwargs: dict | None) -> bool:
+    """Whether ``func`` is an in-place update (:data:`_UPDATES`) of meta tensors only: running
+    it changes nothing a meta trace sees (no storage, no shape, dtype or stride)."""
+    return func.overloadpacket.__name__ in _UPDATES and _all_meta((args, kwargs))
+
+
+def updated(func: Any, args: tuple) -> Any:
+    """What the in-place update ``func`` returns: nothing (the foreach ones), else its
+    ``self``, the tensor it wrote."""
+    return None if not func._schema.returns else args[0]
+
+
+def _all_meta(value: Any) -> bool:
+    """Whether every tensor in ``value`` (nested lists, tuples and dicts) is on meta."""
+    if isinstance(value, torch.Tensor):
+        return value.device.type == "meta"
+    if isinstance(value, (list, tuple)):
+        return all(_all_meta(v) for v in value)
+    if isinstance(value, dict):
+        return all(_all_meta(v) for v in value.values())
+    return True
 
 
 def meta_item(func: Any, args: tuple) -> Any:

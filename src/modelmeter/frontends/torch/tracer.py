@@ -11,7 +11,6 @@ through the autograd engine that the garbage collector cannot see."""
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from modelmeter.frontends.torch.lifetimes import Lifetimes
 from modelmeter.frontends.torch.metakernels import run as _run
 from modelmeter.frontends.torch.packed import STORED, is_packed, packed_metas
 from modelmeter.frontends.torch.views import distinct as _distinct
+from modelmeter.host import pause_collector, resume_collector
 from modelmeter.registry import OpCall, TensorMeta, ZeroCost, lookup
 
 # Ops that only query metadata; returning NotImplemented lets the tensor answer itself.
@@ -266,19 +266,16 @@ class OpTracer(TorchDispatchMode):
         self._argnames: dict[Any, list[str]] = {}
         self._outs: dict[Any, frozenset[str]] = {}
         self._info: dict[Any, tuple[str, Any]] = {}
-        self._collector: list[bool] = []  # was the collector on, per nested entry
 
     def __enter__(self) -> OpTracer:
-        self._collector.append(gc.isenabled())
-        gc.disable()
+        pause_collector()  # counted across threads: off until the last trace running ends
         return super().__enter__()
 
     def __exit__(self, *exc: Any) -> Any:
         try:
             return super().__exit__(*exc)
         finally:
-            if self._collector.pop():
-                gc.enable()
+            resume_collector()
 
     def _meta(self, t: torch.Tensor) -> TensorMeta:
         sid = storage_id(t)
@@ -326,7 +323,7 @@ class OpTracer(TorchDispatchMode):
             if decomp is not None:
                 with self:
                     return decomp(*args, **kwargs)
-        out = _run(func, target, args, kwargs)
+        out = self._execute(func, target, args, kwargs)
         if isinstance(entry, ZeroCost):  # views keep storages alive, nothing more
             if type(out) is torch.Tensor:
                 self.lifetimes.track(out, storage_id(out))
@@ -336,6 +333,10 @@ class OpTracer(TorchDispatchMode):
         else:
             self._emit(func, target, args, kwargs, out)
         return out
+
+    def _execute(self, func: Any, target: str, args: tuple, kwargs: dict) -> Any:
+        """Run the op (a subclass may skip what changes nothing it records)."""
+        return _run(func, target, args, kwargs)
 
     def _emit(self, func: Any, target: str, args: tuple, kwargs: dict, out: Any) -> None:
         names = self._argnames.get(func)

@@ -30,8 +30,10 @@ from modelmeter.frontends.torch.optimizers import (
     check_setup,
     masters_for,
     meta_item,
+    meta_update,
     optimizer_step,
     state_bytes,
+    updated,
 )
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
@@ -71,6 +73,13 @@ class _StepTracer(OpTracer):
             if stand_in is not None:
                 return stand_in
         return super().__torch_dispatch__(func, types, args, kwargs)
+
+    def _execute(self, func: Any, target: str, args: tuple, kwargs: dict) -> Any:
+        # the optimizer's in-place updates of meta tensors are recorded, not run (their meta
+        # kernels, per tensor of the lists, would only check what the update changes nothing of)
+        if self.phase == "optimizer" and meta_update(func, args, kwargs):
+            return updated(func, args)
+        return super()._execute(func, target, args, kwargs)
 
     def _emit(self, func: Any, target: str, args: tuple, kwargs: dict, out: Any) -> None:
         super()._emit(func, target, args, kwargs, out)
