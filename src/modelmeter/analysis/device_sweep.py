@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from modelmeter.analysis.communication import step_communication
+from modelmeter.analysis.device_memory import with_device_memory
 from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
 from modelmeter.analysis.sharding import zero_states
 from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
@@ -34,6 +35,9 @@ class DevicePlan:
     gpus_per_node: int = 8
     overlap: str = "none"
     links: Callable[[int], Any] = lambda n: None
+    sequence_parallel: bool = False
+    virtual: int = 1  # virtual stages per pipeline device (interleaved 1F1B)
+    schedule: str = "1f1b"
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
@@ -56,11 +60,14 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> Training
     if tensor > 1 or pipeline > 1:
         element = max(1, round(cats["weights"] / max(result.params[0], 1)))
         lay = layout(result.report, plan.heads, element)
-        par = check_plan(devices, tensor, pipeline, result.accumulate, lay)
+        par = check_plan(devices, tensor, pipeline, result.accumulate, lay,
+                         sequence_parallel=plan.sequence_parallel, virtual=plan.virtual,
+                         schedule=plan.schedule)  # fmt: skip
         cats, data = device_categories(cats, lay, par), par.data
         extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
                  for c in split_collectives(lay, par)]  # fmt: skip
     result = replace(result, sharded=zero_states(cats, data, plan.zero), parallel=par)
+    result = with_device_memory(result)
     if devices > 1:
         comm = step_communication(cats, result.report, devices=data, zero=plan.zero,
                                   accumulate=result.accumulate, ring=links(devices),
@@ -83,6 +90,7 @@ class DevicePoint:
     bubble_s: float | None
     throughput: float | None  # tokens (or samples) per second per device
     mfu: float | None
+    peak: int | None = None  # the step's peak on one device (device_peak), None: no plan
 
     @property
     def total(self) -> int:
@@ -92,7 +100,7 @@ class DevicePoint:
         return {"devices": self.devices, "memory": dict(self.memory), "total": self.total,
                 "step_s": self.step_s, "compute_s": self.compute_s,
                 "communication_s": self.communication_s, "bubble_s": self.bubble_s,
-                "throughput": self.throughput, "mfu": self.mfu}  # fmt: skip
+                "throughput": self.throughput, "mfu": self.mfu, "peak": self.peak}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +132,15 @@ def point_of(r: TrainingResult, devices: int, work: int | None = None) -> Device
                "optimizer": c["master weights"] + c["optimizer states"]} if z is None else
               {"weights": z.weights, "buffers": z.buffers, "gradients": z.gradients,
                "optimizer": z.optimizer})  # fmt: skip
-    memory["activations"] = c["inputs"] + c["activations"]
+    act = r.device_activations
+    memory["activations"] = c["inputs"] + (c["activations"] if act is None else act.held)
     t = r.time
     return DevicePoint(devices, memory, None if t is None else t.step_s,
                        None if t is None else t.compute_s,
                        None if t is None else t.communication_s,
                        None if t is None else t.bubble_s, r.throughput,
-                       mfu_of(t, r.work if work is None else work))  # fmt: skip
+                       mfu_of(t, r.work if work is None else work),
+                       None if r.device_peak is None else r.device_peak.bytes)  # fmt: skip
 
 
 def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec | None,

@@ -59,6 +59,9 @@ def train(
     tensor: int = 1,
     pipeline: int = 1,
     micro_batches: int | None = None,
+    sequence_parallel: bool = False,
+    virtual_stages: int = 1,
+    schedule: str = "1f1b",
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -74,12 +77,17 @@ def train(
     chip's ``[interconnect]`` intra link) within nodes of ``gpus_per_node`` and ``inter``
     between them; ``overlap`` "none" adds their time to the compute, "full" hides what the
     compute can. ``tensor`` / ``pipeline``: Megatron-style tensor parallel degree and pipeline
-    stages (``analysis/parallel.py``) over ``micro_batches`` (the accumulation's)."""
+    stages (``analysis/parallel.py``) over ``micro_batches`` (the accumulation's);
+    ``sequence_parallel`` also splits what tensor parallelism leaves whole, ``virtual_stages``
+    interleaves the pipeline's ``schedule`` ("1f1b" or "gpipe"), and the result's
+    ``device_activations`` and ``device_peak`` are one device's
+    (``analysis/activation_split.py``, ``analysis/device_peak.py``)."""
     model, request, label, plan = _setup(
         model, inputs, batch, StepSetup(optimizer, variant, precision, lr=lr,
                                         weight_decay=weight_decay, checkpointing=checkpointing),
         accumulate, convention, hardware, (devices, zero, tensor, pipeline, micro_batches),
-        (gpus_per_node, overlap, intra, inter))  # fmt: skip
+        (gpus_per_node, overlap, intra, inter),
+        (sequence_parallel, virtual_stages, schedule))  # fmt: skip
     if max_batch:
         return _largest(model, request, label, plan)
     return _step(model, request, label, plan)
@@ -111,7 +119,8 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
          "lr": 1e-3, "weight_decay": None, "checkpointing": False, "accumulate": 1,
          "convention": "exact", "hardware": None, "zero": 0, "tensor": 1, "pipeline": 1,
          "micro_batches": None, "gpus_per_node": 8, "overlap": "none", "intra": None,
-         "inter": None}  # fmt: skip
+         "inter": None, "sequence_parallel": False, "virtual_stages": 1,
+         "schedule": "1f1b"}  # fmt: skip
     unknown = set(options) - set(o)
     if unknown:
         raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}")
@@ -121,8 +130,11 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
     model, request, label, plan = _setup(
         model, inputs, o["batch"], setup, o["accumulate"], o["convention"], o["hardware"],
         (top, o["zero"], o["tensor"], o["pipeline"], o["micro_batches"]),
-        (o["gpus_per_node"], o["overlap"], o["intra"], o["inter"]))  # fmt: skip
-    check_plan(devices, plan.split[0], plan.split[1], plan.accumulate)
+        (o["gpus_per_node"], o["overlap"], o["intra"], o["inter"]),
+        (o["sequence_parallel"], o["virtual_stages"], o["schedule"]))  # fmt: skip
+    sp, v, sched = plan.stages
+    check_plan(devices, plan.split[0], plan.split[1], plan.accumulate,
+               sequence_parallel=sp, virtual=v, schedule=sched)  # fmt: skip
     base = _step(model, request, label, replace(plan, devices=1, zero=0, hardware=None))
     dp = _device_plan(plan)
     return (apply_plan(base, devices, dp, plan.hardware),
@@ -131,9 +143,12 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
 
 def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumulate: int,
            convention: str, hardware: HardwareSpec | None, split: tuple[Any, ...],
-           cluster: tuple[Any, ...]) -> tuple[Any, InputRequest, Any, _Plan]:  # fmt: skip
+           cluster: tuple[Any, ...],
+           stages: tuple[bool, int, str] = (False, 1, "1f1b"),
+           ) -> tuple[Any, InputRequest, Any, _Plan]:  # fmt: skip
     """Check the options and the plan before tracing; load a named model once."""
     devices, zero, tensor, pipeline, micro_batches = split
+    sp, virtual, schedule = stages
     gpus_per_node, overlap, intra, inter = cluster
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
@@ -144,7 +159,8 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
             raise InputError(f"--micro-batches {micro_batches} and --accumulate {accumulate} "
                              "differ: the pipeline's micro-batches are the accumulation's")  # fmt: skip
         accumulate = micro_batches
-    check_plan(devices, tensor, pipeline, accumulate)  # a bad plan fails before tracing
+    check_plan(devices, tensor, pipeline, accumulate, sequence_parallel=sp, virtual=virtual,
+               schedule=schedule)  # a bad plan fails before tracing
     zero_states({k: 0 for k in _STATES}, devices, zero)
     ring = _ring(hardware, devices, gpus_per_node, overlap, intra, inter)
     model, request, label = _prepare(model, inputs, batch)
@@ -153,7 +169,8 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
         raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
                          f"{heads} attention heads")  # fmt: skip
     plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
-                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads))  # fmt: skip
+                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads),
+                 (bool(sp), virtual, schedule))  # fmt: skip
     return model, request, label, plan
 
 
@@ -167,6 +184,7 @@ class _Plan:
     hardware: HardwareSpec | None
     cluster: tuple[int, str, Any] = (8, "none", None)  # GPUs per node, overlap, links(n)
     split: tuple[int, int, int | None] = (1, 1, None)  # tensor, pipeline, attention heads
+    stages: tuple[bool, int, str] = (False, 1, "1f1b")  # sequence parallel, virtual, schedule
 
 
 def _ring(spec: HardwareSpec | None, devices: int, gpus_per_node: int, overlap: str,
@@ -230,7 +248,9 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
 
 def _device_plan(plan: _Plan) -> DevicePlan:
     (tensor, pipeline, heads), (per_node, overlap, links) = plan.split, plan.cluster
-    return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links)
+    sp, virtual, schedule = plan.stages
+    return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links, sp,
+                      virtual, schedule)  # fmt: skip
 
 
 def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
@@ -251,19 +271,19 @@ def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trai
         return seen[b]
 
     def fits(b: int) -> bool:
-        return at(b).peak.bytes <= cap
+        return at(b).peak_bytes <= cap
 
     if not fits(1):
         return replace(at(1), max_batch=0)
     lo, hi = 1, None  # lo fits; hi (when known) does not
-    slope = at(2).peak.bytes - at(1).peak.bytes if fits(2) else 0
+    slope = at(2).peak_bytes - at(1).peak_bytes if fits(2) else 0
     if not fits(2):
         hi = 2
     elif slope <= 0:
         hi = None
     else:
         lo = 2
-        guess = min(max(2, 1 + int((cap - at(1).peak.bytes) // slope)), MAX_BATCH)
+        guess = min(max(2, 1 + int((cap - at(1).peak_bytes) // slope)), MAX_BATCH)
         lo, hi = (guess, None) if fits(guess) else (lo, guess)
         if hi is None and (guess >= MAX_BATCH or not fits(guess + 1)):
             hi = guess + 1
