@@ -68,7 +68,7 @@ def device_peak(report: Report, memory: StepMemory, accumulate: int,
     total = sum(n for _, n in memory.grad_born)
     g = shares.gradients / total if total else 0.0
     best, best_i, later = -1.0, -1, False
-    for i, phase, made_lt, made_le, rest in rows:  # each op as it ran
+    for i, phase, _, made_le, rest in rows:  # each op as it ran
         scale = shares.optimizer if phase == "optimizer" else shares.activations
         extra = 0 if phase == "optimizer" else shares.held_extra
         value = made_le * g + rest * scale + extra

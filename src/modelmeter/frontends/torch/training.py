@@ -32,6 +32,7 @@ from modelmeter.frontends.torch.optimizers import (
     optimizer_step,
     state_bytes,
 )
+from modelmeter.frontends.torch.tp_region import RegionTracker
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
     OpTracer,
@@ -39,7 +40,6 @@ from modelmeter.frontends.torch.tracer import (
     _tensors,
     storage_id,
 )
-from modelmeter.frontends.torch.tp_region import RegionTracker
 from modelmeter.frontends.torch.tracing import _backward, _described, _state
 from modelmeter.inputs import InputRequest
 from modelmeter.report import InputSpec
