@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from modelmeter.analysis.activation_split import SCHEDULES
 from modelmeter.analysis.communication import OVERLAPS
 from modelmeter.commands.feel import note
 from modelmeter.commands.options import (
@@ -96,6 +97,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    "--hardware)")  # fmt: skip
     t.add_argument("--convention", choices=("exact", "2mac"), default="exact",
                    help="FLOP convention (default exact)")  # fmt: skip
+    t.add_argument("--sequence-parallel", action="store_true",
+                   help="with --tp: also split what tensor parallelism leaves whole (norms, "
+                   "residuals, dropouts) along the sequence; all-reduces become reduce-scatter "
+                   "+ all-gather")  # fmt: skip
+    t.add_argument("--schedule", choices=SCHEDULES, default="1f1b",
+                   help="the pipeline's schedule: 1f1b (default; stage s holds min(p-s, m) "
+                   "micro-batches) or gpipe (all m)")  # fmt: skip
+    t.add_argument("--virtual-stages", type=count(1, "--virtual-stages", 10**4), default=1,
+                   metavar="V", help="interleaved 1F1B with V model chunks per pipeline device "
+                   "(bubble (p-1)/(V·m); the layers must split into p·V chunks)")  # fmt: skip
     add_output_options(t, TRAINING_FORMATS)
     add_units_option(t)
     add_chip_options(t)
@@ -129,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
           "devices": args.devices, "zero": args.zero, "checkpointing": args.checkpoint,
           "gpus_per_node": args.gpus_per_node, "overlap": args.overlap, "intra": args.intra,
           "inter": args.inter, "tensor": args.tp, "pipeline": args.pp,
-          "micro_batches": args.micro_batches}  # fmt: skip
+          "micro_batches": args.micro_batches, "sequence_parallel": args.sequence_parallel,
+          "schedule": args.schedule, "virtual_stages": args.virtual_stages}  # fmt: skip
     with quiet_libraries(args.debug), progress_bar(args.quiet, "training step"):
         if args.plot:
             from modelmeter.usecases.train import train_and_devices

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from modelmeter.render.communication import communication_lines
 from modelmeter.render.formats import TRAINING_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
+from modelmeter.render.training_device import device_lines
 from modelmeter.units import (
     SHORT_DTYPE,
     format_bytes,
@@ -102,10 +103,11 @@ def _memory(r: TrainingResult) -> list[str]:
             f"  per device, {_plan(r)}ZeRO-{z.stage}: model states "
             f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
             f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
-            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); each "
-            "device's activations and temporaries come on top (the peak and the capacity "
-            "above are one device holding everything)"
+            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); the "
+            "peak and the capacity above are one device holding everything, one device of "
+            "the plan below"
         )
+        lines += device_lines(r)
     return lines
 
 
@@ -156,7 +158,8 @@ def _step(r: TrainingResult) -> list[str]:
         split = "" if r.parallel is None else (
             f" (one device's 1/{t.model_parallel} of the step's work)")
         bubble = "" if not t.bubble_s else (
-            f" + pipeline bubble {format_seconds(t.bubble_s)} ((p-1)/(m+p-1) = "
+            f" + pipeline bubble {format_seconds(t.bubble_s)} ("
+            f"{'(p-1)/(v·m+p-1)' if r.parallel.virtual > 1 else '(p-1)/(m+p-1)'} = "
             f"{r.parallel.bubble:.1%} of compute and bubble)")  # fmt: skip
         lines.append(f"  = compute {format_seconds(t.compute_s)}{split}{bubble} + "
                      f"communication {format_seconds(t.communication_s)} ({hidden}; "

@@ -1,0 +1,59 @@
+"""One device of a planned training step as aligned text rows: its model states, the saved
+activations it holds (tensor / sequence / pipeline split and the schedule's in-flight
+micro-batches) and its peak against the chip's capacity. A pure function of a
+:class:`~modelmeter.analysis.training.TrainingResult`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modelmeter.units import format_bytes
+
+if TYPE_CHECKING:
+    from modelmeter.analysis.training import TrainingResult
+
+_SCHEDULES = {"1f1b": "1F1B", "gpipe": "GPipe", "interleaved 1f1b": "interleaved 1F1B"}
+
+
+def device_lines(r: TrainingResult) -> list[str]:
+    """The rows (none without a plan): model states, activations, peak, capacity."""
+    a, p, z = r.device_activations, r.device_peak, r.sharded
+    if a is None or p is None or z is None:
+        return []
+    rows = [("model states per device", format_bytes(z.total), ""),
+            ("activations per device", format_bytes(a.held), _held(r)),
+            ("peak per device", format_bytes(p.bytes), _where(p.phase, p.op, p.module,
+                                                              p.later))]  # fmt: skip
+    if r.time is not None and r.time.capacity is not None:
+        cap = r.time.capacity
+        verdict = (f"fits, {format_bytes(cap - p.bytes)} to spare" if p.bytes <= cap
+                   else f"does NOT fit: {format_bytes(p.bytes - cap)} over")  # fmt: skip
+        rows.append((f"capacity ({r.time.chip})", format_bytes(cap), verdict))
+    w0 = max(len(x) for x, _, _ in rows)
+    w1 = max(len(y) for _, y, _ in rows)
+    return [f"{x:<{w0}}  {y:>{w1}}  {c}".rstrip() for x, y, c in rows]
+
+
+def _where(phase: str, op: str, module: str, later: bool) -> str:
+    out = f"{phase}, {op} in module {module or '<root>'}"
+    return out + (", a later micro-batch" if later else "")
+
+
+def _held(r: TrainingResult) -> str:
+    """What the activations row holds: the split, the stage and its micro-batches in flight."""
+    a, par = r.device_activations, r.parallel
+    whole = r.categories["activations"]
+    parts = []
+    if a.tensor > 1:
+        share = a.split / whole if whole else 0.0
+        parts.append(f"tensor {a.tensor} splits {share:.0%} of them"
+                     + (", sequence parallel the rest" if a.sequence_parallel else ""))
+    if par is not None and par.pipeline > 1:
+        k = f"{a.in_flight:.3g}"
+        parts.append(f"stage {a.stage + 1} of {par.pipeline} holds {k} micro-batch"
+                     f"{'' if a.in_flight == 1 else 'es'} of its layers "
+                     f"({_SCHEDULES.get(a.schedule, a.schedule)})")
+    return "; ".join(parts) or "one micro-batch, whole"
+
+
+__all__ = ["device_lines"]
