@@ -80,7 +80,8 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> Training
 @dataclass(frozen=True, slots=True)
 class DevicePoint:
     """One device count: a device's memory by category (model states after ZeRO and the split;
-    inputs and saved activations of one micro-batch, not split), and its time and rate."""
+    the inputs and the saved activations it holds at once: its share of the micro-batches in
+    flight on the worst pipeline stage), its peak, and its time and rate."""
 
     devices: int
     memory: dict[str, int]
@@ -115,12 +116,17 @@ class DeviceSweep:
     pipeline: int
     unit: str  # "tokens/s" or "samples/s"
     points: tuple[DevicePoint, ...]
+    sequence_parallel: bool = False
+    virtual: int = 1
+    schedule: str = "1f1b"
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "model": self.model, "chip": self.chip,
                 "capacity_bytes": self.capacity, "zero_stage": self.zero, "tensor": self.tensor,
                 "pipeline": self.pipeline, "throughput_unit": self.unit,
-                "points": [p.to_dict() for p in self.points]}  # fmt: skip
+                "points": [p.to_dict() for p in self.points],
+                "sequence_parallel": self.sequence_parallel, "virtual_stages": self.virtual,
+                "schedule": self.schedule}  # fmt: skip
 
 
 def point_of(r: TrainingResult, devices: int, work: int | None = None) -> DevicePoint:
@@ -164,6 +170,9 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
         pipeline=plan.pipeline,
         unit="tokens/s" if base.tokens is not None else "samples/s",
         points=points,
+        sequence_parallel=plan.sequence_parallel,
+        virtual=plan.virtual,
+        schedule=plan.schedule,
     )
 
 
