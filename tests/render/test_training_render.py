@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace as swap
 
 import pytest
 import torch
@@ -73,3 +74,20 @@ def test_the_checks_catch_rows_that_do_not_add_up(result) -> None:  # noqa: ANN0
     d["total"]["flops"] += 1
     with pytest.raises(RowsDontAddUp, match="flops"):
         check_training_json(json.dumps(d))
+
+
+def test_the_per_device_rows_and_their_verdict() -> None:
+    chip = swap(load_spec("h100-sxm"), capacity=1000.0)
+    # nn.Linear(4, 3), SGD, batch 1, ZeRO-3 over 2: the device's peak 112 bytes (static 48,
+    # gradient 24, the rest 40; tests/analysis/test_device_peak.py) fits 1,000 with 888 to
+    # spare; the whole step's 184 too
+    r = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", devices=2, zero=3,
+              hardware=chip)  # fmt: skip
+    text = render_training(r)
+    rows = {line.split("  ")[0]: line for line in text.splitlines()}
+    assert "112 B" in rows["peak per device"] and "888 B to spare" in text
+    assert "activations per device" in rows and "one micro-batch, whole" in text
+    small = swap(chip, capacity=100.0)  # 112 - 100 = 12 over
+    text = render_training(train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd",
+                                 devices=2, zero=3, hardware=small))  # fmt: skip
+    assert "does NOT fit: 12 B over" in text.split("peak per device")[1]
