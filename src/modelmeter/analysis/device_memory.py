@@ -5,22 +5,30 @@ applied to the traced figures. Pure arithmetic."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelmeter.analysis.activation_split import device_activations, places_of
-from modelmeter.analysis.device_peak import DeviceShares, device_peak
+from modelmeter.analysis.device_peak import DeviceShares, device_peak, timeline_rows
 
 if TYPE_CHECKING:
     from modelmeter.analysis.training import TrainingResult
 
 
-def with_device_memory(result: TrainingResult) -> TrainingResult:
+def trace_facts(result: TrainingResult) -> tuple[Any, Any]:
+    """What the per-device figures read of the trace (the saved activations by place, the
+    timeline's rows): the same for every plan, so a sweep over devices makes them once."""
+    return places_of(result.report, result.memory), timeline_rows(result.report, result.memory)
+
+
+def with_device_memory(result: TrainingResult, facts: tuple[Any, Any] | None = None,
+                       ) -> TrainingResult:  # fmt: skip
     """``result`` with ``device_activations`` and ``device_peak`` for its plan (one device of
-    plain data parallelism when ``parallel`` is None)."""
+    plain data parallelism when ``parallel`` is None); ``facts``: ``trace_facts(result)``
+    when already made."""
     z, par, m = result.sharded, result.parallel, result.memory
     if z is None:
         return result
-    places = places_of(result.report, m)
+    places, rows = trace_facts(result) if facts is None else facts
     if par is None:
         act = device_activations(places)
     else:
@@ -35,8 +43,8 @@ def with_device_memory(result: TrainingResult) -> TrainingResult:
         optimizer=z.optimizer / whole_opt if whole_opt else 1.0,
         held_extra=act.held - act.micro_batch,
     )
-    peak = device_peak(result.report, m, result.accumulate, shares)
+    peak = device_peak(result.report, m, result.accumulate, shares, rows)
     return replace(result, device_activations=act, device_peak=peak)
 
 
-__all__ = ["with_device_memory"]
+__all__ = ["trace_facts", "with_device_memory"]

@@ -59,12 +59,20 @@ class DevicePeak:
                 "later_micro_batch": self.later}  # fmt: skip
 
 
-def device_peak(report: Report, memory: StepMemory, accumulate: int,
-                shares: DeviceShares) -> DevicePeak:  # fmt: skip
-    """The device's peak (see the module docstring)."""
+def timeline_rows(report: Report, memory: StepMemory) -> tuple[list[tuple], dict]:
+    """What ``device_peak`` reads of a trace, once for any number of plans: (event index,
+    phase, gradient bytes made before it, made by it, the rest live after it) of each op, and
+    where each op ran (module, op, phase)."""
     where = {rec.seq: (node.name, rec.op, rec.phase) for node in report.modules()
              for rec in node.ops}  # fmt: skip
-    rows = list(_rows(memory, where))
+    return list(_rows(memory, where)), where
+
+
+def device_peak(report: Report, memory: StepMemory, accumulate: int, shares: DeviceShares,
+                rows: tuple[list[tuple], dict] | None = None) -> DevicePeak:  # fmt: skip
+    """The device's peak (see the module docstring); ``rows``: ``timeline_rows`` of the
+    trace, when already made."""
+    rows, where = timeline_rows(report, memory) if rows is None else rows
     total = sum(n for _, n in memory.grad_born)
     g = shares.gradients / total if total else 0.0
     best, best_i, later = -1.0, -1, False
@@ -100,4 +108,4 @@ def _rows(memory: StepMemory, where: dict[int, tuple[str, str, str]]) -> Any:
         yield i, where.get(i, ("", "", "optimizer"))[2], made_lt, made_le, live - made_le
 
 
-__all__ = ["DevicePeak", "DeviceShares", "device_peak"]
+__all__ = ["DevicePeak", "DeviceShares", "device_peak", "timeline_rows"]

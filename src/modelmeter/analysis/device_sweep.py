@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from modelmeter.analysis.communication import step_communication
-from modelmeter.analysis.device_memory import with_device_memory
+from modelmeter.analysis.device_memory import trace_facts, with_device_memory
 from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
 from modelmeter.analysis.sharding import zero_states
 from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
@@ -41,19 +41,23 @@ class DevicePlan:
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
-               hardware: HardwareSpec | None, phases: Any = None) -> TrainingResult:  # fmt: skip
+               hardware: HardwareSpec | None, phases: Any = None,
+               facts: Any = None) -> TrainingResult:  # fmt: skip
     """``base`` (a traced step; any sharding it carries is dropped) over ``devices`` under
-    ``plan``: the per-device model states, the communication, and with ``hardware`` the time
-    (``phases``: ``training.phase_times`` of ``base`` on it, when already computed)."""
-    result = replace(base, sharded=None, parallel=None, communication=None, time=None)
+    ``plan``: the per-device model states, activations and peak, the communication, and with
+    ``hardware`` the time (``phases``: ``training.phase_times`` of ``base`` on it, ``facts``:
+    ``device_memory.trace_facts`` of it, when already computed)."""
+    result = replace(base, sharded=None, parallel=None, communication=None, time=None,
+                     device_activations=None, device_peak=None)  # fmt: skip
     if devices > 1 or plan.zero:
-        result = _sharded(result, devices, plan)
+        result = _sharded(result, devices, plan, facts)
     if hardware is not None:
         result = replace(result, time=step_time(result, hardware, phases))
     return result
 
 
-def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> TrainingResult:
+def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
+             facts: Any = None) -> TrainingResult:  # fmt: skip
     """The per-device model states and the step's communication under the plan."""
     tensor, pipeline, links = plan.tensor, plan.pipeline, plan.links
     cats, extra, par, data = result.categories, [], None, devices
@@ -67,7 +71,7 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> Training
         extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
                  for c in split_collectives(lay, par)]  # fmt: skip
     result = replace(result, sharded=zero_states(cats, data, plan.zero), parallel=par)
-    result = with_device_memory(result)
+    result = with_device_memory(result, facts)
     if devices > 1:
         comm = step_communication(cats, result.report, devices=data, zero=plan.zero,
                                   accumulate=result.accumulate, ring=links(devices),
@@ -159,8 +163,9 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
         raise InputError(f"no device count in the sweep splits into tensor {plan.tensor} x "
                          f"pipeline {plan.pipeline} = {per_replica} per replica")  # fmt: skip
     phases = None if hardware is None else phase_times(base, hardware)  # once, not per count
-    work = base.work
-    points = tuple(point_of(apply_plan(base, n, plan, hardware, phases), n, work) for n in kept)
+    work, facts = base.work, trace_facts(base)
+    points = tuple(point_of(apply_plan(base, n, plan, hardware, phases, facts), n, work)
+                   for n in kept)  # fmt: skip
     return DeviceSweep(
         model=base.report.model,
         chip=None if hardware is None else hardware.name,
