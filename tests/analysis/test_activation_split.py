@@ -181,3 +181,32 @@ def test_tensor_and_pipeline_together() -> None:
     r = train(GPT(32, 4, 4), "2x16:int64", precision="bf16", optimizer="sgd", devices=4,
               tensor=2, pipeline=2, micro_batches=4)  # fmt: skip
     assert r.device_activations.held == 2 * (2048 + 2 * (12_800 + 36_864 // 2)) == 129_024
+
+
+def test_gpt2_from_transformers_over_pipeline_schedules(tmp_path: Path) -> None:
+    b, s, h = 2, 32, 64
+    sbh = s * b * h  # 4,096
+    path = tmp_path / "gpt2-4.json"
+    cfg = json.loads(Path(_gpt2(tmp_path, "gpt2")[3:]).read_text())
+    path.write_text(json.dumps({**cfg, "n_layer": 4}))
+    kw = {"precision": "bf16", "optimizer": "sgd", "pipeline": 2, "micro_batches": 4}
+    r = train(f"hf:{path}", f"{b}x{s}", devices=2, **kw)
+    places = places_of(r.report, r.memory)
+    before, after = sum(places.before), sum(places.after)
+    layer = sum(places.layers[0])
+    # before: 16,640 (above); each layer 12 sbh + 16 sb + its split part; after: ln_f 8,704
+    # and the logits 12,800
+    assert (before, after) == (16_640, 2 * sbh + 2 * s * b * 4 + 2 * s * b * 100)
+    # 1F1B, p = 2, m = 4: stage 0 holds 2 micro-batches of (before + 2 layers), stage 1 one
+    # of (2 layers + after): the first is the larger
+    a = r.device_activations
+    assert (a.stage, a.held) == (0, 2 * (before + 2 * layer))
+    # interleaved, v = 2 (4 chunks of one layer): stage 0 holds 4 of chunk 0 (before + layer)
+    # and one of chunk 2 (as for the GPT above)
+    v = train(f"hf:{path}", f"{b}x{s}", devices=2, virtual_stages=2, **kw).device_activations
+    assert v.held == 4 * (before + layer) + layer
+    # with t = 2 and sequence parallelism every place is halved (rounded up): the same
+    # schedule over 4 devices holds 2 x (8,320 + 2 x layer / 2)
+    t = train(f"hf:{path}", f"{b}x{s}", devices=4, tensor=2, sequence_parallel=True,
+              **kw).device_activations  # fmt: skip
+    assert t.held == 2 * (before // 2 + 2 * (layer // 2))

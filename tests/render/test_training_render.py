@@ -91,3 +91,15 @@ def test_the_per_device_rows_and_their_verdict() -> None:
     text = render_training(train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd",
                                  devices=2, zero=3, hardware=small))  # fmt: skip
     assert "does NOT fit: 12 B over" in text.split("peak per device")[1]
+
+
+def test_the_tensor_parallel_traffic_per_layer() -> None:
+    from parallel_models import Tiny
+
+    r = train(Tiny(), "2x16:int64", optimizer="sgd", devices=2, tensor=2,
+              sequence_parallel=True)  # fmt: skip
+    # per layer and micro-batch, 5 rows x 2 collectives of the 1,024-byte layer output over 2
+    # devices, each sending (2-1)/2 x 1,024 = 512: 5 x 2 x 512 = 5,120 bytes
+    line = [x for x in render_training(r).splitlines() if "per layer and micro-batch" in x]
+    assert len(line) == 1 and "over the 2 tensor devices" in line[0]
+    assert line[0].endswith("5.12 KB sent per device")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from modelmeter.render.communication import communication_lines
 from modelmeter.render.formats import TRAINING_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
-from modelmeter.render.training_device import device_lines
+from modelmeter.render.training_device import device_lines, tensor_traffic
 from modelmeter.units import (
     SHORT_DTYPE,
     format_bytes,
@@ -38,7 +38,8 @@ def render_training(result: TrainingResult, fmt: str = "table") -> str:
         return dumps(result.to_dict())
     if fmt != "table":
         raise unknown_format(fmt, TRAINING_FORMATS)
-    comm = [] if result.communication is None else ["", *communication_lines(result.communication)]
+    comm = [] if result.communication is None else ["", *communication_lines(result.communication),
+                                                    *tensor_traffic(result)]
     return "\n".join([*_setup(result), "", *_memory(result), "", *_phases(result), *comm,
                       *_step(result), *_notes(result)]) + "\n"  # fmt: skip
 

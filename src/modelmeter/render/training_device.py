@@ -34,6 +34,22 @@ def device_lines(r: TrainingResult) -> list[str]:
     return [f"{x:<{w0}}  {y:>{w1}}  {c}".rstrip() for x, y, c in rows]
 
 
+def tensor_traffic(r: TrainingResult) -> list[str]:
+    """One line: the tensor-parallel collectives of one layer and one micro-batch (each row of
+    the block runs 2 per layer of the stage per micro-batch)."""
+    c, par = r.communication, r.parallel
+    if c is None or par is None or par.tensor < 2:
+        return []
+    rows = [x for x in c.collectives if x.group == par.tensor and x.kind != "send/recv"
+            and x.count]  # fmt: skip
+    if not rows:
+        return []
+    sent = sum(2 * x.sent / x.count for x in rows)
+    kinds = ", ".join(f"{x.kind} of {x.what} ({x.phase}) x2" for x in rows)
+    return [f"  per layer and micro-batch over the {par.tensor} tensor devices: {kinds}; "
+            f"{format_bytes(sent)} sent per device"]
+
+
 def _where(phase: str, op: str, module: str, later: bool) -> str:
     out = f"{phase}, {op} in module {module or '<root>'}"
     return out + (", a later micro-batch" if later else "")
@@ -56,4 +72,4 @@ def _held(r: TrainingResult) -> str:
     return "; ".join(parts) or "one micro-batch, whole"
 
 
-__all__ = ["device_lines"]
+__all__ = ["device_lines", "tensor_traffic"]
