@@ -137,6 +137,9 @@ class StepMemory:
     timeline: list[int] = field(default_factory=list, repr=False)
     grad_born: list[tuple[int, int]] = field(default_factory=list, repr=False)
     saved_by_scope: dict[str, int] = field(default_factory=dict, repr=False)
+    # (event index at which it was made, bytes, inside the tensor-parallel region) of each
+    # saved storage, in the order made (frontends/torch/tp_region.py: the split under --tp)
+    saved_storages: list[tuple[int, int, bool]] = field(default_factory=list, repr=False)
 
     @property
     def static(self) -> int:

@@ -1,8 +1,11 @@
-"""One device's peak under ZeRO, with the weights ZeRO-3 / FSDP gathers while a unit runs:
-hand derivations from the traced timeline of a small layered model."""
+"""The peak of a step on one device of a plan: the traced timeline re-weighted op by op
+(static bytes and gradients as the plan shards them, the rest as the device's saved
+activations, the optimizer's temporaries as its optimizer states), plus the weights ZeRO-3 /
+FSDP gathers while a unit runs: hand derivations from small models' traced timelines."""
 
 from __future__ import annotations
 
+from gpt_layers import GPT
 from torch import nn
 
 from modelmeter.analysis.device_peak import gathered_weights
@@ -80,11 +83,14 @@ def test_the_table_shows_the_device_peak_against_the_chip() -> None:
     r = train(Layers(), (4, 16), optimizer="sgd", devices=4, zero=3,
               hardware=load_spec("h100-sxm"))  # fmt: skip
     text = render_training(r)
-    assert "peak per device 28.29 KB (backward, aten.mm in module layers.0) = weights, buffers " \
-           "and optimizer 9.73 KB + gradients 4.35 KB + gathered weights 12.29 KB + activations and " \
-           "temporaries 1.92 KB; fits h100-sxm" in text  # fmt: skip
-    assert "gathered weights (ZeRO-3: two units' full weights at once" in text
+    # one section of per-device rows: the peak's parts add up to it (9.73 + 4.35 + 12.29 +
+    # 1.92 = 28.29 KB, test_zero_3_device_peak_by_hand), then the capacity's verdict
+    assert "peak per device          28.29 KB  backward, aten.mm in module layers.0 = weights, " \
+           "buffers and optimizer 9.73 KB + gradients 4.35 KB + gathered weights 12.29 KB + " \
+           "activations and temporaries 1.92 KB\ncapacity (h100-sxm)      80.00 GB  fits" in text  # fmt: skip
+    assert "gathered weights         12.29 KB  ZeRO-3: two units' full weights at once" in text
     assert "forward 8.19 KB, backward 12.29 KB (layers.0, layers.1)" in text
+    assert text.count("peak per device") == 1
     assert r.to_dict()["memory"]["per_device_peak"]["fits"] is True
 
 
@@ -105,3 +111,100 @@ def test_the_largest_batch_under_zero_3_fits_one_device_s_peak() -> None:
     alone = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", hardware=chip,
                   max_batch=True)  # fmt: skip
     assert alone.max_batch == 21
+
+
+def _linear(**kw):  # noqa: ANN003, ANN202
+    return train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", **kw)
+
+
+def test_one_device_of_plain_data_parallelism_peaks_as_the_trace() -> None:
+    for k in (1, 3):  # with accumulation the peak falls in a later micro-batch
+        one = train(GPT(32, 4, 2), "2x16:int64", optimizer="adamw", accumulate=k)
+        r = train(GPT(32, 4, 2), "2x16:int64", optimizer="adamw", accumulate=k, devices=2)
+        p, d = one.peak, r.device_peak
+        assert (d.bytes, d.phase, d.op, d.module, d.later) == (
+            p.bytes, p.phase, p.op, p.module, p.later)  # fmt: skip
+        assert d.later == (k > 1)
+
+
+def test_the_peak_of_a_linear_layer_under_zero() -> None:
+    # Linear(4, 3) fp32, SGD, batch 1: weights 48 B and momentum 48 B (static 96); after the
+    # backward's mm the step holds the input 16, the output 12, its gradient (ones) 12 and the
+    # weight's gradient 48: 88 live, peak 96 + 88 = 184
+    assert _linear().peak.bytes == 184
+    # ZeRO-1 over 2: weights 48 + momentum 48 / 2 = 72 static, the gradient whole (48), the
+    # rest (88 - 48 = 40: not split, one micro-batch) whole: 72 + 48 + 40 = 160
+    assert _linear(devices=2, zero=1).device_peak.bytes == 160
+    # ZeRO-3: weights 24 + momentum 24, the gradient made so far 48 x 24/48 = 24, the rest 40,
+    # and the backward's gathered weights: the one FSDP unit (the whole model) in full, weight
+    # 48 + its full gradient 48 = 96: 24 + 24 + 24 + 40 + 96 = 208 (more than the one device
+    # holding everything: a single unit gathers all of its weights beside the shard)
+    p = _linear(devices=2, zero=3).device_peak
+    assert p.bytes == 24 + 24 + 24 + 40 + 96 == 208
+    assert (p.states, p.gradients, p.gathered, p.other) == (48, 24, 96, 40)
+
+
+def test_tensor_and_pipeline_devices_peak_lower_and_hold_their_activations() -> None:
+    kw = {"optimizer": "sgd", "precision": "bf16"}
+    whole = train(GPT(32, 4, 4), "2x16:int64", **kw)
+    for plan in ({"devices": 2, "tensor": 2}, {"devices": 4, "tensor": 4},
+                 {"devices": 4, "tensor": 4, "sequence_parallel": True},
+                 {"devices": 2, "pipeline": 2, "micro_batches": 4},
+                 {"devices": 4, "tensor": 2, "pipeline": 2, "micro_batches": 4}):  # fmt: skip
+        r = train(GPT(32, 4, 4), "2x16:int64", **kw, **plan)
+        z, a, p = r.sharded, r.device_activations, r.device_peak
+        # no more than one device holding everything (a pipeline's 2 micro-batches in flight
+        # hold half the layers each: no more than the whole), no less than the device's
+        # model states and the activations it holds at once
+        assert z.weights + z.optimizer + a.held <= p.bytes < whole.peak.bytes
+
+
+def test_fits_and_the_largest_batch_use_the_devices_peak() -> None:
+    h100 = load_spec("h100-sxm")
+    r = _linear(devices=2, zero=3, hardware=h100)
+    # 208: test_the_peak_of_a_linear_layer_under_zero
+    assert r.peak_bytes == r.device_peak.bytes == 208 and r.fits
+    assert r.to_dict()["memory"]["per_device_peak"]["bytes"] == 208
+
+
+def test_the_largest_batch_that_fits_one_device_of_the_plan() -> None:
+    from dataclasses import replace
+
+    chip = replace(load_spec("h100-sxm"), capacity=1000.0)
+    # one device holding all: 144 + 40b <= 1,000 -> b = 21 (tests/frontends/torch)
+    assert _linear(hardware=chip, max_batch=True).max_batch == 21
+    # ZeRO-3 over 2: weights 24 + momentum 24 + the weight's gradient 48 / 2 = 24, the
+    # backward's gathered weight 48 and its full gradient 48 (96, not scaled by b), and the
+    # rest after the backward's mm (input 16b, output 12b, its gradient 12b) = 168 + 40b
+    # <= 1,000 -> b = 20 (168 + 800 = 968; b = 21: 1,008); ZeRO-1 over 2 (no gathering):
+    # weights 48 + momentum 24 + gradient 48 + 40b = 120 + 40b <= 1,000 -> b = 22
+    r = _linear(hardware=chip, max_batch=True, devices=2, zero=3)
+    assert (r.max_batch, r.device_peak.bytes) == (20, 168 + 40 * 20)
+    r = _linear(hardware=chip, max_batch=True, devices=2, zero=1)
+    assert (r.max_batch, r.device_peak.bytes) == (22, 120 + 40 * 22)
+
+
+def test_every_part_of_the_device_s_value_after_an_op() -> None:
+    from types import SimpleNamespace
+
+    from modelmeter.analysis.device_peak import DeviceShares, Gathered, device_peak
+
+    # a timeline of four ops: (event, phase, gradients made before it, made by it, the rest)
+    rows = [(0, "forward", 0, 0, 400), (1, "forward", 0, 0, 600), (2, "backward", 0, 100, 500),
+            (3, "optimizer", 100, 100, 300)]  # fmt: skip
+    where = {i: ("m", "aten.mm", phase) for i, phase, *_ in rows}
+    memory = SimpleNamespace(grad_born=[(2, 100)])  # 100 gradient bytes, born at event 2
+    # static 1,000; gradients 50 of 100 (g = 1/2); activations x 1/4; optimizer x 1/2; 80
+    # bytes of other micro-batches in flight; gathered 40 in the forward, 70 in the backward
+    shares = DeviceShares(1000, 50, 0.25, 0.5, 80, Gathered(("a", "b"), 40, 70))
+    # static + g·made + a·rest + held_extra + gathered(phase); the optimizer: g·made + o·rest
+    # event 0: 0 + 100 + 80 + 40 = 220; event 1: 0 + 150 + 80 + 40 = 270;
+    # event 2: 50 + 125 + 80 + 70 = 325; event 3: 50 + 150 = 200 -> 1,000 + 325 at event 2
+    p = device_peak(None, memory, 1, shares, (rows, where))
+    assert (p.bytes, p.phase, p.later) == (1325, "backward", False)
+    assert (p.states, p.gradients, p.gathered, p.other) == (1000, 50, 70, 125 + 80)
+    # accumulating 2: a later micro-batch's op also holds the gradients not made yet
+    # (100 - made before + made by it), times g: event 2: (100 - 0 + 100) / 2 + 125 + 80 + 70
+    # = 375, above event 1's 50 + 150 + 80 + 40 = 320 -> 1,375
+    p = device_peak(None, memory, 2, shares, (rows, where))
+    assert (p.bytes, p.later, p.gradients, p.gathered) == (1375, True, 100, 70)

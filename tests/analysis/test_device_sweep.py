@@ -66,6 +66,28 @@ def test_tensor_and_pipeline_points_equal_separate_runs() -> None:
         assert point_of(train(Tiny(), "2x16:int64", devices=n, **kw), n) == by[n]
 
 
+@pytest.mark.parametrize("plan", [
+    {"tensor": 2, "sequence_parallel": True},
+    {"pipeline": 2, "micro_batches": 4, "virtual_stages": 2},
+    {"tensor": 2, "pipeline": 2, "micro_batches": 4, "schedule": "gpipe"},
+    # ZeRO-3's gathered slices in hybrid groups of 2 with the sequence-parallel split and the
+    # hierarchical collectives (ZeRO-3 under a pipeline: the test above)
+    {"tensor": 2, "sequence_parallel": True, "zero": 3, "shard_group": 2,
+     "collective": "hierarchical"},
+])  # fmt: skip
+def test_sequence_parallel_and_schedule_points_equal_separate_runs(plan: dict) -> None:
+    kw = {"optimizer": "sgd", "zero": 1, "hardware": H100, **plan}
+    s = train_devices(Tiny(), "2x16:int64", **kw)
+    by = {p.devices: p for p in s.points}
+    for n in (4, 64):
+        one = train(Tiny(), "2x16:int64", devices=n, **kw)
+        assert point_of(one, n) == by[n]
+        # the point's activations: the inputs (2 x 16 int64 = 256 bytes) and what one device
+        # holds at once; its peak the device's
+        assert by[n].memory["activations"] == 2 * 16 * 8 + one.device_activations.held
+        assert by[n].peak == one.device_peak.bytes
+
+
 def test_zero3_memory_per_device_by_category() -> None:
     r, s = train_and_devices(mlp(), "8x64", devices=4, zero=3, hardware=H100)
     assert r.sharded.weights == 49792 // 4  # the result at --devices comes with the sweep
@@ -100,6 +122,7 @@ def test_the_chart_data() -> None:
     for i, p in enumerate(s.points):  # the stack adds up to each device's total
         assert sum(v[i] for v in d.memory_gb.values()) == pytest.approx(p.total / 1e9)
         assert d.step_ms[i] == p.step_s * 1e3 and d.throughput[i] == p.throughput
+        assert d.peak_gb[i] == p.peak / 1e9  # the device's peak, drawn over the stack
     assert d.unit == "samples/s" and "ZeRO-2" in d.title and "h100-sxm" in d.title
     assert s.to_dict()["schema"] == "modelmeter.device_sweep/1"
     assert len(s.to_dict()["points"]) == 11

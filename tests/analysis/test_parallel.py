@@ -80,3 +80,54 @@ def test_bad_plans() -> None:
     with pytest.raises(InputError, match="micro-batches must be"):
         check_plan(2, 1, 2, 0)
     assert torch.is_grad_enabled()
+
+
+def test_sequence_parallelism_turns_each_all_reduce_into_reduce_scatter_and_all_gather() -> None:
+    spec = load_spec("h100-sxm")
+    plain = _train(devices=2, tensor=2, hardware=spec).communication
+    sp = _train(devices=2, tensor=2, sequence_parallel=True, hardware=spec).communication
+    rows = [(c.kind, c.what, c.phase, c.bytes, c.count, c.sent) for c in sp.collectives]
+    # each layer's output: 2 x 16 x 8 x 4 B = 1,024; 2 per layer x 4 layers = 8 per step;
+    # a reduce-scatter or an all-gather over 2 sends (2-1)/2 x 1,024 = 512, 8 x 512 = 4,096
+    assert rows == [("all-gather", "activations", "forward", 1024, 8, 4096),
+                    ("reduce-scatter", "activations", "forward", 1024, 8, 4096),
+                    ("all-gather", "activation gradients", "backward", 1024, 8, 4096),
+                    ("reduce-scatter", "activation gradients", "backward", 1024, 8, 4096),
+                    ("all-gather", "activations again", "backward", 1024, 8, 4096)]  # fmt: skip
+    # a reduce-scatter and an all-gather send what the all-reduce sent (2 x 4,096 = 8,192 per
+    # direction and phase) in as many ring steps (1 + 1 = 2 x (2-1)): the same time
+    ar = {c.phase: c for c in plain.collectives}
+    for phase in ("forward", "backward"):
+        pair = [c for c in sp.collectives if c.phase == phase and c.what != "activations again"]
+        assert sum(c.sent for c in pair) == ar[phase].sent == 8192
+        assert sum(c.time_s for c in pair) == pytest.approx(ar[phase].time_s)
+    # the backward's extra all-gather of the column-parallel linears' inputs (kept split)
+    extra = sp.collectives[-1]
+    assert sp.time_s == pytest.approx(plain.time_s + extra.time_s)
+
+
+def test_an_interleaved_schedule_shrinks_the_bubble_and_sends_v_times() -> None:
+    spec = load_spec("h100-sxm")
+    r = _train(devices=2, pipeline=2, micro_batches=4, virtual_stages=2, hardware=spec)
+    p = r.parallel
+    # bubble (p-1)/(v m) = 1/8 of the compute; (p-1)/(v m + p - 1) = 1/9 of compute + bubble
+    assert (p.virtual, p.bubble_ratio, p.bubble) == (2, 1 / 8, 1 / 9)
+    assert r.time.bubble_s == pytest.approx(r.time.compute_s / 8)
+    # each micro-batch crosses v = 2 boundaries per stage each way: 2 x 4 sends of 1,024 bytes
+    assert [(c.kind, c.count, c.sent) for c in r.communication.collectives] == [
+        ("send/recv", 8, 8192), ("send/recv", 8, 8192)]  # fmt: skip
+
+
+def test_bad_schedules() -> None:
+    with pytest.raises(InputError, match="sequence parallelism .* needs a tensor parallel"):
+        _train(devices=2, sequence_parallel=True)
+    with pytest.raises(InputError, match="2 virtual stages need a pipeline"):
+        _train(devices=2, virtual_stages=2)
+    with pytest.raises(InputError, match="4 layers do not split into 2 stages x 3 virtual"):
+        _train(devices=2, pipeline=2, micro_batches=4, virtual_stages=3)
+    with pytest.raises(InputError, match="not GPipe"):
+        _train(devices=2, pipeline=2, micro_batches=4, virtual_stages=2, schedule="gpipe")
+    with pytest.raises(InputError, match="multiple of the 2 pipeline stages"):
+        _train(devices=2, pipeline=2, micro_batches=3, virtual_stages=2)
+    with pytest.raises(InputError, match="unknown pipeline schedule"):
+        _train(devices=2, pipeline=2, schedule="zb")

@@ -207,3 +207,54 @@ def test_hybrid_shard_and_the_device_peak(capsys: pytest.CaptureFixture[str], mo
                        "--shard-group", "8", "--hardware", "h100-sxm")  # fmt: skip
     assert "ZeRO-3 within groups of 8" in out and "replicated over 2 groups" in out
     assert "peak per device" in out and "gathered weights" in out
+
+
+GPT_FILE = (
+    "import sys\nsys.path.insert(0, {tests!r})\nfrom gpt_layers import GPT\n\n\n"
+    "def gpt():\n    return GPT(32, 4, 4)\n"
+)
+
+
+def test_per_device_activations_and_peak(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    tests = str(Path(__file__).resolve().parents[1])
+    (tmp_path / "g.py").write_text(GPT_FILE.format(tests=tests), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "g.py:gpt", "-i", "2x16:int64", "--precision", "bf16", "--optimizer", "sgd"]
+    code, out, _ = run(capsys, *base, "--devices", "8", "--tp", "2", "--sequence-parallel",
+                       "--pp", "2", "--micro-batches", "4", "--virtual-stages", "2",
+                       "--hardware", "h100-sxm")  # fmt: skip
+    assert code == 0
+    for row in ("model states per device", "activations per device", "peak per device"):
+        assert row in out
+    assert "interleaved 1F1B" in out and "reduce-scatter" in out and "(p-1)/(v·m+p-1)" in out
+    assert "sequence parallel the rest" in out and "fits," in out.split("peak per device")[1]
+    code, out, _ = run(capsys, *base, "--devices", "4", "--tp", "2", "--pp", "2",
+                       "--micro-batches", "4", "--schedule", "gpipe", "-f", "json")  # fmt: skip
+    d = json.loads(out)
+    a = d["memory"]["per_device_activations"]
+    # GPipe: every stage holds all 4 micro-batches; the whole model's activations split
+    assert (a["schedule"], a["in_flight"], d["parallel"]["schedule"]) == ("gpipe", 4.0, "gpipe")
+    assert d["memory"]["per_device_peak"]["bytes"] > a["held_bytes"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--devices", "2", "--sequence-parallel"], "needs a tensor parallel degree > 1"),
+    (["--devices", "2", "--virtual-stages", "2"], "need a pipeline of 2 or more stages"),
+    (["--devices", "2", "--pp", "2", "--micro-batches", "4", "--virtual-stages", "3"],
+     "4 layers do not split into 2 stages x 3 virtual stages"),
+    (["--devices", "2", "--pp", "2", "--micro-batches", "4", "--virtual-stages", "2",
+      "--schedule", "gpipe"], "not GPipe"),
+    (["--devices", "2", "--pp", "2", "--micro-batches", "3", "--virtual-stages", "2"],
+     "multiple of the 2 pipeline stages"),
+    (["--virtual-stages", "0"], "--virtual-stages"),
+])  # fmt: skip
+def test_bad_parallel_schedules(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch, extra: list[str],
+                                message: str) -> None:  # fmt: skip
+    tests = str(Path(__file__).resolve().parents[1])
+    (tmp_path / "g.py").write_text(GPT_FILE.format(tests=tests), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "train", "g.py:gpt", "-i", "2x16:int64", *extra)
+    assert code == 2
+    assert message in one_error(err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace as swap
 
 import pytest
 import torch
@@ -73,3 +74,34 @@ def test_the_checks_catch_rows_that_do_not_add_up(result) -> None:  # noqa: ANN0
     d["total"]["flops"] += 1
     with pytest.raises(RowsDontAddUp, match="flops"):
         check_training_json(json.dumps(d))
+
+
+def test_the_per_device_rows_and_their_verdict() -> None:
+    chip = swap(load_spec("h100-sxm"), capacity=1000.0)
+    # nn.Linear(4, 3), SGD, batch 1, ZeRO-3 over 2: the device's peak 208 bytes (static 48,
+    # gradient 24, the rest 40, and the backward's gathered unit, the whole model: weight 48 +
+    # its full gradient 48 = 96; tests/analysis/test_device_peak.py) fits 1,000 with 792 to
+    # spare; the whole step's 184 too
+    r = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", devices=2, zero=3,
+              hardware=chip)  # fmt: skip
+    text = render_training(r)
+    rows = {line.split("  ")[0]: line for line in text.splitlines()}
+    assert "208 B" in rows["peak per device"] and "792 B to spare" in text
+    assert "gathered weights 96 B" in rows["peak per device"]
+    assert "activations per device" in rows and "one micro-batch, whole" in text
+    small = swap(chip, capacity=200.0)  # 208 - 200 = 8 over
+    text = render_training(train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd",
+                                 devices=2, zero=3, hardware=small))  # fmt: skip
+    assert "does NOT fit: 8 B over" in text.split("peak per device")[1]
+
+
+def test_the_tensor_parallel_traffic_per_layer() -> None:
+    from parallel_models import Tiny
+
+    r = train(Tiny(), "2x16:int64", optimizer="sgd", devices=2, tensor=2,
+              sequence_parallel=True)  # fmt: skip
+    # per layer and micro-batch, 5 rows x 2 collectives of the 1,024-byte layer output over 2
+    # devices, each sending (2-1)/2 x 1,024 = 512: 5 x 2 x 512 = 5,120 bytes
+    line = [x for x in render_training(r).splitlines() if "per layer and micro-batch" in x]
+    assert len(line) == 1 and "over the 2 tensor devices" in line[0]
+    assert line[0].endswith("5.12 KB sent per device")

@@ -1,21 +1,29 @@
-"""One device's peak under a sharded plan: the traced step's timeline re-weighed with the
-device's share of each category, plus the weights ZeRO-3 / FSDP gathers while a unit runs.
-Pure arithmetic on a traced step (its memory timeline, the gradients' births, the module tree).
+"""The peak of a step on one device of a plan (ZeRO / FSDP full or hybrid shard, tensor,
+sequence and pipeline parallelism), from the one-device trace: its timeline of live bytes
+re-weighted op by op, plus the weights ZeRO-3 gathers while a unit runs. An approximation,
+stated; pure arithmetic on a traced step (its memory timeline, the gradients' births, the
+module tree).
 
-The traced timeline is one device running the whole step: after event i it holds ``live[i]``
-non-static bytes, of which ``made[i]`` are gradients (born at or before i). A device of the
-plan holds instead (rg: its share of the gradients, ``sharded.gradients / gradients``; ro: of
-the optimizer's, ``sharded.optimizer / (master + states)``):
+After op i the traced step holds the static bytes (weights, buffers, master weights,
+optimizer states), the gradients made so far (``made``), and the rest: saved activations
+still alive and the op's temporaries. One device of the plan holds
 
-* forward, backward, recompute: ``live - made + rg·made + gathered(phase)`` (the gradients
-  are reduce-scattered as they are made: a ZeRO-2/3 device keeps its partition; gradient
-  buckets are not modelled); a forward or backward op of micro-batch 2..k also holds
-  ``rg·(every gradient - those made before i)``, as the single-device peak does;
-* optimizer: ``rg·made + ro·(live - made)`` (the optimizer steps the device's partition: its
-  temporaries, the foreach square roots and the fp32 casts, shrink with it);
+* its static model states as the plan shards them (``analysis/sharding.py``,
+  ``parallel.device_fraction``) and the gradients made so far times g, its share of them (the
+  gradients are reduce-scattered as they are made: a ZeRO-2/3 device keeps its partition;
+  gradient buckets are not modelled);
+* in the forward, backward and recompute, the rest scaled as its saved activations are (one
+  micro-batch of the worst stage's bytes over the whole model's: temporaries are taken to
+  split as the saved activations do), plus ``held_extra``, the saved activations of the other
+  micro-batches the schedule keeps in flight on that stage (``activation_split``), plus the
+  weights ZeRO-3 has gathered in that phase (``Gathered.at``);
+* in the optimizer's step, the rest (the foreach temporaries, fp32 casts) scaled as its
+  optimizer bytes (master weights and states) are: a device steps only its partition, on the
+  shards (nothing gathered, no activations in flight).
 
-on top of its static model states (weights, buffers, master weights, optimizer states after
-ZeRO and the split). Without sharding (ZeRO-0, one device) this is the traced peak exactly.
+With gradient accumulation a forward or backward op of micro-batches 2..k also holds every
+gradient already made, times g (as ``training.find_peak``). On one device with no plan
+(ZeRO-0) this is the traced peak, op for op.
 
 **Gathered weights (ZeRO-3, FSDP full or hybrid shard).** A device keeps 1/N (1/G) of the
 weights; to run a unit it all-gathers the unit's full weights into a buffer of their own (the
@@ -26,21 +34,20 @@ units' full weights are alive at once, the one running and the next one prefetch
 forward and in the backward; the backward also holds the full gradient of the unit being
 reduce-scattered. Bounded by the two largest units: forward W1 + W2, backward W1 + W2 + G1
 (W: a unit's weights at the model's dtype, G: its trainable parameters at the gradients').
-The optimizer runs on the shards: nothing gathered. Under tensor parallelism a unit's bytes
-are the device's slice (the split modules' parameters / t).
+Under tensor parallelism a unit's bytes are the device's slice (the split modules'
+parameters / t).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import ceil
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.analysis.communication import fsdp_units
 
 if TYPE_CHECKING:
-    from modelmeter.analysis.sharding import ShardedStates
+    from modelmeter.events import StepMemory
     from modelmeter.report import Report
 
 
@@ -67,19 +74,35 @@ NONE = Gathered((), 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceShares:
+    """What one device holds: static bytes and gradients (after the plan), and the scales of
+    the rest: ``activations`` (its micro-batch's saved bytes over the whole model's),
+    ``optimizer`` (its optimizer bytes over the whole), ``held_extra`` (the other in-flight
+    micro-batches' saved bytes), ``gathered`` (ZeRO-3's gathered weights)."""
+
+    static: int
+    gradients: int
+    activations: float
+    optimizer: float
+    held_extra: int
+    gathered: Gathered = NONE
+
+
+@dataclass(frozen=True, slots=True)
 class DevicePeak:
-    """The most bytes one device of the plan holds at once, and when; split into its static
-    model states, the gradients then held, the gathered weights then held, and the rest
-    (activations and temporaries)."""
+    """The most bytes one device of the plan holds at once, and after which op (as
+    ``training.Peak``); split into its static model states, the gradients then held, the
+    gathered weights then held, and the rest (activations, in-flight micro-batches and
+    temporaries)."""
 
     bytes: int
     phase: str
     op: str
     module: str
-    later: bool
-    states: int
-    gradients: int
-    gathered: int
+    later: bool = False
+    states: int = 0
+    gradients: int = 0
+    gathered: int = 0
     gathered_units: Gathered = NONE
 
     @property
@@ -116,48 +139,60 @@ def gathered_weights(report: Report, categories: dict[str, int],
     return Gathered(tuple(x[2] for x in top), part(weights), part(weights + grads))
 
 
-def _phases(report: Report) -> dict[int, tuple[str, str, str]]:
-    return {rec.seq: (node.name, rec.op, rec.phase) for node in report.modules()
-            for rec in node.ops}  # fmt: skip
+def timeline_rows(report: Report, memory: StepMemory) -> tuple[list[tuple], dict]:
+    """What ``device_peak`` reads of a trace, once for any number of plans: (event index,
+    phase, gradient bytes made before it, made by it, the rest live after it) of each op, and
+    where each op ran (module, op, phase)."""
+    where = {rec.seq: (node.name, rec.op, rec.phase) for node in report.modules()
+             for rec in node.ops}  # fmt: skip
+    return list(_rows(memory, where)), where
 
 
-def device_peak(result: Any, sharded: ShardedStates, gathered: Gathered = NONE) -> DevicePeak:
-    """One device's peak (module docstring) of ``result`` (a traced ``TrainingResult``) whose
-    model states per device are ``sharded``."""
-    m = result.memory
-    full_opt = m.master + sum(m.states.values())
-    rg = sharded.gradients / m.gradients if m.gradients else 1.0
-    ro = sharded.optimizer / full_opt if full_opt else 1.0
-    where = _phases(result.report)
-    born = sorted(m.grad_born)
-    total_g = sum(n for _, n in born)
-    extra = total_g if result.accumulate > 1 else None  # later micro-batches hold them all
-    best, at = -1.0, (-1, False)
-    lt = le = made_before = made = 0  # gradient bytes born before event i, and up to it
-    for i, live in enumerate(m.timeline):
-        while lt < len(born) and born[lt][0] < i:
-            made_before += born[lt][1]
-            lt += 1
-        le, made = max(le, lt), max(made, made_before)
-        while le < len(born) and born[le][0] <= i:
-            made += born[le][1]
-            le += 1
-        phase = where.get(i, ("", "", "optimizer"))[2]
+def device_peak(report: Report, memory: StepMemory, accumulate: int, shares: DeviceShares,
+                rows: tuple[list[tuple], dict] | None = None) -> DevicePeak:  # fmt: skip
+    """The device's peak (see the module docstring); ``rows``: ``timeline_rows`` of the
+    trace, when already made."""
+    rows, where = timeline_rows(report, memory) if rows is None else rows
+    total = sum(n for _, n in memory.grad_born)
+    g = shares.gradients / total if total else 0.0
+    held, gat = shares.held_extra, shares.gathered
+    best, best_at, later = -1.0, (-1, 0), False  # (event, gradient bytes then held)
+    for i, phase, _, made_le, rest in rows:  # each op as it ran
         if phase == "optimizer":
-            dev = rg * made + ro * (live - made)
+            value = made_le * g + rest * shares.optimizer
         else:
-            dev = live - made + rg * made + gathered.at(phase)
-            if extra is not None and dev + rg * (extra - made_before) > best:
-                best, at = dev + rg * (extra - made_before), (i, True)
-        if dev > best:
-            best, at = dev, (i, False)
-    i, later = at
+            value = made_le * g + rest * shares.activations + held + gat.at(phase)
+        if value > best:
+            best, best_at = value, (i, made_le)
+    if accumulate > 1 and total:  # a forward or backward op of micro-batches 2..k
+        for i, phase, made_lt, made_le, rest in rows:
+            if phase == "optimizer":
+                continue
+            grads = total - made_lt + made_le
+            value = grads * g + rest * shares.activations + held + gat.at(phase)
+            if value > best:
+                best, best_at, later = value, (i, grads), True
+    i, grads = best_at
     module, op, phase = where.get(i, ("", "-", "forward"))
-    static = sharded.total - sharded.gradients
-    held = sum(n for b, n in born if b <= i) + (total_g - sum(n for b, n in born if b < i)
-                                                if later else 0)  # fmt: skip
-    return DevicePeak(static + ceil(max(best, 0.0)), phase, op, module, later, static,
-                      ceil(rg * held), gathered.at(phase) if i >= 0 else 0, gathered)  # fmt: skip
+    return DevicePeak(shares.static + max(round(best), 0), phase, op, module, later,
+                      shares.static, round(grads * g), gat.at(phase) if i >= 0 else 0,
+                      gat)  # fmt: skip
 
 
-__all__ = ["NONE", "DevicePeak", "Gathered", "device_peak", "gathered_weights"]
+def _rows(memory: StepMemory, where: dict[int, tuple[str, str, str]]) -> Any:
+    """(event index, phase, gradient bytes made before it, made by it, the rest live after
+    it) for each op of the timeline."""
+    born = sorted(memory.grad_born)
+    lt = le = made_lt = made_le = 0
+    for i, live in enumerate(memory.timeline):
+        while lt < len(born) and born[lt][0] < i:
+            made_lt += born[lt][1]
+            lt += 1
+        while le < len(born) and born[le][0] <= i:
+            made_le += born[le][1]
+            le += 1
+        yield i, where.get(i, ("", "", "optimizer"))[2], made_lt, made_le, live - made_le
+
+
+__all__ = ["NONE", "DevicePeak", "DeviceShares", "Gathered", "device_peak", "gathered_weights",
+           "timeline_rows"]

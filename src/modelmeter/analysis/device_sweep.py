@@ -14,7 +14,8 @@ from typing import Any
 
 from modelmeter.analysis.collectives import Fabric
 from modelmeter.analysis.communication import step_communication
-from modelmeter.analysis.device_peak import NONE, device_peak, gathered_weights
+from modelmeter.analysis.device_memory import trace_facts, with_device_memory
+from modelmeter.analysis.device_peak import NONE, gathered_weights
 from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
 from modelmeter.analysis.sharding import zero_states
 from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
@@ -39,30 +40,38 @@ class DevicePlan:
     links: Callable[[int], Any] = lambda n: None
     fabric: Fabric | None = None  # the links and the collective algorithm (None: flat rings)
     shard_group: int | None = None  # hybrid sharding: ZeRO within groups of this many
+    sequence_parallel: bool = False
+    virtual: int = 1  # virtual stages per pipeline device (interleaved 1F1B)
+    schedule: str = "1f1b"
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
-               hardware: HardwareSpec | None, phases: Any = None) -> TrainingResult:  # fmt: skip
+               hardware: HardwareSpec | None, phases: Any = None,
+               facts: Any = None) -> TrainingResult:  # fmt: skip
     """``base`` (a traced step; any sharding it carries is dropped) over ``devices`` under
-    ``plan``: the per-device model states, the communication, and with ``hardware`` the time
-    (``phases``: ``training.phase_times`` of ``base`` on it, when already computed)."""
+    ``plan``: the per-device model states, activations and peak, the communication, and with
+    ``hardware`` the time (``phases``: ``training.phase_times`` of ``base`` on it, ``facts``:
+    ``device_memory.trace_facts`` of it, when already computed)."""
     result = replace(base, sharded=None, parallel=None, communication=None, time=None,
-                     device_peak=None)
+                     device_activations=None, device_peak=None)  # fmt: skip
     if devices > 1 or plan.zero:
-        result = _sharded(result, devices, plan)
+        result = _sharded(result, devices, plan, facts)
     if hardware is not None:
         result = replace(result, time=step_time(result, hardware, phases))
     return result
 
 
-def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> TrainingResult:
+def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
+             facts: Any = None) -> TrainingResult:  # fmt: skip
     """The per-device model states and the step's communication under the plan."""
     tensor, pipeline, links = plan.tensor, plan.pipeline, plan.links
     cats, extra, par, data = result.categories, [], None, devices
     if tensor > 1 or pipeline > 1:
         element = max(1, round(cats["weights"] / max(result.params[0], 1)))
         lay = layout(result.report, plan.heads, element)
-        par = check_plan(devices, tensor, pipeline, result.accumulate, lay)
+        par = check_plan(devices, tensor, pipeline, result.accumulate, lay,
+                         sequence_parallel=plan.sequence_parallel, virtual=plan.virtual,
+                         schedule=plan.schedule)  # fmt: skip
         cats, data = device_categories(cats, lay, par), par.data
         extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
                  for c in split_collectives(lay, par)]  # fmt: skip
@@ -74,7 +83,7 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> Training
             split = Fraction(lay.split, lay.params)
             share = split / tensor + 1 - split
         gathered = gathered_weights(result.report, result.categories, share)
-    result = replace(result, sharded=z, parallel=par, device_peak=device_peak(result, z, gathered))
+    result = with_device_memory(replace(result, sharded=z, parallel=par), facts, gathered)
     if devices > 1:
         fab = plan.fabric
         ring = links(devices) if fab is None or fab.intra is None else fab.flat(devices)
@@ -90,7 +99,8 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan) -> Training
 @dataclass(frozen=True, slots=True)
 class DevicePoint:
     """One device count: a device's memory by category (model states after ZeRO and the split;
-    inputs and saved activations of one micro-batch, not split), and its time and rate."""
+    the inputs and the saved activations it holds at once: its share of the micro-batches in
+    flight on the worst pipeline stage), its peak, and its time and rate."""
 
     devices: int
     memory: dict[str, int]
@@ -100,7 +110,7 @@ class DevicePoint:
     bubble_s: float | None
     throughput: float | None  # tokens (or samples) per second per device
     mfu: float | None
-    peak: int | None = None  # one device's peak under the plan (None: one device, no ZeRO)
+    peak: int | None = None  # one device's peak under the plan (device_peak), None: no plan
 
     @property
     def total(self) -> int:
@@ -125,12 +135,17 @@ class DeviceSweep:
     pipeline: int
     unit: str  # "tokens/s" or "samples/s"
     points: tuple[DevicePoint, ...]
+    sequence_parallel: bool = False
+    virtual: int = 1
+    schedule: str = "1f1b"
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "model": self.model, "chip": self.chip,
                 "capacity_bytes": self.capacity, "zero_stage": self.zero, "tensor": self.tensor,
                 "pipeline": self.pipeline, "throughput_unit": self.unit,
-                "points": [p.to_dict() for p in self.points]}  # fmt: skip
+                "points": [p.to_dict() for p in self.points],
+                "sequence_parallel": self.sequence_parallel, "virtual_stages": self.virtual,
+                "schedule": self.schedule}  # fmt: skip
 
 
 def point_of(r: TrainingResult, devices: int, work: int | None = None) -> DevicePoint:
@@ -142,7 +157,8 @@ def point_of(r: TrainingResult, devices: int, work: int | None = None) -> Device
                "optimizer": c["master weights"] + c["optimizer states"]} if z is None else
               {"weights": z.weights, "buffers": z.buffers, "gradients": z.gradients,
                "optimizer": z.optimizer})  # fmt: skip
-    memory["activations"] = c["inputs"] + c["activations"]
+    act = r.device_activations
+    memory["activations"] = c["inputs"] + (c["activations"] if act is None else act.held)
     memory["gathered weights"] = 0 if r.device_peak is None else r.device_peak.gathered
     t = r.time
     return DevicePoint(devices, memory, None if t is None else t.step_s,
@@ -165,8 +181,9 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
                          f"pipeline {plan.pipeline} = {per_replica} per replica"
                          + (f" and shard groups of {group}" if group > 1 else ""))  # fmt: skip
     phases = None if hardware is None else phase_times(base, hardware)  # once, not per count
-    work = base.work
-    points = tuple(point_of(apply_plan(base, n, plan, hardware, phases), n, work) for n in kept)
+    work, facts = base.work, trace_facts(base)
+    points = tuple(point_of(apply_plan(base, n, plan, hardware, phases, facts), n, work)
+                   for n in kept)  # fmt: skip
     return DeviceSweep(
         model=base.report.model,
         chip=None if hardware is None else hardware.name,
@@ -176,6 +193,9 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
         pipeline=plan.pipeline,
         unit="tokens/s" if base.tokens is not None else "samples/s",
         points=points,
+        sequence_parallel=plan.sequence_parallel,
+        virtual=plan.virtual,
+        schedule=plan.schedule,
     )
 
 

@@ -14,6 +14,14 @@ the one reported. Each stage boundary sends the activations forward and their gr
 per micro-batch (point-to-point); with m micro-batches a 1F1B or GPipe schedule idles for a
 bubble of (p-1)/(m+p-1) of the step.
 
+With sequence parallelism (Korthikanti et al. 2022) each of those all-reduces runs as a
+reduce-scatter and an all-gather of the same buffer (the same bytes and ring steps), and the
+backward gathers each column-parallel linear's input once more for its weight gradient (the
+input is kept split: Megatron-LM's ``LinearWithGradAccumulationAndAsyncCommunication``): 2
+all-gathers more per layer per micro-batch. An interleaved schedule of v virtual stages
+(Narayanan et al. 2021) idles (p-1)/(v·m) of the compute and sends v times the
+point-to-point messages.
+
 Data parallelism (and ZeRO) runs over the d = N / (t·p) replicas.
 """
 
@@ -24,6 +32,7 @@ from fractions import Fraction
 from math import ceil, prod
 from typing import TYPE_CHECKING, Any
 
+from modelmeter.analysis.activation_split import SCHEDULES
 from modelmeter.errors import InputError
 
 if TYPE_CHECKING:
@@ -61,21 +70,30 @@ class ParallelPlan:
     pipeline: int
     micro_batches: int
     data: int
+    sequence_parallel: bool = False
+    virtual: int = 1  # virtual stages per device (interleaved 1F1B when > 1)
+    schedule: str = "1f1b"  # or "gpipe"
 
     @property
     def model_parallel(self) -> int:
         return self.tensor * self.pipeline
 
     @property
+    def bubble_ratio(self) -> float:
+        """The pipeline's idle time over the compute: (p-1)/(v·m)."""
+        return (self.pipeline - 1) / (self.virtual * self.micro_batches)
+
+    @property
     def bubble(self) -> float:
-        """The pipeline's idle fraction of the step: (p-1)/(m+p-1)."""
+        """The pipeline's idle fraction of the step: (p-1)/(v·m+p-1) (v = 1: (p-1)/(m+p-1))."""
         p, m = self.pipeline, self.micro_batches
-        return (p - 1) / (m + p - 1)
+        return (p - 1) / (self.virtual * m + p - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"tensor": self.tensor, "pipeline": self.pipeline,
                 "micro_batches": self.micro_batches, "data": self.data,
-                "bubble": self.bubble}  # fmt: skip
+                "bubble": self.bubble, "sequence_parallel": self.sequence_parallel,
+                "virtual_stages": self.virtual, "schedule": self.schedule}  # fmt: skip
 
 
 def heads_of(model: Any) -> int | None:
@@ -107,12 +125,17 @@ def layout(report: Report, heads: int | None, element_bytes: int) -> Layout:
 
 
 def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
-               lay: Layout | None = None) -> ParallelPlan:  # fmt: skip
+               lay: Layout | None = None, *, sequence_parallel: bool = False,
+               virtual: int = 1, schedule: str = "1f1b") -> ParallelPlan:  # fmt: skip
     """The plan, or one InputError saying why it cannot run."""
     for name, v in (("tensor parallel degree", tensor), ("pipeline stages", pipeline),
-                    ("micro-batches", micro_batches)):  # fmt: skip
+                    ("micro-batches", micro_batches), ("virtual stages", virtual)):  # fmt: skip
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InputError(f"{name} must be a whole number >= 1 (got {v!r})")
+    _check_schedule(tensor, pipeline, micro_batches, sequence_parallel, virtual, schedule)
+    if lay is not None and virtual > 1 and lay.layers % (pipeline * virtual):
+        raise InputError(f"{lay.layers} layers do not split into {pipeline} stages x "
+                         f"{virtual} virtual stages = {pipeline * virtual} equal chunks")  # fmt: skip
     if devices % (tensor * pipeline):
         raise InputError(f"{devices} devices do not split into tensor {tensor} x pipeline "
                          f"{pipeline} = {tensor * pipeline} per replica")  # fmt: skip
@@ -126,7 +149,29 @@ def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
         if pipeline > lay.layers > 0:
             raise InputError(f"{pipeline} pipeline stages for {lay.layers} layers: at most one "
                              "stage per layer")  # fmt: skip
-    return ParallelPlan(tensor, pipeline, micro_batches, devices // (tensor * pipeline))
+    return ParallelPlan(tensor, pipeline, micro_batches, devices // (tensor * pipeline),
+                        bool(sequence_parallel), virtual, schedule)  # fmt: skip
+
+
+def _check_schedule(tensor: int, pipeline: int, micro_batches: int, sequence_parallel: bool,
+                    virtual: int, schedule: str) -> None:  # fmt: skip
+    """Sequence parallelism needs t > 1; interleaving needs p > 1, 1F1B and (Megatron-LM's
+    check) micro-batches a multiple of p."""
+    if schedule not in SCHEDULES:
+        raise InputError(f"unknown pipeline schedule {schedule!r}; use one of "
+                         f"{', '.join(SCHEDULES)}")  # fmt: skip
+    if sequence_parallel and tensor < 2:
+        raise InputError("sequence parallelism splits what tensor parallelism leaves whole: "
+                         "it needs a tensor parallel degree > 1 (--tp)")  # fmt: skip
+    if virtual > 1:
+        if pipeline < 2:
+            raise InputError(f"{virtual} virtual stages need a pipeline of 2 or more stages "
+                             "(--pp)")  # fmt: skip
+        if schedule != "1f1b":
+            raise InputError("virtual stages interleave the 1F1B schedule, not GPipe")
+        if micro_batches % pipeline:
+            raise InputError(f"the interleaved schedule needs micro-batches a multiple of the "
+                             f"{pipeline} pipeline stages (got {micro_batches})")  # fmt: skip
 
 
 def device_fraction(lay: Layout, plan: ParallelPlan) -> Fraction:
@@ -153,19 +198,28 @@ def device_categories(categories: dict[str, int], lay: Layout,
 def split_collectives(lay: Layout, plan: ParallelPlan) -> list[tuple[str, str, str, int, int, int]]:
     """The collectives the split adds, per device per step: (kind, what, phase, buffer bytes,
     per step, group size). Tensor parallel: 2 all-reduces of each of the stage's layers'
-    outputs in the forward and 2 in the backward per micro-batch; pipeline: each boundary
-    sends the activations forward and receives their gradients per micro-batch."""
-    m, t, p = plan.micro_batches, plan.tensor, plan.pipeline
+    outputs in the forward and 2 in the backward per micro-batch (sequence parallel: each a
+    reduce-scatter and an all-gather, and 2 all-gathers more in the backward); pipeline: each
+    boundary sends the activations forward and receives their gradients per micro-batch (v
+    times with v virtual stages)."""
+    m, t, p, v = plan.micro_batches, plan.tensor, plan.pipeline, plan.virtual
     out = []
     if t > 1 and lay.layers:
-        per_stage = -(-lay.layers // p)
+        n = 2 * -(-lay.layers // p) * m  # 2 per layer of the stage per micro-batch
         b = lay.boundary_bytes  # the whole b x s x h output, summed over the t slices
-        out += [("all-reduce", "activations", "forward", b, 2 * per_stage * m, t),
-                ("all-reduce", "activation gradients", "backward", b, 2 * per_stage * m, t)]
+        if plan.sequence_parallel:  # each all-reduce: a reduce-scatter and an all-gather
+            out += [("all-gather", "activations", "forward", b, n, t),
+                    ("reduce-scatter", "activations", "forward", b, n, t),
+                    ("all-gather", "activation gradients", "backward", b, n, t),
+                    ("reduce-scatter", "activation gradients", "backward", b, n, t),
+                    ("all-gather", "activations again", "backward", b, n, t)]  # fmt: skip
+        else:
+            out += [("all-reduce", "activations", "forward", b, n, t),
+                    ("all-reduce", "activation gradients", "backward", b, n, t)]  # fmt: skip
     if p > 1:
         b = lay.boundary_bytes // t  # each of the t slices sends its share
-        out += [("send/recv", "activations", "forward", b, m, 2),
-                ("send/recv", "activation gradients", "backward", b, m, 2)]
+        out += [("send/recv", "activations", "forward", b, v * m, 2),
+                ("send/recv", "activation gradients", "backward", b, v * m, 2)]
     return out
 
 

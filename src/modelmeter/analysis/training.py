@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelmeter.analysis.activation_split import DeviceActivations
 from modelmeter.analysis.communication import Communication
 from modelmeter.analysis.device_peak import DevicePeak
 from modelmeter.analysis.parallel import ParallelPlan
@@ -93,7 +94,9 @@ class TrainingResult:
     max_batch: int | None = None  # the largest micro-batch that fits, when it was searched
     communication: Communication | None = None  # the collectives of a step over devices
     parallel: ParallelPlan | None = None  # tensor / pipeline parallel plan
-    device_peak: DevicePeak | None = None  # one device's peak under the plan (sharded)
+    # one device of the plan: its saved activations (worst stage) and its peak (device_peak)
+    device_activations: DeviceActivations | None = None
+    device_peak: DevicePeak | None = None
 
     # ---- figures -------------------------------------------------------------------------
     @property
@@ -145,10 +148,15 @@ class TrainingResult:
         return self.model_states / max(self.params[1], 1)
 
     @property
+    def peak_bytes(self) -> int:
+        """The peak one device holds: the plan's device peak, else the traced step's."""
+        return self.peak.bytes if self.device_peak is None else self.device_peak.bytes
+
+    @property
     def fits(self) -> bool | None:
         if self.time is None or self.time.capacity is None:
             return None
-        return self.peak.bytes <= self.time.capacity
+        return self.peak_bytes <= self.time.capacity
 
     @property
     def device_fits(self) -> bool | None:
@@ -205,6 +213,8 @@ class TrainingResult:
                 "bytes_per_trainable_param": self.bytes_per_trainable,
                 "peak": self.peak.to_dict(),
                 "per_device": None if self.sharded is None else self.sharded.to_dict(),
+                "per_device_activations": None if self.device_activations is None else
+                self.device_activations.to_dict(),
                 "per_device_peak": None if self.device_peak is None else {
                     **self.device_peak.to_dict(), "fits": self.device_fits},
             },
@@ -289,7 +299,7 @@ def step_time(result: TrainingResult, spec: HardwareSpec,
     if plan is not None:  # one device's share of the work, ideally split; the pipeline idles
         mp = plan.model_parallel
         times = {k: v / mp for k, v in times.items()}
-        bubble = sum(times.values()) * (plan.pipeline - 1) / plan.micro_batches
+        bubble = sum(times.values()) * plan.bubble_ratio  # (p-1)/(v·m) of the compute
     comm = result.communication
     exposed = 0.0 if comm is None else comm.exposed_s(sum(times.values()))
     return StepTime(spec.name, times, fwd.peak, fwd.dtype, spec.capacity, exposed, bubble, mp)

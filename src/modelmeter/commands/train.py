@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from modelmeter.analysis.activation_split import SCHEDULES
 from modelmeter.analysis.collectives import ALGORITHMS
 from modelmeter.analysis.communication import OVERLAPS
 from modelmeter.commands.feel import note
@@ -97,6 +98,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    "--hardware)")  # fmt: skip
     t.add_argument("--convention", choices=("exact", "2mac"), default="exact",
                    help="FLOP convention (default exact)")  # fmt: skip
+    _sharding_options(t)
+    add_output_options(t, TRAINING_FORMATS)
+    add_units_option(t)
+    add_chip_options(t)
+    t.set_defaults(handler=with_units(run))
+
+
+def _sharding_options(t: argparse.ArgumentParser) -> None:
+    """The plan's options beyond --devices/--zero/--tp/--pp: hybrid sharding, the collective
+    algorithm, sequence parallelism and the pipeline's schedule."""
     t.add_argument("--shard-group", type=_shard_group, metavar="G|node",
                    help="hybrid sharding (FSDP HYBRID_SHARD): the ZeRO stage partitions within "
                    "groups of G data-parallel replicas ('node': one node's), replicated across "
@@ -108,10 +119,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     t.add_argument("--nics-per-node", type=count(1, "--nics-per-node", 10**4), default=0,
                    metavar="K", help="NICs per node for the traffic between nodes (default: "
                    "one per GPU)")  # fmt: skip
-    add_output_options(t, TRAINING_FORMATS)
-    add_units_option(t)
-    add_chip_options(t)
-    t.set_defaults(handler=with_units(run))
+    t.add_argument("--sequence-parallel", action="store_true",
+                   help="with --tp: also split what tensor parallelism leaves whole (norms, "
+                   "residuals, dropouts) along the sequence; all-reduces become reduce-scatter "
+                   "+ all-gather")  # fmt: skip
+    t.add_argument("--schedule", choices=SCHEDULES, default="1f1b",
+                   help="the pipeline's schedule: 1f1b (default; stage s holds min(p-s, m) "
+                   "micro-batches) or gpipe (all m)")  # fmt: skip
+    t.add_argument("--virtual-stages", type=count(1, "--virtual-stages", 10**4), default=1,
+                   metavar="V", help="interleaved 1F1B with V model chunks per pipeline device "
+                   "(bubble (p-1)/(V·m); the layers must split into p·V chunks)")  # fmt: skip
 
 
 def _shard_group(text: str) -> int | str:
@@ -147,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
           "gpus_per_node": args.gpus_per_node, "overlap": args.overlap, "intra": args.intra,
           "inter": args.inter, "tensor": args.tp, "pipeline": args.pp,
           "micro_batches": args.micro_batches, "shard_group": args.shard_group,
-          "collective": args.collective, "nics_per_node": args.nics_per_node}  # fmt: skip
+          "collective": args.collective, "nics_per_node": args.nics_per_node,
+          "sequence_parallel": args.sequence_parallel, "schedule": args.schedule,
+          "virtual_stages": args.virtual_stages}  # fmt: skip
     with quiet_libraries(args.debug), progress_bar(args.quiet, "training step"):
         if args.plot:
             from modelmeter.usecases.train import train_and_devices

@@ -35,6 +35,7 @@ class DeviceSeries:
     throughput: tuple[float | None, ...]
     unit: str
     title: str
+    peak_gb: tuple[float | None, ...] = ()  # the step's peak on one device
 
 
 def device_series(s: DeviceSweep) -> DeviceSeries:
@@ -44,8 +45,11 @@ def device_series(s: DeviceSweep) -> DeviceSeries:
     plan = f"ZeRO-{s.zero}"
     if s.tensor > 1:
         plan += f", tensor {s.tensor}"
+    if s.sequence_parallel:
+        plan += ", sequence parallel"
     if s.pipeline > 1:
         plan += f", pipeline {s.pipeline}"
+        plan += f" x {s.virtual} virtual" if s.virtual > 1 else f" {s.schedule.upper()}"
     return DeviceSeries(
         devices=tuple(p.devices for p in s.points),
         memory_gb=memory,
@@ -54,6 +58,7 @@ def device_series(s: DeviceSweep) -> DeviceSeries:
         throughput=tuple(p.throughput for p in s.points),
         unit=s.unit,
         title=f"{s.model} training step on {s.chip or 'no chip'} ({plan})",
+        peak_gb=tuple(None if p.peak is None else p.peak / GB for p in s.points),
     )
 
 
@@ -63,10 +68,14 @@ def _memory(ax: Any, d: DeviceSeries) -> None:
     if d.capacity_gb is not None:
         ax.axhline(d.capacity_gb, color=LIMIT, ls="--", lw=1.5,
                    label=f"capacity {d.capacity_gb:,.0f} GB")  # fmt: skip
+    px = [x for x, v in zip(d.devices, d.peak_gb, strict=False) if v is not None]
+    if px:
+        ax.plot(px, [v for v in d.peak_gb if v is not None], "k.-", lw=1, ms=3,
+                label="peak of the step")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_xlabel("devices")
     ax.set_ylabel("memory per device (GB)")
-    ax.set_title("memory per device (activations: one micro-batch, not split)", fontsize=9)
+    ax.set_title("memory per device (activations: what it holds at once)", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     ax.grid(True, alpha=0.3)
 

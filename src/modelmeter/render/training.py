@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modelmeter.render.communication import communication_lines
-from modelmeter.render.device_peak import device_peak_lines
 from modelmeter.render.formats import TRAINING_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
+from modelmeter.render.training_device import device_lines, tensor_traffic
 from modelmeter.units import (
     SHORT_DTYPE,
     format_bytes,
@@ -38,7 +38,8 @@ def render_training(result: TrainingResult, fmt: str = "table") -> str:
         return dumps(result.to_dict())
     if fmt != "table":
         raise unknown_format(fmt, TRAINING_FORMATS)
-    comm = [] if result.communication is None else ["", *communication_lines(result.communication)]
+    comm = [] if result.communication is None else ["", *communication_lines(result.communication),
+                                                    *tensor_traffic(result)]
     return "\n".join([*_setup(result), "", *_memory(result), "", *_phases(result), *comm,
                       *_step(result), *_notes(result)]) + "\n"  # fmt: skip
 
@@ -104,10 +105,12 @@ def _memory(r: TrainingResult) -> list[str]:
             + (f" within groups of {z.group}" if z.group else "") + ": model states "
             f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
             f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
-            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); the peak "
-            "and the capacity above are one device holding everything"
+            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); the "
+            "peak and the capacity above are one device holding everything, one device of "
+            "the plan below"
         )
-    return lines + device_peak_lines(r)
+        lines += device_lines(r)
+    return lines
 
 
 def _phases(r: TrainingResult) -> list[str]:
@@ -157,7 +160,8 @@ def _step(r: TrainingResult) -> list[str]:
         split = "" if r.parallel is None else (
             f" (one device's 1/{t.model_parallel} of the step's work)")
         bubble = "" if not t.bubble_s else (
-            f" + pipeline bubble {format_seconds(t.bubble_s)} ((p-1)/(m+p-1) = "
+            f" + pipeline bubble {format_seconds(t.bubble_s)} ("
+            f"{'(p-1)/(v·m+p-1)' if r.parallel.virtual > 1 else '(p-1)/(m+p-1)'} = "
             f"{r.parallel.bubble:.1%} of compute and bubble)")  # fmt: skip
         lines.append(f"  = compute {format_seconds(t.compute_s)}{split}{bubble} + "
                      f"communication {format_seconds(t.communication_s)} ({hidden}; "

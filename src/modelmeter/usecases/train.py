@@ -65,6 +65,9 @@ def train(
     shard_group: int | str | None = None,
     collective: str = "auto",
     nics_per_node: int = 0,
+    sequence_parallel: bool = False,
+    virtual_stages: int = 1,
+    schedule: str = "1f1b",
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -80,16 +83,21 @@ def train(
     chip's ``[interconnect]`` intra link) within nodes of ``gpus_per_node`` and ``inter``
     between them; ``overlap`` "none" adds their time to the compute, "full" hides what the
     compute can. ``tensor`` / ``pipeline``: Megatron-style tensor parallel degree and pipeline
-    stages (``analysis/parallel.py``) over ``micro_batches`` (the accumulation's).
-    ``shard_group``: hybrid sharding, ZeRO within groups of that many data-parallel replicas
-    ("node": one node's) replicated across the groups; ``collective``: "auto" (hierarchical
-    where a group spans nodes and it is faster), "ring" or "hierarchical"
-    (``analysis/collectives.py``) with ``nics_per_node`` NICs per node (0: one per GPU)."""
+    stages (``analysis/parallel.py``) over ``micro_batches`` (the accumulation's);
+    ``sequence_parallel`` also splits what tensor parallelism leaves whole, ``virtual_stages``
+    interleaves the pipeline's ``schedule`` ("1f1b" or "gpipe"). ``shard_group``: hybrid
+    sharding, ZeRO within groups of that many data-parallel replicas ("node": one node's)
+    replicated across the groups; ``collective``: "auto" (hierarchical where a group spans
+    nodes and it is faster), "ring" or "hierarchical" (``analysis/collectives.py``) with
+    ``nics_per_node`` NICs per node (0: one per GPU). The result's ``device_activations`` and
+    ``device_peak`` are one device's (``analysis/activation_split.py``,
+    ``analysis/device_peak.py``)."""
     model, request, label, plan = _setup(
         model, inputs, batch, StepSetup(optimizer, variant, precision, lr=lr,
                                         weight_decay=weight_decay, checkpointing=checkpointing),
         accumulate, convention, hardware, (devices, zero, tensor, pipeline, micro_batches),
-        (gpus_per_node, overlap, intra, inter), (shard_group, collective, nics_per_node))  # fmt: skip
+        (gpus_per_node, overlap, intra, inter), (shard_group, collective, nics_per_node),
+        (sequence_parallel, virtual_stages, schedule))  # fmt: skip
     check_shard_group(plan.hybrid[0], devices // (tensor * pipeline), zero)
     if max_batch:
         return _largest(model, request, label, plan)
@@ -123,8 +131,8 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
          "lr": 1e-3, "weight_decay": None, "checkpointing": False, "accumulate": 1,
          "convention": "exact", "hardware": None, "zero": 0, "tensor": 1, "pipeline": 1,
          "micro_batches": None, "gpus_per_node": 8, "overlap": "none", "intra": None,
-         "inter": None, "shard_group": None, "collective": "auto",
-         "nics_per_node": 0}  # fmt: skip
+         "inter": None, "shard_group": None, "collective": "auto", "nics_per_node": 0,
+         "sequence_parallel": False, "virtual_stages": 1, "schedule": "1f1b"}  # fmt: skip
     unknown = set(options) - set(o)
     if unknown:
         raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}")
@@ -135,10 +143,13 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
         model, inputs, o["batch"], setup, o["accumulate"], o["convention"], o["hardware"],
         (top, o["zero"], o["tensor"], o["pipeline"], o["micro_batches"]),
         (o["gpus_per_node"], o["overlap"], o["intra"], o["inter"]),
-        (o["shard_group"], o["collective"], o["nics_per_node"]))  # fmt: skip
+        (o["shard_group"], o["collective"], o["nics_per_node"]),
+        (o["sequence_parallel"], o["virtual_stages"], o["schedule"]))  # fmt: skip
     if devices is None:  # one replica, or one shard group of them
         devices = per_replica * (plan.hybrid[0] or 1)
-    check_plan(devices, plan.split[0], plan.split[1], plan.accumulate)
+    sp, v, sched = plan.stages
+    check_plan(devices, plan.split[0], plan.split[1], plan.accumulate,
+               sequence_parallel=sp, virtual=v, schedule=sched)  # fmt: skip
     check_shard_group(plan.hybrid[0], devices // per_replica, plan.zero)
     base = _step(model, request, label, replace(plan, devices=1, zero=0, hardware=None))
     dp = _device_plan(plan)
@@ -149,9 +160,12 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
 def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumulate: int,
            convention: str, hardware: HardwareSpec | None, split: tuple[Any, ...],
            cluster: tuple[Any, ...],
-           hybrid: tuple[Any, ...] = (None, "auto", 0)) -> tuple[Any, InputRequest, Any, _Plan]:  # fmt: skip
+           hybrid: tuple[Any, ...] = (None, "auto", 0),
+           stages: tuple[bool, int, str] = (False, 1, "1f1b"),
+           ) -> tuple[Any, InputRequest, Any, _Plan]:  # fmt: skip
     """Check the options and the plan before tracing; load a named model once."""
     devices, zero, tensor, pipeline, micro_batches = split
+    sp, virtual, schedule = stages
     gpus_per_node, overlap, intra, inter = cluster
     if convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
@@ -162,7 +176,8 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
             raise InputError(f"--micro-batches {micro_batches} and --accumulate {accumulate} "
                              "differ: the pipeline's micro-batches are the accumulation's")  # fmt: skip
         accumulate = micro_batches
-    check_plan(devices, tensor, pipeline, accumulate)  # a bad plan fails before tracing
+    check_plan(devices, tensor, pipeline, accumulate, sequence_parallel=sp, virtual=virtual,
+               schedule=schedule)  # a bad plan fails before tracing
     zero_states({k: 0 for k in _STATES}, devices, zero)
     ring = _ring(hardware, devices, gpus_per_node, overlap, intra, inter)
     model, request, label = _prepare(model, inputs, batch)
@@ -173,7 +188,7 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
     plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
                  (gpus_per_node, overlap, ring), (tensor, pipeline, heads),
                  _hybrid(hardware, devices, gpus_per_node, intra, inter, tensor * pipeline,
-                         hybrid))  # fmt: skip
+                         hybrid), (bool(sp), virtual, schedule))  # fmt: skip
     return model, request, label, plan
 
 
@@ -188,6 +203,7 @@ class _Plan:
     cluster: tuple[int, str, Any] = (8, "none", None)  # GPUs per node, overlap, links(n)
     split: tuple[int, int, int | None] = (1, 1, None)  # tensor, pipeline, attention heads
     hybrid: tuple[int | None, Any] = (None, None)  # shard group (replicas), Fabric or None
+    stages: tuple[bool, int, str] = (False, 1, "1f1b")  # sequence parallel, virtual, schedule
 
 
 def _hybrid(spec: HardwareSpec | None, devices: int, gpus_per_node: int, intra: str | None,
@@ -269,7 +285,10 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
 def _device_plan(plan: _Plan) -> DevicePlan:
     (tensor, pipeline, heads), (per_node, overlap, links) = plan.split, plan.cluster
     group, fab = plan.hybrid
-    return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links, fab, group)
+    sp, virtual, schedule = plan.stages
+    return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links, fabric=fab,
+                      shard_group=group, sequence_parallel=sp, virtual=virtual,
+                      schedule=schedule)  # fmt: skip
 
 
 def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
@@ -289,20 +308,20 @@ def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trai
             seen[b] = _step(model, request.with_batch(b), label, plan)
         return seen[b]
 
-    def fits(b: int) -> bool:  # one device's peak under a sharded plan
-        return _peak(at(b)) <= cap
+    def fits(b: int) -> bool:
+        return at(b).peak_bytes <= cap
 
     if not fits(1):
         return replace(at(1), max_batch=0)
     lo, hi = 1, None  # lo fits; hi (when known) does not
-    slope = _peak(at(2)) - _peak(at(1)) if fits(2) else 0
+    slope = at(2).peak_bytes - at(1).peak_bytes if fits(2) else 0
     if not fits(2):
         hi = 2
     elif slope <= 0:
         hi = None
     else:
         lo = 2
-        guess = min(max(2, 1 + int((cap - _peak(at(1))) // slope)), MAX_BATCH)
+        guess = min(max(2, 1 + int((cap - at(1).peak_bytes) // slope)), MAX_BATCH)
         lo, hi = (guess, None) if fits(guess) else (lo, guess)
         if hi is None and (guess >= MAX_BATCH or not fits(guess + 1)):
             hi = guess + 1
@@ -318,11 +337,6 @@ def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trai
         best = replace(best, notes=[*best.notes, f"the search for the largest batch stops at "
                                     f"{MAX_BATCH:,}: a larger one may fit too"])  # fmt: skip
     return replace(best, max_batch=lo)
-
-
-def _peak(r: TrainingResult) -> int:
-    """The peak a device must hold: one device's under a sharded plan, else the step's."""
-    return (r.peak if r.device_peak is None else r.device_peak).bytes
 
 
 def _sizes(report: Report) -> tuple[int | None, int | None]:

@@ -35,6 +35,7 @@ from modelmeter.frontends.torch.optimizers import (
     state_bytes,
     updated,
 )
+from modelmeter.frontends.torch.tp_region import RegionTracker
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
     OpTracer,
@@ -66,13 +67,17 @@ class _StepTracer(OpTracer):
     step, ``.item()`` of a meta tensor answers a stand-in (Adafactor reads norms so)."""
 
     timeline: list[int]
+    regions: RegionTracker | None = None  # the forward's tensor-parallel region (tp_region)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         if self.phase == "optimizer":
             stand_in = meta_item(func, args)
             if stand_in is not None:
                 return stand_in
-        return super().__torch_dispatch__(func, types, args, kwargs)
+        out = super().__torch_dispatch__(func, types, args, kwargs)
+        if self.regions is not None and out is not NotImplemented:
+            self.regions.see(func.__name__.split(".")[0], args, kwargs or {}, out)
+        return out
 
     def _execute(self, func: Any, target: str, args: tuple, kwargs: dict) -> Any:
         # the optimizer's in-place updates of meta tensors are recorded, not run (their meta
@@ -131,6 +136,7 @@ def _run_step(
     tracer = _StepTracer(scopes, weights, Lifetimes(set()), convention)
     lifetimes = _BornLifetimes(weights | state_sids, lambda: len(tracer.events))
     tracer.lifetimes, tracer.timeline = lifetimes, []
+    tracer.regions = RegionTracker(weights)
     args, kwargs = specs.materialize("cpu", False, cast)
     for t in _tensors((args, kwargs)):
         lifetimes.track(t, storage_id(t), output=False)
@@ -146,6 +152,8 @@ def _run_step(
                     out = model(*args, **kwargs)
                 activations = lifetimes.live - inputs
                 saved = _saved_by_scope(lifetimes, tracer.events, fed)
+                storages = _saved_storages(lifetimes, fed, tracer.regions, len(tracer.events))
+                tracer.regions = None
                 calls = dict(scopes.calls)  # a recomputation enters the blocks again
                 _backward(out, tracer, scopes)
                 del out
@@ -176,6 +184,7 @@ def _run_step(
         timeline=tracer.timeline,
         grad_born=grads,
         saved_by_scope=saved,
+        saved_storages=storages,
     )
     trace = Trace(
         model=label,
@@ -201,6 +210,14 @@ def _saved_by_scope(lifetimes: _BornLifetimes, events: list[OpEvent], fed: set[i
         scope = events[i].scope if i < len(events) else ""
         out[scope] = out.get(scope, 0) + lifetimes.size[sid]
     return out
+
+
+def _saved_storages(lifetimes: _BornLifetimes, fed: set[int], regions: RegionTracker,
+                    n: int) -> list[tuple[int, int, bool]]:  # fmt: skip
+    """(event index at which it was made, bytes, inside the tensor-parallel region) of each
+    storage live at the end of the forward, the inputs apart, in the order they were made."""
+    return sorted((lifetimes.born.get(sid, n), lifetimes.size[sid], sid in regions.split)
+                  for sid in lifetimes.refs.keys() - fed)  # fmt: skip
 
 
 def _trainable_copies(model: torch.nn.Module, copies: dict[int, torch.Tensor]) -> list:

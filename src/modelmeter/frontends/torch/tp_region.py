@@ -1,0 +1,65 @@
+"""Which storages of a traced forward lie inside the tensor-parallel region (Megatron-LM's
+column-parallel -> row-parallel span), followed by data flow while the forward runs.
+
+Megatron splits each pair of linear layers in two: the first column-wise (its output is 1/t of
+the features on each device: attention's QKV, the MLP's first linear(s)), the second row-wise
+(its partial outputs are all-reduced back to the full hidden size: attention's output
+projection, the MLP's last linear). What lies between them — Q, K, V, the scores, softmax and
+dropout, the context, the MLP's inner activations — exists on each device only for its 1/t
+of the heads or features; what lies outside — the layer's input and output, the residuals,
+the norms and their statistics, the dropouts after the row-parallel linears — is full size on
+every device.
+
+The rule, applied op by op as the forward runs: a matrix product with a parameter operand
+(``mm``, ``addmm``, ``bmm``, ...: a linear layer, whatever module or function called it)
+flips the region: full input -> split output (column-parallel), split input -> full output
+(row-parallel, after its all-reduce). Every other op's outputs are split when any of its
+non-parameter tensor inputs is (views and in-place ops included: a dropout mask made by
+``empty_like(scores).bernoulli_()`` is split like the scores). The embedding's lookup reads
+token ids: full (Megatron's vocabulary-parallel embedding all-reduces its output); the logits
+of a language-model head are split (its vocabulary-parallel output). Attention written as
+functions in a parent's forward, or run as one fused kernel, is classified by the same flow,
+not by the module that ran it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from modelmeter.frontends.torch.tracer import _tensors, storage_id
+
+# products whose parameter operand makes them a linear layer
+_PRODUCTS = frozenset({"mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear", "mv",
+                       "addmv", "_scaled_mm"})  # fmt: skip
+
+
+class RegionTracker:
+    """Storage ids inside the tensor-parallel region (see the module docstring)."""
+
+    def __init__(self, weights: set[int]) -> None:
+        self.weights = weights  # parameter storages (never in the region)
+        self.split: set[int] = set()
+
+    def see(self, target: str, args: tuple, kwargs: dict, out: Any) -> None:
+        """Classify the outputs of one op from its inputs."""
+        inside = weighted = False
+        for t in _tensors((args, kwargs)):
+            sid = storage_id(t)
+            if sid in self.weights:
+                weighted = True
+            elif sid in self.split:
+                inside = True
+        if weighted and target in _PRODUCTS:
+            inside = not inside  # a linear layer: column- or row-parallel
+        for t in _tensors(out):
+            if isinstance(t, torch.Tensor):
+                sid = storage_id(t)
+                if inside:
+                    self.split.add(sid)
+                else:
+                    self.split.discard(sid)
+
+
+__all__ = ["RegionTracker"]
