@@ -81,8 +81,8 @@ def render_csv(
         if "time_share" in shares and roofline is not None:
             lat = roofline.latency_s
             extra += (row_time(roofline, row).latency_s / lat if lat else 0.0,)
-        self_params = row.params if view.top is not None else sum(
-            own_params[m] for m in row.members
+        self_params = (
+            row.params if view.top is not None else sum(own_params[m] for m in row.members)
         )
         cells = (
             qualified_label(report, row, times=False),
