@@ -103,7 +103,7 @@ def roofline_figure(
     ]
     roofs = ceilings(roof)
     fig = new_figure(13.5, 6.5)
-    grid = fig.add_gridspec(1, 2, width_ratios=(3, 1.1))
+    grid = fig.add_gridspec(1, 2, width_ratios=(3, 1.25))
     ax = fig.add_subplot(grid[0])
     ax.set_xscale("log")
     ax.set_yscale("log")
