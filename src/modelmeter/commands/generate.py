@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv,
           "cache": args.cache,
           "roofline_options": pricing(args)}  # fmt: skip
-    with quiet_libraries(args.debug), progress_bar(args.quiet, "generating"):
+    with quiet_libraries(args.debug), progress_bar(args.quiet, "generating") as progress:
+        kw["progress"] = progress  # each trace n/N (the prefill, then the decode contexts)
         if args.plot:
             from modelmeter.render.generation_plot import save_generation_plot
             from modelmeter.usecases.generate_sweep import generation_sweeps

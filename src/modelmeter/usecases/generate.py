@@ -19,6 +19,7 @@ from modelmeter.analysis.generation import (
     DecodeCurve,
     OpCurves,
     StepCounts,
+    fit_contexts,
     fit_piece,
     kv_bytes,
     op_keys,
@@ -55,6 +56,7 @@ def generate(
     cache: str = cache_layout.DEFAULT,
     label: str | None = None,
     roofline_options: dict[str, Any] | None = None,
+    progress: Any = None,
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
@@ -65,7 +67,9 @@ def generate(
     (``int4``, ``int8``, ``fp8`` ...) and of the KV cache (:mod:`modelmeter.storage`).
     ``cache``: the KV-cache layout bytes assume, ``paged``, ``static`` or ``dynamic``
     (:mod:`modelmeter.analysis.cache_layout`). ``label``: the model's name (default: the
-    name given, or the module's class). ``roofline_options``: ``tf32``, ``ideal``, ``runtime``."""
+    name given, or the module's class). ``roofline_options``: ``tf32``, ``ideal``, ``runtime``.
+    ``progress(stage, done, total)``: called before each trace (the prefill, then each decode
+    context the fit needs; their number is known in advance)."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples = _whole("samples", samples, 2)
     cache = _layout(convention, cache)
@@ -79,21 +83,17 @@ def generate(
         raise InputError(f"prompt + new = {prompt + new} tokens is more than the "
                          f"{limit} positions {label} takes (max_position_embeddings)")  # fmt: skip
     from modelmeter.frontends.torch.kvcache import held
+    if progress:  # the decode contexts to trace are known once the prefill shows the layers
+        progress(f"tracing the prefill ({prompt} tokens)", 0, None)
     pre = _phase(model, cache, batch=batch, tokens=prompt, convention=convention, label=label)
     prefill = build(pre.trace, pricing=pricing)
     template = pre.layers
     windows = tuple(sorted({w for w in (x.window for x in template) if w}))
     breaks = sorted({b for w in windows for b in (w - 1, w + 1)})
-    traced: dict[int, Any] = {}
-
-    def step(c: int) -> Any:
-        if c not in traced:
-            d = _phase(model, cache, batch=batch, tokens=1, context=c, template=template,
-                       convention=convention, label=label)  # fmt: skip
-            report = build(d.trace, pricing=pricing)
-            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, kv_format))
-            traced[c] = (d, report, counts)
-        return traced[c]
+    plan = {c for a, b in pieces(prompt, prompt + new - 1, breaks) for c in fit_contexts(a, b)}
+    step = _Decode(model, cache, template, pricing, kv_format, progress, 1 + len(plan),
+                   {"batch": batch, "convention": convention, "label": label})  # fmt: skip
+    traced = step.traced
 
     curve, ops = _fit_decode(step, prompt, prompt + new - 1, breaks, pricing)
     curve = replace(curve, traced=tuple(sorted(traced)))
@@ -171,6 +171,30 @@ def _memory(
         capacity=spec.capacity if spec is not None else None,
         chip=spec.name if spec is not None else None,
     )
+
+
+class _Decode:
+    """Decode steps, each context traced once: (phase, Report, StepCounts); ``progress`` is
+    told before each trace (the prefill was trace 1 of ``total``)."""
+
+    def __init__(self, model: Any, cache: str, template: Any, pricing: Any, kv_format: Any,
+                 progress: Any, total: int, kw: dict[str, Any]) -> None:  # fmt: skip
+        self.model, self.cache, self.template, self.kw = model, cache, template, kw
+        self.pricing, self.kv_format = pricing, kv_format
+        self.progress, self.total = progress, total
+        self.traced: dict[int, Any] = {}
+
+    def __call__(self, c: int) -> Any:
+        if c not in self.traced:
+            if self.progress:
+                done = 1 + len(self.traced)
+                self.progress(f"tracing a decode step at context {c}", done, self.total)
+            d = _phase(self.model, self.cache, tokens=1, context=c, template=self.template,
+                       **self.kw)  # fmt: skip
+            report = build(d.trace, pricing=self.pricing)
+            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, self.kv_format))
+            self.traced[c] = (d, report, counts)
+        return self.traced[c]
 
 
 def _counted(ev: Any) -> bool:
