@@ -71,6 +71,19 @@ def test_quantised_activations(kit, op: str, args: dict, per: int) -> None:  # n
     assert kit.cost(op, {"qx": x, **args}, out).flops == 12 * per  # 3x4 = 12 elements
 
 
+def test_quantised_batch_norm(kit) -> None:  # noqa: ANN001
+    x, out = kit.t(2, 3, 4, 4, dtype=Q), kit.t(2, 3, 4, 4, dtype=Q)
+    gamma, beta = kit.t(3, weight=True), kit.t(3, weight=True)
+    mean, var = kit.t(3, weight=True), kit.t(3, weight=True)
+    args = {"qx": x, "weight": gamma, "bias": beta, "mean": mean, "var": var, "eps": 1e-5}
+    c = kit.cost("quantized.batch_norm2d", args, out)
+    # 2x3x4x4 = 96 elements x (dequantise 2 + x*scale+shift 2 + quantise 5 = 9) = 864,
+    # + 3 channels x (var+eps, rsqrt, *gamma, mean*scale, beta-) 5 = 15: 879
+    assert (c.macs, c.flops) == (0, 864 + 15)
+    no_gamma = kit.cost("quantized.batch_norm2d_relu", {**args, "weight": None}, out)
+    assert no_gamma.flops == 864 + 3 * 4  # without gamma: 4 per channel
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_traced_quantised_functions_are_counted() -> None:
     _engine()

@@ -14,8 +14,9 @@ work on the integers directly: their compare-and-selects only. Counted per OUTPU
 
 from __future__ import annotations
 
+from modelmeter.ops.norm import batch_norm_flops
 from modelmeter.ops.quant import QUANTIZE_FLOPS
-from modelmeter.registry import OpCall, Work, per_output, register_op
+from modelmeter.registry import OpCall, TensorMeta, Work, per_output, register_op
 
 DEQUANTIZE_FLOPS = 2  # (q - zero_point) * scale
 
@@ -92,3 +93,20 @@ def quantized_clamp(call: OpCall) -> Work:
     if call.op == "quantized.clamp":
         return per_output(call, sum(call.args.get(k) is not None for k in ("min", "max")))
     return per_output(call, 2)
+
+
+@register_op(
+    "quantized_batch_norm",
+    family="quant",
+    aten=[f"quantized.batch_norm{d}{r}" for d in ("", "1d", "2d", "3d") for r in ("", "_relu")],
+)
+def quantized_batch_norm(call: OpCall) -> Work:
+    """A quantised BatchNorm (running statistics) not fused into a convolution: dequantise 2,
+    the float eval batch norm (``ops.norm.batch_norm``: ``x * scale + shift`` 2 per element,
+    the per-channel scale and shift 4 + [gamma] per channel), quantise 5: FLOPs = 9*numel +
+    C*(4 + [gamma])."""
+    x = call.inputs[0]
+    channels = x.shape[1] if x.ndim > 1 else 1
+    weight = isinstance(call.args.get("weight"), TensorMeta)
+    bn = batch_norm_flops(x.numel, channels, False, weight, True, True)
+    return Work(flops=(DEQUANTIZE_FLOPS + QUANTIZE_FLOPS) * x.numel + bn)
