@@ -108,8 +108,7 @@ def totals_table(html: str) -> dict[str, int]:
 
 def check_html(html: str, report: Report) -> None:
     """The tree's rows add up, the root row = the report's totals (and = the totals table,
-    where the page has one: the notebook's display has none), and the operator rows add up to
-    the totals."""
+    where the page has one), and the operator rows add up to the totals."""
     rows = tree_rows(html)
     check_rows(rows, tuple(TREE_FIELDS.values()), "html")
     t = report.total()

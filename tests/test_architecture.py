@@ -144,15 +144,14 @@ LAYERS = [
     "render", "commands", "cli", "__main__",
 ]  # fmt: skip
 # The deliberate exceptions: frontends use the plain data of what a run measured and the one
-# kernel-class rule; calibrate is a use case that lives beside the chips it writes; a Report's
-# Jupyter display hook (``_repr_html_``) imports its renderer lazily.
+# kernel-class rule; calibrate is a use case that lives beside the chips it writes. (A Report's
+# Jupyter view is drawn by the renderer the facade registers in ``report.DISPLAY``.)
 UPWARD = {
     ("frontends", "analysis.timings"),
     ("frontends", "analysis.classes"),
     ("frontends", "analysis.kernels"),
     ("hardware.calibrate", "analysis"),
     ("hardware.calibrate", "usecases.analyze"),
-    ("report", "render.html"),  # Jupyter's display hook delegates to its renderer
 }
 
 

@@ -6,8 +6,19 @@
 from typing import Any
 
 from modelmeter.errors import ModelmeterError
-from modelmeter.report import Cost, ModuleNode, Report
+from modelmeter.report import DISPLAY, Cost, ModuleNode, Report
 from modelmeter.usecases.analyze import analyze
+
+
+def _notebook_html(report: Report) -> str:
+    """A Report's Jupyter view (``Report._repr_html_``): the facade, on top of every layer,
+    hands the Report to its renderer, so the Report never imports one."""
+    from modelmeter.render.html import render_html
+
+    return render_html(report)
+
+
+DISPLAY["html"] = _notebook_html
 
 # Loaded on first use (``modelmeter.roofline``, ``modelmeter.load_spec`` ...).
 _LAZY = {

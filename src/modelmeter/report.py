@@ -1,4 +1,5 @@
-"""Plain, typed, summable results. A Report never renders itself and imports no framework.
+"""Plain, typed, summable results. A Report never renders itself and imports no framework:
+its notebook view is drawn by the renderer registered in ``DISPLAY`` (by the facade).
 
 A :class:`ModuleNode` stores only its *own* cost (the ops that ran while it was the innermost
 running module); totals are always computed, so nothing is counted twice.
@@ -7,7 +8,7 @@ running module); totals are always computed, so nothing is counted twice.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +29,8 @@ from modelmeter.report_tree import (
 from modelmeter.storage import Storage
 from modelmeter.units import format_params, format_quantity
 
+DISPLAY: dict[str, Callable[[Report], str]] = {}  # "html" -> Jupyter's view (modelmeter/__init__)
+
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
@@ -37,9 +40,7 @@ class InputSpec:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"shape": list(self.shape), "dtype": self.dtype}
-        if self.name is not None:
-            d["name"] = self.name
-        return d
+        return d if self.name is None else {**d, "name": self.name}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +89,9 @@ class ModuleRow(CostShortcuts):
         return self.total_cost
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "depth": self.depth,
-            "calls": self.calls,
-            "params": self.params,
-            "output_shapes": self.output_shapes,
-            "self": self.self_cost.to_dict(),
-            "total": self.total_cost.to_dict(),
-        }
+        return {"name": self.name, "type": self.type, "depth": self.depth, "calls": self.calls,
+                "params": self.params, "output_shapes": self.output_shapes,
+                "self": self.self_cost.to_dict(), "total": self.total_cost.to_dict()}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -112,6 +106,7 @@ class Report:
     peak_activation_bytes: int = 0
     notes: list[str] = field(default_factory=list)
     storage: Storage | None = None  # the storage formats its bytes assume (None: the dtypes)
+    chip: Any = field(default=None, compare=False, repr=False)  # a Roofline, for the notebook
 
     # ---- queries -------------------------------------------------------------------------
     def total(self, phase: str | None = None) -> Totals:
@@ -163,11 +158,14 @@ class Report:
             f"{self.frontend}/{self.mode}{', ' + shapes if shapes else ''}>"
         )
 
-    def _repr_html_(self) -> str:
-        """Jupyter's table: the top-level modules and the totals (rendered in render/)."""
-        from modelmeter.render.html import render_html  # the display hook, lazily
+    def with_chip(self, roofline: Any) -> Report:
+        """A copy whose notebook view also shows ``roofline`` (``modelmeter.roofline(report,
+        spec)``): the predicted latency, bound, chart and time split."""
+        return replace(self, chip=roofline)
 
-        return render_html(self)
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the module tree, totals and, with ``chip``, the roofline."""
+        return DISPLAY["html"](self)
 
     def by_operator(self, phase: str | None = None) -> dict[str, OpStat]:
         stats: dict[str, OpStat] = {}

@@ -146,8 +146,72 @@ def test_the_roofline_chart_says_predicted_and_names_xn(net: Report) -> None:
     assert ax.get_title().startswith("Predicted roofline")
     assert ax.get_ylabel().startswith("predicted performance")
     names = [t.get_text() for t in ax.texts]
-    assert any("blocks.0..3.fc (Linear) ×4" in n for n in names)
+    key = [t.get_text() for t in plots.roofline_figure(net, roof).axes[1].texts]
+    assert any("blocks.0..3.fc (Linear) ×4" in n for n in key)
     assert any("×N: N identical ones, summed" in n for n in names)
+
+
+class Twins(nn.Module):
+    """Three Linear(64, 64) and two Linear(64, 65) on one input: two ×N points whose markers
+    sit on one another (intensity 8,192 / 16,896 B vs 8,320 / 17,412 B, both ~0.48)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.ModuleList(nn.Linear(64, 64) for _ in range(3))
+        self.b = nn.ModuleList(nn.Linear(64, 65) for _ in range(2))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [m(x) for m in self.a] + [m(x) for m in self.b]
+
+
+def test_every_collapsed_marker_is_named_even_on_another() -> None:
+    from modelmeter.render.plot_labels import clusters
+
+    report = modelmeter.analyze(Twins().eval(), "1x64", mode="meta")
+    roof = roofline(report, SPEC)
+    points = roofline_points(report, roof)
+    collapsed = [p.label for p in points if p.count > 1]
+    assert sorted(collapsed) == ["a.0..2 (Linear) ×3", "b.0..1 (Linear) ×2"]
+    fig = plots.roofline_figure(report, roof)
+    ax, key = fig.axes[0], fig.axes[1]
+    listed = {t.get_gid(): t.get_text() for t in key.texts if t.get_gid()}
+    for label in collapsed:  # each named in the key, with its number
+        [entry] = [(gid, text) for gid, text in listed.items() if label in text]
+        number = entry[0].removeprefix("key-")
+        assert entry[1].split()[0] == number
+        # ... and that number tags a marker on the chart, at the point's own place
+        point = next(p for p in points if p.label == label)
+        tags = [t for t in ax.texts if int(number) in _numbers(t.get_text())]
+        assert len(tags) == 1
+        x, y = tags[0].xy
+        assert x == pytest.approx(point.intensity, rel=0.5)
+    # the two markers sit on one another: one tag "1-2" names both, none is dropped
+    groups = clusters([(p.label, p.intensity, p.achieved, p.latency_s, p.bound) for p in points],
+                      1.0)  # fmt: skip
+    twin = [g for g in groups if len(g.labels) > 1]
+    assert len(twin) == 1 and sorted(twin[0].labels) == sorted(collapsed)
+    assert twin[0].tag in [t.get_text() for t in ax.texts]
+
+
+def _numbers(tag: str) -> list[int]:
+    """A chart tag's numbers: "3" -> [3], "1-3" -> [1, 2, 3], "2,5" -> [2, 5]; [] for text."""
+    if "-" in tag and tag.replace("-", "").isdigit():
+        lo, hi = map(int, tag.split("-"))
+        return list(range(lo, hi + 1))
+    parts = tag.split(",")
+    return [int(p) for p in parts] if all(p.isdigit() for p in parts) else []
+
+
+def test_the_key_names_the_slowest_and_counts_the_rest() -> None:
+    from modelmeter.render.plot_labels import LABELLED, MOST, named
+
+    # 14 points, none ×N: the 10 slowest named, 4 not; with 40 ×N points: the first 30
+    pts = [(f"m{i}", 1.0 + i, 1.0, 1.0 / (i + 1), "memory") for i in range(14)]
+    chosen, unnamed = named(pts)
+    assert [p[0] for p in chosen] == [f"m{i}" for i in range(LABELLED)] and unnamed == 4
+    many = [(f"m{i} ×2", 1.0 + i, 1.0, 1.0 / (i + 1), "memory") for i in range(40)]
+    chosen, unnamed = named(many)
+    assert len(chosen) == MOST == 30 and unnamed == 10
 
 
 @pytest.mark.parametrize(

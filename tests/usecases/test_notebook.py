@@ -79,16 +79,52 @@ def test_names_are_looked_up_not_iterated(report) -> None:
 def test_html_is_the_module_tree_of_the_html_report_and_its_rows_add_up(report) -> None:
     from html_checks import check_html, tree_rows
 
-    from modelmeter.render.html_tree import tree_fragment
+    from modelmeter.render.html_report import render_html_fragment
+    from modelmeter.render.html_tree import tree_table
 
     html = report._repr_html_()
-    assert html == render_html(report) == tree_fragment(report)
+    assert html == render_html(report) == render_html_fragment(report)
     assert html.startswith('<div class="mm">') and html.endswith("</div>")
+    assert tree_table(report) in html  # the HTML report's module tree
     rows = tree_rows(html)
     assert [r[0] for r in rows] == ["", "fc1", "act", "fc2"]
     # root 144 = fc1 3*4*8 = 96 + act 0 + fc2 3*8*2 = 48 (the "* 2" is elementwise: no MACs)
     assert [r[2]["macs"] for r in rows] == [144, 96, 0, 48]
-    check_html(html, report)
+    check_html(html, report)  # the totals table = the report's totals, as on the page
+
+
+def test_notebook_view_has_the_totals_and_with_a_chip_its_roofline(report) -> None:
+    from html_checks import parse_tables, totals_table
+
+    html = report._repr_html_()
+    assert "mm-totals-table" in parse_tables(html) and "mm-chip" not in html
+    # the totals table's exact MACs: 144 (fc1 96 + fc2 48), params 40 + 18 = 58
+    assert totals_table(html)["macs"] == 144 and totals_table(html)["params"] == 58
+    spec = modelmeter.load_spec("a100-sxm-80gb")
+    roof = modelmeter.roofline(report, spec)
+    chip = report.with_chip(roof)
+    assert chip.chip is roof and report.chip is None  # a copy; the report is unchanged
+    assert chip == report and repr(chip) == repr(report)  # the chip is no part of its figures
+    shown = chip._repr_html_()
+    assert '<section class="mm-chip">' in shown and spec.display_name in shown
+    roof_table = parse_tables(shown)["mm-roof"]
+    quantities = [r.cells[0].text for r in roof_table.rows]
+    assert any("latency" in q for q in quantities) and any("bound" in q for q in quantities)
+    assert chip.to_dict() == report.to_dict()  # JSON never holds the chip
+
+
+def test_the_report_imports_no_renderer() -> None:
+    import ast
+    import inspect
+
+    import modelmeter.report
+
+    tree = ast.parse(inspect.getsource(modelmeter.report))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module] + [
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    ]
+    assert not [m for m in imported if "render" in m]
+    assert modelmeter.report.DISPLAY["html"].__module__ == "modelmeter"  # the facade's
 
 
 def test_html_escapes_names_and_notes(report) -> None:

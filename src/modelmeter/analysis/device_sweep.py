@@ -170,9 +170,11 @@ def point_of(r: TrainingResult, devices: int, work: int | None = None) -> Device
 
 
 def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec | None,
-                  counts: Iterable[int] = DEVICE_COUNTS) -> DeviceSweep:  # fmt: skip
+                  counts: Iterable[int] = DEVICE_COUNTS,
+                  progress: Any = None) -> DeviceSweep:  # fmt: skip
     """``base`` re-planned at each of ``counts`` (those a tensor x pipeline replica does not
-    divide, or whose replicas a hybrid shard group does not divide, are left out)."""
+    divide, or whose replicas a hybrid shard group does not divide, are left out);
+    ``progress(stage, done, total)`` is told before each count."""
     per_replica, group = plan.tensor * plan.pipeline, plan.shard_group or 1
     kept = [n for n in counts if n >= 1 and n % per_replica == 0
             and (n // per_replica) % group == 0]  # fmt: skip
@@ -182,8 +184,11 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
                          + (f" and shard groups of {group}" if group > 1 else ""))  # fmt: skip
     phases = None if hardware is None else phase_times(base, hardware)  # once, not per count
     work, facts = base.work, trace_facts(base)
-    points = tuple(point_of(apply_plan(base, n, plan, hardware, phases, facts), n, work)
-                   for n in kept)  # fmt: skip
+    points = []
+    for done, n in enumerate(kept):
+        if progress:
+            progress(f"planning {n} device(s)", done, len(kept))
+        points.append(point_of(apply_plan(base, n, plan, hardware, phases, facts), n, work))
     return DeviceSweep(
         model=base.report.model,
         chip=None if hardware is None else hardware.name,
@@ -192,7 +197,7 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
         tensor=plan.tensor,
         pipeline=plan.pipeline,
         unit="tokens/s" if base.tokens is not None else "samples/s",
-        points=points,
+        points=tuple(points),
         sequence_parallel=plan.sequence_parallel,
         virtual=plan.virtual,
         schedule=plan.schedule,

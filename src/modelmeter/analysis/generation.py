@@ -90,6 +90,14 @@ def pieces(lo: int, hi: int, breaks: Sequence[int]) -> list[tuple[int, int]]:
     return list(zip(starts, ends))
 
 
+def fit_contexts(start: int, end: int, max_degree: int = 1) -> list[int]:
+    """The contexts ``fit_piece`` evaluates on ``start .. end`` when the fit holds: its first
+    ``max_degree + 2`` points and ``end`` (how many traces a fit takes, known in advance)."""
+    n = end - start + 1
+    first = list(range(start, start + min(n, max_degree + 2)))
+    return first + sorted({end} - set(first))
+
+
 def fit_piece(
     f: Callable[[int], Sequence[int]], start: int, end: int, max_degree: int = 1
 ) -> tuple[list[Polynomial], list[int]]:

@@ -128,25 +128,28 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
     if args.sort == "latency" and spec is None:
         raise InputError("--sort latency needs a chip: give --hardware or --peak")
     rows, failed = [], 0
-    for label in models:
-        try:
-            with quiet_libraries(args.debug), progress_bar(args.quiet, f"analysing {label}"):
-                report = analyze(
-                    label, request, mode=args.mode, convention=args.convention,
-                    backward=args.backward, **storage_kwargs(args),
+    with progress_bar(args.quiet, "analysing") as progress:  # one bar: model n of N
+        for done, label in enumerate(models):
+            if progress:
+                progress(f"analysing {label}", done, len(models))
+            try:
+                with quiet_libraries(args.debug):
+                    report = analyze(
+                        label, request, mode=args.mode, convention=args.convention,
+                        backward=args.backward, **storage_kwargs(args),
+                    )
+                roof = None if spec is None else roofline(report, spec, **pricing(args))
+            except ModelmeterError as e:
+                print(f"{PROG}: error: {label}: {first_line(e)}", file=sys.stderr)
+                failed += 1
+                continue
+            rows.append(comparison_row(label, report, roof))
+            if report.unsupported:
+                print(
+                    f"{PROG}: warning: {label}: {len(report.unsupported)} unsupported op(s) NOT "
+                    f"COUNTED: {', '.join(report.unsupported)}",
+                    file=sys.stderr,
                 )
-            roof = None if spec is None else roofline(report, spec, **pricing(args))
-        except ModelmeterError as e:
-            print(f"{PROG}: error: {label}: {first_line(e)}", file=sys.stderr)
-            failed += 1
-            continue
-        rows.append(comparison_row(label, report, roof))
-        if report.unsupported:
-            print(
-                f"{PROG}: warning: {label}: {len(report.unsupported)} unsupported op(s) NOT "
-                f"COUNTED: {', '.join(report.unsupported)}",
-                file=sys.stderr,
-            )
     if rows:
         if args.sort is not None:  # models ordered by the figure, largest first
             rows.sort(key=lambda r: -(r.sort_value(args.sort) or 0))

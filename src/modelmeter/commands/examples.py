@@ -22,7 +22,8 @@ EXAMPLES: dict[str, str] = {
   modelmeter analyze torchvision:vit_b_16 --batch 64 --dtype bf16 --hardware h100-sxm
   modelmeter analyze hf:llama-2-7b --hardware h100-sxm,a100-sxm-80gb,l4
   modelmeter analyze hf:gpt2 --sweep batch=1,2,4,8 --sweep seq=128..8192
-  modelmeter analyze hf:gpt2 --formula""",
+  modelmeter analyze hf:gpt2 --formula
+  modelmeter analyze torchvision:resnet50 --depth 1 -f csv --columns params,macs,flops""",
     "ops": """\
   modelmeter ops                 # every supported operator
   modelmeter ops conv            # those whose name, family or targets contain 'conv'

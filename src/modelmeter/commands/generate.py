@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
           "cache": args.cache,
           "roofline_options": pricing(args)}  # fmt: skip
     kw.update(_cache_sizes(args))
-    with quiet_libraries(args.debug), progress_bar(args.quiet, "generating"):
+    with quiet_libraries(args.debug), progress_bar(args.quiet, "generating") as progress:
+        kw["progress"] = progress  # each trace n/N (the prefill, then the decode contexts)
         if args.plot:
             from modelmeter.render.generation_plot import save_generation_plot
             from modelmeter.usecases.generate_sweep import generation_sweeps

@@ -34,10 +34,11 @@ def add_table_options(p: argparse.ArgumentParser) -> None:
         "--columns",
         type=columns_arg,
         metavar="LIST",
-        help="table: the columns, comma-separated, from: "
+        help="table, csv, md: the columns, comma-separated, from: "
         + ",".join(column_names())
-        + " (Module is always shown; without it the table drops low-priority columns to fit "
-        "the width, $COLUMNS in a pipe or file, and never cuts a number)",
+        + " (the module's name is always shown; csv and md keep the same figures; without it "
+        "the table drops low-priority columns to fit the width, $COLUMNS in a pipe or file, "
+        "and never cuts a number)",
     )
     p.add_argument(
         "--sort",
@@ -75,7 +76,7 @@ HONOURED: dict[str, tuple[str, ...]] = {
     "--sort": ("table", "csv", "md"),
     "--top": ("table", "csv", "md"),
     "--no-collapse": ("table", "csv", "md", "html"),  # html: the chart's points
-    "--columns": ("table",),
+    "--columns": ("table", "csv", "md"),
     "--units": ("table", "md", "html"),
 }
 PAPER_HONOURED: dict[str, tuple[str, ...]] = {

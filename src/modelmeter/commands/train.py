@@ -167,11 +167,11 @@ def run(args: argparse.Namespace) -> int:
           "collective": args.collective, "nics_per_node": args.nics_per_node,
           "sequence_parallel": args.sequence_parallel, "schedule": args.schedule,
           "virtual_stages": args.virtual_stages}  # fmt: skip
-    with quiet_libraries(args.debug), progress_bar(args.quiet, "training step"):
-        if args.plot:
+    with quiet_libraries(args.debug), progress_bar(args.quiet, "training step") as progress:
+        if args.plot:  # the trace, then each device count n/N
             from modelmeter.usecases.train import train_and_devices
 
-            result, sweep = train_and_devices(args.model, request, **kw)
+            result, sweep = train_and_devices(args.model, request, progress=progress, **kw)
         else:
             result = train(args.model, request, max_batch=args.max_batch, **kw)
     emit(render_training(result, args.format), out)

@@ -18,6 +18,7 @@ from modelmeter.ops import (  # noqa: F401
     norm,
     pool,
     quant,
+    quant_static,
     reduce,
     rnn,
     views,

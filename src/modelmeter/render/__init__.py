@@ -42,9 +42,10 @@ def render_report(
 ) -> str:
     """The report as text in one of ``REPORT_FORMATS``. ``depth`` and ``view`` (identical
     blocks collapsed, siblings sorted, the top hotspots) apply to table, csv and md alike, which
-    show the same rows; ``width``, ``color`` and ``columns`` -- keys such as ``("params",
-    "macs")`` -- to the table, which fits its width by dropping low-priority columns, never by
-    cutting a number. JSON always holds every module.
+    show the same rows; ``columns`` -- keys such as ``("params", "macs")`` -- chooses the
+    columns of all three (``render.column_choice``); ``width`` and ``color`` apply to the
+    table, which fits its width by dropping low-priority columns, never by cutting a number.
+    JSON always holds every module.
 
     With ``roofline`` (``modelmeter.roofline(report, spec)``) every format adds the predicted
     latency, bound and utilization per module and for the model. ``html`` is one
@@ -57,9 +58,9 @@ def render_report(
     if fmt == "json":
         return render_json(report, roofline)
     if fmt == "csv":
-        return render_csv(report, depth, roofline, view)
+        return render_csv(report, depth, roofline, view, columns)
     if fmt == "md":
-        return render_markdown(report, depth, roofline, view)
+        return render_markdown(report, depth, roofline, view, columns)
     if fmt == "html":  # every module, whatever the depth: the page folds and sorts them
         from modelmeter.render.html_report import render_html_report
 

@@ -1,8 +1,9 @@
-"""The HTML a notebook shows for a Report (``Report._repr_html_`` delegates here): the same
-module tree as the HTML report (``render.html_tree``, shared with ``render.html_report``), as
-one ``<div class="mm">`` with its style and script scoped to it, every text escaped. The root
-row holds the totals; the page's totals table and chip sections are not shown (they import
-renderers that import the Report: the display hook would close an import cycle).
+"""The HTML a notebook shows for a Report (``Report._repr_html_``; the facade registers
+:func:`render_html` in ``report.DISPLAY``, so the Report imports no renderer): the HTML report's
+content (``render.html_report.render_html_fragment``) as one ``<div class="mm">`` with its style
+and script scoped to it, every text escaped -- the module tree, the operators, the totals, and
+when the Report carries a chip (``report.with_chip(roofline)``) its roofline summary (predicted
+latency, bound, utilization), the time split by bound and the roofline chart.
 
 Where the notebook runs the script (a trusted notebook), the tree folds, filters and sorts;
 where it does not, the top-level modules show, with the totals, operators and notes.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelmeter.render.html_tree import tree_fragment
+from modelmeter.render.html_report import render_html_fragment
 
 if TYPE_CHECKING:
     from modelmeter.report import Report
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 def render_html(report: Report) -> str:
     """The report as one HTML ``<div>``: inputs, the module tree (rows add up; the root row is
-    the total), operators, notes and what was not counted."""
-    return tree_fragment(report)
+    the total), with a chip its roofline, operators, totals, notes and what was not counted."""
+    return render_html_fragment(report, report.chip)
 
 
 __all__ = ["render_html"]

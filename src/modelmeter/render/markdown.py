@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from modelmeter.analysis.experts import experts_summary
@@ -13,6 +14,8 @@ from modelmeter.render._common import (
     peak_live_scope,
     percent,
 )
+from modelmeter.render.column_choice import MD_OWNER, pick
+from modelmeter.render.column_choice import shown as shown_columns
 from modelmeter.render.table import ROOFLINE_COLUMNS, roofline_cells, roofline_lines
 from modelmeter.render.table_rows import DEFAULT_VIEW, TableView, qualified_label, view_rows
 from modelmeter.report import Report
@@ -52,12 +55,14 @@ def render_markdown(
     depth: int | None = None,
     roofline: Roofline | None = None,
     view: TableView = DEFAULT_VIEW,
+    columns: Sequence[str] | None = None,
 ) -> str:
     """The module rows of ``view`` at ``depth`` (the table's: identical blocks one row ``×N``
     summed, siblings sorted, or the top hotspots; totals of each subtree, plus the row's own
     MACs and FLOPs), then the totals and anything not counted. With a roofline, each row also
-    shows its predicted latency, bound and share of time, and a roofline section follows."""
-    out = _module_section(report, depth, roofline, view)
+    shows its predicted latency, bound and share of time, and a roofline section follows.
+    ``columns`` (``--columns``) keeps the table's columns chosen (``render.column_choice``)."""
+    out = _module_section(report, depth, roofline, view, columns)
     out += ["", "## Totals", "", "| Quantity | Value | |", "|---|---:|---|"]
     out += [_line(r) for r in totals_rows(report)]
     if roofline is not None:
@@ -67,10 +72,16 @@ def render_markdown(
 
 
 def _module_section(
-    report: Report, depth: int | None, roofline: Roofline | None, view: TableView
+    report: Report,
+    depth: int | None,
+    roofline: Roofline | None,
+    view: TableView,
+    columns: Sequence[str] | None = None,
 ) -> list[str]:
     """The title, the lead paragraph and the module table."""
-    header = HEADER + (ROOFLINE_COLUMNS if roofline is not None else ())
+    full = HEADER + (ROOFLINE_COLUMNS if roofline is not None else ())
+    idx = shown_columns(full, MD_OWNER, columns)
+    header = pick(full, idx)
     right = _RIGHT | ({"Latency", "% time"} if roofline is not None else set())
     total_flops = report.total().cost.flops
     rows = view_rows(report, depth, roofline, view)
@@ -95,31 +106,27 @@ def _module_section(
             else "Each row shows its own cost at the depth."
         ),
         "",
-        _line(header),
+        _line([str(h) for h in header]),
         "|" + "|".join("---:" if h in right else "---" for h in header) + "|",
     ]
     for row in rows:
         tc, sc = row.total_cost, row.self_cost
-        out.append(
-            _line(
-                (
-                    qualified_label(report, row),
-                    str(row.depth),
-                    row.type,
-                    str(row.calls),
-                    f"{row.params:,}",
-                    f"{tc.macs:,}",
-                    f"{tc.flops:,}",
-                    f"{sc.macs:,}",
-                    f"{sc.flops:,}",
-                    f"{tc.bytes_read:,}",
-                    f"{tc.bytes_written:,}",
-                    format_shapes(row.output_shapes),
-                    percent(tc.flops, total_flops),
-                )
-                + (roofline_cells(roofline, row) if roofline is not None else ())
-            )
-        )
+        cells = (
+            qualified_label(report, row),
+            str(row.depth),
+            row.type,
+            str(row.calls),
+            f"{row.params:,}",
+            f"{tc.macs:,}",
+            f"{tc.flops:,}",
+            f"{sc.macs:,}",
+            f"{sc.flops:,}",
+            f"{tc.bytes_read:,}",
+            f"{tc.bytes_written:,}",
+            format_shapes(row.output_shapes),
+            percent(tc.flops, total_flops),
+        ) + (roofline_cells(roofline, row) if roofline is not None else ())
+        out.append(_line([str(c) for c in pick(cells, idx)]))
     return out
 
 

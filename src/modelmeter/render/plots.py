@@ -1,7 +1,8 @@
 """Charts of a roofline analysis (PNG, matplotlib's headless Agg canvas, imported lazily).
 
 ``save_roofline``: the log-log roofline of the chip with one point per module (its own ops) or
-per op, identical ones as one point ``×N``, sized by predicted time and coloured by bound.
+per op, identical ones as one point ``×N``, sized by predicted time and coloured by bound, the
+slowest and every ``×N`` point numbered, with a key of their names (``render.plot_labels``).
 ``save_breakdown``: where the predicted time goes, by block (identical repeated blocks summed),
 by module type or by module, each bar split into compute-limited, memory-limited and overhead
 time and labelled with its time and share. What they draw is ``render.plot_data``'s. Both
@@ -10,7 +11,6 @@ write the file whole (a temporary file renamed) and change nothing else.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from modelmeter.errors import require
 from modelmeter.files import write_file
 from modelmeter.render.formats import plot_format
 from modelmeter.render.plot_data import breakdown_bars, roofline_points
+from modelmeter.render.plot_labels import draw_labels
 from modelmeter.units import SHORT_DTYPE, format_peak, format_rate, rate_unit, seconds_unit
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ BOUND_TEXT = {
     "memory": "memory-bound",
     "overhead": "overhead-bound (launch)",
 }
-LABELLED = 10  # points named on the roofline chart (the slowest ones)
 
 
 def require_matplotlib() -> Any:
@@ -102,8 +102,9 @@ def roofline_figure(
         for p in roofline_points(report, roof, per_op=per_op, collapse=collapse)
     ]
     roofs = ceilings(roof)
-    fig = new_figure(10, 6.5)
-    ax = fig.add_subplot()
+    fig = new_figure(13.5, 6.5)
+    grid = fig.add_gridspec(1, 2, width_ratios=(3, 1.25))
+    ax = fig.add_subplot(grid[0])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ridge = roof.ridge_point
@@ -115,10 +116,11 @@ def roofline_figure(
     ax.set_xlim(lo, hi)
     ax.set_ylim(max(min(ys_all) / 5, 1e-30) / yscale, roofs.peak * 3 / yscale)
     _draw_roofs(ax, roof, roofs, lo, hi, yscale)
-    _draw_points(ax, pts, yscale, lo, hi)
+    _draw_points(ax, pts, yscale)
+    draw_labels(ax, fig.add_subplot(grid[1]), pts, yscale)
     hidden = _hidden(roof, per_op)
     what = "op" if per_op else "module (its own ops)"
-    note = f"one point per {what}; marker area ∝ predicted time"
+    note = f"one point per {what}; marker area ∝ predicted time; numbers: the key"
     if collapse and any(" ×" in p[0] for p in pts):
         note += "; ×N: N identical ones, summed"
     if hidden:
@@ -186,8 +188,9 @@ def _draw_roofs(
     )
 
 
-def _draw_points(ax: Any, pts: list[Any], yscale: float, lo: float, hi: float) -> None:
-    """One marker per point, sized by predicted time and coloured by bound; the slowest named."""
+def _draw_points(ax: Any, pts: list[Any], yscale: float) -> None:
+    """One marker per point, sized by predicted time and coloured by bound (the names:
+    ``render.plot_labels``)."""
     biggest = max((p[3] for p in pts), default=1.0)
     for bound in ("compute", "memory", "overhead"):
         sel = [p for p in pts if p[4] == bound]
@@ -203,33 +206,6 @@ def _draw_points(ax: Any, pts: list[Any], yscale: float, lo: float, hi: float) -
             linewidths=0.5,
             label=f"{BOUND_TEXT[bound]} ({len(sel)})",
         )
-    middle = math.sqrt(lo * hi)
-    for label, x, y, _, _ in _to_label(pts, yscale):
-        right = x > middle  # label to the left of points in the right half
-        ax.annotate(
-            _short(label, 60),
-            (x, y / yscale),
-            xytext=(-6 if right else 6, 4),
-            textcoords="offset points",
-            ha="right" if right else "left",
-            fontsize=7,
-            color="#333333",
-        )
-
-
-def _to_label(pts: list[Any], yscale: float) -> list[Any]:
-    """The slowest points, skipping one that sits on a point already labelled."""
-    chosen: list[Any] = []
-    for p in sorted(pts, key=lambda p: -p[3]):
-        if len(chosen) == LABELLED:
-            break
-        near = any(
-            abs(math.log10(p[1] / q[1])) < 0.15 and abs(math.log10(p[2] / q[2])) < 0.15
-            for q in chosen
-        )
-        if not near:
-            chosen.append(p)
-    return chosen
 
 
 def _hidden(roof: Roofline, per_op: bool) -> int:

@@ -19,6 +19,7 @@ from modelmeter.analysis.generation import (
     DecodeCurve,
     OpCurves,
     StepCounts,
+    fit_contexts,
     fit_piece,
     kv_bytes,
     op_keys,
@@ -59,6 +60,7 @@ def generate(
     roofline_options: dict[str, Any] | None = None,
     block_size: int | None = None,
     max_cache_len: int | None = None,
+    progress: Any = None,
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
@@ -72,26 +74,28 @@ def generate(
     ``block_size``: a paged cache's block (default 16 tokens); ``max_cache_len``: the tokens
     a static or inplace cache is preallocated to (default prompt + new). ``label``: the
     model's name (default: the name given, or the module's class). ``roofline_options``:
-    ``tf32``, ``ideal``, ``runtime``."""
+    ``tf32``, ``ideal``, ``runtime``. ``progress(stage, done, total)``: called before each
+    trace (the prefill, then each decode context the fit needs; their number is known in
+    advance)."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples = _whole("samples", samples, 2)
     setup = _layout(convention, cache, prompt + new, block_size, max_cache_len)
     pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
     kv_format = pricing.kv if pricing is not None else None
     spec = _spec(hardware)
-    model, named = load_decoder(model)
-    label = label or named
-    limit = max_positions(model)
-    if limit is not None and prompt + new > limit:
-        raise InputError(f"prompt + new = {prompt + new} tokens is more than the "
-                         f"{limit} positions {label} takes (max_position_embeddings)")  # fmt: skip
+    model, label, limit = _decoder(model, label, prompt + new)
     from modelmeter.frontends.torch.kvcache import held
+    if progress:  # the decode contexts to trace are known once the prefill shows the layers
+        progress(f"tracing the prefill ({prompt} tokens)", 0, None)
     pre = _phase(model, setup, batch=batch, tokens=prompt, convention=convention, label=label)
     prefill = build(pre.trace, pricing=pricing)
     template = pre.layers
     windows = tuple(sorted({w for w in (x.window for x in template) if w}))
     breaks = setup.breaks(windows)
-    step, traced = _stepper(model, setup, template, batch, convention, label, pricing, kv_format)
+    plan = {c for a, b in pieces(prompt, prompt + new - 1, breaks) for c in fit_contexts(a, b)}
+    step = _Decode(model, setup, template, pricing, kv_format, progress, 1 + len(plan),
+                   {"batch": batch, "convention": convention, "label": label})  # fmt: skip
+    traced = step.traced
     curve, ops = _fit_decode(step, prompt, prompt + new - 1, breaks, pricing)
     curve = replace(curve, traced=tuple(sorted(traced)))
     decode = step(prompt)[1]
@@ -104,13 +108,8 @@ def generate(
         prefill, [traced[c][1] for c in traced], spec, setup,
         batch=batch, tokens=prompt + new, max_tokens=max_tokens, breaks=breaks,
     )  # fmt: skip
-    timing = None
-    if spec is not None:
-        from modelmeter.analysis.generation_time import generation_timing
-
-        timing = generation_timing(timed, ops, spec, batch=batch, prompt=prompt, new=new,
-                                   breaks=breaks, most=samples,
-                                   options=roofline_options or {})  # fmt: skip
+    timing = None if spec is None else _timing(
+        timed, ops, spec, (batch, prompt, new), breaks, samples, roofline_options or {})
     notes = _notes(prefill, decode, saved, batch, setup) + _prefill_note(pre_saved, batch * prompt)
     return GenerationResult(
         model=label, batch=batch, prompt=prompt, new=new, convention=convention,
@@ -124,24 +123,25 @@ def generate(
     )  # fmt: skip
 
 
-def _stepper(
-    model: Any, setup: Any, template: Any, batch: int, convention: str, label: str,
-    pricing: Any, kv_format: Any,
-) -> tuple[Any, dict[int, Any]]:  # fmt: skip
-    """``step(c)``: the decode step traced at context ``c`` (once: kept in ``traced``) as
-    (phase trace, Report, StepCounts)."""
-    traced: dict[int, Any] = {}
+def _decoder(model: Any, label: str | None, tokens: int) -> tuple[Any, str, int | None]:
+    """The decoder, its name and its positions limit (InputError past it)."""
+    model, named = load_decoder(model)
+    label = label or named
+    limit = max_positions(model)
+    if limit is not None and tokens > limit:
+        raise InputError(f"prompt + new = {tokens} tokens is more than the "
+                         f"{limit} positions {label} takes (max_position_embeddings)")  # fmt: skip
+    return model, label, limit
 
-    def step(c: int) -> Any:
-        if c not in traced:
-            d = _phase(model, setup, batch=batch, tokens=1, context=c, template=template,
-                       convention=convention, label=label)  # fmt: skip
-            report = build(d.trace, pricing=pricing)
-            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, kv_format))
-            traced[c] = (d, report, counts)
-        return traced[c]
 
-    return step, traced
+def _timing(timed: Any, ops: Any, spec: Any, sizes: tuple[int, int, int], breaks: list[int],
+            samples: int, options: dict[str, Any]) -> Any:  # fmt: skip
+    """TTFT, per-token and end-to-end times on ``spec`` (``sizes``: batch, prompt, new)."""
+    from modelmeter.analysis.generation_time import generation_timing
+
+    batch, prompt, new = sizes
+    return generation_timing(timed, ops, spec, batch=batch, prompt=prompt, new=new,
+                             breaks=breaks, most=samples, options=options)  # fmt: skip
 
 
 def _layout(
@@ -206,6 +206,30 @@ def _memory(
         block=setup.block,
         reserved=setup.max_cache_len,
     )
+
+
+class _Decode:
+    """Decode steps, each context traced once: (phase, Report, StepCounts); ``progress`` is
+    told before each trace (the prefill was trace 1 of ``total``)."""
+
+    def __init__(self, model: Any, setup: Any, template: Any, pricing: Any, kv_format: Any,
+                 progress: Any, total: int, kw: dict[str, Any]) -> None:  # fmt: skip
+        self.model, self.setup, self.template, self.kw = model, setup, template, kw
+        self.pricing, self.kv_format = pricing, kv_format
+        self.progress, self.total = progress, total
+        self.traced: dict[int, Any] = {}
+
+    def __call__(self, c: int) -> Any:
+        if c not in self.traced:
+            if self.progress:
+                done = 1 + len(self.traced)
+                self.progress(f"tracing a decode step at context {c}", done, self.total)
+            d = _phase(self.model, self.setup, tokens=1, context=c, template=self.template,
+                       **self.kw)  # fmt: skip
+            report = build(d.trace, pricing=self.pricing)
+            counts = StepCounts.of(report, *kv_bytes(d.trace.events, _counted, self.kv_format))
+            self.traced[c] = (d, report, counts)
+        return self.traced[c]
 
 
 def _counted(ev: Any) -> bool:

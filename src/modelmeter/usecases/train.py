@@ -115,11 +115,12 @@ def train_devices(model: Any, inputs: Any = None, *, counts: Any = DEVICE_COUNTS
 
 @collector_paused()
 def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = None,
-                      counts: Any = DEVICE_COUNTS,
+                      counts: Any = DEVICE_COUNTS, progress: Any = None,
                       **options: Any) -> tuple[TrainingResult, DeviceSweep]:  # fmt: skip
     """``train(model, inputs, devices=devices, **options)`` (default: one tensor x pipeline
     replica's devices, times the shard group's replicas) and ``train_devices`` from the same
-    single trace."""
+    single trace; ``progress(stage, done, total)`` is told of the trace, then of each device
+    count (n/N)."""
     if "max_batch" in options:
         raise InputError("the sweep over devices and the largest batch are one at a time")
     counts = tuple(counts)
@@ -151,10 +152,12 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
     check_plan(devices, plan.split[0], plan.split[1], plan.accumulate,
                sequence_parallel=sp, virtual=v, schedule=sched)  # fmt: skip
     check_shard_group(plan.hybrid[0], devices // per_replica, plan.zero)
+    if progress:
+        progress("tracing the training step", 0, None)
     base = _step(model, request, label, replace(plan, devices=1, zero=0, hardware=None))
     dp = _device_plan(plan)
     return (apply_plan(base, devices, dp, plan.hardware),
-            sweep_devices(base, dp, plan.hardware, counts))  # fmt: skip
+            sweep_devices(base, dp, plan.hardware, counts, progress))  # fmt: skip
 
 
 def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumulate: int,

@@ -117,6 +117,18 @@ def trace_step(
 
 
 @holds_model  # the run swaps the module's tensors: one thread at a time per module
+def _tracers(model: torch.nn.Module, weights: set[int], static: set[int],
+             convention: str) -> tuple[ScopeTracker, _StepTracer, _BornLifetimes]:  # fmt: skip
+    """The step's scope tracker, op tracer (with its timeline and tensor-parallel regions)
+    and lifetimes (``static``: storages never freed: weights, masters, optimizer states)."""
+    scopes = ScopeTracker({id(m): n for n, m in model.named_modules()}, backward=True)
+    tracer = _StepTracer(scopes, weights, Lifetimes(set()), convention)
+    lifetimes = _BornLifetimes(static, lambda: len(tracer.events))
+    tracer.lifetimes, tracer.timeline = lifetimes, []
+    tracer.regions = RegionTracker(weights)
+    return scopes, tracer, lifetimes
+
+
 def _run_step(
     model: torch.nn.Module,
     specs: InputSpecs,
@@ -131,12 +143,7 @@ def _run_step(
     opt, notes = build_optimizer(setup, masters)
     states, host, state_sids = state_bytes(opt)
     weights = {p.sid for p in infos} | {storage_id(m) for m in masters}
-    names = {id(m): n for n, m in model.named_modules()}
-    scopes = ScopeTracker(names, backward=True)
-    tracer = _StepTracer(scopes, weights, Lifetimes(set()), convention)
-    lifetimes = _BornLifetimes(weights | state_sids, lambda: len(tracer.events))
-    tracer.lifetimes, tracer.timeline = lifetimes, []
-    tracer.regions = RegionTracker(weights)
+    scopes, tracer, lifetimes = _tracers(model, weights, weights | state_sids, convention)
     args, kwargs = specs.materialize("cpu", False, cast)
     for t in _tensors((args, kwargs)):
         lifetimes.track(t, storage_id(t), output=False)
