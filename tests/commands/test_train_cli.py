@@ -258,3 +258,19 @@ def test_bad_parallel_schedules(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     code, _, err = run(capsys, "train", "g.py:gpt", "-i", "2x16:int64", *extra)
     assert code == 2
     assert message in one_error(err)
+
+
+def test_tensor_degree_not_dividing_the_key_value_heads_is_one_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:  # fmt: skip
+    # Llama-style grouped-query attention, 4 query heads sharing 2 key/value heads: --tp 4
+    # divides the query heads (4 / 4 = 1) but not the key/value heads (2 / 4): exit 2
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32,
+           "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "num_hidden_layers": 1, "vocab_size": 64, "bos_token_id": 0, "eos_token_id": 0}  # fmt: skip
+    path = tmp_path / "gqa.json"
+    path.write_text(json.dumps(cfg), encoding="utf-8")
+    code, _, err = run(capsys, "train", f"hf:{path}", "--seq", "8", "--devices", "4",
+                       "--tp", "4")  # fmt: skip
+    assert code == 2
+    assert "tensor parallel degree 4 does not divide the model's 2 key/value heads" in one_error(
+        err)  # fmt: skip

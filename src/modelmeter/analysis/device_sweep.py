@@ -43,6 +43,7 @@ class DevicePlan:
     sequence_parallel: bool = False
     virtual: int = 1  # virtual stages per pipeline device (interleaved 1F1B)
     schedule: str = "1f1b"
+    kv_heads: int | None = None  # the model's key/value heads (grouped-query attention)
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
@@ -68,7 +69,7 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
     cats, extra, par, data = result.categories, [], None, devices
     if tensor > 1 or pipeline > 1:
         element = max(1, round(cats["weights"] / max(result.params[0], 1)))
-        lay = layout(result.report, plan.heads, element)
+        lay = layout(result.report, plan.heads, element, plan.kv_heads)
         par = check_plan(devices, tensor, pipeline, result.accumulate, lay,
                          sequence_parallel=plan.sequence_parallel, virtual=plan.virtual,
                          schedule=plan.schedule)  # fmt: skip

@@ -55,11 +55,12 @@ class Layout:
     layer_params: int
     boundary_bytes: int
     heads: int | None
+    kv_heads: int | None = None  # key/value heads (grouped-query attention), None: as heads
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "split_params": self.split, "layers": self.layers,
                 "layer_params": self.layer_params, "boundary_bytes": self.boundary_bytes,
-                "heads": self.heads}  # fmt: skip
+                "heads": self.heads, "kv_heads": self.kv_heads}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,48 @@ def heads_of(model: Any) -> int | None:
     return None
 
 
-def layout(report: Report, heads: int | None, element_bytes: int) -> Layout:
+_KV_CONFIG = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "n_head_kv")
+_KV_MODULE = ("num_key_value_heads", "num_kv_heads", "n_kv_heads")
+
+
+def kv_heads_of(model: Any) -> int | None:
+    """The key/value heads of grouped-query or multi-query attention: a transformers config's
+    ``num_key_value_heads`` (``num_kv_heads``, ...; ``multi_query``: 1), else the first
+    module's; None where the model names none (every head has its own keys and values)."""
+    config = getattr(model, "config", None)
+    if getattr(config, "multi_query", None) is True and not getattr(
+            config, "new_decoder_architecture", False):  # GPT-BigCode, Falcon-7B: one  # fmt: skip
+        return 1
+    for name in _KV_CONFIG:
+        kv = getattr(config, name, None)
+        if isinstance(kv, int) and not isinstance(kv, bool) and kv > 0:
+            return kv
+    for m in getattr(model, "modules", lambda: [])():
+        for name in _KV_MODULE:
+            kv = getattr(m, name, None)
+            if isinstance(kv, int) and not isinstance(kv, bool) and kv > 0:
+                return kv
+    return None
+
+
+def check_heads(tensor: int, heads: int | None, kv_heads: int | None = None) -> None:
+    """An InputError unless the tensor parallel degree divides the attention heads and the
+    key/value heads: Megatron-Core gives each device whole query groups (its
+    ``num_query_groups_per_partition`` is ``divide(num_query_groups, t)``, which asserts) and
+    does not replicate key/value heads in training."""
+    if tensor < 2:
+        return
+    if heads is not None and heads % tensor:
+        raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
+                         f"{heads} attention heads")  # fmt: skip
+    if kv_heads is not None and kv_heads % tensor:
+        raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
+                         f"{kv_heads} key/value heads (grouped-query attention: each device "
+                         f"needs whole key/value heads; use a degree that divides {kv_heads})")  # fmt: skip
+
+
+def layout(report: Report, heads: int | None, element_bytes: int,
+           kv_heads: int | None = None) -> Layout:  # fmt: skip
     """The model's layout from the report's module tree (``element_bytes``: the activations'
     dtype size)."""
     total = report.root.total_params().params
@@ -121,7 +163,7 @@ def layout(report: Report, heads: int | None, element_bytes: int) -> Layout:
     layer_params = layers[0].total_params().params if layers else 0
     shape = layers[0].output_shapes[0] if layers and layers[0].output_shapes else []
     boundary = prod(shape) * element_bytes if shape else 0
-    return Layout(total, split, len(layers), layer_params, boundary, heads)
+    return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads)
 
 
 def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
@@ -140,9 +182,7 @@ def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
         raise InputError(f"{devices} devices do not split into tensor {tensor} x pipeline "
                          f"{pipeline} = {tensor * pipeline} per replica")  # fmt: skip
     if lay is not None:
-        if tensor > 1 and lay.heads is not None and lay.heads % tensor:
-            raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
-                             f"{lay.heads} attention heads")  # fmt: skip
+        check_heads(tensor, lay.heads, lay.kv_heads)
         if pipeline > 1 and lay.layers == 0:
             raise InputError("pipeline parallelism needs repeated layers (the children of an "
                              "nn.ModuleList); this model has none")  # fmt: skip
@@ -223,5 +263,6 @@ def split_collectives(lay: Layout, plan: ParallelPlan) -> list[tuple[str, str, s
     return out
 
 
-__all__ = ["SPLIT_TYPES", "Layout", "ParallelPlan", "check_plan", "device_categories",
-           "device_fraction", "heads_of", "layout", "split_collectives"]  # fmt: skip
+__all__ = ["SPLIT_TYPES", "Layout", "ParallelPlan", "check_heads", "check_plan",
+           "device_categories", "device_fraction", "heads_of", "kv_heads_of", "layout",
+           "split_collectives"]  # fmt: skip

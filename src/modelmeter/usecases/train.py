@@ -17,7 +17,7 @@ from modelmeter.analysis.device_sweep import (
     apply_plan,
     sweep_devices,
 )
-from modelmeter.analysis.parallel import check_plan, heads_of
+from modelmeter.analysis.parallel import check_heads, check_plan, heads_of, kv_heads_of
 from modelmeter.analysis.sharding import check_shard_group, zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
@@ -184,12 +184,10 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
     zero_states({k: 0 for k in _STATES}, devices, zero)
     ring = _ring(hardware, devices, gpus_per_node, overlap, intra, inter)
     model, request, label = _prepare(model, inputs, batch)
-    heads = heads_of(model)
-    if tensor > 1 and heads is not None and heads % tensor:
-        raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
-                         f"{heads} attention heads")  # fmt: skip
+    heads, kv_heads = heads_of(model), kv_heads_of(model)
+    check_heads(tensor, heads, kv_heads)
     plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
-                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads),
+                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads, kv_heads),
                  _hybrid(hardware, devices, gpus_per_node, intra, inter, tensor * pipeline,
                          hybrid), (bool(sp), virtual, schedule))  # fmt: skip
     return model, request, label, plan
@@ -204,7 +202,8 @@ class _Plan:
     zero: int
     hardware: HardwareSpec | None
     cluster: tuple[int, str, Any] = (8, "none", None)  # GPUs per node, overlap, links(n)
-    split: tuple[int, int, int | None] = (1, 1, None)  # tensor, pipeline, attention heads
+    split: tuple[int, int, int | None, int | None] = (1, 1, None, None)  # tensor, pipeline,
+    # attention heads, key/value heads
     hybrid: tuple[int | None, Any] = (None, None)  # shard group (replicas), Fabric or None
     stages: tuple[bool, int, str] = (False, 1, "1f1b")  # sequence parallel, virtual, schedule
 
@@ -286,12 +285,12 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
 
 
 def _device_plan(plan: _Plan) -> DevicePlan:
-    (tensor, pipeline, heads), (per_node, overlap, links) = plan.split, plan.cluster
+    (tensor, pipeline, heads, kv_heads), (per_node, overlap, links) = plan.split, plan.cluster
     group, fab = plan.hybrid
     sp, virtual, schedule = plan.stages
     return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links, fabric=fab,
                       shard_group=group, sequence_parallel=sp, virtual=virtual,
-                      schedule=schedule)  # fmt: skip
+                      schedule=schedule, kv_heads=kv_heads)  # fmt: skip
 
 
 def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
