@@ -83,7 +83,8 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
         if par is not None and lay.params and tensor > 1:
             split = Fraction(lay.split, lay.params)
             share = split / tensor + 1 - split
-        gathered = gathered_weights(result.report, result.categories, share)
+        gathered = gathered_weights(result.report, result.categories, share, pipeline,
+                                    plan.virtual if par is not None else 1)  # fmt: skip
     result = with_device_memory(replace(result, sharded=z, parallel=par), facts, gathered)
     if devices > 1:
         fab = plan.fabric
