@@ -274,3 +274,25 @@ def test_tensor_degree_not_dividing_the_key_value_heads_is_one_line(
     assert code == 2
     assert "tensor parallel degree 4 does not divide the model's 2 key/value heads" in one_error(
         err)  # fmt: skip
+
+
+def test_a_node_s_shard_group_shrinks_to_fewer_devices(capsys: pytest.CaptureFixture[str],
+                                                       model: str) -> None:  # fmt: skip
+    # 4 devices, nodes of 8: the node's group (8 replicas) shrinks to the 4 replicas, one
+    # group: ZeRO-3 over all 4, as without --shard-group: fp32 AdamW, 12,448 parameters:
+    # weights 49,792 / 4 = 12,448 B, gradients the same, m + v 99,584 / 4 = 24,896 B
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "3",
+                       "--shard-group", "node", "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert d["memory"]["per_device"] == {"devices": 4, "zero_stage": 3, "weights": 12_448,
+                                         "buffers": 0, "gradients": 12_448, "optimizer": 24_896,
+                                         "total": 49_792, "shard_group": None}  # fmt: skip
+    assert any("shard group 'node' (the 8 replicas a node of 8 GPUs holds)" in n and "shrunk to the 4 data-parallel "
+               "replicas of 4 devices" in n for n in d["notes"])  # fmt: skip
+    # a node of 8 over 2 x 8 = 16 devices stays a group of 8 (no note)
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+                       "--shard-group", "node", "-f", "json")  # fmt: skip
+    d = json.loads(out)
+    assert d["memory"]["per_device"]["shard_group"] == 8
+    assert not any("shrunk" in n for n in d["notes"])

@@ -17,7 +17,7 @@ from modelmeter.analysis.communication import step_communication
 from modelmeter.analysis.device_memory import trace_facts, with_device_memory
 from modelmeter.analysis.device_peak import NONE, gathered_weights
 from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
-from modelmeter.analysis.sharding import zero_states
+from modelmeter.analysis.sharding import group_at, zero_states
 from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
 from modelmeter.errors import InputError
 from modelmeter.hardware.spec import HardwareSpec
@@ -44,6 +44,7 @@ class DevicePlan:
     virtual: int = 1  # virtual stages per pipeline device (interleaved 1F1B)
     schedule: str = "1f1b"
     kv_heads: int | None = None  # the model's key/value heads (grouped-query attention)
+    node_group: bool = False  # the shard group is a node's: it shrinks to fewer replicas
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
@@ -76,7 +77,15 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
         cats, data = device_categories(cats, lay, par), par.data
         extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
                  for c in split_collectives(lay, par)]  # fmt: skip
-    z = zero_states(cats, data, plan.zero, plan.shard_group)
+    group = group_at(plan.shard_group, data, plan.node_group)
+    if group != plan.shard_group:
+        result = replace(result, notes=[*result.notes, (
+            f"shard group 'node' (the {plan.shard_group} replicas a node of "
+            f"{plan.gpus_per_node} GPUs holds) shrunk to the {data} data-parallel "
+            f"replica{'s' if data > 1 else ''} of "
+            f"{devices} device{'s' if devices > 1 else ''}: one group, ZeRO-{plan.zero} over "
+            "all of them")])  # fmt: skip
+    z = zero_states(cats, data, plan.zero, group)
     gathered = NONE
     if plan.zero == 3 and (z.group or data) > 1:
         share = Fraction(1)
@@ -179,7 +188,8 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
     ``progress(stage, done, total)`` is told before each count."""
     per_replica, group = plan.tensor * plan.pipeline, plan.shard_group or 1
     kept = [n for n in counts if n >= 1 and n % per_replica == 0
-            and (n // per_replica) % group == 0]  # fmt: skip
+            and ((n // per_replica) % group == 0
+                 or (plan.node_group and n // per_replica < group))]  # fmt: skip
     if not kept:
         raise InputError(f"no device count in the sweep splits into tensor {plan.tensor} x "
                          f"pipeline {plan.pipeline} = {per_replica} per replica"

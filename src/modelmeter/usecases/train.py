@@ -18,7 +18,7 @@ from modelmeter.analysis.device_sweep import (
     sweep_devices,
 )
 from modelmeter.analysis.parallel import check_heads, check_plan, heads_of, kv_heads_of
-from modelmeter.analysis.sharding import check_shard_group, zero_states
+from modelmeter.analysis.sharding import check_shard_group, group_at, zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
     accumulation_cost,
@@ -98,7 +98,8 @@ def train(
         accumulate, convention, hardware, (devices, zero, tensor, pipeline, micro_batches),
         (gpus_per_node, overlap, intra, inter), (shard_group, collective, nics_per_node),
         (sequence_parallel, virtual_stages, schedule))  # fmt: skip
-    check_shard_group(plan.hybrid[0], devices // (tensor * pipeline), zero)
+    replicas = devices // (tensor * pipeline)
+    check_shard_group(group_at(plan.hybrid[0], replicas, plan.hybrid[2]), replicas, zero)
     if max_batch:
         return _largest(model, request, label, plan)
     return _step(model, request, label, plan)
@@ -151,7 +152,8 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
     sp, v, sched = plan.stages
     check_plan(devices, plan.split[0], plan.split[1], plan.accumulate,
                sequence_parallel=sp, virtual=v, schedule=sched)  # fmt: skip
-    check_shard_group(plan.hybrid[0], devices // per_replica, plan.zero)
+    replicas = devices // per_replica
+    check_shard_group(group_at(plan.hybrid[0], replicas, plan.hybrid[2]), replicas, plan.zero)
     if progress:
         progress("tracing the training step", 0, None)
     base = _step(model, request, label, replace(plan, devices=1, zero=0, hardware=None))
@@ -204,16 +206,20 @@ class _Plan:
     cluster: tuple[int, str, Any] = (8, "none", None)  # GPUs per node, overlap, links(n)
     split: tuple[int, int, int | None, int | None] = (1, 1, None, None)  # tensor, pipeline,
     # attention heads, key/value heads
-    hybrid: tuple[int | None, Any] = (None, None)  # shard group (replicas), Fabric or None
+    hybrid: tuple[int | None, Any, bool] = (None, None, False)  # shard group (replicas),
+    # Fabric or None, the group is a node's
     stages: tuple[bool, int, str] = (False, 1, "1f1b")  # sequence parallel, virtual, schedule
 
 
 def _hybrid(spec: HardwareSpec | None, devices: int, gpus_per_node: int, intra: str | None,
-            inter: str | None, per_replica: int, options: tuple[Any, ...]) -> tuple[Any, Any]:  # fmt: skip
-    """The shard group in data-parallel replicas ("node": one node's) and the fabric the
-    collectives run on (None where ``_ring`` has no link either)."""
+            inter: str | None, per_replica: int,
+            options: tuple[Any, ...]) -> tuple[Any, Any, bool]:  # fmt: skip
+    """The shard group in data-parallel replicas ("node": one node's), the fabric the
+    collectives run on (None where ``_ring`` has no link either) and whether the group is a
+    node's (it then shrinks to fewer replicas: ``sharding.group_at``)."""
     group, algorithm, nics = options
-    if group == "node":
+    node = group == "node"
+    if node:
         group = max(1, gpus_per_node // per_replica)
     elif isinstance(group, str):
         raise InputError(f"the shard group is a whole number or 'node' (got {group!r})")
@@ -221,8 +227,8 @@ def _hybrid(spec: HardwareSpec | None, devices: int, gpus_per_node: int, intra: 
     intra = intra or (spec.intra_link if spec is not None else None)
     inter = inter or (spec.inter_link if spec is not None else None)
     if devices < 2 or intra is None:
-        return group, (None if devices < 2 else fab)
-    return group, fabric(intra, inter, gpus_per_node, algorithm, nics)
+        return group, (None if devices < 2 else fab), node
+    return group, fabric(intra, inter, gpus_per_node, algorithm, nics), node
 
 
 def _ring(spec: HardwareSpec | None, devices: int, gpus_per_node: int, overlap: str,
@@ -286,11 +292,11 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
 
 def _device_plan(plan: _Plan) -> DevicePlan:
     (tensor, pipeline, heads, kv_heads), (per_node, overlap, links) = plan.split, plan.cluster
-    group, fab = plan.hybrid
+    group, fab, node = plan.hybrid
     sp, virtual, schedule = plan.stages
     return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links, fabric=fab,
                       shard_group=group, sequence_parallel=sp, virtual=virtual,
-                      schedule=schedule, kv_heads=kv_heads)  # fmt: skip
+                      schedule=schedule, kv_heads=kv_heads, node_group=node)  # fmt: skip
 
 
 def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
