@@ -173,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
 
             result, sweep = train_and_devices(args.model, request, progress=progress, **kw)
         else:
-            result = train(args.model, request, max_batch=args.max_batch, **kw)
+            result = train(args.model, request, max_batch=args.max_batch, progress=progress,
+                           **kw)  # --max-batch: each trace of its search n/N
     emit(render_training(result, args.format), out)
     if args.plot:
         from modelmeter.render.device_plot import save_device_plot

@@ -32,8 +32,8 @@ from modelmeter.host import collector_paused
 from modelmeter.inputs import InputRequest
 from modelmeter.registry import CONVENTIONS
 from modelmeter.report import Report
+from modelmeter.usecases.train_batch import largest_batch
 
-MAX_BATCH = 1 << 20  # the search for the largest batch stops there
 _STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
 
 
@@ -68,6 +68,7 @@ def train(
     sequence_parallel: bool = False,
     virtual_stages: int = 1,
     schedule: str = "1f1b",
+    progress: Any = None,
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -91,7 +92,8 @@ def train(
     nodes and it is faster), "ring" or "hierarchical" (``analysis/collectives.py``) with
     ``nics_per_node`` NICs per node (0: one per GPU). The result's ``device_activations`` and
     ``device_peak`` are one device's (``analysis/activation_split.py``,
-    ``analysis/device_peak.py``)."""
+    ``analysis/device_peak.py``). ``progress(stage, done, total)``: told of each step the
+    largest-batch search traces (n of the N it knows it needs)."""
     model, request, label, plan = _setup(
         model, inputs, batch, StepSetup(optimizer, variant, precision, lr=lr,
                                         weight_decay=weight_decay, checkpointing=checkpointing),
@@ -101,7 +103,7 @@ def train(
     replicas = devices // (tensor * pipeline)
     check_shard_group(group_at(plan.hybrid[0], replicas, plan.hybrid[2]), replicas, zero)
     if max_batch:
-        return _largest(model, request, label, plan)
+        return _largest(model, request, label, plan, progress)
     return _step(model, request, label, plan)
 
 
@@ -299,52 +301,16 @@ def _device_plan(plan: _Plan) -> DevicePlan:
                       schedule=schedule, kv_heads=kv_heads, node_group=node)  # fmt: skip
 
 
-def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
-    """The result at the largest micro-batch whose peak fits the chip's capacity (``max_batch``
-    set; 0 with the result at batch 1 when not even that fits). The peak is traced at batch 1
-    and 2, extrapolated linearly, and the guess traced with its neighbour; where the peak is
-    not linear in the batch, a bisection between known points settles it."""
+def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan,
+             progress: Any = None) -> TrainingResult:  # fmt: skip
+    """The result at the largest micro-batch whose peak fits the chip's capacity
+    (``train_batch.largest_batch``; ``max_batch`` set)."""
     spec = plan.hardware
     if spec is None or spec.capacity is None:
         raise InputError("the largest batch that fits needs a chip with a memory capacity "
                          "(--hardware NAME)")  # fmt: skip
-    cap = spec.capacity
-    seen: dict[int, TrainingResult] = {}
-
-    def at(b: int) -> TrainingResult:
-        if b not in seen:
-            seen[b] = _step(model, request.with_batch(b), label, plan)
-        return seen[b]
-
-    def fits(b: int) -> bool:
-        return at(b).peak_bytes <= cap
-
-    if not fits(1):
-        return replace(at(1), max_batch=0)
-    lo, hi = 1, None  # lo fits; hi (when known) does not
-    slope = at(2).peak_bytes - at(1).peak_bytes if fits(2) else 0
-    if not fits(2):
-        hi = 2
-    elif slope <= 0:
-        hi = None
-    else:
-        lo = 2
-        guess = min(max(2, 1 + int((cap - at(1).peak_bytes) // slope)), MAX_BATCH)
-        lo, hi = (guess, None) if fits(guess) else (lo, guess)
-        if hi is None and (guess >= MAX_BATCH or not fits(guess + 1)):
-            hi = guess + 1
-    while hi is None:  # grow until one does not fit
-        lo, hi = (lo * 2, None) if fits(lo * 2) else (lo, lo * 2)
-        if lo >= MAX_BATCH:
-            hi = lo + 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    best = at(lo)
-    if lo >= MAX_BATCH:
-        best = replace(best, notes=[*best.notes, f"the search for the largest batch stops at "
-                                    f"{MAX_BATCH:,}: a larger one may fit too"])  # fmt: skip
-    return replace(best, max_batch=lo)
+    return largest_batch(lambda b: _step(model, request.with_batch(b), label, plan),
+                         spec.capacity, progress)  # fmt: skip
 
 
 def _sizes(report: Report) -> tuple[int | None, int | None]:
