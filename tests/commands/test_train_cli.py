@@ -43,8 +43,21 @@ def test_zero_stages_over_devices(capsys: pytest.CaptureFixture[str], model: str
     assert per_device == {"devices": 4, "zero_stage": 2, "weights": 49_792, "buffers": 0,
                           "gradients": 12_448, "optimizer": 24_896, "total": 87_136,
                           "shard_group": None}  # fmt: skip
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2")
-    assert "per device, 4 devices, ZeRO-2: model states 87.14 KB" in out
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2",
+                       "--hardware", "h100-sxm")  # fmt: skip
+    # the table leads with one device of the plan (its states: 49.79 + 12.45 + 24.90 KB),
+    # against the chip; then the trace, one device holding everything (model states 49,792 x
+    # 2 + 99,584 = 199,168 B), with no second capacity row
+    lines = out.splitlines()
+    first = lines.index("one device of the plan: 4 devices, ZeRO-2")
+    assert lines[first + 1].split() == ["model", "states", "per", "device", "87.14", "KB",
+                                        "weights", "49.79", "KB,", "gradients", "12.45", "KB,",
+                                        "optimizer", "24.90", "KB"]  # fmt: skip
+    trace = lines.index("one device holding everything (the trace):")
+    assert first < trace and lines[trace + 1].startswith("memory")
+    assert any(x.startswith("model states   ") and "199.17 KB" in x for x in lines[trace:])
+    capacity = [i for i, x in enumerate(lines) if x.startswith("capacity (h100-sxm)")]
+    assert len(capacity) == 1 and first < capacity[0] < trace
 
 
 @pytest.mark.parametrize(
