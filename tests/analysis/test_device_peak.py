@@ -132,7 +132,7 @@ def test_the_table_shows_the_device_peak_against_the_chip() -> None:
            "buffers and optimizer 9.73 KB + gradients 4.35 KB + gathered weights 12.29 KB + " \
            "activations and temporaries 1.92 KB\ncapacity (h100-sxm)      80.00 GB  fits" in text  # fmt: skip
     assert "gathered weights         12.29 KB  ZeRO-3: two units' full weights at once" in text
-    assert "forward 8.19 KB, backward 12.29 KB (layers.0, layers.1)" in text
+    assert "forward 8.19 KB, backward 12.29 KB; units layers.0, layers.1" in text
     assert text.count("peak per device") == 1
     assert r.to_dict()["memory"]["per_device_peak"]["fits"] is True
 
