@@ -82,6 +82,9 @@ def test_a_pipeline_stage_gathers_its_own_units() -> None:
     # the device's peak under ZeRO-3 x pipeline 2 carries the stage's gathered weights
     r = train(Uneven(), (4, 8), optimizer="sgd", devices=4, pipeline=2, micro_batches=2,
               zero=3)  # fmt: skip
+    # its model states are that stage's too: 128 + 256 + 96 = 480 of the 832 parameters
+    # (stage 1: 352), fp32 480 x 4 = 1,920 B of weights, ZeRO-3 over the 2 replicas: 960 B
+    assert (r.sharded.weights, r.sharded.gradients, r.sharded.optimizer) == (960, 960, 960)
     p = r.device_peak
     assert (p.phase, p.gathered, p.gathered_units.units) == ("backward", 2560, (
         "layers.0", "(outside the layers)"))  # fmt: skip

@@ -32,7 +32,7 @@ from fractions import Fraction
 from math import ceil, prod
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.analysis.activation_split import SCHEDULES
+from modelmeter.analysis.activation_split import SCHEDULES, chunk_layers
 from modelmeter.errors import InputError
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class Layout:
     boundary_bytes: int
     heads: int | None
     kv_heads: int | None = None  # key/value heads (grouped-query attention), None: as heads
+    layer_sizes: tuple[int, ...] = ()  # each layer's parameters, in model order
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "split_params": self.split, "layers": self.layers,
@@ -163,7 +164,8 @@ def layout(report: Report, heads: int | None, element_bytes: int,
     layer_params = layers[0].total_params().params if layers else 0
     shape = layers[0].output_shapes[0] if layers and layers[0].output_shapes else []
     boundary = prod(shape) * element_bytes if shape else 0
-    return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads)
+    sizes = tuple(x.total_params().params for x in layers)
+    return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads, sizes)
 
 
 def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
@@ -216,12 +218,22 @@ def _check_schedule(tensor: int, pipeline: int, micro_batches: int, sequence_par
 
 def device_fraction(lay: Layout, plan: ParallelPlan) -> Fraction:
     """The share of the model's parameters one device holds: the worst pipeline stage (the
-    rest of the model and ceil(L/p) layers), its split modules' parameters / t."""
+    rest of the model with stage 0, which has ceil(L/p) layers; each stage's own layers, cut
+    in p·v chunks as ``activation_split.chunk_layers`` cuts them, chunk c on stage c mod p),
+    its split modules' parameters / t."""
     p, t = plan.pipeline, plan.tensor
     if not lay.params:
         return Fraction(1)
     stage = Fraction(1)
-    if p > 1:
+    if p > 1 and lay.layer_sizes:
+        held = [0] * p
+        held[0] = lay.params - sum(lay.layer_sizes)
+        i = 0
+        for c, n in enumerate(chunk_layers(len(lay.layer_sizes), p, plan.virtual)):
+            held[c % p] += sum(lay.layer_sizes[i:i + n])
+            i += n
+        stage = Fraction(max(held), lay.params)
+    elif p > 1:
         rest = lay.params - lay.layers * lay.layer_params
         stage = Fraction(rest + -(-lay.layers // p) * lay.layer_params, lay.params)
     split = Fraction(lay.split, lay.params)
