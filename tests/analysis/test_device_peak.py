@@ -44,6 +44,52 @@ def test_gathered_weights_are_two_units_and_a_gradient() -> None:
     assert (g.forward, g.backward) == (4096, 6144)
 
 
+class Uneven(nn.Module):
+    """inp 8 -> 8 (64 parameters), layers 8 -> 32 (256), 32 -> 3 (96), 3 -> 32 (96), 32 -> 8
+    (256) in an nn.ModuleList, head 8 -> 8 (64): the rest of the model 128 parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(8, 8, bias=False)
+        dims = [(8, 32), (32, 3), (3, 32), (32, 8)]
+        self.layers = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in dims)
+        self.head = nn.Linear(8, 8, bias=False)
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        x = self.inp(x)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+def test_a_pipeline_stage_gathers_its_own_units() -> None:
+    # fp32 SGD; the whole model's two largest units are layers.0 and layers.3 (256 each):
+    # forward 2 x 256 x 4 B = 2,048, backward + one 1,024-byte gradient = 3,072
+    r = train(Uneven(), (4, 8), optimizer="sgd")
+    g = gathered_weights(r.report, r.categories)
+    assert (g.units, g.forward, g.backward) == (("layers.0", "layers.3"), 2048, 3072)
+    # 2 stages: stage 0 holds the rest (128) and layers.0 (256), layers.1 (96); stage 1
+    # layers.2 (96) and layers.3 (256). Stage 0's two largest: 256 + 128 = 384 parameters,
+    # 1,536 B forward, + layers.0's 1,024-byte gradient = 2,560 B backward; stage 1's:
+    # 352 parameters, 1,408 and 2,432: the worst stage is stage 0
+    g = gathered_weights(r.report, r.categories, pipeline=2)
+    assert (g.units, g.forward, g.backward) == (("layers.0", "(outside the layers)"), 1536,
+                                                2560)  # fmt: skip
+    # interleaved, 2 virtual stages: chunks of one layer, stage 0 runs layers.0 and layers.2
+    # (and the rest): 256 + 128 again; stage 1 layers.1 and layers.3: 96 + 256
+    g = gathered_weights(r.report, r.categories, pipeline=2, virtual=2)
+    assert (g.forward, g.backward) == (1536, 2560)
+    # the device's peak under ZeRO-3 x pipeline 2 carries the stage's gathered weights
+    r = train(Uneven(), (4, 8), optimizer="sgd", devices=4, pipeline=2, micro_batches=2,
+              zero=3)  # fmt: skip
+    # its model states are that stage's too: 128 + 256 + 96 = 480 of the 832 parameters
+    # (stage 1: 352), fp32 480 x 4 = 1,920 B of weights, ZeRO-3 over the 2 replicas: 960 B
+    assert (r.sharded.weights, r.sharded.gradients, r.sharded.optimizer) == (960, 960, 960)
+    p = r.device_peak
+    assert (p.phase, p.gathered, p.gathered_units.units) == ("backward", 2560, (
+        "layers.0", "(outside the layers)"))  # fmt: skip
+
+
 def test_zero_3_device_peak_by_hand() -> None:
     # SGD (momentum) fp32 over 4 devices, ZeRO-3: weights, gradients and momentum 19,456 B
     # each, a quarter each per device: 4,864; static (weights + momentum) 9,728
@@ -89,7 +135,7 @@ def test_the_table_shows_the_device_peak_against_the_chip() -> None:
            "buffers and optimizer 9.73 KB + gradients 4.35 KB + gathered weights 12.29 KB + " \
            "activations and temporaries 1.92 KB\ncapacity (h100-sxm)      80.00 GB  fits" in text  # fmt: skip
     assert "gathered weights         12.29 KB  ZeRO-3: two units' full weights at once" in text
-    assert "forward 8.19 KB, backward 12.29 KB (layers.0, layers.1)" in text
+    assert "forward 8.19 KB, backward 12.29 KB; units layers.0, layers.1" in text
     assert text.count("peak per device") == 1
     assert r.to_dict()["memory"]["per_device_peak"]["fits"] is True
 

@@ -131,3 +131,40 @@ def test_bad_schedules() -> None:
         _train(devices=2, pipeline=2, micro_batches=3, virtual_stages=2)
     with pytest.raises(InputError, match="unknown pipeline schedule"):
         _train(devices=2, pipeline=2, schedule="zb")
+
+
+def _llama(tmp_path, heads: int, kv_heads: int) -> str:  # noqa: ANN001
+    import json
+
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
+           "intermediate_size": 128, "num_attention_heads": heads,
+           "num_key_value_heads": kv_heads, "num_hidden_layers": 2, "vocab_size": 100,
+           "bos_token_id": 0, "eos_token_id": 0}  # fmt: skip
+    path = tmp_path / f"llama-{heads}-{kv_heads}.json"
+    path.write_text(json.dumps(cfg))
+    return f"hf:{path}"
+
+
+def test_tensor_parallel_degree_must_divide_the_key_value_heads(tmp_path) -> None:  # noqa: ANN001
+    from modelmeter.analysis.parallel import check_heads, kv_heads_of
+    from modelmeter.models import load
+
+    # grouped-query attention, 8 query heads in 2 groups: t = 2 gives each device 4 query
+    # heads and 1 key/value head (2 / 2); t = 4 would need 2 / 4 = half a key/value head,
+    # which Megatron-Core refuses (divide(num_query_groups, t) asserts): so do we, before
+    # tracing, though 8 % 4 == 0 for the query heads
+    model = _llama(tmp_path, 8, 2)
+    assert kv_heads_of(load(model).model) == 2
+    r = train(model, "1x8", optimizer="sgd", devices=2, tensor=2)
+    assert r.parallel.tensor == 2
+    with pytest.raises(InputError, match="tensor parallel degree 4 does not divide the model's "
+                                         "2 key/value heads"):  # fmt: skip
+        train(model, "1x8", optimizer="sgd", devices=4, tensor=4)
+    # Llama-3 (8 key/value heads of 64 query heads): t = 8 fits, 16 does not (16 divides 64)
+    check_heads(8, 64, 8)
+    with pytest.raises(InputError, match="16 does not divide the model's 8 key/value heads"):
+        check_heads(16, 64, 8)
+    # multi-query attention (GPT-BigCode's multi_query): one key/value head, no t > 1 fits
+    mqa = type("M", (), {"config": type("C", (), {"multi_query": True, "n_head": 8})()})()
+    assert kv_heads_of(mqa) == 1
+    assert kv_heads_of(nn.Linear(2, 2)) is None  # every head its own keys and values

@@ -96,3 +96,58 @@ def test_train_device_sweep_counts_the_device_counts() -> None:
         ("planning 2 device(s)", 1, 3),
         ("planning 4 device(s)", 2, 3),
     ]
+
+
+def test_train_max_batch_counts_its_traces(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from dataclasses import replace
+
+    from torch import nn
+
+    from modelmeter.hardware import load_spec
+    from modelmeter.usecases.train import train
+
+    # Linear(4 -> 3, no bias), SGD: peak(b) = 144 + 40b bytes; a 1,000-byte chip: batch 1
+    # (184) and 2 (224) fit, the slope 40 extrapolates 1 + (1000 - 184) // 40 = 21 (984
+    # fits), its neighbour 22 (1,024) does not: 4 traces, the search knows of 2 (batch 1 and
+    # 2), then of 4 (the guess and its neighbour)
+    chip = replace(load_spec("h100-sxm"), capacity=1000.0)
+    calls, record = _recorder()
+    r = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", hardware=chip,
+              max_batch=True, progress=record)  # fmt: skip
+    assert r.max_batch == 21
+    assert calls == [("tracing micro-batch 1", 0, 2), ("tracing micro-batch 2", 1, 2),
+                     ("tracing micro-batch 21", 2, 4), ("tracing micro-batch 22", 3, 4)]  # fmt: skip
+    # 1,030 bytes: the guess 1 + 846 // 40 = 22 (1,024) fits, 23 (1,064) does not
+    calls.clear()
+    r = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", max_batch=True,
+              hardware=replace(chip, capacity=1030.0), progress=record)  # fmt: skip
+    assert r.max_batch == 22 and [c[0][-2:] for c in calls] == [" 1", " 2", "22", "23"]
+    # 140 bytes: batch 1 (184) does not fit: one trace of the 2 it expected
+    calls.clear()
+    r = train(nn.Linear(4, 3, bias=False), (1, 4), optimizer="sgd", max_batch=True,
+              hardware=replace(chip, capacity=140.0), progress=record)  # fmt: skip
+    assert (r.max_batch, calls) == (0, [("tracing micro-batch 1", 0, 2)])
+    # the command passes its bar's callback to the search
+    import modelmeter.commands.train as command
+    from modelmeter.cli import main
+
+    bars: list[str] = []
+
+    @contextlib.contextmanager
+    def bar(quiet: bool, label: str) -> Iterator[Any]:
+        bars.append(label)
+        yield record
+
+    monkeypatch.setattr(command, "progress_bar", bar)
+    (tmp_path / "m.py").write_text("import torch.nn as nn\ndef f():\n"
+                                   "    return nn.Linear(4, 3, bias=False)\n")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    calls.clear()
+    assert main(["train", "m.py:f", "-i", "1x4", "--optimizer", "sgd", "--hardware", "t4",
+                 "--max-batch", "-f", "json"]) == 0  # fmt: skip
+    # t4's 16 GB: 1 and 2 fit, the guess is capped at 2^20 samples and fits: 3 traces
+    assert bars == ["training step"]
+    assert [c[0] for c in calls] == ["tracing micro-batch 1", "tracing micro-batch 2",
+                                     "tracing micro-batch 1048576"]  # fmt: skip
+    capsys.readouterr()

@@ -43,8 +43,21 @@ def test_zero_stages_over_devices(capsys: pytest.CaptureFixture[str], model: str
     assert per_device == {"devices": 4, "zero_stage": 2, "weights": 49_792, "buffers": 0,
                           "gradients": 12_448, "optimizer": 24_896, "total": 87_136,
                           "shard_group": None}  # fmt: skip
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2")
-    assert "per device, 4 devices, ZeRO-2: model states 87.14 KB" in out
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2",
+                       "--hardware", "h100-sxm")  # fmt: skip
+    # the table leads with one device of the plan (its states: 49.79 + 12.45 + 24.90 KB),
+    # against the chip; then the trace, one device holding everything (model states 49,792 x
+    # 2 + 99,584 = 199,168 B), with no second capacity row
+    lines = out.splitlines()
+    first = lines.index("one device of the plan: 4 devices, ZeRO-2")
+    assert lines[first + 1].split() == ["model", "states", "per", "device", "87.14", "KB",
+                                        "weights", "49.79", "KB,", "gradients", "12.45", "KB,",
+                                        "optimizer", "24.90", "KB"]  # fmt: skip
+    trace = lines.index("one device holding everything (the trace):")
+    assert first < trace and lines[trace + 1].startswith("memory")
+    assert any(x.startswith("model states   ") and "199.17 KB" in x for x in lines[trace:])
+    capacity = [i for i, x in enumerate(lines) if x.startswith("capacity (h100-sxm)")]
+    assert len(capacity) == 1 and first < capacity[0] < trace
 
 
 @pytest.mark.parametrize(
@@ -258,3 +271,41 @@ def test_bad_parallel_schedules(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     code, _, err = run(capsys, "train", "g.py:gpt", "-i", "2x16:int64", *extra)
     assert code == 2
     assert message in one_error(err)
+
+
+def test_tensor_degree_not_dividing_the_key_value_heads_is_one_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:  # fmt: skip
+    # Llama-style grouped-query attention, 4 query heads sharing 2 key/value heads: --tp 4
+    # divides the query heads (4 / 4 = 1) but not the key/value heads (2 / 4): exit 2
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32,
+           "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "num_hidden_layers": 1, "vocab_size": 64, "bos_token_id": 0, "eos_token_id": 0}  # fmt: skip
+    path = tmp_path / "gqa.json"
+    path.write_text(json.dumps(cfg), encoding="utf-8")
+    code, _, err = run(capsys, "train", f"hf:{path}", "--seq", "8", "--devices", "4",
+                       "--tp", "4")  # fmt: skip
+    assert code == 2
+    assert "tensor parallel degree 4 does not divide the model's 2 key/value heads" in one_error(
+        err)  # fmt: skip
+
+
+def test_a_node_s_shard_group_shrinks_to_fewer_devices(capsys: pytest.CaptureFixture[str],
+                                                       model: str) -> None:  # fmt: skip
+    # 4 devices, nodes of 8: the node's group (8 replicas) shrinks to the 4 replicas, one
+    # group: ZeRO-3 over all 4, as without --shard-group: fp32 AdamW, 12,448 parameters:
+    # weights 49,792 / 4 = 12,448 B, gradients the same, m + v 99,584 / 4 = 24,896 B
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "3",
+                       "--shard-group", "node", "-f", "json")  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert d["memory"]["per_device"] == {"devices": 4, "zero_stage": 3, "weights": 12_448,
+                                         "buffers": 0, "gradients": 12_448, "optimizer": 24_896,
+                                         "total": 49_792, "shard_group": None}  # fmt: skip
+    assert any("shard group 'node' (the 8 replicas a node of 8 GPUs holds)" in n and "shrunk to the 4 data-parallel "
+               "replicas of 4 devices" in n for n in d["notes"])  # fmt: skip
+    # a node of 8 over 2 x 8 = 16 devices stays a group of 8 (no note)
+    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+                       "--shard-group", "node", "-f", "json")  # fmt: skip
+    d = json.loads(out)
+    assert d["memory"]["per_device"]["shard_group"] == 8
+    assert not any("shrunk" in n for n in d["notes"])

@@ -30,7 +30,7 @@ def test_plot_written(capsys: pytest.CaptureFixture[str], model: str, tmp_path: 
     assert code == 0, err
     assert path.stat().st_size > 1000 and f"wrote {path}" in err
     # the table is the one at --devices 4: ZeRO-3 weights 49,792 / 4 = 12,448 bytes
-    assert "per device, 4 devices, ZeRO-3" in out and "weights 12.45 KB" in out
+    assert "one device of the plan: 4 devices, ZeRO-3" in out and "weights 12.45 KB" in out
 
 
 def test_plot_errors(capsys: pytest.CaptureFixture[str], model: str, tmp_path: Path) -> None:

@@ -38,6 +38,26 @@ def test_training_table_and_json_gold(result, gold) -> None:  # noqa: ANN001
     assert "model states" in table and "16.00" in table
 
 
+def test_a_plan_leads_with_one_device_then_the_trace(gold) -> None:  # noqa: ANN001
+    r = train(_mlp(), (8, 64), optimizer="adamw", precision="bf16-mixed", accumulate=4,
+              devices=4, zero=3, hardware=load_spec("h100-sxm"))  # fmt: skip
+    table = render_training(r)
+    gold("train_mlp_zero3.txt", table)
+    check_training_table(table)
+    lines = table.splitlines()
+    i = lines.index("one device of the plan: 4 devices, ZeRO-3")
+    j = lines.index("one device holding everything (the trace):")
+    assert i < j and lines[i + 1].startswith("model states per device")
+    # ZeRO-3 over 4, 12,448 parameters: weights 24,896 / 4 = 6,224 B, gradients the same,
+    # master weights and m, v 3 x 49,792 / 4 = 37,344 B: 49,792 B in all
+    z = r.sharded
+    assert (z.weights, z.gradients, z.optimizer, z.total) == (6224, 6224, 37_344, 49_792)
+    assert lines[i + 1].split()[4:] == ["49.79", "KB", "weights", "6.22", "KB,", "gradients",
+                                        "6.22", "KB,", "optimizer", "37.34", "KB"]  # fmt: skip
+    # the chip's capacity once, against the device's peak
+    assert [x.split()[0] for x in lines if x.startswith("capacity (")] == ["capacity"]
+
+
 def test_with_a_chip_the_step_time_adds_up_and_the_verdict_shows() -> None:
     spec = load_spec("h100-sxm")
     r = train(_mlp(), (8, 64), hardware=spec)

@@ -209,6 +209,9 @@ def step_communication(categories: dict[str, int], report: Report, *, devices: i
                          algorithm, group, nics)  # fmt: skip
 
 
+REST_UNITS = ("(outside the layers)", "(the model)")  # the unit that is not a layer
+
+
 def _units(report: Report) -> list[tuple[str, int, int]]:
     """(name, parameters, trainable parameters) of the units a sharded step communicates by:
     each child of an ``nn.ModuleList`` (a transformer's layers, as FSDP's auto-wrap policy
@@ -223,7 +226,7 @@ def _units(report: Report) -> list[tuple[str, int, int]]:
                 inside += p.params
                 trainable_inside += p.trainable
     total = report.root.total_params()
-    rest = ("(outside the layers)" if units else "(the model)", total.params - inside,
+    rest = (REST_UNITS[0] if units else REST_UNITS[1], total.params - inside,
             total.trainable - trainable_inside)  # fmt: skip
     return [rest, *units] if rest[1] else units
 
@@ -257,5 +260,5 @@ def _layers(report: Report, categories: dict[str, int], collectives: list[Collec
     return out
 
 
-__all__ = ["KINDS", "OVERLAPS", "Collective", "Communication", "LayerTraffic", "plan_link",
+__all__ = ["KINDS", "OVERLAPS", "REST_UNITS", "Collective", "Communication", "LayerTraffic", "plan_link",
            "fsdp_units", "ring_sent", "ring_steps", "step_communication"]  # fmt: skip

@@ -34,6 +34,8 @@ units' full weights are alive at once, the one running and the next one prefetch
 forward and in the backward; the backward also holds the full gradient of the unit being
 reduce-scattered. Bounded by the two largest units: forward W1 + W2, backward W1 + W2 + G1
 (W: a unit's weights at the model's dtype, G: its trainable parameters at the gradients').
+Under pipeline parallelism a stage gathers only its own units: the two largest of the worst
+stage's (its layers, and the rest of the model on the stage that holds it).
 Under tensor parallelism a unit's bytes are the device's slice (the split modules'
 parameters / t).
 """
@@ -44,7 +46,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.analysis.communication import fsdp_units
+from modelmeter.analysis.activation_split import chunk_layers
+from modelmeter.analysis.communication import REST_UNITS, fsdp_units
 
 if TYPE_CHECKING:
     from modelmeter.events import StepMemory
@@ -118,25 +121,51 @@ class DevicePeak:
 
 
 def gathered_weights(report: Report, categories: dict[str, int],
-                     tensor_share: Fraction = Fraction(1)) -> Gathered:  # fmt: skip
+                     tensor_share: Fraction = Fraction(1), pipeline: int = 1,
+                     virtual: int = 1) -> Gathered:  # fmt: skip
     """The ZeRO-3 transient of ``report``'s units (module docstring), each unit's bytes its
     share of the categories' weights and gradients (times ``tensor_share`` under tensor
-    parallelism)."""
+    parallelism); over ``pipeline`` stages (``virtual`` chunks each) the worst stage's own
+    units (``stage_units``), as a stage gathers only what it runs."""
     units = fsdp_units(report)
     total = report.root.total_params()
     if not units or not total.params:
         return NONE
     w, g = categories["weights"], categories["gradients"]
-    sized = sorted(((w * p // total.params, g * t // max(total.trainable, 1), name)
-                    for name, p, t in units), key=lambda x: -x[0])  # fmt: skip
-    top = sized[:2]
-    weights = sum(x[0] for x in top)
-    grads = max(x[1] for x in sized)
 
     def part(n: int) -> int:
         return -(-n * tensor_share.numerator // tensor_share.denominator)
 
-    return Gathered(tuple(x[2] for x in top), part(weights), part(weights + grads))
+    best = NONE
+    for stage in stage_units(units, pipeline, virtual):
+        sized = sorted(((w * p // total.params, g * t // max(total.trainable, 1), name)
+                        for name, p, t in stage), key=lambda x: -x[0])  # fmt: skip
+        top = sized[:2]
+        weights = sum(x[0] for x in top)
+        grads = max(x[1] for x in sized)
+        this = Gathered(tuple(x[2] for x in top), part(weights), part(weights + grads))
+        if (this.backward, this.forward) > (best.backward, best.forward):
+            best = this
+    return best
+
+
+def stage_units(units: list[tuple[str, int, int]], pipeline: int = 1,
+                virtual: int = 1) -> list[list[tuple[str, int, int]]]:  # fmt: skip
+    """``fsdp_units`` by pipeline stage: the layers cut in pipeline x virtual chunks in model
+    order (``activation_split.chunk_layers``), chunk c on stage c mod pipeline; the rest of
+    the model (embeddings, head) on stage 0, which also holds ceil(L/p) layers: the stage
+    whose model states ``parallel.device_fraction`` reports."""
+    if pipeline < 2:
+        return [units]
+    rest = [u for u in units if u[0] in REST_UNITS]
+    layers = [u for u in units if u[0] not in REST_UNITS]
+    stages: list[list[tuple[str, int, int]]] = [[] for _ in range(pipeline)]
+    stages[0] += rest
+    i = 0
+    for c, n in enumerate(chunk_layers(len(layers), pipeline, virtual)):
+        stages[c % pipeline] += layers[i:i + n]
+        i += n
+    return [s for s in stages if s]
 
 
 def timeline_rows(report: Report, memory: StepMemory) -> tuple[list[tuple], dict]:
@@ -195,4 +224,4 @@ def _rows(memory: StepMemory, where: dict[int, tuple[str, str, str]]) -> Any:
 
 
 __all__ = ["NONE", "DevicePeak", "DeviceShares", "Gathered", "device_peak", "gathered_weights",
-           "timeline_rows"]
+           "stage_units", "timeline_rows"]

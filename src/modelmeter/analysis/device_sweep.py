@@ -17,7 +17,7 @@ from modelmeter.analysis.communication import step_communication
 from modelmeter.analysis.device_memory import trace_facts, with_device_memory
 from modelmeter.analysis.device_peak import NONE, gathered_weights
 from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
-from modelmeter.analysis.sharding import zero_states
+from modelmeter.analysis.sharding import group_at, zero_states
 from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
 from modelmeter.errors import InputError
 from modelmeter.hardware.spec import HardwareSpec
@@ -43,6 +43,8 @@ class DevicePlan:
     sequence_parallel: bool = False
     virtual: int = 1  # virtual stages per pipeline device (interleaved 1F1B)
     schedule: str = "1f1b"
+    kv_heads: int | None = None  # the model's key/value heads (grouped-query attention)
+    node_group: bool = False  # the shard group is a node's: it shrinks to fewer replicas
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
@@ -68,21 +70,30 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
     cats, extra, par, data = result.categories, [], None, devices
     if tensor > 1 or pipeline > 1:
         element = max(1, round(cats["weights"] / max(result.params[0], 1)))
-        lay = layout(result.report, plan.heads, element)
+        lay = layout(result.report, plan.heads, element, plan.kv_heads)
         par = check_plan(devices, tensor, pipeline, result.accumulate, lay,
                          sequence_parallel=plan.sequence_parallel, virtual=plan.virtual,
                          schedule=plan.schedule)  # fmt: skip
         cats, data = device_categories(cats, lay, par), par.data
         extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
                  for c in split_collectives(lay, par)]  # fmt: skip
-    z = zero_states(cats, data, plan.zero, plan.shard_group)
+    group = group_at(plan.shard_group, data, plan.node_group)
+    if group != plan.shard_group:
+        result = replace(result, notes=[*result.notes, (
+            f"shard group 'node' (the {plan.shard_group} replicas a node of "
+            f"{plan.gpus_per_node} GPUs holds) shrunk to the {data} data-parallel "
+            f"replica{'s' if data > 1 else ''} of "
+            f"{devices} device{'s' if devices > 1 else ''}: one group, ZeRO-{plan.zero} over "
+            "all of them")])  # fmt: skip
+    z = zero_states(cats, data, plan.zero, group)
     gathered = NONE
     if plan.zero == 3 and (z.group or data) > 1:
         share = Fraction(1)
         if par is not None and lay.params and tensor > 1:
             split = Fraction(lay.split, lay.params)
             share = split / tensor + 1 - split
-        gathered = gathered_weights(result.report, result.categories, share)
+        gathered = gathered_weights(result.report, result.categories, share, pipeline,
+                                    plan.virtual if par is not None else 1)  # fmt: skip
     result = with_device_memory(replace(result, sharded=z, parallel=par), facts, gathered)
     if devices > 1:
         fab = plan.fabric
@@ -177,7 +188,8 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
     ``progress(stage, done, total)`` is told before each count."""
     per_replica, group = plan.tensor * plan.pipeline, plan.shard_group or 1
     kept = [n for n in counts if n >= 1 and n % per_replica == 0
-            and (n // per_replica) % group == 0]  # fmt: skip
+            and ((n // per_replica) % group == 0
+                 or (plan.node_group and n // per_replica < group))]  # fmt: skip
     if not kept:
         raise InputError(f"no device count in the sweep splits into tensor {plan.tensor} x "
                          f"pipeline {plan.pipeline} = {per_replica} per replica"

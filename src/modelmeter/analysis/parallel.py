@@ -32,7 +32,7 @@ from fractions import Fraction
 from math import ceil, prod
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.analysis.activation_split import SCHEDULES
+from modelmeter.analysis.activation_split import SCHEDULES, chunk_layers
 from modelmeter.errors import InputError
 
 if TYPE_CHECKING:
@@ -55,11 +55,13 @@ class Layout:
     layer_params: int
     boundary_bytes: int
     heads: int | None
+    kv_heads: int | None = None  # key/value heads (grouped-query attention), None: as heads
+    layer_sizes: tuple[int, ...] = ()  # each layer's parameters, in model order
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "split_params": self.split, "layers": self.layers,
                 "layer_params": self.layer_params, "boundary_bytes": self.boundary_bytes,
-                "heads": self.heads}  # fmt: skip
+                "heads": self.heads, "kv_heads": self.kv_heads}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,48 @@ def heads_of(model: Any) -> int | None:
     return None
 
 
-def layout(report: Report, heads: int | None, element_bytes: int) -> Layout:
+_KV_CONFIG = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "n_head_kv")
+_KV_MODULE = ("num_key_value_heads", "num_kv_heads", "n_kv_heads")
+
+
+def kv_heads_of(model: Any) -> int | None:
+    """The key/value heads of grouped-query or multi-query attention: a transformers config's
+    ``num_key_value_heads`` (``num_kv_heads``, ...; ``multi_query``: 1), else the first
+    module's; None where the model names none (every head has its own keys and values)."""
+    config = getattr(model, "config", None)
+    if getattr(config, "multi_query", None) is True and not getattr(
+            config, "new_decoder_architecture", False):  # GPT-BigCode, Falcon-7B: one  # fmt: skip
+        return 1
+    for name in _KV_CONFIG:
+        kv = getattr(config, name, None)
+        if isinstance(kv, int) and not isinstance(kv, bool) and kv > 0:
+            return kv
+    for m in getattr(model, "modules", lambda: [])():
+        for name in _KV_MODULE:
+            kv = getattr(m, name, None)
+            if isinstance(kv, int) and not isinstance(kv, bool) and kv > 0:
+                return kv
+    return None
+
+
+def check_heads(tensor: int, heads: int | None, kv_heads: int | None = None) -> None:
+    """An InputError unless the tensor parallel degree divides the attention heads and the
+    key/value heads: Megatron-Core gives each device whole query groups (its
+    ``num_query_groups_per_partition`` is ``divide(num_query_groups, t)``, which asserts) and
+    does not replicate key/value heads in training."""
+    if tensor < 2:
+        return
+    if heads is not None and heads % tensor:
+        raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
+                         f"{heads} attention heads")  # fmt: skip
+    if kv_heads is not None and kv_heads % tensor:
+        raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
+                         f"{kv_heads} key/value heads (grouped-query attention: each device "
+                         f"needs whole key/value heads; use a degree that divides {kv_heads})")  # fmt: skip
+
+
+def layout(report: Report, heads: int | None, element_bytes: int,
+           kv_heads: int | None = None) -> Layout:  # fmt: skip
     """The model's layout from the report's module tree (``element_bytes``: the activations'
     dtype size)."""
     total = report.root.total_params().params
@@ -121,7 +164,8 @@ def layout(report: Report, heads: int | None, element_bytes: int) -> Layout:
     layer_params = layers[0].total_params().params if layers else 0
     shape = layers[0].output_shapes[0] if layers and layers[0].output_shapes else []
     boundary = prod(shape) * element_bytes if shape else 0
-    return Layout(total, split, len(layers), layer_params, boundary, heads)
+    sizes = tuple(x.total_params().params for x in layers)
+    return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads, sizes)
 
 
 def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
@@ -140,9 +184,7 @@ def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
         raise InputError(f"{devices} devices do not split into tensor {tensor} x pipeline "
                          f"{pipeline} = {tensor * pipeline} per replica")  # fmt: skip
     if lay is not None:
-        if tensor > 1 and lay.heads is not None and lay.heads % tensor:
-            raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
-                             f"{lay.heads} attention heads")  # fmt: skip
+        check_heads(tensor, lay.heads, lay.kv_heads)
         if pipeline > 1 and lay.layers == 0:
             raise InputError("pipeline parallelism needs repeated layers (the children of an "
                              "nn.ModuleList); this model has none")  # fmt: skip
@@ -176,12 +218,22 @@ def _check_schedule(tensor: int, pipeline: int, micro_batches: int, sequence_par
 
 def device_fraction(lay: Layout, plan: ParallelPlan) -> Fraction:
     """The share of the model's parameters one device holds: the worst pipeline stage (the
-    rest of the model and ceil(L/p) layers), its split modules' parameters / t."""
+    rest of the model with stage 0, which has ceil(L/p) layers; each stage's own layers, cut
+    in p·v chunks as ``activation_split.chunk_layers`` cuts them, chunk c on stage c mod p),
+    its split modules' parameters / t."""
     p, t = plan.pipeline, plan.tensor
     if not lay.params:
         return Fraction(1)
     stage = Fraction(1)
-    if p > 1:
+    if p > 1 and lay.layer_sizes:
+        held = [0] * p
+        held[0] = lay.params - sum(lay.layer_sizes)
+        i = 0
+        for c, n in enumerate(chunk_layers(len(lay.layer_sizes), p, plan.virtual)):
+            held[c % p] += sum(lay.layer_sizes[i:i + n])
+            i += n
+        stage = Fraction(max(held), lay.params)
+    elif p > 1:
         rest = lay.params - lay.layers * lay.layer_params
         stage = Fraction(rest + -(-lay.layers // p) * lay.layer_params, lay.params)
     split = Fraction(lay.split, lay.params)
@@ -223,5 +275,6 @@ def split_collectives(lay: Layout, plan: ParallelPlan) -> list[tuple[str, str, s
     return out
 
 
-__all__ = ["SPLIT_TYPES", "Layout", "ParallelPlan", "check_plan", "device_categories",
-           "device_fraction", "heads_of", "layout", "split_collectives"]  # fmt: skip
+__all__ = ["SPLIT_TYPES", "Layout", "ParallelPlan", "check_heads", "check_plan",
+           "device_categories", "device_fraction", "heads_of", "kv_heads_of", "layout",
+           "split_collectives"]  # fmt: skip

@@ -12,7 +12,8 @@ weights and the per-device peak: ``analysis/device_peak.py``).
 
 Hybrid sharding (FSDP's HYBRID_SHARD, DeepSpeed's ZeRO++ hpZ for the weights): the stage
 partitions over a group of G devices (one node by default) and the N/G groups replicate it, so
-a partitioned category costs ceil(bytes / G).
+a partitioned category costs ceil(bytes / G). A node's group over fewer replicas than a node
+holds shrinks to them (``group_at``).
 """
 
 from __future__ import annotations
@@ -92,4 +93,13 @@ def check_shard_group(group: int | None, devices: int, stage: int) -> int:
     return group
 
 
-__all__ = ["ZERO_STAGES", "ShardedStates", "check_shard_group", "zero_states"]
+def group_at(group: int | None, replicas: int, node: bool) -> int | None:
+    """The shard group over ``replicas`` data-parallel replicas: ``group``, except that a
+    node's group (``node``: ``--shard-group node``) shrinks to the replicas when they fill less
+    than a node (one group: ZeRO over all of them)."""
+    if node and group is not None and 0 < replicas < group:
+        return replicas
+    return group
+
+
+__all__ = ["ZERO_STAGES", "ShardedStates", "check_shard_group", "group_at", "zero_states"]

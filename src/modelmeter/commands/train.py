@@ -69,7 +69,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    "the gradients, 3 also the weights (default 0: plain data parallel)")  # fmt: skip
     t.add_argument("--tp", type=count(1, "--tp", 10**4), default=1, metavar="T",
                    help="tensor parallel degree (Megatron column/row splits; must divide the "
-                   "attention heads)")  # fmt: skip
+                   "attention heads and the key/value heads)")  # fmt: skip
     t.add_argument("--pp", type=count(1, "--pp", 10**4), default=1, metavar="P",
                    help="pipeline stages (at most one per layer)")  # fmt: skip
     t.add_argument("--micro-batches", type=count(1, "--micro-batches", 10**6), metavar="M",
@@ -110,8 +110,9 @@ def _sharding_options(t: argparse.ArgumentParser) -> None:
     algorithm, sequence parallelism and the pipeline's schedule."""
     t.add_argument("--shard-group", type=_shard_group, metavar="G|node",
                    help="hybrid sharding (FSDP HYBRID_SHARD): the ZeRO stage partitions within "
-                   "groups of G data-parallel replicas ('node': one node's), replicated across "
-                   "the groups; needs --zero and G dividing the replicas")  # fmt: skip
+                   "groups of G data-parallel replicas ('node': one node's, or all of them when "
+                   "fewer), replicated across the groups; needs --zero and G dividing the "
+                   "replicas")  # fmt: skip
     t.add_argument("--collective", choices=ALGORITHMS, default="auto",
                    help="collective algorithm for groups spanning nodes: auto (default: "
                    "hierarchical where faster), ring (one flat ring at the slowest link) or "
@@ -173,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
 
             result, sweep = train_and_devices(args.model, request, progress=progress, **kw)
         else:
-            result = train(args.model, request, max_batch=args.max_batch, **kw)
+            result = train(args.model, request, max_batch=args.max_batch, progress=progress,
+                           **kw)  # --max-batch: each trace of its search n/N
     emit(render_training(result, args.format), out)
     if args.plot:
         from modelmeter.render.device_plot import save_device_plot

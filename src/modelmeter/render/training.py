@@ -3,8 +3,9 @@
 
 The text has three blocks: the setup; memory by category (the model states add up to their
 total; inputs and activations are one micro-batch's) with the step's peak against the chip's
-capacity; the cost per phase (the phases add up to the step), with a chip its time per phase,
-throughput and MFU."""
+capacity (with a plan over devices, one device of the plan first, against the capacity, then
+the trace: one device holding everything); the cost per phase (the phases add up to the
+step), with a chip its time per phase, throughput and MFU."""
 
 from __future__ import annotations
 
@@ -67,6 +68,17 @@ def _setup(r: TrainingResult) -> list[str]:
 
 
 def _memory(r: TrainingResult) -> list[str]:
+    """Memory: with a plan (``sharded`` set), one device of it first (its rows decide whether
+    the step fits), then the trace, one device holding everything; without, the trace."""
+    trace = _trace(r, capacity=r.sharded is None)
+    device = device_lines(r)
+    if not device:
+        return trace
+    return [*device, "", "one device holding everything (the trace):", *trace]
+
+
+def _trace(r: TrainingResult, capacity: bool) -> list[str]:
+    """The traced step's memory by category, its peak and (``capacity``) the chip's."""
     cats = r.categories
     half = SHORT_DTYPE.get(r.setup.model_dtype, r.setup.model_dtype)
     labels = {"weights": f"weights ({half})", "gradients": f"gradients ({half})",
@@ -84,7 +96,7 @@ def _memory(r: TrainingResult) -> list[str]:
     if p.later:
         where += ", a later micro-batch"
     rows.append(("peak of the step", format_bytes(p.bytes), where))
-    if r.time is not None and r.time.capacity is not None:
+    if capacity and r.time is not None and r.time.capacity is not None:
         cap = r.time.capacity
         verdict = (f"fits, {format_bytes(cap - p.bytes)} to spare" if p.bytes <= cap
                    else f"does NOT fit: {format_bytes(p.bytes - cap)} over")  # fmt: skip
@@ -98,18 +110,6 @@ def _memory(r: TrainingResult) -> list[str]:
     if r.memory.states:
         parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in r.memory.states.items())
         lines.append(f"  optimizer states: {parts}")
-    z = r.sharded
-    if z is not None:
-        lines.append(
-            f"  per device, {_plan(r)}ZeRO-{z.stage}"
-            + (f" within groups of {z.group}" if z.group else "") + ": model states "
-            f"{format_bytes(z.total)} (weights {format_bytes(z.weights)}, gradients "
-            f"{format_bytes(z.gradients)}, optimizer {format_bytes(z.optimizer)}"
-            + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "") + "); the "
-            "peak and the capacity above are one device holding everything, one device of "
-            "the plan below"
-        )
-        lines += device_lines(r)
     return lines
 
 
@@ -131,14 +131,6 @@ def _phases(r: TrainingResult) -> list[str]:
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
                        enumerate(zip(row, widths, strict=True))) for row in table]  # fmt: skip
     return lines
-
-
-def _plan(r: TrainingResult) -> str:
-    z, p = r.sharded, r.parallel
-    if p is None:
-        return f"{z.devices} devices, " if z is not None else ""
-    return (f"{p.data * p.model_parallel} devices = data {p.data} x tensor {p.tensor} x "
-            f"pipeline {p.pipeline}, ")
 
 
 def _step(r: TrainingResult) -> list[str]:

@@ -18,20 +18,24 @@ _SCHEDULES = {"1f1b": "1F1B", "gpipe": "GPipe", "interleaved 1f1b": "interleaved
 
 
 def device_lines(r: TrainingResult) -> list[str]:
-    """The rows (none without a plan): model states, activations, gathered weights (ZeRO-3),
-    the peak and what it holds (the parts add up to it), capacity."""
+    """A title naming the plan, then the rows (none without a plan): model states (and their
+    parts), activations, gathered weights (ZeRO-3), the peak and what it holds (the parts add
+    up to it), capacity."""
     a, p, z = r.device_activations, r.device_peak, r.sharded
     if a is None or p is None or z is None:
         return []
-    rows = [("model states per device", format_bytes(z.total), ""),
+    states = (f"weights {format_bytes(z.weights)}, gradients {format_bytes(z.gradients)}, "
+              f"optimizer {format_bytes(z.optimizer)}"
+              + (f", buffers {format_bytes(z.buffers)}" if z.buffers else ""))  # fmt: skip
+    rows = [("model states per device", format_bytes(z.total), states),
             ("activations per device", format_bytes(a.held), _held(r))]
     g = p.gathered_units
     if g.units:
         rows.append(("gathered weights", format_bytes(g.backward),
                      f"ZeRO-3: two units' full weights at once, the one running and the one "
                      f"prefetched; the backward also the unit's full gradient: forward "
-                     f"{format_bytes(g.forward)}, backward {format_bytes(g.backward)} "
-                     f"({', '.join(g.units)})"))  # fmt: skip
+                     f"{format_bytes(g.forward)}, backward {format_bytes(g.backward)}; units "
+                     f"{', '.join(g.units)}"))  # fmt: skip
     rows.append(("peak per device", format_bytes(p.bytes),
                  _where(p.phase, p.op, p.module, p.later) + " = " + _parts(p)))
     if r.time is not None and r.time.capacity is not None:
@@ -41,7 +45,18 @@ def device_lines(r: TrainingResult) -> list[str]:
         rows.append((f"capacity ({r.time.chip})", format_bytes(cap), verdict))
     w0 = max(len(x) for x, _, _ in rows)
     w1 = max(len(y) for _, y, _ in rows)
-    return [f"{x:<{w0}}  {y:>{w1}}  {c}".rstrip() for x, y, c in rows]
+    title = (f"one device of the plan: {plan_text(r)}ZeRO-{z.stage}"
+             + (f" within groups of {z.group}" if z.group else ""))  # fmt: skip
+    return [title, *(f"{x:<{w0}}  {y:>{w1}}  {c}".rstrip() for x, y, c in rows)]
+
+
+def plan_text(r: TrainingResult) -> str:
+    """The devices and how they split: "64 devices = data 8 x tensor 4 x pipeline 2, "."""
+    z, p = r.sharded, r.parallel
+    if p is None:
+        return f"{z.devices} devices, " if z is not None else ""
+    return (f"{p.data * p.model_parallel} devices = data {p.data} x tensor {p.tensor} x "
+            f"pipeline {p.pipeline}, ")
 
 
 def tensor_traffic(r: TrainingResult) -> list[str]:
@@ -92,4 +107,4 @@ def _held(r: TrainingResult) -> str:
     return "; ".join(parts) or "one micro-batch, whole"
 
 
-__all__ = ["device_lines", "tensor_traffic"]
+__all__ = ["device_lines", "plan_text", "tensor_traffic"]

@@ -17,8 +17,8 @@ from modelmeter.analysis.device_sweep import (
     apply_plan,
     sweep_devices,
 )
-from modelmeter.analysis.parallel import check_plan, heads_of
-from modelmeter.analysis.sharding import check_shard_group, zero_states
+from modelmeter.analysis.parallel import check_heads, check_plan, heads_of, kv_heads_of
+from modelmeter.analysis.sharding import check_shard_group, group_at, zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
     accumulation_cost,
@@ -32,8 +32,8 @@ from modelmeter.host import collector_paused
 from modelmeter.inputs import InputRequest
 from modelmeter.registry import CONVENTIONS
 from modelmeter.report import Report
+from modelmeter.usecases.train_batch import largest_batch
 
-MAX_BATCH = 1 << 20  # the search for the largest batch stops there
 _STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
 
 
@@ -68,6 +68,7 @@ def train(
     sequence_parallel: bool = False,
     virtual_stages: int = 1,
     schedule: str = "1f1b",
+    progress: Any = None,
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -91,16 +92,18 @@ def train(
     nodes and it is faster), "ring" or "hierarchical" (``analysis/collectives.py``) with
     ``nics_per_node`` NICs per node (0: one per GPU). The result's ``device_activations`` and
     ``device_peak`` are one device's (``analysis/activation_split.py``,
-    ``analysis/device_peak.py``)."""
+    ``analysis/device_peak.py``). ``progress(stage, done, total)``: told of each step the
+    largest-batch search traces (n of the N it knows it needs)."""
     model, request, label, plan = _setup(
         model, inputs, batch, StepSetup(optimizer, variant, precision, lr=lr,
                                         weight_decay=weight_decay, checkpointing=checkpointing),
         accumulate, convention, hardware, (devices, zero, tensor, pipeline, micro_batches),
         (gpus_per_node, overlap, intra, inter), (shard_group, collective, nics_per_node),
         (sequence_parallel, virtual_stages, schedule))  # fmt: skip
-    check_shard_group(plan.hybrid[0], devices // (tensor * pipeline), zero)
+    replicas = devices // (tensor * pipeline)
+    check_shard_group(group_at(plan.hybrid[0], replicas, plan.hybrid[2]), replicas, zero)
     if max_batch:
-        return _largest(model, request, label, plan)
+        return _largest(model, request, label, plan, progress)
     return _step(model, request, label, plan)
 
 
@@ -151,7 +154,8 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
     sp, v, sched = plan.stages
     check_plan(devices, plan.split[0], plan.split[1], plan.accumulate,
                sequence_parallel=sp, virtual=v, schedule=sched)  # fmt: skip
-    check_shard_group(plan.hybrid[0], devices // per_replica, plan.zero)
+    replicas = devices // per_replica
+    check_shard_group(group_at(plan.hybrid[0], replicas, plan.hybrid[2]), replicas, plan.zero)
     if progress:
         progress("tracing the training step", 0, None)
     base = _step(model, request, label, replace(plan, devices=1, zero=0, hardware=None))
@@ -184,12 +188,10 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
     zero_states({k: 0 for k in _STATES}, devices, zero)
     ring = _ring(hardware, devices, gpus_per_node, overlap, intra, inter)
     model, request, label = _prepare(model, inputs, batch)
-    heads = heads_of(model)
-    if tensor > 1 and heads is not None and heads % tensor:
-        raise InputError(f"tensor parallel degree {tensor} does not divide the model's "
-                         f"{heads} attention heads")  # fmt: skip
+    heads, kv_heads = heads_of(model), kv_heads_of(model)
+    check_heads(tensor, heads, kv_heads)
     plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
-                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads),
+                 (gpus_per_node, overlap, ring), (tensor, pipeline, heads, kv_heads),
                  _hybrid(hardware, devices, gpus_per_node, intra, inter, tensor * pipeline,
                          hybrid), (bool(sp), virtual, schedule))  # fmt: skip
     return model, request, label, plan
@@ -204,17 +206,22 @@ class _Plan:
     zero: int
     hardware: HardwareSpec | None
     cluster: tuple[int, str, Any] = (8, "none", None)  # GPUs per node, overlap, links(n)
-    split: tuple[int, int, int | None] = (1, 1, None)  # tensor, pipeline, attention heads
-    hybrid: tuple[int | None, Any] = (None, None)  # shard group (replicas), Fabric or None
+    split: tuple[int, int, int | None, int | None] = (1, 1, None, None)  # tensor, pipeline,
+    # attention heads, key/value heads
+    hybrid: tuple[int | None, Any, bool] = (None, None, False)  # shard group (replicas),
+    # Fabric or None, the group is a node's
     stages: tuple[bool, int, str] = (False, 1, "1f1b")  # sequence parallel, virtual, schedule
 
 
 def _hybrid(spec: HardwareSpec | None, devices: int, gpus_per_node: int, intra: str | None,
-            inter: str | None, per_replica: int, options: tuple[Any, ...]) -> tuple[Any, Any]:  # fmt: skip
-    """The shard group in data-parallel replicas ("node": one node's) and the fabric the
-    collectives run on (None where ``_ring`` has no link either)."""
+            inter: str | None, per_replica: int,
+            options: tuple[Any, ...]) -> tuple[Any, Any, bool]:  # fmt: skip
+    """The shard group in data-parallel replicas ("node": one node's), the fabric the
+    collectives run on (None where ``_ring`` has no link either) and whether the group is a
+    node's (it then shrinks to fewer replicas: ``sharding.group_at``)."""
     group, algorithm, nics = options
-    if group == "node":
+    node = group == "node"
+    if node:
         group = max(1, gpus_per_node // per_replica)
     elif isinstance(group, str):
         raise InputError(f"the shard group is a whole number or 'node' (got {group!r})")
@@ -222,8 +229,8 @@ def _hybrid(spec: HardwareSpec | None, devices: int, gpus_per_node: int, intra: 
     intra = intra or (spec.intra_link if spec is not None else None)
     inter = inter or (spec.inter_link if spec is not None else None)
     if devices < 2 or intra is None:
-        return group, (None if devices < 2 else fab)
-    return group, fabric(intra, inter, gpus_per_node, algorithm, nics)
+        return group, (None if devices < 2 else fab), node
+    return group, fabric(intra, inter, gpus_per_node, algorithm, nics), node
 
 
 def _ring(spec: HardwareSpec | None, devices: int, gpus_per_node: int, overlap: str,
@@ -286,60 +293,24 @@ def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> Trainin
 
 
 def _device_plan(plan: _Plan) -> DevicePlan:
-    (tensor, pipeline, heads), (per_node, overlap, links) = plan.split, plan.cluster
-    group, fab = plan.hybrid
+    (tensor, pipeline, heads, kv_heads), (per_node, overlap, links) = plan.split, plan.cluster
+    group, fab, node = plan.hybrid
     sp, virtual, schedule = plan.stages
     return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links, fabric=fab,
                       shard_group=group, sequence_parallel=sp, virtual=virtual,
-                      schedule=schedule)  # fmt: skip
+                      schedule=schedule, kv_heads=kv_heads, node_group=node)  # fmt: skip
 
 
-def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
-    """The result at the largest micro-batch whose peak fits the chip's capacity (``max_batch``
-    set; 0 with the result at batch 1 when not even that fits). The peak is traced at batch 1
-    and 2, extrapolated linearly, and the guess traced with its neighbour; where the peak is
-    not linear in the batch, a bisection between known points settles it."""
+def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan,
+             progress: Any = None) -> TrainingResult:  # fmt: skip
+    """The result at the largest micro-batch whose peak fits the chip's capacity
+    (``train_batch.largest_batch``; ``max_batch`` set)."""
     spec = plan.hardware
     if spec is None or spec.capacity is None:
         raise InputError("the largest batch that fits needs a chip with a memory capacity "
                          "(--hardware NAME)")  # fmt: skip
-    cap = spec.capacity
-    seen: dict[int, TrainingResult] = {}
-
-    def at(b: int) -> TrainingResult:
-        if b not in seen:
-            seen[b] = _step(model, request.with_batch(b), label, plan)
-        return seen[b]
-
-    def fits(b: int) -> bool:
-        return at(b).peak_bytes <= cap
-
-    if not fits(1):
-        return replace(at(1), max_batch=0)
-    lo, hi = 1, None  # lo fits; hi (when known) does not
-    slope = at(2).peak_bytes - at(1).peak_bytes if fits(2) else 0
-    if not fits(2):
-        hi = 2
-    elif slope <= 0:
-        hi = None
-    else:
-        lo = 2
-        guess = min(max(2, 1 + int((cap - at(1).peak_bytes) // slope)), MAX_BATCH)
-        lo, hi = (guess, None) if fits(guess) else (lo, guess)
-        if hi is None and (guess >= MAX_BATCH or not fits(guess + 1)):
-            hi = guess + 1
-    while hi is None:  # grow until one does not fit
-        lo, hi = (lo * 2, None) if fits(lo * 2) else (lo, lo * 2)
-        if lo >= MAX_BATCH:
-            hi = lo + 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    best = at(lo)
-    if lo >= MAX_BATCH:
-        best = replace(best, notes=[*best.notes, f"the search for the largest batch stops at "
-                                    f"{MAX_BATCH:,}: a larger one may fit too"])  # fmt: skip
-    return replace(best, max_batch=lo)
+    return largest_batch(lambda b: _step(model, request.with_batch(b), label, plan),
+                         spec.capacity, progress)  # fmt: skip
 
 
 def _sizes(report: Report) -> tuple[int | None, int | None]:
