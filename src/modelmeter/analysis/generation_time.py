@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.generation import OpCurves, samples
-from modelmeter.analysis.generation_sum import exact_sum
-from modelmeter.analysis.roofline import roofline
+from modelmeter.analysis.generation_sum import ExactSum, exact_sum
+from modelmeter.analysis.roofline import Roofline, roofline
 from modelmeter.analysis.roofline_times import ModuleTime
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
@@ -118,9 +118,8 @@ def generation_timing(
     options = options or {}
     pre = roofline(prefill, spec, **options)
     lo, hi = prompt, prompt + new - 1
-    ends = {c: roofline(curves.report_at(c), spec, **options).total for c in (lo, hi)}
-    summed = exact_sum(lambda c: roofline(curves.report_at(c), spec, **options),
-                       samples(lo, hi, breaks, most), curves.nondecreasing)  # fmt: skip
+    ends: dict[int, ModuleTime] = {}
+    summed = decode_sum(curves, spec, lo, hi, breaks, most, options, ends)
     xs = sorted(summed.seen)
     times = [summed.seen[c][0] for c in xs]
     totals = [ends[lo], ends[hi]]
@@ -144,4 +143,28 @@ def generation_timing(
     )
 
 
-__all__ = ["GenerationTiming", "generation_timing", "bound"]
+def decode_sum(
+    curves: OpCurves,
+    spec: HardwareSpec,
+    lo: int,
+    hi: int,
+    breaks: Sequence[int] = (),
+    most: int = 17,
+    options: dict[str, Any] | None = None,
+    ends: dict[int, ModuleTime] | None = None,
+) -> ExactSum:
+    """The decode steps' roofline times on contexts ``lo .. hi`` summed exactly (the module
+    docstring), with the contexts evaluated; ``ends`` (when given) receives the roofline
+    totals at ``lo`` and ``hi`` (both are always evaluated)."""
+    options = options or {}
+
+    def evaluate(c: int) -> Roofline:
+        r = roofline(curves.report_at(c), spec, **options)
+        if ends is not None and c in (lo, hi):
+            ends[c] = r.total
+        return r
+
+    return exact_sum(evaluate, samples(lo, hi, breaks, most), curves.nondecreasing)
+
+
+__all__ = ["GenerationTiming", "generation_timing", "decode_sum", "bound"]
