@@ -119,3 +119,17 @@ def test_not_a_polynomial_traces_every_point(llama: object, monkeypatch: pytest.
     monkeypatch.setattr(grid, "fit_generation", refuse)
     s = generation_sweeps(llama, prompt=8, new=2, batch=1, hardware="h100-sxm", most=2)
     assert not s.fitted and s.traces == 0 and [p.x for p in s.by_batch] == [1, 2]
+
+
+def test_host_time_priced_alike(llama: object) -> None:
+    # with the eager host figures (per module call, per step) the formulas' points still
+    # equal separate runs: both add the same time per step
+    from dataclasses import replace
+
+    host = replace(_spec(), module_overhead=20e-6, step_overhead=500e-6)
+    s = generation_sweeps(llama, prompt=8, new=6, batch=1, hardware=host, most=2)
+    assert s.fitted
+    two = generate(llama, prompt=8, new=6, batch=2, hardware=host)
+    assert s.by_batch[1].per_token_s == two.timing.decode_mean_s
+    whole = generate(llama, prompt=1, new=127, batch=1, hardware=host)
+    assert [p.per_token_s for p in s.by_context] == list(whole.timing.times)

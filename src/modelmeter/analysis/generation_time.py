@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.generation import OpCurves, samples
+from modelmeter.analysis.generation_host import HostTime, module_calls
 from modelmeter.analysis.generation_sum import ExactSum, exact_sum
 from modelmeter.analysis.roofline import Roofline, roofline
 from modelmeter.analysis.roofline_times import ModuleTime
@@ -124,11 +125,14 @@ def generation_timing(
     times = [summed.seen[c][0] for c in xs]
     totals = [ends[lo], ends[hi]]
     notes = list(dict.fromkeys(pre.notes))
+    host = HostTime.of(spec, options.get("runtime", "eager"))
+    if host:
+        notes.append(host.note(module_calls(prefill), module_calls(curves.templates[0])))
     return GenerationTiming(
         chip=spec.name,
         batch=batch,
         new=new,
-        ttft_s=pre.latency_s,
+        ttft_s=pre.latency_s + host.step(prefill),
         prefill_bound=bound(pre.total),
         decode_first_s=times[0],
         decode_last_s=times[-1],
@@ -164,7 +168,17 @@ def decode_sum(
             ends[c] = r.total
         return r
 
-    return exact_sum(evaluate, samples(lo, hi, breaks, most), curves.nondecreasing)
+    summed = exact_sum(evaluate, samples(lo, hi, breaks, most), curves.nondecreasing)
+    host = HostTime.of(spec, options.get("runtime", "eager"))
+    if host:  # a constant per step within each piece: added to every step of the piece
+        starts = [*curves.starts[1:], hi + 1]
+        per = [host.step(t) for t in curves.templates]
+        for c, (t, sig) in summed.seen.items():
+            i = max(j for j, s in enumerate(curves.starts) if s <= c)
+            summed.seen[c] = (t + per[i], sig)
+        summed.total += sum(p * (min(e, hi + 1) - max(s, lo)) for s, e, p in
+                            zip(curves.starts, starts, per) if min(e, hi + 1) > max(s, lo))  # fmt: skip
+    return summed
 
 
 __all__ = ["GenerationTiming", "generation_timing", "decode_sum", "bound"]

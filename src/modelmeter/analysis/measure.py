@@ -283,6 +283,8 @@ class Calibration:
     capacity: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    module_overhead: float | None = None  # eager host time per nn.Module call (generation)
+    step_overhead: float | None = None  # eager host time per generation step
 
     def to_spec(self, name: str) -> HardwareSpec:
         """The figures as a HardwareSpec: unverified, efficiency 1.0 (they are attainable).
@@ -306,6 +308,8 @@ class Calibration:
             kernel_memory=dict(self.kernels_memory),
             dtype_overhead=dict(self.overheads) if several else {},
             dtype_kernels=dict(self.dtype_kernels) if len(self.dtype_kernels) > 1 else {},
+            module_overhead=self.module_overhead,
+            step_overhead=self.step_overhead,
             verified=False,
             source=f"measured by modelmeter calibrate on {self.device_name} ({self.torch_version})",
             notes="attainable figures, not datasheet peaks: [compute] best square matmul, "

@@ -66,7 +66,7 @@ def calibrate(
     details["copy"] = f"{bench.copy_bytes >> 20} MiB"
     if bench.threads is not None:
         details["threads"] = bench.threads
-    return Calibration(
+    cal = Calibration(
         device=bench.device,
         device_name=bench.device_name,
         torch_version=bench.runtime,
@@ -85,6 +85,22 @@ def calibrate(
         details=details,
         warnings=_unstable(bench.rounds),
     )
+    return _with_host(cal, bench.type) if bench.type == "cpu" else cal
+
+
+def _with_host(cal: Calibration, device: str) -> Calibration:
+    """``cal`` with the eager host time of generation (per module call, per generation step)
+    fitted from tiny Llamas generating on the device (:mod:`modelmeter.hardware.
+    calibrate_host`; left out without transformers)."""
+    from dataclasses import replace
+
+    from modelmeter.hardware.calibrate_host import measure_host
+
+    fit = measure_host(cal.to_spec("calibrating"), device)
+    if fit is None:
+        return cal
+    details = {**cal.details, "host": fit.note()}
+    return replace(cal, module_overhead=fit.module_s, step_overhead=fit.step_s, details=details)
 
 
 def _dtypes(dtypes: list[str] | None, device_type: str) -> list[str]:

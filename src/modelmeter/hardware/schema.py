@@ -145,6 +145,9 @@ SCHEMA: tuple[Field, ...] = (
         Field("dtypes", "by_dtype", "dtype_overhead", entry="seconds", omit_empty=True),
         _LAUNCH,
         _RUNTIMES,
+        # eager host time per nn.Module call and per generation step (usecases/generate)
+        Field("module", "seconds", "module_overhead", omit_none=True),
+        Field("step", "seconds", "step_overhead", omit_none=True),
     )),
     Field("efficiency", "table", table=(
         # a kernel cannot beat the peak; unfused byte counts can exceed what fused kernels

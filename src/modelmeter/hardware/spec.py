@@ -63,6 +63,10 @@ class HardwareSpec(KernelTables):
     attainable: Attainable | None = None  # [attainable]: what real kernels reach
     intra_link: str | None = None  # [interconnect] intra: a link of hardware/links.py
     inter_link: str | None = None  # [interconnect] inter: between nodes
+    # eager host time beyond the per-op figure: per nn.Module call and per step of a
+    # generation loop ([overhead] module, step; None: not measured, 0); generation only
+    module_overhead: float | None = None
+    step_overhead: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.attainable, Mapping):  # as the loader reads it
