@@ -151,6 +151,7 @@ UPWARD = {
     ("frontends", "analysis.kernels"),
     ("hardware.calibrate", "analysis"),
     ("hardware.calibrate", "usecases.analyze"),
+    ("hardware.calibrate_host", "usecases.generate"),  # predicts the tiny Llamas it times
     ("report", "render.html"),  # Jupyter's display hook delegates to its renderer
 }
 

@@ -48,6 +48,11 @@ def test_quick_calibration_writes_a_loadable_spec(calibrated: Path) -> None:
     conv_memory = spec.kernel_memory.get("conv", spec.kernel_efficiency["conv"])
     assert 0.01 <= conv_memory <= 1.0
     assert not list(calibrated.parent.glob(".*tmp"))  # no temporary file left behind
+    # the eager host time of generation, from two tiny Llamas (transformers is installed):
+    # sanity only, any host spends under 10 ms per module call and 100 ms per step
+    assert spec.module_overhead is not None and 0 <= spec.module_overhead < 1e-2
+    assert spec.step_overhead is not None and 0 <= spec.step_overhead < 1e-1
+    assert "tiny Llama" in spec.notes
 
 
 def test_two_dtypes_give_per_dtype_overheads_and_kernel_tables(tmp_path: Path) -> None:
