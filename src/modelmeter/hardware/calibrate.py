@@ -216,8 +216,20 @@ def _kernel_efficiencies(
             km = kc
         mine["conv"] = (kc, km)
         details[f"conv memory {name}"] = f"{km:.3g}"
+        mine["matmul"] = (1.0, _matvec(bench, name, spec, overhead))
+        details[f"matvec {name}"] = f"{mine['matmul'][1]:.3g}"
     details["kernel classes"] = bench.kernel_shapes()
     return own
+
+
+def _matvec(bench: TorchBench, name: str, spec: HardwareSpec, overhead: float) -> float:
+    """The memory side of matrix products: a matrix-vector product's roofline memory time
+    over its measured time (a decode step's linear layers read their weights at this share
+    of the copy bandwidth; the compute side is the measured matmul peak itself, 1.0)."""
+    fn, example, run = bench.matvec_case(name)
+    (t,) = roofline(_analyze(fn, example), spec).ops
+    device_s = max(bench.best(f"matvec {name}", run) - overhead, 1e-12)
+    return min(1.0, max(0.01, t.memory_s / device_s))
 
 
 def _over_dtypes(own: Kernels) -> tuple[dict[str, float], dict[str, float]]:

@@ -249,6 +249,16 @@ class TorchBench:
         conv = torch.nn.functional.conv2d
         return conv, _meta(xs, ws), lambda: conv(xs, ws)
 
+    def matvec_case(self, name: str) -> Case:
+        """A matrix-vector product whose matrix (4096 x 4096) is larger than a CPU's caches: a
+        decode step's linear layers, bound by reading their weights."""
+        n = 4096
+        dt = torch_dtype(name)
+        x = torch.randn(1, n, device=self.dev).to(dt)
+        w = torch.randn(n, n, device=self.dev).to(dt)
+        linear = torch.nn.functional.linear
+        return linear, _meta(x, w), lambda: linear(x, w)
+
     def kernel_shapes(self) -> str:
         n, c, h, w = self.plan.kernel_shape
         return f"NCHW {n}x{c}x{h}x{w}, 3x3; conv memory: {n}x{c // 4}x{2 * h}x{2 * w}, 1x1"
