@@ -318,8 +318,8 @@ class Calibration:
             "[overhead] time per counted op of a tiny conv/BN/ReLU model (per dtype in "
             "[overhead.dtypes]), [efficiency.kernels] roofline time / measured time of one "
             "conv, depthwise conv, max pool and batch norm (geometric mean over the dtypes; "
-            "each dtype's own in [efficiency.dtypes]), matmul's memory side a 4096x4096 "
-            "matrix-vector product's; [overhead] module and step: eager generation's host "
+            "each dtype's own in [efficiency.dtypes]), matmul's memory side 32 1024x1024 "
+            "matrix-vector products'; [overhead] module and step: eager generation's host "
             "time (two tiny Llamas); "
             f"one tiny add takes {self.launch_overhead * 1e6:.3g}us"
             + (f"; {details}" if details else "")
