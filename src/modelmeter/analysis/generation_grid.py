@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from modelmeter.analysis.generation import DecodeCurve, OpCurves, op_vector, pieces
 from modelmeter.analysis.generation_moe import routed_experts
-from modelmeter.analysis.polynomial import NotPolynomial, Piecewise, Polynomial, interpolate
+from modelmeter.analysis.polynomial import NotPolynomial, Piecewise, Polynomial
 from modelmeter.analysis.report_formula import PEAK, ReportFormula
 from modelmeter.report import Report
 
@@ -94,7 +94,7 @@ class GenerationGrid:
             first = op_vector(template)
             if end > start:
                 second = op_vector(self.decode_at(batch, start + 1))
-                polys = [interpolate([start, start + 1], [a, b], "c") for a, b in zip(first, second)]
+                polys = [_line(start, a, b) for a, b in zip(first, second)]
             else:
                 polys = [Polynomial((a,), "c") for a in first]
             ops.add(start, template, polys)
@@ -102,6 +102,12 @@ class GenerationGrid:
         curve = DecodeCurve({"bytes_read": zero, "weight_bytes": zero}, lo, hi)
         routed_experts(ops.templates[0], curve, ops, batch)  # rewrites ops in place
         return ops
+
+
+def _line(start: int, a: int, b: int) -> Polynomial:
+    """The polynomial through (start, a) and (start + 1, b) (what ``interpolate`` gives, in
+    integers: ``a + (b - a)(c - start)``)."""
+    return Polynomial((a - (b - a) * start, b - a), "c")
 
 
 def traced_contexts(lo: int, hi: int, breaks: Sequence[int]) -> list[int]:
