@@ -1,6 +1,6 @@
 """Generation against batch and against context, for the charts of ``modelmeter generate
---plot``: the use case :func:`generation_sweeps` runs :func:`~modelmeter.usecases.generate.
-generate` at several batches and once over the model's whole context range.
+--plot``: the use case :func:`generation_sweeps` gives :func:`~modelmeter.usecases.generate.
+generate`'s figures at several batches and once over the model's whole context range.
 
 - **Against batch**: the same prompt and new tokens at batches 1, 2, 4, ... up to twice the
   largest batch that fits (at most ``most`` points, always the asked batch): the mean
@@ -9,6 +9,11 @@ generate` at several batches and once over the model's whole context range.
   at the asked batch (the decode curve fitted over that range), the decode step's roofline
   time at the contexts it is evaluated at, and the batch's tokens per second while decoding
   (B / time). The memory limit is the longest context that fits at that batch.
+
+Each point is what that generation gives, but only the asked one is run: the others are
+priced from exact formulas of the phases in (batch, context) fitted on a few traces
+(:mod:`modelmeter.usecases.generate_grid`, :func:`priced_at`); where a figure is not a
+polynomial, :func:`~modelmeter.usecases.generate.generate` runs at every point instead.
 """
 
 from __future__ import annotations
