@@ -152,6 +152,7 @@ UPWARD = {
     ("frontends", "analysis.kernels"),
     ("hardware.calibrate", "analysis"),
     ("hardware.calibrate", "usecases.analyze"),
+    ("hardware.calibrate_host", "usecases.generate"),  # predicts the tiny Llamas it times
 }
 
 

@@ -39,15 +39,25 @@ def test_quick_calibration_writes_a_loadable_spec(calibrated: Path) -> None:
     # one dtype: no per-dtype tables (the general figures are that dtype's)
     assert not spec.dtype_overhead and not spec.dtype_kernels
     # one attainable fraction per benchmarked kernel class, within [0.01, 1]
-    assert set(spec.kernel_efficiency) == {"conv", "depthwise", "pool", "norm"}
+    # (and matmul, whose compute side is the measured peak itself: 1.0)
+    assert set(spec.kernel_efficiency) == {"conv", "depthwise", "pool", "norm", "matmul"}
     assert all(0.01 <= v <= 1.0 for v in spec.kernel_efficiency.values())
+    assert spec.kernel_efficiency["matmul"] == 1.0
     # and the memory side of convolutions (a memory-heavy 1x1 convolution): written apart
     # unless it came out equal to the compute side (then the file holds one number for both,
     # which a busy machine makes likely: both clamp to the same floor)
-    assert set(spec.kernel_memory) <= {"conv"}
+    # a DRAM-sized matrix-vector product gives matmul's memory side (a decode step's linears)
+    assert set(spec.kernel_memory) <= {"conv", "matmul"}
+    assert 0.01 <= spec.kernel_factors("matmul")[1] <= 1.0
     conv_memory = spec.kernel_memory.get("conv", spec.kernel_efficiency["conv"])
     assert 0.01 <= conv_memory <= 1.0
     assert not list(calibrated.parent.glob(".*tmp"))  # no temporary file left behind
+    # the eager host time per module call and per generation step, from two tiny Llamas
+    # (transformers is installed): sanity only, any host spends under 10 ms per module call
+    # and 100 ms per step
+    assert spec.module_call is not None and 0 <= spec.module_call < 1e-2
+    assert spec.step_overhead is not None and 0 <= spec.step_overhead < 1e-1
+    assert "tiny Llama" in spec.notes
 
 
 def test_two_dtypes_give_per_dtype_overheads_and_kernel_tables(tmp_path: Path) -> None:
@@ -60,7 +70,7 @@ def test_two_dtypes_give_per_dtype_overheads_and_kernel_tables(tmp_path: Path) -
     assert spec.kernel_overhead == spec.dtype_overhead["float32"]
     assert set(spec.dtype_kernels) == {"float32", "bfloat16"}
     for table in spec.dtype_kernels.values():
-        assert set(table) == {"conv", "depthwise", "pool", "norm"}
+        assert set(table) == {"conv", "depthwise", "pool", "norm", "matmul"}
     # the general table is the geometric mean of the two dtypes' fractions
     for cls in ("conv", "depthwise", "pool", "norm"):
         (f32, _), (b16, _) = spec.dtype_kernels["float32"][cls], spec.dtype_kernels["bfloat16"][cls]

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.generation import OpCurves, samples
-from modelmeter.analysis.generation_sum import exact_sum
+from modelmeter.analysis.generation_host import HostTime
+from modelmeter.analysis.generation_sum import ExactSum, exact_sum
 from modelmeter.analysis.roofline import Roofline, roofline
 from modelmeter.analysis.roofline_times import ModuleTime
 from modelmeter.analysis.roofline_total import StepTime, step_time
@@ -119,26 +120,20 @@ def generation_timing(
     options = options or {}
     pre = roofline(prefill, spec, **options)
     lo, hi = prompt, prompt + new - 1
-    memo: dict = {}  # the op times of the decode records that stay the same objects
-
-    first_last = {c: roofline(curves.report_at(c), spec, memo=memo, **options) for c in (lo, hi)}
-    ends = {c: r.total for c, r in first_last.items()}
-
-    def decode(c: int) -> Roofline | StepTime:  # the latency alone between the ends
-        if c in first_last:
-            return first_last.pop(c)
-        return step_time(curves.report_at(c), spec, memo=memo, **options)
-
-    summed = exact_sum(decode, samples(lo, hi, breaks, most), curves.nondecreasing)
+    ends: dict[int, ModuleTime] = {}
+    summed = decode_sum(curves, spec, lo, hi, breaks, most, options, ends)
     xs = sorted(summed.seen)
     times = [summed.seen[c][0] for c in xs]
     totals = [ends[lo], ends[hi]]
     notes = list(dict.fromkeys(pre.notes))
+    host = HostTime.of(spec, options.get("runtime", "eager"))
+    if host:
+        notes.append(host.note())
     return GenerationTiming(
         chip=spec.name,
         batch=batch,
         new=new,
-        ttft_s=pre.latency_s,
+        ttft_s=pre.latency_s + host.step_s,
         prefill_bound=bound(pre.total),
         decode_first_s=times[0],
         decode_last_s=times[-1],
@@ -153,4 +148,40 @@ def generation_timing(
     )
 
 
-__all__ = ["GenerationTiming", "generation_timing", "bound"]
+def decode_sum(
+    curves: OpCurves,
+    spec: HardwareSpec,
+    lo: int,
+    hi: int,
+    breaks: Sequence[int] = (),
+    most: int = 17,
+    options: dict[str, Any] | None = None,
+    ends: dict[int, ModuleTime] | None = None,
+) -> ExactSum:
+    """The decode steps' roofline times on contexts ``lo .. hi`` summed exactly (the module
+    docstring), with the contexts evaluated, plus the chip's eager host time per step
+    (:class:`HostTime`). The op times of the decode records that stay the same objects from
+    context to context are reused (the roofline's ``memo``); the contexts are priced for
+    their latency alone (:func:`step_time`, equal to the roofline's float for float) except,
+    when ``ends`` is given, ``lo`` and ``hi``: full rooflines whose totals go into ``ends``
+    (their bounds)."""
+    options = options or {}
+    memo: dict = {}
+    full = (lo, hi) if ends is not None else ()
+
+    def evaluate(c: int) -> Roofline | StepTime:
+        if c in full and ends is not None:
+            r = roofline(curves.report_at(c), spec, memo=memo, **options)
+            ends[c] = r.total
+            return r
+        return step_time(curves.report_at(c), spec, memo=memo, **options)
+
+    summed = exact_sum(evaluate, samples(lo, hi, breaks, most), curves.nondecreasing)
+    host = HostTime.of(spec, options.get("runtime", "eager"))
+    if host:  # a constant per step: added to every step
+        summed.seen = {c: (t + host.step_s, sig) for c, (t, sig) in summed.seen.items()}
+        summed.total += host.step_s * (hi - lo + 1)
+    return summed
+
+
+__all__ = ["GenerationTiming", "generation_timing", "decode_sum", "bound"]

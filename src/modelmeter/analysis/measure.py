@@ -283,6 +283,8 @@ class Calibration:
     capacity: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    module_call: float | None = None  # eager host time per nn.Module call
+    step_overhead: float | None = None  # eager host time per generation step
 
     def to_spec(self, name: str) -> HardwareSpec:
         """The figures as a HardwareSpec: unverified, efficiency 1.0 (they are attainable).
@@ -306,6 +308,8 @@ class Calibration:
             kernel_memory=dict(self.kernels_memory),
             dtype_overhead=dict(self.overheads) if several else {},
             dtype_kernels=dict(self.dtype_kernels) if len(self.dtype_kernels) > 1 else {},
+            module_call=self.module_call,
+            step_overhead=self.step_overhead,
             verified=False,
             source=f"measured by modelmeter calibrate on {self.device_name} ({self.torch_version})",
             notes="attainable figures, not datasheet peaks: [compute] best square matmul, "
@@ -314,7 +318,9 @@ class Calibration:
             "[overhead] time per counted op of a tiny conv/BN/ReLU model (per dtype in "
             "[overhead.dtypes]), [efficiency.kernels] roofline time / measured time of one "
             "conv, depthwise conv, max pool and batch norm (geometric mean over the dtypes; "
-            "each dtype's own in [efficiency.dtypes]); "
+            "each dtype's own in [efficiency.dtypes]), matmul's memory side 32 1024x1024 "
+            "matrix-vector products'; [overhead] module_call and step: eager host time per "
+            "module call and per generation step (two tiny Llamas); "
             f"one tiny add takes {self.launch_overhead * 1e6:.3g}us"
             + (f"; {details}" if details else "")
             + (f"; UNSTABLE (busy device?): {', '.join(self.warnings)}" if self.warnings else ""),

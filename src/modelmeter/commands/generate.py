@@ -58,7 +58,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="FLOP convention (default exact)")  # fmt: skip
     p.add_argument("--plot", metavar="FILE", help="also chart per-token latency and tokens/s "
                    "against batch and against context, the memory limit drawn (.png, .pdf, "
-                   ".svg; needs --hardware; runs the generation at several batches)")  # fmt: skip
+                   ".svg; needs --hardware; the other batches and contexts priced from exact "
+                   "formulas fitted on a few traces)")  # fmt: skip
     p.add_argument("--cache", choices=LAYOUTS, default=DEFAULT,
                    help="KV-cache layout: paged (default; vLLM-like, the new token written "
                    "into a block, the filled tokens read), static (transformers' StaticCache, "

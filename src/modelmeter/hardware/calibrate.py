@@ -66,7 +66,7 @@ def calibrate(
     details["copy"] = f"{bench.copy_bytes >> 20} MiB"
     if bench.threads is not None:
         details["threads"] = bench.threads
-    return Calibration(
+    cal = Calibration(
         device=bench.device,
         device_name=bench.device_name,
         torch_version=bench.runtime,
@@ -85,6 +85,22 @@ def calibrate(
         details=details,
         warnings=_unstable(bench.rounds),
     )
+    return _with_host(cal, bench.type) if bench.type == "cpu" else cal
+
+
+def _with_host(cal: Calibration, device: str) -> Calibration:
+    """``cal`` with the eager host time (per module call, per generation step)
+    fitted from tiny Llamas generating on the device (:mod:`modelmeter.hardware.
+    calibrate_host`; left out without transformers)."""
+    from dataclasses import replace
+
+    from modelmeter.hardware.calibrate_host import measure_host
+
+    fit = measure_host(cal.to_spec("calibrating"), device)
+    if fit is None:
+        return cal
+    details = {**cal.details, "host": fit.note()}
+    return replace(cal, module_call=fit.module_s, step_overhead=fit.step_s, details=details)
 
 
 def _dtypes(dtypes: list[str] | None, device_type: str) -> list[str]:
@@ -200,8 +216,22 @@ def _kernel_efficiencies(
             km = kc
         mine["conv"] = (kc, km)
         details[f"conv memory {name}"] = f"{km:.3g}"
+        if bench.type == "cpu":  # a GPU's 4 MB products are launch-bound: not measured there
+            mine["matmul"] = (1.0, _matvec(bench, name, spec, overhead))
+            details[f"matvec {name}"] = f"{mine['matmul'][1]:.3g}"
     details["kernel classes"] = bench.kernel_shapes()
     return own
+
+
+def _matvec(bench: TorchBench, name: str, spec: HardwareSpec, overhead: float) -> float:
+    """The memory side of matrix products: a matrix-vector product's roofline memory time
+    over its measured time, 32 distinct matrices read in turn (a decode step's linear layers
+    read their weights at this share of the copy bandwidth; the compute side is the measured
+    matmul peak itself, 1.0)."""
+    fn, example, run = bench.matvec_case(name)
+    (t,) = roofline(_analyze(fn, example), spec).ops
+    device_s = max(bench.best(f"matvec {name}", run) / 32 - overhead, 1e-12)  # 32 per run
+    return min(1.0, max(0.01, t.memory_s / device_s))
 
 
 def _over_dtypes(own: Kernels) -> tuple[dict[str, float], dict[str, float]]:

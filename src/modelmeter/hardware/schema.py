@@ -149,6 +149,7 @@ SCHEMA: tuple[Field, ...] = (
         _LAUNCH,
         _MODULE_CALL,
         _RUNTIMES,
+        Field("step", "seconds", "step_overhead", omit_none=True),  # eager, per generation step
     )),
     Field("efficiency", "table", table=(
         # a kernel cannot beat the peak; unfused byte counts can exceed what fused kernels

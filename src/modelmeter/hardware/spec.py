@@ -67,6 +67,9 @@ class HardwareSpec(KernelTables):
     depthwise_taps: Mapping[str, float] = field(default_factory=dict)
     # [overhead] module_call: eager's host time per nn.Module call (analysis/module_calls.py)
     module_call: float | None = None
+    # [overhead] step: eager host time per step of a generation loop beyond the ops and the
+    # module calls (analysis/generation_host.py; None: not measured, 0); generation only
+    step_overhead: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.attainable, Mapping):  # as the loader reads it

@@ -83,9 +83,13 @@ def attainable_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
 
 
 def _depthwise_calls(prefix: str, figures: Any) -> list[tuple[str, str]]:
-    """The per-module-call host time and the depthwise kernel-size exponents, where given."""
+    """The per-module-call and per-generation-step host times and the depthwise kernel-size
+    exponents, where given."""
     lines = [] if figures.module_call is None else [
         (f"{prefix}overhead.module_call", _us(figures.module_call) + " per module call (eager)")]
+    step = getattr(figures, "step_overhead", None)  # generation only, never in [attainable]
+    if step is not None:
+        lines.append((f"{prefix}overhead.step", _us(step) + " per generation step (eager)"))
     return lines + [
         (f"{prefix}efficiency.depthwise_taps.{d}",
          f"{a:g}: a depthwise kernel of T taps at its class's compute fraction x (T/9)^{a:g}")

@@ -249,6 +249,22 @@ class TorchBench:
         conv = torch.nn.functional.conv2d
         return conv, _meta(xs, ws), lambda: conv(xs, ws)
 
+    def matvec_case(self, name: str) -> Case:
+        """Matrix-vector products as a decode step runs them: one 1024-vector through each of
+        32 distinct 1024 x 1024 matrices in turn (128 MiB in float32, more than a CPU's
+        caches), bound by reading their weights. The example is one of them."""
+        n, count = 1024, 32
+        dt = torch_dtype(name)
+        x = torch.randn(1, n, device=self.dev).to(dt)
+        ws = [torch.randn(n, n, device=self.dev).to(dt) for _ in range(count)]
+        linear = torch.nn.functional.linear
+
+        def run() -> None:
+            for w in ws:
+                linear(x, w)
+
+        return linear, _meta(x, ws[0]), run
+
     def kernel_shapes(self) -> str:
         n, c, h, w = self.plan.kernel_shape
         return f"NCHW {n}x{c}x{h}x{w}, 3x3; conv memory: {n}x{c // 4}x{2 * h}x{2 * w}, 1x1"
