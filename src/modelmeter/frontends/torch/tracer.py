@@ -23,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from modelmeter.events import OpEvent
 from modelmeter.frontends.torch.blame import Blame
+from modelmeter.frontends.torch.firstuse import settle
 from modelmeter.frontends.torch.lifetimes import Lifetimes
 from modelmeter.frontends.torch.metakernels import run as _run
 from modelmeter.frontends.torch.packed import STORED, is_packed, packed_metas
@@ -268,6 +269,7 @@ class OpTracer(TorchDispatchMode):
         self._info: dict[Any, tuple[str, Any]] = {}
 
     def __enter__(self) -> OpTracer:
+        settle()  # PyTorch's first-use imports, not inside the forward (firstuse.py)
         pause_collector()  # counted across threads: off until the last trace running ends
         return super().__enter__()
 
