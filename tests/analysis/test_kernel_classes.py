@@ -4,6 +4,7 @@ convolutions (docs/hardware.md, "Efficiency factors"): each checked against a ha
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -170,6 +171,35 @@ def test_module_calls_begin_at_their_first_op() -> None:
     # traced: Sequential > Conv2d, ReLU: three module calls, the first two at the convolution
     model = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1), torch.nn.ReLU()).eval()
     assert calls_before(modelmeter.analyze(model, "1x2x4x4")) == [2, 1]
+
+
+class _Holder(torch.nn.Module):
+    """Calls the two linears its ModuleList holds one by one: the list is never called."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_a_container_never_called_is_not_charged() -> None:
+    from modelmeter.analysis.module_calls import calls_before
+
+    report = modelmeter.analyze(_Holder().eval(), "1x2")
+    holder = next(m for m in report.modules() if m.name == "layers")
+    assert (report.root.calls, holder.calls) == (1, 0)
+    # three module calls, not four: the model's and layers.0's at the first linear's op,
+    # layers.1's at the second's; the ModuleList (calls 0) adds none
+    counts = calls_before(report)
+    assert sum(counts) == 3
+    assert [c for c in counts if c] == [2, 1]
+    # a report whose root says 0 calls (the model is always called once): still 1
+    root = replace(two_modules().root, calls=0)
+    assert calls_before(replace(two_modules(), root=root)) == [2, 0, 2]
 
 
 def test_module_call_time_is_eager_host_time() -> None:

@@ -20,9 +20,11 @@ from modelmeter.report import ModuleNode, Report
 def calls_before(report: Report, phase: str | None = None) -> list[int]:
     """Per op of the report, in tree order (a module's own ops, then its children's, as the
     roofline lists them; ops of other phases left out), how many module calls begin just
-    before it: each module's ``calls`` (the model's own call included) go to the first op of
-    its subtree in execution order (the records' ``seq``; tree order where unknown). A module
-    with no op of the phase in its subtree is not counted."""
+    before it: each module's ``calls`` (the model's own call counted once) go to the first op
+    of its subtree in execution order (the records' ``seq``; tree order where unknown). A
+    module with no op of the phase in its subtree is not counted, nor is a container that
+    was never called (``calls == 0``: an ``nn.ModuleList``, an ``nn.ModuleDict``, a holder of
+    modules its parent calls one by one): its children's calls are counted, its own is none."""
     index: dict[int, int] = {}  # id of a record -> its place in the roofline's list
     seqs: list[int] = []
     for node in report.modules():
@@ -40,7 +42,7 @@ def calls_before(report: Report, phase: str | None = None) -> list[int]:
         if not places:
             return None
         head = min(places, key=lambda i: (seqs[i] if known else i, i))
-        counts[head] += max(node.calls, 1)
+        counts[head] += max(node.calls, 1) if node is report.root else node.calls
         return head
 
     first(report.root)
