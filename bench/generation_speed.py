@@ -17,19 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
-
-def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
-    """(wall s, CPU s of this process, result) of one call."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return time.perf_counter() - t0, time.process_time() - c0, out
+from speed_harness import median_rounds, peak_rss_mib, print_footer, print_table, timed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,24 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         return generate(model, prompt=args.prompt, new=args.new, batch=args.batch,
                         hardware=args.hardware)  # fmt: skip
 
-    rows: dict[str, list[tuple[float, float]]] = {"plain": [], "prefill": [], "generate": []}
-    g = None
-    for _ in range(args.repeats):
-        for name, fn in (("plain", plain), ("prefill", prefill), ("generate", gen)):
-            wall, cpu, out = timed(fn)
-            rows[name].append((wall, cpu))
-            g = out if name == "generate" else g
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-           for k, v in rows.items()}  # fmt: skip
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
+    fns = {"plain": plain, "prefill": prefill, "generate": gen}
+    med, last = median_rounds(fns, args.repeats)
+    rss = peak_rss_mib()
+    g = last.get("generate")
     assert g is not None
     print(f"model {args.model}: {g.prefill.total().params:,} parameters; prompt {args.prompt}, "
           f"new {args.new}, batch {args.batch}; median of {args.repeats}")  # fmt: skip
-    print("                          wall s   CPU s")
-    print(f"build on meta            {build_s:7.2f} {build_cpu:7.2f}")
-    for name, label in (("plain", "plain meta forward"), ("prefill", "analyze (prefill)"),
-                        ("generate", "generate")):  # fmt: skip
-        print(f"{label:24s} {med[name][0]:7.2f} {med[name][1]:7.2f}")
+    print_table((build_s, build_cpu), med, {"plain": "plain meta forward",
+                "prefill": "analyze (prefill)", "generate": "generate"})  # fmt: skip
     gen_cpu, pre_cpu, plain_cpu = med["generate"][1], med["prefill"][1], med["plain"][1]
     print(f"generate / one prefill analysis: {gen_cpu / pre_cpu:.2f} x (CPU s; wall "
           f"{med['generate'][0] / med['prefill'][0]:.2f} x); prefill analysis / plain "
@@ -89,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"({len(g.curve.traced)} decode steps traced, roofline at "
           f"{len(g.timing.evaluated) if g.timing else 0} contexts; decode total "
           f"{g.timing.decode_total_s if g.timing else 0!r} s)")  # fmt: skip
-    print(f"peak RSS                 {rss:7.0f} MiB")
-    print(f"load average (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+    print_footer(rss, load_before)
     return 0
 
 

@@ -17,19 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
-
-def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
-    """(wall s, CPU s of this process, result) of one call."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return time.perf_counter() - t0, time.process_time() - c0, out
+from speed_harness import median_rounds, peak_rss_mib, print_footer, print_table, timed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,32 +58,21 @@ def main(argv: list[str] | None = None) -> int:
         return train(model, tokens, precision="bf16-mixed", zero=args.zero, hardware=spec,
                      devices=args.devices)  # fmt: skip
 
-    rows: dict[str, list[tuple[float, float]]] = {"plain": [], "forward": [], "train": []}
-    r = None
-    for _ in range(args.repeats):
-        for name, fn in (("plain", plain), ("forward", forward), ("train", step)):
-            wall, cpu, out = timed(fn)
-            rows[name].append((wall, cpu))
-            r = out if name == "train" else r
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-           for k, v in rows.items()}  # fmt: skip
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
+    med, last = median_rounds({"plain": plain, "forward": forward, "train": step}, args.repeats)
+    rss = peak_rss_mib()
+    r = last.get("train")
     assert r is not None
     print(f"model {args.model}: {r.params[0]:,} parameters; {tokens}, bf16-mixed AdamW, "
           f"ZeRO-{args.zero} over {args.devices} devices, {args.hardware}; median of "
           f"{args.repeats}")  # fmt: skip
-    print("                          wall s   CPU s")
-    print(f"build on meta            {build_s:7.2f} {build_cpu:7.2f}")
-    for name, label in (("plain", "plain meta forward"), ("forward", "analyze (forward)"),
-                        ("train", "train (one step)")):  # fmt: skip
-        print(f"{label:24s} {med[name][0]:7.2f} {med[name][1]:7.2f}")
+    print_table((build_s, build_cpu), med, {"plain": "plain meta forward",
+                "forward": "analyze (forward)", "train": "train (one step)"})  # fmt: skip
     tr, fw, pl = med["train"][1], med["forward"][1], med["plain"][1]
     print(f"train / one forward analysis: {tr / fw:.2f} x (CPU s; wall "
           f"{med['train'][0] / med['forward'][0]:.2f} x); forward analysis / plain forward "
           f"{fw / pl:.2f} x; train / plain forward {tr / pl:.2f} x")  # fmt: skip
     print(f"(peak of the step {r.peak.bytes:,} bytes at {r.peak.phase})")
-    print(f"peak RSS                 {rss:7.0f} MiB")
-    print(f"load average (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+    print_footer(rss, load_before)
     return 0
 
 
