@@ -25,10 +25,9 @@ preallocated to prompt + new = 12 tokens: 12 x 256.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from cli_helpers import one_error, run
+from tiny_llama import MISTRAL_W16, TINY_LLAMA_FP16, built, config_source
 
 from modelmeter.analysis.cache_layout import LAYOUTS, served
 from modelmeter.analysis.polynomial import Polynomial
@@ -39,28 +38,18 @@ pytest.importorskip("transformers")
 from modelmeter.frontends.torch.kvcache import trace_phase  # noqa: E402
 from modelmeter.usecases.generate import generate  # noqa: E402
 
-TINY = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
-    "torch_dtype": "float16",
-}  # fmt: skip
 TOKEN = 4 * 2 * 16 * 2  # K and V of 2 layers: 256 bytes per token per sequence
 B = 2
 
 
 @pytest.fixture(scope="module")
 def path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("cfg") / "tiny-llama.json"
-    p.write_text(json.dumps(TINY))
-    return f"hf:{p}"
+    return config_source(tmp_path_factory, "tiny-llama", TINY_LLAMA_FP16)
 
 
 @pytest.fixture(scope="module")
 def model(path: str) -> object:
-    from modelmeter.models import load
-
-    return load(path).model
+    return built(path)
 
 
 @pytest.fixture(scope="module")
@@ -118,16 +107,9 @@ def test_served_rewrites_only_the_appends(model: object) -> None:
 
 
 def test_sliding_window_paged(tmp_path_factory: pytest.TempPathFactory) -> None:
-    config = {
-        "model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 64,
-        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16, "num_hidden_layers": 2, "vocab_size": 128, "sliding_window": 16,
-        "max_position_embeddings": 256, "torch_dtype": "float32",
-    }  # fmt: skip
-    p = tmp_path_factory.mktemp("cfg") / "mistral.json"
-    p.write_text(json.dumps(config))
-    g = generate(f"hf:{p}", prompt=10, new=20, cache="paged")
-    d = generate(f"hf:{p}", prompt=10, new=20, cache="dynamic")
+    source = config_source(tmp_path_factory, "mistral", MISTRAL_W16)
+    g = generate(source, prompt=10, new=20, cache="paged")
+    d = generate(source, prompt=10, new=20, cache="dynamic")
     # float32, batch 1: 2 (K, V) * 2 layers * 2 heads * 16 * 4 = 512 bytes per token. Paged
     # writes one token per step at every context; attention reads min(c, 15) + 1 tokens
     kv = g.curve.counts

@@ -27,6 +27,7 @@ import json
 
 import pytest
 from cli_helpers import one_error, run
+from tiny_llama import MISTRAL_W16, TINY_LLAMA_FP16, built, config_source
 
 from modelmeter.analysis.polynomial import Piecewise, Polynomial
 from modelmeter.errors import InputError
@@ -35,12 +36,6 @@ pytest.importorskip("transformers")
 
 from modelmeter.usecases.generate import generate  # noqa: E402
 
-TINY = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
-    "torch_dtype": "float16",
-}  # fmt: skip
 B = 2
 LINEAR = B * (2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128) + 64 * 256)
 PER_KEY = 2 * B * 2 * 4 * 16  # 512: QK^T and AV, 2 layers, batch 2
@@ -48,16 +43,12 @@ PER_KEY = 2 * B * 2 * 4 * 16  # 512: QK^T and AV, 2 layers, batch 2
 
 @pytest.fixture(scope="module")
 def path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("cfg") / "tiny-llama.json"
-    p.write_text(json.dumps(TINY))
-    return f"hf:{p}"
+    return config_source(tmp_path_factory, "tiny-llama", TINY_LLAMA_FP16)
 
 
 @pytest.fixture(scope="module")
 def model(path: str) -> object:
-    from modelmeter.models import load
-
-    return load(path).model
+    return built(path)
 
 
 @pytest.fixture(scope="module")
@@ -161,16 +152,9 @@ def test_static_sliding_window(tmp_path_factory: pytest.TempPathFactory) -> None
     c = 16 on the layer rolls: roll reads 16 slots and writes 16, index_put_ writes the token
     into the rolled copy, copy_ reads the 16 back and writes 16: KV read (16 + 16 + 16) x 512
     = 24,576, written (16 + 1 + 16) x 512 = 16,896."""
-    config = {
-        "model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 64,
-        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16, "num_hidden_layers": 2, "vocab_size": 128, "sliding_window": 16,
-        "max_position_embeddings": 256, "torch_dtype": "float32",
-    }  # fmt: skip
-    p = tmp_path_factory.mktemp("cfg") / "mistral.json"
-    p.write_text(json.dumps(config))
-    g = generate(f"hf:{p}", prompt=10, new=20, cache="static")
-    dyn = generate(f"hf:{p}", prompt=10, new=20, cache="dynamic")
+    source = config_source(tmp_path_factory, "mistral", MISTRAL_W16)
+    g = generate(source, prompt=10, new=20, cache="static")
+    dyn = generate(source, prompt=10, new=20, cache="dynamic")
     assert g.windows == (16,) and g.max_cache_len == 30
     assert g.memory.kv_sequence_bytes == 16 * 512  # the window's slots, preallocated
     kv = [(g.curve.at(c).kv_bytes_read, g.curve.at(c).kv_bytes_written) for c in (10, 15, 16, 29)]
