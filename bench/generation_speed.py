@@ -20,7 +20,14 @@ import os
 import sys
 from typing import Any
 
-from speed_harness import median_rounds, peak_rss_mib, print_footer, print_table, timed
+from speed_harness import (
+    median_rounds,
+    meta_build,
+    peak_rss_mib,
+    print_footer,
+    print_ratios,
+    print_table,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,18 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     load_before = os.getloadavg()
 
-    import torch
-
-    from modelmeter.models import load
     from modelmeter.usecases.analyze import analyze
     from modelmeter.usecases.generate import generate
 
-    build_s, build_cpu, model = timed(lambda: load(args.model).model)
-    ids = torch.zeros((args.batch, args.prompt), dtype=torch.int64, device="meta")
-
-    def plain() -> None:
-        with torch.no_grad():
-            model(input_ids=ids)
+    build, model, plain = meta_build(args.model, args.batch, args.prompt)
 
     def prefill() -> object:
         return analyze(model, kwargs={"input_ids": f"{args.batch}x{args.prompt}:int64"})
@@ -61,13 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     assert g is not None
     print(f"model {args.model}: {g.prefill.total().params:,} parameters; prompt {args.prompt}, "
           f"new {args.new}, batch {args.batch}; median of {args.repeats}")  # fmt: skip
-    print_table((build_s, build_cpu), med, {"plain": "plain meta forward",
+    print_table(build, med, {"plain": "plain meta forward",
                 "prefill": "analyze (prefill)", "generate": "generate"})  # fmt: skip
-    gen_cpu, pre_cpu, plain_cpu = med["generate"][1], med["prefill"][1], med["plain"][1]
-    print(f"generate / one prefill analysis: {gen_cpu / pre_cpu:.2f} x (CPU s; wall "
-          f"{med['generate'][0] / med['prefill'][0]:.2f} x); prefill analysis / plain "
-          f"forward {pre_cpu / plain_cpu:.2f} x; generate / plain forward "
-          f"{gen_cpu / plain_cpu:.2f} x")  # fmt: skip
+    print_ratios(med, "generate", "prefill")
     print(f"({len(g.curve.traced)} decode steps traced, roofline at "
           f"{len(g.timing.evaluated) if g.timing else 0} contexts; decode total "
           f"{g.timing.decode_total_s if g.timing else 0!r} s)")  # fmt: skip

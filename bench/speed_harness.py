@@ -1,6 +1,7 @@
-"""The timing harness bench/generation_speed.py and bench/train_speed.py share: one call
-timed in wall and CPU seconds, rounds of named calls reduced to their medians, the table of
-those medians, the peak RSS and the load average."""
+"""The timing harness bench/generation_speed.py and bench/train_speed.py share: the model
+built on meta (timed) with a plain forward of it, one call timed in wall and CPU seconds,
+rounds of named calls reduced to their medians, the table of those medians and their ratios,
+the peak RSS and the load average."""
 
 from __future__ import annotations
 
@@ -19,6 +20,24 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def meta_build(name: str, batch: int, tokens: int) -> tuple[tuple[float, float], Any, Callable[[], None]]:
+    """The model ``name`` built on meta by modelmeter's loader, timed (wall s, CPU s), and a
+    plain meta-device forward of it on ``batch`` x ``tokens`` ids under ``torch.no_grad()``
+    (the least any shape-level tool spends)."""
+    import torch
+
+    from modelmeter.models import load
+
+    build_s, build_cpu, model = timed(lambda: load(name).model)
+    ids = torch.zeros((batch, tokens), dtype=torch.int64, device="meta")
+
+    def plain() -> None:
+        with torch.no_grad():
+            model(input_ids=ids)
+
+    return (build_s, build_cpu), model, plain
 
 
 def median_rounds(
@@ -49,6 +68,15 @@ def print_table(build: tuple[float, float], med: dict[str, tuple[float, float]],
     print(f"build on meta            {build[0]:7.2f} {build[1]:7.2f}")
     for name, label in labels.items():
         print(f"{label:24s} {med[name][0]:7.2f} {med[name][1]:7.2f}")
+
+
+def print_ratios(med: dict[str, tuple[float, float]], whole: str, one: str) -> None:
+    """How many times the ``whole`` analysis costs the ``one`` analysis it repeats (CPU s,
+    and wall s), and each of the two against the plain forward (CPU s)."""
+    big, small, plain = med[whole][1], med[one][1], med["plain"][1]
+    print(f"{whole} / one {one} analysis: {big / small:.2f} x (CPU s; wall "
+          f"{med[whole][0] / med[one][0]:.2f} x); {one} analysis / plain forward "
+          f"{small / plain:.2f} x; {whole} / plain forward {big / plain:.2f} x")  # fmt: skip
 
 
 def print_footer(rss_mib: float, load_before: tuple[float, float, float]) -> None:

@@ -20,7 +20,14 @@ import os
 import sys
 from typing import Any
 
-from speed_harness import median_rounds, peak_rss_mib, print_footer, print_table, timed
+from speed_harness import (
+    median_rounds,
+    meta_build,
+    peak_rss_mib,
+    print_footer,
+    print_ratios,
+    print_table,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,21 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     load_before = os.getloadavg()
 
-    import torch
-
     from modelmeter.hardware import load_spec
-    from modelmeter.models import load
     from modelmeter.usecases.analyze import analyze
     from modelmeter.usecases.train import train
 
     spec = load_spec(args.hardware)
-    build_s, build_cpu, model = timed(lambda: load(args.model).model)
+    build, model, plain = meta_build(args.model, args.batch, args.seq)
     tokens = f"{args.batch}x{args.seq}:int64"
-    ids = torch.zeros((args.batch, args.seq), dtype=torch.int64, device="meta")
-
-    def plain() -> None:
-        with torch.no_grad():
-            model(input_ids=ids)
 
     def forward() -> object:
         return analyze(model, tokens)
@@ -65,12 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {args.model}: {r.params[0]:,} parameters; {tokens}, bf16-mixed AdamW, "
           f"ZeRO-{args.zero} over {args.devices} devices, {args.hardware}; median of "
           f"{args.repeats}")  # fmt: skip
-    print_table((build_s, build_cpu), med, {"plain": "plain meta forward",
+    print_table(build, med, {"plain": "plain meta forward",
                 "forward": "analyze (forward)", "train": "train (one step)"})  # fmt: skip
-    tr, fw, pl = med["train"][1], med["forward"][1], med["plain"][1]
-    print(f"train / one forward analysis: {tr / fw:.2f} x (CPU s; wall "
-          f"{med['train'][0] / med['forward'][0]:.2f} x); forward analysis / plain forward "
-          f"{fw / pl:.2f} x; train / plain forward {tr / pl:.2f} x")  # fmt: skip
+    print_ratios(med, "train", "forward")
     print(f"(peak of the step {r.peak.bytes:,} bytes at {r.peak.phase})")
     print_footer(rss, load_before)
     return 0
