@@ -15,36 +15,21 @@ after (other jobs on the machine inflate the wall times, not the CPU seconds).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any
 
-from speed_harness import (
-    median_rounds,
-    meta_build,
-    peak_rss_mib,
-    print_footer,
-    print_ratios,
-    print_table,
-)
+import speed_harness as sh
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="hf:llama-3-70b")
-    p.add_argument("--prompt", type=int, default=4096)
-    p.add_argument("--new", type=int, default=4096)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--hardware", default="h100-sxm")
-    p.add_argument("--repeats", type=int, default=1)
-    args = p.parse_args(argv)
+    args = sh.parse_args(__doc__, argv, prompt=4096, new=4096, batch=1)
     load_before = os.getloadavg()
 
     from modelmeter.usecases.analyze import analyze
     from modelmeter.usecases.generate import generate
 
-    build, model, plain = meta_build(args.model, args.batch, args.prompt)
+    build, model, plain = sh.meta_build(args.model, args.batch, args.prompt)
 
     def prefill() -> object:
         return analyze(model, kwargs={"input_ids": f"{args.batch}x{args.prompt}:int64"})
@@ -54,19 +39,19 @@ def main(argv: list[str] | None = None) -> int:
                         hardware=args.hardware)  # fmt: skip
 
     fns = {"plain": plain, "prefill": prefill, "generate": gen}
-    med, last = median_rounds(fns, args.repeats)
-    rss = peak_rss_mib()
+    med, last = sh.median_rounds(fns, args.repeats)
+    rss = sh.peak_rss_mib()
     g = last.get("generate")
     assert g is not None
     print(f"model {args.model}: {g.prefill.total().params:,} parameters; prompt {args.prompt}, "
           f"new {args.new}, batch {args.batch}; median of {args.repeats}")  # fmt: skip
-    print_table(build, med, {"plain": "plain meta forward",
-                "prefill": "analyze (prefill)", "generate": "generate"})  # fmt: skip
-    print_ratios(med, "generate", "prefill")
+    labels = {"plain": "plain meta forward", "prefill": "analyze (prefill)", "generate": "generate"}
+    sh.print_table(build, med, labels)
+    sh.print_ratios(med, "generate", "prefill")
     print(f"({len(g.curve.traced)} decode steps traced, roofline at "
           f"{len(g.timing.evaluated) if g.timing else 0} contexts; decode total "
           f"{g.timing.decode_total_s if g.timing else 0!r} s)")  # fmt: skip
-    print_footer(rss, load_before)
+    sh.print_footer(rss, load_before)
     return 0
 
 

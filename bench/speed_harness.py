@@ -5,6 +5,7 @@ the peak RSS and the load average."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import statistics
@@ -20,6 +21,18 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def parse_args(doc: str, argv: list[str] | None, **ints: int) -> argparse.Namespace:
+    """The command line: ``--model`` (Llama-3-70B's shape by default), the script's whole-number
+    options ``ints`` (name: default) in order, ``--hardware`` and ``--repeats``."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--model", default="hf:llama-3-70b")
+    for name, default in ints.items():
+        p.add_argument(f"--{name}", type=int, default=default)
+    p.add_argument("--hardware", default="h100-sxm")
+    p.add_argument("--repeats", type=int, default=1)
+    return p.parse_args(argv)
 
 
 def meta_build(name: str, batch: int, tokens: int) -> tuple[tuple[float, float], Any, Callable[[], None]]:

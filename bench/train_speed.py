@@ -15,31 +15,15 @@ times, not the CPU seconds).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any
 
-from speed_harness import (
-    median_rounds,
-    meta_build,
-    peak_rss_mib,
-    print_footer,
-    print_ratios,
-    print_table,
-)
+import speed_harness as sh
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="hf:llama-3-70b")
-    p.add_argument("--seq", type=int, default=4096)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--devices", type=int, default=64)
-    p.add_argument("--zero", type=int, default=3)
-    p.add_argument("--hardware", default="h100-sxm")
-    p.add_argument("--repeats", type=int, default=1)
-    args = p.parse_args(argv)
+    args = sh.parse_args(__doc__, argv, seq=4096, batch=1, devices=64, zero=3)
     load_before = os.getloadavg()
 
     from modelmeter.hardware import load_spec
@@ -47,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from modelmeter.usecases.train import train
 
     spec = load_spec(args.hardware)
-    build, model, plain = meta_build(args.model, args.batch, args.seq)
+    build, model, plain = sh.meta_build(args.model, args.batch, args.seq)
     tokens = f"{args.batch}x{args.seq}:int64"
 
     def forward() -> object:
@@ -57,18 +41,18 @@ def main(argv: list[str] | None = None) -> int:
         return train(model, tokens, precision="bf16-mixed", zero=args.zero, hardware=spec,
                      devices=args.devices)  # fmt: skip
 
-    med, last = median_rounds({"plain": plain, "forward": forward, "train": step}, args.repeats)
-    rss = peak_rss_mib()
+    med, last = sh.median_rounds({"plain": plain, "forward": forward, "train": step}, args.repeats)
+    rss = sh.peak_rss_mib()
     r = last.get("train")
     assert r is not None
     print(f"model {args.model}: {r.params[0]:,} parameters; {tokens}, bf16-mixed AdamW, "
           f"ZeRO-{args.zero} over {args.devices} devices, {args.hardware}; median of "
           f"{args.repeats}")  # fmt: skip
-    print_table(build, med, {"plain": "plain meta forward",
-                "forward": "analyze (forward)", "train": "train (one step)"})  # fmt: skip
-    print_ratios(med, "train", "forward")
+    labels = {"plain": "plain meta forward", "forward": "analyze (forward)", "train": "train (one step)"}
+    sh.print_table(build, med, labels)
+    sh.print_ratios(med, "train", "forward")
     print(f"(peak of the step {r.peak.bytes:,} bytes at {r.peak.phase})")
-    print_footer(rss, load_before)
+    sh.print_footer(rss, load_before)
     return 0
 
 
