@@ -1,14 +1,17 @@
 """What the device check's parts share (bench/device_check.py, gpu_generation.py,
 gpu_training.py): the checkout's ``src/`` on ``sys.path``, model configs written as files (a
 model is named ``hf:PATH`` so the measured model and the predicted one are built by the same
-loader), results written atomically, the device's memory peak, and time left."""
+loader), results written atomically, the device's memory peak, time left, a part's command
+line and its loop over the cases."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +115,41 @@ def versions() -> dict[str, str]:
 
 def ratio(pred: float | None, meas: float | None) -> float | None:
     return pred / meas if pred is not None and meas else None
+
+
+def part_args(description: str, argv: list[str] | None) -> tuple[Any, Path, Any, float]:
+    """A part's command line (``SETUP RESULT [--device] [--deadline]``): the setup read, the
+    result's path, the device resolved and the deadline (an hour from now by default)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("setup", type=Path)
+    p.add_argument("result", type=Path)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--deadline", type=float, default=None, help="time.time() to stop by")
+    args = p.parse_args(argv)
+    from modelmeter.frontends.torch.device import resolve_device
+
+    setup_ = read_json(args.setup)
+    deadline = args.deadline or time.time() + 3600
+    return setup_, args.result, resolve_device(args.device), deadline
+
+
+def run_cases(doc: dict[str, Any], cases: Iterable[tuple[str, Callable[[], dict[str, Any]]]],
+              result: Path, dev: Any, deadline: float) -> dict[str, Any]:  # fmt: skip
+    """Each ``(label, measure)`` case in turn into ``doc["cases"]``, the results rewritten
+    after each (``running`` names the case in flight, so a run cut short says what it was
+    doing); a case failing (e.g. out of memory) is noted in ``errors`` and the others go on;
+    the cases left when the deadline is near are noted in ``skipped``."""
+    for label, measure_one in cases:
+        if left(deadline) < 5:
+            doc["skipped"].append(f"{label}: the part's time was up")
+            continue
+        doc["running"] = label
+        write_json(result, doc)
+        try:
+            doc["cases"].append(measure_one())
+        except Exception as e:  # noqa: BLE001 - one case failing must not stop the others
+            doc["errors"].append(f"{label}: {error_text(e)}")
+        doc.pop("running", None)
+        free(dev)
+        write_json(result, doc)
+    return doc

@@ -15,46 +15,21 @@ after (other jobs on the machine inflate the wall times, not the CPU seconds).
 
 from __future__ import annotations
 
-import argparse
 import os
-import resource
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
-
-def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
-    """(wall s, CPU s of this process, result) of one call."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return time.perf_counter() - t0, time.process_time() - c0, out
+import speed_harness as sh
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="hf:llama-3-70b")
-    p.add_argument("--prompt", type=int, default=4096)
-    p.add_argument("--new", type=int, default=4096)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--hardware", default="h100-sxm")
-    p.add_argument("--repeats", type=int, default=1)
-    args = p.parse_args(argv)
+    args = sh.parse_args(__doc__, argv, prompt=4096, new=4096, batch=1)
     load_before = os.getloadavg()
 
-    import torch
-
-    from modelmeter.models import load
     from modelmeter.usecases.analyze import analyze
     from modelmeter.usecases.generate import generate
 
-    build_s, build_cpu, model = timed(lambda: load(args.model).model)
-    ids = torch.zeros((args.batch, args.prompt), dtype=torch.int64, device="meta")
-
-    def plain() -> None:
-        with torch.no_grad():
-            model(input_ids=ids)
+    build, model, plain = sh.meta_build(args.model, args.batch, args.prompt)
 
     def prefill() -> object:
         return analyze(model, kwargs={"input_ids": f"{args.batch}x{args.prompt}:int64"})
@@ -63,34 +38,20 @@ def main(argv: list[str] | None = None) -> int:
         return generate(model, prompt=args.prompt, new=args.new, batch=args.batch,
                         hardware=args.hardware)  # fmt: skip
 
-    rows: dict[str, list[tuple[float, float]]] = {"plain": [], "prefill": [], "generate": []}
-    g = None
-    for _ in range(args.repeats):
-        for name, fn in (("plain", plain), ("prefill", prefill), ("generate", gen)):
-            wall, cpu, out = timed(fn)
-            rows[name].append((wall, cpu))
-            g = out if name == "generate" else g
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-           for k, v in rows.items()}  # fmt: skip
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
+    fns = {"plain": plain, "prefill": prefill, "generate": gen}
+    med, last = sh.median_rounds(fns, args.repeats)
+    rss = sh.peak_rss_mib()
+    g = last.get("generate")
     assert g is not None
     print(f"model {args.model}: {g.prefill.total().params:,} parameters; prompt {args.prompt}, "
           f"new {args.new}, batch {args.batch}; median of {args.repeats}")  # fmt: skip
-    print("                          wall s   CPU s")
-    print(f"build on meta            {build_s:7.2f} {build_cpu:7.2f}")
-    for name, label in (("plain", "plain meta forward"), ("prefill", "analyze (prefill)"),
-                        ("generate", "generate")):  # fmt: skip
-        print(f"{label:24s} {med[name][0]:7.2f} {med[name][1]:7.2f}")
-    gen_cpu, pre_cpu, plain_cpu = med["generate"][1], med["prefill"][1], med["plain"][1]
-    print(f"generate / one prefill analysis: {gen_cpu / pre_cpu:.2f} x (CPU s; wall "
-          f"{med['generate'][0] / med['prefill'][0]:.2f} x); prefill analysis / plain "
-          f"forward {pre_cpu / plain_cpu:.2f} x; generate / plain forward "
-          f"{gen_cpu / plain_cpu:.2f} x")  # fmt: skip
+    labels = {"plain": "plain meta forward", "prefill": "analyze (prefill)", "generate": "generate"}
+    sh.print_table(build, med, labels)
+    sh.print_ratios(med, "generate", "prefill")
     print(f"({len(g.curve.traced)} decode steps traced, roofline at "
           f"{len(g.timing.evaluated) if g.timing else 0} contexts; decode total "
           f"{g.timing.decode_total_s if g.timing else 0!r} s)")  # fmt: skip
-    print(f"peak RSS                 {rss:7.0f} MiB")
-    print(f"load average (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+    sh.print_footer(rss, load_before)
     return 0
 
 

@@ -28,7 +28,6 @@ against the prediction's weights + KV cache + activations (``GenerationMemory.to
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -169,21 +168,9 @@ def measure(setup_: dict[str, Any], result: Path, dev: Any, deadline: float) -> 
     doc["build_s"] = time.perf_counter() - t
     doc["parameters"] = sum(p.numel() for p in model.parameters())
     doc["weights_bytes"] = dp.reset_peak(dev)
-    for variant, batch in setup_["cases"]:
-        label = f"{variant} b{batch}"
-        if dp.left(deadline) < 5:
-            doc["skipped"].append(f"{label}: the part's time was up")
-            continue
-        doc["running"] = label
-        dp.write_json(result, doc)
-        try:
-            doc["cases"].append(measure_case(model, setup_, variant, batch, dev))
-        except Exception as e:  # noqa: BLE001 - one case failing must not stop the others
-            doc["errors"].append(f"{label}: {dp.error_text(e)}")
-        doc.pop("running", None)
-        dp.free(dev)
-        dp.write_json(result, doc)
-    return doc
+    cases = ((f"{v} b{b}", lambda v=v, b=b: measure_case(model, setup_, v, b, dev))
+             for v, b in setup_["cases"])  # fmt: skip
+    return dp.run_cases(doc, cases, result, dev, deadline)
 
 
 def predict(setup_: dict[str, Any], variant: str, batch: int, spec: Any) -> dict[str, Any]:
@@ -214,17 +201,7 @@ QUANTITIES = (("ttft_s", "time to first token"), ("decode_first_s", "per token, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("setup", type=Path)
-    p.add_argument("result", type=Path)
-    p.add_argument("--device", default="cuda")
-    p.add_argument("--deadline", type=float, default=None, help="time.time() to stop by")
-    args = p.parse_args(argv)
-    from modelmeter.frontends.torch.device import resolve_device
-
-    setup_ = dp.read_json(args.setup)
-    deadline = args.deadline or time.time() + 3600
-    measure(setup_, args.result, resolve_device(args.device), deadline)
+    measure(*dp.part_args(__doc__.splitlines()[0], argv))
     return 0
 
 

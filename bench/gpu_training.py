@@ -17,7 +17,6 @@ with TF32 off, as the prediction assumes.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import statistics
 import sys
@@ -88,6 +87,17 @@ def _step(model: Any, x: Any, opt: Any, mixed: bool, dev: Any) -> None:
     opt.zero_grad(set_to_none=True)
 
 
+def _timed_steps(n: int, model: Any, x: Any, opt: Any, mixed: bool, dev: Any) -> list[float]:
+    """Wall seconds of each of ``n`` steps, the device synchronised after each."""
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        _step(model, x, opt, mixed, dev)
+        dp.sync(dev)
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def measure_case(case: dict[str, Any], setup_: dict[str, Any], dev: Any) -> dict[str, Any]:
     import torch
 
@@ -101,20 +111,10 @@ def measure_case(case: dict[str, Any], setup_: dict[str, Any], dev: Any) -> dict
     x = torch.randint(0, model.config.vocab_size, shape, device=dev)
     opt = torch.optim.AdamW(model.parameters(), foreach=True)
     mixed = case["precision"] == "bf16-mixed"
-    warm = []
-    for _ in range(setup_["warmup"]):
-        t = time.perf_counter()
-        _step(model, x, opt, mixed, dev)
-        dp.sync(dev)
-        warm.append(time.perf_counter() - t)
+    warm = _timed_steps(setup_["warmup"], model, x, opt, mixed, dev)
     first_peak = dp.peak(dev)
     before = dp.reset_peak(dev)
-    times = []
-    for _ in range(setup_["steps"]):
-        t = time.perf_counter()
-        _step(model, x, opt, mixed, dev)
-        dp.sync(dev)
-        times.append(time.perf_counter() - t)
+    times = _timed_steps(setup_["steps"], model, x, opt, mixed, dev)
     out = {**case, "parameters": sum(p.numel() for p in model.parameters()),
            "weights_bytes": weights, "allocated_between_steps_bytes": before,
            "first_peak_bytes": first_peak, "peak_bytes": dp.peak(dev), "warmup_s": warm,
@@ -131,21 +131,8 @@ def measure(setup_: dict[str, Any], result: Path, dev: Any, deadline: float) -> 
     torch.backends.cudnn.allow_tf32 = False
     doc: dict[str, Any] = {"versions": dp.versions(), "tf32": False, "cases": [],
                            "errors": [], "skipped": []}  # fmt: skip
-    for case in setup_["cases"]:
-        label = label_of(case)
-        if dp.left(deadline) < 5:
-            doc["skipped"].append(f"{label}: the part's time was up")
-            continue
-        doc["running"] = label
-        dp.write_json(result, doc)
-        try:
-            doc["cases"].append(measure_case(case, setup_, dev))
-        except Exception as e:  # noqa: BLE001 - one case failing (e.g. out of memory) is noted
-            doc["errors"].append(f"{label}: {dp.error_text(e)}")
-        doc.pop("running", None)
-        dp.free(dev)
-        dp.write_json(result, doc)
-    return doc
+    cases = ((label_of(c), lambda c=c: measure_case(c, setup_, dev)) for c in setup_["cases"])
+    return dp.run_cases(doc, cases, result, dev, deadline)
 
 
 def label_of(case: dict[str, Any]) -> str:
@@ -169,16 +156,7 @@ QUANTITIES = (("peak_bytes", "peak memory"), ("step_s", "step time"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("setup", type=Path)
-    p.add_argument("result", type=Path)
-    p.add_argument("--device", default="cuda")
-    p.add_argument("--deadline", type=float, default=None, help="time.time() to stop by")
-    args = p.parse_args(argv)
-    from modelmeter.frontends.torch.device import resolve_device
-
-    measure(dp.read_json(args.setup), args.result, resolve_device(args.device),
-            args.deadline or time.time() + 3600)  # fmt: skip
+    measure(*dp.part_args(__doc__.splitlines()[0], argv))
     return 0
 
 

@@ -15,50 +15,24 @@ times, not the CPU seconds).
 
 from __future__ import annotations
 
-import argparse
 import os
-import resource
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
-
-def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
-    """(wall s, CPU s of this process, result) of one call."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return time.perf_counter() - t0, time.process_time() - c0, out
+import speed_harness as sh
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="hf:llama-3-70b")
-    p.add_argument("--seq", type=int, default=4096)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--devices", type=int, default=64)
-    p.add_argument("--zero", type=int, default=3)
-    p.add_argument("--hardware", default="h100-sxm")
-    p.add_argument("--repeats", type=int, default=1)
-    args = p.parse_args(argv)
+    args = sh.parse_args(__doc__, argv, seq=4096, batch=1, devices=64, zero=3)
     load_before = os.getloadavg()
 
-    import torch
-
     from modelmeter.hardware import load_spec
-    from modelmeter.models import load
     from modelmeter.usecases.analyze import analyze
     from modelmeter.usecases.train import train
 
     spec = load_spec(args.hardware)
-    build_s, build_cpu, model = timed(lambda: load(args.model).model)
+    build, model, plain = sh.meta_build(args.model, args.batch, args.seq)
     tokens = f"{args.batch}x{args.seq}:int64"
-    ids = torch.zeros((args.batch, args.seq), dtype=torch.int64, device="meta")
-
-    def plain() -> None:
-        with torch.no_grad():
-            model(input_ids=ids)
 
     def forward() -> object:
         return analyze(model, tokens)
@@ -67,32 +41,18 @@ def main(argv: list[str] | None = None) -> int:
         return train(model, tokens, precision="bf16-mixed", zero=args.zero, hardware=spec,
                      devices=args.devices)  # fmt: skip
 
-    rows: dict[str, list[tuple[float, float]]] = {"plain": [], "forward": [], "train": []}
-    r = None
-    for _ in range(args.repeats):
-        for name, fn in (("plain", plain), ("forward", forward), ("train", step)):
-            wall, cpu, out = timed(fn)
-            rows[name].append((wall, cpu))
-            r = out if name == "train" else r
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-           for k, v in rows.items()}  # fmt: skip
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
+    med, last = sh.median_rounds({"plain": plain, "forward": forward, "train": step}, args.repeats)
+    rss = sh.peak_rss_mib()
+    r = last.get("train")
     assert r is not None
     print(f"model {args.model}: {r.params[0]:,} parameters; {tokens}, bf16-mixed AdamW, "
           f"ZeRO-{args.zero} over {args.devices} devices, {args.hardware}; median of "
           f"{args.repeats}")  # fmt: skip
-    print("                          wall s   CPU s")
-    print(f"build on meta            {build_s:7.2f} {build_cpu:7.2f}")
-    for name, label in (("plain", "plain meta forward"), ("forward", "analyze (forward)"),
-                        ("train", "train (one step)")):  # fmt: skip
-        print(f"{label:24s} {med[name][0]:7.2f} {med[name][1]:7.2f}")
-    tr, fw, pl = med["train"][1], med["forward"][1], med["plain"][1]
-    print(f"train / one forward analysis: {tr / fw:.2f} x (CPU s; wall "
-          f"{med['train'][0] / med['forward'][0]:.2f} x); forward analysis / plain forward "
-          f"{fw / pl:.2f} x; train / plain forward {tr / pl:.2f} x")  # fmt: skip
+    labels = {"plain": "plain meta forward", "forward": "analyze (forward)", "train": "train (one step)"}
+    sh.print_table(build, med, labels)
+    sh.print_ratios(med, "train", "forward")
     print(f"(peak of the step {r.peak.bytes:,} bytes at {r.peak.phase})")
-    print(f"peak RSS                 {rss:7.0f} MiB")
-    print(f"load average (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+    sh.print_footer(rss, load_before)
     return 0
 
 

@@ -6,21 +6,15 @@ import json
 
 import pytest
 from cli_helpers import one_error, run
+from tiny_llama import TINY_LLAMA, config_source
 
 pytest.importorskip("transformers")
 
-TINY = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("cfg") / "tiny.json"
-    path.write_text(json.dumps(TINY))
-    return f"hf:{path}"
+    return config_source(tmp_path_factory, "tiny", TINY_LLAMA)
 
 
 def test_table(capsys: pytest.CaptureFixture[str], config: str) -> None:

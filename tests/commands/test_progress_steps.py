@@ -22,6 +22,20 @@ def _recorder() -> tuple[Calls, Any]:
     return calls, lambda stage, done, total: calls.append((stage, done, total))
 
 
+def _fake_bars(monkeypatch: pytest.MonkeyPatch, command: Any, record: Any) -> list[str]:
+    """``command.progress_bar`` replaced by one that yields ``record`` as its callback; the
+    labels of the bars it opened, in order."""
+    bars: list[str] = []
+
+    @contextlib.contextmanager
+    def bar(quiet: bool, label: str) -> Iterator[Any]:
+        bars.append(label)
+        yield record
+
+    monkeypatch.setattr(command, "progress_bar", bar)
+    return bars
+
+
 def test_fit_contexts_are_the_contexts_the_fit_traces() -> None:
     for start, end in ((5, 5), (5, 6), (5, 7), (5, 8), (16, 55)):
         _, evaluated = fit_piece(lambda c: [3 * c + 1, 7], start, end)
@@ -41,14 +55,7 @@ def test_analyze_several_models_counts_the_models(
             "from torch import nn\ndef make():\n    return nn.Sequential(nn.Linear(4, 2))\n"
         )
     calls, record = _recorder()
-    bars: list[str] = []
-
-    @contextlib.contextmanager
-    def bar(quiet: bool, label: str) -> Iterator[Any]:
-        bars.append(label)
-        yield record
-
-    monkeypatch.setattr(command, "progress_bar", bar)
+    bars = _fake_bars(monkeypatch, command, record)
     models = [f"{tmp_path / n}.py:make" for n in ("a", "b", "c")]
     assert main(["analyze", *models, "--input", "1x4", "-f", "csv"]) == 0
     assert bars == ["analysing"]  # one bar for all, not one per model
@@ -132,14 +139,7 @@ def test_train_max_batch_counts_its_traces(monkeypatch: pytest.MonkeyPatch, tmp_
     import modelmeter.commands.train as command
     from modelmeter.cli import main
 
-    bars: list[str] = []
-
-    @contextlib.contextmanager
-    def bar(quiet: bool, label: str) -> Iterator[Any]:
-        bars.append(label)
-        yield record
-
-    monkeypatch.setattr(command, "progress_bar", bar)
+    bars = _fake_bars(monkeypatch, command, record)
     (tmp_path / "m.py").write_text("import torch.nn as nn\ndef f():\n"
                                    "    return nn.Linear(4, 3, bias=False)\n")  # fmt: skip
     monkeypatch.chdir(tmp_path)

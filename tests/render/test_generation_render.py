@@ -6,25 +6,18 @@ import json
 
 import pytest
 from render_checks import check_generation_table
+from tiny_llama import TINY_LLAMA_FP16, config_source
 
 pytest.importorskip("transformers")
 
 from modelmeter.render.generation import render_generation  # noqa: E402
 from modelmeter.usecases.generate import generate  # noqa: E402
 
-TINY = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
-    "torch_dtype": "float16",
-}  # fmt: skip
-
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> object:
-    path = tmp_path_factory.mktemp("cfg") / "tiny-llama.json"
-    path.write_text(json.dumps(TINY))
-    return generate(f"hf:{path}", prompt=32, new=64, batch=4, hardware="h100-sxm")
+    source = config_source(tmp_path_factory, "tiny-llama", TINY_LLAMA_FP16)
+    return generate(source, prompt=32, new=64, batch=4, hardware="h100-sxm")
 
 
 def test_table_gold(tiny: object, gold) -> None:  # noqa: ANN001

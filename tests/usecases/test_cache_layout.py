@@ -25,10 +25,9 @@ preallocated to prompt + new = 12 tokens: 12 x 256.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from cli_helpers import one_error, run
+from tiny_llama import MISTRAL_W16, config_source
 
 from modelmeter.analysis.cache_layout import LAYOUTS, served
 from modelmeter.analysis.polynomial import Polynomial
@@ -39,33 +38,13 @@ pytest.importorskip("transformers")
 from modelmeter.frontends.torch.kvcache import trace_phase  # noqa: E402
 from modelmeter.usecases.generate import generate  # noqa: E402
 
-TINY = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
-    "torch_dtype": "float16",
-}  # fmt: skip
 TOKEN = 4 * 2 * 16 * 2  # K and V of 2 layers: 256 bytes per token per sequence
 B = 2
 
 
 @pytest.fixture(scope="module")
-def path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("cfg") / "tiny-llama.json"
-    p.write_text(json.dumps(TINY))
-    return f"hf:{p}"
-
-
-@pytest.fixture(scope="module")
-def model(path: str) -> object:
-    from modelmeter.models import load
-
-    return load(path).model
-
-
-@pytest.fixture(scope="module")
-def runs(model: object) -> dict[str, object]:
-    return {c: generate(model, prompt=8, new=4, batch=B, hardware="h100-sxm", cache=c)
+def runs(tiny_llama: object) -> dict[str, object]:
+    return {c: generate(tiny_llama, prompt=8, new=4, batch=B, hardware="h100-sxm", cache=c)
             for c in LAYOUTS}  # fmt: skip
 
 
@@ -103,9 +82,9 @@ def test_prefill_and_memory_do_not_change(runs: dict) -> None:
     assert p.memory.kv_held_bytes == 12 * TOKEN and p.memory.kv_padding_bytes == 4 * TOKEN
 
 
-def test_served_rewrites_only_the_appends(model: object) -> None:
-    pre = trace_phase(model, batch=B, tokens=8)
-    d = trace_phase(model, batch=B, tokens=1, context=8, template=pre.layers)
+def test_served_rewrites_only_the_appends(tiny_llama: object) -> None:
+    pre = trace_phase(tiny_llama, batch=B, tokens=8)
+    d = trace_phase(tiny_llama, batch=B, tokens=1, context=8, template=pre.layers)
     paged = served(d.trace, "paged")
     assert served(d.trace, "dynamic") is d.trace
     changed = [(a, b) for a, b in zip(d.trace.events, paged.events) if a is not b]
@@ -118,16 +97,9 @@ def test_served_rewrites_only_the_appends(model: object) -> None:
 
 
 def test_sliding_window_paged(tmp_path_factory: pytest.TempPathFactory) -> None:
-    config = {
-        "model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 64,
-        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16, "num_hidden_layers": 2, "vocab_size": 128, "sliding_window": 16,
-        "max_position_embeddings": 256, "torch_dtype": "float32",
-    }  # fmt: skip
-    p = tmp_path_factory.mktemp("cfg") / "mistral.json"
-    p.write_text(json.dumps(config))
-    g = generate(f"hf:{p}", prompt=10, new=20, cache="paged")
-    d = generate(f"hf:{p}", prompt=10, new=20, cache="dynamic")
+    source = config_source(tmp_path_factory, "mistral", MISTRAL_W16)
+    g = generate(source, prompt=10, new=20, cache="paged")
+    d = generate(source, prompt=10, new=20, cache="dynamic")
     # float32, batch 1: 2 (K, V) * 2 layers * 2 heads * 16 * 4 = 512 bytes per token. Paged
     # writes one token per step at every context; attention reads min(c, 15) + 1 tokens
     kv = g.curve.counts
@@ -148,19 +120,19 @@ def test_layout_in_result(runs: dict) -> None:
         generate("hf:llama-2-7b", prompt=4, new=2, cache="ring")
 
 
-def test_default_is_paged(model: object, runs: dict) -> None:
-    g = generate(model, prompt=8, new=4, batch=B)
+def test_default_is_paged(tiny_llama: object, runs: dict) -> None:
+    g = generate(tiny_llama, prompt=8, new=4, batch=B)
     assert g.layout == "paged" and g.first == runs["paged"].first
 
 
-def test_ideal_faster_than_attainable(runs: dict, model: object) -> None:
+def test_ideal_faster_than_attainable(runs: dict, tiny_llama: object) -> None:
     """--ideal prices the datasheet roofline of h100-sxm: every ceiling at least as high as
     the attainable one the default uses (matrix float16 989.5T >= 766.3T, vector 133.8T >=
     5.857T, memory 3.35 >= 3.004 TB/s) and its overheads no larger (the datasheet's 4 us per
     op, no launch time, against the fitted eager host time + 6 us launch); a step's time is
     a sum of max(compute, memory) + overhead terms, each no larger, so it is no larger. The
     tiny model is overhead-bound: its decode step is about 101 ops x 4 us = 404 us."""
-    ideal = generate(model, prompt=8, new=4, batch=B, hardware="h100-sxm",
+    ideal = generate(tiny_llama, prompt=8, new=4, batch=B, hardware="h100-sxm",
                      roofline_options={"ideal": True})  # fmt: skip
     default = runs["paged"]
     t, u = ideal.timing, default.timing
@@ -172,29 +144,29 @@ def test_ideal_faster_than_attainable(runs: dict, model: object) -> None:
     assert t.decode_first_s == pytest.approx(ops * 4e-6, rel=1e-3)
 
 
-def test_runtime_graphs(model: object, runs: dict) -> None:
-    g = generate(model, prompt=8, new=4, batch=B, hardware="h100-sxm",
+def test_runtime_graphs(tiny_llama: object, runs: dict) -> None:
+    g = generate(tiny_llama, prompt=8, new=4, batch=B, hardware="h100-sxm",
                  roofline_options={"runtime": "graphs"})  # fmt: skip
     assert g.timing.runtime == "graphs"
     assert g.timing.decode_first_s <= runs["paged"].timing.decode_first_s
 
 
-def test_cli_cache_ideal_runtime(capsys: pytest.CaptureFixture[str], path: str) -> None:
+def test_cli_cache_ideal_runtime(capsys: pytest.CaptureFixture[str], tiny_llama_path: str) -> None:
     expect = {"--cache": "dynamic KV cache", "--ideal": "ideal figures, eager runtime",
               "--runtime": "attainable figures, graphs runtime"}  # fmt: skip
     for extra in (["--cache", "dynamic"], ["--ideal"], ["--runtime", "graphs"]):
-        code, out, _ = run(capsys, "generate", path, "--prompt", "8", "--new", "4",
+        code, out, _ = run(capsys, "generate", tiny_llama_path, "--prompt", "8", "--new", "4",
                            "--hardware", "h100-sxm", *extra)  # fmt: skip
         assert code == 0 and expect[extra[0]] in out, (extra, out)
-    code, _, err = run(capsys, "generate", path, "--prompt", "8", "--new", "4", "--cache", "ring")
+    code, _, err = run(capsys, "generate", tiny_llama_path, "--prompt", "8", "--new", "4", "--cache", "ring")
     assert code == 2 and "--cache" in one_error(err)
 
 
-def test_block_size_changes_memory_only(model: object, runs: dict) -> None:
+def test_block_size_changes_memory_only(tiny_llama: object, runs: dict) -> None:
     # blocks of 32: ceil(12/32) = 1 block = 32 tokens x 256 = 8,192 bytes per sequence (20
     # slots of padding, 5,120 bytes); the decode step reads the filled tokens only: the same
     # step as with blocks of 16
-    g = generate(model, prompt=8, new=4, batch=B, block_size=32)
+    g = generate(tiny_llama, prompt=8, new=4, batch=B, block_size=32)
     assert g.curve.counts == runs["paged"].curve.counts
     assert g.memory.kv_sequence_bytes == 32 * TOKEN == 8192
     assert g.memory.kv_padding_bytes == 20 * TOKEN == 5120

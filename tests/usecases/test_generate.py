@@ -18,6 +18,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 import pytest
+from tiny_llama import MISTRAL_W16, load_model
 
 from modelmeter.analysis.generation_memory import GenerationMemory
 from modelmeter.analysis.polynomial import Piecewise, Polynomial
@@ -36,18 +37,10 @@ LM_HEAD = 4096 * 32000  # 131,072,000
 ATTENTION_PER_KEY = 2 * 32 * 128  # 8,192 per layer
 
 
-def _model(tmp_path_factory: pytest.TempPathFactory, name: str, config: dict) -> object:
-    from modelmeter.models import load
-
-    path = tmp_path_factory.mktemp("cfg") / f"{name}.json"
-    path.write_text(json.dumps(config))
-    return load(f"hf:{path}").model
-
-
 @pytest.fixture(scope="module")
 def llama2(tmp_path_factory: pytest.TempPathFactory) -> object:
     config = {**preset_config("llama-2-7b"), "num_hidden_layers": 2}
-    return _model(tmp_path_factory, "llama2-2l", config)
+    return load_model(tmp_path_factory, "llama2-2l", config)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +109,7 @@ def test_kv_bytes_llama3_gqa(tmp_path_factory: pytest.TempPathFactory) -> None:
         "num_hidden_layers": 2, "vocab_size": 128256, "max_position_embeddings": 8192,
         "rope_theta": 500000.0, "torch_dtype": "bfloat16",
     }  # fmt: skip
-    g = generate(_model(tmp_path_factory, "llama3-2l", config), prompt=4, new=2)
+    g = generate(load_model(tmp_path_factory, "llama3-2l", config), prompt=4, new=2)
     # 2 * 2 layers * 8 KV heads * 128 * 2 bytes = 8,192; 32 layers: 131,072
     assert g.memory.kv_per_token == 8_192
     assert g.memory.kv_per_token * 16 == 131_072
@@ -124,13 +117,7 @@ def test_kv_bytes_llama3_gqa(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="module")
 def mistral(tmp_path_factory: pytest.TempPathFactory) -> object:
-    config = {
-        "model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 64,
-        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16, "num_hidden_layers": 2, "vocab_size": 128, "sliding_window": 16,
-        "max_position_embeddings": 256, "torch_dtype": "float32",
-    }  # fmt: skip
-    return _model(tmp_path_factory, "mistral-w16", config)
+    return load_model(tmp_path_factory, "mistral-w16", MISTRAL_W16)
 
 
 def test_sliding_window_capped(mistral: object) -> None:
@@ -237,7 +224,7 @@ def test_kv_format_prices_cache(llama2: object) -> None:
 
 def test_moe_decode_reads_expected_experts(tmp_path_factory: pytest.TempPathFactory) -> None:
     config = {**preset_config("mixtral-8x7b"), "num_hidden_layers": 2}
-    model = _model(tmp_path_factory, "mixtral-2l", config)
+    model = load_model(tmp_path_factory, "mixtral-2l", config)
     # one expert layer's stacked weights: 8 experts x 3 x 4096 x 14336 x 2 bytes (bf16)
     layer = 8 * 3 * 4096 * 14336 * 2  # 2,818,572,288
     one = generate(model, prompt=8, new=2, batch=1)

@@ -4,9 +4,8 @@ separate run over the whole range), exactly, with far fewer traces."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from tiny_llama import MISTRAL_W16, TINY_LLAMA, load_model
 
 from modelmeter.analysis.generation_grid import traced_contexts
 from modelmeter.analysis.polynomial import NotPolynomial
@@ -17,35 +16,18 @@ from modelmeter.usecases.generate import generate  # noqa: E402
 from modelmeter.usecases.generate_grid import fit_generation  # noqa: E402
 from modelmeter.usecases.generate_sweep import generation_sweeps, priced_at  # noqa: E402
 
-LLAMA = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 128,
-}  # fmt: skip
-MISTRAL = {
-    "model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "head_dim": 16, "num_hidden_layers": 2, "vocab_size": 128, "sliding_window": 16,
-    "max_position_embeddings": 64, "torch_dtype": "float32",
-}  # fmt: skip
-
-
-def _load(tmp_path_factory: pytest.TempPathFactory, name: str, config: dict) -> object:
-    from modelmeter.models import load
-
-    path = tmp_path_factory.mktemp("cfg") / f"{name}.json"
-    path.write_text(json.dumps(config))
-    return load(f"hf:{path}").model
+LLAMA = {**TINY_LLAMA, "max_position_embeddings": 128}
+MISTRAL = {**MISTRAL_W16, "max_position_embeddings": 64}
 
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory: pytest.TempPathFactory) -> object:
-    return _load(tmp_path_factory, "llama-tiny", LLAMA)
+    return load_model(tmp_path_factory, "llama-tiny", LLAMA)
 
 
 @pytest.fixture(scope="module")
 def mistral(tmp_path_factory: pytest.TempPathFactory) -> object:
-    return _load(tmp_path_factory, "mistral-w16", MISTRAL)
+    return load_model(tmp_path_factory, "mistral-w16", MISTRAL)
 
 
 def test_traced_contexts_are_generates() -> None:

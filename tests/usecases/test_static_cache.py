@@ -27,6 +27,7 @@ import json
 
 import pytest
 from cli_helpers import one_error, run
+from tiny_llama import MISTRAL_W16, config_source
 
 from modelmeter.analysis.polynomial import Piecewise, Polynomial
 from modelmeter.errors import InputError
@@ -35,34 +36,14 @@ pytest.importorskip("transformers")
 
 from modelmeter.usecases.generate import generate  # noqa: E402
 
-TINY = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
-    "torch_dtype": "float16",
-}  # fmt: skip
 B = 2
 LINEAR = B * (2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128) + 64 * 256)
 PER_KEY = 2 * B * 2 * 4 * 16  # 512: QK^T and AV, 2 layers, batch 2
 
 
 @pytest.fixture(scope="module")
-def path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("cfg") / "tiny-llama.json"
-    p.write_text(json.dumps(TINY))
-    return f"hf:{p}"
-
-
-@pytest.fixture(scope="module")
-def model(path: str) -> object:
-    from modelmeter.models import load
-
-    return load(path).model
-
-
-@pytest.fixture(scope="module")
-def static(model: object) -> object:
-    return generate(model, prompt=8, new=4, batch=B, cache="static")
+def static(tiny_llama: object) -> object:
+    return generate(tiny_llama, prompt=8, new=4, batch=B, cache="static")
 
 
 def test_linear_macs_derived() -> None:
@@ -70,8 +51,8 @@ def test_linear_macs_derived() -> None:
     assert LINEAR == 180_224 and PER_KEY == 512
 
 
-def test_static_step_attends_over_max_cache_len(model: object, static: object) -> None:
-    dyn = generate(model, prompt=8, new=4, batch=B, cache="dynamic")
+def test_static_step_attends_over_max_cache_len(tiny_llama: object, static: object) -> None:
+    dyn = generate(tiny_llama, prompt=8, new=4, batch=B, cache="dynamic")
     assert static.cache == "StaticCache" and static.max_cache_len == 12
     # the same cost at every context: one constant piece, 180,224 + 512 x 12
     assert static.curve.counts["macs"] == Piecewise((8,), (Polynomial((186_368,), "c"),))
@@ -80,7 +61,7 @@ def test_static_step_attends_over_max_cache_len(model: object, static: object) -
     assert static.first.macs == dyn.last.macs == 186_368
     assert dyn.first.macs == LINEAR + PER_KEY * 9 < static.first.macs
     # a longer cache costs more at the same context: 180,224 + 512 x 40
-    long = generate(model, prompt=8, new=4, batch=B, cache="static", max_cache_len=40)
+    long = generate(tiny_llama, prompt=8, new=4, batch=B, cache="static", max_cache_len=40)
     assert long.first.macs == long.last.macs == LINEAR + PER_KEY * 40 == 200_704
 
 
@@ -98,8 +79,8 @@ def test_static_cache_bytes(static: object) -> None:
     assert (m.reserved, m.kv_sequence_bytes, m.kv_padding_bytes) == (12, 12 * 256, 0)
 
 
-def test_static_memory_preallocated(model: object) -> None:
-    g = generate(model, prompt=8, new=4, batch=B, cache="static", max_cache_len=40)
+def test_static_memory_preallocated(tiny_llama: object) -> None:
+    g = generate(tiny_llama, prompt=8, new=4, batch=B, cache="static", max_cache_len=40)
     m = g.memory
     assert m.kv_sequence_bytes == 40 * 256 == 10_240
     assert m.kv_held_bytes == 12 * 256 and m.kv_padding_bytes == 28 * 256 == 7_168
@@ -107,23 +88,23 @@ def test_static_memory_preallocated(model: object) -> None:
     assert g.first.kv_bytes_read == 256 * B * 40
 
 
-def test_inplace_keeps_the_derived_layout(model: object, static: object) -> None:
-    g = generate(model, prompt=8, new=4, batch=B, cache="inplace")
+def test_inplace_keeps_the_derived_layout(tiny_llama: object, static: object) -> None:
+    g = generate(tiny_llama, prompt=8, new=4, batch=B, cache="inplace")
     # attention over the c+1 filled keys, one token written; memory preallocated to 12
     assert g.first.macs == LINEAR + PER_KEY * 9
     assert (g.first.kv_bytes_read, g.first.kv_bytes_written) == (256 * B * 9, 512)
     assert g.memory.kv_sequence_bytes == static.memory.kv_sequence_bytes == 12 * 256
 
 
-def test_bad_sizes(model: object) -> None:
+def test_bad_sizes(tiny_llama: object) -> None:
     with pytest.raises(InputError, match=r"max_cache_len must be a whole number >= 12"):
-        generate(model, prompt=8, new=4, cache="static", max_cache_len=11)
+        generate(tiny_llama, prompt=8, new=4, cache="static", max_cache_len=11)
     with pytest.raises(InputError, match="paged cache only"):
-        generate(model, prompt=8, new=4, cache="static", block_size=16)
+        generate(tiny_llama, prompt=8, new=4, cache="static", block_size=16)
     with pytest.raises(InputError, match="static or inplace cache only"):
-        generate(model, prompt=8, new=4, cache="paged", max_cache_len=16)
+        generate(tiny_llama, prompt=8, new=4, cache="paged", max_cache_len=16)
     with pytest.raises(InputError, match="block size must be"):
-        generate(model, prompt=8, new=4, block_size=0)
+        generate(tiny_llama, prompt=8, new=4, block_size=0)
 
 
 @pytest.mark.parametrize(
@@ -137,14 +118,14 @@ def test_bad_sizes(model: object) -> None:
         (["--cache", "static", "--max-cache-len", "-3"], "must be >= 1"),
     ],
 )
-def test_cli_bad_sizes(capsys: pytest.CaptureFixture[str], path: str, argv, words) -> None:  # noqa: ANN001
-    code, _, err = run(capsys, "generate", path, "--prompt", "8", "--new", "4", *argv)
+def test_cli_bad_sizes(capsys: pytest.CaptureFixture[str], tiny_llama_path: str, argv, words) -> None:  # noqa: ANN001
+    code, _, err = run(capsys, "generate", tiny_llama_path, "--prompt", "8", "--new", "4", *argv)
     assert code == 2
     assert words in one_error(err)
 
 
-def test_cli_static(capsys: pytest.CaptureFixture[str], path: str) -> None:
-    code, out, _ = run(capsys, "generate", path, "--prompt", "8", "--new", "4", "--cache",
+def test_cli_static(capsys: pytest.CaptureFixture[str], tiny_llama_path: str) -> None:
+    code, out, _ = run(capsys, "generate", tiny_llama_path, "--prompt", "8", "--new", "4", "--cache",
                        "static", "--max-cache-len", "40", "-f", "json")  # fmt: skip
     assert code == 0
     d = json.loads(out)
@@ -161,16 +142,9 @@ def test_static_sliding_window(tmp_path_factory: pytest.TempPathFactory) -> None
     c = 16 on the layer rolls: roll reads 16 slots and writes 16, index_put_ writes the token
     into the rolled copy, copy_ reads the 16 back and writes 16: KV read (16 + 16 + 16) x 512
     = 24,576, written (16 + 1 + 16) x 512 = 16,896."""
-    config = {
-        "model_type": "mistral", "architectures": ["MistralForCausalLM"], "hidden_size": 64,
-        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16, "num_hidden_layers": 2, "vocab_size": 128, "sliding_window": 16,
-        "max_position_embeddings": 256, "torch_dtype": "float32",
-    }  # fmt: skip
-    p = tmp_path_factory.mktemp("cfg") / "mistral.json"
-    p.write_text(json.dumps(config))
-    g = generate(f"hf:{p}", prompt=10, new=20, cache="static")
-    dyn = generate(f"hf:{p}", prompt=10, new=20, cache="dynamic")
+    source = config_source(tmp_path_factory, "mistral", MISTRAL_W16)
+    g = generate(source, prompt=10, new=20, cache="static")
+    dyn = generate(source, prompt=10, new=20, cache="dynamic")
     assert g.windows == (16,) and g.max_cache_len == 30
     assert g.memory.kv_sequence_bytes == 16 * 512  # the window's slots, preallocated
     kv = [(g.curve.at(c).kv_bytes_read, g.curve.at(c).kv_bytes_written) for c in (10, 15, 16, 29)]
@@ -179,12 +153,12 @@ def test_static_sliding_window(tmp_path_factory: pytest.TempPathFactory) -> None
     assert {g.curve.at(c).macs for c in range(10, 30)} == {dyn.curve.at(29).macs}
 
 
-def test_static_fp8_cache_writes(model: object) -> None:
+def test_static_fp8_cache_writes(tiny_llama: object) -> None:
     """An fp8 cache (1 byte per element): index_copy_ writes one token, B x 2 heads x 16 =
     64 bytes per K or V per layer, and reads the 8-byte index and the fp16 token (2 x 2 x 16
     x 2 = 128 bytes), not the cache it writes into; KV written 4 x 64 = 256, KV read in
     attention 2 x 2 x B x 2 x 12 x 16 = 3,072; 2 x 2 x 2 x 16 = 128 bytes per token."""
-    g = generate(model, prompt=8, new=4, batch=B, cache="static", kv="fp8")
+    g = generate(tiny_llama, prompt=8, new=4, batch=B, cache="static", kv="fp8")
     assert (g.first.kv_bytes_read, g.first.kv_bytes_written) == (3_072, 256)
     assert g.memory.kv_per_token == 128 and g.memory.kv_sequence_bytes == 12 * 128
     writes = [r for n in g.decode.modules() for r in n.ops if "index_copy_" in r.op]

@@ -249,9 +249,7 @@ def roofline(
     caller that prices one report at many sizes (a decode step at many contexts, most of
     whose records stay the same objects) passes one dict to every call.
     """
-    if runtime not in RUNTIMES:
-        raise HardwareSpecError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
-    priced = spec.ideal() if ideal else spec.attained()
+    priced = priced_spec(spec, ideal, runtime)
     dtype = main_dtype(report, phase)
     try:
         ref = resolve_peak(spec, dtype, "matrix", tf32=tf32)  # the datasheet's
@@ -338,15 +336,24 @@ def unqueued_ops(
     return ops, seqs
 
 
-def queue_order(spec: HardwareSpec, ops: list[OpTime], seqs: list[int]) -> list[int] | None:
-    """The indices of ``ops`` in execution order (the records' seq) where the chip's launch
-    queue overlaps them with execution and some op has an overhead; else None (no queue)."""
+def priced_spec(spec: HardwareSpec, ideal: bool, runtime: str) -> HardwareSpec:
+    """The spec the ops are priced on: the datasheet's (every efficiency 1.0) if ``ideal``,
+    else its attainable figures; an unknown ``runtime`` refused."""
+    if runtime not in RUNTIMES:
+        raise HardwareSpecError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    return spec.ideal() if ideal else spec.attained()
+
+
+def queue_waits(spec: HardwareSpec, ops: list[OpTime], seqs: list[int]) -> list[tuple[int, float]]:
+    """(index into ``ops``, how long the device waited for it) of every op in execution order
+    (the records' seq) where the chip's launch queue overlaps them with execution and some op
+    has an overhead; else empty (no queue: nothing waited)."""
     if not (spec.launches_overlap and any(t.overhead_s > 0 for t in ops)):
-        return None
+        return []
     order = list(range(len(ops)))
     if all(s >= 0 for s in seqs):
         order.sort(key=seqs.__getitem__)
-    return order
+    return list(zip(order, waits([ops[i] for i in order]), strict=True))
 
 
 def _priced_ops(
@@ -359,10 +366,8 @@ def _priced_ops(
     """:func:`unqueued_ops`, queued in execution order where launches overlap execution
     (the rows stay in tree order)."""
     ops, seqs = unqueued_ops(report, spec, options, notes, memo)
-    order = queue_order(spec, ops, seqs)
-    if order is not None:
-        for i, t in zip(order, queued([ops[i] for i in order]), strict=True):
-            ops[i] = t
+    for i, wait in queue_waits(spec, ops, seqs):
+        ops[i] = requeued(ops[i], wait)
     return ops
 
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelmeter.analysis.roofline import queue_order, unqueued_ops
-from modelmeter.analysis.roofline_times import OpTime, waited_latency, waits
-from modelmeter.hardware.attainable import RUNTIMES
-from modelmeter.hardware.schema import HardwareSpecError
+from modelmeter.analysis.roofline import priced_spec, queue_waits, unqueued_ops
+from modelmeter.analysis.roofline_times import OpTime, waited_latency
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import ModuleNode, OpRecord, Report
 
@@ -41,17 +39,13 @@ def step_time(
 ) -> StepTime:
     """``roofline(report, spec, ...)``'s latency and signature (the module docstring); the
     options and ``memo`` as there."""
-    if runtime not in RUNTIMES:
-        raise HardwareSpecError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
-    priced = spec.ideal() if ideal else spec.attained()
+    priced = priced_spec(spec, ideal, runtime)
     ops, seqs = unqueued_ops(report, priced, (phase, tf32, runtime), {}, memo)
     latency = [t.latency_s for t in ops]
     host = [t.host_s for t in ops]
-    order = queue_order(priced, ops, seqs)
-    if order is not None:
-        for i, wait in zip(order, waits([ops[i] for i in order]), strict=True):
-            latency[i] = waited_latency(ops[i], wait)[1]
-            host[i] = wait
+    for i, wait in queue_waits(priced, ops, seqs):
+        latency[i] = waited_latency(ops[i], wait)[1]
+        host[i] = wait
     own: dict[str, float] = {node.name: 0.0 for node in report.modules()}
     for t, x in zip(ops, latency, strict=True):
         own[t.module] += x

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 from modelmeter.render.communication import communication_lines
 from modelmeter.render.formats import TRAINING_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
-from modelmeter.render.training_device import device_lines, tensor_traffic
+from modelmeter.render.training_device import (
+    aligned,
+    capacity_rows,
+    device_lines,
+    tensor_traffic,
+    where_text,
+)
 from modelmeter.units import (
     SHORT_DTYPE,
     format_bytes,
@@ -92,21 +98,11 @@ def _trace(r: TrainingResult, capacity: bool) -> list[str]:
     rows.append(("inputs", format_bytes(cats["inputs"]), ""))
     rows.append(("activations (saved)", format_bytes(cats["activations"]), ""))
     p = r.peak
-    where = f"{p.phase}, {p.op} in module {p.module or '<root>'}"
-    if p.later:
-        where += ", a later micro-batch"
-    rows.append(("peak of the step", format_bytes(p.bytes), where))
-    if capacity and r.time is not None and r.time.capacity is not None:
-        cap = r.time.capacity
-        verdict = (f"fits, {format_bytes(cap - p.bytes)} to spare" if p.bytes <= cap
-                   else f"does NOT fit: {format_bytes(p.bytes - cap)} over")  # fmt: skip
-        rows.append((f"capacity ({r.time.chip})", format_bytes(cap), verdict))
-    w0 = max(len(a) for a, _, _ in rows)
-    w1 = max(len(b) for _, b, _ in rows)
-    head = f"{'memory':<{w0}}  {'bytes':>{w1}}  per trainable parameter / when"
-    lines = [head]
-    for a, b, c in rows:
-        lines.append(f"{a:<{w0}}  {b:>{w1}}  {c}".rstrip())
+    rows.append(("peak of the step", format_bytes(p.bytes),
+                 where_text(p.phase, p.op, p.module, p.later)))  # fmt: skip
+    if capacity:
+        rows += capacity_rows(r, p.bytes)
+    lines = aligned(rows, ("memory", "bytes", "per trainable parameter / when"))
     if r.memory.states:
         parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in r.memory.states.items())
         lines.append(f"  optimizer states: {parts}")

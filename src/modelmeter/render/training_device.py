@@ -37,17 +37,29 @@ def device_lines(r: TrainingResult) -> list[str]:
                      f"{format_bytes(g.forward)}, backward {format_bytes(g.backward)}; units "
                      f"{', '.join(g.units)}"))  # fmt: skip
     rows.append(("peak per device", format_bytes(p.bytes),
-                 _where(p.phase, p.op, p.module, p.later) + " = " + _parts(p)))
-    if r.time is not None and r.time.capacity is not None:
-        cap = r.time.capacity
-        verdict = (f"fits, {format_bytes(cap - p.bytes)} to spare" if p.bytes <= cap
-                   else f"does NOT fit: {format_bytes(p.bytes - cap)} over")  # fmt: skip
-        rows.append((f"capacity ({r.time.chip})", format_bytes(cap), verdict))
-    w0 = max(len(x) for x, _, _ in rows)
-    w1 = max(len(y) for _, y, _ in rows)
+                 where_text(p.phase, p.op, p.module, p.later) + " = " + _parts(p)))
+    rows += capacity_rows(r, p.bytes)
     title = (f"one device of the plan: {plan_text(r)}ZeRO-{z.stage}"
              + (f" within groups of {z.group}" if z.group else ""))  # fmt: skip
-    return [title, *(f"{x:<{w0}}  {y:>{w1}}  {c}".rstrip() for x, y, c in rows)]
+    return [title, *aligned(rows)]
+
+
+def capacity_rows(r: TrainingResult, peak: int) -> list[tuple[str, str, str]]:
+    """The chip's capacity and whether ``peak`` bytes fit in it (no row without a chip)."""
+    if r.time is None or r.time.capacity is None:
+        return []
+    cap = r.time.capacity
+    verdict = (f"fits, {format_bytes(cap - peak)} to spare" if peak <= cap
+               else f"does NOT fit: {format_bytes(peak - cap)} over")  # fmt: skip
+    return [(f"capacity ({r.time.chip})", format_bytes(cap), verdict)]
+
+
+def aligned(rows: list[tuple[str, str, str]], head: tuple[str, str, str] | None = None) -> list[str]:
+    """The rows as text: the first column left-aligned, the second right-aligned, each as
+    wide as its widest row (``head``, a line above them, does not widen them)."""
+    w0 = max(len(x) for x, _, _ in rows)
+    w1 = max(len(y) for _, y, _ in rows)
+    return [f"{x:<{w0}}  {y:>{w1}}  {c}".rstrip() for x, y, c in ([head] if head else []) + rows]
 
 
 def plan_text(r: TrainingResult) -> str:
@@ -75,7 +87,9 @@ def tensor_traffic(r: TrainingResult) -> list[str]:
             f"{format_bytes(sent)} sent per device"]
 
 
-def _where(phase: str, op: str, module: str, later: bool) -> str:
+def where_text(phase: str, op: str, module: str, later: bool) -> str:
+    """Where a peak falls: the phase, the op and its module (and whether a later
+    micro-batch)."""
     out = f"{phase}, {op} in module {module or '<root>'}"
     return out + (", a later micro-batch" if later else "")
 
