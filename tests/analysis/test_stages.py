@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from parallel_models import Block, Tiny
 from torch import nn
+from transformers import GPT2Config, GPT2LMHeadModel
 
+from modelmeter.analysis.device_peak import stage_gathered
 from modelmeter.analysis.parallel import check_plan, layout, stage_params
 from modelmeter.usecases.train import train
 
@@ -81,3 +83,23 @@ def test_the_peak_is_one_stage_s_total_not_a_sum_of_maxima() -> None:
     # the parts add up to the peak: states + gradients then held + the rest
     assert p.bytes == p.states + p.gradients + p.gathered + p.other
     assert p.other < 17_408 + 65_280  # not stage 1's activations on stage 0's states
+
+
+def test_a_tied_head_holds_a_copy_of_the_embedding_on_the_last_stage() -> None:
+    cfg = GPT2Config(n_layer=4, n_embd=32, n_head=4, vocab_size=500, n_positions=64,
+                     bos_token_id=0, eos_token_id=0)  # fmt: skip
+    r = _train(GPT2LMHeadModel(cfg))
+    lay = layout(r.report, 4, 4)
+    # before the layers wte 500 x 32 = 16,000 and wpe 64 x 32 = 2,048; after them ln_f 2 x 32
+    # = 64; lm_head shares wte's weight: the last stage keeps a copy of its 16,000
+    assert (lay.rest_places, lay.tied) == ((18_048, 64), 16_000)
+    # a layer: ln_1 64 + c_attn 32 x 96 + 96 = 3,168 + c_proj 32 x 32 + 32 = 1,056 + ln_2 64
+    # + c_fc 32 x 128 + 128 = 4,224 + c_proj 128 x 32 + 32 = 4,128: 12,704. p = 2: stage 0
+    # 18,048 + 2 x 12,704 = 43,456; stage 1 2 x 12,704 + 64 + 16,000 = 41,472
+    assert stage_params(lay, check_plan(2, 1, 2, 4, lay)) == [43_456, 41_472]
+    # ZeRO-3 over 2 replicas of 2 stages: the last stage gathers its layers and the rest
+    # unit of ln_f and the copy: 64 + 16,000 = 16,064 parameters, the largest unit
+    gs = stage_gathered(r.report, r.categories, pipeline=2, rest_places=lay.rest_places,
+                        tied=lay.tied)  # fmt: skip
+    # fp32: forward 16,064 x 4 + 12,704 x 4 = 115,072 B
+    assert (gs[1].units[0], gs[1].forward) == ("(outside the layers)", 115_072)

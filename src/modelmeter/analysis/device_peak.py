@@ -123,10 +123,12 @@ class DevicePeak:
 
 def gathered_weights(report: Report, categories: dict[str, int],
                      tensor_share: Fraction = Fraction(1), pipeline: int = 1,
-                     virtual: int = 1, rest_places: tuple[int, int] | None = None) -> Gathered:  # fmt: skip
+                     virtual: int = 1, rest_places: tuple[int, int] | None = None,
+                     tied: int = 0) -> Gathered:  # fmt: skip
     """The ZeRO-3 transient of the worst pipeline stage (``stage_gathered``)."""
     best = NONE
-    for this in stage_gathered(report, categories, tensor_share, pipeline, virtual, rest_places):
+    for this in stage_gathered(report, categories, tensor_share, pipeline, virtual, rest_places,
+                               tied):  # fmt: skip
         if (this.backward, this.forward) > (best.backward, best.forward):
             best = this
     return best
@@ -134,7 +136,8 @@ def gathered_weights(report: Report, categories: dict[str, int],
 
 def stage_gathered(report: Report, categories: dict[str, int],
                    tensor_share: Fraction = Fraction(1), pipeline: int = 1, virtual: int = 1,
-                   rest_places: tuple[int, int] | None = None) -> list[Gathered]:  # fmt: skip
+                   rest_places: tuple[int, int] | None = None,
+                   tied: int = 0) -> list[Gathered]:  # fmt: skip
     """The ZeRO-3 transient of ``report``'s units (module docstring) on each of the
     ``pipeline`` stages (``virtual`` chunks each; a stage gathers only what it runs:
     ``stage_units``), each unit's bytes its share of the categories' weights and gradients
@@ -149,7 +152,7 @@ def stage_gathered(report: Report, categories: dict[str, int],
         return -(-n * tensor_share.numerator // tensor_share.denominator)
 
     out = []
-    for stage in stage_units(units, pipeline, virtual, rest_places):
+    for stage in stage_units(units, pipeline, virtual, rest_places, tied):
         if not stage:
             out.append(NONE)
             continue
@@ -163,13 +166,15 @@ def stage_gathered(report: Report, categories: dict[str, int],
 
 
 def stage_units(units: list[tuple[str, int, int]], pipeline: int = 1, virtual: int = 1,
-                rest_places: tuple[int, int] | None = None) -> list[list[tuple[str, int, int]]]:  # fmt: skip
+                rest_places: tuple[int, int] | None = None,
+                tied: int = 0) -> list[list[tuple[str, int, int]]]:  # fmt: skip
     """``fsdp_units`` by pipeline stage (one list per stage, maybe empty): the layers cut in
     pipeline x virtual chunks in model order (``activation_split.chunk_layers``), chunk c on
     stage c mod pipeline; the rest of the model (one unit) as ``parallel.stage_params``
     places it: its parameters that run after the last layer (``rest_places[1]``: final norm,
-    head) on the last stage, the others (embeddings) on the first, trainable parameters in
-    proportion; without places all on the first."""
+    head) on the last stage with the copy of a tied embedding (``tied`` parameters), the
+    others (embeddings) on the first, trainable parameters in proportion; without places all
+    on the first."""
     if pipeline < 2:
         return [units]
     rest = [u for u in units if u[0] in REST_UNITS]
@@ -179,7 +184,9 @@ def stage_units(units: list[tuple[str, int, int]], pipeline: int = 1, virtual: i
         last = 0 if rest_places is None else min(rest_places[1], n)
         t_last = t * last // n if n else 0
         stages[0] += [(name, n - last, t - t_last)] if n - last else []
-        stages[-1] += [(name, last, t_last)] if last else []
+        copy = (tied, t * tied // n) if n and tied else (0, 0)
+        if last + copy[0]:
+            stages[-1].append((name, last + copy[0], t_last + copy[1]))
     i = 0
     for c, n in enumerate(chunk_layers(len(layers), pipeline, virtual)):
         stages[c % pipeline] += layers[i:i + n]

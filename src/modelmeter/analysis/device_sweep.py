@@ -95,10 +95,11 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
     if zero3:
         gathered = gathered_weights(result.report, result.categories, share, pipeline,
                                     plan.virtual if par is not None else 1,
-                                    None if par is None else lay.rest_places)  # fmt: skip
+                                    None if par is None else lay.rest_places,
+                                    0 if par is None or pipeline < 2 else lay.tied)  # fmt: skip
     if par is not None and pipeline > 1:  # each stage its own states and gathered units
         gs = (stage_gathered(result.report, result.categories, share, pipeline, plan.virtual,
-                             lay.rest_places) if zero3 else [NONE] * pipeline)  # fmt: skip
+                             lay.rest_places, lay.tied) if zero3 else [NONE] * pipeline)  # fmt: skip
         stages = [(zero_states(device_categories(result.categories, lay, par, s), data,
                                plan.zero, group), gs[s]) for s in range(pipeline)]  # fmt: skip
     result = replace(result, sharded=z, parallel=par)

@@ -61,6 +61,10 @@ class Layout:
     # the first stage's) and after the last (final norm, head: the last stage's); None: all
     # on the first stage
     rest_places: tuple[int, int] | None = None
+    # a head that runs after the last layer on an embedding's weight (tied embeddings): the
+    # parameters of the copy the last stage holds (Megatron-LM: the two stages all-reduce
+    # its gradient)
+    tied: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "split_params": self.split, "layers": self.layers,
@@ -170,7 +174,37 @@ def layout(report: Report, heads: int | None, element_bytes: int,
     boundary = prod(shape) * element_bytes if shape else 0
     sizes = tuple(x.total_params().params for x in layers)
     return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads, sizes,
-                  rest_places(report, layers))  # fmt: skip
+                  rest_places(report, layers), tied_copy(report, layers))  # fmt: skip
+
+
+def _last_forward(layers: list[Any]) -> int:
+    """The last forward event of the layers (-1: none ran)."""
+    ends = [rec.seq for x in layers for n in x.walk() for rec in n.ops
+            if rec.phase == "forward" and rec.seq >= 0]  # fmt: skip
+    return max(ends) if ends else -1
+
+
+def tied_copy(report: Report, layers: list[Any]) -> int:
+    """The parameters of the embedding weight a tied head uses: a ``Linear`` with no
+    parameters of its own (the report counts a shared weight once, with the module that has
+    it first) that runs after the last layer, its output's last dimension v, and an
+    ``Embedding`` run before the first layer of v x h parameters (h: its output's last
+    dimension); 0 where there is none."""
+    if not layers:
+        return 0
+    last = _last_forward(layers)
+    firsts = {id(n): _first_forward(n) for n in report.modules()}
+    heads = [n for n in report.modules() if n.type == "Linear" and not n.own.params
+             and n.output_shapes and (firsts[id(n)] or -1) > last >= 0]  # fmt: skip
+    embeddings = [n for n in report.modules() if n.type == "Embedding" and n.own.params
+                  and n.output_shapes and (firsts[id(n)] or 0) <= last]  # fmt: skip
+    for head in heads:
+        v = head.output_shapes[0][-1] if head.output_shapes[0] else 0
+        for emb in embeddings:
+            h = emb.output_shapes[0][-1] if emb.output_shapes[0] else 0
+            if v and emb.own.params == v * h:
+                return emb.own.params
+    return 0
 
 
 def _first_forward(node: Any) -> int | None:
@@ -187,9 +221,7 @@ def rest_places(report: Report, layers: list[Any]) -> tuple[int, int] | None:
     if not layers:
         return None
     inside = {id(n) for x in layers for n in x.walk()}
-    ends = [rec.seq for x in layers for n in x.walk() for rec in n.ops
-            if rec.phase == "forward" and rec.seq >= 0]  # fmt: skip
-    last = max(ends) if ends else -1
+    last = _last_forward(layers)
     before = after = 0
     for node in report.modules():
         if id(node) in inside or not node.own.params:
@@ -255,7 +287,8 @@ def stage_params(lay: Layout, plan: ParallelPlan) -> list[int]:
     ``activation_split.chunk_layers`` cuts them (chunk c on stage c mod p), the rest of the
     model by where it runs (``Layout.rest_places``: what runs before the first layer on the
     first stage, what runs after the last on the last stage; without places all on the
-    first). One stage: the whole model."""
+    first), and on the last stage the copy of a tied embedding (``Layout.tied``). One stage:
+    the whole model."""
     p = plan.pipeline
     if p < 2:
         return [lay.params]
@@ -267,7 +300,7 @@ def stage_params(lay: Layout, plan: ParallelPlan) -> list[int]:
     held = [0] * p
     last = 0 if lay.rest_places is None else min(lay.rest_places[1], rest)
     held[0] += rest - last
-    held[-1] += last
+    held[-1] += last + lay.tied
     i = 0
     for c, n in enumerate(chunk_layers(len(sizes), p, plan.virtual)):
         held[c % p] += sum(sizes[i:i + n])
@@ -325,4 +358,4 @@ def split_collectives(lay: Layout, plan: ParallelPlan) -> list[tuple[str, str, s
 
 __all__ = ["SPLIT_TYPES", "Layout", "ParallelPlan", "check_heads", "check_plan",
            "device_categories", "device_fraction", "heads_of", "kv_heads_of", "layout",
-           "rest_places", "split_collectives", "stage_params"]  # fmt: skip
+           "rest_places", "split_collectives", "stage_params", "tied_copy"]  # fmt: skip
