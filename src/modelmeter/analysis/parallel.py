@@ -9,8 +9,9 @@ activations twice in the forward (after attention and after the MLP) and twice i
 over the t devices: 4 all-reduces of the layer's output (b·s·h) per layer per micro-batch.
 
 Pipeline parallel of p stages: the repeated layers (the children of an ``nn.ModuleList``) are
-cut in p stages of ceil(L/p) layers; the stage that also holds the rest (embeddings, head) is
-the one reported. Each stage boundary sends the activations forward and their gradients back
+cut in p stages as evenly as they go; the rest of the model goes where it runs (embeddings,
+before the first layer, on the first stage; final norm and head on the last, with a copy of
+a tied embedding's weight); ``stage_params`` gives each stage's parameters. Each stage boundary sends the activations forward and their gradients back
 per micro-batch (point-to-point); with m micro-batches a 1F1B or GPipe schedule idles for a
 bubble of (p-1)/(m+p-1) of the step.
 

@@ -27,11 +27,6 @@ def device_lines(r: TrainingResult) -> list[str]:
     states = (f"weights {format_bytes(z.weights)}, gradients {format_bytes(z.gradients)}, "
               f"optimizer {format_bytes(z.optimizer)}"
               + (f", buffers {format_bytes(z.buffers)}" if z.buffers else ""))  # fmt: skip
-    par = r.parallel
-    stage = (f"stage {p.stage + 1} of {par.pipeline}" if par is not None and par.pipeline > 1
-             else "")  # fmt: skip
-    if stage:
-        states += f"; {stage}"
     rows = [("model states per device", format_bytes(z.total), states),
             ("activations per device", format_bytes(a.held), _held(r))]
     g = p.gathered_units
@@ -42,8 +37,7 @@ def device_lines(r: TrainingResult) -> list[str]:
                      f"{format_bytes(g.forward)}, backward {format_bytes(g.backward)}; units "
                      f"{', '.join(g.units)}"))  # fmt: skip
     rows.append(("peak per device", format_bytes(p.bytes),
-                 (f"{stage}, the worst stage: " if stage else "")
-                 + _where(p.phase, p.op, p.module, p.later) + " = " + _parts(p)))  # fmt: skip
+                 _where(p.phase, p.op, p.module, p.later) + " = " + _parts(p)))
     if r.time is not None and r.time.capacity is not None:
         cap = r.time.capacity
         verdict = (f"fits, {format_bytes(cap - p.bytes)} to spare" if p.bytes <= cap
@@ -51,8 +45,11 @@ def device_lines(r: TrainingResult) -> list[str]:
         rows.append((f"capacity ({r.time.chip})", format_bytes(cap), verdict))
     w0 = max(len(x) for x, _, _ in rows)
     w1 = max(len(y) for _, y, _ in rows)
+    par = r.parallel
     title = (f"one device of the plan: {plan_text(r)}ZeRO-{z.stage}"
-             + (f" within groups of {z.group}" if z.group else ""))  # fmt: skip
+             + (f" within groups of {z.group}" if z.group else "")
+             + (f"; pipeline stage {p.stage + 1} of {par.pipeline}, the one with the largest peak"
+                if par is not None and par.pipeline > 1 else ""))  # fmt: skip
     return [title, *(f"{x:<{w0}}  {y:>{w1}}  {c}".rstrip() for x, y, c in rows)]
 
 
