@@ -13,7 +13,7 @@ still alive and the op's temporaries. One device of the plan holds
   gradients are reduce-scattered as they are made: a ZeRO-2/3 device keeps its partition;
   gradient buckets are not modelled);
 * in the forward, backward and recompute, the rest scaled as its saved activations are (one
-  micro-batch of the worst stage's bytes over the whole model's: temporaries are taken to
+  micro-batch of its stage's bytes over the whole model's: temporaries are taken to
   split as the saved activations do), plus ``held_extra``, the saved activations of the other
   micro-batches the schedule keeps in flight on that stage (``activation_split``), plus the
   weights ZeRO-3 has gathered in that phase (``Gathered.at``);

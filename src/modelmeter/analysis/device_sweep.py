@@ -120,7 +120,7 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
 class DevicePoint:
     """One device count: a device's memory by category (model states after ZeRO and the split;
     the inputs and the saved activations it holds at once: its share of the micro-batches in
-    flight on the worst pipeline stage), its peak, and its time and rate."""
+    flight on the pipeline stage with the largest peak), its peak, and its time and rate."""
 
     devices: int
     memory: dict[str, int]
