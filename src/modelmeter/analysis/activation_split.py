@@ -139,9 +139,9 @@ def in_flight(stage: int, pipeline: int, virtual: int, micro_batches: int,
 
 @dataclass(frozen=True, slots=True)
 class DeviceActivations:
-    """The saved activations one device holds: one stage's (``stage``, 0-based; on a result, the stage with the largest peak), one
-    micro-batch's (``micro_batch``) and at once under the schedule (``held``, ``in_flight``
-    micro-batches of its layers)."""
+    """The saved activations one device holds: one stage's (``stage``, 0-based; on a result,
+    the stage with the largest peak), one micro-batch's (``micro_batch``) and at once under
+    the schedule (``held``, ``in_flight`` micro-batches of its layers)."""
 
     micro_batch: int
     held: int
