@@ -16,6 +16,7 @@ from modelmeter.analysis.activation_split import (
     chunk_layers,
     in_flight,
     places_of,
+    stage_activations,
 )
 from modelmeter.usecases.train import train
 
@@ -162,8 +163,13 @@ def test_pipeline_stages_of_a_gpt() -> None:
     a1 = r.device_activations
     assert (a1.stage, a1.in_flight, a1.micro_batch, a1.held) == (0, 2, 101_376, 202_752)
     # GPipe: all 4 micro-batches on every stage; the last stage's are the larger
-    g = train(GPT(h, a, 4), f"{b}x{s}:int64", schedule="gpipe", **kw).device_activations
-    assert (g.stage, g.held) == (1, 4 * (2 * layer + final)) == (1, 406_528)
+    acts = stage_activations(places_of(r.report, r.memory), 1, 2, 4, schedule="gpipe")
+    assert [x.held for x in acts] == [4 * (emb + 2 * layer), 4 * (2 * layer + final)]
+    assert [x.held for x in acts] == [405_504, 406_528]
+    # the device reported is the stage with the largest peak (its model states and
+    # activations together: stage 0, with the embedding's states), with that stage's figures
+    g = train(GPT(h, a, 4), f"{b}x{s}:int64", schedule="gpipe", **kw)
+    assert g.device_activations == acts[g.device_peak.stage]
     # interleaved, v = 2: 4 chunks of one layer, stage 0 holds chunks 0 (with the embedding)
     # and 2. Megatron's order: forwards k = 0, 1, ... run chunk (k mod pv) // p (0, 0, 2, 2,
     # 0, 0, 2, 2: groups of p micro-batches), backwards the mirror (2, 2, 0, 0, ...). Its

@@ -8,7 +8,7 @@ from __future__ import annotations
 from gpt_layers import GPT
 from torch import nn
 
-from modelmeter.analysis.device_peak import gathered_weights
+from modelmeter.analysis.device_peak import gathered_weights, stage_gathered
 from modelmeter.hardware import load_spec
 from modelmeter.render.training import render_training
 from modelmeter.usecases.train import train
@@ -79,15 +79,21 @@ def test_a_pipeline_stage_gathers_its_own_units() -> None:
     # (and the rest): 256 + 128 again; stage 1 layers.1 and layers.3: 96 + 256
     g = gathered_weights(r.report, r.categories, pipeline=2, virtual=2)
     assert (g.forward, g.backward) == (1536, 2560)
-    # the device's peak under ZeRO-3 x pipeline 2 carries the stage's gathered weights
+    # without places the rest is on stage 0 (above); placed by where they run: inp (64) runs
+    # before the first layer, on stage 0, head (64) after the last, on stage 1. Stage 0: inp,
+    # layers.0, layers.1; two largest 256 + 96 = 352 parameters, 1,408 B forward, + layers.0's
+    # 1,024-byte gradient = 2,432; stage 1: layers.2, layers.3, head: 256 + 96, 1,408, 2,432
+    gs = stage_gathered(r.report, r.categories, pipeline=2, rest_places=(64, 64))
+    assert [(g.units, g.forward, g.backward) for g in gs] == [
+        (("layers.0", "layers.1"), 1408, 2432), (("layers.3", "layers.2"), 1408, 2432)]
+    # the device's peak under ZeRO-3 x pipeline 2 carries its stage's gathered weights
     r = train(Uneven(), (4, 8), optimizer="sgd", devices=4, pipeline=2, micro_batches=2,
               zero=3)  # fmt: skip
-    # its model states are that stage's too: 128 + 256 + 96 = 480 of the 832 parameters
-    # (stage 1: 352), fp32 480 x 4 = 1,920 B of weights, ZeRO-3 over the 2 replicas: 960 B
-    assert (r.sharded.weights, r.sharded.gradients, r.sharded.optimizer) == (960, 960, 960)
+    # its model states are that stage's too: 64 + 256 + 96 = 416 of the 832 parameters on
+    # either stage, fp32 416 x 4 = 1,664 B of weights, ZeRO-3 over the 2 replicas: 832 B
+    assert (r.sharded.weights, r.sharded.gradients, r.sharded.optimizer) == (832, 832, 832)
     p = r.device_peak
-    assert (p.phase, p.gathered, p.gathered_units.units) == ("backward", 2560, (
-        "layers.0", "(outside the layers)"))  # fmt: skip
+    assert (p.phase, p.gathered, p.gathered_units) == ("backward", 2432, gs[p.stage])
 
 
 def test_zero_3_device_peak_by_hand() -> None:

@@ -139,9 +139,9 @@ def in_flight(stage: int, pipeline: int, virtual: int, micro_batches: int,
 
 @dataclass(frozen=True, slots=True)
 class DeviceActivations:
-    """The saved activations one device holds: the worst stage's (``stage``, 0-based), one
-    micro-batch's (``micro_batch``) and at once under the schedule (``held``, ``in_flight``
-    micro-batches of its layers)."""
+    """The saved activations one device holds: one stage's (``stage``, 0-based; on a result,
+    the stage with the largest peak), one micro-batch's (``micro_batch``) and at once under
+    the schedule (``held``, ``in_flight`` micro-batches of its layers)."""
 
     micro_batch: int
     held: int
@@ -163,6 +163,18 @@ def device_activations(places: ActivationPlaces, tensor: int = 1, pipeline: int 
                        micro_batches: int = 1, *, virtual: int = 1, schedule: str = "1f1b",
                        sequence_parallel: bool = False) -> DeviceActivations:  # fmt: skip
     """The worst stage's saved activations on one device (see the module docstring)."""
+    best = None
+    for act in stage_activations(places, tensor, pipeline, micro_batches, virtual=virtual,
+                                 schedule=schedule, sequence_parallel=sequence_parallel):  # fmt: skip
+        if best is None or act.held > best.held:
+            best = act
+    return best  # type: ignore[return-value]
+
+
+def stage_activations(places: ActivationPlaces, tensor: int = 1, pipeline: int = 1,
+                      micro_batches: int = 1, *, virtual: int = 1, schedule: str = "1f1b",
+                      sequence_parallel: bool = False) -> list[DeviceActivations]:  # fmt: skip
+    """The saved activations one device of each pipeline stage holds, stage 0 first."""
     p, v = pipeline, virtual
     per_layer = [on_device(x, tensor, sequence_parallel) for x in places.layers]
     chunks, i = [], 0
@@ -171,16 +183,15 @@ def device_activations(places: ActivationPlaces, tensor: int = 1, pipeline: int 
         i += n
     chunks[0] += on_device(places.before, tensor, sequence_parallel)
     chunks[-1] += on_device(places.after, tensor, sequence_parallel)
-    best = None
+    sched = "-" if p == 1 else ("interleaved 1f1b" if v > 1 else schedule)
+    out = []
     for s in range(p):
         held, k = in_flight(s, p, v, micro_batches, schedule, chunks)
         one = sum(chunks[c * p + s] for c in range(v))
-        if best is None or held > best[1]:
-            best = (one, held, k, s)
-    one, held, k, s = best  # type: ignore[misc]
-    sched = "-" if p == 1 else ("interleaved 1f1b" if v > 1 else schedule)
-    return DeviceActivations(one, held, k, s, sched, tensor, sequence_parallel, places.split)
+        out.append(DeviceActivations(one, held, k, s, sched, tensor, sequence_parallel,
+                                     places.split))  # fmt: skip
+    return out
 
 
 __all__ = ["SCHEDULES", "ActivationPlaces", "DeviceActivations", "chunk_layers",
-           "device_activations", "in_flight", "on_device", "places_of"]  # fmt: skip
+           "device_activations", "in_flight", "on_device", "places_of", "stage_activations"]  # fmt: skip

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from modelmeter.analysis.activation_split import device_activations, places_of
+from modelmeter.analysis.activation_split import device_activations, places_of, stage_activations
 from modelmeter.analysis.device_peak import (
     NONE,
     DeviceShares,
@@ -27,21 +27,41 @@ def trace_facts(result: TrainingResult) -> tuple[Any, Any]:
 
 
 def with_device_memory(result: TrainingResult, facts: tuple[Any, Any] | None = None,
-                       gathered: Gathered = NONE) -> TrainingResult:  # fmt: skip
+                       gathered: Gathered = NONE,
+                       stages: list[tuple[Any, Gathered]] | None = None) -> TrainingResult:  # fmt: skip
     """``result`` with ``device_activations`` and ``device_peak`` for its plan (one device of
     plain data parallelism when ``parallel`` is None); ``facts``: ``trace_facts(result)``
     when already made; ``gathered``: the weights ZeRO-3 gathers
-    (``device_peak.gathered_weights``)."""
-    z, par, m = result.sharded, result.parallel, result.memory
+    (``device_peak.gathered_weights``); ``stages``: under pipeline parallelism each stage's
+    (sharded model states, gathered weights), stage 0 first. Each stage's peak is its own
+    states + its activations in flight + its gathered units + the timeline's transient; the
+    result reports the stage with the largest peak, and that stage's states and activations
+    (``sharded``, ``device_activations``, ``device_peak.stage``)."""
+    z, par = result.sharded, result.parallel
     if z is None:
         return result
     places, rows = trace_facts(result) if facts is None else facts
     if par is None:
-        act = device_activations(places)
+        acts = [device_activations(places)]
     else:
-        act = device_activations(places, par.tensor, par.pipeline, par.micro_batches,
+        acts = stage_activations(places, par.tensor, par.pipeline, par.micro_batches,
                                  virtual=par.virtual, schedule=par.schedule,
                                  sequence_parallel=par.sequence_parallel)  # fmt: skip
+    if stages is None or len(stages) != len(acts):
+        stages = [(z, gathered)] * len(acts)
+    best = None
+    for s, (act, (zs, gs)) in enumerate(zip(acts, stages, strict=True)):
+        peak = _peak(result, zs, act, gs, rows)
+        if best is None or peak.bytes > best[0].bytes:
+            best = (replace(peak, stage=s), zs, act)
+    peak, zs, act = best  # type: ignore[misc]
+    return replace(result, sharded=zs, device_activations=act, device_peak=peak)
+
+
+def _peak(result: TrainingResult, z: Any, act: Any, gathered: Gathered, rows: Any) -> Any:
+    """One device's peak given its sharded states ``z``, activations ``act`` and gathered
+    weights."""
+    m = result.memory
     whole_opt = m.master + sum(m.states.values())
     shares = DeviceShares(
         static=z.weights + z.buffers + z.optimizer,
@@ -51,8 +71,7 @@ def with_device_memory(result: TrainingResult, facts: tuple[Any, Any] | None = N
         held_extra=act.held - act.micro_batch,
         gathered=gathered,
     )
-    peak = device_peak(result.report, m, result.accumulate, shares, rows)
-    return replace(result, device_activations=act, device_peak=peak)
+    return device_peak(result.report, m, result.accumulate, shares, rows)
 
 
 __all__ = ["trace_facts", "with_device_memory"]

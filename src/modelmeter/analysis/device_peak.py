@@ -13,7 +13,7 @@ still alive and the op's temporaries. One device of the plan holds
   gradients are reduce-scattered as they are made: a ZeRO-2/3 device keeps its partition;
   gradient buckets are not modelled);
 * in the forward, backward and recompute, the rest scaled as its saved activations are (one
-  micro-batch of the worst stage's bytes over the whole model's: temporaries are taken to
+  micro-batch of its stage's bytes over the whole model's: temporaries are taken to
   split as the saved activations do), plus ``held_extra``, the saved activations of the other
   micro-batches the schedule keeps in flight on that stage (``activation_split``), plus the
   weights ZeRO-3 has gathered in that phase (``Gathered.at``);
@@ -107,6 +107,7 @@ class DevicePeak:
     gradients: int = 0
     gathered: int = 0
     gathered_units: Gathered = NONE
+    stage: int = 0  # the pipeline stage (0-based) whose device this is: the worst one
 
     @property
     def other(self) -> int:
@@ -117,55 +118,80 @@ class DevicePeak:
                 "later_micro_batch": self.later, "model_states": self.states,
                 "gradients": self.gradients, "gathered_weights": self.gathered,
                 "activations_and_temporaries": self.other,
-                "gathered": self.gathered_units.to_dict()}  # fmt: skip
+                "gathered": self.gathered_units.to_dict(), "stage": self.stage}  # fmt: skip
 
 
 def gathered_weights(report: Report, categories: dict[str, int],
                      tensor_share: Fraction = Fraction(1), pipeline: int = 1,
-                     virtual: int = 1) -> Gathered:  # fmt: skip
-    """The ZeRO-3 transient of ``report``'s units (module docstring), each unit's bytes its
-    share of the categories' weights and gradients (times ``tensor_share`` under tensor
-    parallelism); over ``pipeline`` stages (``virtual`` chunks each) the worst stage's own
-    units (``stage_units``), as a stage gathers only what it runs."""
-    units = fsdp_units(report)
-    total = report.root.total_params()
-    if not units or not total.params:
-        return NONE
-    w, g = categories["weights"], categories["gradients"]
-
-    def part(n: int) -> int:
-        return -(-n * tensor_share.numerator // tensor_share.denominator)
-
+                     virtual: int = 1, rest_places: tuple[int, int] | None = None,
+                     tied: int = 0) -> Gathered:  # fmt: skip
+    """The ZeRO-3 transient of the worst pipeline stage (``stage_gathered``)."""
     best = NONE
-    for stage in stage_units(units, pipeline, virtual):
-        sized = sorted(((w * p // total.params, g * t // max(total.trainable, 1), name)
-                        for name, p, t in stage), key=lambda x: -x[0])  # fmt: skip
-        top = sized[:2]
-        weights = sum(x[0] for x in top)
-        grads = max(x[1] for x in sized)
-        this = Gathered(tuple(x[2] for x in top), part(weights), part(weights + grads))
+    for this in stage_gathered(report, categories, tensor_share, pipeline, virtual, rest_places,
+                               tied):  # fmt: skip
         if (this.backward, this.forward) > (best.backward, best.forward):
             best = this
     return best
 
 
-def stage_units(units: list[tuple[str, int, int]], pipeline: int = 1,
-                virtual: int = 1) -> list[list[tuple[str, int, int]]]:  # fmt: skip
-    """``fsdp_units`` by pipeline stage: the layers cut in pipeline x virtual chunks in model
-    order (``activation_split.chunk_layers``), chunk c on stage c mod pipeline; the rest of
-    the model (embeddings, head) on stage 0, which also holds ceil(L/p) layers: the stage
-    whose model states ``parallel.device_fraction`` reports."""
+def stage_gathered(report: Report, categories: dict[str, int],
+                   tensor_share: Fraction = Fraction(1), pipeline: int = 1, virtual: int = 1,
+                   rest_places: tuple[int, int] | None = None,
+                   tied: int = 0) -> list[Gathered]:  # fmt: skip
+    """The ZeRO-3 transient of ``report``'s units (module docstring) on each of the
+    ``pipeline`` stages (``virtual`` chunks each; a stage gathers only what it runs:
+    ``stage_units``), each unit's bytes its share of the categories' weights and gradients
+    (times ``tensor_share`` under tensor parallelism)."""
+    units = fsdp_units(report)
+    total = report.root.total_params()
+    if not units or not total.params:
+        return [NONE] * max(pipeline, 1)
+    w, g = categories["weights"], categories["gradients"]
+
+    def part(n: int) -> int:
+        return -(-n * tensor_share.numerator // tensor_share.denominator)
+
+    out = []
+    for stage in stage_units(units, pipeline, virtual, rest_places, tied):
+        if not stage:
+            out.append(NONE)
+            continue
+        sized = sorted(((w * p // total.params, g * t // max(total.trainable, 1), name)
+                        for name, p, t in stage), key=lambda x: -x[0])  # fmt: skip
+        top = sized[:2]
+        weights = sum(x[0] for x in top)
+        grads = max(x[1] for x in sized)
+        out.append(Gathered(tuple(x[2] for x in top), part(weights), part(weights + grads)))
+    return out
+
+
+def stage_units(units: list[tuple[str, int, int]], pipeline: int = 1, virtual: int = 1,
+                rest_places: tuple[int, int] | None = None,
+                tied: int = 0) -> list[list[tuple[str, int, int]]]:  # fmt: skip
+    """``fsdp_units`` by pipeline stage (one list per stage, maybe empty): the layers cut in
+    pipeline x virtual chunks in model order (``activation_split.chunk_layers``), chunk c on
+    stage c mod pipeline; the rest of the model (one unit) as ``parallel.stage_params``
+    places it: its parameters that run after the last layer (``rest_places[1]``: final norm,
+    head) on the last stage with the copy of a tied embedding (``tied`` parameters), the
+    others (embeddings) on the first, trainable parameters in proportion; without places all
+    on the first."""
     if pipeline < 2:
         return [units]
     rest = [u for u in units if u[0] in REST_UNITS]
     layers = [u for u in units if u[0] not in REST_UNITS]
     stages: list[list[tuple[str, int, int]]] = [[] for _ in range(pipeline)]
-    stages[0] += rest
+    for name, n, t in rest:
+        last = 0 if rest_places is None else min(rest_places[1], n)
+        t_last = t * last // n if n else 0
+        stages[0] += [(name, n - last, t - t_last)] if n - last else []
+        copy = (tied, t * tied // n) if n and tied else (0, 0)
+        if last + copy[0]:
+            stages[-1].append((name, last + copy[0], t_last + copy[1]))
     i = 0
     for c, n in enumerate(chunk_layers(len(layers), pipeline, virtual)):
         stages[c % pipeline] += layers[i:i + n]
         i += n
-    return [s for s in stages if s]
+    return stages
 
 
 def timeline_rows(report: Report, memory: StepMemory) -> tuple[list[tuple], dict]:
@@ -224,4 +250,4 @@ def _rows(memory: StepMemory, where: dict[int, tuple[str, str, str]]) -> Any:
 
 
 __all__ = ["NONE", "DevicePeak", "DeviceShares", "Gathered", "device_peak", "gathered_weights",
-           "stage_units", "timeline_rows"]
+           "stage_gathered", "stage_units", "timeline_rows"]

@@ -15,7 +15,7 @@ from typing import Any
 from modelmeter.analysis.collectives import Fabric
 from modelmeter.analysis.communication import step_communication
 from modelmeter.analysis.device_memory import trace_facts, with_device_memory
-from modelmeter.analysis.device_peak import NONE, gathered_weights
+from modelmeter.analysis.device_peak import NONE, gathered_weights, stage_gathered
 from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
 from modelmeter.analysis.sharding import group_at, zero_states
 from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
@@ -86,15 +86,24 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
             f"{devices} device{'s' if devices > 1 else ''}: one group, ZeRO-{plan.zero} over "
             "all of them")])  # fmt: skip
     z = zero_states(cats, data, plan.zero, group)
+    stages, share = None, Fraction(1)
+    if par is not None and lay.params and tensor > 1:
+        split = Fraction(lay.split, lay.params)
+        share = split / tensor + 1 - split
+    zero3 = plan.zero == 3 and (z.group or data) > 1
     gathered = NONE
-    if plan.zero == 3 and (z.group or data) > 1:
-        share = Fraction(1)
-        if par is not None and lay.params and tensor > 1:
-            split = Fraction(lay.split, lay.params)
-            share = split / tensor + 1 - split
+    if zero3:
         gathered = gathered_weights(result.report, result.categories, share, pipeline,
-                                    plan.virtual if par is not None else 1)  # fmt: skip
-    result = with_device_memory(replace(result, sharded=z, parallel=par), facts, gathered)
+                                    plan.virtual if par is not None else 1,
+                                    None if par is None else lay.rest_places,
+                                    0 if par is None or pipeline < 2 else lay.tied)  # fmt: skip
+    if par is not None and pipeline > 1:  # each stage its own states and gathered units
+        gs = (stage_gathered(result.report, result.categories, share, pipeline, plan.virtual,
+                             lay.rest_places, lay.tied) if zero3 else [NONE] * pipeline)  # fmt: skip
+        stages = [(zero_states(device_categories(result.categories, lay, par, s), data,
+                               plan.zero, group), gs[s]) for s in range(pipeline)]  # fmt: skip
+    result = replace(result, sharded=z, parallel=par)
+    result = with_device_memory(result, facts, gathered, stages)
     if devices > 1:
         fab = plan.fabric
         ring = links(devices) if fab is None or fab.intra is None else fab.flat(devices)
@@ -111,7 +120,7 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
 class DevicePoint:
     """One device count: a device's memory by category (model states after ZeRO and the split;
     the inputs and the saved activations it holds at once: its share of the micro-batches in
-    flight on the worst pipeline stage), its peak, and its time and rate."""
+    flight on the pipeline stage with the largest peak), its peak, and its time and rate."""
 
     devices: int
     memory: dict[str, int]

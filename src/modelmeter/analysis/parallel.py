@@ -9,8 +9,9 @@ activations twice in the forward (after attention and after the MLP) and twice i
 over the t devices: 4 all-reduces of the layer's output (b·s·h) per layer per micro-batch.
 
 Pipeline parallel of p stages: the repeated layers (the children of an ``nn.ModuleList``) are
-cut in p stages of ceil(L/p) layers; the stage that also holds the rest (embeddings, head) is
-the one reported. Each stage boundary sends the activations forward and their gradients back
+cut in p stages as evenly as they go; the rest of the model goes where it runs (embeddings,
+before the first layer, on the first stage; final norm and head on the last, with a copy of
+a tied embedding's weight); ``stage_params`` gives each stage's parameters. Each stage boundary sends the activations forward and their gradients back
 per micro-batch (point-to-point); with m micro-batches a 1F1B or GPipe schedule idles for a
 bubble of (p-1)/(m+p-1) of the step.
 
@@ -57,6 +58,14 @@ class Layout:
     heads: int | None
     kv_heads: int | None = None  # key/value heads (grouped-query attention), None: as heads
     layer_sizes: tuple[int, ...] = ()  # each layer's parameters, in model order
+    # the parameters outside the layers whose modules run before the first layer (embeddings:
+    # the first stage's) and after the last (final norm, head: the last stage's); None: all
+    # on the first stage
+    rest_places: tuple[int, int] | None = None
+    # a head that runs after the last layer on an embedding's weight (tied embeddings): the
+    # parameters of the copy the last stage holds (Megatron-LM: the two stages all-reduce
+    # its gradient)
+    tied: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "split_params": self.split, "layers": self.layers,
@@ -165,7 +174,65 @@ def layout(report: Report, heads: int | None, element_bytes: int,
     shape = layers[0].output_shapes[0] if layers and layers[0].output_shapes else []
     boundary = prod(shape) * element_bytes if shape else 0
     sizes = tuple(x.total_params().params for x in layers)
-    return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads, sizes)
+    return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads, sizes,
+                  rest_places(report, layers), tied_copy(report, layers))  # fmt: skip
+
+
+def _last_forward(layers: list[Any]) -> int:
+    """The last forward event of the layers (-1: none ran)."""
+    ends = [rec.seq for x in layers for n in x.walk() for rec in n.ops
+            if rec.phase == "forward" and rec.seq >= 0]  # fmt: skip
+    return max(ends) if ends else -1
+
+
+def tied_copy(report: Report, layers: list[Any]) -> int:
+    """The parameters of the embedding weight a tied head uses: a ``Linear`` with no
+    parameters of its own (the report counts a shared weight once, with the module that has
+    it first) that runs after the last layer, its output's last dimension v, and an
+    ``Embedding`` run before the first layer of v x h parameters (h: its output's last
+    dimension); 0 where there is none."""
+    if not layers:
+        return 0
+    last = _last_forward(layers)
+    firsts = {id(n): _first_forward(n) for n in report.modules()}
+    heads = [n for n in report.modules() if n.type == "Linear" and not n.own.params
+             and n.output_shapes and (firsts[id(n)] or -1) > last >= 0]  # fmt: skip
+    embeddings = [n for n in report.modules() if n.type == "Embedding" and n.own.params
+                  and n.output_shapes and (firsts[id(n)] or 0) <= last]  # fmt: skip
+    for head in heads:
+        v = head.output_shapes[0][-1] if head.output_shapes[0] else 0
+        for emb in embeddings:
+            h = emb.output_shapes[0][-1] if emb.output_shapes[0] else 0
+            if v and emb.own.params == v * h:
+                return emb.own.params
+    return 0
+
+
+def _first_forward(node: Any) -> int | None:
+    """The first forward event of ``node`` or its submodules (None: it ran none)."""
+    seqs = [rec.seq for n in node.walk() for rec in n.ops
+            if rec.phase == "forward" and rec.seq >= 0]  # fmt: skip
+    return min(seqs) if seqs else None
+
+
+def rest_places(report: Report, layers: list[Any]) -> tuple[int, int] | None:
+    """(parameters outside ``layers`` whose module first runs before the last layer's last
+    forward op, those whose module first runs after it): the first and the last pipeline
+    stage's; a module that never ran counts with the first. None without layers."""
+    if not layers:
+        return None
+    inside = {id(n) for x in layers for n in x.walk()}
+    last = _last_forward(layers)
+    before = after = 0
+    for node in report.modules():
+        if id(node) in inside or not node.own.params:
+            continue
+        first = _first_forward(node)
+        if first is not None and first > last >= 0:
+            after += node.own.params
+        else:
+            before += node.own.params
+    return before, after
 
 
 def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
@@ -216,34 +283,49 @@ def _check_schedule(tensor: int, pipeline: int, micro_batches: int, sequence_par
                              f"{pipeline} pipeline stages (got {micro_batches})")  # fmt: skip
 
 
-def device_fraction(lay: Layout, plan: ParallelPlan) -> Fraction:
-    """The share of the model's parameters one device holds: the worst pipeline stage (the
-    rest of the model with stage 0, which has ceil(L/p) layers; each stage's own layers, cut
-    in p·v chunks as ``activation_split.chunk_layers`` cuts them, chunk c on stage c mod p),
-    its split modules' parameters / t."""
-    p, t = plan.pipeline, plan.tensor
+def stage_params(lay: Layout, plan: ParallelPlan) -> list[int]:
+    """The parameters each pipeline stage holds: its own layers, cut in p·v chunks as
+    ``activation_split.chunk_layers`` cuts them (chunk c on stage c mod p), the rest of the
+    model by where it runs (``Layout.rest_places``: what runs before the first layer on the
+    first stage, what runs after the last on the last stage; without places all on the
+    first), and on the last stage the copy of a tied embedding (``Layout.tied``). One stage:
+    the whole model."""
+    p = plan.pipeline
+    if p < 2:
+        return [lay.params]
+    if not lay.layer_sizes:  # a layout without each layer's size: every layer as the first
+        rest = lay.params - lay.layers * lay.layer_params
+        sizes = (lay.layer_params,) * lay.layers
+    else:
+        rest, sizes = lay.params - sum(lay.layer_sizes), lay.layer_sizes
+    held = [0] * p
+    last = 0 if lay.rest_places is None else min(lay.rest_places[1], rest)
+    held[0] += rest - last
+    held[-1] += last + lay.tied
+    i = 0
+    for c, n in enumerate(chunk_layers(len(sizes), p, plan.virtual)):
+        held[c % p] += sum(sizes[i:i + n])
+        i += n
+    return held
+
+
+def device_fraction(lay: Layout, plan: ParallelPlan, stage: int | None = None) -> Fraction:
+    """The share of the model's parameters one device of pipeline stage ``stage`` holds (None:
+    the stage holding the most, ``stage_params``), its split modules' parameters / t."""
+    t = plan.tensor
     if not lay.params:
         return Fraction(1)
-    stage = Fraction(1)
-    if p > 1 and lay.layer_sizes:
-        held = [0] * p
-        held[0] = lay.params - sum(lay.layer_sizes)
-        i = 0
-        for c, n in enumerate(chunk_layers(len(lay.layer_sizes), p, plan.virtual)):
-            held[c % p] += sum(lay.layer_sizes[i:i + n])
-            i += n
-        stage = Fraction(max(held), lay.params)
-    elif p > 1:
-        rest = lay.params - lay.layers * lay.layer_params
-        stage = Fraction(rest + -(-lay.layers // p) * lay.layer_params, lay.params)
+    held = stage_params(lay, plan)
+    mine = max(held) if stage is None else held[stage]
     split = Fraction(lay.split, lay.params)
-    return stage * (split / t + (1 - split))
+    return Fraction(mine, lay.params) * (split / t + (1 - split))
 
 
-def device_categories(categories: dict[str, int], lay: Layout,
-                      plan: ParallelPlan) -> dict[str, int]:  # fmt: skip
-    """The model-state categories one device of the plan holds (before ZeRO)."""
-    f = device_fraction(lay, plan)
+def device_categories(categories: dict[str, int], lay: Layout, plan: ParallelPlan,
+                      stage: int | None = None) -> dict[str, int]:  # fmt: skip
+    """The model-state categories one device of the plan holds (before ZeRO): on pipeline
+    stage ``stage``, or (None) on the stage holding the most parameters."""
+    f = device_fraction(lay, plan, stage)
     return {k: ceil(v * f) if k in _STATES else v for k, v in categories.items()}
 
 
@@ -277,4 +359,4 @@ def split_collectives(lay: Layout, plan: ParallelPlan) -> list[tuple[str, str, s
 
 __all__ = ["SPLIT_TYPES", "Layout", "ParallelPlan", "check_heads", "check_plan",
            "device_categories", "device_fraction", "heads_of", "kv_heads_of", "layout",
-           "split_collectives"]  # fmt: skip
+           "rest_places", "split_collectives", "stage_params", "tied_copy"]  # fmt: skip

@@ -94,7 +94,7 @@ class TrainingResult:
     max_batch: int | None = None  # the largest micro-batch that fits, when it was searched
     communication: Communication | None = None  # the collectives of a step over devices
     parallel: ParallelPlan | None = None  # tensor / pipeline parallel plan
-    # one device of the plan: its saved activations (worst stage) and its peak (device_peak)
+    # one device of the plan: the pipeline stage with the largest peak: its activations and peak
     device_activations: DeviceActivations | None = None
     device_peak: DevicePeak | None = None
 

@@ -39,8 +39,11 @@ def device_lines(r: TrainingResult) -> list[str]:
     rows.append(("peak per device", format_bytes(p.bytes),
                  where_text(p.phase, p.op, p.module, p.later) + " = " + _parts(p)))
     rows += capacity_rows(r, p.bytes)
+    par = r.parallel
     title = (f"one device of the plan: {plan_text(r)}ZeRO-{z.stage}"
-             + (f" within groups of {z.group}" if z.group else ""))  # fmt: skip
+             + (f" within groups of {z.group}" if z.group else "")
+             + (f"; pipeline stage {p.stage + 1} of {par.pipeline}, the one with the largest peak"
+                if par is not None and par.pipeline > 1 else ""))  # fmt: skip
     return [title, *aligned(rows)]
 
 
