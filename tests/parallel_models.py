@@ -17,13 +17,14 @@ class Block(nn.Module):
 
 class Tiny(nn.Module):
     """Embedding 100 x 8 (800), 4 blocks (4 x 80), head 8 -> 100 (800): 1,920 parameters, of
-    which 1,856 in split modules (800 + 4 x 64 + 800) and 64 replicated (the LayerNorms)."""
+    which 1,856 in split modules (800 + 4 x 64 + 800) and 64 replicated (the LayerNorms).
+    ``vocab``: the embedding's rows (the head keeps 100 outputs)."""
 
     num_heads = 4
 
-    def __init__(self) -> None:
+    def __init__(self, vocab: int = 100) -> None:
         super().__init__()
-        self.emb = nn.Embedding(100, 8)
+        self.emb = nn.Embedding(vocab, 8)
         self.layers = nn.ModuleList(Block() for _ in range(4))
         self.head = nn.Linear(8, 100, bias=False)
 
