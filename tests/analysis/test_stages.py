@@ -14,6 +14,7 @@ from modelmeter.analysis.device_peak import stage_gathered
 from modelmeter.analysis.parallel import TIED, check_plan, layout, stage_params
 from modelmeter.hardware import load_spec
 from modelmeter.hardware.links import link
+from modelmeter.render.training import render_training
 from modelmeter.usecases.train import train
 
 
@@ -120,6 +121,12 @@ def test_the_first_and_last_stage_all_reduce_the_tied_embedding_gradient() -> No
         # in the step's communication like the others (overlap none: all of it exposed)
         assert c.time_s == pytest.approx(sum(x.time_s for x in c.collectives))
         assert r.to_dict()["communication"]["collectives"][-1]["what"] == TIED
+        # a row of the table, not one of the per-layer tensor collectives (its group is 2 = t
+        # at t = 2)
+        text = render_training(r)
+        assert "all-reduce  tied embedding gradients" in text
+        per_layer = [x for x in text.splitlines() if "per layer and micro-batch" in x]
+        assert len(per_layer) == (t > 1) and not any("tied" in x for x in per_layer)
     # nodes of 2 GPUs: the replica's t x p = 4 devices span 2 nodes, the first stage's device
     # on one and the last stage's on the other: the merged NVLink + InfiniBand link
     r = _train(_tied_gpt2(), devices=4, tensor=2, pipeline=2, micro_batches=4,
