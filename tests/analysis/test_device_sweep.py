@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from parallel_models import Tiny
 from torch import nn
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from modelmeter.analysis.device_sweep import DEVICE_COUNTS, point_of
 from modelmeter.errors import InputError
@@ -138,3 +139,17 @@ def test_without_a_chip_memory_only_and_bad_counts() -> None:
         train_devices(mlp(), "8x64", counts=(0, 2))
     with pytest.raises(InputError, match="no device count"):
         train_devices(Tiny(), "2x16:int64", counts=(1, 2), tensor=4)
+
+
+def test_a_tied_pipeline_points_equal_separate_runs() -> None:
+    # GPT-2 ties lm_head to wte: under a pipeline each point runs the first and last stage's
+    # all-reduce of its gradient, as a separate run does
+    cfg = GPT2Config(n_layer=4, n_embd=32, n_head=4, vocab_size=500, n_positions=64,
+                     bos_token_id=0, eos_token_id=0)  # fmt: skip
+    kw = {"optimizer": "sgd", "tensor": 2, "pipeline": 2, "micro_batches": 4, "hardware": H100}
+    s = train_devices(GPT2LMHeadModel(cfg), "2x16:int64", **kw)
+    by = {p.devices: p for p in s.points}
+    for n in (4, 64):
+        one = train(GPT2LMHeadModel(cfg), "2x16:int64", devices=n, **kw)
+        assert any(c.what == "tied embedding gradients" for c in one.communication.collectives)
+        assert point_of(one, n) == by[n]

@@ -5,12 +5,16 @@ part's worst stage."""
 
 from __future__ import annotations
 
+import pytest
 from parallel_models import Tiny
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from modelmeter.analysis.device_peak import stage_gathered
-from modelmeter.analysis.parallel import check_plan, layout, stage_params
+from modelmeter.analysis.parallel import TIED, check_plan, layout, stage_params
+from modelmeter.hardware import load_spec
+from modelmeter.hardware.links import link
+from modelmeter.render.training import render_training
 from modelmeter.usecases.train import train
 
 
@@ -90,3 +94,45 @@ def test_a_tied_head_holds_a_copy_of_the_embedding_on_the_last_stage() -> None:
                         tied=lay.tied)  # fmt: skip
     # fp32: forward 16,064 x 4 + 12,704 x 4 = 115,072 B
     assert (gs[1].units[0], gs[1].forward) == ("(outside the layers)", 115_072)
+
+
+def _tied_gpt2() -> GPT2LMHeadModel:
+    cfg = GPT2Config(n_layer=4, n_embd=32, n_head=4, vocab_size=500, n_positions=64,
+                     bos_token_id=0, eos_token_id=0)  # fmt: skip
+    return GPT2LMHeadModel(cfg)
+
+
+def test_the_first_and_last_stage_all_reduce_the_tied_embedding_gradient() -> None:
+    h100, nv = load_spec("h100-sxm"), link("nvlink4")
+    for t in (1, 2):
+        r = _train(_tied_gpt2(), devices=2 * t, tensor=t, pipeline=2, micro_batches=4,
+                   hardware=h100)  # fmt: skip
+        c = r.communication
+        tied = [x for x in c.collectives if x.what == TIED]
+        # wte 500 x 32 = 16,000 parameters, fp32 gradients, split over t slices: S = 16,000 /
+        # t x 4 B = 64,000 (t = 1), 32,000 (t = 2); a 2-device all-reduce sends 2(n-1)/n x S
+        # = S, once per step, in 2(n-1) = 2 ring steps over the replica's link: t x p = 2
+        # or 4 devices in a node of 8, NVLink
+        s = 16_000 // t * 4
+        assert [(x.kind, x.bytes, x.count, x.group, x.sent) for x in tied] == [
+            ("all-reduce", s, 1, 2, s)]  # fmt: skip
+        assert tied[0].link == "nvlink4"
+        assert tied[0].time_s == pytest.approx(2 * nv.latency + s / nv.bandwidth)
+        # in the step's communication like the others (overlap none: all of it exposed)
+        assert c.time_s == pytest.approx(sum(x.time_s for x in c.collectives))
+        assert r.to_dict()["communication"]["collectives"][-1]["what"] == TIED
+        # a row of the table, not one of the per-layer tensor collectives (its group is 2 = t
+        # at t = 2)
+        text = render_training(r)
+        assert "all-reduce  tied embedding gradients" in text
+        per_layer = [x for x in text.splitlines() if "per layer and micro-batch" in x]
+        assert len(per_layer) == (t > 1) and not any("tied" in x for x in per_layer)
+    # nodes of 2 GPUs: the replica's t x p = 4 devices span 2 nodes, the first stage's device
+    # on one and the last stage's on the other: the merged NVLink + InfiniBand link
+    r = _train(_tied_gpt2(), devices=4, tensor=2, pipeline=2, micro_batches=4,
+               hardware=h100, gpus_per_node=2, inter="ib-ndr")  # fmt: skip
+    tied = [x for x in r.communication.collectives if x.what == TIED]
+    assert tied[0].link == "nvlink4+ib-ndr"
+    # an untied model runs none: Tiny's head has its own weight
+    r = _train(Tiny(), devices=2, pipeline=2, micro_batches=4, hardware=h100)
+    assert all(x.what != TIED for x in r.communication.collectives)

@@ -16,7 +16,13 @@ from modelmeter.analysis.collectives import Fabric
 from modelmeter.analysis.communication import step_communication
 from modelmeter.analysis.device_memory import trace_facts, with_device_memory
 from modelmeter.analysis.device_peak import NONE, gathered_weights, stage_gathered
-from modelmeter.analysis.parallel import check_plan, device_categories, layout, split_collectives
+from modelmeter.analysis.parallel import (
+    TIED,
+    check_plan,
+    device_categories,
+    layout,
+    split_collectives,
+)
 from modelmeter.analysis.sharding import group_at, zero_states
 from modelmeter.analysis.training import TrainingResult, mfu_of, phase_times, step_time
 from modelmeter.errors import InputError
@@ -75,8 +81,11 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
                          sequence_parallel=plan.sequence_parallel, virtual=plan.virtual,
                          schedule=plan.schedule)  # fmt: skip
         cats, data = device_categories(cats, lay, par), par.data
-        extra = [(*c, links(c[5] if c[0] != "send/recv" else tensor * pipeline))
-                 for c in split_collectives(lay, par)]  # fmt: skip
+        # point to point and the tied embedding's all-reduce (first and last stage) run over
+        # the link of the replica's t x p devices: in a node when it fits in one, else across
+        grad = round(result.categories["gradients"] / max(result.params[1], 1))
+        extra = [(*c, links(tensor * pipeline if c[0] == "send/recv" or c[1] == TIED else c[5]))
+                 for c in split_collectives(lay, par, grad)]  # fmt: skip
     group = group_at(plan.shard_group, data, plan.node_group)
     if group != plan.shard_group:
         result = replace(result, notes=[*result.notes, (

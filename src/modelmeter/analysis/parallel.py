@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 SPLIT_TYPES = ("Linear", "Conv1D", "Embedding", "MultiheadAttention",
                "NonDynamicallyQuantizableLinear")  # fmt: skip
 _STATES = ("weights", "master weights", "gradients", "optimizer states")
+TIED = "tied embedding gradients"  # what the first and last stage all-reduce, a tied weight's
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,13 +330,16 @@ def device_categories(categories: dict[str, int], lay: Layout, plan: ParallelPla
     return {k: ceil(v * f) if k in _STATES else v for k, v in categories.items()}
 
 
-def split_collectives(lay: Layout, plan: ParallelPlan) -> list[tuple[str, str, str, int, int, int]]:
+def split_collectives(lay: Layout, plan: ParallelPlan,
+                      grad_bytes: int = 0) -> list[tuple[str, str, str, int, int, int]]:  # fmt: skip
     """The collectives the split adds, per device per step: (kind, what, phase, buffer bytes,
     per step, group size). Tensor parallel: 2 all-reduces of each of the stage's layers'
     outputs in the forward and 2 in the backward per micro-batch (sequence parallel: each a
     reduce-scatter and an all-gather, and 2 all-gathers more in the backward); pipeline: each
     boundary sends the activations forward and receives their gradients per micro-batch (v
-    times with v virtual stages)."""
+    times with v virtual stages); with a tied embedding (``lay.tied``) the first and the last
+    stage all-reduce its gradient once per step, each tensor slice its 1/t share at
+    ``grad_bytes`` per element (``TIED``; Megatron-LM's embedding group: 2 devices)."""
     m, t, p, v = plan.micro_batches, plan.tensor, plan.pipeline, plan.virtual
     out = []
     if t > 1 and lay.layers:
@@ -354,9 +358,11 @@ def split_collectives(lay: Layout, plan: ParallelPlan) -> list[tuple[str, str, s
         b = lay.boundary_bytes // t  # each of the t slices sends its share
         out += [("send/recv", "activations", "forward", b, v * m, 2),
                 ("send/recv", "activation gradients", "backward", b, v * m, 2)]
+        if lay.tied and grad_bytes:
+            out.append(("all-reduce", TIED, "backward", -(-lay.tied // t) * grad_bytes, 1, 2))
     return out
 
 
-__all__ = ["SPLIT_TYPES", "Layout", "ParallelPlan", "check_heads", "check_plan",
+__all__ = ["SPLIT_TYPES", "TIED", "Layout", "ParallelPlan", "check_heads", "check_plan",
            "device_categories", "device_fraction", "heads_of", "kv_heads_of", "layout",
            "rest_places", "split_collectives", "stage_params", "tied_copy"]  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelmeter.analysis.parallel import TIED
 from modelmeter.units import format_bytes
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def tensor_traffic(r: TrainingResult) -> list[str]:
     if c is None or par is None or par.tensor < 2:
         return []
     rows = [x for x in c.collectives if x.group == par.tensor and x.kind != "send/recv"
-            and x.count]  # fmt: skip
+            and x.count and x.what != TIED]  # fmt: skip
     if not rows:
         return []
     sent = sum(2 * x.sent / x.count for x in rows)
