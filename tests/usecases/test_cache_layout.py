@@ -32,6 +32,7 @@ from tiny_llama import MISTRAL_W16, config_source
 from modelmeter.analysis.cache_layout import LAYOUTS, served
 from modelmeter.analysis.polynomial import Polynomial
 from modelmeter.errors import InputError
+from modelmeter.render.generation import generation_table
 
 pytest.importorskip("transformers")
 
@@ -196,3 +197,19 @@ def test_paged_window_blocks(tmp_path_factory: pytest.TempPathFactory, block: in
     assert m.kv_padding_bytes == 2 * sizes[-1] - 7_680
     # the decode step still reads the window's filled tokens only: min(c, 15) + 1 at c=32
     assert g.curve.counts["kv_bytes_read"](32) == 16 * 512
+    # padding in tokens' worth of both layers (512 bytes): B=16: 8,704 / 512 = 17; B=5:
+    # 2,560 / 512 = 5
+    worth = (2 * sizes[-1] - 7_680) // 512
+    assert f"({worth} tokens' worth per sequence)" in generation_table(g)
+
+
+def test_paged_window_peak(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # T = 32, B = 16: tokens 17..31 lie in block 1 alone: 1 block per layer, 2 x 16 x 256 =
+    # 8,192 per sequence now; at T = 17 it held 2 blocks per layer (16,384): the total uses that
+    source = config_source(tmp_path_factory, "mistral", MISTRAL_W16)
+    g = generate(source, prompt=31, new=1, hardware="h100-sxm")
+    m = g.memory
+    assert (m.kv_sequence_bytes, m.kv_peak(32)) == (8_192, 16_384)
+    assert m.total_bytes == m.weight_bytes + m.activations_per_sequence + 16_384
+    # held 2 x 15 x 256 = 7,680: padding 512 = 1 token's worth
+    assert "(1 token's worth per sequence); up to 16.38 KB per sequence earlier" in generation_table(g)

@@ -110,7 +110,8 @@ def _slots(m: GenerationMemory) -> str:
     layers keep fewer blocks than full ones)."""
     if not m.paged_layers or not any(cap for _, cap in m.layers):
         return f"{m.allocated(m.tokens) - m.tokens} slots per sequence"
-    return f"{m.kv_padding_bytes / m.kv_per_token:g} tokens' worth per sequence"
+    n = m.kv_padding_bytes / m.kv_per_token
+    return f"{n:g} " + ("token's" if n == 1 else "tokens'") + " worth per sequence"
 
 
 def _peak(m: GenerationMemory) -> str:
