@@ -32,6 +32,7 @@ from tiny_llama import MISTRAL_W16, config_source
 from modelmeter.analysis.cache_layout import LAYOUTS, served
 from modelmeter.analysis.polynomial import Polynomial
 from modelmeter.errors import InputError
+from modelmeter.render.generation import generation_table
 
 pytest.importorskip("transformers")
 
@@ -171,3 +172,44 @@ def test_block_size_changes_memory_only(tiny_llama: object, runs: dict) -> None:
     assert g.memory.kv_sequence_bytes == 32 * TOKEN == 8192
     assert g.memory.kv_padding_bytes == 20 * TOKEN == 5120
     assert g.to_dict()["memory"]["kv_padding_bytes_total"] == B * 5120
+
+
+@pytest.mark.parametrize(("block", "sizes"), [
+    # window 16: the layer keeps cap = 15 tokens; 256 bytes per token per layer (float32,
+    # 2 (K, V) x 2 heads x 16 x 4). Blocks covering tokens T-h .. T-1, h = min(T, 15):
+    # B=16: T=10: 1 - 0 = 1; T=16: 1 - floor(1/16) = 1; T=17: 2 - floor(2/16) = 2;
+    #       T=33: 3 - floor(18/16) = 2  -> x 16 x 256 = 4,096, 4,096, 8,192, 8,192 per layer
+    (16, (4_096, 4_096, 8_192, 8_192)),
+    # B=5:  T=10: 2 - 0 = 2; T=16: 4 - floor(1/5) = 4; T=17: 4 - floor(2/5) = 4;
+    #       T=33: 7 - floor(18/5) = 4   -> x 5 x 256 = 2,560, 5,120, 5,120, 5,120 per layer
+    (5, (2_560, 5_120, 5_120, 5_120)),
+])  # fmt: skip
+def test_paged_window_blocks(tmp_path_factory: pytest.TempPathFactory, block: int,
+                             sizes: tuple[int, ...]) -> None:  # fmt: skip
+    source = config_source(tmp_path_factory, "mistral", MISTRAL_W16)
+    g = generate(source, prompt=32, new=1, cache="paged", block_size=block)
+    m = g.memory
+    assert m.layers == ((256, 15), (256, 15))  # read from the model's cache
+    assert [m.kv_at(t) for t in (10, 16, 17, 33)] == [2 * s for s in sizes]
+    # at T = 33 each layer holds 15 tokens (3,840 bytes); the rest of its blocks is padding
+    assert m.kv_by_layer == (sizes[-1], sizes[-1])
+    assert m.kv_held_bytes == 2 * 15 * 256 == 7_680
+    assert m.kv_padding_bytes == 2 * sizes[-1] - 7_680
+    # the decode step still reads the window's filled tokens only: min(c, 15) + 1 at c=32
+    assert g.curve.counts["kv_bytes_read"](32) == 16 * 512
+    # padding in tokens' worth of both layers (512 bytes): B=16: 8,704 / 512 = 17; B=5:
+    # 2,560 / 512 = 5
+    worth = (2 * sizes[-1] - 7_680) // 512
+    assert f"({worth} tokens' worth per sequence)" in generation_table(g)
+
+
+def test_paged_window_peak(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # T = 32, B = 16: tokens 17..31 lie in block 1 alone: 1 block per layer, 2 x 16 x 256 =
+    # 8,192 per sequence now; at T = 17 it held 2 blocks per layer (16,384): the total uses that
+    source = config_source(tmp_path_factory, "mistral", MISTRAL_W16)
+    g = generate(source, prompt=31, new=1, hardware="h100-sxm")
+    m = g.memory
+    assert (m.kv_sequence_bytes, m.kv_peak(32)) == (8_192, 16_384)
+    assert m.total_bytes == m.weight_bytes + m.activations_per_sequence + 16_384
+    # held 2 x 15 x 256 = 7,680: padding 512 = 1 token's worth
+    assert "(1 token's worth per sequence); up to 16.38 KB per sequence earlier" in generation_table(g)

@@ -19,8 +19,8 @@ the memory the cache takes, for a dynamic, a static, an in-place or a paged cach
 - ``paged`` (the default): vLLM's paged cache, the new token written into a block, the
   c+1 filled tokens read in attention; derived by :func:`served` as ``inplace``. Memory:
   blocks of B tokens (``block_size``, default 16): ceil(T/B) x B tokens per sequence, the
-  last block's unused slots counted as padding. The decode step reads the filled tokens
-  only, not the padding.
+  last block's unused slots counted as padding (a sliding-window layer: the blocks covering
+  the tokens it keeps). The decode step reads the filled tokens only, not the padding.
 
 :func:`served` rewrites a DynamicCache trace's cache appends to an in-place write: each
 ``cat`` run inside a cache layer's ``update`` (every output a KV tensor, see
@@ -28,9 +28,10 @@ the memory the cache takes, for a dynamic, a static, an in-place or a paged cach
 tokens) and writes their size. Attention, and every other op, is left as traced: its MACs,
 FLOPs and bytes are those of the c+1 keys held.
 
-Not modelled: a paged cache's allocator reserve and fragmentation, its sliding-window layers'
-blocks (a window layer keeps its cap), and the moment's copy a cat holds in the activation
-peak (kept as traced).
+A paged cache's sliding-window layer holds the blocks covering the tokens it keeps
+(:mod:`modelmeter.analysis.paged_blocks`). Not modelled: a paged cache's allocator reserve
+and fragmentation, and the moment's copy a cat holds in the activation peak (kept as
+traced).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ _DESCRIBE = {
     "paged": "paged cache (vLLM-like: the new token's keys and values written into a block "
     "of {b} tokens, attention reading the c+1 filled tokens, not the padding; the cat's "
     "copy of the traced DynamicCache is taken out; memory: ceil(tokens/{b}) x {b} tokens "
-    "per sequence)",
+    "per sequence, a sliding-window layer the blocks covering its window)",
 }
 
 

@@ -10,7 +10,11 @@ The rule every answer uses (one function, :meth:`GenerationMemory.needed`)::
 ``kv_per_sequence(T)`` is taken at the tokens the cache *allocates* for T held
 (:meth:`GenerationMemory.allocated`): T itself for a dynamic cache, ceil(T/B) x B for a
 paged one (blocks of B tokens; the last block's unused slots are padding), and at least
-``reserved`` for a cache preallocated to max_cache_len (static, inplace).
+``reserved`` for a cache preallocated to max_cache_len (static, inplace). A paged cache
+with ``layers`` (each layer's bytes per token and window cap) counts each layer's own blocks
+(:mod:`modelmeter.analysis.paged_blocks`: a sliding-window layer keeps the blocks covering
+its window), and ``needed`` takes the most blocks the generation held up to T (a window
+layer's count drops by one block when its start crosses a block boundary).
 
 ``activations_per_sequence`` is the larger peak of live activations of the traced prefill
 and decode step (the cache apart), divided by the traced batch and rounded up: activations
@@ -23,6 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from modelmeter.analysis.paged_blocks import layer_bytes
 from modelmeter.analysis.polynomial import Piecewise
 
 
@@ -40,6 +45,13 @@ class GenerationMemory:
     chip: str | None = None
     block: int = 1  # tokens per paged block (1: not paged)
     reserved: int = 0  # tokens a static/in-place cache is preallocated to (0: none)
+    layers: tuple[tuple[int, int], ...] = ()  # per layer (bytes per token, window cap or 0)
+
+    @property
+    def paged_layers(self) -> bool:
+        """Whether memory is counted layer by layer in blocks (a paged cache whose layers
+        are known)."""
+        return self.block > 1 and bool(self.layers)
 
     def allocated(self, tokens: int) -> int:
         """Tokens a sequence's cache takes when it holds ``tokens``: whole blocks, and never
@@ -49,7 +61,16 @@ class GenerationMemory:
     def kv_at(self, tokens: int) -> int:
         """Bytes a sequence's cache takes in memory when it holds ``tokens`` (padding and
         preallocation included)."""
+        if self.paged_layers:
+            return sum(layer_bytes(tokens, self.layers, self.block))
         return int(self.kv_per_sequence(self.allocated(tokens)))
+
+    def kv_peak(self, tokens: int) -> int:
+        """The most bytes a sequence's cache took at any point up to ``tokens`` (``kv_at``
+        unless a paged window layer's blocks went down on the way)."""
+        if self.paged_layers:
+            return sum(layer_bytes(tokens, self.layers, self.block, peak=True))
+        return self.kv_at(tokens)
 
     @property
     def kv_per_token(self) -> int:
@@ -85,7 +106,7 @@ class GenerationMemory:
     def needed(self, batch: int, tokens: int) -> int:
         """Bytes the weights, the cache of ``batch`` sequences of ``tokens`` tokens and the
         activations take (the rule in the module docstring)."""
-        per = self.kv_at(tokens) + self.activations_per_sequence
+        per = self.kv_peak(tokens) + self.activations_per_sequence
         return self.weight_bytes + batch * per
 
     @property
@@ -101,7 +122,7 @@ class GenerationMemory:
         """The largest batch whose generation (to ``tokens``) fits; 0 when not even one."""
         if self.capacity is None:
             return None
-        per = self.kv_sequence_bytes + self.activations_per_sequence
+        per = self.kv_peak(self.tokens) + self.activations_per_sequence
         room = self.capacity - self.weight_bytes
         return max(0, int(room // per)) if per else None
 
@@ -136,6 +157,7 @@ class GenerationMemory:
             "kv_padding_bytes_total": self.batch * self.kv_padding_bytes,
             "kv_block_tokens": self.block,
             "kv_reserved_tokens": self.reserved,
+            "kv_peak_bytes_per_sequence": self.kv_peak(self.tokens),
             "kv_per_sequence": self.kv_per_sequence.to_dict(),
             "prefill_activation_bytes": self.prefill_activation_bytes,
             "decode_activation_bytes": self.decode_activation_bytes,

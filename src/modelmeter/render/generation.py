@@ -15,6 +15,7 @@ from modelmeter.units import format_bytes, format_count, format_seconds
 
 if TYPE_CHECKING:
     from modelmeter.analysis.generation import StepCounts
+    from modelmeter.analysis.generation_memory import GenerationMemory
     from modelmeter.analysis.generation_result import GenerationResult
 
 _COLUMNS = ("MACs", "FLOPs", "read", "written", "weights read", "KV read", "KV written")
@@ -104,6 +105,23 @@ def _memory_lines(g: GenerationResult) -> list[str]:
     return out
 
 
+def _slots(m: GenerationMemory) -> str:
+    """The padding in slots per sequence (in tokens' worth of every layer where window
+    layers keep fewer blocks than full ones)."""
+    if not m.paged_layers or not any(cap for _, cap in m.layers):
+        return f"{m.allocated(m.tokens) - m.tokens} slots per sequence"
+    n = m.kv_padding_bytes / m.kv_per_token
+    return f"{n:g} " + ("token's" if n == 1 else "tokens'") + " worth per sequence"
+
+
+def _peak(m: GenerationMemory) -> str:
+    """A paged window layer's blocks went down on the way: the most the cache took."""
+    peak = m.kv_peak(m.tokens)
+    if peak == m.kv_sequence_bytes:
+        return ""
+    return f"; up to {format_bytes(peak)} per sequence earlier in the generation"
+
+
 def _allocation(g: GenerationResult) -> str:
     """How the cache's memory is allocated, when not token by token: a paged cache's blocks
     (their padding), a preallocated cache's length."""
@@ -113,7 +131,7 @@ def _allocation(g: GenerationResult) -> str:
         if not pad:
             return f"; blocks of {m.block} tokens, no padding"
         return (f"; blocks of {m.block} tokens: {format_bytes(m.batch * pad)} of it padding "
-                f"({m.allocated(m.tokens) - m.tokens} slots per sequence)")
+                f"({_slots(m)}){_peak(m)}")
     if m.reserved:
         return f"; preallocated to {m.reserved} tokens" + (
             f": {format_bytes(m.batch * pad)} of it unused" if pad else "")

@@ -29,6 +29,7 @@ from modelmeter.analysis.generation import (
 from modelmeter.analysis.generation_memory import GenerationMemory
 from modelmeter.analysis.generation_moe import routed_experts, routed_prefill
 from modelmeter.analysis.generation_result import GenerationResult
+from modelmeter.analysis.paged_blocks import layer_bytes
 from modelmeter.analysis.polynomial import NotPolynomial, Piecewise
 from modelmeter.builder import build
 from modelmeter.errors import InputError
@@ -192,6 +193,9 @@ def _memory(
 ) -> GenerationMemory:  # fmt: skip
     top = max(max_tokens, setup.allocated(max_tokens))
     kv_seq, by_layer = _fit_cache(held_bytes, batch, setup.allocated(tokens), top, breaks)
+    layers = _layer_caps(held_bytes, batch, top) if setup.layout == "paged" else ()
+    if layers:
+        by_layer = layer_bytes(tokens, layers, setup.block)
     return GenerationMemory(
         weight_bytes=prefill.size_by_dtype()["native"],
         kv_per_sequence=kv_seq,
@@ -205,7 +209,20 @@ def _memory(
         chip=spec.name if spec is not None else None,
         block=setup.block,
         reserved=setup.max_cache_len,
+        layers=layers,
     )
+
+
+def _layer_caps(held: Any, batch: int, top: int) -> tuple[tuple[int, int], ...]:
+    """Each layer's (bytes per token per sequence, tokens it keeps at most, 0: all), read
+    from the model's cache after 1 and ``top`` tokens."""
+    one, full = held(1), held(top)
+    out = []
+    for a, b in zip(one, full, strict=True):
+        per = a // batch
+        kept = b // batch // per if per else 0
+        out.append((per, kept if kept < top else 0))
+    return tuple(out)
 
 
 class _Decode:
