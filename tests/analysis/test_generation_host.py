@@ -118,3 +118,16 @@ def test_hardware_show_lists_the_step_time() -> None:
     assert lines["overhead.step"] == "117 us per generation step (eager)"
     assert lines["overhead.module_call"] == "20 us per module call (eager)"
     assert "overhead.step" not in dict(show_lines(load_spec("h100-sxm")))
+
+
+def test_timing_the_tiny_llamas_leaves_the_callers_rng_as_it_was() -> None:
+    import torch
+
+    from modelmeter.frontends.torch.generate_bench import DEPTHS, tiny_generations
+
+    torch.manual_seed(1234)
+    expected = torch.rand(3)  # what the caller's next draws are
+    torch.manual_seed(1234)
+    timed = tiny_generations(rounds=1)  # seeds 0 and draws its prompts inside
+    assert [t.layers for t in timed] == list(DEPTHS)
+    assert torch.equal(torch.rand(3), expected)

@@ -53,29 +53,33 @@ def tiny_generations(device: str = "cpu", rounds: int = 5) -> list[TinyGeneratio
         from transformers import LlamaConfig, LlamaForCausalLM
     except ImportError:
         return []
-    out = []
-    for layers in DEPTHS:
-        config = LlamaConfig(**TINY, num_hidden_layers=layers)
-        torch.manual_seed(0)
-        model = LlamaForCausalLM(config).eval().to(device)
-        ids = torch.randint(0, TINY["vocab_size"], (1, PROMPT), device=device)
+    dev = torch.device(device)
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+        return [_timed(LlamaForCausalLM, LlamaConfig(**TINY, num_hidden_layers=n), device,
+                       rounds) for n in DEPTHS]  # the caller's RNG left as it was
 
-        def run(n: int, model: Any = model, ids: torch.Tensor = ids) -> Any:
-            def go() -> None:
-                with torch.no_grad():
-                    model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                   pad_token_id=0)  # fmt: skip
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
 
-            return go
+def _timed(cls: Any, config: Any, device: str, rounds: int) -> TinyGeneration:
+    """One tiny Llama built with seed 0 on ``device`` and timed (``tiny_generations``)."""
+    torch.manual_seed(0)
+    model = cls(config).eval().to(device)
+    ids = torch.randint(0, TINY["vocab_size"], (1, PROMPT), device=device)
 
-        ttft = _median(run(1), rounds)
-        whole = _median(run(NEW + 1), rounds)
-        with torch.device("meta"):
-            meta = LlamaForCausalLM(config).eval()
-        out.append(TinyGeneration(layers, meta, ttft, (whole - ttft) / NEW))
-    return out
+    def run(n: int) -> Any:
+        def go() -> None:
+            with torch.no_grad():
+                model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                               pad_token_id=0)  # fmt: skip
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+
+        return go
+
+    ttft = _median(run(1), rounds)
+    whole = _median(run(NEW + 1), rounds)
+    with torch.device("meta"):
+        meta = cls(config).eval()
+    return TinyGeneration(config.num_hidden_layers, meta, ttft, (whole - ttft) / NEW)
 
 
 __all__ = ["DEPTHS", "NEW", "PROMPT", "TINY", "TinyGeneration", "tiny_generations"]
