@@ -148,3 +148,13 @@ def test_helpers() -> None:
         spec_name("a.toml", "UPPER")
     assert parse_dtypes(None) is None
     assert parse_dtypes("fp32, bf16,") == ["fp32", "bf16"]
+
+
+def test_calibrating_leaves_the_callers_rng_as_it_was() -> None:
+    from modelmeter.hardware.calibrate import calibrate
+
+    torch.manual_seed(1234)
+    expected = torch.rand(3)  # the caller's next draws
+    torch.manual_seed(1234)
+    calibrate("cpu", quick=True)  # its benchmarks draw operands, the tiny Llamas reseed
+    assert torch.equal(torch.rand(3), expected)

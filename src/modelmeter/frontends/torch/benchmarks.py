@@ -106,10 +106,12 @@ class TorchBench:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
-        """Inference mode; the device's failures as one clear ModelRunError."""
+        """Inference mode, the caller's RNG left as it was (the benchmarks draw their
+        operands from it); the device's failures as one clear ModelRunError."""
         dev = self.dev
         try:
-            with torch.inference_mode():
+            rng = [dev.index or 0] if dev.type == "cuda" else []
+            with torch.random.fork_rng(devices=rng), torch.inference_mode():
                 yield
         except ModelmeterError:
             raise
