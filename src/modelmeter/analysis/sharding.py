@@ -38,6 +38,11 @@ class ShardedStates:
     gradients: int
     optimizer: int
     group: int = 0  # hybrid sharding: partitioned over groups of this many (0: all devices)
+    # expert parallelism (analysis/expert_parallel.py): the expert data-parallel replicas the
+    # expert states are reduced and partitioned over (0: no expert layers split), and the
+    # expert states' bytes within the figures above
+    expert_data: int = 0
+    expert_states: int = 0
 
     @property
     def total(self) -> int:
@@ -47,7 +52,9 @@ class ShardedStates:
         return {"devices": self.devices, "zero_stage": self.stage, "weights": self.weights,
                 "buffers": self.buffers, "gradients": self.gradients,
                 "optimizer": self.optimizer, "total": self.total,
-                "shard_group": self.group or None}  # fmt: skip
+                "shard_group": self.group or None,
+                "expert_data_parallel": self.expert_data or None,
+                "expert_states": self.expert_states}  # fmt: skip
 
 
 def zero_states(categories: dict[str, int], devices: int, stage: int,
