@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import replace
 from fractions import Fraction
 from math import ceil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelmeter.analysis.parallel import device_fraction, stage_params
 from modelmeter.analysis.sharding import ShardedStates, zero_states

@@ -49,12 +49,13 @@ class ShardedStates:
         return self.weights + self.buffers + self.gradients + self.optimizer
 
     def to_dict(self) -> dict[str, Any]:
-        return {"devices": self.devices, "zero_stage": self.stage, "weights": self.weights,
-                "buffers": self.buffers, "gradients": self.gradients,
-                "optimizer": self.optimizer, "total": self.total,
-                "shard_group": self.group or None,
-                "expert_data_parallel": self.expert_data or None,
-                "expert_states": self.expert_states}  # fmt: skip
+        out = {"devices": self.devices, "zero_stage": self.stage, "weights": self.weights,
+               "buffers": self.buffers, "gradients": self.gradients,
+               "optimizer": self.optimizer, "total": self.total,
+               "shard_group": self.group or None}  # fmt: skip
+        if self.expert_data:  # a mixture-of-experts model split over devices
+            out |= {"expert_data_parallel": self.expert_data, "expert_states": self.expert_states}
+        return out
 
 
 def zero_states(categories: dict[str, int], devices: int, stage: int,

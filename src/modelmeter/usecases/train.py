@@ -18,8 +18,8 @@ from modelmeter.analysis.device_sweep import (
     apply_plan,
     sweep_devices,
 )
-from modelmeter.analysis.parallel import check_heads, check_plan, heads_of, kv_heads_of
 from modelmeter.analysis.expert_parallel import expert_group
+from modelmeter.analysis.parallel import check_heads, check_plan, heads_of, kv_heads_of
 from modelmeter.analysis.sharding import check_shard_group, group_at, zero_states
 from modelmeter.analysis.training import (
     TrainingResult,
