@@ -62,11 +62,11 @@ def test_tensor_parallel_splits_the_stacked_experts(mixtral: torch.nn.Module) ->
     # the expert states of one device: 6,144 x (4 + 4 + 8) = 98,304 over d = 8 / 2 = 4
     assert (r.sharded.expert_data, r.sharded.expert_states) == (4, 98_304)
     ar = {c.what: c for c in r.communication.collectives}
-    # gradients of the rest: (928 + 208) x 4 = 4,544 B over the 4 replicas; the experts'
-    # 6,144 x 4 = 24,576 B over the same 4 (e = 1): rows apart, 2 x 3/4 x 24,576 = 36,864 sent
-    assert (ar["gradients"].bytes, ar["gradients"].group) == (4_544, 4)
-    assert (ar["expert gradients"].bytes, ar["expert gradients"].group) == (24_576, 4)
-    assert ar["expert gradients"].sent == 36_864
+    # e = 1: one all-reduce of all the device's gradients, 29,120 B over the 4 replicas,
+    # 2 x 3/4 x 29,120 = 43,680 B sent; no expert rows, no all-to-all
+    assert (ar["gradients"].bytes, ar["gradients"].group, ar["gradients"].sent) == (
+        29_120, 4, 43_680)  # fmt: skip
+    assert "expert gradients" not in ar
     assert not any(c.kind == "all-to-all" for c in r.communication.collectives)
 
 
@@ -86,6 +86,24 @@ def test_expert_parallel_states_and_zero_shares(mixtral: torch.nn.Module) -> Non
     d = z3.sharded.to_dict()
     # the expert states: 7,280 - 1,136 = 6,144 weights, 6,144 gradients, 12,288 optimizer
     assert (d["expert_data_parallel"], d["expert_states"]) == (2, 6_144 + 6_144 + 12_288)
+
+
+def test_hybrid_sharding_partitions_the_expert_states_over_g_over_e(
+        mixtral: torch.nn.Module) -> None:  # fmt: skip
+    # 8 devices, t = 1: d = 8 replicas, e = 2, ZeRO-3 within groups of G = 4 replicas: a group
+    # holds 4 / 2 = 2 copies of each expert half, so the expert states are partitioned over 2
+    r = train(mixtral, TOKENS, devices=8, expert_parallel=2, zero=3, shard_group=4)
+    # per device before ZeRO: experts 12,288 / 2 = 6,144, the rest 1,856 + 208 = 2,064;
+    # weights 2,064 x 4 / 4 = 2,064 B + 6,144 x 4 / 2 = 12,288 B = 14,352 (gradients alike)
+    assert (r.sharded.weights, r.sharded.gradients) == (14_352, 14_352)
+    # optimizer: 2,064 x 8 / 4 = 4,128 + 6,144 x 8 / 2 = 24,576 = 28,704
+    assert r.sharded.optimizer == 28_704
+    rows = {c.what: c for c in r.communication.collectives}
+    # the expert gradients (6,144 x 4 = 24,576 B): reduce-scatter within the 2 copies of a
+    # group, then each 1/2 shard (12,288 B) all-reduced across the d/e / 2 = 2 groups
+    assert (rows["expert gradients"].bytes, rows["expert gradients"].group) == (24_576, 2)
+    shard = rows["expert gradient shard"]
+    assert (shard.kind, shard.bytes, shard.group) == ("all-reduce", 12_288, 2)
 
 
 def test_the_token_all_to_alls(mixtral: torch.nn.Module) -> None:

@@ -89,7 +89,7 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
                          sequence_parallel=plan.sequence_parallel, virtual=plan.virtual,
                          schedule=plan.schedule, expert=plan.expert)  # fmt: skip
         cats, data = device_categories(cats, lay, par), par.data
-        if lay.expert:  # the expert states apart: reduced over d/e replicas
+        if lay.expert and par.expert > 1:  # the expert states apart: over d/e replicas
             cats, ecats = split_categories(result.categories, lay, par)
         # point to point and the tied embedding's all-reduce (first and last stage) run over
         # the link of the replica's t x p devices: in a node when it fits in one, else across;

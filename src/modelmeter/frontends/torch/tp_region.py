@@ -31,7 +31,7 @@ it: a product with a ``replicated`` weight does not flip the region, so the rout
 probabilities and the routing weights stay whole, and so does the token permutation; a shared
 expert is an ordinary MLP (its column/row pair flips as any). ``router_modules`` names the
 replicated modules: the direct children of a sparse-MoE block (the parent of a module holding
-3-D stacked expert weights) that hold parameters of their own and no submodule with any.
+3-D stacked expert weights, two or more with the same number of experts) that hold parameters of their own and no submodule with any.
 """
 
 from __future__ import annotations
@@ -76,11 +76,13 @@ class RegionTracker:
 
 
 def _is_experts(module: torch.nn.Module) -> bool:
-    """A module holding stacked expert weights: an own parameter of 3 dimensions, not a
-    convolution's (whose weights are 3-D too)."""
+    """A module holding stacked expert weights: two or more own parameters of 3 dimensions
+    with the same first (the experts), as gate/up and down are; not a convolution (whose
+    weights are 3-D too), nor a module with one 3-D table (a ViT's position embedding)."""
     if isinstance(module, torch.nn.modules.conv._ConvNd):
         return False
-    return any(p.dim() == 3 for p in module.parameters(recurse=False))
+    firsts = [p.shape[0] for p in module.parameters(recurse=False) if p.dim() == 3]
+    return len(firsts) >= 2 and len(set(firsts)) == 1
 
 
 def router_modules(model: torch.nn.Module) -> set[str]:
