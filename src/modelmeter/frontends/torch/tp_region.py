@@ -31,7 +31,8 @@ it: a product with a ``replicated`` weight does not flip the region, so the rout
 probabilities and the routing weights stay whole, and so does the token permutation; a shared
 expert is an ordinary MLP (its column/row pair flips as any). ``router_modules`` names the
 replicated modules: the direct children of a sparse-MoE block (the parent of a module holding
-3-D stacked expert weights, two or more with the same number of experts) that hold parameters of their own and no submodule with any.
+two or more 3-D stacked expert weights with the same number of experts) that hold parameters
+of their own and no submodule with any.
 """
 
 from __future__ import annotations
