@@ -162,6 +162,11 @@ def test_the_router_stays_whole_and_the_experts_form_a_column_row_pair(
     assert grouped and region[("aten.silu", experts + ".act_fn")] == {True}
     assert region[("aten._grouped_mm", experts)] == {True, False}  # gate/up split, down whole
     assert region[("aten.index", experts)] == {False}
+    split = sum(n for born, n, inside in r.memory.saved_storages
+                if inside and born in ops and ops[born][1].startswith(experts))  # fmt: skip
+    # the experts' split activations per layer: 4 tokens x k 2 = 8 rows x (gate/up 64 + SiLU
+    # 32 + product 32) x 4 B = 4,096 B, 1/t of them on each device
+    assert split == 4_096
 
 
 def test_qwen2_moe_replicates_its_gates_and_splits_its_shared_expert() -> None:
