@@ -24,6 +24,14 @@ reduce-scatter across nodes ((m-1)/m · S/l); an all-gather the mirror image. NI
 (``nics_per_node`` = n; the DGX/HGX layout the links' figures assume); with k < n NICs the n
 GPUs of a node share them, each at k/n of a NIC's bandwidth.
 
+**All-to-all** (expert parallelism's token dispatch and combine) over g devices: each device
+sends (g-1)/g · S, a slice of S/g to each of the g-1 others, priced as a pairwise exchange
+(Thakur, Rabenseifner & Gropp 2005, "Optimization of collective communication operations in
+MPICH", the long-message all-to-all): g-1 steps, one message each, so (g-1) · latency +
+(g-1)/g · S / bandwidth. It is never hierarchical here; a group that spans nodes runs at its
+slowest hop, as the flat ring does (NCCL posts the g-1 sends at once, so the latency term is
+an upper bound; the bandwidth term is what a device's link must carry either way).
+
 ``auto`` (the default) takes the hierarchical algorithm where the group spans nodes and it is
 faster than the ring, the ring otherwise; ``ring`` and ``hierarchical`` force one (a group
 within one node, or one that does not split evenly into nodes, always runs the ring).
@@ -45,12 +53,16 @@ def ring_sent(kind: str, nbytes: float, devices: int) -> float:
     n = devices
     if kind == "send/recv":  # point to point: the whole buffer to the next stage
         return float(nbytes)
+    if kind == "all-to-all":  # a slice of S/n to each of the n-1 others
+        return (n - 1) * nbytes / n
     return (2 if kind == "all-reduce" else 1) * (n - 1) * nbytes / n
 
 
 def ring_steps(kind: str, devices: int) -> int:
     if kind == "send/recv":
         return 1
+    if kind == "all-to-all":  # pairwise exchange: one message per step
+        return devices - 1
     return (2 if kind == "all-reduce" else 1) * (devices - 1)
 
 
@@ -139,7 +151,7 @@ class Fabric:
 
     def ring(self, kind: str, nbytes: int, group: int, stride: int = 1) -> Priced:
         st = _stage(kind, nbytes, group, self.flat(group, stride))
-        return Priced("ring", st.sent, st.time_s, (st,))
+        return Priced("pairwise" if kind == "all-to-all" else "ring", st.sent, st.time_s, (st,))
 
     def hierarchical(self, kind: str, nbytes: int, group: int, stride: int = 1) -> Priced | None:
         """The two-level collective (None where the group is in one node, or does not split

@@ -22,6 +22,10 @@ What each plan runs per step (Rajbhandari et al. 2020, section 7):
   N/G groups (the shards accumulate over the micro-batches; the replicas agree before the
   optimizer steps).
 
+Expert parallelism of degree e (``analysis/expert_parallel.py``): the expert layers' share of
+the plan above runs over the d/e replicas holding the same experts (``experts=``), as rows of
+their own ("expert gradients", "expert weights", ...); the rest over all d.
+
 Ψ here is bytes: the gradients (trainable parameters at the gradients' dtype) and the weights
 (every parameter at the model's dtype; ZeRO-3 gathers frozen weights too).
 """
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     from modelmeter.report import Report
 
 OVERLAPS = ("none", "full")
-KINDS = ("all-reduce", "reduce-scatter", "all-gather")
+KINDS = ("all-reduce", "reduce-scatter", "all-gather", "all-to-all")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,21 +185,31 @@ def step_communication(categories: dict[str, int], report: Report, *, devices: i
                        accumulate: int, ring: Link | None, gpus_per_node: int = 8,
                        overlap: str = "none", extra: tuple[Any, ...] = (),
                        total: int = 0, fabric: Fabric | None = None, shard_group: int = 0,
-                       stride: int = 1) -> Communication:  # fmt: skip
+                       stride: int = 1,
+                       experts: tuple[int, int, int, int, int] | None = None,
+                       ) -> Communication:  # fmt: skip
     """The collectives of one step over ``devices`` data-parallel replicas (``stride`` devices
     apart) at ZeRO ``zero``: a flat ring on link ``ring``, or with ``fabric`` its algorithm
     (``analysis/collectives.py``); ``shard_group``: hybrid sharding (ZeRO within groups of
     that many replicas); ``extra`` (kind, what, phase, bytes, per step, group, link) those of
-    tensor / pipeline groups, flat rings."""
+    tensor / pipeline groups, flat rings; ``experts`` (expert gradient bytes, expert weight
+    bytes, expert data-parallel replicas, their shard group (0: all), stride): the expert
+    states' collectives, apart from the rest (``categories`` then holds the rest)."""
     if overlap not in OVERLAPS:
         raise InputError(f"unknown overlap {overlap!r}; use one of {', '.join(OVERLAPS)}")
     grads, weights, k, n = categories["gradients"], categories["weights"], accumulate, devices
+    plans = [("", _plan(grads, weights, zero, k, n, shard_group, stride))]
+    if experts is not None:
+        eg, ew, en, egroup, estride = experts
+        plans.append(("expert ", _plan(eg, ew, zero, k, en, egroup, estride)))
     collectives = []
-    for kind, what, phase, b, c, g, s in _plan(grads, weights, zero, k, n, shard_group, stride):
-        p = _priced(fabric, ring, kind, b, g, s)
-        collectives.append(Collective(kind, what, phase, b, c, p.sent * c, p.time_s * c, g,
-                                      p.link if fabric is not None or ring is None else ring.name,
-                                      p.algorithm, p.stages))  # fmt: skip
+    for prefix, rows in plans:
+        for kind, what, phase, b, c, g, s in rows:
+            p = _priced(fabric, ring, kind, b, g, s)
+            collectives.append(Collective(kind, prefix + what, phase, b, c, p.sent * c,
+                                          p.time_s * c, g, p.link if fabric is not None
+                                          or ring is None else ring.name, p.algorithm,
+                                          p.stages))  # fmt: skip
     # per unit only for data parallelism alone: a tensor / pipeline device holds a share
     layers = [] if extra else _layers(report, categories, collectives, n)
     for kind, what, phase, b, c, g, ln in extra:

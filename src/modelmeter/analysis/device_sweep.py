@@ -16,6 +16,13 @@ from modelmeter.analysis.collectives import Fabric
 from modelmeter.analysis.communication import step_communication
 from modelmeter.analysis.device_memory import trace_facts, with_device_memory
 from modelmeter.analysis.device_peak import NONE, gathered_weights, stage_gathered
+from modelmeter.analysis.expert_parallel import (
+    device_states,
+    expert_collectives,
+    expert_group,
+    split_categories,
+    weight_share,
+)
 from modelmeter.analysis.parallel import (
     TIED,
     check_plan,
@@ -51,6 +58,7 @@ class DevicePlan:
     schedule: str = "1f1b"
     kv_heads: int | None = None  # the model's key/value heads (grouped-query attention)
     node_group: bool = False  # the shard group is a node's: it shrinks to fewer replicas
+    expert: int = 1  # expert parallel degree (analysis/expert_parallel.py)
 
 
 def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
@@ -73,19 +81,23 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
              facts: Any = None) -> TrainingResult:  # fmt: skip
     """The per-device model states and the step's communication under the plan."""
     tensor, pipeline, links = plan.tensor, plan.pipeline, plan.links
-    cats, extra, par, data = result.categories, [], None, devices
-    if tensor > 1 or pipeline > 1:
+    cats, extra, par, data, ecats = result.categories, [], None, devices, None
+    if tensor > 1 or pipeline > 1 or plan.expert > 1:
         element = max(1, round(cats["weights"] / max(result.params[0], 1)))
         lay = layout(result.report, plan.heads, element, plan.kv_heads)
         par = check_plan(devices, tensor, pipeline, result.accumulate, lay,
                          sequence_parallel=plan.sequence_parallel, virtual=plan.virtual,
-                         schedule=plan.schedule)  # fmt: skip
+                         schedule=plan.schedule, expert=plan.expert)  # fmt: skip
         cats, data = device_categories(cats, lay, par), par.data
+        if lay.expert and par.expert > 1:  # the expert states apart: over d/e replicas
+            cats, ecats = split_categories(result.categories, lay, par)
         # point to point and the tied embedding's all-reduce (first and last stage) run over
-        # the link of the replica's t x p devices: in a node when it fits in one, else across
+        # the link of the replica's t x p devices: in a node when it fits in one, else across;
+        # an all-to-all over the e x t devices of its expert group (tensor innermost)
         grad = round(result.categories["gradients"] / max(result.params[1], 1))
         extra = [(*c, links(tensor * pipeline if c[0] == "send/recv" or c[1] == TIED else c[5]))
                  for c in split_collectives(lay, par, grad)]  # fmt: skip
+        extra += [(*c, links(c[5] * tensor)) for c in expert_collectives(lay, par)]
     group = group_at(plan.shard_group, data, plan.node_group)
     if group != plan.shard_group:
         result = replace(result, notes=[*result.notes, (
@@ -94,11 +106,11 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
             f"replica{'s' if data > 1 else ''} of "
             f"{devices} device{'s' if devices > 1 else ''}: one group, ZeRO-{plan.zero} over "
             "all of them")])  # fmt: skip
-    z = zero_states(cats, data, plan.zero, group)
+    z = (zero_states(cats, data, plan.zero, group) if par is None
+         else device_states(result.categories, lay, par, plan.zero, group))  # fmt: skip
     stages, share = None, Fraction(1)
-    if par is not None and lay.params and tensor > 1:
-        split = Fraction(lay.split, lay.params)
-        share = split / tensor + 1 - split
+    if par is not None and lay.params and (tensor > 1 or plan.expert > 1):
+        share = weight_share(lay, par)
     zero3 = plan.zero == 3 and (z.group or data) > 1
     gathered = NONE
     if zero3:
@@ -109,8 +121,8 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
     if par is not None and pipeline > 1:  # each stage its own states and gathered units
         gs = (stage_gathered(result.report, result.categories, share, pipeline, plan.virtual,
                              lay.rest_places, lay.tied) if zero3 else [NONE] * pipeline)  # fmt: skip
-        stages = [(zero_states(device_categories(result.categories, lay, par, s), data,
-                               plan.zero, group), gs[s]) for s in range(pipeline)]  # fmt: skip
+        stages = [(device_states(result.categories, lay, par, plan.zero, group, s), gs[s])
+                  for s in range(pipeline)]  # fmt: skip
     result = replace(result, sharded=z, parallel=par)
     result = with_device_memory(result, facts, gathered, stages)
     if devices > 1:
@@ -120,9 +132,21 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
                                   accumulate=result.accumulate, ring=ring,
                                   gpus_per_node=plan.gpus_per_node, overlap=plan.overlap,
                                   extra=tuple(extra), total=devices, fabric=plan.fabric,
-                                  shard_group=z.group, stride=tensor * pipeline)  # fmt: skip
+                                  shard_group=z.group, stride=tensor * pipeline,
+                                  experts=_experts(ecats, par, group))  # fmt: skip
         result = replace(result, communication=comm)
     return result
+
+
+def _experts(ecats: dict[str, int] | None, par: Any, group: int | None) -> Any:
+    """The expert states' data-parallel collectives (``step_communication``'s ``experts``):
+    over the d/e replicas holding the same experts, e·t·p devices apart."""
+    if ecats is None:
+        return None
+    e = par.expert
+    egroup = expert_group(group, e)
+    return (ecats["gradients"], ecats["weights"], par.data // e,
+            egroup if egroup and egroup < par.data // e else 0, e * par.model_parallel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +191,10 @@ class DeviceSweep:
     sequence_parallel: bool = False
     virtual: int = 1
     schedule: str = "1f1b"
+    expert: int = 1  # expert parallel degree
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "model": self.model, "chip": self.chip,
+        return {"schema": SCHEMA, "expert_parallel": self.expert, "model": self.model, "chip": self.chip,
                 "capacity_bytes": self.capacity, "zero_stage": self.zero, "tensor": self.tensor,
                 "pipeline": self.pipeline, "throughput_unit": self.unit,
                 "points": [p.to_dict() for p in self.points],
@@ -206,6 +231,7 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
     ``progress(stage, done, total)`` is told before each count."""
     per_replica, group = plan.tensor * plan.pipeline, plan.shard_group or 1
     kept = [n for n in counts if n >= 1 and n % per_replica == 0
+            and (n // per_replica) % plan.expert == 0
             and ((n // per_replica) % group == 0
                  or (plan.node_group and n // per_replica < group))]  # fmt: skip
     if not kept:
@@ -231,6 +257,7 @@ def sweep_devices(base: TrainingResult, plan: DevicePlan, hardware: HardwareSpec
         sequence_parallel=plan.sequence_parallel,
         virtual=plan.virtual,
         schedule=plan.schedule,
+        expert=plan.expert,
     )
 
 

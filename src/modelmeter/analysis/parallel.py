@@ -24,6 +24,11 @@ all-gathers more per layer per micro-batch. An interleaved schedule of v virtual
 point-to-point messages.
 
 Data parallelism (and ZeRO) runs over the d = N / (t·p) replicas.
+
+Mixture-of-experts layers (``moe_layout``): their stacked expert weights are split t ways
+too (expert tensor parallel = t, Megatron-Core's default) and, with expert parallelism of
+degree e, spread over e of the d replicas: 1/(t·e) per device; the routers are replicated
+(``analysis/expert_parallel.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from math import ceil, prod
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.analysis.activation_split import SCHEDULES, chunk_layers
+from modelmeter.analysis.moe_layout import check_experts, moe_layout
 from modelmeter.errors import InputError
 
 if TYPE_CHECKING:
@@ -67,11 +73,14 @@ class Layout:
     # parameters of the copy the last stage holds (Megatron-LM: the two stages all-reduce
     # its gradient)
     tied: int = 0
+    expert: int = 0  # the expert layers' parameters (every expert's stacked weights)
+    moe: tuple[tuple[int, int], ...] = ()  # (experts, experts per token) of each MoE layer
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "split_params": self.split, "layers": self.layers,
                 "layer_params": self.layer_params, "boundary_bytes": self.boundary_bytes,
-                "heads": self.heads, "kv_heads": self.kv_heads}  # fmt: skip
+                "heads": self.heads, "kv_heads": self.kv_heads,
+                "expert_params": self.expert}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +94,7 @@ class ParallelPlan:
     sequence_parallel: bool = False
     virtual: int = 1  # virtual stages per device (interleaved 1F1B when > 1)
     schedule: str = "1f1b"  # or "gpipe"
+    expert: int = 1  # expert parallel degree: each MoE layer's experts over e of the d replicas
 
     @property
     def model_parallel(self) -> int:
@@ -105,7 +115,8 @@ class ParallelPlan:
         return {"tensor": self.tensor, "pipeline": self.pipeline,
                 "micro_batches": self.micro_batches, "data": self.data,
                 "bubble": self.bubble, "sequence_parallel": self.sequence_parallel,
-                "virtual_stages": self.virtual, "schedule": self.schedule}  # fmt: skip
+                "virtual_stages": self.virtual, "schedule": self.schedule,
+                "expert": self.expert}  # fmt: skip
 
 
 def heads_of(model: Any) -> int | None:
@@ -166,7 +177,9 @@ def layout(report: Report, heads: int | None, element_bytes: int,
     """The model's layout from the report's module tree (``element_bytes``: the activations'
     dtype size)."""
     total = report.root.total_params().params
+    moe = moe_layout(report)
     split = sum(n.own.params for n in report.modules() if n.type in SPLIT_TYPES)
+    split -= sum(n for kind, n in moe.routers if kind in SPLIT_TYPES)  # replicated
     layers: list[Any] = []
     for node in report.modules():
         if node.type == "ModuleList":
@@ -176,7 +189,8 @@ def layout(report: Report, heads: int | None, element_bytes: int,
     boundary = prod(shape) * element_bytes if shape else 0
     sizes = tuple(x.total_params().params for x in layers)
     return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads, sizes,
-                  rest_places(report, layers), tied_copy(report, layers))  # fmt: skip
+                  rest_places(report, layers), tied_copy(report, layers), moe.expert,
+                  moe.layers)  # fmt: skip
 
 
 def _last_forward(layers: list[Any]) -> int:
@@ -238,10 +252,11 @@ def rest_places(report: Report, layers: list[Any]) -> tuple[int, int] | None:
 
 def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
                lay: Layout | None = None, *, sequence_parallel: bool = False,
-               virtual: int = 1, schedule: str = "1f1b") -> ParallelPlan:  # fmt: skip
+               virtual: int = 1, schedule: str = "1f1b", expert: int = 1) -> ParallelPlan:  # fmt: skip
     """The plan, or one InputError saying why it cannot run."""
     for name, v in (("tensor parallel degree", tensor), ("pipeline stages", pipeline),
-                    ("micro-batches", micro_batches), ("virtual stages", virtual)):  # fmt: skip
+                    ("micro-batches", micro_batches), ("virtual stages", virtual),
+                    ("expert parallel degree", expert)):  # fmt: skip
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InputError(f"{name} must be a whole number >= 1 (got {v!r})")
     _check_schedule(tensor, pipeline, micro_batches, sequence_parallel, virtual, schedule)
@@ -251,6 +266,7 @@ def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
     if devices % (tensor * pipeline):
         raise InputError(f"{devices} devices do not split into tensor {tensor} x pipeline "
                          f"{pipeline} = {tensor * pipeline} per replica")  # fmt: skip
+    check_experts(expert, devices // (tensor * pipeline), None if lay is None else lay.moe)
     if lay is not None:
         check_heads(tensor, lay.heads, lay.kv_heads)
         if pipeline > 1 and lay.layers == 0:
@@ -260,7 +276,7 @@ def check_plan(devices: int, tensor: int, pipeline: int, micro_batches: int,
             raise InputError(f"{pipeline} pipeline stages for {lay.layers} layers: at most one "
                              "stage per layer")  # fmt: skip
     return ParallelPlan(tensor, pipeline, micro_batches, devices // (tensor * pipeline),
-                        bool(sequence_parallel), virtual, schedule)  # fmt: skip
+                        bool(sequence_parallel), virtual, schedule, expert)  # fmt: skip
 
 
 def _check_schedule(tensor: int, pipeline: int, micro_batches: int, sequence_parallel: bool,
@@ -312,14 +328,15 @@ def stage_params(lay: Layout, plan: ParallelPlan) -> list[int]:
 
 def device_fraction(lay: Layout, plan: ParallelPlan, stage: int | None = None) -> Fraction:
     """The share of the model's parameters one device of pipeline stage ``stage`` holds (None:
-    the stage holding the most, ``stage_params``), its split modules' parameters / t."""
+    the stage holding the most, ``stage_params``), its split modules' parameters / t, its
+    expert layers' / (t·e), the rest whole (the stage's share of each kind: the model's)."""
     t = plan.tensor
     if not lay.params:
         return Fraction(1)
     held = stage_params(lay, plan)
     mine = max(held) if stage is None else held[stage]
-    split = Fraction(lay.split, lay.params)
-    return Fraction(mine, lay.params) * (split / t + (1 - split))
+    split, ex = Fraction(lay.split, lay.params), Fraction(lay.expert, lay.params)
+    return Fraction(mine, lay.params) * (split / t + ex / (t * plan.expert) + (1 - split - ex))
 
 
 def device_categories(categories: dict[str, int], lay: Layout, plan: ParallelPlan,

@@ -38,16 +38,24 @@ class ShardedStates:
     gradients: int
     optimizer: int
     group: int = 0  # hybrid sharding: partitioned over groups of this many (0: all devices)
+    # expert parallelism (analysis/expert_parallel.py): the expert data-parallel replicas the
+    # expert states are reduced and partitioned over (0: no expert layers split), and the
+    # expert states' bytes within the figures above
+    expert_data: int = 0
+    expert_states: int = 0
 
     @property
     def total(self) -> int:
         return self.weights + self.buffers + self.gradients + self.optimizer
 
     def to_dict(self) -> dict[str, Any]:
-        return {"devices": self.devices, "zero_stage": self.stage, "weights": self.weights,
-                "buffers": self.buffers, "gradients": self.gradients,
-                "optimizer": self.optimizer, "total": self.total,
-                "shard_group": self.group or None}  # fmt: skip
+        out = {"devices": self.devices, "zero_stage": self.stage, "weights": self.weights,
+               "buffers": self.buffers, "gradients": self.gradients,
+               "optimizer": self.optimizer, "total": self.total,
+               "shard_group": self.group or None}  # fmt: skip
+        if self.expert_data:  # a mixture-of-experts model split over devices
+            out |= {"expert_data_parallel": self.expert_data, "expert_states": self.expert_states}
+        return out
 
 
 def zero_states(categories: dict[str, int], devices: int, stage: int,

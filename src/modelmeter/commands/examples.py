@@ -58,7 +58,9 @@ EXAMPLES: dict[str, str] = {
   modelmeter train hf:llama-3-70b --seq 4096 --precision bf16-mixed --hardware h100-sxm
   modelmeter train hf:gpt2 --seq 1024 --batch 4 --devices 64 --zero 3 --shard-group node --hardware h100-sxm
   modelmeter train hf:gpt2 --seq 1024 --devices 16 --tp 4 --sequence-parallel --pp 2 \
-      --micro-batches 8 --virtual-stages 2 --hardware h100-sxm""",
+      --micro-batches 8 --virtual-stages 2 --hardware h100-sxm
+  modelmeter train hf:mixtral-8x7b --seq 4096 --precision bf16-mixed --devices 64 --tp 8 \
+      --ep 8 --zero 1 --hardware h100-sxm""",
     "completion": """\
   modelmeter completion bash > ~/.local/share/bash-completion/completions/modelmeter
   modelmeter completion zsh > ~/.modelmeter.zsh    # then in ~/.zshrc: source ~/.modelmeter.zsh

@@ -130,6 +130,10 @@ def _sharding_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--virtual-stages", type=count(1, "--virtual-stages", 10**4), default=1,
                    metavar="V", help="interleaved 1F1B with V model chunks per pipeline device "
                    "(bubble (p-1)/(V·m); the layers must split into p·V chunks)")  # fmt: skip
+    t.add_argument("--ep", type=count(1, "--ep", 10**4), default=1, metavar="E",
+                   help="expert parallelism for a mixture-of-experts model: each MoE layer's "
+                   "experts spread over E of the data-parallel replicas (E must divide the "
+                   "replicas and the experts; default 1)")  # fmt: skip
 
 
 def _shard_group(text: str) -> int | str:
@@ -167,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
           "micro_batches": args.micro_batches, "shard_group": args.shard_group,
           "collective": args.collective, "nics_per_node": args.nics_per_node,
           "sequence_parallel": args.sequence_parallel, "schedule": args.schedule,
-          "virtual_stages": args.virtual_stages}  # fmt: skip
+          "virtual_stages": args.virtual_stages, "expert_parallel": args.ep}  # fmt: skip
     with quiet_libraries(args.debug), progress_bar(args.quiet, "training step") as progress:
         if args.plot:  # the trace, then each device count n/N
             from modelmeter.usecases.train import train_and_devices

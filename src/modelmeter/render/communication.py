@@ -55,7 +55,7 @@ def _algorithm(c: Communication) -> str:
         return "ring collectives over no link named (--hardware or --intra): bytes only"
     on = (f"{c.link.name}: {format_rate(c.link.bandwidth, 'B/s')} per direction, latency "
           f"{c.link.latency * 1e6:g} us per ring step")  # fmt: skip
-    if all(x.algorithm == "ring" for x in c.collectives):
+    if all(x.algorithm in ("ring", "pairwise") for x in c.collectives):  # all-to-all: pairwise
         return f"ring collectives over {on}"
     nics = c.nics_per_node or c.gpus_per_node
     return (f"hierarchical collectives where a group spans nodes (--collective {c.algorithm}; "

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelmeter.analysis.parallel import TIED
 from modelmeter.units import format_bytes
 
 if TYPE_CHECKING:
     from modelmeter.analysis.device_peak import DevicePeak
     from modelmeter.analysis.training import TrainingResult
 
+_TENSOR = ("activations", "activation gradients", "activations again")  # split_collectives'
 _SCHEDULES = {"1f1b": "1F1B", "gpipe": "GPipe", "interleaved 1f1b": "interleaved 1F1B"}
 
 
@@ -27,7 +27,10 @@ def device_lines(r: TrainingResult) -> list[str]:
         return []
     states = (f"weights {format_bytes(z.weights)}, gradients {format_bytes(z.gradients)}, "
               f"optimizer {format_bytes(z.optimizer)}"
-              + (f", buffers {format_bytes(z.buffers)}" if z.buffers else ""))  # fmt: skip
+              + (f", buffers {format_bytes(z.buffers)}" if z.buffers else "")
+              + (f"; experts' {format_bytes(z.expert_states)} of them over "
+                 f"{z.expert_data} expert data-parallel replica{'s' if z.expert_data > 1 else ''}"
+                 if z.expert_states else ""))  # fmt: skip
     rows = [("model states per device", format_bytes(z.total), states),
             ("activations per device", format_bytes(a.held), _held(r))]
     g = p.gathered_units
@@ -72,7 +75,9 @@ def plan_text(r: TrainingResult) -> str:
     if p is None:
         return f"{z.devices} devices, " if z is not None else ""
     return (f"{p.data * p.model_parallel} devices = data {p.data} x tensor {p.tensor} x "
-            f"pipeline {p.pipeline}, ")
+            f"pipeline {p.pipeline}, "
+            + (f"expert {p.expert} (each MoE layer's experts over {p.expert} of the {p.data} "
+               "data replicas), " if p.expert > 1 else ""))  # fmt: skip
 
 
 def tensor_traffic(r: TrainingResult) -> list[str]:
@@ -81,8 +86,8 @@ def tensor_traffic(r: TrainingResult) -> list[str]:
     c, par = r.communication, r.parallel
     if c is None or par is None or par.tensor < 2:
         return []
-    rows = [x for x in c.collectives if x.group == par.tensor and x.kind != "send/recv"
-            and x.count and x.what != TIED]  # fmt: skip
+    rows = [x for x in c.collectives if x.group == par.tensor and x.what in _TENSOR
+            and x.kind != "send/recv" and x.count]  # fmt: skip
     if not rows:
         return []
     sent = sum(2 * x.sent / x.count for x in rows)

@@ -6,6 +6,7 @@ on meta copies, its memory by category and peak, and with a chip its time, throu
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from math import lcm
 from typing import Any
 
 from modelmeter.analysis.collectives import fabric
@@ -17,6 +18,7 @@ from modelmeter.analysis.device_sweep import (
     apply_plan,
     sweep_devices,
 )
+from modelmeter.analysis.expert_parallel import expert_group
 from modelmeter.analysis.parallel import check_heads, check_plan, heads_of, kv_heads_of
 from modelmeter.analysis.sharding import check_shard_group, group_at, zero_states
 from modelmeter.analysis.training import (
@@ -69,6 +71,7 @@ def train(
     virtual_stages: int = 1,
     schedule: str = "1f1b",
     progress: Any = None,
+    expert_parallel: int = 1,
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
@@ -93,15 +96,19 @@ def train(
     ``nics_per_node`` NICs per node (0: one per GPU). The result's ``device_activations`` and
     ``device_peak`` are one device's (``analysis/activation_split.py``,
     ``analysis/device_peak.py``). ``progress(stage, done, total)``: told of each step the
-    largest-batch search traces (n of the N it knows it needs)."""
+    largest-batch search traces (n of the N it knows it needs). ``expert_parallel``: each
+    mixture-of-experts layer's experts spread over that many of the data-parallel replicas
+    (``analysis/expert_parallel.py``; it must divide the replicas and the experts)."""
     model, request, label, plan = _setup(
         model, inputs, batch, StepSetup(optimizer, variant, precision, lr=lr,
                                         weight_decay=weight_decay, checkpointing=checkpointing),
         accumulate, convention, hardware, (devices, zero, tensor, pipeline, micro_batches),
         (gpus_per_node, overlap, intra, inter), (shard_group, collective, nics_per_node),
-        (sequence_parallel, virtual_stages, schedule))  # fmt: skip
+        (sequence_parallel, virtual_stages, schedule), expert_parallel)  # fmt: skip
     replicas = devices // (tensor * pipeline)
-    check_shard_group(group_at(plan.hybrid[0], replicas, plan.hybrid[2]), replicas, zero)
+    group = group_at(plan.hybrid[0], replicas, plan.hybrid[2])
+    check_shard_group(group, replicas, zero)
+    expert_group(group, expert_parallel)
     if max_batch:
         return _largest(model, request, label, plan, progress)
     return _step(model, request, label, plan)
@@ -136,7 +143,8 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
          "convention": "exact", "hardware": None, "zero": 0, "tensor": 1, "pipeline": 1,
          "micro_batches": None, "gpus_per_node": 8, "overlap": "none", "intra": None,
          "inter": None, "shard_group": None, "collective": "auto", "nics_per_node": 0,
-         "sequence_parallel": False, "virtual_stages": 1, "schedule": "1f1b"}  # fmt: skip
+         "sequence_parallel": False, "virtual_stages": 1, "schedule": "1f1b",
+         "expert_parallel": 1}  # fmt: skip
     unknown = set(options) - set(o)
     if unknown:
         raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}")
@@ -148,12 +156,13 @@ def train_and_devices(model: Any, inputs: Any = None, *, devices: int | None = N
         (top, o["zero"], o["tensor"], o["pipeline"], o["micro_batches"]),
         (o["gpus_per_node"], o["overlap"], o["intra"], o["inter"]),
         (o["shard_group"], o["collective"], o["nics_per_node"]),
-        (o["sequence_parallel"], o["virtual_stages"], o["schedule"]))  # fmt: skip
+        (o["sequence_parallel"], o["virtual_stages"], o["schedule"]),
+        o["expert_parallel"])  # fmt: skip
     if devices is None:  # one replica, or one shard group of them
-        devices = per_replica * (plan.hybrid[0] or 1)
+        devices = per_replica * lcm(plan.hybrid[0] or 1, plan.expert)
     sp, v, sched = plan.stages
     check_plan(devices, plan.split[0], plan.split[1], plan.accumulate,
-               sequence_parallel=sp, virtual=v, schedule=sched)  # fmt: skip
+               sequence_parallel=sp, virtual=v, schedule=sched, expert=plan.expert)  # fmt: skip
     replicas = devices // per_replica
     check_shard_group(group_at(plan.hybrid[0], replicas, plan.hybrid[2]), replicas, plan.zero)
     if progress:
@@ -168,7 +177,7 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
            convention: str, hardware: HardwareSpec | None, split: tuple[Any, ...],
            cluster: tuple[Any, ...],
            hybrid: tuple[Any, ...] = (None, "auto", 0),
-           stages: tuple[bool, int, str] = (False, 1, "1f1b"),
+           stages: tuple[bool, int, str] = (False, 1, "1f1b"), expert: int = 1,
            ) -> tuple[Any, InputRequest, Any, _Plan]:  # fmt: skip
     """Check the options and the plan before tracing; load a named model once."""
     devices, zero, tensor, pipeline, micro_batches = split
@@ -184,7 +193,7 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
                              "differ: the pipeline's micro-batches are the accumulation's")  # fmt: skip
         accumulate = micro_batches
     check_plan(devices, tensor, pipeline, accumulate, sequence_parallel=sp, virtual=virtual,
-               schedule=schedule)  # a bad plan fails before tracing
+               schedule=schedule, expert=expert)  # a bad plan fails before tracing
     zero_states({k: 0 for k in _STATES}, devices, zero)
     ring = _ring(hardware, devices, gpus_per_node, overlap, intra, inter)
     model, request, label = _prepare(model, inputs, batch)
@@ -193,7 +202,7 @@ def _setup(model: Any, inputs: Any, batch: int | None, setup: StepSetup, accumul
     plan = _Plan(setup, accumulate, convention, devices, zero, hardware,
                  (gpus_per_node, overlap, ring), (tensor, pipeline, heads, kv_heads),
                  _hybrid(hardware, devices, gpus_per_node, intra, inter, tensor * pipeline,
-                         hybrid), (bool(sp), virtual, schedule))  # fmt: skip
+                         hybrid), (bool(sp), virtual, schedule), expert)  # fmt: skip
     return model, request, label, plan
 
 
@@ -211,6 +220,7 @@ class _Plan:
     hybrid: tuple[int | None, Any, bool] = (None, None, False)  # shard group (replicas),
     # Fabric or None, the group is a node's
     stages: tuple[bool, int, str] = (False, 1, "1f1b")  # sequence parallel, virtual, schedule
+    expert: int = 1  # expert parallel degree
 
 
 def _hybrid(spec: HardwareSpec | None, devices: int, gpus_per_node: int, intra: str | None,
@@ -298,7 +308,8 @@ def _device_plan(plan: _Plan) -> DevicePlan:
     sp, virtual, schedule = plan.stages
     return DevicePlan(plan.zero, tensor, pipeline, heads, per_node, overlap, links, fabric=fab,
                       shard_group=group, sequence_parallel=sp, virtual=virtual,
-                      schedule=schedule, kv_heads=kv_heads, node_group=node)  # fmt: skip
+                      schedule=schedule, kv_heads=kv_heads, node_group=node,
+                      expert=plan.expert)  # fmt: skip
 
 
 def _largest(model: Any, request: InputRequest, label: Any, plan: _Plan,

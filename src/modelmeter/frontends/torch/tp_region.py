@@ -20,6 +20,19 @@ token ids: full (Megatron's vocabulary-parallel embedding all-reduces its output
 of a language-model head are split (its vocabulary-parallel output). Attention written as
 functions in a parent's forward, or run as one fused kernel, is classified by the same flow,
 not by the module that ran it.
+
+**Mixture-of-experts layers** (Megatron-Core's MoE under tensor parallelism, expert tensor
+parallel degree t): a grouped matmul of the experts' stacked weights (``_grouped_mm``, the 2D x
+3D form transformers' experts modules run) is a product like ``mm``: the experts' gate/up
+projection is column-parallel (the permuted tokens, whole, in; 1/t of the intermediate
+features out), their down projection row-parallel (split in, whole out). The router (the gate
+of E x h, and Qwen2-MoE's shared-expert gate of 1 x h) is replicated, as Megatron-Core keeps
+it: a product with a ``replicated`` weight does not flip the region, so the router's logits,
+probabilities and the routing weights stay whole, and so does the token permutation; a shared
+expert is an ordinary MLP (its column/row pair flips as any). ``router_modules`` names the
+replicated modules: the direct children of a sparse-MoE block (the parent of a module holding
+two or more 3-D stacked expert weights with the same number of experts) that hold parameters
+of their own and no submodule with any.
 """
 
 from __future__ import annotations
@@ -32,14 +45,15 @@ from modelmeter.frontends.torch.tracer import _tensors, storage_id
 
 # products whose parameter operand makes them a linear layer
 _PRODUCTS = frozenset({"mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear", "mv",
-                       "addmv", "_scaled_mm"})  # fmt: skip
+                       "addmv", "_scaled_mm", "_grouped_mm"})  # fmt: skip
 
 
 class RegionTracker:
     """Storage ids inside the tensor-parallel region (see the module docstring)."""
 
-    def __init__(self, weights: set[int]) -> None:
+    def __init__(self, weights: set[int], replicated: set[int] | None = None) -> None:
         self.weights = weights  # parameter storages (never in the region)
+        self.replicated = replicated or set()  # weights of replicated linears (MoE routers)
         self.split: set[int] = set()
 
     def see(self, target: str, args: tuple, kwargs: dict, out: Any) -> None:
@@ -48,7 +62,7 @@ class RegionTracker:
         for t in _tensors((args, kwargs)):
             sid = storage_id(t)
             if sid in self.weights:
-                weighted = True
+                weighted = weighted or sid not in self.replicated
             elif sid in self.split:
                 inside = True
         if weighted and target in _PRODUCTS:
@@ -62,4 +76,30 @@ class RegionTracker:
                     self.split.discard(sid)
 
 
-__all__ = ["RegionTracker"]
+def _is_experts(module: torch.nn.Module) -> bool:
+    """A module holding stacked expert weights: two or more own parameters of 3 dimensions
+    with the same first (the experts), as gate/up and down are; not a convolution (whose
+    weights are 3-D too), nor a module with one 3-D table (a ViT's position embedding)."""
+    if isinstance(module, torch.nn.modules.conv._ConvNd):
+        return False
+    firsts = [p.shape[0] for p in module.parameters(recurse=False) if p.dim() == 3]
+    return len(firsts) >= 2 and len(set(firsts)) == 1
+
+
+def router_modules(model: torch.nn.Module) -> set[str]:
+    """The names of the modules a tensor-parallel MoE layer replicates (the routers; see the
+    module docstring)."""
+    out = set()
+    for name, block in model.named_modules():
+        children = list(block.named_children())
+        if not any(_is_experts(c) for _, c in children):
+            continue
+        for child_name, child in children:
+            own = any(True for _ in child.parameters(recurse=False))
+            deeper = any(any(True for _ in g.parameters()) for g in child.children())
+            if own and not deeper and not _is_experts(child):
+                out.add(f"{name}.{child_name}" if name else child_name)
+    return out
+
+
+__all__ = ["RegionTracker", "router_modules"]

@@ -35,7 +35,7 @@ from modelmeter.frontends.torch.optimizers import (
     state_bytes,
     updated,
 )
-from modelmeter.frontends.torch.tp_region import RegionTracker
+from modelmeter.frontends.torch.tp_region import RegionTracker, router_modules
 from modelmeter.frontends.torch.tracer import (
     Lifetimes,
     OpTracer,
@@ -118,14 +118,15 @@ def trace_step(
 
 @holds_model  # the run swaps the module's tensors: one thread at a time per module
 def _tracers(model: torch.nn.Module, weights: set[int], static: set[int],
-             convention: str) -> tuple[ScopeTracker, _StepTracer, _BornLifetimes]:  # fmt: skip
+             convention: str, routers: set[int] | None = None,
+             ) -> tuple[ScopeTracker, _StepTracer, _BornLifetimes]:  # fmt: skip
     """The step's scope tracker, op tracer (with its timeline and tensor-parallel regions)
     and lifetimes (``static``: storages never freed: weights, masters, optimizer states)."""
     scopes = ScopeTracker({id(m): n for n, m in model.named_modules()}, backward=True)
     tracer = _StepTracer(scopes, weights, Lifetimes(set()), convention)
     lifetimes = _BornLifetimes(static, lambda: len(tracer.events))
     tracer.lifetimes, tracer.timeline = lifetimes, []
-    tracer.regions = RegionTracker(weights)
+    tracer.regions = RegionTracker(weights, routers)
     return scopes, tracer, lifetimes
 
 
@@ -143,7 +144,9 @@ def _run_step(
     opt, notes = build_optimizer(setup, masters)
     states, host, state_sids = state_bytes(opt)
     weights = {p.sid for p in infos} | {storage_id(m) for m in masters}
-    scopes, tracer, lifetimes = _tracers(model, weights, weights | state_sids, convention)
+    routers = router_modules(model)  # MoE routers: replicated under tensor parallelism
+    scopes, tracer, lifetimes = _tracers(model, weights, weights | state_sids, convention,
+                                         {p.sid for p in infos if p.owner in routers})
     args, kwargs = specs.materialize("cpu", False, cast)
     for t in _tensors((args, kwargs)):
         lifetimes.track(t, storage_id(t), output=False)
