@@ -42,7 +42,7 @@ def load_optim() -> Any:
                          f"({e.name or e}): {INSTALL}") from None  # fmt: skip
     except (OSError, RuntimeError) as e:  # a broken install: its native library
         raise InputError(f"bitsandbytes could not be loaded ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''}): {INSTALL}") from None
+                         f"{str(e).splitlines()[0] if str(e) else ''}): {INSTALL}") from None  # fmt: skip
     if not hasattr(torch.ops.bitsandbytes, "optimizer_update_8bit_blockwise"):
         version = getattr(sys.modules.get("bitsandbytes"), "__version__", "?")
         raise InputError(f"bitsandbytes {version} runs its optimizers outside PyTorch's "
