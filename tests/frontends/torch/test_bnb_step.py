@@ -123,3 +123,37 @@ def test_importing_bitsandbytes_says_nothing() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_warm_state_equals_a_full_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the untraced warm-up skips in-place updates of meta tensors: the states it leaves (8-bit
+    # for the 4,096-element tensor, fp32 for the 8-element one) are a full step's
+    from modelmeter.events import StepSetup
+    from modelmeter.frontends.torch import optimizers
+
+    def params() -> list[torch.Tensor]:
+        return [torch.empty(s, device="meta", requires_grad=True) for s in ((64, 64), (8,))]
+
+    def state(opt) -> list[tuple]:  # noqa: ANN001
+        return [(k, tuple(v.shape), v.dtype) if isinstance(v, torch.Tensor) else (k, v)
+                for s in opt.state.values() for k, v in sorted(s.items())]  # fmt: skip
+
+    setup = StepSetup("adamw8bit", "foreach", "fp32")
+    skipped, _ = optimizers.build_optimizer(setup, params())
+    monkeypatch.setattr(optimizers, "_WarmStep", optimizers.MetaItems)  # every op runs
+    full, _ = optimizers.build_optimizer(setup, params())
+    assert state(skipped) == state(full)
+    # 64 x 64 = 4,096 elements: uint8 states, 16 blocks; 8 elements: fp32 states
+    assert ("state1", (64, 64), torch.uint8) in state(full)
+    assert ("absmax1", (16,), torch.float32) in state(full)
+    assert ("state1", (8,), torch.float32) in state(full)
+
+
+def test_variant_does_not_apply() -> None:
+    # bitsandbytes has one implementation: any --variant counts the same, reported as fused
+    a = train(nn.Linear(64, 100), (2, 64), optimizer="adamw8bit", variant="for-loop")
+    b = train(nn.Linear(64, 100), (2, 64), optimizer="adamw8bit", variant="foreach")
+    assert (a.variant, b.variant) == ("fused", "fused")
+    # AdamW: 44 x 6,400 (8-bit weight) + 14 x 100 (fp32 bias) = 281,600 + 1,400 = 283,000
+    assert a.phases["optimizer"] == b.phases["optimizer"]
+    assert a.phases["optimizer"].flops == 283_000
