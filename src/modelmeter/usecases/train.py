@@ -72,7 +72,7 @@ def train(
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
-    adamw) in ``variant`` (foreach, for-loop, fused) at ``precision`` (fp32, bf16, fp16,
+    adamw, adafactor; bitsandbytes' adam8bit, adamw8bit) in ``variant`` (foreach, for-loop, fused) at ``precision`` (fp32, bf16, fp16,
     bf16-mixed, fp16-mixed), accumulating gradients over ``accumulate`` micro-batches; with
     ``hardware`` also the step's time, throughput and MFU; ``devices`` > 1: the model states
     per device under ZeRO ``zero`` (0: plain data parallelism, 1, 2, 3); ``max_batch``: the

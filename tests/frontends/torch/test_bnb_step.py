@@ -157,3 +157,14 @@ def test_variant_does_not_apply() -> None:
     # AdamW: 44 x 6,400 (8-bit weight) + 14 x 100 (fp32 bias) = 281,600 + 1,400 = 283,000
     assert a.phases["optimizer"] == b.phases["optimizer"]
     assert a.phases["optimizer"].flops == 283_000
+
+
+def test_the_model_is_left_as_it_was() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(64, 100)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train(model, (2, 64), optimizer="adamw8bit", precision="bf16-mixed")
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].dtype == torch.float32
+               for k in before)  # fmt: skip
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
