@@ -80,7 +80,8 @@ class Trace:
 
 # ---- a training step (frontends/torch/training.py traces it) ---------------------------------
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor")
+EIGHT_BIT = ("adam8bit", "adamw8bit")  # bitsandbytes' (frontends/torch/bnb_optimizers.py)
+OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor", *EIGHT_BIT)
 VARIANTS = ("foreach", "for-loop", "fused")
 PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
 
@@ -88,7 +89,8 @@ PRECISIONS = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
 @dataclass(frozen=True, slots=True)
 class StepSetup:
     """How a training step runs: the optimizer (``torch.optim`` SGD with momentum, Adam,
-    AdamW, Adafactor: factored second moments) and its implementation, the precision and the hyper-parameters that change the
+    AdamW, Adafactor: factored second moments; bitsandbytes' 8-bit Adam and AdamW) and its
+    implementation, the precision and the hyper-parameters that change the
     counts (a weight decay of 0 skips its op; SGD's momentum adds a buffer)."""
 
     optimizer: str = "adamw"

@@ -56,6 +56,7 @@ EXAMPLES: dict[str, str] = {
   modelmeter train torchvision:resnet50 --batch 64 --optimizer sgd -f json
   modelmeter train hf:gpt2 --batch 4 --seq 1024 --optimizer adamw --precision bf16-mixed
   modelmeter train hf:llama-3-70b --seq 4096 --precision bf16-mixed --hardware h100-sxm
+  modelmeter train hf:llama-3-8b --seq 4096 --precision bf16-mixed --optimizer adamw8bit --hardware h100-sxm
   modelmeter train hf:gpt2 --seq 1024 --batch 4 --devices 64 --zero 3 --shard-group node --hardware h100-sxm
   modelmeter train hf:gpt2 --seq 1024 --devices 16 --tp 4 --sequence-parallel --pp 2 \
       --micro-batches 8 --virtual-stages 2 --hardware h100-sxm

@@ -53,7 +53,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     t.add_argument("--seq", type=count(1, "sequence length"), metavar="S",
                    help="a language model's sequence length: its token input is B x S")  # fmt: skip
     t.add_argument("--optimizer", default="adamw", metavar="NAME",
-                   help=f"one of {', '.join(OPTIMIZERS)} (default adamw; sgd has momentum 0.9)")  # fmt: skip
+                   help=f"one of {', '.join(OPTIMIZERS)} (default adamw; sgd has momentum 0.9; "
+                   "adam8bit, adamw8bit: bitsandbytes' block-wise 8-bit states, "
+                   "pip install modelmeter[train8bit])")  # fmt: skip
     t.add_argument("--variant", default="foreach", metavar="V",
                    help=f"the optimizer's implementation: {', '.join(VARIANTS)} (default "
                    "foreach; fused cannot run on meta and is counted as foreach)")  # fmt: skip

@@ -4,6 +4,7 @@
 from modelmeter.ops import (  # noqa: F401
     activation,
     attention,
+    bnb_optim,
     conv,
     detection,
     einsum,

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from modelmeter.analysis.training import TrainingResult
 
 _OPTIMIZER_NAMES = {"sgd": "SGD (momentum)", "adam": "Adam", "adamw": "AdamW",
-                    "adafactor": "Adafactor"}  # fmt: skip
+                    "adafactor": "Adafactor", "adam8bit": "Adam 8-bit (bitsandbytes)",
+                    "adamw8bit": "AdamW 8-bit (bitsandbytes)"}  # fmt: skip
 STATES = ("weights", "buffers", "master weights", "gradients", "optimizer states")
 
 

@@ -28,7 +28,7 @@ from modelmeter.analysis.training import (
 )
 from modelmeter.builder import build
 from modelmeter.errors import InputError
-from modelmeter.events import StepSetup
+from modelmeter.events import EIGHT_BIT, StepSetup
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.host import collector_paused
 from modelmeter.inputs import InputRequest
@@ -75,7 +75,7 @@ def train(
 ) -> TrainingResult:
     """One training step of ``model`` (an ``nn.Module`` or a model name, as for ``analyze``)
     on ``inputs`` (default: a named model's own) with ``optimizer`` (sgd with momentum, adam,
-    adamw) in ``variant`` (foreach, for-loop, fused) at ``precision`` (fp32, bf16, fp16,
+    adamw, adafactor; bitsandbytes' adam8bit, adamw8bit) in ``variant`` (foreach, for-loop, fused) at ``precision`` (fp32, bf16, fp16,
     bf16-mixed, fp16-mixed), accumulating gradients over ``accumulate`` micro-batches; with
     ``hardware`` also the step's time, throughput and MFU; ``devices`` > 1: the model states
     per device under ZeRO ``zero`` (0: plain data parallelism, 1, 2, 3); ``max_batch``: the
@@ -279,13 +279,14 @@ def _prepare(model: Any, inputs: Any, batch: int | None) -> tuple[Any, InputRequ
 
 
 def _step(model: Any, request: InputRequest, label: Any, plan: _Plan) -> TrainingResult:
+    from modelmeter.frontends.torch.optimizers import counted_variant
     from modelmeter.frontends.torch.training import trace_step
 
     setup, k = plan.setup, plan.accumulate
     trace, memory, accumulate_events = trace_step(model, request, setup,
                                                   convention=plan.convention, name=label)  # fmt: skip
     report = build(trace)
-    counted = "foreach" if any("fused" in n for n in trace.notes) else setup.variant
+    counted = counted_variant(setup, trace.notes)
     samples, tokens = _sizes(report)
     result = TrainingResult(
         setup=setup,
@@ -336,6 +337,9 @@ def _sizes(report: Report) -> tuple[int | None, int | None]:
     return None, None
 
 
+_STATES_FP32 = {False: " and optimizer states", True: " (the 8-bit optimizer's states: uint8)"}
+
+
 def _notes(setup: StepSetup, memory: Any) -> list[str]:
     notes = [
         "the backward is seeded with ones on the model's outputs: a loss function is not "
@@ -346,7 +350,7 @@ def _notes(setup: StepSetup, memory: Any) -> list[str]:
     if setup.mixed:
         notes.append(
             f"{setup.precision}: weights and gradients in {setup.model_dtype}, fp32 master "
-            "weights and optimizer states; the gradients are cast to fp32 for the step and the "
+            f"weights{_STATES_FP32[setup.optimizer in EIGHT_BIT]}; the gradients are cast to fp32 for the step and the "
             "weights copied back; the forward follows CUDA autocast's policy (matmuls and "
             f"convolutions in {setup.model_dtype}; softmax, norms, losses, sums in fp32; its "
             "casts counted)"

@@ -16,7 +16,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from modelmeter.errors import InputError
-from modelmeter.events import OPTIMIZERS, PRECISIONS, VARIANTS, StepSetup
+from modelmeter.events import EIGHT_BIT, OPTIMIZERS, PRECISIONS, VARIANTS, StepSetup
+from modelmeter.frontends.torch.bnb_optimizers import build_8bit
 from modelmeter.frontends.torch.tracer import storage_id
 
 _CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adafactor": "Adafactor"}
@@ -54,6 +55,10 @@ def _kwargs(setup: StepSetup, variant: str) -> dict[str, Any]:
 def build_optimizer(setup: StepSetup, params: list[torch.Tensor]) -> tuple[Any, list[str]]:
     """The optimizer over ``params`` (meta tensors that require grad), warmed by one step; and
     the notes on what was counted."""
+    if setup.optimizer in EIGHT_BIT:  # bitsandbytes: one implementation, no variants
+        opt, notes = build_8bit(setup, params)
+        _warm(opt, params)
+        return opt, notes
     cls = getattr(torch.optim, _CLASSES[setup.optimizer])
     notes: list[str] = [ITEM_NOTE] if setup.optimizer == "adafactor" else []
     variant = setup.variant
@@ -73,6 +78,15 @@ def build_optimizer(setup: StepSetup, params: list[torch.Tensor]) -> tuple[Any, 
     opt = cls(params, **_kwargs(setup, variant))
     _warm(opt, params)
     return opt, notes
+
+
+def counted_variant(setup: StepSetup, notes: list[str]) -> str:
+    """The implementation the step's counts are of: bitsandbytes' one kernel per tensor
+    ("fused"), a fused torch.optim that fell back to foreach on meta (a note says so), else
+    the one asked for."""
+    if setup.optimizer in EIGHT_BIT:
+        return "fused"
+    return "foreach" if any("fused" in n for n in notes) else setup.variant
 
 
 def _warm(opt: Any, params: list[torch.Tensor]) -> None:
