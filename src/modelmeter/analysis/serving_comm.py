@@ -1,0 +1,101 @@
+"""The communication of tensor-parallel serving, per phase, and the plan's record.
+
+Per forward pass (a prefill of P tokens, or a decode step of 1 token per sequence) over T
+devices, as vLLM runs a Llama-shaped model:
+
+- **2 all-reduces per transformer layer** of the layer's output, B x tokens x H at the
+  activations' dtype: after attention's row-parallel output projection and after the MLP's
+  row-parallel down projection (Megatron's split; the same two in a mixture-of-experts
+  layer: its experts' down projections are row-parallel);
+- **1 all-reduce after the vocabulary-parallel embedding** (each device looks up the tokens
+  of its vocabulary slice, zeros elsewhere: vLLM's ``VocabParallelEmbedding`` all-reduces
+  its output), the same size;
+- **the logits**: the LM head is vocabulary-parallel (each device computes V/T logits of a
+  position); vLLM computes them for the last position of each sequence only and gathers
+  them, B x V at the activations' dtype: to rank 0 (``tensor_model_parallel_gather``) in its
+  V0 engine, to every device (an all-gather) in V1. Both send (T-1)/T of the buffer per
+  device on a ring in T-1 steps: priced as an all-gather.
+
+Each collective is priced on a ring over the node's link (:mod:`modelmeter.analysis.
+collectives`: 2(T-1) steps of the link's latency plus 2(T-1)/T of the buffer over its
+bandwidth for an all-reduce). Serving does not overlap them with compute (each all-reduce
+feeds the next op): their time adds to the phase's. vLLM's custom all-reduce (one-shot for
+small buffers: every device reads the others' buffers over NVLink in one step) is faster
+than a ring for a decode step's small messages: see docs/generation.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from modelmeter.analysis.collectives import Fabric
+from modelmeter.analysis.serving_parallel import NODE_GPUS, DeviceWeights, ServingSplit
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseComm:
+    """The collectives of one forward pass: ``all_reduces`` of ``all_reduce_bytes`` each and
+    one gather of ``gather_bytes`` (the whole buffer); bytes each device sends and the time
+    (None without a link)."""
+
+    all_reduces: int
+    all_reduce_bytes: int
+    gather_bytes: int
+    sent: float
+    time_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"all_reduces": self.all_reduces, "all_reduce_bytes": self.all_reduce_bytes,
+                "logits_gather_bytes": self.gather_bytes, "bytes_sent_per_device": self.sent,
+                "time_s": self.time_s}  # fmt: skip
+
+
+def phase_comm(fabric: Fabric, tensor: int, layers: int, boundary: int,
+               logits: int) -> PhaseComm:  # fmt: skip
+    """``layers`` transformer layers whose output is ``boundary`` bytes, ``logits`` bytes of
+    logits gathered: 2 all-reduces per layer and 1 after the embedding (module docstring)."""
+    n = 2 * layers + 1 if layers else 0
+    ar = fabric.ring("all-reduce", boundary, tensor)
+    ga = fabric.ring("all-gather", logits, tensor)
+    time = None if fabric.intra is None else n * ar.time_s + ga.time_s
+    return PhaseComm(n, boundary, logits, n * ar.sent + ga.sent, time)
+
+
+def serving_fabric(link: Any) -> Fabric:
+    """The node the T devices sit in: the chip's intra-node link (None: bytes only)."""
+    return Fabric(intra=link, gpus_per_node=NODE_GPUS, algorithm="ring")
+
+
+@dataclass(frozen=True)
+class TensorPlan:
+    """What tensor parallelism does to a generation: the split, one device's weights, the
+    shares of the activation peaks it holds, the communication of the prefill and of one
+    decode step, the link."""
+
+    split: ServingSplit
+    weights: DeviceWeights
+    prefill_activation_share: Fraction
+    decode_activation_share: Fraction
+    prefill: PhaseComm
+    decode: PhaseComm
+    link: str | None = None  # the link's name (nvlink4)
+    link_name: str | None = None  # its display name
+    notes: tuple[str, ...] = ()
+
+    @property
+    def tensor(self) -> int:
+        return self.split.tensor
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.split.to_dict(), **self.weights.to_dict(),
+                "prefill_activation_share": float(self.prefill_activation_share),
+                "decode_activation_share": float(self.decode_activation_share),
+                "link": self.link, "algorithm": "ring", "overlapped": False,
+                "prefill_communication": self.prefill.to_dict(),
+                "decode_step_communication": self.decode.to_dict(),
+                "notes": list(self.notes)}  # fmt: skip
+
+
+__all__ = ["PhaseComm", "TensorPlan", "phase_comm", "serving_fabric"]
