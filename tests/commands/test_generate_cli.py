@@ -29,7 +29,7 @@ def test_json_file(capsys: pytest.CaptureFixture[str], config: str, tmp_path) ->
                        "--hardware", "h100-sxm", "-f", "json", "-o", str(out))  # fmt: skip
     assert code == 0
     d = json.loads(out.read_text())
-    assert d["schema"] == "modelmeter.generation/1" and d["timing"]["ttft_s"] > 0
+    assert d["schema"] == "modelmeter.generation/2" and d["timing"]["ttft_s"] > 0
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ matrices of ``SPLIT_TYPES`` split T ways, the rest replicated), with what servin
 does (:mod:`modelmeter.frontends.torch.tp_region`), replayed on the trace's events: a matrix
 product with a split weight operand flips its output between whole and split (column- then
 row-parallel), any other op's output is split when a non-parameter input is (key/value
-cache tensors are split: the cache is split by heads). Each event is then ``whole``
+cache tensors are split: the cache is split by heads; a split tensor counts as such within
+the layer that made it, :func:`_layer_key`). Each event is then ``whole``
 (norms, rotary tables, residual adds, the embedding lookup, masks, the router: every device
 runs it in full), ``split`` (attention, the MLP's inner activations, the logits: 1/T of its
 counts), ``column`` (a column-parallel product: 1/T of its weights and output, the whole
@@ -111,12 +112,13 @@ def event_kinds(events: list[Any], split_scopes: set[str],
                 kv_scopes: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]  # fmt: skip
     """Each event's kind (``KINDS``, the module docstring's rule; ``kv_scopes``: the K/V
     projections of replicated kv heads, whose products are ``kv-column``)."""
-    split: set[int] = set()
+    split: dict[int, str] = {}  # split storage id -> the layer that made it
     out = []
     for ev in events:
         ins = ev.call.inputs
         weighted = any(t.weight for t in ins) and ev.scope in split_scopes
-        inside = any(t.sid in split or t.kv for t in ins if not t.weight)
+        here = _layer_key(ev.scope)
+        inside = any(t.kv or split.get(t.sid) == here for t in ins if not t.weight)
         name = ev.target.split(".")[-1] if "." in ev.target else ev.target
         product = weighted and name in _PRODUCTS
         kv = any(t.kv for t in (*ins, *ev.call.outputs))
@@ -126,9 +128,24 @@ def event_kinds(events: list[Any], split_scopes: set[str],
         else:
             kind = "kv" if kv else "split" if inside else "whole"
         for t in ev.call.outputs:
-            (split.add if inside else split.discard)(t.sid)
+            if inside:
+                split[t.sid] = here
+            else:
+                split.pop(t.sid, None)
         out.append(kind)
     return out
+
+
+def _layer_key(scope: str) -> str:
+    """The module path up to its first numbered part (``model.layers.3``), else its first
+    part: a split tensor is used within the layer that made it (the row-parallel product
+    closes the region), so a storage id seen in another layer is a freed address reused by
+    a tensor the trace did not see made (``empty`` and other allocations without cost)."""
+    parts = scope.split(".")
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            return ".".join(parts[: i + 1])
+    return parts[0]
 
 
 def _part(n: int, share: Fraction) -> int:
@@ -240,34 +257,44 @@ def activation_share(events: list[Any], kinds: list[str], tensor: int) -> Fracti
     """The share of a phase's activation peak one device holds, by replaying the events'
     storages (born at their first output, dead after their last use; parameters and cache
     apart) with the split ones at 1/T: the device's replayed peak over the whole one. An
-    approximation: the traced peak (kept by Python's references) is scaled by it."""
-    born: dict[int, int] = {}
-    last: dict[int, int] = {}
-    size: dict[int, int] = {}
-    split: dict[int, bool] = {}
+    approximation: the traced peak (kept by Python's references) is scaled by it. A storage
+    id an op outputs that none of its inputs has, seen before, is a new storage at a freed
+    address (a view or an in-place op shares its input's storage)."""
+    live: dict[int, int] = {}  # storage id -> its current entry
+    spans: list[list[int]] = []  # per entry: born, last use, bytes, split (0/1)
     for i, ev in enumerate(events):
+        ins = {t.sid for t in ev.call.inputs}
         for t in ev.call.inputs:
-            if t.sid in born:
-                last[t.sid] = i
+            if t.sid in live and not t.kv:
+                spans[live[t.sid]][1] = i
         for t in ev.call.outputs:
-            if t.weight or t.kv:
+            if t.weight or t.kv:  # the cache is counted apart: its address is not ours now
+                if t.sid not in ins:
+                    live.pop(t.sid, None)
                 continue
-            if t.sid not in born:
-                born[t.sid], split[t.sid] = i, kinds[i] in ("split", "column", "kv", "kv-column")
-            last[t.sid] = i
-            size[t.sid] = max(size.get(t.sid, 0), ceil(t.numel * t.itemsize))
-    delta_whole = [0] * (len(events) + 1)
-    delta_dev = [Fraction(0)] * (len(events) + 1)
-    for sid, b in born.items():
-        n = size[sid]
-        d = Fraction(n, tensor) if split[sid] else Fraction(n)
-        delta_whole[b] += n
-        delta_whole[last[sid] + 1] -= n
-        delta_dev[b] += d
-        delta_dev[last[sid] + 1] -= d
+            n = ceil(t.numel * t.itemsize)
+            if t.sid in live and t.sid in ins:
+                entry = spans[live[t.sid]]
+                entry[1], entry[2] = i, max(entry[2], n)
+                continue
+            live[t.sid] = len(spans)
+            spans.append([i, i, n, int(kinds[i] in ("split", "column", "kv", "kv-column"))])
+    return _peak_ratio(spans, len(events), tensor)
+
+
+def _peak_ratio(spans: list[list[int]], length: int, tensor: int) -> Fraction:
+    """The peak of the live bytes with split entries at 1/T over the peak of all of them."""
+    whole = [0] * (length + 1)
+    device = [Fraction(0)] * (length + 1)
+    for born, last, n, is_split in spans:
+        d = Fraction(n, tensor) if is_split else Fraction(n)
+        whole[born] += n
+        whole[last + 1] -= n
+        device[born] += d
+        device[last + 1] -= d
     live_w = peak_w = 0
     live_d = peak_d = Fraction(0)
-    for w, d in zip(delta_whole, delta_dev, strict=True):
+    for w, d in zip(whole, device, strict=True):
         live_w, live_d = live_w + w, live_d + d
         peak_w, peak_d = max(peak_w, live_w), max(peak_d, live_d)
     return peak_d / peak_w if peak_w else Fraction(1)

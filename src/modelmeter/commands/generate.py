@@ -32,6 +32,7 @@ EPILOG = """examples:
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --cache dynamic
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --cache static --max-cache-len 4096
   modelmeter generate hf:llama-2-7b --prompt 2049 --new 256 --cache paged --block-size 32
+  modelmeter generate hf:llama-3-70b --prompt 2048 --new 256 --batch 8 --tp 8 --hardware h100-sxm
 """
 
 
@@ -73,6 +74,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cache-len", type=count(1, "--max-cache-len"), default=None,
                    metavar="TOKENS", help="tokens a static or inplace cache is preallocated "
                    "to (default prompt + new; at least that)")  # fmt: skip
+    p.add_argument("--tp", type=count(1, "--tp"), default=1, metavar="T",
+                   help="tensor parallel degree: serve one replica over T GPUs of one node "
+                   "(vLLM's --tensor-parallel-size; at most 8): weights, KV cache, "
+                   "activations and times per device, the all-reduces over the chip's "
+                   "intra-node link included (default 1)")  # fmt: skip
     add_storage_options(p)
     add_output_options(p, GENERATION_FORMATS)
     add_chip_options(p)
@@ -95,16 +101,21 @@ def _cache_sizes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from modelmeter.errors import InputError
     from modelmeter.render.generation import render_generation
     from modelmeter.usecases.generate import generate
 
     spec = spec_from_args(args)
     check_plot_args(args, spec)
+    if args.plot and args.tp > 1:
+        raise InputError("--plot draws one device's generation only: leave out --tp or --plot")
     check_command_outputs(args, [("-o", args.output), ("--plot", args.plot)])
     out = output_path(args.output)
     kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv,
           "cache": args.cache,
           "roofline_options": pricing(args)}  # fmt: skip
+    if args.tp > 1:  # the plot's fitted path knows no tensor_parallel: given only when > 1
+        kw["tensor_parallel"] = args.tp
     kw.update(_cache_sizes(args))
     with quiet_libraries(args.debug), progress_bar(args.quiet, "generating") as progress:
         kw["progress"] = progress  # each trace n/N (the prefill, then the decode contexts)
