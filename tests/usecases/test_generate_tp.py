@@ -154,3 +154,25 @@ def test_llama3_70b_t8_fits_and_largest_batch(llama70: object) -> None:
     assert llama70.tensor_parallel.decode.all_reduces == 161  # 2 x 80 + 1
     # a decode step's all-reduce: 8 x 8,192 x 2 = 131,072 bytes
     assert llama70.tensor_parallel.decode.all_reduce_bytes == 131_072
+
+
+def test_mixtral_experts_split(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Mixtral-8x7B with 2 layers (bf16). Per layer: 8 experts x 3 x 4,096 x 14,336 =
+    # 1,409,286,144 stacked expert parameters (split T ways: expert tensor parallelism),
+    # q and o 4,096^2 = 16,777,216 each, k and v 4,096 x 1,024 = 4,194,304 each (41,943,040),
+    # the router 4,096 x 8 = 32,768 and 2 norms of 4,096 (replicated). Embedding and lm_head
+    # 32,000 x 4,096 = 131,072,000 each, final norm 4,096. Split: 2 x (1,409,286,144 +
+    # 41,943,040) + 2 x 131,072,000 = 3,164,602,368 parameters = 6,329,204,736 bytes, half
+    # per device at T = 2: 3,164,602,368; replicated 2 x (32,768 + 8,192) + 4,096 = 86,016
+    # parameters = 172,032 bytes. Per device 3,164,774,400 bytes.
+    from modelmeter.models.hf import preset_config
+
+    config = {**preset_config("mixtral-8x7b"), "num_hidden_layers": 2}
+    model = load_model(tmp_path_factory, "mixtral-2l", config)
+    g = generate(model, prompt=4, new=2, batch=2, hardware="h100-sxm", tensor_parallel=2)
+    w = g.tensor_parallel.weights
+    assert w.whole_split == 6_329_204_736 and w.replicated == 172_032
+    assert g.memory.weight_bytes == 3_164_774_400
+    # the MLP's down projection is the experts' second grouped matmul: still 2 all-reduces
+    # per layer, + 1 after the embedding
+    assert g.tensor_parallel.decode.all_reduces == 5
