@@ -12,9 +12,9 @@ devices, as vLLM runs a Llama-shaped model:
   its output), the same size;
 - **the logits**: the LM head is vocabulary-parallel (each device computes V/T logits of a
   position); vLLM computes them for the last position of each sequence only and gathers
-  them, B x V at the activations' dtype: to rank 0 (``tensor_model_parallel_gather``) in its
-  V0 engine, to every device (an all-gather) in V1. Both send (T-1)/T of the buffer per
-  device on a ring in T-1 steps: priced as an all-gather.
+  them, B x V at the activations' dtype: to rank 0 (``tensor_model_parallel_gather``), or to
+  every device (an all-gather) where the platform asks for it (``use_all_gather``). Both
+  send (T-1)/T of the buffer per device on a ring in T-1 steps: priced as an all-gather.
 
 Each collective is priced on a ring over the node's link (:mod:`modelmeter.analysis.
 collectives`: 2(T-1) steps of the link's latency plus 2(T-1)/T of the buffer over its
