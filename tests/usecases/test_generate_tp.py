@@ -69,6 +69,25 @@ def test_memory_per_device_t2(runs: dict) -> None:
     assert m2.total_bytes == 214_272 + 2 * (4_096 + m2.activations_per_sequence)
 
 
+def test_device_counts_t2(runs: dict) -> None:
+    plan = runs[2].tensor_parallel
+    # prefill of B x P = 16 tokens: 1,474,560 MACs (tests/analysis/test_serving_parallel.py),
+    # every one in a split op: 737,280 per device
+    assert runs[2].prefill_counts.macs == 1_474_560
+    assert plan.prefill_device.macs == 737_280
+    # decode at context 8, batch 2: 2 x (2 x 36,864 + 16,384 linear MACs + 2 layers x 2 x
+    # 4 heads x 16 x (8 + 1) keys) = 2 x (90,112 + 2,304) = 184,832, no other op with
+    # MACs: half per device
+    assert runs[2].first.macs == 2 * (90_112 + 2 * 2 * 4 * 16 * 9) == 184_832
+    assert plan.decode_device.macs == 92_416
+    # weights read per device in a decode step: the linear layers and lm_head, (73,728 +
+    # 16,384) x 4 = 360,448 bytes, / 2 = 180,224; whole on each device: the embedding's 2
+    # looked-up rows 2 x 64 x 4 = 512, the norms' 1,280 and the rotary inv_freq buffer (8
+    # x 4 = 32): 182,048 (the replica reads 360,448 + 1,824 = 362,272)
+    assert runs[2].first.weight_bytes == 362_272
+    assert plan.decode_device.weight_bytes == 180_224 + 512 + 1_280 + 32 == 182_048
+
+
 def test_all_reduces_per_decode_step_t2(runs: dict) -> None:
     plan = runs[2].tensor_parallel
     dec, pre = plan.decode, plan.prefill

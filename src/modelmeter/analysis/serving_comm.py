@@ -32,6 +32,7 @@ from typing import Any
 
 from modelmeter.analysis.collectives import Fabric
 from modelmeter.analysis.serving_parallel import NODE_GPUS, DeviceWeights, ServingSplit
+from modelmeter.costs import Cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,9 @@ class TensorPlan:
     link: str | None = None  # the link's name (nvlink4)
     link_name: str | None = None  # its display name
     notes: tuple[str, ...] = ()
+    # one device's counts: the prefill and the first decode step (None: not priced yet)
+    prefill_device: Cost | None = None
+    decode_device: Cost | None = None
 
     @property
     def tensor(self) -> int:
@@ -95,7 +99,13 @@ class TensorPlan:
                 "link": self.link, "algorithm": "ring", "overlapped": False,
                 "prefill_communication": self.prefill.to_dict(),
                 "decode_step_communication": self.decode.to_dict(),
+                "prefill_per_device": _cost(self.prefill_device),
+                "decode_first_step_per_device": _cost(self.decode_device),
                 "notes": list(self.notes)}  # fmt: skip
+
+
+def _cost(c: Cost | None) -> dict[str, int] | None:
+    return None if c is None else c.to_dict()
 
 
 __all__ = ["PhaseComm", "TensorPlan", "phase_comm", "serving_fabric"]

@@ -156,7 +156,7 @@ def generation_table(g: GenerationResult) -> str:
             for s, p in zip(macs.starts, macs.pieces)
         )
     )
-    lines += _timing_lines(g) + _memory_lines(g)
+    lines += tp.counts_line(g) + _timing_lines(g) + _memory_lines(g)
     lines += [f"note: {n}" for n in g.notes]
     return "\n".join(lines) + "\n"
 

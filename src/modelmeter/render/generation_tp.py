@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelmeter.units import format_bytes, format_seconds
+from modelmeter.units import format_bytes, format_count, format_seconds
 
 if TYPE_CHECKING:
     from modelmeter.analysis.generation_result import GenerationResult
@@ -43,6 +43,18 @@ def timing_lines(g: GenerationResult) -> list[str]:
     ]
 
 
+def counts_line(g: GenerationResult) -> list[str]:
+    """One device's share of the prefill and of the first decode step (under the phases)."""
+    p = g.tensor_parallel
+    if p is None or p.prefill_device is None or p.decode_device is None:
+        return []
+    a, b = p.prefill_device, p.decode_device
+    return [f"  one device of {p.tensor}: prefill {format_count(a.macs)} MACs, "
+            f"{format_bytes(a.bytes_read)} read · decode step (first) "
+            f"{format_count(b.macs)} MACs, {format_bytes(b.bytes_read)} read, "
+            f"{format_bytes(b.weight_bytes)} of weights"]
+
+
 def memory_title(g: GenerationResult) -> str:
     p = g.tensor_parallel
     return "" if p is None else f" per device (tensor parallel {p.tensor})"
@@ -68,5 +80,5 @@ def kv_detail(g: GenerationResult) -> str:
     return f"; {s.kv_per_device} of {s.kv_heads} key/value heads per device"
 
 
-__all__ = ["chip_suffix", "header", "kv_detail", "memory_title", "timing_lines",
+__all__ = ["chip_suffix", "counts_line", "header", "kv_detail", "memory_title", "timing_lines",
            "weights_detail"]

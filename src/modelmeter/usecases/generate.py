@@ -143,6 +143,8 @@ def _answers(how: tuple, prefill: tuple, decodes: tuple, sizes: tuple[int, int, 
         plan = tp.plan((pre.trace, step(prompt)[0].trace), (report, step(prompt)[1]), batch)
         held_bytes, timed = tp.held(held_bytes), tp.prefill(pre.trace, report, timed, copy)
         ops = tp.decode(ops, step)
+        plan = replace(plan, prefill_device=timed.total().cost,
+                       decode_device=ops.report_at(prompt).total().cost)
     memory = _memory(held_bytes, report, reports, spec, setup, batch=batch,
                      tokens=prompt + new, max_tokens=max_tokens, breaks=breaks)  # fmt: skip
     timing = None if spec is None else _timing(
