@@ -42,8 +42,6 @@ def test_json_file(capsys: pytest.CaptureFixture[str], config: str, tmp_path) ->
         (["--prompt", "8", "--new", "4", "--tp", "0"], "--tp"),
         (["--prompt", "8", "--new", "4", "--tp", "16"], "at most 8"),
         (["--prompt", "8", "--new", "4", "--tp", "2", "--hardware", "a10"], "intra-node link"),
-        (["--prompt", "8", "--new", "4", "--tp", "2", "--hardware", "h100-sxm", "--plot",
-          "g.png"], "leave out --tp or --plot"),
     ],
 )
 def test_bad_input(capsys: pytest.CaptureFixture[str], config: str, argv, words) -> None:  # noqa: ANN001
@@ -105,3 +103,11 @@ def test_tensor_parallel_json(capsys: pytest.CaptureFixture[str], config: str) -
     assert code == 0 and d["tensor_parallel"]["tensor"] == 2
     assert d["tensor_parallel"]["weight_bytes_per_device"] == d["memory"]["weight_bytes"]
     assert d["tensor_parallel"]["decode_step_communication"]["time_s"] is None  # no chip
+
+
+def test_tensor_parallel_plot(capsys: pytest.CaptureFixture[str], config: str, tmp_path) -> None:  # noqa: ANN001
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "tp.png"
+    code, out, err = run(capsys, "generate", config, "--prompt", "8", "--new", "4", "--tp", "2",
+                         "--hardware", "h100-sxm", "--plot", str(png))  # fmt: skip
+    assert code == 0 and png.stat().st_size > 1000 and "tensor parallel 2" in out

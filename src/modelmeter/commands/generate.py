@@ -101,21 +101,18 @@ def _cache_sizes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelmeter.errors import InputError
     from modelmeter.render.generation import render_generation
     from modelmeter.usecases.generate import generate
 
     spec = spec_from_args(args)
     check_plot_args(args, spec)
-    if args.plot and args.tp > 1:
-        raise InputError("--plot draws one device's generation only: leave out --tp or --plot")
     check_command_outputs(args, [("-o", args.output), ("--plot", args.plot)])
     out = output_path(args.output)
     kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv,
           "cache": args.cache,
           "roofline_options": pricing(args)}  # fmt: skip
-    if args.tp > 1:  # the plot's fitted path knows no tensor_parallel: given only when > 1
-        kw["tensor_parallel"] = args.tp
+    if args.tp > 1:  # given only when > 1: the plot's fitted path knows no tensor_parallel
+        kw["tensor_parallel"] = args.tp  # (its charts then run generate at every point)
     kw.update(_cache_sizes(args))
     with quiet_libraries(args.debug), progress_bar(args.quiet, "generating") as progress:
         kw["progress"] = progress  # each trace n/N (the prefill, then the decode contexts)
