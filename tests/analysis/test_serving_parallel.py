@@ -151,3 +151,50 @@ def test_accepted_splits() -> None:
     s = check_serving(8, 32, 4)
     assert (s.kv_per_device, s.kv_replicas, s.kv_share) == (1, 2, Fraction(1, 4))
     assert check_serving(1, 3, 1).kv_share == 1
+
+
+def _ev(scope: str, target: str, ins: tuple, outs: tuple) -> object:
+    from modelmeter.events import OpEvent
+    from modelmeter.registry import OpCall
+
+    return OpEvent(scope, "aten", target, OpCall(target, {}, ins, outs))
+
+
+def _t(sid: int, numel: int, *, weight: bool = False, kv: bool = False) -> object:
+    from modelmeter.registry import TensorMeta
+
+    return TensorMeta((numel,), "float32", sid, weight, kv=kv)
+
+
+def test_activation_share_replay() -> None:
+    from modelmeter.analysis.serving_parallel import activation_share
+
+    a, b, c = _t(1, 25), _t(2, 100), _t(3, 25)  # 100, 400 and 100 bytes
+    events = [_ev("m", "relu", (), (a,)), _ev("m", "mul", (a,), (b,)),
+              _ev("m", "sum", (b,), (c,))]  # fmt: skip
+    kinds = ["whole", "split", "whole"]
+    # whole: A (born 0, last read 1), B (1 .. 2), C (2): live 100, 500, 500: peak 500;
+    # one device of 4 holds B at 400 / 4 = 100: 100, 200, 200: peak 200; share 2/5
+    assert activation_share(events, kinds, 4) == Fraction(2, 5)
+    # the cache takes A's freed address (a kv output at event 3); event 4 reads a tensor at
+    # that address that no op made (an allocation the trace does not see) with C and makes
+    # D (400 bytes, split). A stays dead after event 1: at event 4 C + D = 500 whole, 100 +
+    # 100 = 200 on a device: share 2/5 still. (Were A kept alive to event 4: 600 and 300,
+    # share 1/2.)
+    events += [_ev("m", "cat", (), (_t(1, 25, kv=True),)),
+               _ev("m", "mul", (_t(1, 25), c), (_t(4, 100),))]  # fmt: skip
+    assert activation_share(events, [*kinds, "kv", "split"], 4) == Fraction(2, 5)
+
+
+def test_split_tensor_is_trusted_in_its_layer_only() -> None:
+    w = _t(9, 4, weight=True)
+    x, q = _t(1, 4), _t(2, 4)
+    events = [
+        _ev("model.layers.0.attn.q_proj", "mm", (x, w), (q,)),  # column: q split
+        _ev("model.layers.0.attn", "neg", (q,), (_t(3, 4),)),  # split, same layer
+        # layer 1 reads storage 2 that no op made there (an unseen allocation at q's freed
+        # address): whole, not split
+        _ev("model.layers.1.attn", "neg", (_t(2, 4),), (_t(4, 4),)),
+    ]
+    kinds = event_kinds(events, {"model.layers.0.attn.q_proj"})
+    assert kinds == ["column", "split", "whole"]
