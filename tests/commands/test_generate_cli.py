@@ -41,6 +41,7 @@ def test_json_file(capsys: pytest.CaptureFixture[str], config: str, tmp_path) ->
         (["--prompt", "8", "--new", "4", "--tp", "3"], "does not divide the model's 4"),
         (["--prompt", "8", "--new", "4", "--tp", "0"], "--tp"),
         (["--prompt", "8", "--new", "4", "--tp", "16"], "at most 8"),
+        (["--prompt", "8", "--new", "4", "--tp", "2", "--all-reduce", "tree"], "--all-reduce"),
         (["--prompt", "8", "--new", "4", "--tp", "2", "--hardware", "a10"], "intra-node link"),
     ],
 )

@@ -195,3 +195,18 @@ def test_mixtral_experts_split(tmp_path_factory: pytest.TempPathFactory) -> None
     # the MLP's down projection is the experts' second grouped matmul: still 2 all-reduces
     # per layer, + 1 after the embedding
     assert g.tensor_parallel.decode.all_reduces == 5
+
+
+def test_custom_all_reduce(tiny: object, runs: dict) -> None:
+    g = generate(tiny, prompt=8, new=4, batch=2, hardware="h100-sxm", tensor_parallel=2,
+                 all_reduce="custom")  # fmt: skip
+    dec = g.tensor_parallel.decode
+    # two devices: one-shot, 1 step of 2 us and the other's 512 bytes read, x 5; the
+    # gather a ring: 2 us + 1,024 B
+    assert dec.algorithm == "one-shot"
+    assert dec.time_s == pytest.approx(5 * (2e-6 + 512 / NVLINK4) + 2e-6 + 1_024 / NVLINK4)
+    ring = runs[2].tensor_parallel.decode.time_s
+    assert g.timing.decode_first_s == pytest.approx(runs[2].timing.decode_first_s - ring
+                                                    + dec.time_s, rel=1e-12)  # fmt: skip
+    with pytest.raises(InputError, match="unknown all-reduce"):
+        generate(tiny, prompt=8, new=4, all_reduce="tree")

@@ -10,6 +10,7 @@ from modelmeter.units import format_bytes, format_count, format_seconds
 
 if TYPE_CHECKING:
     from modelmeter.analysis.generation_result import GenerationResult
+    from modelmeter.analysis.serving_comm import PhaseComm
 
 
 def header(g: GenerationResult) -> str:
@@ -36,8 +37,8 @@ def timing_lines(g: GenerationResult) -> list[str]:
         f"  communication        prefill {format_seconds(pre.time_s)} · "
         f"{format_seconds(dec.time_s)} per decode step ({dec.all_reduces} all-reduces of "
         f"{format_bytes(pre.all_reduce_bytes)} / {format_bytes(dec.all_reduce_bytes)} + "
-        f"logits gather of {format_bytes(dec.gather_bytes)}; ring, not overlapped; in the "
-        "times above)",
+        f"logits gather of {format_bytes(dec.gather_bytes)}; {_algorithms(pre, dec)}, not "
+        "overlapped; in the times above)",
         f"  per device           {t.tokens_per_s / p.tensor:,.1f} tokens/s overall · "
         f"{t.decode_tokens_per_s / p.tensor:,.1f} while decoding (the replica's / {p.tensor})",
     ]
@@ -53,6 +54,13 @@ def counts_line(g: GenerationResult) -> list[str]:
             f"{format_bytes(a.bytes_read)} read · decode step (first) "
             f"{format_count(b.macs)} MACs, {format_bytes(b.bytes_read)} read, "
             f"{format_bytes(b.weight_bytes)} of weights"]
+
+
+def _algorithms(pre: PhaseComm, dec: PhaseComm) -> str:
+    """The all-reduces' algorithm, the prefill's / the decode step's where they differ."""
+    if pre.algorithm == dec.algorithm:
+        return pre.algorithm
+    return f"{pre.algorithm} / {dec.algorithm}"
 
 
 def memory_title(g: GenerationResult) -> str:

@@ -36,7 +36,7 @@ from modelmeter.errors import InputError
 from modelmeter.host import collector_paused
 from modelmeter.registry import CONVENTIONS, ZeroCost, lookup
 from modelmeter.storage import Pricing
-from modelmeter.usecases.generate_tp import TensorServing, device_memory, with_communication
+from modelmeter.usecases.generate_tp import device_memory, serving, with_communication
 
 
 def _whole(name: str, value: Any, least: int = 1) -> int:
@@ -64,6 +64,7 @@ def generate(
     max_cache_len: int | None = None,
     progress: Any = None,
     tensor_parallel: int = 1,
+    all_reduce: str = "ring",
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
@@ -79,7 +80,8 @@ def generate(
     model's name (default: the name given, or the module's class). ``roofline_options``:
     ``tf32``, ``ideal``, ``runtime``. ``progress(stage, done, total)``: called before each
     trace (the prefill, then each decode context the fit needs; their number is known in
-    advance)."""
+    advance). ``tensor_parallel``: T GPUs serving one replica, memory and times one device's
+    (:mod:`modelmeter.usecases.generate_tp`); ``all_reduce``: ``ring`` or ``custom``."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples = _whole("samples", samples, 2)
     setup = _layout(convention, cache, prompt + new, block_size, max_cache_len)
@@ -87,7 +89,7 @@ def generate(
     kv_format = pricing.kv if pricing is not None else None
     spec = _spec(hardware)
     model, label, limit = _decoder(model, label, prompt + new)
-    tp = None if tensor_parallel == 1 else TensorServing(tensor_parallel, model, spec)
+    tp = serving(tensor_parallel, all_reduce, model, spec)
     if progress:  # the decode contexts to trace are known once the prefill shows the layers
         progress(f"tracing the prefill ({prompt} tokens)", 0, None)
     pre = _phase(model, setup, batch=batch, tokens=prompt, convention=convention, label=label)

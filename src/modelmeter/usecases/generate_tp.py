@@ -13,7 +13,7 @@ from math import ceil
 from typing import Any
 
 from modelmeter.analysis.parallel import heads_of, kv_heads_of, layout
-from modelmeter.analysis.serving_comm import TensorPlan, phase_comm, serving_fabric
+from modelmeter.analysis.serving_comm import ALL_REDUCES, TensorPlan, phase_comm, serving_fabric
 from modelmeter.analysis.serving_parallel import (
     DeviceCurves,
     activation_share,
@@ -26,13 +26,25 @@ from modelmeter.analysis.serving_parallel import (
 )
 from modelmeter.errors import InputError
 
+_HOW = {"ring": "all on a ring",
+        "custom": "the all-reduces as vLLM's custom all-reduce up to 8 MB, a ring above"}
+
+
+def serving(tensor: Any, all_reduce: Any, model: Any, spec: Any) -> TensorServing | None:
+    """The split (None on one device); an InputError for a bad degree or algorithm."""
+    if all_reduce not in ALL_REDUCES:
+        raise InputError(f"unknown all-reduce {all_reduce!r}; use one of "
+                         f"{', '.join(ALL_REDUCES)}")  # fmt: skip
+    return None if tensor == 1 else TensorServing(tensor, model, spec, all_reduce)
+
 
 class TensorServing:
     """The split of one model over ``tensor`` devices on ``spec``'s node (checked when made:
-    an InputError says why it cannot run)."""
+    an InputError says why it cannot run); ``all_reduce``: ``ring`` or ``custom``."""
 
-    def __init__(self, tensor: int, model: Any, spec: Any) -> None:
+    def __init__(self, tensor: int, model: Any, spec: Any, all_reduce: str = "ring") -> None:
         self.split = check_serving(tensor, heads_of(model), kv_heads_of(model))
+        self.all_reduce = all_reduce
         config = getattr(model, "config", None)
         if config is not None and hasattr(config, "get_text_config"):
             config = config.get_text_config(decoder=True)
@@ -97,11 +109,12 @@ class TensorServing:
         comms = []
         for r in reports:
             lay = layout(r, self.split.heads, self.element, self.split.kv_heads)
-            comms.append(phase_comm(fab, self.tensor, lay.layers, lay.boundary_bytes, logits))
+            comms.append(phase_comm(fab, self.tensor, lay.layers, lay.boundary_bytes, logits,
+                                    self.all_reduce))  # fmt: skip
         return TensorPlan(self.split, weights, shares[0], shares[1], comms[0], comms[1],
                           None if self.link is None else self.link.name,
                           None if self.link is None else self.link.display_name,
-                          self.notes(comms[0].all_reduces))  # fmt: skip
+                          self.notes(comms[0].all_reduces), all_reduce=self.all_reduce)  # fmt: skip
 
     def notes(self, all_reduces: int) -> tuple[str, ...]:
         s = self.split
@@ -110,7 +123,8 @@ class TensorServing:
                "replica's); Linear, Embedding and stacked-expert weights split "
                f"{s.tensor} ways, the rest (norms, router) replicated; {all_reduces} "
                "all-reduces per forward pass (2 per layer, 1 after the embedding) and the "
-               "last position's logits gathered, on a ring, not overlapped with compute"]
+               f"last position's logits gathered ({_HOW[self.all_reduce]}), not overlapped "
+               "with compute"]
         if s.kv_replicas > 1:
             out.append(f"tensor parallel {s.tensor} > {s.kv_heads} key/value heads: each kv "
                        f"head replicated on {s.kv_replicas} devices (vLLM), one per device: "
@@ -140,9 +154,9 @@ def with_communication(timing: Any, plan: TensorPlan, new: int) -> Any:
     if timing is None or plan.prefill.time_s is None or plan.decode.time_s is None:
         return timing
     pre, dec = plan.prefill.time_s, plan.decode.time_s
-    note = (f"tensor parallel {plan.tensor}: communication over {plan.link_name} (ring, not "
-            f"overlapped): {pre * 1e3:.3f} ms in the prefill, {dec * 1e6:.1f} us per decode "
-            "step, included in the times")  # fmt: skip
+    note = (f"tensor parallel {plan.tensor}: communication over {plan.link_name} "
+            f"({plan.all_reduce} all-reduce, not overlapped): {pre * 1e3:.3f} ms in the "
+            f"prefill, {dec * 1e6:.1f} us per decode step, included in the times")  # fmt: skip
     return replace(timing, ttft_s=timing.ttft_s + pre, decode_first_s=timing.decode_first_s + dec,
                    decode_last_s=timing.decode_last_s + dec,
                    decode_total_s=timing.decode_total_s + new * dec,
@@ -150,4 +164,4 @@ def with_communication(timing: Any, plan: TensorPlan, new: int) -> Any:
                    notes=(*timing.notes, note))  # fmt: skip
 
 
-__all__ = ["TensorServing", "device_memory", "with_communication"]
+__all__ = ["TensorServing", "device_memory", "serving", "with_communication"]
