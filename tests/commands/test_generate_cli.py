@@ -29,7 +29,7 @@ def test_json_file(capsys: pytest.CaptureFixture[str], config: str, tmp_path) ->
                        "--hardware", "h100-sxm", "-f", "json", "-o", str(out))  # fmt: skip
     assert code == 0
     d = json.loads(out.read_text())
-    assert d["schema"] == "modelmeter.generation/1" and d["timing"]["ttft_s"] > 0
+    assert d["schema"] == "modelmeter.generation/2" and d["timing"]["ttft_s"] > 0
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,11 @@ def test_json_file(capsys: pytest.CaptureFixture[str], config: str, tmp_path) ->
         (["--prompt", "500", "--new", "20"], "512 positions"),
         (["--prompt", "8", "--new", "4", "--batch", "0"], "must be >= 1"),
         (["--prompt", "x", "--new", "4"], "whole number"),
+        (["--prompt", "8", "--new", "4", "--tp", "3"], "does not divide the model's 4"),
+        (["--prompt", "8", "--new", "4", "--tp", "0"], "--tp"),
+        (["--prompt", "8", "--new", "4", "--tp", "16"], "at most 8"),
+        (["--prompt", "8", "--new", "4", "--tp", "2", "--all-reduce", "tree"], "--all-reduce"),
+        (["--prompt", "8", "--new", "4", "--tp", "2", "--hardware", "a10"], "intra-node link"),
     ],
 )
 def test_bad_input(capsys: pytest.CaptureFixture[str], config: str, argv, words) -> None:  # noqa: ANN001
@@ -79,3 +84,31 @@ def test_sweeps_agree_with_the_generation(config: str) -> None:
     assert s.by_context[0].x == 1 and s.by_context[-1].x == 511
     assert all(p.tokens_per_s == pytest.approx(2 / p.per_token_s) for p in s.by_context)
     assert s.result.model.startswith("hf:tiny")
+
+
+def test_tensor_parallel_table(capsys: pytest.CaptureFixture[str], config: str) -> None:
+    code, out, _ = run(capsys, "generate", config, "--prompt", "8", "--new", "4", "-b", "2",
+                       "--tp", "2", "--hardware", "h100-sxm")  # fmt: skip
+    assert code == 0
+    assert "tensor parallel 2: per device memory and times" in out.splitlines()[0]
+    assert "memory per device (tensor parallel 2)" in out
+    # 214,272 bytes per device (tests/analysis/test_serving_parallel.py), 1 of 2 kv heads
+    assert "weights              214.27 KB" in out and "1 of 2 key/value heads" in out
+    assert "communication" in out and "5 all-reduces" in out
+
+
+def test_tensor_parallel_json(capsys: pytest.CaptureFixture[str], config: str) -> None:
+    code, out, _ = run(capsys, "generate", config, "--prompt", "8", "--new", "4", "--tp", "2",
+                       "-f", "json")  # fmt: skip
+    d = json.loads(out)
+    assert code == 0 and d["tensor_parallel"]["tensor"] == 2
+    assert d["tensor_parallel"]["weight_bytes_per_device"] == d["memory"]["weight_bytes"]
+    assert d["tensor_parallel"]["decode_step_communication"]["time_s"] is None  # no chip
+
+
+def test_tensor_parallel_plot(capsys: pytest.CaptureFixture[str], config: str, tmp_path) -> None:  # noqa: ANN001
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "tp.png"
+    code, out, err = run(capsys, "generate", config, "--prompt", "8", "--new", "4", "--tp", "2",
+                         "--hardware", "h100-sxm", "--plot", str(png))  # fmt: skip
+    assert code == 0 and png.stat().st_size > 1000 and "tensor parallel 2" in out

@@ -28,7 +28,7 @@ def test_table_gold(tiny: object, gold) -> None:  # noqa: ANN001
 
 def test_json(tiny: object) -> None:
     d = json.loads(render_generation(tiny, "json"))
-    assert d["schema"] == "modelmeter.generation/1"
+    assert d["schema"] == "modelmeter.generation/2"
     assert d["total"]["macs"] == d["prefill"]["counts"]["macs"] + d["decode"]["total"]["macs"]
     # 2 (K, V) * 2 layers * 2 KV heads * 16 (64 / 4 heads) * 2 bytes = 256 per token
     assert d["memory"]["kv_bytes_per_token"] == 256

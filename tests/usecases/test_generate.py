@@ -192,7 +192,7 @@ def test_every_context_when_few(llama2: object) -> None:
 
 def test_json_schema(llama2_run: object) -> None:
     d = json.loads(json.dumps(llama2_run.to_dict()))
-    assert d["schema"] == "modelmeter.generation/1"
+    assert d["schema"] == "modelmeter.generation/2"
     assert d["decode"]["curve"]["counts"]["macs"]["pieces"][0]["from"] == 16
     assert Fraction(d["total"]["macs"]) == llama2_run.total.macs
     assert d["prefill"]["report"]["schema"] == "modelmeter.report/1"

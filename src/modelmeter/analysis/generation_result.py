@@ -1,5 +1,6 @@
 """The typed result of a generation analysis (:func:`modelmeter.usecases.generate.generate`),
-and its JSON under the schema ``modelmeter.generation/1``."""
+and its JSON under the schema ``modelmeter.generation/2`` (/2 adds ``tensor_parallel``: the
+plan of one device of T, null for one device; everything else is as in /1)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 from modelmeter.analysis.generation import DecodeCurve, StepCounts
 from modelmeter.analysis.generation_memory import GenerationMemory
 from modelmeter.analysis.generation_time import GenerationTiming
+from modelmeter.analysis.serving_comm import TensorPlan
 from modelmeter.report import Report
 
-SCHEMA = "modelmeter.generation/1"
+SCHEMA = "modelmeter.generation/2"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class GenerationResult:
     block_size: int | None = None  # a paged cache's block of tokens
     max_cache_len: int | None = None  # the tokens a static/inplace cache is preallocated to
     prefill_weight_bytes_saved: int = 0  # MoE: expert weights the prefill's tokens miss
+    # tensor parallelism (None: one device); with it ``memory`` and ``timing`` are one
+    # device's, the phase counts the whole replica's
+    tensor_parallel: TensorPlan | None = None
 
     @property
     def first(self) -> StepCounts:
@@ -95,6 +100,8 @@ class GenerationResult:
             "total": self.total.to_dict(),
             "memory": self.memory.to_dict(),
             "timing": self.timing.to_dict() if self.timing is not None else None,
+            "tensor_parallel": (self.tensor_parallel.to_dict()
+                                if self.tensor_parallel is not None else None),
             "notes": list(self.notes),
         }
 

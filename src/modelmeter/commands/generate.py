@@ -32,6 +32,8 @@ EPILOG = """examples:
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --cache dynamic
   modelmeter generate hf:llama-2-7b --prompt 2048 --new 256 --cache static --max-cache-len 4096
   modelmeter generate hf:llama-2-7b --prompt 2049 --new 256 --cache paged --block-size 32
+  modelmeter generate hf:llama-3-70b --prompt 2048 --new 256 --batch 8 --tp 8 --hardware h100-sxm
+  modelmeter generate hf:llama-3-70b --prompt 2048 --new 256 --tp 4 --all-reduce custom --hardware h100-sxm
 """
 
 
@@ -73,6 +75,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cache-len", type=count(1, "--max-cache-len"), default=None,
                    metavar="TOKENS", help="tokens a static or inplace cache is preallocated "
                    "to (default prompt + new; at least that)")  # fmt: skip
+    p.add_argument("--tp", type=count(1, "--tp"), default=1, metavar="T",
+                   help="tensor parallel degree: serve one replica over T GPUs of one node "
+                   "(vLLM's --tensor-parallel-size; at most 8): weights, KV cache, "
+                   "activations and times per device, the all-reduces over the chip's "
+                   "intra-node link included (default 1)")  # fmt: skip
+    p.add_argument("--all-reduce", choices=("ring", "custom"), default="ring",
+                   help="with --tp: price the all-reduces on a ring (default; NCCL's) or as "
+                   "vLLM's custom all-reduce (one-shot or two-shot direct reads up to 8 MB, a "
+                   "ring above)")  # fmt: skip
     add_storage_options(p)
     add_output_options(p, GENERATION_FORMATS)
     add_chip_options(p)
@@ -105,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
     kw = {"convention": args.convention, "weights": args.weights, "kv": args.kv,
           "cache": args.cache,
           "roofline_options": pricing(args)}  # fmt: skip
+    if args.tp > 1:  # given only when > 1: the plot's fitted path knows no tensor_parallel
+        kw["tensor_parallel"] = args.tp  # (its charts then run generate at every point)
+        kw["all_reduce"] = args.all_reduce
     kw.update(_cache_sizes(args))
     with quiet_libraries(args.debug), progress_bar(args.quiet, "generating") as progress:
         kw["progress"] = progress  # each trace n/N (the prefill, then the decode contexts)

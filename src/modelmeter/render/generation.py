@@ -1,5 +1,5 @@
 """A generation analysis (``modelmeter generate``) as text a person reads at a glance, or
-JSON (``modelmeter.generation/1``): pure functions of a GenerationResult.
+JSON (``modelmeter.generation/2``): pure functions of a GenerationResult.
 
 The table has three blocks: the phases (prefill, one decode step first/mean/last, all
 decode steps, the total = prefill + decode: the rows add up), the times on a chip, and the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelmeter.render import generation_tp as tp
 from modelmeter.render.formats import GENERATION_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
 from modelmeter.units import format_bytes, format_count, format_seconds
@@ -67,7 +68,7 @@ def _timing_lines(g: GenerationResult) -> list[str]:
            else f"exact sum, roofline at {len(t.evaluated)} contexts")
     return [
         "",
-        f"on {t.chip} (roofline, {t.figures} figures, {t.runtime} runtime)",
+        f"on {t.chip}{tp.chip_suffix(g)} (roofline, {t.figures} figures, {t.runtime} runtime)",
         f"  time to first token  {format_seconds(t.ttft_s)}  ({t.prefill_bound}-bound)",
         f"  per token            first {format_seconds(t.decode_first_s)} "
         f"({t.decode_first_bound}-bound) · mean {format_seconds(t.decode_mean_s)} · last "
@@ -77,6 +78,7 @@ def _timing_lines(g: GenerationResult) -> list[str]:
         f"  end to end           {format_seconds(t.end_to_end_s)}",
         f"  tokens/s             {t.tokens_per_s:,.1f} overall · "
         f"{t.decode_tokens_per_s:,.1f} while decoding (batch {g.batch})",
+        *tp.timing_lines(g),
     ]
 
 
@@ -85,13 +87,13 @@ def _memory_lines(g: GenerationResult) -> list[str]:
     acts = m.batch * m.activations_per_sequence
     out = [
         "",
-        f"memory at {m.tokens} tokens x batch {m.batch}",
-        f"  weights              {format_bytes(m.weight_bytes)}",
+        f"memory{tp.memory_title(g)} at {m.tokens} tokens x batch {m.batch}",
+        f"  weights              {format_bytes(m.weight_bytes)}{tp.weights_detail(g)}",
         f"  KV cache             {format_bytes(m.kv_total_bytes)} = {m.batch} x "
         f"{format_bytes(m.kv_sequence_bytes)} per sequence "
         f"({format_bytes(m.kv_per_token)} per token"
         + (f"; sliding windows {', '.join(map(str, g.windows))}" if g.windows else "")
-        + ")" + _allocation(g),
+        + tp.kv_detail(g) + ")" + _allocation(g),
         f"  activations (peak)   {format_bytes(acts)}",
         f"  total                {format_bytes(m.total_bytes)}",
     ]
@@ -141,7 +143,8 @@ def _allocation(g: GenerationResult) -> str:
 def generation_table(g: GenerationResult) -> str:
     lines = [
         f"{g.model} · generate: batch {g.batch}, prompt {g.prompt}, {g.new} new tokens · "
-        f"{g.layout} KV cache · {g.convention} FLOPs" + (f" · {g.storage}" if g.storage else ""),
+        f"{g.layout} KV cache · {g.convention} FLOPs" + (f" · {g.storage}" if g.storage else "")
+        + tp.header(g),
         "",
         *_grid(["phase (whole batch)", *_COLUMNS], phase_rows(g)),
     ]
@@ -153,7 +156,7 @@ def generation_table(g: GenerationResult) -> str:
             for s, p in zip(macs.starts, macs.pieces)
         )
     )
-    lines += _timing_lines(g) + _memory_lines(g)
+    lines += tp.counts_line(g) + _timing_lines(g) + _memory_lines(g)
     lines += [f"note: {n}" for n in g.notes]
     return "\n".join(lines) + "\n"
 

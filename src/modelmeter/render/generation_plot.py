@@ -46,7 +46,10 @@ def save_generation_plot(s: GenerationSweeps, path: str) -> None:
     right.set_title(f"decode step at batch {g.batch}", fontsize=9)
     t = g.timing
     how = f"roofline, {t.figures} figures, {t.runtime} runtime" if t is not None else "roofline"
-    fig.suptitle(f"{g.model} on {t.chip if t else ''} ({how}; {g.layout} KV cache)", fontsize=10)
+    tp = g.tensor_parallel
+    chip = (t.chip if t else "") + (f" x {tp.tensor} (tensor parallel: per device)"
+                                    if tp is not None else "")  # fmt: skip
+    fig.suptitle(f"{g.model} on {chip} ({how}; {g.layout} KV cache)", fontsize=10)
     save_figure(fig, path)
 
 

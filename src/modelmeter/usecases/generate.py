@@ -36,6 +36,7 @@ from modelmeter.errors import InputError
 from modelmeter.host import collector_paused
 from modelmeter.registry import CONVENTIONS, ZeroCost, lookup
 from modelmeter.storage import Pricing
+from modelmeter.usecases.generate_tp import device_memory, serving, with_communication
 
 
 def _whole(name: str, value: Any, least: int = 1) -> int:
@@ -62,6 +63,8 @@ def generate(
     block_size: int | None = None,
     max_cache_len: int | None = None,
     progress: Any = None,
+    tensor_parallel: int = 1,
+    all_reduce: str = "ring",
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
@@ -77,7 +80,8 @@ def generate(
     model's name (default: the name given, or the module's class). ``roofline_options``:
     ``tf32``, ``ideal``, ``runtime``. ``progress(stage, done, total)``: called before each
     trace (the prefill, then each decode context the fit needs; their number is known in
-    advance)."""
+    advance). ``tensor_parallel``: T GPUs serving one replica, memory and times one device's
+    (:mod:`modelmeter.usecases.generate_tp`); ``all_reduce``: ``ring`` or ``custom``."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples = _whole("samples", samples, 2)
     setup = _layout(convention, cache, prompt + new, block_size, max_cache_len)
@@ -85,7 +89,7 @@ def generate(
     kv_format = pricing.kv if pricing is not None else None
     spec = _spec(hardware)
     model, label, limit = _decoder(model, label, prompt + new)
-    from modelmeter.frontends.torch.kvcache import held
+    tp = serving(tensor_parallel, all_reduce, model, spec)
     if progress:  # the decode contexts to trace are known once the prefill shows the layers
         progress(f"tracing the prefill ({prompt} tokens)", 0, None)
     pre = _phase(model, setup, batch=batch, tokens=prompt, convention=convention, label=label)
@@ -101,17 +105,15 @@ def generate(
     curve = replace(curve, traced=tuple(sorted(traced)))
     decode = step(prompt)[1]
     curve, saved = routed_experts(decode, curve, ops, batch)
-    timed, pre_saved = routed_prefill(prefill, batch * prompt,
-                                      lambda: build(pre.trace, pricing=pricing))  # fmt: skip
-    max_tokens = limit or max(prompt + new, 1 << 20)
-    memory = _memory(
-        lambda t: [x.nbytes(kv_format) for x in held(model, template, t, setup.kind)],
-        prefill, [traced[c][1] for c in traced], spec, setup,
-        batch=batch, tokens=prompt + new, max_tokens=max_tokens, breaks=breaks,
-    )  # fmt: skip
-    timing = None if spec is None else _timing(
-        timed, ops, spec, (batch, prompt, new), breaks, samples, roofline_options or {})
+    copy = lambda: build(pre.trace, pricing=pricing)  # noqa: E731
+    timed, pre_saved = routed_prefill(prefill, batch * prompt, copy)
+    sizes = (batch, prompt, new, limit or max(prompt + new, 1 << 20))
+    plan, memory, timing = _answers(
+        (model, template, kv_format, spec, setup, tp), (pre, prefill, timed, copy),
+        (step, ops, [traced[c][1] for c in traced]), sizes, breaks,
+        (samples, roofline_options or {}))  # fmt: skip
     notes = _notes(prefill, decode, saved, batch, setup) + _prefill_note(pre_saved, batch * prompt)
+    notes += list(plan.notes) if plan is not None else []
     return GenerationResult(
         model=label, batch=batch, prompt=prompt, new=new, convention=convention,
         prefill=prefill, decode=decode,
@@ -121,7 +123,37 @@ def generate(
         cache="StaticCache" if setup.kind == "static" else "DynamicCache",
         notes=tuple(dict.fromkeys(notes)), block_size=setup.to_dict()["block_size"],
         max_cache_len=setup.max_cache_len or None, prefill_weight_bytes_saved=pre_saved,
+        tensor_parallel=plan,
     )  # fmt: skip
+
+
+def _answers(how: tuple, prefill: tuple, decodes: tuple, sizes: tuple[int, int, int, int],
+             breaks: list[int], pricing: tuple[int, dict[str, Any]]) -> tuple[Any, Any, Any]:  # fmt: skip
+    """(the tensor-parallel plan or None, memory, timing): one device's when ``tp`` (in
+    ``how``) is given. ``prefill``: its trace, Report, the Report its time is priced from
+    and a maker of fresh copies; ``decodes``: the step tracer, the per-op curves and the
+    traced Reports; ``sizes``: batch, prompt, new, the most tokens."""
+    from modelmeter.frontends.torch.kvcache import held
+
+    model, template, kv_format, spec, setup, tp = how
+    pre, report, timed, copy = prefill
+    step, ops, reports = decodes
+    batch, prompt, new, max_tokens = sizes
+    held_bytes = lambda t: [x.nbytes(kv_format) for x in held(model, template, t, setup.kind)]  # noqa: E731
+    plan = None
+    if tp is not None:
+        plan = tp.plan((pre.trace, step(prompt)[0].trace), (report, step(prompt)[1]), batch)
+        held_bytes, timed = tp.held(held_bytes), tp.prefill(pre.trace, report, timed, copy)
+        ops = tp.decode(ops, step)
+        plan = replace(plan, prefill_device=timed.total().cost,
+                       decode_device=ops.report_at(prompt).total().cost)
+    memory = _memory(held_bytes, report, reports, spec, setup, batch=batch,
+                     tokens=prompt + new, max_tokens=max_tokens, breaks=breaks)  # fmt: skip
+    timing = None if spec is None else _timing(
+        timed, ops, spec, (batch, prompt, new), breaks, pricing[0], pricing[1])
+    if plan is not None:
+        memory, timing = device_memory(memory, plan), with_communication(timing, plan, new)
+    return plan, memory, timing
 
 
 def _decoder(model: Any, label: str | None, tokens: int) -> tuple[Any, str, int | None]:
