@@ -124,6 +124,23 @@ def test_each_pipeline_stage_holds_its_own_layers_experts(mixtral: torch.nn.Modu
     assert r.sharded.weights in weights
 
 
+def test_a_device_steps_the_optimizer_on_its_own_experts_only(
+        mixtral: torch.nn.Module) -> None:  # fmt: skip
+    # t = 2 on 8 devices: at e = 1 a device holds 1,856 / 2 + 12,288 / 2 + 208 = 7,280 of the
+    # 14,352 parameters and its optimizer phase is the step's / t; at e = 2 it holds
+    # 928 + 12,288 / 4 + 208 = 4,208 and updates only those: 4,208 / 7,280 of that time.
+    # The forward and backward do not change with e (uniform routing).
+    from modelmeter.hardware import load_spec
+
+    chip = load_spec("h100-sxm")
+    one = train(mixtral, TOKENS, devices=8, tensor=2, hardware=chip)
+    two = train(mixtral, TOKENS, devices=8, tensor=2, expert_parallel=2, hardware=chip)
+    assert two.time.phases["optimizer"] == pytest.approx(
+        one.time.phases["optimizer"] * 4_208 / 7_280, rel=1e-12)  # fmt: skip
+    assert two.time.phases["forward"] == one.time.phases["forward"]
+    assert two.time.phases["backward"] == one.time.phases["backward"]
+
+
 def test_the_token_all_to_alls(mixtral: torch.nn.Module) -> None:
     r = train(mixtral, TOKENS, devices=8, tensor=2, expert_parallel=2, intra="nvlink4")
     a2a = [c for c in r.communication.collectives if c.kind == "all-to-all"]
