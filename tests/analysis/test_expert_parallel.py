@@ -12,8 +12,8 @@ tf = pytest.importorskip("transformers")
 from parallel_models import Tiny  # noqa: E402
 
 from modelmeter.analysis.collectives import fabric  # noqa: E402
-from modelmeter.analysis.expert_parallel import expert_group  # noqa: E402
-from modelmeter.analysis.parallel import layout  # noqa: E402
+from modelmeter.analysis.expert_parallel import device_states, expert_group  # noqa: E402
+from modelmeter.analysis.parallel import check_plan, layout  # noqa: E402
 from modelmeter.errors import InputError  # noqa: E402
 from modelmeter.inputs import InputRequest  # noqa: E402
 from modelmeter.usecases.train import train, train_devices  # noqa: E402
@@ -104,6 +104,41 @@ def test_hybrid_sharding_partitions_the_expert_states_over_g_over_e(
     assert (rows["expert gradients"].bytes, rows["expert gradients"].group) == (24_576, 2)
     shard = rows["expert gradient shard"]
     assert (shard.kind, shard.bytes, shard.group) == ("all-reduce", 12_288, 2)
+
+
+def test_each_pipeline_stage_holds_its_own_layers_experts(mixtral: torch.nn.Module) -> None:
+    # 4 devices, t = 1, p = 2: d = 2 replicas, e = 2. Stage 0 holds the embedding (160) and
+    # layer 0 (768 + 64 + 6,144 + 32 = 7,008): 7,168; stage 1 layer 1, the final norm and the
+    # head: 7,008 + 16 + 160 = 7,184. Its own experts: 6,144 on each stage, / e = 3,072.
+    r = train(mixtral, TOKENS, devices=4, pipeline=2, micro_batches=2, expert_parallel=2)
+    lay = layout(r.report, 4, 4, 2)
+    assert lay.layer_experts == (6_144, 6_144)
+    plan = check_plan(4, 1, 2, 2, lay, expert=2)
+    # stage 0: 3,072 + 160 + 768 + 64 + 32 = 4,096 parameters x 4 B = 16,384 B; stage 1:
+    # 3,072 + 768 + 64 + 32 + 16 + 160 = 4,112 x 4 = 16,448 B. (The model's proportion of
+    # experts on each stage gave 7,184 x (6,144 + 2,064) / 14,352 = 4,108.6 on stage 1.)
+    weights = [device_states(r.categories, lay, plan, 0, None, s).weights for s in (0, 1)]
+    assert weights == [16_384, 16_448]
+    # the expert states of stage 1: 3,072 x (4 + 4 + 8) = 49,152 B, not partitioned
+    assert device_states(r.categories, lay, plan, 1, None, 1).expert_states == 49_152
+    assert r.sharded.weights in weights
+
+
+def test_a_device_steps_the_optimizer_on_its_own_experts_only(
+        mixtral: torch.nn.Module) -> None:  # fmt: skip
+    # t = 2 on 8 devices: at e = 1 a device holds 1,856 / 2 + 12,288 / 2 + 208 = 7,280 of the
+    # 14,352 parameters and its optimizer phase is the step's / t; at e = 2 it holds
+    # 928 + 12,288 / 4 + 208 = 4,208 and updates only those: 4,208 / 7,280 of that time.
+    # The forward and backward do not change with e (uniform routing).
+    from modelmeter.hardware import load_spec
+
+    chip = load_spec("h100-sxm")
+    one = train(mixtral, TOKENS, devices=8, tensor=2, hardware=chip)
+    two = train(mixtral, TOKENS, devices=8, tensor=2, expert_parallel=2, hardware=chip)
+    assert two.time.phases["optimizer"] == pytest.approx(
+        one.time.phases["optimizer"] * 4_208 / 7_280, rel=1e-12)  # fmt: skip
+    assert two.time.phases["forward"] == one.time.phases["forward"]
+    assert two.time.phases["backward"] == one.time.phases["backward"]
 
 
 def test_the_token_all_to_alls(mixtral: torch.nn.Module) -> None:

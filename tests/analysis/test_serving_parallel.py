@@ -198,3 +198,33 @@ def test_split_tensor_is_trusted_in_its_layer_only() -> None:
     ]
     kinds = event_kinds(events, {"model.layers.0.attn.q_proj"})
     assert kinds == ["column", "split", "whole"]
+
+
+def test_a_closed_region_and_a_scalar_are_not_split() -> None:
+    # DeepSeek-V3's kinds varied from run to run: an allocation the trace does not see (an
+    # index_put_'s empty destination, a 0-d scalar of a mask's where) took the freed address
+    # of a split tensor of the same layer, at random. q is split by the column product; the
+    # row product closes the region, so storage 2 read after it is such an allocation: its
+    # in-place write is whole. A 0-d tensor at the address of the split storage 3 is never
+    # a split activation either.
+    w, w2 = _t(9, 4, weight=True), _t(8, 4, weight=True)
+    x, q = _t(1, 4), _t(2, 4)
+    events = [
+        _ev("model.layers.0.mlp.up", "mm", (x, w), (q,)),  # column: q split
+        _ev("model.layers.0.mlp", "silu", (q,), (_t(3, 4),)),  # split
+        _ev("model.layers.0.mlp.down", "mm", (_t(3, 4), w2), (_t(5, 4),)),  # row: closes
+        _ev("model.layers.0.mlp", "index_put_", (_t(2, 4), x), (_t(2, 4),)),  # whole
+        _ev("model.layers.0.attn.up", "mm", (x, w), (_t(6, 4),)),  # column again
+        _ev("model.layers.0.attn", "mul", (_t(6, 4),), (_t(3, 4),)),  # 3: split again
+        _ev("model.layers.0.attn", "where", (x, _t(4, 1), _scalar(3)),
+            (_t(7, 4),)),  # a scalar at storage 3's address: whole  # fmt: skip
+    ]
+    kinds = event_kinds(events, {"model.layers.0.mlp.up", "model.layers.0.mlp.down",
+                                 "model.layers.0.attn.up"})  # fmt: skip
+    assert kinds == ["column", "split", "row", "whole", "column", "split", "whole"]
+
+
+def _scalar(sid: int) -> object:
+    from modelmeter.registry import TensorMeta
+
+    return TensorMeta((), "float32", sid)

@@ -67,3 +67,33 @@ def test_bad_expert_plans_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]
                                              argv: tuple[str, ...], message: str) -> None:  # fmt: skip
     code, _, err = run(capsys, "train", *argv)
     assert code == 2 and message in one_error(err)
+
+
+@pytest.mark.usefixtures("models")
+def test_ideal_prices_on_the_datasheet_and_runtime_is_refused(
+        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    # --ideal was accepted and ignored (the same step time with and without it); now the
+    # step's forward is the forward's roofline on the datasheet figures, as analyze's --ideal
+    # prices it
+    from modelmeter.analysis.roofline import roofline
+    from modelmeter.hardware import load_spec
+    from modelmeter.usecases.train import train
+
+    args = ("train", "moe.py:dense", "-i", "4x8", "--hardware", "h100-sxm", "-f", "json")
+    _, plain, _ = run(capsys, *args)
+    code, ideal, _ = run(capsys, *args, "--ideal")
+    assert code == 0
+    fwd = json.loads(ideal)["time"]["phases_s"]["forward"]
+    assert fwd != json.loads(plain)["time"]["phases_s"]["forward"]
+    import torch.nn as nn
+
+    torch = pytest.importorskip("torch")
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8))
+    r = train(model, "4x8")
+    chip = load_spec("h100-sxm")
+    assert fwd == pytest.approx(roofline(r.report, chip, phase="forward", ideal=True)
+                                .total.latency_s, rel=1e-12)  # fmt: skip
+    for extra in (("--runtime", "graphs"), ("--tf32",)):
+        code, _, err = run(capsys, *args, *extra)
+        assert code == 2 and one_error(err) and "do not apply" in err

@@ -210,3 +210,36 @@ def test_custom_all_reduce(tiny: object, runs: dict) -> None:
                                                     + dec.time_s, rel=1e-12)  # fmt: skip
     with pytest.raises(InputError, match="unknown all-reduce"):
         generate(tiny, prompt=8, new=4, all_reduce="tree")
+
+
+def test_latent_cache_is_whole_on_every_device(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # DeepSeek-V3's shape, tiny (float32): 2 layers, 4 heads; multi-head latent attention
+    # caches per layer per token the compressed keys and values (kv_lora_rank 16) and the
+    # shared rotary key (qk_rope_head_dim 8) as one "head" each: (16 + 8) x 4 B = 96 B, x 2
+    # layers = 192 B per token. Every head expands the whole latent, so a device of T = 2
+    # holds all of it (vLLM's MLA cache on every tensor-parallel rank), not 192 / 2 = 96 B
+    # (what a split by the 4 key/value heads gave). 6 tokens in a paged block of 16:
+    # 16 x 192 = 3,072 B per sequence.
+    from modelmeter.models.hf import preset_config
+
+    config = {**preset_config("deepseek-v3"), "hidden_size": 32, "intermediate_size": 64,
+              "moe_intermediate_size": 16, "num_hidden_layers": 2, "first_k_dense_replace": 1,
+              "num_attention_heads": 4, "num_key_value_heads": 4, "n_routed_experts": 4,
+              "num_experts_per_tok": 2, "n_group": 1, "topk_group": 1, "kv_lora_rank": 16,
+              "q_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 8,
+              "v_head_dim": 8, "vocab_size": 64, "torch_dtype": "float32"}  # fmt: skip
+    model = load_model(tmp_path_factory, "deepseek-tiny", config)
+    one = generate(model, prompt=4, new=2, batch=1, hardware="h100-sxm")
+    two = generate(model, prompt=4, new=2, batch=1, hardware="h100-sxm", tensor_parallel=2)
+    assert one.memory.kv_per_token == 192 and two.memory.kv_per_token == 192
+    assert two.memory.kv_sequence_bytes == 3_072
+    s = two.tensor_parallel.split
+    assert (s.cache_heads, str(s.cache_share)) == (1, "1")
+    # an op on the cache (its update, the reads of it) is the whole op on each device; a
+    # replicated K/V projection's share stays the kv heads' (ceil(4 / 2) / 4 = 1/2)
+    from modelmeter.analysis.serving_parallel import device_cost
+    from modelmeter.costs import Cost
+
+    op = Cost(0, 10, 400, 96, 0)
+    assert device_cost(op, "kv", s) == op
+    assert device_cost(op, "kv-column", s) == Cost(0, 5, 400, 48, 0)

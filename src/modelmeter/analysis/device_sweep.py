@@ -73,8 +73,21 @@ def apply_plan(base: TrainingResult, devices: int, plan: DevicePlan,
     if devices > 1 or plan.zero:
         result = _sharded(result, devices, plan, facts)
     if hardware is not None:
-        result = replace(result, time=step_time(result, hardware, phases))
+        result = replace(result, time=step_time(result, hardware, phases,
+                                                _optimizer_share(result)))  # fmt: skip
     return result
+
+
+def _optimizer_share(result: TrainingResult) -> float:
+    """The optimizer's work on one device over the 1/(t·p) share ``step_time`` gives it: 1,
+    or under expert parallelism the device's parameters (``weight_share``: experts / (t·e))
+    over those at e = 1 (Megatron-Core's optimizer steps only the experts a rank holds)."""
+    par = result.parallel
+    if par is None or par.expert < 2:
+        return 1.0
+    element = max(1, round(result.categories["weights"] / max(result.params[0], 1)))
+    lay = layout(result.report, None, element)
+    return float(weight_share(lay, par) / weight_share(lay, replace(par, expert=1)))
 
 
 def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,

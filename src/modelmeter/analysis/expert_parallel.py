@@ -33,7 +33,7 @@ from fractions import Fraction
 from math import ceil
 from typing import TYPE_CHECKING
 
-from modelmeter.analysis.parallel import device_fraction, stage_params
+from modelmeter.analysis.parallel import device_fraction, stage_share
 from modelmeter.analysis.sharding import ShardedStates, zero_states
 from modelmeter.errors import InputError
 
@@ -49,14 +49,11 @@ ALL_TO_ALLS = (("token dispatch", "forward"), ("token combine", "forward"),
 
 def expert_fraction(lay: Layout, plan: ParallelPlan, stage: int | None = None) -> Fraction:
     """The share of the model's parameters that are expert weights on one device of stage
-    ``stage`` (None: the stage holding the most): the stage's share x the expert layers' share
-    / (t·e)."""
+    ``stage`` (None: the stage holding the most): the stage's expert parameters
+    (``parallel.stage_share``) / (t·e)."""
     if not lay.params or not lay.expert:
         return Fraction(0)
-    held = stage_params(lay, plan)
-    mine = max(held) if stage is None else held[stage]
-    return (Fraction(mine, lay.params) * Fraction(lay.expert, lay.params)
-            / (plan.tensor * plan.expert))  # fmt: skip
+    return Fraction(stage_share(lay, plan, stage)[1], lay.params * plan.tensor * plan.expert)
 
 
 def weight_share(lay: Layout, plan: ParallelPlan) -> Fraction:

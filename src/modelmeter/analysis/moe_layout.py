@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from modelmeter.analysis.activation_split import chunk_layers
 from modelmeter.analysis.experts import expert_layers
 from modelmeter.errors import InputError
 
@@ -62,6 +63,26 @@ def moe_layout(report: Report) -> MoeLayout:
                      tuple((x.experts, x.top_k) for x in layers), tuple(routers))  # fmt: skip
 
 
+def layer_experts(report: Report, layers: list[ModuleNode]) -> tuple[int, ...]:
+    """Each of ``layers``' (the repeated layers, model order) expert parameters: those of the
+    expert layers inside it (0: a dense layer, DeepSeek's first ones); () for a dense model."""
+    ex = expert_layers(report)
+    if not ex:
+        return ()
+    return tuple(sum(x.params for x in ex if x.name.startswith(f"{n.name}.")) for n in layers)
+
+
+def stage_experts(per_layer: tuple[int, ...], pipeline: int, virtual: int) -> list[int]:
+    """The expert parameters each of the ``pipeline`` stages holds, the layers cut in
+    pipeline·virtual chunks as ``activation_split.chunk_layers`` cuts them (chunk c on stage
+    c mod pipeline)."""
+    held, i = [0] * pipeline, 0
+    for c, n in enumerate(chunk_layers(len(per_layer), pipeline, virtual)):
+        held[c % pipeline] += sum(per_layer[i:i + n])
+        i += n
+    return held
+
+
 def check_experts(expert: int, replicas: int,
                   moe: tuple[tuple[int, int], ...] | None) -> None:  # fmt: skip
     """An InputError unless expert parallelism of degree ``expert`` fits: it divides the
@@ -86,4 +107,4 @@ def check_experts(expert: int, replicas: int,
                              f"{experts} experts per layer")  # fmt: skip
 
 
-__all__ = ["MoeLayout", "check_experts", "moe_layout"]
+__all__ = ["MoeLayout", "check_experts", "layer_experts", "moe_layout", "stage_experts"]

@@ -39,7 +39,7 @@ from math import ceil, prod
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.analysis.activation_split import SCHEDULES, chunk_layers
-from modelmeter.analysis.moe_layout import check_experts, moe_layout
+from modelmeter.analysis.moe_layout import check_experts, layer_experts, moe_layout, stage_experts
 from modelmeter.errors import InputError
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class Layout:
     tied: int = 0
     expert: int = 0  # the expert layers' parameters (every expert's stacked weights)
     moe: tuple[tuple[int, int], ...] = ()  # (experts, experts per token) of each MoE layer
+    layer_experts: tuple[int, ...] = ()  # each layer's expert parameters, in model order
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "split_params": self.split, "layers": self.layers,
@@ -190,7 +191,7 @@ def layout(report: Report, heads: int | None, element_bytes: int,
     sizes = tuple(x.total_params().params for x in layers)
     return Layout(total, split, len(layers), layer_params, boundary, heads, kv_heads, sizes,
                   rest_places(report, layers), tied_copy(report, layers), moe.expert,
-                  moe.layers)  # fmt: skip
+                  moe.layers, layer_experts(report, layers))  # fmt: skip
 
 
 def _last_forward(layers: list[Any]) -> int:
@@ -326,17 +327,31 @@ def stage_params(lay: Layout, plan: ParallelPlan) -> list[int]:
     return held
 
 
+def stage_share(lay: Layout, plan: ParallelPlan,
+                stage: int | None = None) -> tuple[int, Fraction]:  # fmt: skip
+    """(the parameters of stage ``stage`` (None: the stage holding the most), the expert ones
+    among them: its layers' where each layer's are known, else the model's proportion)."""
+    held = stage_params(lay, plan)
+    s = held.index(max(held)) if stage is None else stage
+    if plan.pipeline < 2 or not lay.expert:
+        return held[s], Fraction(lay.expert if plan.pipeline < 2 else 0)
+    if sum(lay.layer_experts) == lay.expert:
+        return held[s], Fraction(stage_experts(lay.layer_experts, plan.pipeline, plan.virtual)[s])
+    return held[s], Fraction(held[s] * lay.expert, lay.params)
+
+
 def device_fraction(lay: Layout, plan: ParallelPlan, stage: int | None = None) -> Fraction:
     """The share of the model's parameters one device of pipeline stage ``stage`` holds (None:
-    the stage holding the most, ``stage_params``), its split modules' parameters / t, its
-    expert layers' / (t·e), the rest whole (the stage's share of each kind: the model's)."""
+    the stage holding the most, ``stage_params``): its expert layers' parameters / (t·e)
+    (``stage_share``), of the rest the split modules' / t and the others whole (the split
+    share of the stage's non-expert parameters: the model's)."""
     t = plan.tensor
     if not lay.params:
         return Fraction(1)
-    held = stage_params(lay, plan)
-    mine = max(held) if stage is None else held[stage]
-    split, ex = Fraction(lay.split, lay.params), Fraction(lay.expert, lay.params)
-    return Fraction(mine, lay.params) * (split / t + ex / (t * plan.expert) + (1 - split - ex))
+    mine, ex = stage_share(lay, plan, stage)
+    rest = lay.params - lay.expert
+    split = Fraction(lay.split, rest) if rest else Fraction(0)
+    return ((mine - ex) * (split / t + 1 - split) + Fraction(ex, t * plan.expert)) / lay.params
 
 
 def device_categories(categories: dict[str, int], lay: Layout, plan: ParallelPlan,
@@ -382,4 +397,4 @@ def split_collectives(lay: Layout, plan: ParallelPlan,
 
 __all__ = ["SPLIT_TYPES", "TIED", "Layout", "ParallelPlan", "check_heads", "check_plan",
            "device_categories", "device_fraction", "heads_of", "kv_heads_of", "layout",
-           "rest_places", "split_collectives", "stage_params", "tied_copy"]  # fmt: skip
+           "rest_places", "split_collectives", "stage_params", "stage_share", "tied_copy"]  # fmt: skip

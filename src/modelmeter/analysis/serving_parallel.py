@@ -25,7 +25,7 @@ runs it in full), ``split`` (attention, the MLP's inner activations, the logits:
 counts), ``column`` (a column-parallel product: 1/T of its weights and output, the whole
 input read) or ``row`` (a row-parallel product: 1/T of its MACs and reads; its output, the
 partial sums the all-reduce adds, whole). Ops reading or writing the KV cache take
-``kv_share`` instead of 1/T. Counts are rounded up per op.
+``cache_share`` instead of 1/T (``kv_share``; a latent cache: whole). Counts are rounded up per op.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ class ServingSplit:
     tensor: int
     heads: int | None = None
     kv_heads: int | None = None
+    # the heads of the cache's tensors where they are not the kv heads: 1 for a latent that
+    # every head reads (multi-head latent attention: DeepSeek-V2/V3's compressed keys and
+    # values), which no device can hold a part of; None: the kv heads
+    cache_heads: int | None = None
 
     @property
     def kv_per_device(self) -> int | None:
@@ -73,10 +77,19 @@ class ServingSplit:
             return Fraction(1, self.tensor)
         return Fraction(self.kv_per_device or 1, self.kv_heads)
 
+    @property
+    def cache_share(self) -> Fraction:
+        """The share of the KV cache one device holds and reads: ``kv_share``, or for a cache
+        of ``cache_heads`` heads ceil(n / T) / n of it (a latent: 1, whole on every device,
+        as vLLM's MLA keeps it on every tensor-parallel rank)."""
+        n = self.cache_heads
+        return self.kv_share if n is None else Fraction(-(-n // self.tensor), n)
+
     def to_dict(self) -> dict[str, Any]:
         return {"tensor": self.tensor, "heads": self.heads, "kv_heads": self.kv_heads,
                 "kv_heads_per_device": self.kv_per_device, "kv_replicas": self.kv_replicas,
-                "kv_share": str(self.kv_share)}  # fmt: skip
+                "kv_share": str(self.kv_share), "cache_heads": self.cache_heads,
+                "cache_share": str(self.cache_share)}  # fmt: skip
 
 
 def check_serving(tensor: Any, heads: int | None, kv_heads: int | None) -> ServingSplit:
@@ -118,13 +131,15 @@ def event_kinds(events: list[Any], split_scopes: set[str],
         ins = ev.call.inputs
         weighted = any(t.weight for t in ins) and ev.scope in split_scopes
         here = _layer_key(ev.scope)
-        inside = any(t.kv or split.get(t.sid) == here for t in ins if not t.weight)
+        inside = any(t.kv or (t.shape and split.get(t.sid) == here) for t in ins if not t.weight)
         name = ev.target.split(".")[-1] if "." in ev.target else ev.target
         product = weighted and name in _PRODUCTS
         kv = any(t.kv for t in (*ins, *ev.call.outputs))
         if product:
             kind = "row" if inside else "kv-column" if ev.scope in kv_scopes else "column"
             inside = not inside
+            if kind == "row":  # the region closes: what it split is dead (_layer_key)
+                split = {sid: layer for sid, layer in split.items() if layer != here}
         else:
             kind = "kv" if kv else "split" if inside else "whole"
         for t in ev.call.outputs:
@@ -140,7 +155,11 @@ def _layer_key(scope: str) -> str:
     """The module path up to its first numbered part (``model.layers.3``), else its first
     part: a split tensor is used within the layer that made it (the row-parallel product
     closes the region), so a storage id seen in another layer is a freed address reused by
-    a tensor the trace did not see made (``empty`` and other allocations without cost)."""
+    a tensor the trace did not see made (``empty`` and other allocations without cost).
+    ``event_kinds`` also forgets the layer's split storages at each row-parallel product and
+    never takes a 0-d input (a scalar made without an event) for split: a freed address the
+    allocator hands again, within the layer, to such a tensor made the kinds vary from run
+    to run (DeepSeek's MoE block, its attention mask's scalar)."""
     parts = scope.split(".")
     for i, part in enumerate(parts):
         if part.isdigit():
@@ -156,7 +175,8 @@ def device_cost(cost: Cost, kind: str, split: ServingSplit) -> Cost:
     """What one device does of an op of ``kind`` (the module docstring)."""
     if kind == "whole":
         return cost
-    s = split.kv_share if kind in ("kv", "kv-column") else Fraction(1, split.tensor)
+    s = (split.cache_share if kind == "kv" else split.kv_share if kind == "kv-column"
+         else Fraction(1, split.tensor))  # fmt: skip
     w = cost.weight_bytes
     if kind in ("column", "kv-column"):  # the whole input read, 1/T of the weights and the output
         acts = cost.bytes_read - w

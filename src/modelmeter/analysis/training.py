@@ -291,14 +291,18 @@ def phase_times(result: TrainingResult, spec: HardwareSpec) -> tuple[dict[str, f
 
 
 def step_time(result: TrainingResult, spec: HardwareSpec,
-              phases: tuple[dict[str, float], Any] | None = None) -> StepTime:  # fmt: skip
+              phases: tuple[dict[str, float], Any] | None = None,
+              optimizer_share: float = 1.0) -> StepTime:  # fmt: skip
     """Roofline time per phase of the whole step on ``spec`` (``phase_times``, or ``phases``
-    when given), split over the plan's devices; and the communication the step waits for."""
+    when given), split over the plan's devices; and the communication the step waits for.
+    ``optimizer_share``: the optimizer's time on one device over the step's 1/(t·p) share of
+    it (expert parallelism: a device updates only its own experts)."""
     times, fwd = phase_times(result, spec) if phases is None else phases
     plan, mp, bubble = result.parallel, 1, 0.0
     if plan is not None:  # one device's share of the work, ideally split; the pipeline idles
         mp = plan.model_parallel
-        times = {k: v / mp for k, v in times.items()}
+        times = {k: v / mp * (optimizer_share if k == "optimizer" else 1)
+                 for k, v in times.items()}  # fmt: skip
         bubble = sum(times.values()) * plan.bubble_ratio  # (p-1)/(v·m) of the compute
     comm = result.communication
     exposed = 0.0 if comm is None else comm.exposed_s(sum(times.values()))

@@ -152,6 +152,16 @@ def _request(args: argparse.Namespace) -> InputRequest:
     return InputRequest.from_cli(inputs, batch=args.batch, dims=[], dtype=None)
 
 
+def _priced(args: argparse.Namespace, spec: Any) -> Any:
+    """The chip the step is priced on: its datasheet roofline with ``--ideal`` (the spec
+    without attainable figures, every efficiency 1.0); ``--tf32`` and a runtime other than
+    eager are refused (the step is priced with eager host times and no TF32)."""
+    if getattr(args, "tf32", False) or getattr(args, "runtime", None) not in (None, "eager"):
+        raise InputError("train prices the step with eager host times and float32 matmuls "
+                         "without TF32: --tf32 and --runtime graphs/ort do not apply to it")  # fmt: skip
+    return spec.ideal() if spec is not None and getattr(args, "ideal", False) else spec
+
+
 def run(args: argparse.Namespace) -> int:
     from modelmeter.render.training import render_training
     from modelmeter.usecases.train import train
@@ -159,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model.lower().endswith(".onnx"):
         raise InputError("train needs a PyTorch model (an ONNX file has no optimizer to run)")
     request = _request(args)
-    spec = spec_from_args(args)
+    spec = _priced(args, spec_from_args(args))
     check_plot_args(args, spec)
     if args.plot and args.max_batch:
         raise InputError("give --plot or --max-batch, not both")

@@ -82,6 +82,8 @@ def kv_detail(g: GenerationResult) -> str:
     if p is None or p.split.kv_heads is None:
         return ""
     s = p.split
+    if s.cache_heads == 1:
+        return "; a latent cache every head reads: whole on every device"
     if s.kv_replicas > 1:
         return (f"; {s.kv_per_device} of {s.kv_heads} key/value heads per device, each on "
                 f"{s.kv_replicas} devices")

@@ -142,6 +142,7 @@ def _answers(how: tuple, prefill: tuple, decodes: tuple, sizes: tuple[int, int, 
     held_bytes = lambda t: [x.nbytes(kv_format) for x in held(model, template, t, setup.kind)]  # noqa: E731
     plan = None
     if tp is not None:
+        tp.use_cache(template)
         plan = tp.plan((pre.trace, step(prompt)[0].trace), (report, step(prompt)[1]), batch)
         held_bytes, timed = tp.held(held_bytes), tp.prefill(pre.trace, report, timed, copy)
         ops = tp.decode(ops, step)

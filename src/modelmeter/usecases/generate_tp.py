@@ -90,9 +90,17 @@ class TensorServing:
             kinds.append(self.kinds(d.trace, report))
         return DeviceCurves(ops, kinds, self.split)
 
+    def use_cache(self, template: Any) -> None:
+        """Take the cache's heads from its layers (``LayerCache``: keys B x heads x S x D):
+        where every layer's differ from the kv heads (1: a latent cache, multi-head latent
+        attention), the cache is shared by the split as ``ServingSplit.cache_share`` says."""
+        heads = {x.key_shape[1] for x in template if len(x.key_shape) == 4}
+        if len(heads) == 1 and (h := heads.pop()) != self.split.kv_heads:
+            self.split = replace(self.split, cache_heads=h)
+
     def held(self, held: Any) -> Any:
-        """A cache's bytes per layer after T tokens, one device's kv heads of them."""
-        share = self.split.kv_share
+        """A cache's bytes per layer after T tokens, one device's share of them."""
+        share = self.split.cache_share
         return lambda t: [ceil(b * share) for b in held(t)]
 
     def plan(self, traces: tuple[Any, Any], reports: tuple[Any, Any], batch: int) -> TensorPlan:
@@ -130,6 +138,11 @@ class TensorServing:
                        f"head replicated on {s.kv_replicas} devices (vLLM), one per device: "
                        f"KV cache and K/V projections per device are 1/{s.kv_heads} of the "
                        "whole, not 1/" + str(s.tensor))  # fmt: skip
+        if s.cache_heads is not None:
+            out.append(f"the KV cache holds {s.cache_heads} head{'s' if s.cache_heads > 1 else ''}"
+                       f" per layer, not the {s.kv_heads} key/value heads (a latent the heads "
+                       f"expand: multi-head latent attention): {s.cache_share} of it per "
+                       "device, as vLLM keeps it")  # fmt: skip
         out.append("activations per device: the traced peak x the share of it a replay of "
                    "the phase's tensors with the split ones at 1/T gives (an approximation)")
         return tuple(out)
