@@ -4,6 +4,7 @@ fused pricing beside the unfused one (:mod:`modelmeter.analysis.generation_fusio
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from modelmeter.analysis.fusion import RULES, fusion_plan, parse_rules
@@ -43,15 +44,14 @@ def fused_generation(rules: tuple[str, ...], prefill: tuple[Any, Any],
     pre_plan = fusion_plan(traced, rules)
     plans, notes = decode_plans(lambda c: step(c)[1], starts, sorted(step.traced), rules)
     fused_curves = FusedCurves(curves, starts, plans)
-    first = min(starts)
+    first = min(starts)  # counted before the timing rewrites the curves at other contexts
     unfused_step = curves.report_at(first)
-    pair_decode = (unfused_step, fused_curves.report_at(first))
-    fused_pre = pre_plan.apply(timed)
-    pair_prefill = (timed, fused_pre)
-    fused_timing = None
-    if timing is not None:
-        fused_timing = communicate(timing(fused_pre, fused_curves))
-    return GenerationFusion.of(rules, pair_prefill, pair_decode, fused_timing, notes)
+    figures = GenerationFusion.of(rules, (timed, pre_plan.apply(timed)),
+                                  (unfused_step, fused_curves.report_at(first)), None, notes)
+    if timing is None:
+        return figures
+    fused_timing = communicate(timing(pre_plan.apply(timed), fused_curves))
+    return replace(figures, timing=fused_timing)
 
 
 __all__ = ["fuse_rules", "fused_generation"]
