@@ -81,10 +81,9 @@ def generate(
     a static or inplace cache is preallocated to (default prompt + new). ``label``: the
     model's name (default: the name given, or the module's class). ``roofline_options``:
     ``tf32``, ``ideal``, ``runtime``. ``progress(stage, done, total)``: called before each
-    trace (the prefill, then each decode context the fit needs). ``tensor_parallel``: T GPUs
-    serving one replica, memory and times one device's (:mod:`.generate_tp`);
-    ``all_reduce``: ``ring`` or ``custom``. ``fuse``: fusion rules (``all``, ``none``, a
-    comma list or a sequence; :mod:`.generate_fusion`): ``fusion`` prices it fused too."""
+    trace. ``tensor_parallel``: T GPUs serving one replica, memory and times one device's
+    (``all_reduce``: ``ring`` or ``custom``). ``fuse``: fusion rules (``all``, ``none``, a
+    comma list or a sequence): ``fusion`` prices it fused too (:mod:`.generate_fusion`)."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
     samples, rules = _whole("samples", samples, 2), fuse_rules(fuse)
     setup = _layout(convention, cache, prompt + new, block_size, max_cache_len)
