@@ -38,10 +38,11 @@ def fusion_lines(g: GenerationResult) -> list[str]:
     t, u = f.timing, g.timing
     if t is not None and u is not None:
         out += [
-            f"  time to first token  {_pair(u.ttft_s, t.ttft_s)}",
-            f"  per token            first {_pair(u.decode_first_s, t.decode_first_s)} · mean "
+            f"  time to first token  {_pair(u.ttft_s, t.ttft_s)}  ({t.prefill_bound}-bound fused)",
+            f"  per token            first {_pair(u.decode_first_s, t.decode_first_s)} "
+            f"({t.decode_first_bound}-bound fused) · mean "
             f"{_pair(u.decode_mean_s, t.decode_mean_s)} · last "
-            f"{_pair(u.decode_last_s, t.decode_last_s)}",
+            f"{_pair(u.decode_last_s, t.decode_last_s)} ({t.decode_last_bound}-bound fused)",
             f"  end to end           {_pair(u.end_to_end_s, t.end_to_end_s)}",
             f"  tokens/s             {u.tokens_per_s:,.1f} -> {t.tokens_per_s:,.1f} overall · "
             f"{u.decode_tokens_per_s:,.1f} -> {t.decode_tokens_per_s:,.1f} while decoding",
