@@ -149,3 +149,20 @@ def test_with_tensor_parallel_and_formats(tiny: object) -> None:
 def test_bad_rules(tiny: object, bad: object) -> None:
     with pytest.raises(InputError, match="unknown fusion rule"):
         generate(tiny, prompt=8, new=4, fuse=bad)
+
+
+def test_sliding_window_pieces(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Mistral with a window of 16 over contexts 10 .. 23: pieces cut at the window's breaks
+    (the decode step runs other ops past them), a plan per piece; the fused total from 2
+    seeds equals the every-context one, and each piece's plan fuses as its other traced
+    contexts do (no note)."""
+    from tiny_llama import MISTRAL_W16
+
+    mistral = load_model(tmp_path_factory, "mistral", MISTRAL_W16)
+    runs = [generate(mistral, prompt=10, new=14, hardware="h100-sxm", fuse="all",
+                     samples=s, roofline_options={"runtime": "graphs"}) for s in (2, 17)]  # fmt: skip
+    assert len(runs[0].curve.counts["macs"].starts) > 1
+    assert runs[1].fusion.timing.every_context and runs[0].fusion.notes == ()
+    assert runs[0].fusion.timing.decode_total_s == pytest.approx(
+        runs[1].fusion.timing.decode_total_s, rel=1e-12)
+    assert runs[0].fusion.timing.decode_total_s < runs[0].timing.decode_total_s
