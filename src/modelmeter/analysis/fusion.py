@@ -141,27 +141,79 @@ class _Kernel:
         return replace(first, cost=self.cost) if len(self.ops) > 1 else first
 
 
-def fuse(report: Report, rules: tuple[str, ...] = RULES) -> Report:
-    """``report`` with the ops each rule fuses merged into one record each (module docstring);
-    the Report itself is not changed. Ops run in their ``seq`` order (tree order when any is
-    unknown)."""
+@dataclass(frozen=True)
+class FusionPlan:
+    """Which op joins the kernel before it (the rule) or starts its own (None), in run
+    order: the decisions :func:`fuse` takes on one Report, replayed by :meth:`apply` on a
+    Report of the same ops whose costs differ (a decode step at another context, one
+    device's share under tensor parallelism), whose shapes may no longer match its costs."""
+
+    ops: tuple[str, ...]
+    kinds: tuple[str, ...]
+    joins: tuple[str | None, ...]
+
+    @property
+    def kernels(self) -> int:
+        return sum(1 for j in self.joins if j is None)
+
+    def apply(self, report: Report, memo: dict[int, Any] | None = None) -> Report:
+        """``report`` (the same ops, in the same run order) fused as planned; ``memo``: a
+        dict kept between calls, so that a fused kernel whose ops are the same objects as
+        last time is the same record (the roofline's memo then reuses its time)."""
+        ops = _run_order(report)
+        if tuple(rec.op for _, rec in ops) != self.ops:
+            raise ValueError("the fusion plan was made for other ops")
+        kernels: list[_Kernel] = []
+        for (module, rec), kind, rule in zip(ops, self.kinds, self.joins, strict=True):
+            if rule is None:
+                kernels.append(_Kernel([(module, rec)], rec.cost, [kind], rec.cost.bytes_written))
+            else:
+                kernels[-1].add(module, rec, kind, rule)
+        placed: dict[str, list[OpRecord]] = {node.name: [] for node in report.modules()}
+        for i, k in enumerate(kernels):
+            rec = k.record()
+            if memo is not None and len(k.ops) > 1:
+                parts = tuple(r for _, r in k.ops)
+                seen = memo.get(i)
+                if seen is not None and all(a is b for a, b in zip(seen[0], parts, strict=True)):
+                    rec = seen[1]
+                else:
+                    memo[i] = (parts, rec)
+            placed[k.ops[0][0]].append(rec)
+        return replace(report, root=_rebuilt(report.root, placed))
+
+
+def _run_order(report: Report) -> list[tuple[str, OpRecord]]:
+    """(module name, record) of every op, in ``seq`` order (tree order when any is unknown)."""
     ops = [(node.name, rec) for node in report.modules() for rec in node.ops]
     if all(rec.seq >= 0 for _, rec in ops):
         ops.sort(key=lambda p: p[1].seq)
+    return ops
+
+
+def fusion_plan(report: Report, rules: tuple[str, ...] = RULES) -> FusionPlan:
+    """The kernels ``rules`` make of ``report``'s ops (module docstring), as a plan."""
+    ops = _run_order(report)
     kinds = [record_class(rec) for _, rec in ops]
     kernels: list[_Kernel] = []
+    joins: list[str | None] = []
     for i, (module, rec) in enumerate(ops):
         kind = kinds[i]
         rule = kernels[-1].joins(rec, kind, rules, _softmax_next(ops, kinds, i)) if kernels \
             else None
+        joins.append(rule)
         if rule is None:
             kernels.append(_Kernel([(module, rec)], rec.cost, [kind], rec.cost.bytes_written))
         else:
             kernels[-1].add(module, rec, kind, rule)
-    placed: dict[str, list[OpRecord]] = {node.name: [] for node in report.modules()}
-    for k in kernels:
-        placed[k.ops[0][0]].append(k.record())
-    return replace(report, root=_rebuilt(report.root, placed))
+    return FusionPlan(tuple(rec.op for _, rec in ops), tuple(kinds), tuple(joins))
+
+
+def fuse(report: Report, rules: tuple[str, ...] = RULES) -> Report:
+    """``report`` with the ops each rule fuses merged into one record each (module docstring);
+    the Report itself is not changed. Ops run in their ``seq`` order (tree order when any is
+    unknown)."""
+    return fusion_plan(report, rules).apply(report)
 
 
 def _softmax_next(ops: list[tuple[str, OpRecord]], kinds: list[str], i: int) -> bool:
@@ -236,4 +288,5 @@ def fusion_whatif(report: Report, spec: Any, rules: tuple[str, ...] = RULES,
                         notes=list(before.notes))
 
 
-__all__ = ["RULES", "FusionRow", "FusionWhatIf", "fuse", "fusion_whatif", "parse_rules"]
+__all__ = ["RULES", "FusionPlan", "FusionRow", "FusionWhatIf", "fuse", "fusion_plan",
+           "fusion_whatif", "parse_rules"]

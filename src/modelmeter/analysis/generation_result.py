@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmeter.analysis.generation import DecodeCurve, StepCounts
+from modelmeter.analysis.generation_fusion import GenerationFusion
 from modelmeter.analysis.generation_memory import GenerationMemory
 from modelmeter.analysis.generation_time import GenerationTiming
 from modelmeter.analysis.serving_comm import TensorPlan
@@ -48,6 +49,8 @@ class GenerationResult:
     # tensor parallelism (None: one device); with it ``memory`` and ``timing`` are one
     # device's, the phase counts the whole replica's
     tensor_parallel: TensorPlan | None = None
+    # generate(fuse=...): the generation fused too (None: not asked; the rest is unfused)
+    fusion: GenerationFusion | None = None
 
     @property
     def first(self) -> StepCounts:
@@ -103,7 +106,7 @@ class GenerationResult:
             "tensor_parallel": (self.tensor_parallel.to_dict()
                                 if self.tensor_parallel is not None else None),
             "notes": list(self.notes),
-        }
+        } | ({"fusion": self.fusion.to_dict()} if self.fusion is not None else {})
 
 
 __all__ = ["GenerationResult", "SCHEMA"]

@@ -34,6 +34,7 @@ EPILOG = """examples:
   modelmeter generate hf:llama-2-7b --prompt 2049 --new 256 --cache paged --block-size 32
   modelmeter generate hf:llama-3-70b --prompt 2048 --new 256 --batch 8 --tp 8 --hardware h100-sxm
   modelmeter generate hf:llama-3-70b --prompt 2048 --new 256 --tp 4 --all-reduce custom --hardware h100-sxm
+  modelmeter generate hf:llama-3-70b --prompt 2048 --new 256 --batch 8 --tp 8 --hardware h100-sxm --runtime graphs --fuse
 """
 
 
@@ -84,6 +85,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="with --tp: price the all-reduces on a ring (default; NCCL's) or as "
                    "vLLM's custom all-reduce (one-shot or two-shot direct reads up to 8 MB, a "
                    "ring above)")  # fmt: skip
+    p.add_argument("--fuse", nargs="?", const="all", default=None, metavar="RULES",
+                   help="also price the generation with its kernels fused as a compiling "
+                   "runtime would (a what-if): kernels, bytes, TTFT and per-token latency "
+                   "unfused -> fused. RULES: all (the default), none, or some of elementwise, "
+                   "conv-bn-act, attention (docs/generation.md, 'Fusion what-if')")  # fmt: skip
     add_storage_options(p)
     add_output_options(p, GENERATION_FORMATS)
     add_chip_options(p)
@@ -106,6 +112,7 @@ def _cache_sizes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from modelmeter.errors import InputError
     from modelmeter.render.generation import render_generation
     from modelmeter.usecases.generate import generate
 
@@ -120,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
         kw["tensor_parallel"] = args.tp  # (its charts then run generate at every point)
         kw["all_reduce"] = args.all_reduce
     kw.update(_cache_sizes(args))
+    if args.fuse is not None:  # given only when asked: the plot's fitted path knows no fuse
+        if args.plot:
+            raise InputError("--fuse draws no charts: leave out --plot")
+        kw["fuse"] = args.fuse
     with quiet_libraries(args.debug), progress_bar(args.quiet, "generating") as progress:
         kw["progress"] = progress  # each trace n/N (the prefill, then the decode contexts)
         if args.plot:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from modelmeter.render import generation_tp as tp
 from modelmeter.render.formats import GENERATION_FORMATS, unknown_format
+from modelmeter.render.generation_fusion import fusion_lines
 from modelmeter.render.jsonfmt import dumps
 from modelmeter.units import format_bytes, format_count, format_seconds
 
@@ -156,7 +157,7 @@ def generation_table(g: GenerationResult) -> str:
             for s, p in zip(macs.starts, macs.pieces)
         )
     )
-    lines += tp.counts_line(g) + _timing_lines(g) + _memory_lines(g)
+    lines += tp.counts_line(g) + _timing_lines(g) + fusion_lines(g) + _memory_lines(g)
     lines += [f"note: {n}" for n in g.notes]
     return "\n".join(lines) + "\n"
 

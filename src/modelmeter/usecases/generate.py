@@ -36,6 +36,7 @@ from modelmeter.errors import InputError
 from modelmeter.host import collector_paused
 from modelmeter.registry import CONVENTIONS, ZeroCost, lookup
 from modelmeter.storage import Pricing
+from modelmeter.usecases.generate_fusion import fuse_rules, fused_generation
 from modelmeter.usecases.generate_tp import device_memory, serving, with_communication
 
 
@@ -65,6 +66,7 @@ def generate(
     progress: Any = None,
     tensor_parallel: int = 1,
     all_reduce: str = "ring",
+    fuse: Any = None,
 ) -> GenerationResult:
     """Analyse generating ``new`` tokens after a ``prompt`` for ``batch`` sequences.
 
@@ -79,11 +81,11 @@ def generate(
     a static or inplace cache is preallocated to (default prompt + new). ``label``: the
     model's name (default: the name given, or the module's class). ``roofline_options``:
     ``tf32``, ``ideal``, ``runtime``. ``progress(stage, done, total)``: called before each
-    trace (the prefill, then each decode context the fit needs; their number is known in
-    advance). ``tensor_parallel``: T GPUs serving one replica, memory and times one device's
-    (:mod:`modelmeter.usecases.generate_tp`); ``all_reduce``: ``ring`` or ``custom``."""
+    trace. ``tensor_parallel``: T GPUs serving one replica, memory and times one device's
+    (``all_reduce``: ``ring`` or ``custom``). ``fuse``: fusion rules (``all``, ``none``, a
+    comma list or a sequence): ``fusion`` prices it fused too (:mod:`.generate_fusion`)."""
     prompt, new, batch = _whole("prompt", prompt), _whole("new", new), _whole("batch", batch)
-    samples = _whole("samples", samples, 2)
+    samples, rules = _whole("samples", samples, 2), fuse_rules(fuse)
     setup = _layout(convention, cache, prompt + new, block_size, max_cache_len)
     pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
     kv_format = pricing.kv if pricing is not None else None
@@ -108,10 +110,10 @@ def generate(
     copy = lambda: build(pre.trace, pricing=pricing)  # noqa: E731
     timed, pre_saved = routed_prefill(prefill, batch * prompt, copy)
     sizes = (batch, prompt, new, limit or max(prompt + new, 1 << 20))
-    plan, memory, timing = _answers(
+    plan, memory, timing, fusion = _answers(
         (model, template, kv_format, spec, setup, tp), (pre, prefill, timed, copy),
         (step, ops, [traced[c][1] for c in traced]), sizes, breaks,
-        (samples, roofline_options or {}))  # fmt: skip
+        (samples, roofline_options or {}, rules))  # fmt: skip
     notes = _notes(prefill, decode, saved, batch, setup) + _prefill_note(pre_saved, batch * prompt)
     notes += list(plan.notes) if plan is not None else []
     return GenerationResult(
@@ -123,13 +125,13 @@ def generate(
         cache="StaticCache" if setup.kind == "static" else "DynamicCache",
         notes=tuple(dict.fromkeys(notes)), block_size=setup.to_dict()["block_size"],
         max_cache_len=setup.max_cache_len or None, prefill_weight_bytes_saved=pre_saved,
-        tensor_parallel=plan,
+        tensor_parallel=plan, fusion=fusion,
     )  # fmt: skip
 
 
 def _answers(how: tuple, prefill: tuple, decodes: tuple, sizes: tuple[int, int, int, int],
-             breaks: list[int], pricing: tuple[int, dict[str, Any]]) -> tuple[Any, Any, Any]:  # fmt: skip
-    """(the tensor-parallel plan or None, memory, timing): one device's when ``tp`` (in
+             breaks: list[int], pricing: tuple[int, dict[str, Any], Any]) -> tuple[Any, ...]:  # fmt: skip
+    """(the tensor-parallel plan or None, memory, timing, fusion or None): one device's when ``tp`` (in
     ``how``) is given. ``prefill``: its trace, Report, the Report its time is priced from
     and a maker of fresh copies; ``decodes``: the step tracer, the per-op curves and the
     traced Reports; ``sizes``: batch, prompt, new, the most tokens."""
@@ -139,6 +141,7 @@ def _answers(how: tuple, prefill: tuple, decodes: tuple, sizes: tuple[int, int, 
     pre, report, timed, copy = prefill
     step, ops, reports = decodes
     batch, prompt, new, max_tokens = sizes
+    starts = list(ops.starts)
     held_bytes = lambda t: [x.nbytes(kv_format) for x in held(model, template, t, setup.kind)]  # noqa: E731
     plan = None
     if tp is not None:
@@ -150,11 +153,15 @@ def _answers(how: tuple, prefill: tuple, decodes: tuple, sizes: tuple[int, int, 
                        decode_device=ops.report_at(prompt).total().cost)
     memory = _memory(held_bytes, report, reports, spec, setup, batch=batch,
                      tokens=prompt + new, max_tokens=max_tokens, breaks=breaks)  # fmt: skip
-    timing = None if spec is None else _timing(
-        timed, ops, spec, (batch, prompt, new), breaks, pricing[0], pricing[1])
+    price = None if spec is None else lambda t, o: _timing(
+        t, o, spec, (batch, prompt, new), breaks, pricing[0], pricing[1])  # noqa: E731
+    timing = None if price is None else price(timed, ops)
+    add = (lambda t: t) if plan is None else lambda t: with_communication(t, plan, new)  # noqa: E731
     if plan is not None:
-        memory, timing = device_memory(memory, plan), with_communication(timing, plan, new)
-    return plan, memory, timing
+        memory, timing = device_memory(memory, plan), add(timing)
+    fusion = None if pricing[2] is None else fused_generation(
+        pricing[2], (report, timed), (ops, step, starts), price, add)
+    return plan, memory, timing, fusion
 
 
 def _decoder(model: Any, label: str | None, tokens: int) -> tuple[Any, str, int | None]:
