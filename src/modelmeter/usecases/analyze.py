@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.builder import build
-from modelmeter.errors import InputError
+from modelmeter.errors import InputError, NeedsData, first_line
 from modelmeter.frontends import frontend_for
 from modelmeter.host import collector_paused
 from modelmeter.inputs import InputRequest
@@ -62,15 +62,34 @@ def analyze(
     pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
     request = InputRequest.from_api(inputs, kwargs, batch=batch, dims=dims, dtype=dtype)
     frontend = frontend_for(model)
-    label = None
+    label = name = None
     if isinstance(model, str) and frontend.name == "torch":  # a name, not a file to read
+        name = model
         model, request, label = _load_named(frontend, model, request, real=mode == "real")
-    trace = frontend.trace(
-        model, request, mode=mode, convention=convention, backward=backward
-    )
+    try:
+        trace = frontend.trace(
+            model, request, mode=mode, convention=convention, backward=backward
+        )
+    except NeedsData as e:  # a named model built on meta: rebuild it with real weights
+        if name is None or mode != "auto" or e.weight_bytes > REAL_FALLBACK_BYTES:
+            raise
+        real = frontend.load(name, real=True).model
+        trace = frontend.trace(real, request, mode="real", convention=convention,
+                               backward=backward)  # fmt: skip
+        trace.notes.append(
+            "ran on real CPU tensors with random weights (seeded): a meta-device run failed "
+            f"({type(e.__cause__).__name__}: {first_line(e.__cause__, '')})"
+        )
     if label:
         trace.model = label
     return build(trace, pricing=pricing)
+
+
+REAL_FALLBACK_BYTES = 4 * 10**9
+"""In ``auto`` mode a named model built on meta whose forward needs data (``.item()``, a
+data-dependent shape: transformers' check of an ``attention_mask``) is rebuilt with real random
+weights on the CPU and run for real when its weights take at most this many bytes; a larger
+one is refused with the hint to ask for ``mode='real'``."""
 
 
 def _load_named(

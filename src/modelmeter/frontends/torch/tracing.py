@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from modelmeter.errors import InputError, ModelRunError, first_line
+from modelmeter.errors import InputError, ModelRunError, NeedsData, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
 from modelmeter.frontends.torch.dtypes import mixed_dtypes
 from modelmeter.frontends.torch.exclusive import holds_model
@@ -101,8 +101,10 @@ def _trace(
         try:
             result = _run(model, specs, False, convention, cast, label, backward)
         except ModelRunError as meta_error:
-            if mode == "meta" or _on_meta(model):  # no data to fall back on
+            if mode == "meta":
                 raise
+            if _on_meta(model):  # no data to fall back on
+                raise _needs_data(meta_error, model) from meta_error.__cause__
             try:
                 result = _run_real(model, specs, convention, cast, label, backward)
             except _NoMemory:  # the real run's tensors do not fit: the meta error says why
@@ -148,6 +150,18 @@ class _Cast:
 def _split(cast: Any) -> tuple[torch.dtype | None, torch.dtype | None]:
     """(the dtype tensors are made in, the integer dtype they are charged as or None)."""
     return (cast.run, cast.label) if isinstance(cast, _Cast) else (cast, None)
+
+
+def _needs_data(error: ModelRunError, model: torch.nn.Module) -> NeedsData:
+    """The meta run's error, saying why no real run follows and what one would allocate."""
+    seen, size = set(), 0
+    for t in (*model.parameters(), *model.buffers()):
+        if id(t) not in seen:
+            seen.add(id(t))
+            size += t.numel() * t.element_size()
+    return NeedsData(f"{error}; the model's weights are on the meta device, so there is no "
+                     "data to fall back on: a named model runs on real CPU tensors with random "
+                     "weights with --mode real (API: mode='real')", size)  # fmt: skip
 
 
 def _on_meta(model: Any) -> bool:
