@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiny_gpt2 import tiny_gpt2
 
 import modelmeter
 from modelmeter.errors import ModelRunError, NeedsData
 from modelmeter.usecases import analyze as analyze_module
-from tests.tiny_gpt2 import tiny_gpt2
 
 # One GPT-2 layer, n_embd 64, 2 heads, vocab 100, 8 tokens. Per token: c_attn 64*192 = 12,288,
 # attn c_proj 64*64 = 4,096, mlp c_fc 64*256 = 16,384, mlp c_proj 256*64 = 16,384, lm_head

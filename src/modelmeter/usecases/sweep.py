@@ -144,6 +144,13 @@ class _Tracer:
         self.reports: dict[tuple[int, ...], Report] = {}
         self.keep = False
 
+    def check(self, variables: Sequence[str]) -> None:
+        """Refuse a size a PyTorch model has no place for (a name is an ONNX dimension)."""
+        odd = [v for v in variables if v not in ("batch", "seq", "size")]
+        if odd and self.frontend.name == "torch":
+            raise InputError(f"cannot sweep {odd[0]!r} on a PyTorch model: its sizes are batch, "
+                             "seq and size (other names are an ONNX model's symbolic dimensions)")  # fmt: skip
+
     def __call__(self, variables: Sequence[str], point: tuple[int, ...]) -> Report:
         if point in self.reports:
             return self.reports[point]
@@ -222,6 +229,7 @@ def sweep(
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
                      total=None if formula else len(grid), backward=backward,
                      pricing=Pricing.of(weights, kv))  # fmt: skip
+    tracer.check(variables)
     tracer.keep = spec is not None
     fitted: ReportFormula | None = None
     if formula:
@@ -310,6 +318,7 @@ def formula(
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
                      total=None, backward=backward, pricing=Pricing.of(weights, kv))  # fmt: skip
     variables = list(dims) if dims else _default_dims(tracer.base)
+    tracer.check(variables)
     degrees = _degrees(variables, max_degree)
     points = []
     for v, d in zip(variables, degrees):
