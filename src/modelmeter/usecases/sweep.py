@@ -245,11 +245,9 @@ def sweep(
             rows.append(_totals_row(tracer, fitted, variables, point))
             continue
         report, source = _report_at(tracer, fitted, variables, point)
-        roof = None
-        if spec is not None:
-            from modelmeter.analysis.roofline import roofline
+        from modelmeter.analysis.roofline import roofline
 
-            roof = roofline(report, spec, **{"tf32": tf32, **(roofline_options or {})})
+        roof = roofline(report, spec, **{"tf32": tf32, **(roofline_options or {})})
         rows.append(sweep_row(sizes, report, source, roof))
     label = tracer.label or ""
     notes = []
