@@ -99,6 +99,12 @@ def test_from_api_errors(kw: dict, message: str) -> None:
 # ---- InputRequest.from_cli ------------------------------------------------------------------
 
 
+def test_a_shape_takes_one_separator() -> None:
+    assert InputRequest.from_cli(["1,3,8,8", "2×4"]).args == (
+        ShapeInput((1, 3, 8, 8)), ShapeInput((2, 4))
+    )
+
+
 def test_from_cli_reads_positional_and_named_inputs() -> None:
     r = InputRequest.from_cli(
         ["1x3x8x8", "mask=1x8:bool", "input.1=2x4"], batch=4, dims=["seq=128"], dtype="fp16"
@@ -120,6 +126,9 @@ def test_from_cli_reads_positional_and_named_inputs() -> None:
         (dict(dims=["seq=x"]), "malformed --dim"),
         (dict(batch=-1), "batch must be a whole number >= 1"),
         (dict(dtype="int3"), "int3"),
+        # two shapes joined by a comma were read as one 6-D shape, 1x2x3x1x2x3
+        (dict(inputs=["1x2x3,1x2x3"]), "both 'x' and ','"),
+        (dict(inputs=["h=1x2, 3"]), "both 'x' and ','"),
     ],
 )
 def test_from_cli_errors(kw: dict, message: str) -> None:
