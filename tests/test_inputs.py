@@ -144,6 +144,28 @@ def test_with_defaults_applies_only_when_nothing_was_given() -> None:
     assert given.with_defaults(["1x3x8x8"], None) == given  # given inputs stay (dtype aside)
 
 
+def test_an_input_the_model_takes_but_does_not_default_gets_its_known_dtype() -> None:
+    # hf: models default only input_ids; before, attention_mask=2x64 became float32
+    given = InputRequest.from_cli(["input_ids=2x64", "attention_mask=2x64", "x=2x3:fp16"])
+    r = given.with_defaults(None, {"input_ids": "1x128:int64"}, {"attention_mask": "int64",
+                                                                  "x": "int64"})  # fmt: skip
+    assert r.kwargs == {
+        "input_ids": ShapeInput((2, 64), "int64"),
+        "attention_mask": ShapeInput((2, 64), "int64"),
+        "x": ShapeInput((2, 3), "float16"),  # a dtype given stays
+    }
+    # nothing given: the known dtypes add no input
+    r = InputRequest.from_api().with_defaults(None, {"input_ids": "1x8:int64"}, {"attention_mask": "int64"})
+    assert r.kwargs == {"input_ids": ShapeInput((1, 8), "int64")}
+
+
+def test_hf_attention_mask_shape_is_int64() -> None:
+    report = modelmeter.analyze("hf:gpt2", kwargs={"input_ids": "1x16", "attention_mask": "1x16"})
+    assert [(i.name, i.dtype) for i in report.inputs] == [
+        ("input_ids", "int64"), ("attention_mask", "int64")
+    ]
+
+
 # ---- batch on every input form -------------------------------------------------------------
 
 # Linear(4, 2): per sample 4 * 2 = 8 MACs, so batch 8 -> 8 * 8 = 64 MACs.

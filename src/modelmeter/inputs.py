@@ -282,21 +282,25 @@ class InputRequest:
             batch=batch,
         )
 
-    def with_defaults(self, inputs: Any, kwargs: Mapping[str, Any] | None) -> InputRequest:
+    def with_defaults(
+        self, inputs: Any, kwargs: Mapping[str, Any] | None, dtypes: Mapping[str, str] | None = None
+    ) -> InputRequest:
         """A named model's default inputs where none were given (batch applied to them);
         where some were, a shape given without a dtype takes the dtype of the default input
         of the same name, or at the same place (positional defaults, then named ones: an
-        ``hf:`` model's ``input_ids`` stay int64 when only ``1x1024`` is given)."""
+        ``hf:`` model's ``input_ids`` stay int64 when only ``1x1024`` is given), or the
+        dtype ``dtypes`` names for an input the model takes but does not default."""
         args = _positional_from_api(inputs)
         named = {str(k): item_from_api(v) for k, v in (kwargs or {}).items()}
         if self.given:
             at = [*args, *named.values()]
+            known = {k: ShapeInput((), d) for k, d in (dtypes or {}).items()} | named
             return replace(
                 self,
                 args=tuple(
                     _dtype_of(a, at[i] if i < len(at) else None) for i, a in enumerate(self.args)
                 ),
-                kwargs={k: _dtype_of(v, named.get(k)) for k, v in self.kwargs.items()},
+                kwargs={k: _dtype_of(v, known.get(k)) for k, v in self.kwargs.items()},
             )
         defaults = replace(self, args=args, kwargs=named, batch=None)
         return defaults.with_batch(self.batch)

@@ -19,6 +19,9 @@ class LoadedModel:
     kwargs: dict[str, Any] | None = None
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    # inputs the model takes but does not default, by name, with the dtype a shape given
+    # without one takes (an hf: model's attention_mask is int64, not float32)
+    dtypes: dict[str, str] = field(default_factory=dict)
 
 
 def suggest(name: str, names: list[str], n: int = 3) -> str:

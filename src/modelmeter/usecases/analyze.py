@@ -100,7 +100,8 @@ def _load_named(
     if request.dims:  # refused before the model is built (as the frontend would after)
         raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
     loaded = frontend.load(name, real=real)
-    return loaded.model, request.with_defaults(loaded.inputs, loaded.kwargs), loaded.label
+    request = request.with_defaults(loaded.inputs, loaded.kwargs, loaded.dtypes)
+    return loaded.model, request, loaded.label
 
 
 __all__ = ["analyze"]
