@@ -7,10 +7,11 @@ mode, although the README promises that models needing real data fall back to a 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from tiny_gpt2 import tiny_gpt2
+from tiny_gpt2 import TINY, tiny_gpt2
 
 import modelmeter
 from modelmeter.errors import ModelRunError, NeedsData
@@ -48,3 +49,23 @@ def test_meta_mode_and_large_models_do_not_fall_back(
     # = 12,480 + 4,160 + 16,640 + 16,448 + 256 + 128 + 6,400 + 262,144 = 318,656 floats
     assert caught.value.weight_bytes == 318_656 * 4
     assert modelmeter.analyze(name, kwargs=MASKED, mode="real").total().macs == MACS
+
+
+def test_more_positions_than_the_config_allows_is_noted(tmp_path: Path) -> None:
+    # GPT-2's position table has n_positions rows: a real run of more tokens fails (index out
+    # of range), a meta run does not notice. Before, `analyze hf:gpt2 --input 1x2048` and the
+    # README's `--sweep seq=128..8192` printed counts for a run that cannot happen, silently.
+    config = tmp_path / "short.json"
+    config.write_text(json.dumps({**TINY, "n_positions": 16}))
+    name = f"hf:{config}"
+    inside = modelmeter.analyze(name, kwargs={"input_ids": "1x16:int64"})
+    assert not [n for n in inside.notes if "max_position_embeddings" in n]
+    beyond = modelmeter.analyze(name, kwargs={"input_ids": "1x17:int64"})
+    assert [n for n in beyond.notes if "max_position_embeddings" in n] == [
+        f"17 token positions, more than the 16 {name} allows (max_position_embeddings): a model "
+        "with learned positions (GPT-2, BERT) cannot run it, its position table has no row for "
+        "them; the counts are what it would cost"
+    ]
+    swept = modelmeter.sweep(name, kwargs={"input_ids": "1x8:int64"}, seq=[8, 16, 32])
+    assert any("32 token positions, more than the 16" in n for n in swept.notes)
+    assert not modelmeter.sweep(name, kwargs={"input_ids": "1x8:int64"}, seq=[8, 16]).notes

@@ -234,4 +234,10 @@ def _build(config: Any, label: str, dtype: Any) -> LoadedModel:
         kwargs=kwargs,
         label=f"{label} ({type(model).__name__}, {attn} attention)",
         dtypes=dict.fromkeys(INTEGER_INPUTS, "int64"),
+        max_positions=_max_positions(config),
     )
+
+
+def _max_positions(config: Any) -> int | None:
+    value = getattr(config, "max_position_embeddings", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

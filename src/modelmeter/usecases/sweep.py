@@ -29,11 +29,12 @@ from modelmeter.errors import InputError
 from modelmeter.frontends import frontend_for
 from modelmeter.host import collector_paused
 from modelmeter.inputs import InputItem, InputRequest, ShapeInput
+from modelmeter.models.loaded import positions_note
 from modelmeter.registry import CONVENTIONS
 from modelmeter.report import Report
 from modelmeter.shapes import MAX_DIM
 from modelmeter.storage import Pricing
-from modelmeter.usecases.analyze import _load_named
+from modelmeter.usecases.analyze import _load_named, token_lengths
 
 MAX_DEGREE = {"batch": 2, "seq": 2, "size": 4}  # size: H*W, and attention over H*W tokens
 Progress = Callable[[str, int, int | None], None]
@@ -130,10 +131,13 @@ class _Tracer:
             raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
         self.frontend = frontend_for(model)
         self.label: str | None = None
+        self.limit: int | None = None  # the token positions a named model's config allows
+        self.name = model if isinstance(model, str) else None
         if isinstance(model, str) and self.frontend.name == "torch":
             if request.dims:
                 raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
-            model, request, self.label = _load_named(self.frontend, model, request, real=mode == "real")
+            model, request, self.label, self.limit = _load_named(self.frontend, model, request,
+                                                                 real=mode == "real")  # fmt: skip
         self.model, self.base = model, request
         self.mode, self.convention, self.backward = mode, convention, backward
         self.progress, self.total = progress, total
@@ -250,7 +254,7 @@ def sweep(
         roof = roofline(report, spec, **{"tf32": tf32, **(roofline_options or {})})
         rows.append(sweep_row(sizes, report, source, roof))
     label = tracer.label or ""
-    notes = []
+    notes = _positions_notes(tracer, variables, grid)
     if any(r.source == "traced" for r in rows) and fitted and not fitted.totals_complete:
         notes.append("not every count is a polynomial in the sizes: every point was traced")
     elif spec is not None and fitted is not None and not fitted.complete:
@@ -266,6 +270,15 @@ def sweep(
         traces=len(tracer.totals),
         notes=notes,
     )
+
+
+def _positions_notes(tracer: _Tracer, variables: list[str], grid: list[tuple[int, ...]]) -> list[str]:
+    """A note when a point's token inputs are longer than the named model's config allows."""
+    if tracer.limit is None:
+        return []
+    lengths = [n for p in grid for n in token_lengths(request_at(tracer.base, dict(zip(variables, p))))]
+    note = positions_note(tracer.limit, lengths, tracer.name or "the model")
+    return [note] if note else []
 
 
 def _totals_row(tracer: _Tracer, fitted: ReportFormula | None, variables: list[str],
