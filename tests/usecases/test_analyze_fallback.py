@@ -69,3 +69,17 @@ def test_more_positions_than_the_config_allows_is_noted(tmp_path: Path) -> None:
     swept = modelmeter.sweep(name, kwargs={"input_ids": "1x8:int64"}, seq=[8, 16, 32])
     assert any("32 token positions, more than the 16" in n for n in swept.notes)
     assert not modelmeter.sweep(name, kwargs={"input_ids": "1x8:int64"}, seq=[8, 16]).notes
+
+
+def test_a_wrong_shape_fails_at_once_without_a_real_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a shape error on meta would fail the same way for real: no rebuild with real weights
+    name = tiny_gpt2(tmp_path)
+    built = []
+    load = analyze_module.frontend_for(name).load
+    monkeypatch.setattr(type(analyze_module.frontend_for(name)), "load",
+                        lambda self, n, real=False: built.append(real) or load(n, real))  # fmt: skip
+    with pytest.raises(ModelRunError, match="scalar types") as caught:
+        modelmeter.analyze(name, kwargs={"input_ids": "1x8:float32"})
+    assert not isinstance(caught.value, NeedsData) and built == [False]

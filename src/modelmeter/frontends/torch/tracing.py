@@ -104,6 +104,8 @@ def _trace(
             if mode == "meta":
                 raise
             if _on_meta(model):  # no data to fall back on
+                if not _wants_data(meta_error.__cause__):
+                    raise  # a wrong shape: a real run would fail the same way
                 raise _needs_data(meta_error, model) from meta_error.__cause__
             try:
                 result = _run_real(model, specs, convention, cast, label, backward)
@@ -150,6 +152,13 @@ class _Cast:
 def _split(cast: Any) -> tuple[torch.dtype | None, torch.dtype | None]:
     """(the dtype tensors are made in, the integer dtype they are charged as or None)."""
     return (cast.run, cast.label) if isinstance(cast, _Cast) else (cast, None)
+
+
+def _wants_data(cause: BaseException | None) -> bool:
+    """Whether a meta run failed for want of values (``.item()``, a data-dependent shape, an
+    op without a meta kernel) rather than on the inputs' shapes."""
+    text = str(cause).lower()
+    return isinstance(cause, NotImplementedError) or "meta" in text or "data-dependent" in text
 
 
 def _needs_data(error: ModelRunError, model: torch.nn.Module) -> NeedsData:
