@@ -189,6 +189,29 @@ def test_batch_applies_to_every_input_form(given, mode: str) -> None:
     assert [s.shape for s in r.inputs] == [(8, 4)]
 
 
+class _TakesADict(nn.Module):
+    """forward(batch: dict) as many models take their inputs (fvcore's trace cannot)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image, self.text = nn.Linear(4, 2), nn.Embedding(10, 2)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.image(batch["image"]) + self.text(batch["ids"]).sum(1)
+
+
+@pytest.mark.parametrize("mode", ["meta", "real"])
+def test_a_dict_argument_holds_named_inputs_each_batched(mode: str) -> None:
+    # Before: "cannot use dict as a model input". Linear(4, 2) on 3 rows: 3 * 8 = 24 MACs;
+    # the embedding lookup and its sum have none.
+    given = {"image": "1x4", "ids": torch.zeros(1, 5, dtype=torch.long)}
+    r = modelmeter.analyze(_TakesADict(), (given,), batch=3, mode=mode)
+    assert r.total().cost.macs == 3 * PER_SAMPLE == 24
+    assert [(s.shape, s.dtype) for s in r.inputs] == [((3, 4), "float32"), ((3, 5), "int64")]
+    with pytest.raises(InputError, match="cannot use dict"):
+        modelmeter.analyze(_TakesADict(), ({1: "1x4"},))  # keys name the items
+
+
 @pytest.mark.parametrize("mode", ["meta", "real"])
 def test_batch_applies_to_keyword_inputs(mode: str) -> None:
     model = _linear()
