@@ -210,6 +210,8 @@ def test_a_dict_argument_holds_named_inputs_each_batched(mode: str) -> None:
     assert [(s.shape, s.dtype) for s in r.inputs] == [((3, 4), "float32"), ((3, 5), "int64")]
     with pytest.raises(InputError, match="cannot use dict"):
         modelmeter.analyze(_TakesADict(), ({1: "1x4"},))  # keys name the items
+    with pytest.raises(InputError, match="ambiguous: give keyword inputs as kwargs="):
+        modelmeter.analyze(_TakesADict(), given)  # model(**given) or model(given)?
 
 
 @pytest.mark.parametrize("mode", ["meta", "real"])

@@ -176,6 +176,11 @@ def _positional_from_api(inputs: Any) -> tuple[InputItem, ...]:
         return (item_from_api(inputs),)  # a bare shape: (1, 3, 224, 224) or [1, 3, 224, 224]
     if isinstance(inputs, (list, tuple)):
         return tuple(item_from_api(v) for v in inputs)
+    if isinstance(inputs, Mapping):  # model(**d) or model(d)? say which
+        raise InputError(
+            "a dict of inputs is ambiguous: give keyword inputs as kwargs= (a factory: as the "
+            "third item it returns), or one dict argument inside a tuple: (dict,)"
+        )
     return (item_from_api(inputs),)
 
 
