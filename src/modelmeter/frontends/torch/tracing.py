@@ -295,7 +295,7 @@ def _run(
                 _backward(out, tracer, scopes)
         del out
     except Exception as e:
-        raise ModelRunError(_describe_failure(e, scopes, real)) from e
+        raise ModelRunError(_describe_failure(e, scopes, real, specs)) from e
     except SystemExit as e:  # the model's code may not end the caller's process
         raise ModelRunError(f"the model's code called sys.exit({e.code!r}) in its forward") from None
     finally:
@@ -352,11 +352,15 @@ def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:
     return out
 
 
-def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool) -> str:
+def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool, specs: Any = None) -> str:
     where = ""
     failed = scopes.blame.failed_in(e)  # the innermost module still running, not the last entered
     if failed is not None:
         name, typ, shapes = failed
-        shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no tensors"
+        shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes)
+        if not shown:  # the hooks see positional arguments only: the root's are the request's
+            given = [f"{k}={'x'.join(map(str, s))}" for s, _, k in (specs.describe() if specs else ())
+                     if k is not None]  # fmt: skip
+            shown = ", ".join(given) if not name and given else "none positional"
         where = f"module '{name or '<root>'}' ({typ}) failed on inputs [{shown}]: "
     return f"{where}{type(e).__name__}: {first_line(e, '')}"
