@@ -99,6 +99,12 @@ def test_from_api_errors(kw: dict, message: str) -> None:
 # ---- InputRequest.from_cli ------------------------------------------------------------------
 
 
+def test_a_shape_takes_one_separator() -> None:
+    assert InputRequest.from_cli(["1,3,8,8", "2×4"]).args == (
+        ShapeInput((1, 3, 8, 8)), ShapeInput((2, 4))
+    )
+
+
 def test_from_cli_reads_positional_and_named_inputs() -> None:
     r = InputRequest.from_cli(
         ["1x3x8x8", "mask=1x8:bool", "input.1=2x4"], batch=4, dims=["seq=128"], dtype="fp16"
@@ -120,6 +126,9 @@ def test_from_cli_reads_positional_and_named_inputs() -> None:
         (dict(dims=["seq=x"]), "malformed --dim"),
         (dict(batch=-1), "batch must be a whole number >= 1"),
         (dict(dtype="int3"), "int3"),
+        # two shapes joined by a comma were read as one 6-D shape, 1x2x3x1x2x3
+        (dict(inputs=["1x2x3,1x2x3"]), "both 'x' and ','"),
+        (dict(inputs=["h=1x2, 3"]), "both 'x' and ','"),
     ],
 )
 def test_from_cli_errors(kw: dict, message: str) -> None:
@@ -133,6 +142,28 @@ def test_with_defaults_applies_only_when_nothing_was_given() -> None:
     assert r.args == (ShapeInput((4, 3, 8, 8)),) and r.kwargs == {"mask": ShapeInput((4, 8))}
     given = InputRequest.from_api("2x2")
     assert given.with_defaults(["1x3x8x8"], None) == given  # given inputs stay (dtype aside)
+
+
+def test_an_input_the_model_takes_but_does_not_default_gets_its_known_dtype() -> None:
+    # hf: models default only input_ids; before, attention_mask=2x64 became float32
+    given = InputRequest.from_cli(["input_ids=2x64", "attention_mask=2x64", "x=2x3:fp16"])
+    r = given.with_defaults(None, {"input_ids": "1x128:int64"}, {"attention_mask": "int64",
+                                                                  "x": "int64"})  # fmt: skip
+    assert r.kwargs == {
+        "input_ids": ShapeInput((2, 64), "int64"),
+        "attention_mask": ShapeInput((2, 64), "int64"),
+        "x": ShapeInput((2, 3), "float16"),  # a dtype given stays
+    }
+    # nothing given: the known dtypes add no input
+    r = InputRequest.from_api().with_defaults(None, {"input_ids": "1x8:int64"}, {"attention_mask": "int64"})
+    assert r.kwargs == {"input_ids": ShapeInput((1, 8), "int64")}
+
+
+def test_hf_attention_mask_shape_is_int64() -> None:
+    report = modelmeter.analyze("hf:gpt2", kwargs={"input_ids": "1x16", "attention_mask": "1x16"})
+    assert [(i.name, i.dtype) for i in report.inputs] == [
+        ("input_ids", "int64"), ("attention_mask", "int64")
+    ]
 
 
 # ---- batch on every input form -------------------------------------------------------------
@@ -156,6 +187,31 @@ def test_batch_applies_to_every_input_form(given, mode: str) -> None:
     r = modelmeter.analyze(_linear(), given, batch=8, mode=mode)
     assert r.total().cost.macs == 8 * PER_SAMPLE == 64
     assert [s.shape for s in r.inputs] == [(8, 4)]
+
+
+class _TakesADict(nn.Module):
+    """forward(batch: dict) as many models take their inputs (fvcore's trace cannot)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image, self.text = nn.Linear(4, 2), nn.Embedding(10, 2)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.image(batch["image"]) + self.text(batch["ids"]).sum(1)
+
+
+@pytest.mark.parametrize("mode", ["meta", "real"])
+def test_a_dict_argument_holds_named_inputs_each_batched(mode: str) -> None:
+    # Before: "cannot use dict as a model input". Linear(4, 2) on 3 rows: 3 * 8 = 24 MACs;
+    # the embedding lookup and its sum have none.
+    given = {"image": "1x4", "ids": torch.zeros(1, 5, dtype=torch.long)}
+    r = modelmeter.analyze(_TakesADict(), (given,), batch=3, mode=mode)
+    assert r.total().cost.macs == 3 * PER_SAMPLE == 24
+    assert [(s.shape, s.dtype) for s in r.inputs] == [((3, 4), "float32"), ((3, 5), "int64")]
+    with pytest.raises(InputError, match="cannot use dict"):
+        modelmeter.analyze(_TakesADict(), ({1: "1x4"},))  # keys name the items
+    with pytest.raises(InputError, match="ambiguous: give keyword inputs as kwargs="):
+        modelmeter.analyze(_TakesADict(), given)  # model(**given) or model(given)?
 
 
 @pytest.mark.parametrize("mode", ["meta", "real"])

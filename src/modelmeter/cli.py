@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from modelmeter.commands.examples import add_examples
-from modelmeter.commands.options import PROG
+from modelmeter.commands.options import PROG, infer_format
 from modelmeter.errors import ModelmeterError, first_line
 
 # The commands, in the order ``--help`` lists them.
@@ -128,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    infer_format(args)  # -o report.json without -f writes JSON
     args.debug = getattr(args, "debug", False)
     args.quiet = getattr(args, "quiet", False)
     try:

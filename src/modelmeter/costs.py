@@ -107,8 +107,8 @@ class OpRecord:
 
     ``unit`` is set when the formula says where the op runs (``"vector"`` for a depthwise
     convolution); :attr:`runs_on` applies the default rule otherwise. ``seq`` is the op's
-    place in the run (execution order across modules; -1 when unknown, as after a JSON round
-    trip): it is neither serialised nor compared."""
+    place in the run (execution order across modules; -1 when unknown): serialised, so a
+    saved report's roofline waits for its launches in the same order, but not compared."""
 
     op: str
     cost: Cost
@@ -135,6 +135,8 @@ class OpRecord:
         }
         if self.unit:
             d["unit"] = self.unit
+        if self.seq >= 0:  # the execution order: a saved report predicts as the live one
+            d["seq"] = self.seq
         return d
 
     @classmethod
@@ -146,7 +148,14 @@ class OpRecord:
             dtype=d.get("dtype", "float32"),
             shapes=tuple(tuple(s) for s in d.get("shapes", ())),
             unit=d.get("unit"),
+            seq=_seq(d.get("seq", -1)),
         )
+
+
+def _seq(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        raise ValueError(f"an op's seq {value!r} is not a whole number >= 0")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

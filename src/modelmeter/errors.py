@@ -31,6 +31,16 @@ class ModelRunError(ModelmeterError):
     """The model's own forward failed on the given inputs."""
 
 
+class NeedsData(ModelRunError):
+    """The forward failed on meta tensors (it needs data: ``.item()``, a data-dependent shape)
+    and the model's own weights are on the meta device, so the tracer cannot fall back to a
+    real run; ``weight_bytes``: what building it with real weights would allocate."""
+
+    def __init__(self, message: str, weight_bytes: int) -> None:
+        super().__init__(message)
+        self.weight_bytes = weight_bytes
+
+
 def require(module: str, extra: str, purpose: str):  # noqa: ANN201
     """Import an optional dependency or raise MissingDependency naming the extra."""
     import importlib

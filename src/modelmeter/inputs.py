@@ -14,7 +14,8 @@ first dimension at all refuses ``batch``.
 
 A *list* argument is a batch of samples (torchvision's detection models take a list of
 ``3xHxW`` images): ``batch`` N makes it N items, the given ones repeated cyclically, each
-item as given. A *tuple* argument holds several inputs (``(h, c)``): each item is batched.
+item as given. A *tuple* argument holds several inputs (``(h, c)``): each item is batched,
+as is each value of a *dict* argument (``{"image": "1x3x224x224", "text": "1x77:int64"}``).
 
 At the top level, a tuple or a list of ints is one shape (``[1, 3, 224, 224]`` is one input,
 as ``(1, 3, 224, 224)`` is); a list or tuple of shapes or tensors is several inputs.
@@ -59,11 +60,13 @@ class ValueInput:
 
 @dataclass(frozen=True)
 class NestedInput:
-    """A list or tuple argument whose items are inputs (detection models take a list of
-    images); ``container`` is ``list`` or ``tuple``."""
+    """A list, tuple or dict argument whose items are inputs (detection models take a list of
+    images, many models a dict of tensors); ``container`` is ``list``, ``tuple`` or ``dict``
+    (then ``keys`` names the items)."""
 
     items: tuple[InputItem, ...]
     container: type = list
+    keys: tuple[str, ...] = ()
 
 
 InputItem = ShapeInput | ValueInput | NestedInput
@@ -120,7 +123,7 @@ def _batched(item: InputItem, batch: int) -> InputItem:
         items = item.items  # a list of samples: N of them, repeated cyclically
         return NestedInput(tuple(items[i % len(items)] for i in range(batch)), list)
     if isinstance(item, NestedInput):
-        return NestedInput(tuple(_batched(i, batch) for i in item.items), item.container)
+        return replace(item, items=tuple(_batched(i, batch) for i in item.items))
     return item  # a tensor: its frontend applies the batch (see the module doc)
 
 
@@ -149,6 +152,8 @@ def item_from_api(value: Any) -> InputItem:
     if isinstance(value, (list, tuple)) and value:
         container = list if isinstance(value, list) else tuple
         return NestedInput(tuple(item_from_api(v) for v in value), container)
+    if isinstance(value, Mapping) and value and all(isinstance(k, str) for k in value):
+        return NestedInput(tuple(item_from_api(v) for v in value.values()), dict, tuple(value))
     raise InputError(
         f"cannot use {type(value).__name__} as a model input; give a tensor or a shape"
     )
@@ -171,6 +176,11 @@ def _positional_from_api(inputs: Any) -> tuple[InputItem, ...]:
         return (item_from_api(inputs),)  # a bare shape: (1, 3, 224, 224) or [1, 3, 224, 224]
     if isinstance(inputs, (list, tuple)):
         return tuple(item_from_api(v) for v in inputs)
+    if isinstance(inputs, Mapping):  # model(**d) or model(d)? say which
+        raise InputError(
+            "a dict of inputs is ambiguous: give keyword inputs as kwargs= (a factory: as the "
+            "third item it returns), or one dict argument inside a tuple: (dict,)"
+        )
     return (item_from_api(inputs),)
 
 
@@ -282,21 +292,25 @@ class InputRequest:
             batch=batch,
         )
 
-    def with_defaults(self, inputs: Any, kwargs: Mapping[str, Any] | None) -> InputRequest:
+    def with_defaults(
+        self, inputs: Any, kwargs: Mapping[str, Any] | None, dtypes: Mapping[str, str] | None = None
+    ) -> InputRequest:
         """A named model's default inputs where none were given (batch applied to them);
         where some were, a shape given without a dtype takes the dtype of the default input
         of the same name, or at the same place (positional defaults, then named ones: an
-        ``hf:`` model's ``input_ids`` stay int64 when only ``1x1024`` is given)."""
+        ``hf:`` model's ``input_ids`` stay int64 when only ``1x1024`` is given), or the
+        dtype ``dtypes`` names for an input the model takes but does not default."""
         args = _positional_from_api(inputs)
         named = {str(k): item_from_api(v) for k, v in (kwargs or {}).items()}
         if self.given:
             at = [*args, *named.values()]
+            known = {k: ShapeInput((), d) for k, d in (dtypes or {}).items()} | named
             return replace(
                 self,
                 args=tuple(
                     _dtype_of(a, at[i] if i < len(at) else None) for i, a in enumerate(self.args)
                 ),
-                kwargs={k: _dtype_of(v, named.get(k)) for k, v in self.kwargs.items()},
+                kwargs={k: _dtype_of(v, known.get(k)) for k, v in self.kwargs.items()},
             )
         defaults = replace(self, args=args, kwargs=named, batch=None)
         return defaults.with_batch(self.batch)

@@ -26,6 +26,11 @@ def parse_shape(text: str) -> tuple[tuple[int, ...], str | None]:
             f"malformed input shape {text!r}: write dimensions joined by 'x', "
             "optionally ':dtype', e.g. 1x3x224x224 or 1x128:int64"
         )
+    if "," in m.group(1) and re.search(r"[x×]", m.group(1)):  # two shapes, not one 6-D one
+        raise InputError(
+            f"malformed input shape {text!r}: it joins dimensions with both 'x' and ','; "
+            "give one shape per --input (1x3x224x224 or 1,3,224,224)"
+        )
     digits = re.split(r"\s*[x×,]\s*", m.group(1).strip())
     if any(len(d.lstrip("0")) > 12 for d in digits):  # int() of a huge digit string is slow; refuse it
         raise InputError(f"input {text[:60]!r}: a dimension is out of range (at most {MAX_DIM})")

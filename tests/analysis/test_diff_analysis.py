@@ -144,3 +144,16 @@ def test_a_report_against_itself_is_empty(report: Report) -> None:
         assert all(not d.totals.get(m).changed for m in ("params", "macs", "flops", "bytes"))
         assert all(r.status == "unchanged" for r in (*d.modules, *d.operators))
         assert len(d.modules) == sum(1 for _ in report.modules()) - 1  # the root is the totals
+
+
+def test_a_name_only_one_side_gives_is_not_a_difference(base: Callable[[], Report]) -> None:
+    # PyTorch's positional input has no name, the ONNX export's is named "x": the same
+    # 4x10 float32 input. Before, the note read "the inputs differ: 4x10 float32 -> 4x10
+    # float32" (the InputSpec objects differed by name only).
+    named = base()
+    named.inputs = [InputSpec((4, 10), "float32", "x")]
+    assert not any("inputs differ" in n for n in diff_reports(base(), named).notes)
+    renamed = base()
+    renamed.inputs = [InputSpec((4, 10), "float32", "y")]
+    notes = diff_reports(named, renamed).notes
+    assert any("inputs differ: x=4x10 float32 -> y=4x10 float32" in n for n in notes)

@@ -66,6 +66,14 @@ def test_every_parser_has_examples_of_itself(parser: argparse.ArgumentParser) ->
         assert (line + " ").startswith(prefix), f"{parser.prog}: {line!r} is not an example of it"
 
 
+@pytest.mark.parametrize("parser", all_parsers(), ids=lambda p: p.prog)
+def test_every_help_ends_with_its_examples(parser: argparse.ArgumentParser) -> None:
+    # README: "every command's --help ends with examples". Before, analyze, measure,
+    # utilization, train and diff ended with the list of model forms (or diff's notes).
+    tail = (parser.epilog or "").rstrip().rsplit("examples:\n", 1)[-1]
+    assert "\n\n" not in tail.strip("\n"), f"{parser.prog}: something follows its examples"
+
+
 @pytest.mark.parametrize("path", [["--help"], ["hardware", "list", "--help"], ["calibrate", "-h"]])
 def test_help_prints_the_examples_line_by_line(
     capsys: pytest.CaptureFixture[str], path: list[str]

@@ -65,6 +65,17 @@ def test_sweep_table_and_formula_gold(capsys: pytest.CaptureFixture[str], tiny: 
     gold("formula_tiny.txt", out)
 
 
+def test_formula_markdown_is_paragraphs_and_code_bullets(capsys: pytest.CaptureFixture[str], tiny: str):
+    # Before, every line was a code bullet, the two sentences too, the formulas with two
+    # leading spaces inside the code span: "- `  MACs = ...`".
+    code, out, _ = run(capsys, "analyze", tiny, "--formula", "-f", "md")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("hf:") and lines[1] == "" and lines[-2] == ""
+    assert lines[-1].startswith("Fitted on ")
+    assert all(line.startswith("- `") and not line.startswith("- ` ") for line in lines[2:-2])
+    assert any(line.startswith("- `MACs = ") for line in lines)
+
+
 def test_csv_and_json_have_the_same_exact_rows(capsys: pytest.CaptureFixture[str], tiny: str):
     args = ("analyze", tiny, "--sweep", "batch=1,3", "--sweep", "seq=16..256", "--hw", "h100-sxm")
     code, out, _ = run(capsys, *args, "-f", "json")

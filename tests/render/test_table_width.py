@@ -142,3 +142,16 @@ def test_columns_go_before_names_are_shortened() -> None:
     layout = fit(cols, rows, 67)
     assert layout.columns == ("Module", "Type", "Params", "MACs", "FLOPs")
     assert layout.rows[0][0] == shorten_name(name, 24) and len(layout.rows[0][0]) == 24
+
+
+@pytest.mark.parametrize("width", (20, 30, 40))
+def test_narrower_than_the_fewest_columns_lines_grow_numbers_stay_whole(
+    resnet50: Report, width: int
+) -> None:
+    # Module (shortened to 10) + Params + MACs + FLOPs need 10 + 7 + 7 + 7 cells, 3 characters
+    # of border and padding each, + 1 = 44 columns. Before, a 40-column console cut the
+    # lines at 40: FLOPs "8.21G" read "8.21", "235.23M" "235.23", and the right border was gone.
+    text = render_table(resnet50, 1, width=width)
+    table = [s for s in text.split("╰")[0].splitlines() if s.startswith(("│", "╭"))]
+    assert {len(s) for s in table} == {44}
+    assert_numbers_whole(text, resnet50, 1)

@@ -210,3 +210,14 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_a_model_in_training_mode_gets_one_note_saying_so() -> None:
+    # Before: the run's "the model is in training mode (as given)" and the analysis's "the
+    # model is in training mode: ...; call model.eval() to count inference", both.
+    r = measure(tiny().train(), "4x16", warmup=0, repeats=1)
+    assert [n for n in r.notes if "training mode" in n] == [
+        "the model is in training mode (as given): train-mode layers ran"
+    ]
+    assert not [n for n in measure(tiny().eval(), "4x16", warmup=0, repeats=1).notes
+                if "training mode" in n]  # fmt: skip

@@ -213,6 +213,15 @@ def test_sizes_name_what_the_inputs_have():
     assert request_at(base, {"N": 3}).dims == {"N": 3}
 
 
+def test_a_pytorch_model_refuses_a_size_it_has_no_place_for():
+    # Before: "--dim/dims only applies to ONNX models", naming an option never given.
+    model = torch.nn.Linear(4, 4)
+    with pytest.raises(InputError, match="cannot sweep 'foo' on a PyTorch model"):
+        modelmeter.sweep(model, "1x4", dims={"foo": [1, 2]})
+    with pytest.raises(InputError, match="cannot sweep 'foo' on a PyTorch model"):
+        modelmeter.formula(model, "1x4", dims=["batch", "foo"])
+
+
 def test_fit_points_extend_a_short_sweep():
     # degree 2 needs 4 points: 1, 2 then steps of the smallest (1): 3, 4
     assert fit_points([2, 1], 2) == [1, 2, 3, 4]

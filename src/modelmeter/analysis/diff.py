@@ -260,15 +260,26 @@ def _notes(old: Side, new: Side) -> tuple[str, ...]:
     if old.convention != new.convention:
         out.append(f"the FLOP conventions differ ({old.convention} -> {new.convention}): "
                    "FLOPs do not compare")  # fmt: skip
-    if old.inputs != new.inputs:
+    if _inputs_differ(old.inputs, new.inputs):
         out.append("the inputs differ: " + " -> ".join(
-            ", ".join("x".join(map(str, i.shape)) + f" {i.dtype}" for i in s.inputs) or "-"
+            ", ".join((f"{i.name}=" if i.name else "") + "x".join(map(str, i.shape))
+                      + f" {i.dtype}" for i in s.inputs) or "-"
             for s in (old, new)))  # fmt: skip
     if old.chip and new.chip and old.chip != new.chip:
         out.append(f"the latencies are on different chips ({old.chip} -> {new.chip})")
     elif (old.chip is None) != (new.chip is None):
         out.append("only one side has a latency (give --hardware to predict both)")
     return tuple(out)
+
+
+def _inputs_differ(a: tuple[InputSpec, ...], b: tuple[InputSpec, ...]) -> bool:
+    """Shapes or dtypes differ, or both sides name an input and the names differ (an unnamed
+    positional input, as a PyTorch module takes it, matches an ONNX graph's named one)."""
+    if len(a) != len(b):
+        return True
+    return any(tuple(x.shape) != tuple(y.shape) or x.dtype != y.dtype
+               or (x.name and y.name and x.name != y.name)
+               for x, y in zip(a, b))  # fmt: skip
 
 
 def _side(report: Report, label: str | None, lat: Latencies | None) -> Side:

@@ -168,6 +168,17 @@ def _samples_per_call(report: Report) -> int:
     return 1
 
 
+_TRAINING = "the model is in training mode"
+
+
+def _analysis_notes(notes: list[str], run_notes: list[str]) -> list[str]:
+    """The analysis's notes less its training-mode one when the run already says it ran in
+    training mode (one note, not two)."""
+    if not any(n.startswith(_TRAINING) for n in run_notes):
+        return list(notes)
+    return [n for n in notes if not n.startswith(_TRAINING)]
+
+
 def summarize(
     timings: Timings,
     report: Report,
@@ -214,7 +225,7 @@ def summarize(
         notes=[
             *timings.notes,
             *_page_fault_note(timings, forward.bytes_moved),
-            *report.notes,
+            *_analysis_notes(report.notes, timings.notes),
             *(roof.notes if roof is not None else []),
         ],
         page_faults=timings.page_faults,

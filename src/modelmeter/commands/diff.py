@@ -69,6 +69,12 @@ OLD and NEW are each a saved report (FILE.json, from 'analyze -f json') or a mod
 """
 
 
+def _epilog() -> str:
+    """The notes on reports, budgets and models, then the examples: --help ends with them."""
+    examples, notes = EXAMPLES.split("\n\n", 1)
+    return notes + MODEL_HELP.split("\n", 1)[1] + "\n\n" + examples + "\n"
+
+
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "diff",
@@ -78,7 +84,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "the totals, each module (matched by name: added, removed, changed) and each operator "
         "type. With --fail-if or --budgets, exit 3 when a change breaks a budget.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXAMPLES + MODEL_HELP.split("\n", 1)[1],
+        epilog=_epilog(),
     )
     p.add_argument("old", metavar="OLD", help="the report or model before the change")
     p.add_argument("new", metavar="NEW", help="the report or model after the change")

@@ -94,11 +94,12 @@ def command_path(parser: argparse.ArgumentParser) -> str:
 
 
 def add_examples(parser: argparse.ArgumentParser) -> None:
-    """Put each command's examples at the top of its epilog, here and below."""
+    """Put each command's examples at the end of its epilog (after the list of model forms),
+    here and below: every ``--help`` ends with them, as the README says."""
     epilog = parser.epilog or ""
     examples = EXAMPLES.get(command_path(parser))
     if examples is not None and "examples:" not in epilog:
-        parser.epilog = f"examples:\n{examples}\n" + (f"\n{epilog}" if epilog else "")
+        parser.epilog = (f"{epilog.rstrip()}\n\n" if epilog else "") + f"examples:\n{examples}\n"
         if parser.formatter_class is argparse.HelpFormatter:
             parser.formatter_class = KeepLinesFormatter
     for child in subparsers(parser):

@@ -204,11 +204,36 @@ def add_depth_option(p: argparse.ArgumentParser, *args: Any) -> None:
 def add_output_options(
     p: argparse.ArgumentParser, formats: tuple[str, ...], what: str = "the result"
 ) -> None:
-    """``--format/-f`` (one of ``formats``, the first the default) and ``-o/--output FILE``."""
-    p.add_argument("--format", "-f", choices=formats, default=formats[0], help="output format")
+    """``--format/-f`` (one of ``formats``, the first the default) and ``-o/--output FILE``
+    (without ``-f``, a FILE whose extension names one of ``formats`` is written in it: see
+    :func:`infer_format`)."""
+    p.add_argument("--format", "-f", choices=formats, default=formats[0], action=Given,
+                   help="output format (default: the one -o FILE's extension names, else "
+                   f"{formats[0]})")  # fmt: skip
     p.add_argument(
         "-o", "--output", metavar="FILE", help=f"write {what} to FILE ('-': standard output)"
     )
+    p.set_defaults(output_formats=formats)
+
+
+# -o FILE's extension -> the format it names
+EXTENSION_FORMATS = {
+    ".json": "json", ".csv": "csv", ".md": "md", ".html": "html", ".htm": "html",
+    ".tex": "latex", ".toml": "toml",
+}  # fmt: skip
+
+
+def infer_format(args: argparse.Namespace) -> None:
+    """Without ``--format``, ``-o report.json`` writes JSON (and .csv, .md, .html, .tex,
+    .toml their formats) where the command has that format: a table written into a file
+    named .json would be read back by nothing."""
+    formats, out = getattr(args, "output_formats", None), getattr(args, "output", None)
+    if not formats or not out or out == "-" or given(args, "format"):
+        return
+    suffix = os.path.splitext(out)[1].lower()
+    if EXTENSION_FORMATS.get(suffix) in formats:
+        args.format = EXTENSION_FORMATS[suffix]
+        args.given = {*getattr(args, "given", ()), "format"}
 
 
 def add_units_option(p: argparse.ArgumentParser) -> None:

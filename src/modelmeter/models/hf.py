@@ -19,6 +19,12 @@ from modelmeter.errors import InputError, ModelNotFound, first_line, require
 from modelmeter.models.loaded import LoadedModel
 
 DEFAULT_INPUT = "1x128:int64"
+# transformers' integer inputs: a shape given for one without a dtype is int64, as tokenizers
+# make them (attention_mask=1x128 is a mask of token positions, not a float tensor)
+INTEGER_INPUTS = (
+    "input_ids", "attention_mask", "token_type_ids", "position_ids", "labels",
+    "decoder_input_ids", "decoder_attention_mask", "cache_position",
+)  # fmt: skip
 
 
 @lru_cache(maxsize=1)
@@ -227,4 +233,11 @@ def _build(config: Any, label: str, dtype: Any) -> LoadedModel:
         inputs=None,
         kwargs=kwargs,
         label=f"{label} ({type(model).__name__}, {attn} attention)",
+        dtypes=dict.fromkeys(INTEGER_INPUTS, "int64"),
+        max_positions=_max_positions(config),
     )
+
+
+def _max_positions(config: Any) -> int | None:
+    value = getattr(config, "max_position_embeddings", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -19,6 +19,11 @@ class LoadedModel:
     kwargs: dict[str, Any] | None = None
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    # inputs the model takes but does not default, by name, with the dtype a shape given
+    # without one takes (an hf: model's attention_mask is int64, not float32)
+    dtypes: dict[str, str] = field(default_factory=dict)
+    # the most token positions the model's config allows (max_position_embeddings), or None
+    max_positions: int | None = None
 
 
 def suggest(name: str, names: list[str], n: int = 3) -> str:
@@ -28,3 +33,15 @@ def suggest(name: str, names: list[str], n: int = 3) -> str:
     if not close:
         close = [x for x in lowered if x.startswith(name.lower()[:4])][:n] if name else []
     return f"; did you mean {', '.join(lowered[c] for c in close)}?" if close else ""
+
+
+def positions_note(limit: int | None, lengths: list[int], label: str) -> str | None:
+    """A note when a token input is longer than the positions the config allows: with learned
+    positions (GPT-2, BERT) a real run fails; the counts are what the run would cost."""
+    longest = max(lengths, default=0)
+    if limit is None or longest <= limit:
+        return None
+    return (f"{longest} token positions, more than the {limit:,} {label} allows "
+            "(max_position_embeddings): a model with learned positions (GPT-2, BERT) cannot "
+            "run it, its position table has no row for them; the counts are what it would cost")  # fmt: skip
+

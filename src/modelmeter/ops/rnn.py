@@ -186,3 +186,23 @@ def onnx_rnn(call: OpCall) -> Work:
     bias = len(call.inputs) > 3 and call.inputs[3].shape == (dirs, 2 * gh)
     one = recurrent_work(call, x.shape[0] * x.shape[1], w.shape[-1], hidden, mode, bias)
     return Work(macs=dirs * one.macs, flops=dirs * one.flops)
+
+
+@register_op("dynamic_quantize_lstm", family="quant", onnx=["com.microsoft.DynamicQuantizeLSTM"])
+def dynamic_quantize_lstm(call: OpCall) -> Work:
+    """onnxruntime's dynamically quantised LSTM (``quantize_dynamic`` of an ONNX LSTM): X
+    (T, B, I) in float, W (dirs, I, 4H) and R (dirs, H, 4H) in 8 bits (transposed against
+    LSTM's), optional float B (dirs, 8H). MACs as the LSTM's, dirs*T*B*4H*(I + H); exact
+    FLOPs as the LSTM's plus, per direction, the dynamic quantisation of every input row and
+    hidden state it multiplies (range 2 + quantise 5 per element) and the dequantising multiply
+    of both products (2 per gate output); 2mac: the LSTM's."""
+    x, w, r = call.inputs[0], call.inputs[1], call.inputs[2]
+    dirs, hidden = r.shape[0], r.shape[1]
+    steps, rows = x.shape[0], x.shape[0] * x.shape[1]
+    bias = len(call.inputs) > 3 and call.inputs[3].shape == (dirs, 8 * hidden)
+    one = recurrent_work(call, rows, w.shape[1], hidden, LSTM, bias)
+    if call.convention == "2mac":
+        return Work(macs=dirs * one.macs, flops=dirs * one.flops)
+    quantise = 7 * (rows * w.shape[1] + steps * x.shape[1] * hidden)
+    dequantise = 2 * rows * 4 * hidden
+    return Work(macs=dirs * one.macs, flops=dirs * (one.flops + quantise + dequantise))

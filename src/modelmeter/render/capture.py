@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 
 
 def text_console(file: io.StringIO, width: int, *, color: bool = False) -> Console:
@@ -27,5 +27,20 @@ def text_console(file: io.StringIO, width: int, *, color: bool = False) -> Conso
 def to_text(renderable: RenderableType, width: int, *, color: bool = False) -> str:
     """``renderable`` printed at ``width`` columns, trailing spaces stripped from each line."""
     buf = io.StringIO()
-    text_console(buf, width, color=color).print(renderable)
+    text_console(buf, width, color=color).print(renderable, crop=False)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+class AtLeast:
+    """``inner`` laid out at least ``width`` columns wide, wider than the console where it
+    must be (a table whose numbers need more room than the terminal has). Printed with
+    ``crop=False`` its lines run past the edge, and the terminal wraps them, rather than
+    being cut: a cut ``3.64G`` would read ``3.64``."""
+
+    def __init__(self, inner: RenderableType, width: int) -> None:
+        self.inner, self.width = inner, width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from console.render(
+            self.inner, options.update(max_width=max(options.max_width, self.width))
+        )

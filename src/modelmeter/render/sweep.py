@@ -44,8 +44,9 @@ def render_formula(formula: Formula, fmt: str = "table", *, width: int = 160) ->
     """A formula alone in one of ``FORMULA_FORMATS``."""
     if fmt == "json":
         return json.dumps(formula.to_dict(), indent=2) + "\n"
-    if fmt == "md":
-        return "\n".join(f"- `{line}`" for line in formula_lines(formula)) + "\n"
+    if fmt == "md":  # the sentences as paragraphs, each formula a bullet in code
+        head, *body, foot = formula_lines(formula)
+        return "\n".join([head, "", *(f"- `{line.strip()}`" for line in body), "", foot]) + "\n"
     if fmt == "table":
         return "\n".join(_wrapped_formula(formula, width)) + "\n"
     raise unknown_format(fmt, FORMULA_FORMATS)

@@ -22,10 +22,10 @@ from modelmeter.render._common import (
     peak_live_scope,
     percent,
 )
-from modelmeter.render.capture import to_text
+from modelmeter.render.capture import AtLeast, to_text
 from modelmeter.render.experts import active_params_text
 from modelmeter.render.pricing import figures_line
-from modelmeter.render.table_layout import fit
+from modelmeter.render.table_layout import fit, table_width
 from modelmeter.render.table_ops import operator_table
 from modelmeter.render.table_rows import TableRow, TableView, row_time, view_rows
 from modelmeter.report import Report
@@ -201,7 +201,7 @@ def module_table(
     width: int = DEFAULT_WIDTH,
     columns: Sequence[str] | None = None,
     view: TableView = DEFAULT_VIEW,
-) -> Table:
+) -> RenderableType:
     """The module tree as a rich table fitted to ``width`` (see ``table_layout.fit``: columns
     are dropped and names shortened, numbers are never cut); ``columns`` chooses them."""
     shown = "all levels" if depth is None else f"depth {depth}"
@@ -236,7 +236,8 @@ def module_table(
         )
     for i, cells in enumerate(layout.rows):
         table.add_row(*cells, style="bold" if i == 0 else None)
-    return table
+    needed = table_width(layout.headers, layout.rows)  # the fewest columns still too wide:
+    return AtLeast(table, needed) if needed > width else table  # wider lines, numbers whole
 
 
 def totals_lines(report: Report) -> list[tuple[str, str]]:
@@ -359,7 +360,7 @@ def print_table(
     """Print the report to a rich console (colour when it is a terminal), fitted to its width."""
     console = console or Console()
     parts = table_renderables(report, depth, roofline, console.width, columns, view)
-    console.print(Group(*parts))
+    console.print(Group(*parts), crop=False)
 
 
 def render_table(

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelmeter.builder import build
-from modelmeter.errors import InputError
+from modelmeter.errors import InputError, NeedsData, first_line
 from modelmeter.frontends import frontend_for
 from modelmeter.host import collector_paused
-from modelmeter.inputs import InputRequest
+from modelmeter.inputs import InputRequest, ShapeInput
+from modelmeter.models.loaded import positions_note
 from modelmeter.registry import CONVENTIONS
 from modelmeter.storage import KVFormat, Pricing, WeightFormat
 
@@ -62,26 +63,56 @@ def analyze(
     pricing = Pricing.of(weights, kv)  # a bad format fails before the model loads
     request = InputRequest.from_api(inputs, kwargs, batch=batch, dims=dims, dtype=dtype)
     frontend = frontend_for(model)
-    label = None
+    label = name = limit = None
     if isinstance(model, str) and frontend.name == "torch":  # a name, not a file to read
-        model, request, label = _load_named(frontend, model, request, real=mode == "real")
-    trace = frontend.trace(
-        model, request, mode=mode, convention=convention, backward=backward
-    )
+        name = model
+        model, request, label, limit = _load_named(frontend, model, request, real=mode == "real")
+    try:
+        trace = frontend.trace(
+            model, request, mode=mode, convention=convention, backward=backward
+        )
+    except NeedsData as e:  # a named model built on meta: rebuild it with real weights
+        if name is None or mode != "auto" or e.weight_bytes > REAL_FALLBACK_BYTES:
+            raise
+        real = frontend.load(name, real=True).model
+        trace = frontend.trace(real, request, mode="real", convention=convention,
+                               backward=backward)  # fmt: skip
+        trace.notes.append(
+            "ran on real CPU tensors with random weights (seeded): a meta-device run failed "
+            f"({type(e.__cause__).__name__}: {first_line(e.__cause__, '')})"
+        )
     if label:
         trace.model = label
+        note = positions_note(limit, token_lengths(request), name)
+        trace.notes.extend([note] if note else [])
     return build(trace, pricing=pricing)
+
+
+REAL_FALLBACK_BYTES = 4 * 10**9
+"""In ``auto`` mode a named model built on meta whose forward needs data (``.item()``, a
+data-dependent shape: transformers' check of an ``attention_mask``) is rebuilt with real random
+weights on the CPU and run for real when its weights take at most this many bytes; a larger
+one is refused with the hint to ask for ``mode='real'``."""
 
 
 def _load_named(
     frontend: Any, name: str, request: InputRequest, *, real: bool
-) -> tuple[Any, InputRequest, str]:
+) -> tuple[Any, InputRequest, str, int | None]:
     """The model a name builds (with real random weights for a ``real`` run), the request with
-    its default inputs where none were given, and its label."""
+    its default inputs where none were given, its label and the token positions its config
+    allows (None: no limit known)."""
     if request.dims:  # refused before the model is built (as the frontend would after)
         raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
     loaded = frontend.load(name, real=real)
-    return loaded.model, request.with_defaults(loaded.inputs, loaded.kwargs), loaded.label
+    request = request.with_defaults(loaded.inputs, loaded.kwargs, loaded.dtypes)
+    return loaded.model, request, loaded.label, loaded.max_positions
 
 
-__all__ = ["analyze"]
+def token_lengths(request: InputRequest) -> list[int]:
+    """The lengths (second dimension) of the integer inputs of rank 2 or more given by shape."""
+    items = (*request.args, *request.kwargs.values())
+    return [i.shape[1] for i in items if isinstance(i, ShapeInput) and len(i.shape) >= 2
+            and (i.dtype or "").startswith(("int", "uint"))]  # fmt: skip
+
+
+__all__ = ["analyze", "token_lengths"]

@@ -29,11 +29,12 @@ from modelmeter.errors import InputError
 from modelmeter.frontends import frontend_for
 from modelmeter.host import collector_paused
 from modelmeter.inputs import InputItem, InputRequest, ShapeInput
+from modelmeter.models.loaded import positions_note
 from modelmeter.registry import CONVENTIONS
 from modelmeter.report import Report
 from modelmeter.shapes import MAX_DIM
 from modelmeter.storage import Pricing
-from modelmeter.usecases.analyze import _load_named
+from modelmeter.usecases.analyze import _load_named, token_lengths
 
 MAX_DEGREE = {"batch": 2, "seq": 2, "size": 4}  # size: H*W, and attention over H*W tokens
 Progress = Callable[[str, int, int | None], None]
@@ -130,10 +131,13 @@ class _Tracer:
             raise InputError(f"unknown convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
         self.frontend = frontend_for(model)
         self.label: str | None = None
+        self.limit: int | None = None  # the token positions a named model's config allows
+        self.name = model if isinstance(model, str) else None
         if isinstance(model, str) and self.frontend.name == "torch":
             if request.dims:
                 raise InputError("--dim/dims only applies to ONNX models (named dimensions)")
-            model, request, self.label = _load_named(self.frontend, model, request, real=mode == "real")
+            model, request, self.label, self.limit = _load_named(self.frontend, model, request,
+                                                                 real=mode == "real")  # fmt: skip
         self.model, self.base = model, request
         self.mode, self.convention, self.backward = mode, convention, backward
         self.progress, self.total = progress, total
@@ -143,6 +147,13 @@ class _Tracer:
         self.timelines: dict[tuple[int, ...], list[int]] = {}  # live bytes over each run
         self.reports: dict[tuple[int, ...], Report] = {}
         self.keep = False
+
+    def check(self, variables: Sequence[str]) -> None:
+        """Refuse a size a PyTorch model has no place for (a name is an ONNX dimension)."""
+        odd = [v for v in variables if v not in ("batch", "seq", "size")]
+        if odd and self.frontend.name == "torch":
+            raise InputError(f"cannot sweep {odd[0]!r} on a PyTorch model: its sizes are batch, "
+                             "seq and size (other names are an ONNX model's symbolic dimensions)")  # fmt: skip
 
     def __call__(self, variables: Sequence[str], point: tuple[int, ...]) -> Report:
         if point in self.reports:
@@ -222,6 +233,7 @@ def sweep(
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
                      total=None if formula else len(grid), backward=backward,
                      pricing=Pricing.of(weights, kv))  # fmt: skip
+    tracer.check(variables)
     tracer.keep = spec is not None
     fitted: ReportFormula | None = None
     if formula:
@@ -237,14 +249,12 @@ def sweep(
             rows.append(_totals_row(tracer, fitted, variables, point))
             continue
         report, source = _report_at(tracer, fitted, variables, point)
-        roof = None
-        if spec is not None:
-            from modelmeter.analysis.roofline import roofline
+        from modelmeter.analysis.roofline import roofline
 
-            roof = roofline(report, spec, **{"tf32": tf32, **(roofline_options or {})})
+        roof = roofline(report, spec, **{"tf32": tf32, **(roofline_options or {})})
         rows.append(sweep_row(sizes, report, source, roof))
     label = tracer.label or ""
-    notes = []
+    notes = _positions_notes(tracer, variables, grid)
     if any(r.source == "traced" for r in rows) and fitted and not fitted.totals_complete:
         notes.append("not every count is a polynomial in the sizes: every point was traced")
     elif spec is not None and fitted is not None and not fitted.complete:
@@ -260,6 +270,15 @@ def sweep(
         traces=len(tracer.totals),
         notes=notes,
     )
+
+
+def _positions_notes(tracer: _Tracer, variables: list[str], grid: list[tuple[int, ...]]) -> list[str]:
+    """A note when a point's token inputs are longer than the named model's config allows."""
+    if tracer.limit is None:
+        return []
+    lengths = [n for p in grid for n in token_lengths(request_at(tracer.base, dict(zip(variables, p))))]
+    note = positions_note(tracer.limit, lengths, tracer.name or "the model")
+    return [note] if note else []
 
 
 def _totals_row(tracer: _Tracer, fitted: ReportFormula | None, variables: list[str],
@@ -310,6 +329,7 @@ def formula(
     tracer = _Tracer(model, request, mode=mode, convention=convention, progress=progress,
                      total=None, backward=backward, pricing=Pricing.of(weights, kv))  # fmt: skip
     variables = list(dims) if dims else _default_dims(tracer.base)
+    tracer.check(variables)
     degrees = _degrees(variables, max_degree)
     points = []
     for v, d in zip(variables, degrees):

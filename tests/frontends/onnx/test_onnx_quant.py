@@ -156,3 +156,26 @@ def test_quant_formulas_by_hand() -> None:
     )
     c = analyze(m).total().cost
     assert (c.macs, c.flops) == (36, 72)
+
+
+def test_quantize_dynamic_lstm(tmp_path) -> None:
+    # onnxruntime's quantize_dynamic turns an LSTM into com.microsoft.DynamicQuantizeLSTM.
+    # Before: unsupported (its MACs missing) and its int8 W and R read as constants, so the
+    # report had 27,933 of a bidirectional 2-layer LSTM + GRU's 175,381 parameters.
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(5, 7).eval()  # I=5, H=7, one direction, both biases
+    path, out = tmp_path / "lstm.onnx", tmp_path / "lstm_q.onnx"
+    export(lstm, (torch.randn(3, 2, 5),), path, dynamo=False, fold=True, input_names=["x"])
+    quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8)
+    r = analyze(str(out))
+    assert not r.unsupported
+    assert "onnx.com.microsoft.DynamicQuantizeLSTM" in r.by_operator()
+    # params as the float LSTM: W 28*5 + R 28*7 + B 56 = 392 (PyTorch: 4*7*(5+7) + 2*28 = 392)
+    assert r.total().params == 392
+    # T=3, B=2 (6 rows): MACs 6 * 28 * (5 + 7) = 2,016; exact FLOPs as the float LSTM
+    # 2*2,016 + 6*7*22 = 4,956, + quantising the 6 input rows (6*5) and the 3 steps' hidden
+    # states (3*2*7) at 7 per element = 504, + dequantising both products 2*6*28 = 336: 5,796
+    op = r.by_operator()["onnx.com.microsoft.DynamicQuantizeLSTM"]
+    assert (op.calls, op.cost.macs, op.cost.flops) == (1, 2016, 5796)

@@ -69,3 +69,23 @@ def test_sys_exit_in_the_forward_is_a_model_run_error(mode: str) -> None:
 
     with pytest.raises(ModelRunError, match=r"called sys.exit\(0\) in its forward"):
         modelmeter.analyze(Exits(), "1x4", mode=mode)
+
+
+class _ByKeyword(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(input=x)  # the child called by keyword too
+
+
+@pytest.mark.parametrize("mode", ["meta", "real"])
+def test_inputs_given_by_keyword_are_not_called_no_tensors(mode: str) -> None:
+    # Before: "module '<root>' (ResNet) failed on inputs [no tensors]" for --input img=1x3x64x64
+    with pytest.raises(ModelRunError, match=r"module '<root>' \(_ByKeyword\) failed on inputs "
+                       r"\[img=2x4\]: TypeError"):  # fmt: skip
+        modelmeter.analyze(_ByKeyword(), kwargs={"img": "2x4"}, mode=mode)
+    with pytest.raises(ModelRunError, match=r"module 'inner' \(Linear\) failed on inputs "
+                       r"\[none positional\]"):  # fmt: skip
+        modelmeter.analyze(_ByKeyword(), "2x5", mode=mode)

@@ -32,7 +32,8 @@ def _given(item: InputItem, batch: int | None, where: str) -> tuple[tuple[int, .
         return item.shape, item.dtype  # batched by the request already
     shape = item.shape if isinstance(item, ValueInput) else None
     if shape is None:
-        what = "a list" if isinstance(item, NestedInput) else type(item.value).__name__
+        what = (f"a {item.container.__name__}" if isinstance(item, NestedInput)
+                else type(item.value).__name__)  # fmt: skip
         raise InputError(f"cannot use {what} as {where}; give a shape such as 1x3x224x224")
     if batch is not None and shape:
         shape = (batch, *shape[1:])

@@ -42,6 +42,7 @@ BUFFER_SLOTS: dict[str, frozenset[int]] = {
     "MatMulInteger": frozenset({2, 3}),
     "ConvInteger": frozenset({2, 3}),
     "QGemm": frozenset({1, 2, 4, 5, 7, 8}),
+    "DynamicQuantizeLSTM": frozenset({8, 9, 10, 11}),
 }
 # (op type) -> input slots read as (possibly integer) weights
 DATA_SLOTS: dict[str, frozenset[int]] = {
@@ -51,6 +52,7 @@ DATA_SLOTS: dict[str, frozenset[int]] = {
     "MatMulInteger": frozenset({0, 1}),
     "ConvInteger": frozenset({0, 1}),
     "QGemm": frozenset({0, 3, 6}),
+    "DynamicQuantizeLSTM": frozenset({1, 2}),
     "Gather": frozenset({0}),
 }
 _FLOAT = {1, 10, 11, 16, 17, 18, 19, 20, 23, 24}

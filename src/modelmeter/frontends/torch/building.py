@@ -113,7 +113,7 @@ def prepare(model: Any, request: InputRequest, dev: torch.device) -> Prepared:
     if isinstance(model, str):
         loaded = load_on_device(model, dev)
         label, own = loaded.label, loaded.model
-        request = request.with_defaults(loaded.inputs, loaded.kwargs)
+        request = request.with_defaults(loaded.inputs, loaded.kwargs, loaded.dtypes)
         analysis_model = own
     elif isinstance(model, torch.nn.Module):
         analysis_model = model

@@ -31,6 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from modelmeter.frontends.torch.fused_rnn import fused_lstm
+
 # SDPA's signature: the first six may be positional, scale and enable_gqa are keyword-only
 _POSITIONAL = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal")
 _NAMES = (*_POSITIONAL, "scale", "enable_gqa")
@@ -144,7 +146,8 @@ def fused_attention() -> Iterator[None]:
         _ACTIVE += 1
     _LOCAL.depth = getattr(_LOCAL, "depth", 0) + 1
     try:
-        yield
+        with fused_lstm():  # and nn.LSTM as the CPU's oneDNN layers (fused_rnn.py)
+            yield
     finally:
         _LOCAL.depth -= 1
         with _LOCK:

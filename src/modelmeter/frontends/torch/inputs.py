@@ -48,11 +48,13 @@ def cast_dtype(name: str) -> torch.dtype:
 
 @dataclass(frozen=True)
 class Nested:
-    """A list or tuple argument whose items are inputs (e.g. detection models take a list of
-    image tensors): ``items`` converted one by one, ``container`` is ``list`` or ``tuple``."""
+    """A list, tuple or dict argument whose items are inputs (e.g. detection models take a
+    list of image tensors): ``items`` converted one by one, ``container`` is ``list``,
+    ``tuple`` or ``dict`` (whose ``keys`` name the items)."""
 
     items: tuple[Any, ...]
     container: type = list
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class InputSpecs:
 def _spec(item: InputItem, batch: int | None) -> Any:
     if isinstance(item, NestedInput):
         inner = None if item.container is list else batch  # a list's length is its batch
-        return Nested(tuple(_spec(i, inner) for i in item.items), item.container)
+        return Nested(tuple(_spec(i, inner) for i in item.items), item.container, item.keys)
     if isinstance(item, ShapeInput):
         return Shaped(item.shape, item.dtype or "float32")  # shapes are batched already
     value = item.value
@@ -157,7 +159,8 @@ def _make(
     v: Any, device: Any, real: bool, dtype: torch.dtype | None, gen: torch.Generator
 ) -> Any:
     if isinstance(v, Nested):
-        return v.container(_make(item, device, real, dtype, gen) for item in v.items)
+        made = (_make(item, device, real, dtype, gen) for item in v.items)
+        return dict(zip(v.keys, made)) if v.container is dict else v.container(made)
     if isinstance(v, Given):
         return _given(v, device, real, dtype)
     if isinstance(v, Shaped):

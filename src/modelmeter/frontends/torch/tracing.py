@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from modelmeter.errors import InputError, ModelRunError, first_line
+from modelmeter.errors import InputError, ModelRunError, NeedsData, first_line
 from modelmeter.events import ModuleInfo, ParamInfo, Trace
 from modelmeter.frontends.torch.dtypes import mixed_dtypes
 from modelmeter.frontends.torch.exclusive import holds_model
@@ -101,8 +101,12 @@ def _trace(
         try:
             result = _run(model, specs, False, convention, cast, label, backward)
         except ModelRunError as meta_error:
-            if mode == "meta" or _on_meta(model):  # no data to fall back on
+            if mode == "meta":
                 raise
+            if _on_meta(model):  # no data to fall back on
+                if not _wants_data(meta_error.__cause__):
+                    raise  # a wrong shape: a real run would fail the same way
+                raise _needs_data(meta_error, model) from meta_error.__cause__
             try:
                 result = _run_real(model, specs, convention, cast, label, backward)
             except _NoMemory:  # the real run's tensors do not fit: the meta error says why
@@ -148,6 +152,25 @@ class _Cast:
 def _split(cast: Any) -> tuple[torch.dtype | None, torch.dtype | None]:
     """(the dtype tensors are made in, the integer dtype they are charged as or None)."""
     return (cast.run, cast.label) if isinstance(cast, _Cast) else (cast, None)
+
+
+def _wants_data(cause: BaseException | None) -> bool:
+    """Whether a meta run failed for want of values (``.item()``, a data-dependent shape, an
+    op without a meta kernel) rather than on the inputs' shapes."""
+    text = str(cause).lower()
+    return isinstance(cause, NotImplementedError) or "meta" in text or "data-dependent" in text
+
+
+def _needs_data(error: ModelRunError, model: torch.nn.Module) -> NeedsData:
+    """The meta run's error, saying why no real run follows and what one would allocate."""
+    seen, size = set(), 0
+    for t in (*model.parameters(), *model.buffers()):
+        if id(t) not in seen:
+            seen.add(id(t))
+            size += t.numel() * t.element_size()
+    return NeedsData(f"{error}; the model's weights are on the meta device, so there is no "
+                     "data to fall back on: a named model runs on real CPU tensors with random "
+                     "weights with --mode real (API: mode='real')", size)  # fmt: skip
 
 
 def _on_meta(model: Any) -> bool:
@@ -272,7 +295,7 @@ def _run(
                 _backward(out, tracer, scopes)
         del out
     except Exception as e:
-        raise ModelRunError(_describe_failure(e, scopes, real)) from e
+        raise ModelRunError(_describe_failure(e, scopes, real, specs)) from e
     except SystemExit as e:  # the model's code may not end the caller's process
         raise ModelRunError(f"the model's code called sys.exit({e.code!r}) in its forward") from None
     finally:
@@ -329,11 +352,15 @@ def _described(specs: InputSpecs, cast: torch.dtype | None) -> list[tuple]:
     return out
 
 
-def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool) -> str:
+def _describe_failure(e: Exception, scopes: ScopeTracker, real: bool, specs: Any = None) -> str:
     where = ""
     failed = scopes.blame.failed_in(e)  # the innermost module still running, not the last entered
     if failed is not None:
         name, typ, shapes = failed
-        shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no tensors"
+        shown = ", ".join("x".join(map(str, s)) or "scalar" for s in shapes)
+        if not shown:  # the hooks see positional arguments only: the root's are the request's
+            given = [f"{k}={'x'.join(map(str, s))}" for s, _, k in (specs.describe() if specs else ())
+                     if k is not None]  # fmt: skip
+            shown = ", ".join(given) if not name and given else "none positional"
         where = f"module '{name or '<root>'}' ({typ}) failed on inputs [{shown}]: "
     return f"{where}{type(e).__name__}: {first_line(e, '')}"
