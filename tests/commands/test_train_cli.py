@@ -309,3 +309,21 @@ def test_a_node_s_shard_group_shrinks_to_fewer_devices(capsys: pytest.CaptureFix
     d = json.loads(out)
     assert d["memory"]["per_device"]["shard_group"] == 8
     assert not any("shrunk" in n for n in d["notes"])
+
+
+def test_a_shape_the_model_cannot_take_names_the_module(
+    capsys: pytest.CaptureFixture[str], model: str
+) -> None:
+    # the MLP's first Linear takes 64 features; 8 x 5 fails there: one line naming it, exit 2
+    code, _, err = run(capsys, "train", model, "-i", "8x5")
+    assert code == 2 and "module '0' (Linear) failed on inputs [8x5]" in one_error(err)
+
+
+def test_a_named_models_integer_inputs_keep_their_dtype() -> None:
+    # GPT-2's attention_mask given as a bare shape is int64 (the model's), as in analyze
+    from modelmeter.inputs import InputRequest, ShapeInput
+    from modelmeter.usecases.train import _prepare
+
+    request = InputRequest.from_cli(["input_ids=1x16", "attention_mask=1x16"])
+    _, request, _ = _prepare("hf:gpt2", request, None)
+    assert request.kwargs["attention_mask"] == ShapeInput((1, 16), "int64")

@@ -274,7 +274,7 @@ def _prepare(model: Any, inputs: Any, batch: int | None) -> tuple[Any, InputRequ
 
         loaded = load(model)
         model, label = loaded.model, loaded.label
-        request = request.with_defaults(loaded.inputs, loaded.kwargs)
+        request = request.with_defaults(loaded.inputs, loaded.kwargs, loaded.dtypes)
     return model, request, label
 
 

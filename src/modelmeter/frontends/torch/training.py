@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from modelmeter.errors import InputError, ModelRunError, first_line
+from modelmeter.errors import InputError, ModelRunError
 from modelmeter.events import ModuleInfo, OpEvent, StepMemory, StepSetup, Trace
 from modelmeter.frontends.torch.autocast_meta import autocast
 from modelmeter.frontends.torch.checkpointing import checkpointed
@@ -43,7 +43,12 @@ from modelmeter.frontends.torch.tracer import (
     _tensors,
     storage_id,
 )
-from modelmeter.frontends.torch.tracing import _backward, _described, _state
+from modelmeter.frontends.torch.tracing import (
+    _backward,
+    _describe_failure,
+    _described,
+    _state,
+)
 from modelmeter.inputs import InputRequest
 from modelmeter.report import InputSpec
 
@@ -177,8 +182,8 @@ def _run_step(
             accumulate = _accumulation(params, copies, model, convention)
     except InputError:
         raise
-    except Exception as e:
-        raise ModelRunError(f"{type(e).__name__}: {first_line(e, '')}") from e
+    except Exception as e:  # named as analyze names it: the module that failed, its inputs
+        raise ModelRunError(_describe_failure(e, scopes, False, specs)) from e
     finally:
         del args, kwargs
     by_sid = {p.sid: p for p in infos}
