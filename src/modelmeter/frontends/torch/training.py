@@ -163,7 +163,7 @@ def _run_step(
                 activations = lifetimes.live - inputs
                 saved = _saved_by_scope(lifetimes, tracer.events, fed)
                 storages = _saved_storages(lifetimes, fed, tracer.regions, len(tracer.events))
-                tracer.regions = None
+                latent, tracer.regions = tracer.regions.normalised, None
                 calls = dict(scopes.calls)  # a recomputation enters the blocks again
                 _backward(out, tracer, scopes)
                 del out
@@ -195,6 +195,7 @@ def _run_step(
         grad_born=grads,
         saved_by_scope=saved,
         saved_storages=storages,
+        replicated_linears=tuple(sorted({by_sid[s].owner for s in latent if s in by_sid})),
     )
     trace = Trace(
         model=label,
