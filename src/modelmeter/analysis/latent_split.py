@@ -16,9 +16,11 @@ whole; Qwen3's per-head q/k norms take the heads of a split output, not its feat
 its split is unchanged.
 
 "Its features" is followed by storage: a column product's output, the same storage seen
-through views (a split of the last axis included), and what elementwise ops make of it,
-while the tensor keeps as many rows (tokens) as the product's output had; reshaping the
-features into heads changes the rows and ends it.
+through views (a split of the last axis included), and what elementwise ops make of it
+alone, while the tensor keeps as many rows (tokens) as the product's output had; reshaping
+the features into heads changes the rows and ends it, and so does an op that mixes in
+another tensor (a residual add: ``x + Linear(x)`` then a norm stays a column-parallel
+linear, as before).
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ def normalised_columns(events: list[Any], kinds: list[str]) -> set[str]:
         if ins and ins[0].sid in features and held and \
                 normalises_features(name, ev.call.args.get("dim"), len(ins[0].shape)):
             found.add(features[ins[0].sid][0])
-        carried = held[0] if held and name not in _PRODUCTS else None
+        # carried only when every input holds the same features (a residual add ends it)
+        alone = len(held) == len(ins) and len(set(held)) == 1
+        carried = held[0] if alone and name not in _PRODUCTS else None
         for t in ev.call.outputs:
             if kind in ("column", "kv-column") and _layer_key(ev.scope) not in closed:
                 features[t.sid] = (ev.scope, _rows(t.shape))

@@ -95,12 +95,19 @@ class RegionTracker:
                     self._features.pop(sid, None)
 
     def _carried(self, args: tuple, kwargs: dict) -> tuple[int, int] | None:
-        """The (weight, rows) of an input holding a column product's features per row."""
+        """The (weight, rows) of a column product's features per row, when every input (the
+        weights and 0-d scalars apart) holds them: an op mixing in another tensor (a
+        residual add) ends the follow."""
+        found = set()
         for t in _tensors((args, kwargs)):
-            f = self._features.get(storage_id(t))
-            if f is not None and _rows(t) == f[1]:
-                return f
-        return None
+            sid = storage_id(t)
+            if sid in self.weights or not isinstance(t, torch.Tensor) or t.dim() == 0:
+                continue
+            f = self._features.get(sid)
+            if f is None or _rows(t) != f[1]:
+                return None
+            found.add(f)
+        return found.pop() if len(found) == 1 else None
 
     def _normalised(self, target: str, args: tuple, kwargs: dict) -> None:
         """A norm over the features of a column product's output: that linear is
