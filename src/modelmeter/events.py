@@ -142,6 +142,9 @@ class StepMemory:
     # (event index at which it was made, bytes, inside the tensor-parallel region) of each
     # saved storage, in the order made (frontends/torch/tp_region.py: the split under --tp)
     saved_storages: list[tuple[int, int, bool]] = field(default_factory=list, repr=False)
+    # the linear modules the tensor-parallel split replicates because a norm over their
+    # output features follows (multi-head latent attention's down-projections: tp_region)
+    replicated_linears: tuple[str, ...] = ()
 
     @property
     def static(self) -> int:

@@ -86,7 +86,7 @@ def _optimizer_share(result: TrainingResult) -> float:
     if par is None or par.expert < 2:
         return 1.0
     element = max(1, round(result.categories["weights"] / max(result.params[0], 1)))
-    lay = layout(result.report, None, element)
+    lay = layout(result.report, None, element, None, result.memory.replicated_linears)
     return float(weight_share(lay, par) / weight_share(lay, replace(par, expert=1)))
 
 
@@ -97,7 +97,8 @@ def _sharded(result: TrainingResult, devices: int, plan: DevicePlan,
     cats, extra, par, data, ecats = result.categories, [], None, devices, None
     if tensor > 1 or pipeline > 1 or plan.expert > 1:
         element = max(1, round(cats["weights"] / max(result.params[0], 1)))
-        lay = layout(result.report, plan.heads, element, plan.kv_heads)
+        lay = layout(result.report, plan.heads, element, plan.kv_heads,
+                     result.memory.replicated_linears)
         par = check_plan(devices, tensor, pipeline, result.accumulate, lay,
                          sequence_parallel=plan.sequence_parallel, virtual=plan.virtual,
                          schedule=plan.schedule, expert=plan.expert)  # fmt: skip

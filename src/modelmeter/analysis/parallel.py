@@ -3,8 +3,8 @@ one device holds, and the collectives the split adds. Pure arithmetic on the Rep
 
 Tensor parallel of degree t (Megatron-LM, Shoeybi et al. 2019): the weight matrices (the
 parameters of ``Linear``, GPT-2's ``Conv1D``, ``Embedding`` and ``nn.MultiheadAttention``
-modules) are split in t column
-or row slices, the rest (norms, ...) replicated; each transformer layer all-reduces its
+modules) are split in t column or row slices, the rest (norms, MLA's down-projections:
+``frontends/torch/tp_region.py``) replicated; each transformer layer all-reduces its
 activations twice in the forward (after attention and after the MLP) and twice in the backward,
 over the t devices: 4 all-reduces of the layer's output (b·s·h) per layer per micro-batch.
 
@@ -174,13 +174,13 @@ def check_heads(tensor: int, heads: int | None, kv_heads: int | None = None) -> 
 
 
 def layout(report: Report, heads: int | None, element_bytes: int,
-           kv_heads: int | None = None) -> Layout:  # fmt: skip
-    """The model's layout from the report's module tree (``element_bytes``: the activations'
-    dtype size)."""
+           kv_heads: int | None = None, replicated: tuple[str, ...] = ()) -> Layout:  # fmt: skip
+    """The layout from the report's tree (``replicated``: linears whole on each device)."""
     total = report.root.total_params().params
     moe = moe_layout(report)
     split = sum(n.own.params for n in report.modules() if n.type in SPLIT_TYPES)
     split -= sum(n for kind, n in moe.routers if kind in SPLIT_TYPES)  # replicated
+    split -= sum(n.own.params for n in report.modules() if n.name in replicated)
     layers: list[Any] = []
     for node in report.modules():
         if node.type == "ModuleList":
@@ -388,8 +388,8 @@ def split_collectives(lay: Layout, plan: ParallelPlan,
                     ("all-reduce", "activation gradients", "backward", b, n, t)]  # fmt: skip
     if p > 1:
         b = lay.boundary_bytes // t  # each of the t slices sends its share
-        out += [("send/recv", "activations", "forward", b, v * m, 2),
-                ("send/recv", "activation gradients", "backward", b, v * m, 2)]
+        out += [("send/recv", x, ph, b, v * m, 2) for x, ph in
+                (("activations", "forward"), ("activation gradients", "backward"))]
         if lay.tied and grad_bytes:
             out.append(("all-reduce", TIED, "backward", -(-lay.tied // t) * grad_bytes, 1, 2))
     return out

@@ -122,16 +122,19 @@ def split_modules(modules: list[Any], report: Any = None) -> set[str]:
 
 
 def event_kinds(events: list[Any], split_scopes: set[str],
-                kv_scopes: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]  # fmt: skip
+                kv_scopes: set[str] = frozenset(),  # type: ignore[assignment]
+                cache_split: bool = True) -> list[str]:  # fmt: skip
     """Each event's kind (``KINDS``, the module docstring's rule; ``kv_scopes``: the K/V
-    projections of replicated kv heads, whose products are ``kv-column``)."""
+    projections of replicated kv heads, whose products are ``kv-column``; ``cache_split``
+    False: the cache is whole on each device, a latent, so reading it splits nothing)."""
     split: dict[int, str] = {}  # split storage id -> the layer that made it
     out = []
     for ev in events:
         ins = ev.call.inputs
         weighted = any(t.weight for t in ins) and ev.scope in split_scopes
         here = _layer_key(ev.scope)
-        inside = any(t.kv or (t.shape and split.get(t.sid) == here) for t in ins if not t.weight)
+        inside = any((t.kv and cache_split) or (t.shape and split.get(t.sid) == here)
+                     for t in ins if not t.weight)  # fmt: skip
         name = ev.target.split(".")[-1] if "." in ev.target else ev.target
         product = weighted and name in _PRODUCTS
         kv = any(t.kv for t in (*ins, *ev.call.outputs))

@@ -12,6 +12,7 @@ from fractions import Fraction
 from math import ceil
 from typing import Any
 
+from modelmeter.analysis.latent_split import settle
 from modelmeter.analysis.parallel import heads_of, kv_heads_of, layout
 from modelmeter.analysis.serving_comm import ALL_REDUCES, TensorPlan, phase_comm, serving_fabric
 from modelmeter.analysis.serving_parallel import (
@@ -19,7 +20,6 @@ from modelmeter.analysis.serving_parallel import (
     activation_share,
     check_serving,
     device_weights,
-    event_kinds,
     kv_projections,
     scale_node_ops,
     split_modules,
@@ -71,9 +71,14 @@ class TensorServing:
 
     def kinds(self, trace: Any, report: Any) -> list[str]:
         """Each event's kind in ``trace`` (``report``: its Report, for the module tree)."""
+        return self.settled(trace, report)[1]
+
+    def settled(self, trace: Any, report: Any) -> tuple[set[str], list[str]]:
+        """The split modules (less the linears a norm over their output features makes
+        replicated: ``analysis/latent_split.py``) and each event's kind under them."""
         names = split_modules(trace.modules, report)
         kv = kv_projections(report, self.split, self.head_dim)
-        return event_kinds(trace.events, names, kv)
+        return settle(trace.events, names, kv, self.split.cache_share < 1)
 
     def prefill(self, trace: Any, report: Any, timed: Any, copy: Any) -> Any:
         """One device's prefill Report: ``timed`` (a copy when it is the traced ``report``)
@@ -107,7 +112,7 @@ class TensorServing:
         """The plan: weights, activation shares, collectives (``traces``/``reports``: the
         prefill's and the first decode step's)."""
         kinds = [self.kinds(t, r) for t, r in zip(traces, reports, strict=True)]
-        names = split_modules(traces[0].modules, reports[0])
+        names = self.settled(traces[0], reports[0])[0]
         kv = kv_projections(reports[0], self.split, self.head_dim)
         weights = device_weights(reports[0], self.split, names, kv)
         shares = [activation_share(t.events, k, self.tensor) for t, k in

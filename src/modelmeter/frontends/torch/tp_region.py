@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from modelmeter.frontends.torch.tracer import _tensors, storage_id
+from modelmeter.ops.feature_norm import normalises_features
 
 # products whose parameter operand makes them a linear layer
 _PRODUCTS = frozenset({"mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear", "mv",
@@ -55,25 +56,85 @@ class RegionTracker:
         self.weights = weights  # parameter storages (never in the region)
         self.replicated = replicated or set()  # weights of replicated linears (MoE routers)
         self.split: set[int] = set()
+        self.normalised: set[int] = set()  # weights of linears found replicated (latents)
+        # storage -> (weight, rows) of a column product's output features (or a slice)
+        self._features: dict[int, tuple[int, int]] = {}
+        self._origin: dict[int, int] = {}  # split storage -> the column product's weight
 
     def see(self, target: str, args: tuple, kwargs: dict, out: Any) -> None:
         """Classify the outputs of one op from its inputs."""
+        self._normalised(target, args, kwargs)
         inside = weighted = False
+        weight = origin = None
         for t in _tensors((args, kwargs)):
             sid = storage_id(t)
             if sid in self.weights:
-                weighted = weighted or sid not in self.replicated
+                if sid not in self.replicated:
+                    weighted, weight = True, sid
             elif sid in self.split:
-                inside = True
+                inside, origin = True, self._origin.get(sid)
+        column = weighted and target in _PRODUCTS and not inside
         if weighted and target in _PRODUCTS:
             inside = not inside  # a linear layer: column- or row-parallel
+        # a product's output is new features (its own, for a column one); other ops carry them
+        feature = None if target in _PRODUCTS else self._carried(args, kwargs)
         for t in _tensors(out):
             if isinstance(t, torch.Tensor):
                 sid = storage_id(t)
                 if inside:
                     self.split.add(sid)
+                    self._origin[sid] = weight if column else origin
                 else:
                     self.split.discard(sid)
+                rows = _rows(t)
+                if column and weight is not None:
+                    self._features[sid] = (weight, rows)
+                elif feature is not None and feature[1] == rows:
+                    self._features[sid] = feature
+                else:
+                    self._features.pop(sid, None)
+
+    def _carried(self, args: tuple, kwargs: dict) -> tuple[int, int] | None:
+        """The (weight, rows) of a column product's features per row, when every input (the
+        weights and 0-d scalars apart) holds them: an op mixing in another tensor (a
+        residual add) ends the follow."""
+        found = set()
+        for t in _tensors((args, kwargs)):
+            sid = storage_id(t)
+            if sid in self.weights or not isinstance(t, torch.Tensor) or t.dim() == 0:
+                continue
+            f = self._features.get(sid)
+            if f is None or _rows(t) != f[1]:
+                return None
+            found.add(f)
+        return found.pop() if len(found) == 1 else None
+
+    def _normalised(self, target: str, args: tuple, kwargs: dict) -> None:
+        """A norm over the features of a column product's output: that linear is
+        replicated (its output whole; the next linear starts the column/row pair)."""
+        first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if first is None:
+            return
+        dims = kwargs.get("dim", args[1] if len(args) > 1 else None)
+        if not normalises_features(target, dims, first.dim()):
+            return
+        f = self._features.get(storage_id(first))
+        if f is None or _rows(first) != f[1]:
+            return
+        weight = f[0]
+        self.normalised.add(weight)
+        self.replicated.add(weight)
+        for sid in [s for s, w in self._origin.items() if w == weight]:
+            self.split.discard(sid)
+            del self._origin[sid]
+
+
+def _rows(t: torch.Tensor) -> int:
+    """The rows (tokens) of a tensor whose last axis is features: the product of the rest."""
+    n = 1
+    for d in t.shape[:-1]:
+        n *= int(d)
+    return n
 
 
 def _is_experts(module: torch.nn.Module) -> bool:

@@ -168,7 +168,7 @@ def _run_step(
                 activations = lifetimes.live - inputs
                 saved = _saved_by_scope(lifetimes, tracer.events, fed)
                 storages = _saved_storages(lifetimes, fed, tracer.regions, len(tracer.events))
-                tracer.regions = None
+                latent, tracer.regions = tracer.regions.normalised, None
                 calls = dict(scopes.calls)  # a recomputation enters the blocks again
                 _backward(out, tracer, scopes)
                 del out
@@ -192,14 +192,12 @@ def _run_step(
         buffers=sum(p.nbytes for p in by_sid.values() if p.buffer),
         master=sum(m.untyped_storage().nbytes() for m in masters) if setup.mixed else 0,
         gradients=sum(n for _, n in grads),
-        states=states,
-        host_states=host,
-        inputs=inputs,
-        activations=activations,
+        states=states, host_states=host, inputs=inputs, activations=activations,
         timeline=tracer.timeline,
         grad_born=grads,
         saved_by_scope=saved,
         saved_storages=storages,
+        replicated_linears=tuple(sorted({by_sid[s].owner for s in latent if s in by_sid})),
     )
     trace = Trace(
         model=label,
