@@ -52,7 +52,7 @@ def test_an_8bit_adamw_update_is_memory_bound_on_h100() -> None:
     # memory: 16 x 1,048,576 = 16,777,216 B / 3.004e12 B/s = 5.5850 us -> memory-bound
     assert t.compute_s == pytest.approx(1.7883e-6, rel=1e-4)
     assert t.memory_s == pytest.approx(5.5850e-6, rel=1e-4)
-    assert t.bound == "memory" or t.memory_s > t.compute_s
+    assert t.memory_s > t.compute_s  # (its bound is overhead: 18 + 8 us of host and launch)
     # (at the DRAM-bound floor, 3.127e12: 46,137,344 / 3.127e12 = 14.754 us, compute-bound)
     assert 44 * n / 3.127e12 == pytest.approx(14.754e-6, rel=1e-4)
 
