@@ -36,7 +36,7 @@ MARK = (
     HEAD + ": h100-sxm's\n"
     "# measured and fitted figures carried over by the ratio rule of hardware/estimate.py\n"
     "# (docs/hardware.md): each matrix peak and the bandwidth = this chip's datasheet figure x\n"
-    "# (H100 attainable / H100 datasheet); the vector figures scale with the bandwidth; host,\n"
+    "# (H100 attainable / H100 datasheet); the vector figures with vector.float32; host,\n"
     "# module-call and launch times, class efficiencies and depthwise exponents are H100's."
 )
 

@@ -225,7 +225,7 @@ def test_hardware_show_lists_the_new_figures() -> None:
 
     lines = dict(show_lines(load_spec("h100-sxm")))
     assert lines["attainable.overhead.module_call"] == "3 us per module call (eager)"
-    assert lines["attainable.efficiency.depthwise_taps.bfloat16"].startswith("0.75: ")
+    assert lines["attainable.efficiency.depthwise_taps.bfloat16"].startswith("0.5: ")
     assert lines["attainable.efficiency.dtypes.bfloat16.grouped"].startswith("compute 0.074")
 
 

@@ -127,10 +127,10 @@ def test_estimates_follow_the_carry_over_rule() -> None:
     # bf16: 312T x 795.9 / 989.5 = 250.96T; float32 (vector peak): 19.5T x 51.59 / 67 = 15.015T
     assert a.compute["bfloat16"] == pytest.approx(250.96e12, rel=1e-3)
     assert a.compute["float32"] == pytest.approx(15.015e12, rel=1e-3)
-    # bandwidth: 2.039T x 3.004 / 3.35 = 1.8284T; the DRAM-bound GELU figure scales with it:
-    # 3.127T x 2.039 / 3.35 = 1.9033T
+    # bandwidth: 2.039T x 3.004 / 3.35 = 1.8284T; the vector rate scales with the FP32 peak:
+    # 19.5T x 25.8 / 67 = 7.5090T
     assert a.bandwidth == pytest.approx(1.8284e12, rel=1e-3)
-    assert a.vector["float32"] == pytest.approx(1.9033e12, rel=1e-3)
+    assert a.vector["float32"] == pytest.approx(7.509e12, rel=1e-3)
     # host and launch times and the class efficiencies: H100's unchanged
     h = H100.attainable
     assert h is not None
@@ -204,14 +204,14 @@ def test_h200_carries_h100s_figures_over_by_the_ratio_rule() -> None:
     h200 = load_spec("h200")
     a, h = h200.attainable, H100.attainable
     assert a is not None and h is not None and a.basis == "estimated"
-    # bandwidth 4.8T x 3.004 / 3.35 = 4.3043T; GELU figure 3.127T x 4.8 / 3.35 = 4.4804T
+    # bandwidth 4.8T x 3.004 / 3.35 = 4.3043T; vector rate 67T x 25.8 / 67 = 25.8T (same FP32 units)
     assert a.bandwidth == pytest.approx(4.3043e12, rel=1e-4)
-    assert a.vector["float32"] == pytest.approx(4.4804e12, rel=1e-4)
+    assert a.vector["float32"] == pytest.approx(25.8e12, rel=1e-4)
     # same GH100 compute on the datasheet: 989.5T x 795.9 / 989.5 = 795.9T
     assert a.compute["bfloat16"] == pytest.approx(795.9e12)
     # host per op and per module call, launch, grouped class, depthwise exponent: H100's
     assert (a.kernel_overhead, a.module_call, a.launch_overhead) == (18e-6, 3e-6, 8e-6)
     assert a.kernel_factors("grouped", "bfloat16") == h.kernel_factors("grouped", "bfloat16")
-    assert dict(a.depthwise_taps) == dict(h.depthwise_taps) == {"bfloat16": 0.75,
-                                                                 "float16": 0.75}
+    assert dict(a.depthwise_taps) == dict(h.depthwise_taps) == {"bfloat16": 0.5,
+                                                                 "float16": 0.5}
     assert "ratio rule" in (REPO / "src/modelmeter/hardware/specs/h200.toml").read_text()

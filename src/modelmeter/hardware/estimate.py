@@ -8,9 +8,10 @@ For a target chip T and a measured chip M (both with their datasheet figures):
   every D both have a peak of their own (float32 MACs: the vector.float32 peak on chips without
   TF32 by default);
 * copy bandwidth:           T's datasheet bandwidth x (M's attainable / M's datasheet);
-* vector peaks:             M's attainable vector figure x (T's bandwidth / M's): on a GPU the
-  calibration's elementwise figure is DRAM-bound (docs/measure.md), so it scales with memory,
-  never above T's datasheet vector peak;
+* vector peaks:             T's datasheet vector.float32 peak x (M's attainable vector figure /
+  M's datasheet vector.float32 peak), for every dtype M's section gives (PyTorch's
+  half-precision elementwise kernels compute in float32: the FP32 units' rate); none where T
+  has no vector.float32 peak;
 * per-op host time, per-module-call host time, per-kernel launch time, per-class efficiencies
   and the depthwise kernel-size exponents: M's, unchanged (the same eager framework on a
   server host; the same libraries' kernels).
@@ -43,13 +44,12 @@ def carry_over(measured: HardwareSpec, target: HardwareSpec, *, uncertainty: str
         mine, theirs = own_matrix_peak(measured, dtype), own_matrix_peak(target, dtype)
         if mine and theirs:
             compute[dtype] = _round(theirs * value / mine)
-    bw_ratio = target.bandwidth / measured.bandwidth
     bandwidth = _round(target.bandwidth * (att.bandwidth or measured.bandwidth)
                        / measured.bandwidth)
     vector = {}
-    for dtype, value in att.vector.items():
-        ceiling = target.vector.get(dtype, target.vector.get("float32", float("inf")))
-        vector[dtype] = _round(min(value * bw_ratio, ceiling))
+    mine_fp32, theirs_fp32 = measured.vector.get("float32"), target.vector.get("float32")
+    if mine_fp32 and theirs_fp32:
+        vector = {d: _round(theirs_fp32 * value / mine_fp32) for d, value in att.vector.items()}
     return Attainable(
         basis="estimated",
         source=f"carried over from {measured.name}'s measured figures "
