@@ -280,9 +280,10 @@ def activation_share(events: list[Any], kinds: list[str], tensor: int) -> Fracti
     """The share of a phase's activation peak one device holds, by replaying the events'
     storages (born at their first output, dead after their last use; parameters and cache
     apart) with the split ones at 1/T: the device's replayed peak over the whole one. An
-    approximation: the traced peak (kept by Python's references) is scaled by it. A storage
-    id an op outputs that none of its inputs has, seen before, is a new storage at a freed
-    address (a view or an in-place op shares its input's storage)."""
+    approximation: the traced peak (kept by Python's references) is scaled by it. Storage
+    ids are serials never given twice (:mod:`modelmeter.frontends.torch.storage_ids`); an
+    id an op outputs that none of its inputs has, seen before, starts a new entry (a view or
+    an in-place op shares its input's storage)."""
     live: dict[int, int] = {}  # storage id -> its current entry
     spans: list[list[int]] = []  # per entry: born, last use, bytes, split (0/1)
     for i, ev in enumerate(events):

@@ -27,6 +27,7 @@ from modelmeter.frontends.torch.firstuse import settle
 from modelmeter.frontends.torch.lifetimes import Lifetimes
 from modelmeter.frontends.torch.metakernels import run as _run
 from modelmeter.frontends.torch.packed import STORED, is_packed, packed_metas
+from modelmeter.frontends.torch.storage_ids import storage_id
 from modelmeter.frontends.torch.views import distinct as _distinct
 from modelmeter.host import pause_collector, resume_collector
 from modelmeter.registry import OpCall, TensorMeta, ZeroCost, lookup
@@ -60,13 +61,6 @@ def dtype_name(dtype: torch.dtype) -> str:
         name = str(dtype).removeprefix("torch.")
         name = _DTYPE_NAMES[dtype] = STORED.get(name, name)
     return name
-
-
-def storage_id(t: torch.Tensor) -> int:
-    try:
-        return t.untyped_storage()._cdata
-    except (RuntimeError, NotImplementedError):  # tensors without storage (e.g. sparse)
-        return id(t)
 
 
 class ScopeTracker:
