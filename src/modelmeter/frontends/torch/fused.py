@@ -23,7 +23,6 @@ it fuses only in the threads running a meta trace: another thread calling SDPA m
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from modelmeter.frontends.torch.fused_rnn import fused_lstm
+from modelmeter.frontends.torch.shared_patch import SharedPatch
 
 # SDPA's signature: the first six may be positional, scale and enable_gqa are keyword-only
 _POSITIONAL = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal")
@@ -118,17 +118,14 @@ def _fused(bound: dict[str, Any]) -> torch.Tensor:
     return out
 
 
-_LOCK = threading.Lock()
-_ACTIVE = 0  # traces running that use the wrapper (threads may overlap)
-_SAVED: Any = F.scaled_dot_product_attention  # what the wrapper replaced, restored after
-_LOCAL = threading.local()  # .depth: meta traces running in this thread
-
-
 def _scaled_dot_product_attention(*args: Any, **kwargs: Any) -> Any:
-    bound = _bind(args, kwargs) if getattr(_LOCAL, "depth", 0) else None
+    bound = _bind(args, kwargs) if _PATCH.tracing else None
     if bound is not None and fusable(bound):
         return _fused(bound)
-    return _SAVED(*args, **kwargs)
+    return _PATCH.saved(*args, **kwargs)
+
+
+_PATCH = SharedPatch(F, "scaled_dot_product_attention", _scaled_dot_product_attention)
 
 
 _scaled_dot_product_attention.__doc__ = F.scaled_dot_product_attention.__doc__
@@ -138,22 +135,8 @@ _scaled_dot_product_attention.__doc__ = F.scaled_dot_product_attention.__doc__
 def fused_attention() -> Iterator[None]:
     """For the duration of a meta trace: fusable SDPA calls run as the fused kernel. Traces
     in several threads share one installation; the last to end restores the original."""
-    global _ACTIVE, _SAVED
-    with _LOCK:
-        if _ACTIVE == 0:
-            _SAVED = F.scaled_dot_product_attention
-            F.scaled_dot_product_attention = _scaled_dot_product_attention
-        _ACTIVE += 1
-    _LOCAL.depth = getattr(_LOCAL, "depth", 0) + 1
-    try:
-        with fused_lstm():  # and nn.LSTM as the CPU's oneDNN layers (fused_rnn.py)
-            yield
-    finally:
-        _LOCAL.depth -= 1
-        with _LOCK:
-            _ACTIVE -= 1
-            if _ACTIVE == 0:
-                F.scaled_dot_product_attention = _SAVED
+    with _PATCH.installed(), fused_lstm():  # and nn.LSTM as oneDNN's layers (fused_rnn.py)
+        yield
 
 
 __all__ = ["fused_attention", "fusable"]

@@ -25,7 +25,6 @@ and is removed when the last one ends.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -33,10 +32,9 @@ from typing import Any
 import torch
 from torch import _VF
 
+from modelmeter.frontends.torch.shared_patch import SharedPatch
+
 _LSTM_KIND = 2  # ideep::rnn_kind::LSTM, the ``mode`` mkldnn_rnn_layer takes
-_LOCK = threading.Lock()
-_ACTIVE = 0
-_LOCAL = threading.local()  # .depth: meta traces running in this thread
 
 
 def onednn(input: Any, hx: Any, params: Any) -> bool:
@@ -105,37 +103,24 @@ def _for_backward(args: tuple[Any, ...]) -> bool:
     )
 
 
-_SAVED: Any = None  # the original _VF.lstm while the wrapper is installed
-
-
 def _lstm(*args: Any, **kwargs: Any) -> Any:
     # the unpacked form: (input, hx, params, has_biases, num_layers, dropout, train,
     # bidirectional, batch_first); the packed one has batch_sizes (a tensor) second
-    if getattr(_LOCAL, "depth", 0) and not kwargs and len(args) == 9:
+    if _PATCH.tracing and not kwargs and len(args) == 9:
         if not _for_backward(args) and onednn(args[0], args[1], args[2]):
             return _onednn_lstm(*args)
-    return _SAVED(*args, **kwargs)
+    return _PATCH.saved(*args, **kwargs)
+
+
+_PATCH = SharedPatch(_VF, "lstm", _lstm)  # an instance attribute in front of _VF's __getattr__
 
 
 @contextmanager
 def fused_lstm() -> Iterator[None]:
     """For the duration of a meta trace: LSTM calls the CPU runs with oneDNN run as its
     layers. Traces in several threads share one installation; the last to end removes it."""
-    global _ACTIVE, _SAVED
-    with _LOCK:
-        if _ACTIVE == 0:
-            _SAVED = _VF.lstm  # an instance attribute already there stays the one restored
-            _VF.lstm = _lstm  # an instance attribute in front of _VF's __getattr__
-        _ACTIVE += 1
-    _LOCAL.depth = getattr(_LOCAL, "depth", 0) + 1
-    try:
+    with _PATCH.installed():
         yield
-    finally:
-        _LOCAL.depth -= 1
-        with _LOCK:
-            _ACTIVE -= 1
-            if _ACTIVE == 0:
-                _VF.lstm = _SAVED
 
 
 __all__ = ["fused_lstm", "onednn"]
