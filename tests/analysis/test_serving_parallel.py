@@ -176,52 +176,32 @@ def test_activation_share_replay() -> None:
     # whole: A (born 0, last read 1), B (1 .. 2), C (2): live 100, 500, 500: peak 500;
     # one device of 4 holds B at 400 / 4 = 100: 100, 200, 200: peak 200; share 2/5
     assert activation_share(events, kinds, 4) == Fraction(2, 5)
-    # the cache takes A's freed address (a kv output at event 3); event 4 reads a tensor at
-    # that address that no op made (an allocation the trace does not see) with C and makes
-    # D (400 bytes, split). A stays dead after event 1: at event 4 C + D = 500 whole, 100 +
-    # 100 = 200 on a device: share 2/5 still. (Were A kept alive to event 4: 600 and 300,
-    # share 1/2.)
-    events += [_ev("m", "cat", (), (_t(1, 25, kv=True),)),
-               _ev("m", "mul", (_t(1, 25), c), (_t(4, 100),))]  # fmt: skip
-    assert activation_share(events, [*kinds, "kv", "split"], 4) == Fraction(2, 5)
+    # the cache (a kv output, storage 5: 1,000 elements, 4,000 bytes) is counted apart:
+    # share 2/5 still. (Were it replayed as a split entry: 4,000 whole, 1,000 on a device
+    # at event 3, share 1,000 / 4,000 = 1/4.)
+    events.append(_ev("m", "cat", (), (_t(5, 1000, kv=True),)))
+    assert activation_share(events, [*kinds, "kv"], 4) == Fraction(2, 5)
 
 
-def test_split_tensor_is_trusted_in_its_layer_only() -> None:
-    w = _t(9, 4, weight=True)
-    x, q = _t(1, 4), _t(2, 4)
-    events = [
-        _ev("model.layers.0.attn.q_proj", "mm", (x, w), (q,)),  # column: q split
-        _ev("model.layers.0.attn", "neg", (q,), (_t(3, 4),)),  # split, same layer
-        # layer 1 reads storage 2 that no op made there (an unseen allocation at q's freed
-        # address): whole, not split
-        _ev("model.layers.1.attn", "neg", (_t(2, 4),), (_t(4, 4),)),
-    ]
-    kinds = event_kinds(events, {"model.layers.0.attn.q_proj"})
-    assert kinds == ["column", "split", "whole"]
-
-
-def test_a_closed_region_and_a_scalar_are_not_split() -> None:
-    # DeepSeek-V3's kinds varied from run to run: an allocation the trace does not see (an
-    # index_put_'s empty destination, a 0-d scalar of a mask's where) took the freed address
-    # of a split tensor of the same layer, at random. q is split by the column product; the
-    # row product closes the region, so storage 2 read after it is such an allocation: its
-    # in-place write is whole. A 0-d tensor at the address of the split storage 3 is never
-    # a split activation either.
+def test_a_split_storage_stays_split_while_it_lives() -> None:
+    # storage ids are serials never given twice, so a split storage is split wherever and
+    # whenever it is read (training's region, tp_region.py, follows the same data flow): q
+    # is split by layer 0's column product; read after the row product and in layer 1 it
+    # is still split; a 0-d sum of a split tensor is split (each device's partial sum); a
+    # storage no op has made split (7) is whole.
     w, w2 = _t(9, 4, weight=True), _t(8, 4, weight=True)
     x, q = _t(1, 4), _t(2, 4)
     events = [
         _ev("model.layers.0.mlp.up", "mm", (x, w), (q,)),  # column: q split
         _ev("model.layers.0.mlp", "silu", (q,), (_t(3, 4),)),  # split
-        _ev("model.layers.0.mlp.down", "mm", (_t(3, 4), w2), (_t(5, 4),)),  # row: closes
-        _ev("model.layers.0.mlp", "index_put_", (_t(2, 4), x), (_t(2, 4),)),  # whole
-        _ev("model.layers.0.attn.up", "mm", (x, w), (_t(6, 4),)),  # column again
-        _ev("model.layers.0.attn", "mul", (_t(6, 4),), (_t(3, 4),)),  # 3: split again
-        _ev("model.layers.0.attn", "where", (x, _t(4, 1), _scalar(3)),
-            (_t(7, 4),)),  # a scalar at storage 3's address: whole  # fmt: skip
+        _ev("model.layers.0.mlp.down", "mm", (_t(3, 4), w2), (_t(5, 4),)),  # row: 5 whole
+        _ev("model.layers.0.mlp", "neg", (q,), (_t(4, 4),)),  # q after the row: split
+        _ev("model.layers.1.attn", "sum", (_t(4, 4),), (_scalar(6),)),  # layer 1: split
+        _ev("model.layers.1.attn", "where", (_t(7, 4), _scalar(6)), (_t(10, 4),)),  # split
+        _ev("model.layers.1.attn", "add", (_t(5, 4), _t(7, 4)), (_t(11, 4),)),  # whole
     ]
-    kinds = event_kinds(events, {"model.layers.0.mlp.up", "model.layers.0.mlp.down",
-                                 "model.layers.0.attn.up"})  # fmt: skip
-    assert kinds == ["column", "split", "row", "whole", "column", "split", "whole"]
+    kinds = event_kinds(events, {"model.layers.0.mlp.up", "model.layers.0.mlp.down"})
+    assert kinds == ["column", "split", "row", "split", "split", "split", "whole"]
 
 
 def _scalar(sid: int) -> object:

@@ -8,42 +8,29 @@ from pathlib import Path
 import pytest
 from cli_helpers import one_error, run
 
-MLP = (
-    "import torch.nn as nn\n\n\ndef f():\n"
-    "    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 32))\n\n\n"
-    "def frozen():\n    return f().requires_grad_(False)\n"
-)
 
-
-@pytest.fixture
-def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    (tmp_path / "m.py").write_text(MLP, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    return "m.py:f"
-
-
-def test_train_json_and_table(capsys: pytest.CaptureFixture[str], model: str) -> None:
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--optimizer", "adam",
+def test_train_json_and_table(capsys: pytest.CaptureFixture[str], mlp: str) -> None:
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--optimizer", "adam",
                        "--precision", "bf16-mixed", "--accumulate", "2", "-f", "json")  # fmt: skip
     assert code == 0
     d = json.loads(out)
     assert (d["optimizer"], d["precision"], d["accumulate"]) == ("adam", "bf16-mixed", 2)
     assert d["memory"]["bytes_per_trainable_param"] == 16.0
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--hardware", "h100-sxm")
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--hardware", "h100-sxm")
     assert code == 0 and "capacity (h100-sxm)" in out and "MFU" in out
 
 
-def test_zero_stages_over_devices(capsys: pytest.CaptureFixture[str], model: str) -> None:
+def test_zero_stages_over_devices(capsys: pytest.CaptureFixture[str], mlp: str) -> None:
     # fp32 AdamW, 12,448 parameters: weights 49,792 B, gradients 49,792, m + v 99,584;
     # ZeRO-2 over 4 devices: 49,792 + 49,792/4 + 99,584/4 = 49,792 + 12,448 + 24,896 = 87,136
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "4", "--zero", "2",
                        "-f", "json")  # fmt: skip
     assert code == 0
     per_device = json.loads(out)["memory"]["per_device"]
     assert per_device == {"devices": 4, "zero_stage": 2, "weights": 49_792, "buffers": 0,
                           "gradients": 12_448, "optimizer": 24_896, "total": 87_136,
                           "shard_group": None}  # fmt: skip
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "2",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "4", "--zero", "2",
                        "--hardware", "h100-sxm")  # fmt: skip
     # the table leads with one device of the plan (its states: 49.79 + 12.45 + 24.90 KB),
     # against the chip; then the trace, one device holding everything (model states 49,792 x
@@ -73,29 +60,29 @@ def test_zero_stages_over_devices(capsys: pytest.CaptureFixture[str], model: str
         (["--devices", "0"], "must be >= 1"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,
+def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], mlp: str,
                                       args: list[str], message: str) -> None:  # fmt: skip
-    code, _, err = run(capsys, "train", model, "-i", "8x64", *args)
+    code, _, err = run(capsys, "train", mlp, "-i", "8x64", *args)
     assert code == 2
     assert message in one_error(err)
 
 
 def test_no_trainable_parameters_and_onnx_are_refused(capsys: pytest.CaptureFixture[str],
-                                                      model: str) -> None:  # fmt: skip
+                                                      mlp: str) -> None:  # fmt: skip
     code, _, err = run(capsys, "train", "m.py:frozen", "-i", "8x64")
     assert code == 2 and "no trainable parameters" in one_error(err)
     code, _, err = run(capsys, "train", "model.onnx")
     assert code == 2 and "PyTorch model" in one_error(err)
 
 
-def test_max_batch(capsys: pytest.CaptureFixture[str], model: str) -> None:
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--hardware", "t4", "--max-batch",
+def test_max_batch(capsys: pytest.CaptureFixture[str], mlp: str) -> None:
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--hardware", "t4", "--max-batch",
                        "-f", "json")  # fmt: skip
     assert code == 0
     d = json.loads(out)
     assert d["max_batch"] == d["samples"] and d["max_batch"] > 8
     assert d["memory"]["peak"]["bytes"] <= d["time"]["capacity_bytes"]
-    code, _, err = run(capsys, "train", model, "-i", "8x64", "--max-batch")
+    code, _, err = run(capsys, "train", mlp, "-i", "8x64", "--max-batch")
     assert code == 2 and "needs a chip" in one_error(err)
 
 
@@ -110,7 +97,7 @@ STACK = (
 
 
 def test_checkpoint_adds_a_recompute_phase(capsys: pytest.CaptureFixture[str],
-                                           model: str) -> None:  # fmt: skip
+                                           mlp: str) -> None:  # fmt: skip
     Path("s.py").write_text(STACK, encoding="utf-8")
     code, out, _ = run(capsys, "train", "s.py:S", "-i", "8x64", "--checkpoint", "-f", "json")
     assert code == 0
@@ -121,14 +108,14 @@ def test_checkpoint_adds_a_recompute_phase(capsys: pytest.CaptureFixture[str],
     assert d["checkpointing"] is True and d["phases"]["recompute"]["macs"] == 98_304
     code, out, _ = run(capsys, "train", "s.py:S", "-i", "8x64", "--checkpoint")
     assert "recompute x1" in out and "activation checkpointing" in out
-    code, _, err = run(capsys, "train", model, "-i", "8x64", "--checkpoint")
+    code, _, err = run(capsys, "train", mlp, "-i", "8x64", "--checkpoint")
     assert code == 2 and "nn.ModuleList" in one_error(err)
 
 
-def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: str) -> None:
+def test_communication_over_devices(capsys: pytest.CaptureFixture[str], mlp: str) -> None:
     # fp32, 12,448 parameters: gradients 49,792 B; DP over 16 (2 nodes of 8, NVLink 4 + NDR):
     # all-reduce sends 2 x 15/16 x 49,792 = 93,360 B per device, 30 steps x 5 us + 93,360 / 50e9
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "16",
                        "--hardware", "h100-sxm", "-f", "json", "--collective", "ring")  # fmt: skip
     assert code == 0
     d = json.loads(out)
@@ -140,7 +127,7 @@ def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: s
     # the default (auto) takes the hierarchical all-reduce, faster here: reduce-scatter in
     # the node (7 x 2 us + 7/8 x 49,792 / 450e9), all-reduce of the 6,224-byte shard over 2
     # nodes (2 x 5 us + 6,224 / 50e9), all-gather in the node: the same 93,360 bytes sent
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "16",
                        "--hardware", "h100-sxm", "-f", "json")  # fmt: skip
     c = json.loads(out)["communication"]
     x = c["collectives"][0]
@@ -148,7 +135,7 @@ def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: s
     assert c["time_s"] == pytest.approx(2 * (14e-6 + 43_568 / 450e9) + 10e-6 + 6_224 / 50e9)
     t = d["time"]
     assert t["step_s"] == pytest.approx(t["compute_s"] + t["communication_s"])
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "16", "--zero", "3",
                        "--hardware", "h100-sxm", "--gpus-per-node", "16", "--overlap", "full")  # fmt: skip
     assert code == 0
     assert "16 data-parallel replicas (1 node of up to 16), ZeRO-3, ring collectives over nvlink4" in out
@@ -174,9 +161,9 @@ def test_communication_over_devices(capsys: pytest.CaptureFixture[str], model: s
         (["--devices", "8", "--nics-per-node", "0"], "must be >= 1"),
     ],
 )
-def test_bad_plans_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], model: str,
+def test_bad_plans_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], mlp: str,
                                        args: list[str], message: str) -> None:  # fmt: skip
-    code, _, err = run(capsys, "train", model, "-i", "8x64", *args)
+    code, _, err = run(capsys, "train", mlp, "-i", "8x64", *args)
     assert code == 2
     assert message in one_error(err)
 
@@ -201,11 +188,11 @@ def test_tensor_and_pipeline_parallel(capsys: pytest.CaptureFixture[str], tmp_pa
     assert code == 2 and "8 pipeline stages for 4 layers" in one_error(err)
 
 
-def test_hybrid_shard_and_the_device_peak(capsys: pytest.CaptureFixture[str], model: str) -> None:
+def test_hybrid_shard_and_the_device_peak(capsys: pytest.CaptureFixture[str], mlp: str) -> None:
     # fp32 AdamW, 12,448 parameters: weights 49,792 B; 16 devices in groups of one node (8):
     # ZeRO-3 holds 49,792 / 8 = 6,224 B of weights per device; within the group the weights'
     # all-gathers and the gradients' reduce-scatter, across the 2 groups the 6,224-byte shard
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "16", "--zero", "3",
                        "--shard-group", "node", "--hardware", "h100-sxm", "-f", "json")  # fmt: skip
     assert code == 0
     d = json.loads(out)
@@ -216,7 +203,7 @@ def test_hybrid_shard_and_the_device_peak(capsys: pytest.CaptureFixture[str], mo
         "gradient shard", 2, 6224)  # fmt: skip
     peak = d["memory"]["per_device_peak"]
     assert peak["gathered_weights"] > 0 and peak["fits"] is True
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "16", "--zero", "3",
                        "--shard-group", "8", "--hardware", "h100-sxm")  # fmt: skip
     assert "ZeRO-3 within groups of 8" in out and "replicated over 2 groups" in out
     assert "peak per device" in out and "gathered weights" in out
@@ -290,11 +277,11 @@ def test_tensor_degree_not_dividing_the_key_value_heads_is_one_line(
 
 
 def test_a_node_s_shard_group_shrinks_to_fewer_devices(capsys: pytest.CaptureFixture[str],
-                                                       model: str) -> None:  # fmt: skip
+                                                       mlp: str) -> None:  # fmt: skip
     # 4 devices, nodes of 8: the node's group (8 replicas) shrinks to the 4 replicas, one
     # group: ZeRO-3 over all 4, as without --shard-group: fp32 AdamW, 12,448 parameters:
     # weights 49,792 / 4 = 12,448 B, gradients the same, m + v 99,584 / 4 = 24,896 B
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "4", "--zero", "3",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "4", "--zero", "3",
                        "--shard-group", "node", "-f", "json")  # fmt: skip
     assert code == 0
     d = json.loads(out)
@@ -304,7 +291,7 @@ def test_a_node_s_shard_group_shrinks_to_fewer_devices(capsys: pytest.CaptureFix
     assert any("shard group 'node' (the 8 replicas a node of 8 GPUs holds)" in n and "shrunk to the 4 data-parallel "
                "replicas of 4 devices" in n for n in d["notes"])  # fmt: skip
     # a node of 8 over 2 x 8 = 16 devices stays a group of 8 (no note)
-    code, out, _ = run(capsys, "train", model, "-i", "8x64", "--devices", "16", "--zero", "3",
+    code, out, _ = run(capsys, "train", mlp, "-i", "8x64", "--devices", "16", "--zero", "3",
                        "--shard-group", "node", "-f", "json")  # fmt: skip
     d = json.loads(out)
     assert d["memory"]["per_device"]["shard_group"] == 8
@@ -312,10 +299,10 @@ def test_a_node_s_shard_group_shrinks_to_fewer_devices(capsys: pytest.CaptureFix
 
 
 def test_a_shape_the_model_cannot_take_names_the_module(
-    capsys: pytest.CaptureFixture[str], model: str
+    capsys: pytest.CaptureFixture[str], mlp: str
 ) -> None:
     # the MLP's first Linear takes 64 features; 8 x 5 fails there: one line naming it, exit 2
-    code, _, err = run(capsys, "train", model, "-i", "8x5")
+    code, _, err = run(capsys, "train", mlp, "-i", "8x5")
     assert code == 2 and "module '0' (Linear) failed on inputs [8x5]" in one_error(err)
 
 

@@ -5,7 +5,7 @@ bad plans one line, exit 2."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from cli_helpers import one_error, run
@@ -26,9 +26,8 @@ MOE = (
 
 
 @pytest.fixture
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "moe.py").write_text(MOE, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
+def models(write_model: Callable[[str, str], str]) -> None:
+    write_model("moe.py", MOE)
 
 
 @pytest.mark.usefixtures("models")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelmeter.analysis.serving_parallel import _PRODUCTS, _layer_key, event_kinds
+from modelmeter.analysis.serving_parallel import _PRODUCTS, event_kinds
 from modelmeter.ops.feature_norm import normalises_features
 
 
@@ -36,6 +36,17 @@ def _rows(shape: Any) -> int:
     for d in tuple(shape)[:-1]:
         n *= int(d)
     return n
+
+
+def _layer_key(scope: str) -> str:
+    """The module path up to its first numbered part (``model.layers.3``), else its first
+    part: the layer whose first row-parallel product ends the column products a pass of
+    :func:`settle` trusts."""
+    parts = scope.split(".")
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            return ".".join(parts[: i + 1])
+    return parts[0]
 
 
 def _name(target: str) -> str:

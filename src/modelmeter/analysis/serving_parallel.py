@@ -18,8 +18,8 @@ matrices of ``SPLIT_TYPES`` split T ways, the rest replicated), with what servin
 does (:mod:`modelmeter.frontends.torch.tp_region`), replayed on the trace's events: a matrix
 product with a split weight operand flips its output between whole and split (column- then
 row-parallel), any other op's output is split when a non-parameter input is (key/value
-cache tensors are split: the cache is split by heads; a split tensor counts as such within
-the layer that made it, :func:`_layer_key`). Each event is then ``whole``
+cache tensors are split: the cache is split by heads; a storage, named by its serial id,
+stays split for as long as it lives, wherever it is read). Each event is then ``whole``
 (norms, rotary tables, residual adds, the embedding lookup, masks, the router: every device
 runs it in full), ``split`` (attention, the MLP's inner activations, the logits: 1/T of its
 counts), ``column`` (a column-parallel product: 1/T of its weights and output, the whole
@@ -127,47 +127,27 @@ def event_kinds(events: list[Any], split_scopes: set[str],
     """Each event's kind (``KINDS``, the module docstring's rule; ``kv_scopes``: the K/V
     projections of replicated kv heads, whose products are ``kv-column``; ``cache_split``
     False: the cache is whole on each device, a latent, so reading it splits nothing)."""
-    split: dict[int, str] = {}  # split storage id -> the layer that made it
+    split: set[int] = set()  # split storage ids
     out = []
     for ev in events:
         ins = ev.call.inputs
         weighted = any(t.weight for t in ins) and ev.scope in split_scopes
-        here = _layer_key(ev.scope)
-        inside = any((t.kv and cache_split) or (t.shape and split.get(t.sid) == here)
-                     for t in ins if not t.weight)  # fmt: skip
+        inside = any((t.kv and cache_split) or t.sid in split for t in ins if not t.weight)
         name = ev.target.split(".")[-1] if "." in ev.target else ev.target
         product = weighted and name in _PRODUCTS
         kv = any(t.kv for t in (*ins, *ev.call.outputs))
         if product:
             kind = "row" if inside else "kv-column" if ev.scope in kv_scopes else "column"
             inside = not inside
-            if kind == "row":  # the region closes: what it split is dead (_layer_key)
-                split = {sid: layer for sid, layer in split.items() if layer != here}
         else:
             kind = "kv" if kv else "split" if inside else "whole"
         for t in ev.call.outputs:
             if inside:
-                split[t.sid] = here
+                split.add(t.sid)
             else:
-                split.pop(t.sid, None)
+                split.discard(t.sid)
         out.append(kind)
     return out
-
-
-def _layer_key(scope: str) -> str:
-    """The module path up to its first numbered part (``model.layers.3``), else its first
-    part: a split tensor is used within the layer that made it (the row-parallel product
-    closes the region), so a storage id seen in another layer is a freed address reused by
-    a tensor the trace did not see made (``empty`` and other allocations without cost).
-    ``event_kinds`` also forgets the layer's split storages at each row-parallel product and
-    never takes a 0-d input (a scalar made without an event) for split: a freed address the
-    allocator hands again, within the layer, to such a tensor made the kinds vary from run
-    to run (DeepSeek's MoE block, its attention mask's scalar)."""
-    parts = scope.split(".")
-    for i, part in enumerate(parts):
-        if part.isdigit():
-            return ".".join(parts[: i + 1])
-    return parts[0]
 
 
 def _part(n: int, share: Fraction) -> int:
@@ -292,9 +272,7 @@ def activation_share(events: list[Any], kinds: list[str], tensor: int) -> Fracti
             if t.sid in live and not t.kv:
                 spans[live[t.sid]][1] = i
         for t in ev.call.outputs:
-            if t.weight or t.kv:  # the cache is counted apart: its address is not ours now
-                if t.sid not in ins:
-                    live.pop(t.sid, None)
+            if t.weight or t.kv:  # the cache is counted apart
                 continue
             n = ceil(t.numel * t.itemsize)
             if t.sid in live and t.sid in ins:
