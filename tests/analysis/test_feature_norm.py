@@ -22,3 +22,10 @@ from modelmeter.ops.feature_norm import normalises_features
 ])  # fmt: skip
 def test_normalises_features(op: str, dims: object, ndim: int, expected: bool) -> None:
     assert normalises_features(op, dims, ndim) is expected
+
+
+def test_feature_rows_are_the_tokens_before_the_feature_axis() -> None:
+    from modelmeter.ops.feature_norm import feature_rows
+
+    # batch 2 x 16 tokens x 512 features: 2 * 16 = 32 rows; a 1-D tensor is one row
+    assert feature_rows((2, 16, 512)) == 32 and feature_rows((512,)) == 1

@@ -28,14 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelmeter.analysis.serving_parallel import _PRODUCTS, event_kinds
-from modelmeter.ops.feature_norm import normalises_features
-
-
-def _rows(shape: Any) -> int:
-    n = 1
-    for d in tuple(shape)[:-1]:
-        n *= int(d)
-    return n
+from modelmeter.ops.feature_norm import feature_rows, normalises_features
 
 
 def _layer_key(scope: str) -> str:
@@ -65,7 +58,7 @@ def normalised_columns(events: list[Any], kinds: list[str]) -> set[str]:
             closed.add(_layer_key(ev.scope))
         ins = [t for t in ev.call.inputs if not t.weight and t.shape]
         held = [features[t.sid] for t in ins
-                if t.sid in features and _rows(t.shape) == features[t.sid][1]]  # fmt: skip
+                if t.sid in features and feature_rows(t.shape) == features[t.sid][1]]  # fmt: skip
         if ins and ins[0].sid in features and held and \
                 normalises_features(name, ev.call.args.get("dim"), len(ins[0].shape)):
             found.add(features[ins[0].sid][0])
@@ -74,8 +67,8 @@ def normalised_columns(events: list[Any], kinds: list[str]) -> set[str]:
         carried = held[0] if alone and name not in _PRODUCTS else None
         for t in ev.call.outputs:
             if kind in ("column", "kv-column") and _layer_key(ev.scope) not in closed:
-                features[t.sid] = (ev.scope, _rows(t.shape))
-            elif carried is not None and t.shape and _rows(t.shape) == carried[1]:
+                features[t.sid] = (ev.scope, feature_rows(t.shape))
+            elif carried is not None and t.shape and feature_rows(t.shape) == carried[1]:
                 features[t.sid] = carried
             else:
                 features.pop(t.sid, None)

@@ -23,4 +23,13 @@ def normalises_features(op: str, dims: Any, ndim: int) -> bool:
     return any(d in (-1, ndim - 1) for d in dims if isinstance(d, int)) and len(dims) == 1
 
 
-__all__ = ["normalises_features"]
+def feature_rows(shape: Any) -> int:
+    """The rows (tokens) of a tensor of ``shape`` whose last axis is features: the product
+    of the other dimensions."""
+    n = 1
+    for d in tuple(shape)[:-1]:
+        n *= int(d)
+    return n
+
+
+__all__ = ["feature_rows", "normalises_features"]

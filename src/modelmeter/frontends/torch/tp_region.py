@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from modelmeter.frontends.torch.tracer import _tensors, storage_id
-from modelmeter.ops.feature_norm import normalises_features
+from modelmeter.ops.feature_norm import feature_rows, normalises_features
 
 # products whose parameter operand makes them a linear layer
 _PRODUCTS = frozenset({"mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear", "mv",
@@ -86,7 +86,7 @@ class RegionTracker:
                     self._origin[sid] = weight if column else origin
                 else:
                     self.split.discard(sid)
-                rows = _rows(t)
+                rows = feature_rows(t.shape)
                 if column and weight is not None:
                     self._features[sid] = (weight, rows)
                 elif feature is not None and feature[1] == rows:
@@ -104,7 +104,7 @@ class RegionTracker:
             if sid in self.weights or not isinstance(t, torch.Tensor) or t.dim() == 0:
                 continue
             f = self._features.get(sid)
-            if f is None or _rows(t) != f[1]:
+            if f is None or feature_rows(t.shape) != f[1]:
                 return None
             found.add(f)
         return found.pop() if len(found) == 1 else None
@@ -119,7 +119,7 @@ class RegionTracker:
         if not normalises_features(target, dims, first.dim()):
             return
         f = self._features.get(storage_id(first))
-        if f is None or _rows(first) != f[1]:
+        if f is None or feature_rows(first.shape) != f[1]:
             return
         weight = f[0]
         self.normalised.add(weight)
@@ -127,14 +127,6 @@ class RegionTracker:
         for sid in [s for s, w in self._origin.items() if w == weight]:
             self.split.discard(sid)
             del self._origin[sid]
-
-
-def _rows(t: torch.Tensor) -> int:
-    """The rows (tokens) of a tensor whose last axis is features: the product of the rest."""
-    n = 1
-    for d in t.shape[:-1]:
-        n *= int(d)
-    return n
 
 
 def _is_experts(module: torch.nn.Module) -> bool:
