@@ -255,6 +255,75 @@ def launch_classes(cs: list[dict], reps: dict, spec: Any) -> list[tuple[float, d
     return sorted(out, key=lambda x: x[0])
 
 
+# --launch-profiles: the launch time per kernel class read off the runs' per-class device
+# profiles at batch 1 (kernel_check: device time per class, median over the runs) instead of
+# fitted on latencies: per class, (measured device time - the roofline's busy time) / ops,
+# pooled over the SOURCE models; a class with fewer than MIN_OPS profiled ops there gets the
+# default, the pooled figure of the one-kernel pointwise classes (a kernel's floor). CHECK: the
+# other two profiled models, whose device time the graphs runtime (no host time) predicts.
+PROFILED_SOURCE = ("vit_b_16", "resnet50")
+PROFILED_CHECK = ("mobilenet_v3_large", "swin_t")
+MIN_OPS = 5
+POINTWISE = ("activation", "elementwise")
+
+
+def profiles() -> tuple[dict, dict]:
+    """(per (model, batch, dtype, class): median device seconds over the runs, profiled ops;
+    per (model, batch, dtype): median device seconds of the whole forward)."""
+    per: dict[tuple, list[float]] = {}
+    ops: dict[tuple, float] = {}
+    whole: dict[tuple, list[float]] = {}
+    for path in RUNS:
+        for k in json.loads(path.read_text(encoding="utf-8")).get("kernel_check", []):
+            for b, v in k["classes"].items():
+                whole.setdefault((k["model"], int(b), k["dtype"]), []).append(v["measured_s"])
+                for c in v["classes"]:
+                    key = (k["model"], int(b), k["dtype"], c["kernel_class"])
+                    per.setdefault(key, []).append(c["measured_s"])
+                    ops[key] = c["measured_ops"]
+    return ({k: (statistics.median(v), ops[k]) for k, v in per.items()},
+            {k: statistics.median(v) for k, v in whole.items()})
+
+
+def profile_launches(reps: dict, spec: Any) -> tuple[float, dict[str, float]]:
+    """(default, per-class) launch times from the SOURCE models' batch-1 profiles."""
+    per, _ = profiles()
+    excess: dict[str, float] = {}
+    counted: dict[str, int] = {}
+    profiled: dict[str, float] = {}
+    for (m, b, d, cls), (meas, n) in per.items():
+        if m not in PROFILED_SOURCE or b != 1:
+            continue
+        times = [t for t in roofline(reps[m, b, d], spec, phase="forward").ops
+                 if t.kernel_class == cls]
+        excess[cls] = excess.get(cls, 0.0) + meas - sum(t.latency_s - t.overhead_s for t in times)
+        counted[cls] = counted.get(cls, 0) + len(times)
+        profiled[cls] = profiled.get(cls, 0.0) + n
+    default = sum(excess[c] for c in POINTWISE) / sum(counted[c] for c in POINTWISE)
+    classes = {c: round(excess[c] / counted[c], 7) for c in excess
+               if profiled[c] >= MIN_OPS and counted[c]}
+    return round(default, 7), classes
+
+
+def with_launches(spec: Any, default: float, classes: dict[str, float]) -> Any:
+    return replace(spec, attainable=replace(spec.attainable, launch_overhead=default,
+                                            launch_classes=classes))
+
+
+def device_check(reps: dict, spec: Any) -> str:
+    """The graphs runtime's prediction (every kernel's busy + launch time, no host time)
+    against each profiled model's measured device time."""
+    _, whole = profiles()
+    lines = ["| model | batch | device time measured | graphs predicted | ratio | role |",
+             "|---|---:|---:|---:|---:|---|"]
+    for (m, b, d), meas in sorted(whole.items()):
+        pred = roofline(reps[m, b, d], spec, phase="forward", runtime="graphs").latency_s
+        role = "source" if m in PROFILED_SOURCE else "check"
+        lines.append(f"| {m} {d} | {b} | {meas * 1e3:.3f} ms | {pred * 1e3:.3f} ms | "
+                     f"{pred / meas:.2f} | {role} |")
+    return "\n".join(lines) + "\n"
+
+
 def table(cs: list[dict], before: dict, after: dict, models: list[str]) -> str:
     eb, ea = errors(cs, before, models), errors(cs, after, models)
     lines = ["| batch | dtype | cases | before (datasheet) | after (attainable) | "
@@ -274,11 +343,24 @@ def main() -> int:
     p.add_argument("--per-class", action="store_true", help="the runs' per-class profiles")
     p.add_argument("--launch-classes", action="store_true",
                    help="search a launch time per group of kernel classes")
+    p.add_argument("--launch-profiles", action="store_true",
+                   help="read the launch times per kernel class off the batch-1 profiles")
+    p.add_argument("--device-check", action="store_true",
+                   help="the graphs runtime against the profiled models' device time")
     p.add_argument("--cache", default="/tmp/h100_fit_reports.pkl")
     args = p.parse_args()
     cs = cases()
     reps = reports(Path(args.cache))
     spec = load_spec(args.hardware)
+    if args.launch_profiles:
+        default, classes = profile_launches(reps, spec)
+        print(f"launch from the profiles: default {default * 1e6:.2f} us; " + ", ".join(
+            f"{c} {v * 1e6:.2f} us" for c, v in sorted(classes.items())))
+        if args.device_check:
+            print("as shipped:\n" + device_check(reps, spec))
+        spec = with_launches(spec, default, classes)
+    if args.device_check:
+        print(device_check(reps, spec))
     if args.fit:
         spec = fit(cs, reps, spec)
         print(spec.attainable)

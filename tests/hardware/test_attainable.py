@@ -209,8 +209,9 @@ def test_h200_carries_h100s_figures_over_by_the_ratio_rule() -> None:
     assert a.vector["float32"] == pytest.approx(25.8e12, rel=1e-4)
     # same GH100 compute on the datasheet: 989.5T x 795.9 / 989.5 = 795.9T
     assert a.compute["bfloat16"] == pytest.approx(795.9e12)
-    # host per op and per module call, launch, grouped class, depthwise exponent: H100's
-    assert (a.kernel_overhead, a.module_call, a.launch_overhead) == (18e-6, 3e-6, 8e-6)
+    # host per op and per module call, launch times, grouped class, depthwise exponent: H100's
+    assert (a.kernel_overhead, a.module_call, a.launch_overhead) == (18e-6, 3e-6, 1.1e-6)
+    assert dict(a.launch_classes) == dict(h.launch_classes) and a.launch_classes["conv"] == 10.4e-6
     assert a.kernel_factors("grouped", "bfloat16") == h.kernel_factors("grouped", "bfloat16")
     assert dict(a.depthwise_taps) == dict(h.depthwise_taps) == {"bfloat16": 0.5,
                                                                  "float16": 0.5}

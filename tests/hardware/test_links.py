@@ -6,7 +6,8 @@ import pytest
 
 from modelmeter.hardware import load_spec
 from modelmeter.hardware.links import LINKS, link
-from modelmeter.hardware.schema import HardwareSpecError, to_toml
+from modelmeter.hardware.schema import HardwareSpecError
+from modelmeter.hardware.schema_toml import to_toml
 from modelmeter.hardware.spec import HardwareSpec
 
 

@@ -164,7 +164,7 @@ def op_time(
         kc = min(1.0, kc * spec.taps_factor(rec.dtype, kernel_taps(rec)))
     compute = flops / (choice.value * spec.efficiency_compute * kc)
     memory = moved / (spec.bandwidth * spec.efficiency_memory * km)
-    host, launch = spec.host_overhead(rec.dtype, runtime), spec.launch_s
+    host, launch = spec.host_overhead(rec.dtype, runtime), spec.launch_for(kind)
     overhead = host + launch
     busy = max(compute, memory)
     return OpTime(

@@ -105,6 +105,7 @@ class Attainable(KernelTables):
     vector: Mapping[str, float] = field(default_factory=dict)
     kernel_overhead: float | None = None
     launch_overhead: float | None = None
+    launch_classes: Mapping[str, float] = field(default_factory=dict)
     module_call: float | None = None
     dtype_overhead: Mapping[str, float] = field(default_factory=dict)
     runtime_overhead: Mapping[str, float] = field(default_factory=dict)
@@ -114,7 +115,7 @@ class Attainable(KernelTables):
     depthwise_taps: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("compute", "vector", "dtype_overhead", "runtime_overhead",
+        for name in ("compute", "vector", "dtype_overhead", "runtime_overhead", "launch_classes",
                      "kernel_efficiency", "kernel_memory", "depthwise_taps"):
             object.__setattr__(self, name, frozen(getattr(self, name)))
         object.__setattr__(
@@ -140,6 +141,8 @@ class Attainable(KernelTables):
             out["dtype_overhead"] = {**spec.dtype_overhead, **self.dtype_overhead}
         if self.launch_overhead is not None:
             out["launch_overhead"] = self.launch_overhead
+        if self.launch_classes:  # replaced whole: a datasheet class never mixes in
+            out["launch_classes"] = self.launch_classes
         if self.module_call is not None:
             out["module_call"] = self.module_call
         if self.kernel_efficiency or self.kernel_memory or self.dtype_kernels or \

@@ -12,7 +12,7 @@ For a target chip T and a measured chip M (both with their datasheet figures):
   M's datasheet vector.float32 peak), for every dtype M's section gives (PyTorch's
   half-precision elementwise kernels compute in float32: the FP32 units' rate); none where T
   has no vector.float32 peak;
-* per-op host time, per-module-call host time, per-kernel launch time, per-class efficiencies
+* per-op host time, per-module-call host time, per-kernel launch times, per-class efficiencies
   and the depthwise kernel-size exponents: M's, unchanged (the same eager framework on a
   server host; the same libraries' kernels).
 """
@@ -60,6 +60,7 @@ def carry_over(measured: HardwareSpec, target: HardwareSpec, *, uncertainty: str
         vector=vector,
         kernel_overhead=att.kernel_overhead,
         launch_overhead=att.launch_overhead,
+        launch_classes=att.launch_classes,
         module_call=att.module_call,
         dtype_overhead=dict(att.dtype_overhead),
         runtime_overhead=dict(att.runtime_overhead),

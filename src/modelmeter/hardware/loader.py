@@ -26,9 +26,8 @@ from modelmeter.hardware.schema import (
     HardwareSpecError,
     SpecFieldError,
     _document,
-    _toml_table,
-    to_toml,
 )
+from modelmeter.hardware.schema_toml import _toml_table, to_toml
 from modelmeter.hardware.spec import HardwareSpec
 
 
@@ -68,7 +67,7 @@ class _Reader:
                 pairs = self.kernels(data[f.key], label)
                 out["kernel_efficiency"] = {cls: p[0] for cls, p in pairs.items()}
                 out["kernel_memory"] = {cls: p[1] for cls, p in pairs.items() if p[1] != p[0]}
-            elif f.kind in ("by_dtype", "by_runtime"):
+            elif f.kind in ("by_dtype", "by_runtime", "by_class"):
                 out[f.name] = self.by_dtype(data[f.key], label, f.entry)
             else:
                 out[f.name] = self.value(data[f.key], label, f.kind)

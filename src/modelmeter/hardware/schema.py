@@ -8,15 +8,15 @@ how it is written.
 * :func:`check`, the one validation of a :class:`~modelmeter.hardware.spec.HardwareSpec`: run
   where the spec is made (``HardwareSpec.__post_init__``), whether it was read from a file,
   given as two figures or built in Python;
-* :func:`to_dict`, the spec as the document (the JSON report's ``"hardware"``), and
-  :func:`to_toml`, the same document as TOML text (what ``modelmeter calibrate`` writes).
+* :func:`to_dict`, the spec as the document (the JSON report's ``"hardware"``); its TOML text
+  (what ``modelmeter calibrate`` writes) is :mod:`modelmeter.hardware.schema_toml`'s.
 
 Kinds of field: ``text``; ``flag`` (true/false); ``rate`` (FLOP/s or OP/s), ``bandwidth``
 (bytes/s) and ``bytes``: positive figures, written with an SI prefix (``"3.35T"``);
 ``fraction``: a positive plain number, at most ``most``; ``seconds``: a time >= 0, written in
 microseconds (``"4us"``). Tables: ``peaks`` (dtype -> rate), ``by_dtype`` (op dtype -> an
-entry), ``by_runtime`` (runtime -> seconds), ``kernels`` (kernel class -> fraction, or
-``{compute, memory}``); a ``section`` is a table held by its own object (``[attainable]``:
+entry), ``by_runtime`` (runtime -> seconds), ``by_class`` (kernel class -> seconds),
+``kernels`` (kernel class -> fraction, or ``{compute, memory}``); a ``section`` is a table held by its own object (``[attainable]``:
 :class:`~modelmeter.hardware.attainable.Attainable`), absent when None.
 """
 
@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from modelmeter.errors import ModelmeterError
 from modelmeter.hardware.attainable import BASES, RUNTIMES
 from modelmeter.hardware.links import LINK_NAMES
-from modelmeter.hardware.quantities import figure_rule, format_si
+from modelmeter.hardware.quantities import figure_rule
 from modelmeter.registry import FAMILIES
 from modelmeter.units import DTYPE_BYTES, canonical_dtype
 
@@ -117,6 +117,9 @@ class Field:
 # Fields the top level and [attainable] share.
 _LAUNCH = Field("launch", "seconds", "launch_overhead", omit_none=True)  # device time per kernel
 _MODULE_CALL = Field("module_call", "seconds", omit_none=True)  # eager host time per module call
+# per kernel class: the device time of its kernels beyond their roofline (the launch above for
+# the classes it does not name)
+_LAUNCH_CLASSES = Field("launch_classes", "by_class", entry="seconds", omit_empty=True)
 _RUNTIMES = Field("runtimes", "by_runtime", "runtime_overhead", entry="seconds", omit_empty=True)
 _KERNELS = Field("kernels", "kernels", "kernel_efficiency", omit_empty=True,
                  written=lambda s: s.kernels_table())
@@ -147,6 +150,7 @@ SCHEMA: tuple[Field, ...] = (
         Field("overlap", "flag", omit_none=True, written=lambda s: s.launches_overlap),
         Field("dtypes", "by_dtype", "dtype_overhead", entry="seconds", omit_empty=True),
         _LAUNCH,
+        _LAUNCH_CLASSES,
         _MODULE_CALL,
         _RUNTIMES,
         Field("step", "seconds", "step_overhead", omit_none=True),  # eager, per generation step
@@ -179,6 +183,7 @@ SCHEMA: tuple[Field, ...] = (
             Field("kernel", "seconds", "kernel_overhead", omit_none=True),
             Field("dtypes", "by_dtype", "dtype_overhead", entry="seconds", omit_empty=True),
             _LAUNCH,
+            _LAUNCH_CLASSES,
             _MODULE_CALL,
             _RUNTIMES,
         )),
@@ -287,6 +292,10 @@ def _check_field(f: Field, spec: HardwareSpec, label: str, where: str) -> None:
             if runtime not in RUNTIME_KEYS:
                 raise SpecFieldError(where, f"{label}.{runtime}", f"is not a runtime with its own overhead; use {', '.join(RUNTIME_KEYS)} (eager's is [overhead] kernel)")  # noqa: E501
             _one(Field("", "seconds"), v, f"{label}.{runtime}", where)
+    elif f.kind == "by_class":
+        for cls, v in _mapping(value, label, where).items():
+            _class_key(cls, f"{label}.{cls}", where)
+            _one(Field("", f.entry), v, f"{label}.{cls}", where)
     elif f.kind == "by_dtype":
         for dtype, v in _mapping(value, label, where).items():
             _dtype_key(dtype, f"{label}.{dtype}", where, op=True)
@@ -321,7 +330,7 @@ def _document(fields: tuple[Field, ...], spec: HardwareSpec) -> dict[str, Any]:
                 out[f.key] = sub
             continue
         value = f.value(spec)
-        if f.kind in ("peaks", "by_dtype", "by_runtime", "kernels"):
+        if f.kind in ("peaks", "by_dtype", "by_runtime", "by_class", "kernels"):
             value = {k: dict(v) if isinstance(v, Mapping) else v for k, v in value.items()}
         if (f.omit_none and value is None) or (f.omit_empty and not value):
             continue
@@ -334,65 +343,6 @@ def to_dict(spec: HardwareSpec) -> dict[str, Any]:
     return _document(SCHEMA, spec)
 
 
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _toml_value(kind: str, value: Any) -> str:
-    if kind == "text":
-        return _toml_str(value)
-    if kind == "flag":
-        return "true" if value else "false"
-    if kind == "seconds":
-        return f'"{value * 1e6:.10g}us"'
-    if kind == "fraction":
-        return repr(value)
-    if kind == "kernels":  # one class: one figure, or the two sides apart
-        if isinstance(value, Mapping):
-            sides = ", ".join(f"{s} = {value[s]!r}" for s in SIDES)
-            return f"{{ {sides} }}"
-        return repr(value)
-    return f'"{format_si(value)}"'  # rate, bandwidth, bytes
-
-
-def _toml_table(header: str, fields: tuple[Field, ...], doc: dict[str, Any]) -> Iterator[str]:
-    """``[header]``'s lines: its own keys, then its sub-tables."""
-    if header:
-        yield ""
-        yield f"[{header}]"
-    subtables: list[tuple[str, Field, Any]] = []
-    for f in fields:
-        if f.key not in doc:
-            continue
-        value = doc[f.key]
-        label = f"{header}.{f.key}" if header else f.key
-        if f.kind in ("table", "section", "peaks", "kernels", "by_dtype", "by_runtime"):
-            subtables.append((label, f, value))
-        else:
-            yield f"{f.key} = {_toml_value(f.kind, value)}"
-    for label, f, value in subtables:
-        if f.kind in ("table", "section"):
-            yield from _toml_table(label, f.table, value)
-        elif f.kind == "by_dtype" and f.entry == "kernels":
-            for dtype, table in value.items():
-                if table:
-                    yield from _entries(f"{label}.{dtype}", "kernels", table)
-        else:
-            yield from _entries(label, f.entry or f.kind, value)
-
-
-def _entries(header: str, kind: str, table: Mapping[str, Any]) -> Iterator[str]:
-    yield ""
-    yield f"[{header}]"
-    for key, value in table.items():
-        yield f"{key} = {_toml_value(kind, value)}"
-
-
-def to_toml(spec: HardwareSpec) -> str:
-    """The spec as a TOML document in the schema the loader reads."""
-    return "\n".join(_toml_table("", SCHEMA, to_dict(spec))) + "\n"
-
-
 __all__ = ["SCHEMA", "Field", "KINDS", "KERNEL_CLASSES", "PEAK_DTYPES", "RUNTIME_KEYS",
-           "TOP_KEYS", "TABLE_KEYS", "HardwareSpecError", "SpecFieldError", "check", "to_dict",
-           "to_toml"]  # fmt: skip
+           "TOP_KEYS", "TABLE_KEYS", "HardwareSpecError", "SpecFieldError", "check", "to_dict"]  # fmt: skip
+

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from modelmeter.hardware.attainable import RUNTIMES, Attainable, KernelTables, frozen
+from modelmeter.hardware.attainable import PARENT_CLASS, RUNTIMES, Attainable, KernelTables, frozen
 from modelmeter.hardware.schema import KERNEL_CLASSES as KERNEL_CLASSES  # re-exported
 from modelmeter.hardware.schema import KINDS as KINDS
 from modelmeter.hardware.schema import check, to_dict
@@ -59,6 +59,8 @@ class HardwareSpec(KernelTables):
     # device time every kernel takes on top of its roofline time, in any runtime ([overhead]
     # launch; None: 0), and per-op host time of runtimes other than eager ([overhead.runtimes])
     launch_overhead: float | None = None
+    # [overhead.launch_classes]: per kernel class, its own launch time in place of the above
+    launch_classes: Mapping[str, float] = field(default_factory=dict)
     runtime_overhead: Mapping[str, float] = field(default_factory=dict)
     attainable: Attainable | None = None  # [attainable]: what real kernels reach
     intra_link: str | None = None  # [interconnect] intra: a link of hardware/links.py
@@ -76,6 +78,7 @@ class HardwareSpec(KernelTables):
             object.__setattr__(self, "attainable", Attainable(**self.attainable))
         check(self)  # the one validation, however the spec is made
         object.__setattr__(self, "runtime_overhead", _frozen(self.runtime_overhead))
+        object.__setattr__(self, "launch_classes", _frozen(self.launch_classes))
         object.__setattr__(self, "compute", _frozen(self.compute))
         object.__setattr__(self, "vector", _frozen(self.vector))
         object.__setattr__(self, "kernel_efficiency", _frozen(self.kernel_efficiency))
@@ -123,6 +126,17 @@ class HardwareSpec(KernelTables):
     def launch_s(self) -> float:
         """Device time each kernel takes beyond its roofline time (``[overhead] launch``)."""
         return self.launch_overhead or 0.0
+
+    def launch_for(self, kernel_class: str) -> float:
+        """Device time a kernel of ``kernel_class`` takes beyond its roofline time:
+        ``[overhead.launch_classes]``, else its parent class's there (a grouped convolution
+        launches as a convolution), else ``[overhead] launch`` (the batch-1 profiles of an H100
+        put an activation's at about 1 us and a convolution's, with its layout kernels, at
+        about 10: docs/hardware.md)."""
+        for cls in (kernel_class, PARENT_CLASS.get(kernel_class)):
+            if cls in self.launch_classes:
+                return self.launch_classes[cls]
+        return self.launch_s
 
     @property
     def module_call_s(self) -> float:

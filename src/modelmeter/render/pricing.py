@@ -51,6 +51,7 @@ def attainable_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
     ``[attainable]`` section, each figure beside the datasheet's."""
     lines = [("overhead.launch", _us(spec.launch_overhead) + " per kernel")] \
         if spec.launch_overhead is not None else []
+    lines += _launch_classes("", spec)
     lines += [(f"overhead.runtimes.{r}", _us(v) + " per op")
               for r, v in spec.runtime_overhead.items()]
     lines += _depthwise_calls("", spec)
@@ -72,6 +73,7 @@ def attainable_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
         lines.append(("attainable.overhead.kernel", _us(a.kernel_overhead) + " per op (eager)"))
     if a.launch_overhead is not None:
         lines.append(("attainable.overhead.launch", _us(a.launch_overhead) + " per kernel"))
+    lines += _launch_classes("attainable.", a)
     lines += [(f"attainable.overhead.dtypes.{d}", _us(v) + f" per {d} op")
               for d, v in a.dtype_overhead.items()]
     lines += [(f"attainable.overhead.runtimes.{r}", _us(v) + " per op")
@@ -80,6 +82,11 @@ def attainable_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
     for d in a.dtype_kernels:
         lines += _kernels(f"attainable.efficiency.dtypes.{d}", a.dtype_kernels_table(d))
     return lines + _depthwise_calls("attainable.", a)
+
+
+def _launch_classes(prefix: str, figures: Any) -> list[tuple[str, str]]:
+    return [(f"{prefix}overhead.launch_classes.{c}", _us(v) + f" per {c} op on the device")
+            for c, v in figures.launch_classes.items()]
 
 
 def _depthwise_calls(prefix: str, figures: Any) -> list[tuple[str, str]]:
