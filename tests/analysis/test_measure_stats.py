@@ -187,6 +187,7 @@ def test_calibration_to_spec_round_trips(tmp_path) -> None:  # noqa: ANN001
         bandwidth=3.0e12,
         kernel_overhead=6.5e-6,
         launch_overhead=2.0e-6,
+        launch_classes={"elementwise": 1.5e-6, "conv": 9.0e-6},
         overheads={"float32": 6.5e-6, "bfloat16": 9.0e-6},
         dtype_kernels={"float32": {"conv": (0.8, 0.6)}, "bfloat16": {"conv": (0.4, 0.9)}},
         capacity=8.0e10,
@@ -207,3 +208,6 @@ def test_calibration_to_spec_round_trips(tmp_path) -> None:  # noqa: ANN001
     assert back.overhead_for("bfloat16") == pytest.approx(9.0e-6)
     assert back.kernel_factors("conv", "bfloat16") == (0.4, 0.9)
     assert back.kernel_factors("conv", "float32") == (0.8, 0.6)
+    # the launch times per class, and elementwise's as the launch of every other class
+    assert back.launch_for("conv") == pytest.approx(9.0e-6)
+    assert back.launch_for("norm") == back.launch_for("elementwise") == pytest.approx(1.5e-6)

@@ -58,6 +58,8 @@ def test_quick_calibration_writes_a_loadable_spec(calibrated: Path) -> None:
     assert spec.module_call is not None and 0 <= spec.module_call < 1e-2
     assert spec.step_overhead is not None and 0 <= spec.step_overhead < 1e-1
     assert "tiny Llama" in spec.notes
+    # launches are paid in series on a CPU, inside the per-op overhead: no launch times
+    assert spec.launch_overhead is None and not spec.launch_classes
 
 
 def test_two_dtypes_give_per_dtype_overheads_and_kernel_tables(tmp_path: Path) -> None:

@@ -98,3 +98,35 @@ def test_h100_ships_its_launch_times_per_class() -> None:
     assert h100.launch_for("movement") == pytest.approx(1.1e-6)  # not named: the default
     assert h100.launch_for("matmul") == pytest.approx(2.5e-6)
     assert h100.launch_for("grouped") == h100.launch_for("conv") == pytest.approx(10.4e-6)
+
+
+# ---- measured by calibrate (CUDA graphs; the arithmetic and the cases checked here) ----------
+
+
+def test_launch_figures_subtract_the_busy_time_and_default_to_elementwise() -> None:
+    from modelmeter.hardware.calibrate_launch import launch_figures
+
+    # conv: 12 us per op on the device - 2 us busy = 10 us; elementwise 1.5 - 0.25 = 1.25 us;
+    # a class faster than its roofline (pool: 3 - 4 us) is floored at 0
+    default, classes = launch_figures({"conv": 12e-6, "elementwise": 1.5e-6, "pool": 3e-6},
+                                      {"conv": 2e-6, "elementwise": 0.25e-6, "pool": 4e-6})
+    assert classes == pytest.approx({"conv": 10e-6, "elementwise": 1.25e-6, "pool": 0.0})
+    assert default == pytest.approx(1.25e-6)
+    assert launch_figures({"conv": 12e-6}, {})[0] is None  # no elementwise: no default
+
+
+@pytest.mark.parametrize("cls", ["elementwise", "activation", "movement", "reduce", "norm",
+                                 "matmul", "conv", "pool", "attention"])
+def test_each_launch_case_is_one_op_of_its_class(cls: str) -> None:
+    # the op calibrate times for a class must be analysed as that class, or its roofline busy
+    # time (subtracted) and the figure's key would not match
+    import torch
+
+    from modelmeter.analysis.kernels import record_class
+    from modelmeter.frontends.torch.launch_bench import launch_cases
+    from modelmeter.usecases.analyze import analyze
+
+    (_, _, (fn, host)), = [c for c in launch_cases(torch.device("cpu"), torch.bfloat16)
+                           if c[0] == cls]
+    ops = [op for node in analyze(fn, host).modules() for op in node.ops]
+    assert [record_class(op) for op in ops] == [cls]

@@ -287,6 +287,8 @@ class Calibration:
     bandwidth: float
     kernel_overhead: float
     launch_overhead: float
+    # CUDA: device seconds beyond the roofline per kernel class (hardware/calibrate_launch.py)
+    launch_classes: dict[str, float] = field(default_factory=dict)
     kernels: dict[str, float] = field(default_factory=dict)
     kernels_memory: dict[str, float] = field(default_factory=dict)
     overheads: dict[str, float] = field(default_factory=dict)
@@ -312,6 +314,8 @@ class Calibration:
             compute=dict(self.matmul),
             vector=dict(self.vector),
             kernel_overhead=self.kernel_overhead,
+            launch_overhead=self.launch_classes.get("elementwise"),
+            launch_classes=dict(self.launch_classes),
             capacity=self.capacity,
             efficiency_compute=1.0,
             efficiency_memory=1.0,
@@ -332,6 +336,10 @@ class Calibration:
             "each dtype's own in [efficiency.dtypes]), matmul's memory side 32 1024x1024 "
             "matrix-vector products'; [overhead] module_call and step: eager host time per "
             "module call and per generation step (two tiny Llamas); "
+            + ("[overhead.launch_classes] device time per op beyond its roofline of one tiny "
+               "op per kernel class replayed from a CUDA graph, launch: elementwise's; "
+               if self.launch_classes else "")
+            +
             f"one tiny add takes {self.launch_overhead * 1e6:.3g}us"
             + (f"; {details}" if details else "")
             + (f"; UNSTABLE (busy device?): {', '.join(self.warnings)}" if self.warnings else ""),

@@ -21,6 +21,7 @@ from modelmeter.analysis.timings import quantile
 from modelmeter.errors import InputError
 from modelmeter.frontends.base import Progress
 from modelmeter.frontends.loop import Steps
+from modelmeter.hardware.calibrate_launch import measure_launches
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
 from modelmeter.units import canonical_dtype
@@ -62,6 +63,9 @@ def calibrate(
             ceilings = (matmul, vector, bandwidth, overheads)
             dtype_kernels = _kernel_efficiencies(bench, names, ceilings, details)
             kernels, kernels_memory = _over_dtypes(dtype_kernels)
+            launches = measure_launches(bench, _launch_dtype(names),
+                                        _ceiling_spec(matmul, vector, bandwidth), _analyze,
+                                        details)
         steps.tick("kernel classes")
     details["copy"] = f"{bench.copy_bytes >> 20} MiB"
     if bench.threads is not None:
@@ -77,6 +81,7 @@ def calibrate(
         bandwidth=bandwidth,
         kernel_overhead=next(iter(overheads.values())),
         launch_overhead=launch,
+        launch_classes=launches,
         kernels=kernels,
         kernels_memory=kernels_memory,
         overheads=overheads,
@@ -169,6 +174,22 @@ def _overheads(bench: TorchBench, names: list[str]) -> tuple[dict[str, float], f
     return out, quantile(adds, 0.5)
 
 
+def _ceiling_spec(matmul: dict[str, float], vector: dict[str, float],
+                  bandwidth: float) -> HardwareSpec:
+    """The ceilings just measured as a spec without overheads: the roofline's busy time."""
+    return HardwareSpec(name="calibrating", display_name="calibrating", vendor="-",
+                        kind="cpu", bandwidth=bandwidth,
+                        compute={k: v for k, v in matmul.items() if k != "tfloat32"}
+                        or dict(matmul), vector=dict(vector))
+
+
+def _launch_dtype(names: list[str]) -> str:
+    """The dtype the launch times are measured in: bfloat16 where calibrated (what models
+    are served in), else the first op dtype."""
+    ops = [d for d in names if d != "tfloat32"] or ["float32"]
+    return "bfloat16" if "bfloat16" in ops else ops[0]
+
+
 def _kernel_efficiencies(
     bench: TorchBench,
     names: list[str],
@@ -185,15 +206,7 @@ def _kernel_efficiencies(
     returns each dtype's figures (class -> (compute, memory)); the details get each figure.
     """
     matmul, vector, bandwidth, overheads = ceilings
-    spec = HardwareSpec(
-        name="calibrating",
-        display_name="calibrating",
-        vendor="-",
-        kind="cpu",
-        bandwidth=bandwidth,
-        compute={k: v for k, v in matmul.items() if k != "tfloat32"} or dict(matmul),
-        vector=dict(vector),
-    )
+    spec = _ceiling_spec(matmul, vector, bandwidth)
     own: Kernels = {}
     for name in (d for d in names if d != "tfloat32"):
         overhead = 0.0 if bench.overlap else overheads[name]

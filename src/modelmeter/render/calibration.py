@@ -44,6 +44,8 @@ def render_calibration(cal: Calibration, path: str) -> str:
     for dtype, v in overheads.items():
         lines.append(f"  overhead per op {dtype:<10} {v * 1e6:.2f} us")
     lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
+    for cls, v in cal.launch_classes.items():
+        lines.append(f"  launch {cls:<11} {v * 1e6:.2f} us per op on the device (CUDA graph)")
     if cal.module_call is not None and cal.step_overhead is not None:
         lines.append(f"  eager host         {cal.module_call * 1e6:.2f} us per module call, "
                      f"{cal.step_overhead * 1e6:.2f} us per generation step")  # fmt: skip
