@@ -60,6 +60,9 @@ from modelmeter.hardware.calibrate import calibrate  # noqa: E402
 from modelmeter.inputs import InputRequest  # noqa: E402
 from modelmeter.units import canonical_dtype, format_rate  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from graphs_check import graphs_table, run_graphs_check  # noqa: E402
+
 MODELS = [
     "alexnet",
     "vgg16",
@@ -382,6 +385,9 @@ def _write(out: Path, doc: dict[str, Any], spec_keys: list[str]) -> None:
                 f"| {k['model']} | {k['op_records']} | {k['kernels']:.0f} | {k['ratio']:.2f} |"
             )
         md += ["", class_table(doc["kernel_check"]), ""]
+    if doc.get("graphs_check"):
+        md += ["CUDA graphs against `--runtime graphs`:", "",
+               graphs_table(doc["graphs_check"], spec_keys), ""]
     if doc.get("skipped"):
         md += [f"skipped (time budget or error): {', '.join(doc['skipped'])}", ""]
     if doc.get("errors"):
@@ -529,6 +535,10 @@ def main(argv: list[str] | None = None) -> int:
             doc["kernel_check"].append(_kernel_check(name, dev, dtypes[-1], batches, specs))
         except Exception as e:  # noqa: BLE001 - a side check: record and go on
             doc["errors"].append(f"kernel check {name}: {type(e).__name__}: {first_line(e, '')}")
+    # a few models replayed from CUDA graphs against the graphs runtime (bench/graphs_check.py)
+    run_graphs_check(doc, models, dev, dtypes[-1], batches, specs,
+                     lambda n: load_on_device(source(n), dev).model, _request,
+                     t_start + args.total if args.total is not None else math.inf)
     _write(out, doc, spec_keys)
     print()
     print(table(doc["summary"], spec_keys), end="")
@@ -538,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             f"= {k['ratio']:.2f}"
         )
     print(class_table(doc["kernel_check"]), end="")
+    print(graphs_table(doc.get("graphs_check", []), spec_keys), end="")
     print(f"total {time.perf_counter() - t_start:.0f} s; wrote {out}/gpu_check.json, .md")
     return 0
 
