@@ -129,6 +129,7 @@ class Roofline:
             },
             "kernel_overhead_s": self.spec.host_overhead(self.dtype, self.runtime),
             "launch_overhead_s": self.spec.launch_s,
+            "launch_classes_s": dict(self.spec.launch_classes),  # per class, over the above
             "launches_overlap": self.spec.launches_overlap,
             "runtime": self.runtime,
             "figures": self.figures,

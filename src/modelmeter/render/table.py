@@ -40,6 +40,7 @@ from modelmeter.units import (
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
+    from modelmeter.hardware.spec import HardwareSpec
 
 DEFAULT_WIDTH = 160
 WARN = "bold red"
@@ -120,6 +121,18 @@ def roofline_cells(roofline: Roofline, row: str | TableRow) -> tuple[str, str, s
     return format_seconds(lat), bound, f"{share:.1f}%"
 
 
+
+def _launch_text(spec: HardwareSpec) -> str:
+    """`` + launch 1.10 us per kernel`` (and the range per class where a class has its own)."""
+    if not (spec.launch_s or spec.launch_classes):
+        return ""
+    text = f" + launch {format_seconds(spec.launch_s)} per kernel"
+    if spec.launch_classes:
+        hi = max(spec.launch_classes.items(), key=lambda kv: kv[1])
+        text += (f" ({len(spec.launch_classes)} classes their own, up to "
+                 f"{format_seconds(hi[1])} per {hi[0]} op)")
+    return text
+
 def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
     """(label, value) lines of the roofline summary (hardware, peaks, ridge, latency ...)."""
     spec, t = roofline.spec, roofline.total
@@ -141,7 +154,7 @@ def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
             f"{format_seconds(spec.host_overhead(roofline.dtype, roofline.runtime))} per "
             f"{roofline.dtype} op ({roofline.runtime}"
             + ("; launches overlap execution)" if spec.launches_overlap else ")")
-            + (f" + launch {format_seconds(spec.launch_s)} per kernel" if spec.launch_s else ""),
+            + _launch_text(spec),
         ),
         (
             "efficiency",
