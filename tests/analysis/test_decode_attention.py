@@ -210,3 +210,23 @@ def test_decode_attention_roofline_by_hand() -> None:
                     kernel_efficiency={"attention": 0.3})
     (t0,) = roofline(one_op(rec), as_before, runtime="graphs").ops
     assert t0.memory_s == pytest.approx(5.96456e-4, rel=1e-5)
+
+
+def test_measure_per_class_profiles_decode_attention_as_the_analysis_does() -> None:
+    from modelmeter.render.measure import render_measure
+    from modelmeter.usecases.measure import measure
+
+    cpu = HardwareSpec(name="toy-cpu", display_name="toy", vendor="-", kind="cpu",
+                       bandwidth=1e10, compute={"float32": 1e11}, vector={"float32": 1e10})
+    r = measure(_DecodeStep().eval(), "1x4x1x16", warmup=1, repeats=2, per_class=True,
+                hardware=cpu)
+    assert r.per_class is not None
+    rows = {row.kernel_class: row for row in r.per_class.rows}
+    # the CPU run's SDPA and the analysis' record: one decode-shaped op on both sides
+    assert (rows[DECODE].records, rows[DECODE].ops) == (1, 1)
+    assert "attention" not in rows
+    # the table's class column is as wide as its longest name (16 letters + a space)
+    table = render_measure(r, "table").splitlines()
+    header = next(ln for ln in table if ln.startswith("  class"))
+    row = next(ln for ln in table if ln.startswith(f"  {DECODE}"))
+    assert header.index("records") + len("records") == row.index(" 1 ") + 2
