@@ -262,6 +262,10 @@ def launch_classes(cs: list[dict], reps: dict, spec: Any) -> list[tuple[float, d
 # default, the pooled figure of the one-kernel pointwise classes (a kernel's floor). CHECK: the
 # other two profiled models, whose device time the graphs runtime (no host time) predicts.
 PROFILED_SOURCE = ("vit_b_16", "resnet50")
+# the profiler books torchvision's nn.MultiheadAttention (its input and output projections
+# with the attention) as one attention op, the analysis as two matmuls and an attention op:
+# the two classes are pooled, and each gets the pooled figure
+POOLED = {"attention": "matmul"}
 PROFILED_CHECK = ("mobilenet_v3_large", "swin_t")
 MIN_OPS = 5
 POINTWISE = ("activation", "elementwise")
@@ -296,13 +300,15 @@ def profile_launches(reps: dict, spec: Any) -> tuple[float, dict[str, float]]:
             continue
         times = [t for t in roofline(reps[m, b, d], spec, phase="forward").ops
                  if t.kernel_class == cls]
+        cls = POOLED.get(cls, cls)
         excess[cls] = excess.get(cls, 0.0) + meas - sum(t.latency_s - t.overhead_s for t in times)
         counted[cls] = counted.get(cls, 0) + len(times)
         profiled[cls] = profiled.get(cls, 0.0) + n
     default = sum(excess[c] for c in POINTWISE) / sum(counted[c] for c in POINTWISE)
     classes = {c: round(excess[c] / counted[c], 7) for c in excess
                if profiled[c] >= MIN_OPS and counted[c]}
-    return round(default, 7), classes
+    classes.update({c: classes[p] for c, p in POOLED.items() if p in classes})
+    return round(default, 7), dict(sorted(classes.items()))
 
 
 def with_launches(spec: Any, default: float, classes: dict[str, float]) -> Any:

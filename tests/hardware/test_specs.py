@@ -413,7 +413,8 @@ def test_kernel_classes_are_the_formula_families_and_depthwise() -> None:
     from modelmeter.hardware.spec import KERNEL_CLASSES
     from modelmeter.registry import formulas
 
-    assert set(KERNEL_CLASSES) == {f.family for f in formulas()} | {"depthwise", "grouped"}
+    assert set(KERNEL_CLASSES) == {f.family for f in formulas()} | {
+        "depthwise", "grouped", "attention-decode"}
 
 
 def test_launch_overlap_follows_the_kind_unless_the_file_says(tmp_path: Path) -> None:

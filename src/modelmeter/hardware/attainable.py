@@ -29,8 +29,9 @@ BASES = ("measured", "estimated")
 
 
 # A kernel class a table does not name takes its parent's figures: a grouped convolution is
-# priced as a convolution by a file that measured only ``conv`` (modelmeter calibrate's).
-PARENT_CLASS = {"grouped": "conv"}
+# priced as a convolution by a file that measured only ``conv`` (modelmeter calibrate's), a
+# decode step's attention as the fused attention kernel by a file without its own figure.
+PARENT_CLASS = {"grouped": "conv", "attention-decode": "attention"}
 # The depthwise kernel modelmeter calibrate measures is 3x3: 9 taps (frontends/torch/benchmarks.py).
 CALIBRATED_TAPS = 9
 

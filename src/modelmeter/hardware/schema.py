@@ -39,8 +39,9 @@ from modelmeter.units import DTYPE_BYTES, canonical_dtype
 HardwareSpec = Any
 KINDS = ("gpu", "cpu", "npu", "tpu", "soc")
 # Kernel classes a spec may give an attainable fraction of the roofline for
-# ([efficiency.kernels]): the formula families, plus "depthwise" and "grouped" convolutions.
-KERNEL_CLASSES = tuple(sorted((*FAMILIES, "depthwise", "grouped")))
+# ([efficiency.kernels]): the formula families, plus "depthwise" and "grouped" convolutions
+# and "attention-decode" (analysis/kernels.py).
+KERNEL_CLASSES = tuple(sorted((*FAMILIES, "attention-decode", "depthwise", "grouped")))
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Dtypes a peak may be given for: every dtype modelmeter knows.
 PEAK_DTYPES = tuple(DTYPE_BYTES)

@@ -133,20 +133,21 @@ def _per_class_lines(r: MeasureResult) -> list[str]:
     predicted = "busy time (compute or memory)" if p.device_time else "busy time + overhead"
     tool = p.method.partition(":")[0]
     kernels = any(row.kernels is not None for row in pc.rows)
+    w = max([14, *(len(row.kernel_class) + 1 for row in pc.rows)])  # attention-decode: 17
     lines = [
         "",
         f"per kernel class ({tool}, {p.runs} calls; measured: {p.basis}; "
         f"predicted: roofline {predicted})",
         f"  profiled call {_s(p.profiled_s)} vs {_s(r.latency.median)} "
         f"unprofiled; classes sum to {_s(pc.measured_s)}",
-        f"  {'class':<14}{'records':>8}{'ops':>7}"
+        f"  {'class':<{w}}{'records':>8}{'ops':>7}"
         + (f"{'kernels':>9}" if kernels else "")
         + f"{'measured':>12}{'share':>8}{'predicted':>12}{'pred/meas':>10}",
     ]
     total = pc.measured_s or 1.0
     for row in pc.rows:
         lines.append(
-            f"  {row.kernel_class:<14}{row.records:>8}{row.ops:>7.0f}"
+            f"  {row.kernel_class:<{w}}{row.records:>8}{row.ops:>7.0f}"
             + (f"{row.kernels or 0:>9.0f}" if kernels else "")
             + f"{_s(row.measured_s):>12}{_pct(row.measured_s / total):>8}"
             f"{_s(row.predicted_s):>12}{_ratio(row.ratio):>10}"

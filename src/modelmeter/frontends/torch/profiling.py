@@ -93,9 +93,10 @@ def classify(e: Any) -> str:
     fallback = None
     while queue:
         node = queue.pop(0)
-        family = family_of("aten." + node.name.removeprefix("aten::"))
+        key = "aten." + node.name.removeprefix("aten::")
+        family = family_of(key)
         if family is not None:
-            label = kernel_class(family, getattr(node, "input_shapes", None) or ())
+            label = kernel_class(family, getattr(node, "input_shapes", None) or (), op=key)
             if not _composite(node.name, getattr(node, "overload_name", "") or ""):
                 return label
             fallback = fallback or label
