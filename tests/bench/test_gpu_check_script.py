@@ -48,6 +48,8 @@ def test_quick_cpu_run(tmp_path: Path) -> None:
     assert doc["datasheet_spec"] == "epyc-9654"
     # 2 models x batches (1, 4) x dtypes (float32, bfloat16)
     assert len(doc["cases"]) == 8 and not doc["skipped"] and doc["errors"] == []
+    # the CUDA-graphs check needs CUDA: not run here, and said so
+    assert doc["graphs_check"] == [] and "no CUDA graphs" in doc["graphs_check_note"]
     assert {c["model"] for c in doc["cases"]} == {"resnet18", "mobilenet_v3_small"}
     for c in doc["cases"]:
         # two dtypes calibrated give per-dtype figures, so the dtype-blind variant is there

@@ -60,8 +60,9 @@ def test_families_are_declared_and_are_the_hardware_kernel_classes() -> None:
     with pytest.raises(ValueError, match="unknown family 'convs'"):
         register_op("nothing", family="convs")
     # hardware files' [efficiency.kernels] keys: the families, and depthwise and grouped
-    # (convolutions with groups > 1: one input channel per group, or several)
-    assert set(KERNEL_CLASSES) == {*FAMILIES, "depthwise", "grouped"}
+    # (convolutions with groups > 1: one input channel per group, or several) and
+    # attention-decode (attention of a few queries over a longer cache: analysis/kernels.py)
+    assert set(KERNEL_CLASSES) == {*FAMILIES, "attention-decode", "depthwise", "grouped"}
 
 
 def test_add_broadcast_alpha_and_bytes(kit) -> None:  # noqa: ANN001
