@@ -3,8 +3,8 @@ buys per module (bytes, kernels, predicted latency) against the unfused count.
 
 A Report counts every op as its own kernel: each writes its output to memory and the next
 reads it back. A compiling runtime (torch.compile, TensorRT, onnxruntime) fuses common chains
-into one kernel. :func:`fuse` applies these rules (each switchable, :data:`RULES`), in
-execution order (the records' ``seq``), to ops of one phase:
+into one kernel. :func:`fuse` applies these rules (each switchable, :data:`RULES`; ``all``
+is every one), in execution order (the records' ``seq``), to ops of one phase:
 
 * ``elementwise``: an elementwise op or activation (not a softmax) that reads the output of
   the op just before it joins that op's kernel (its producer: a convolution, a matmul, a norm,
@@ -12,18 +12,40 @@ execution order (the records' ``seq``), to ops of one phase:
 * ``conv-bn-act``: a batch norm right after a convolution is folded into it (its FLOPs vanish:
   the scale and shift go into the convolution's weights), and an activation after them joins;
 * ``attention``: matmul, then (elementwise ops and) a softmax, then a matmul: one kernel, as
-  flash attention runs it (the score matrix never reaches memory).
+  flash attention runs it (the score matrix never reaches memory);
+* ``cast``: a dtype cast (``_to_copy``, ONNX ``Cast``: one tensor in, the same elements out)
+  is a pointwise op: it joins the kernel whose output it reads, and the other rules treat it
+  as an elementwise op (a bfloat16 RMSNorm's casts to float32 and back);
+* ``reduction``: a row reduction (sum, mean, max, var, var_mean, logsumexp, a softmax, a
+  norm op) joins the pointwise chain that makes its input (``x^2 -> mean``), and a pointwise
+  op after it joins when any of its inputs is the kernel's output so far (not only the
+  first: ``weight * x``); where it broadcasts that result over a larger tensor (the
+  normalising ``x * rsqrt(mean(x^2) + eps)``, ``(x - mean) / std``), that larger input is
+  taken to be the reduced chain's tensor, read on chip. A decomposed RMSNorm, LayerNorm or
+  softmax is one kernel, as inductor generates it;
+* ``rotary``: the rotary embedding's ``x * cos + cat(-x2, x1) * sin`` (the rotated half):
+  the ``neg`` of half of the tensor the kernel's last op read, followed by a ``cat`` of two
+  such halves, joins that op's kernel, and the ``cat``, its multiply and the add after it
+  follow: one kernel (inductor indexes the halves in place).
 
-An op joins a kernel only if its first input is as large as the kernel's output so far (it
-reads that tensor). The fused kernel keeps the first op's name, shapes, dtype, unit and module
-(its kernel class, and so its efficiency, is the producer's); its cost is the sum of its
-ops' less the tensors that stay on chip::
+An op joins a kernel under the first three rules and ``cast`` only if its first input is as
+large as the kernel's output so far (it reads that tensor: by size, a known approximation).
+The fused kernel keeps the first op's name, shapes, dtype, unit and module (its kernel class,
+and so its efficiency, is the producer's); its cost is the sum of its ops' less the tensors
+that stay on chip::
 
-    bytes_read    = sum of the ops' bytes read    - sum of the intermediates
+    bytes_read    = sum of the ops' bytes read    - sum of the reads on chip
     bytes_written = sum of the ops' bytes written - sum of the intermediates
     FLOPs, MACs   = the sums (less a folded batch norm's FLOPs)
 
-where each intermediate is the output of the kernel so far that the joining op reads.
+where an intermediate is the output of an op of the kernel that a later op of the kernel
+reads (the output so far, or under ``reduction`` and ``rotary`` an earlier one: each is
+taken to have no reader outside the kernel, and is subtracted from the written bytes once),
+and a read on chip is each such read, plus under ``rotary`` the halves of a tensor the
+kernel has read already. Every term is an op's own count, so a fused kernel's counts stay
+sums and differences of op counts (:mod:`modelmeter.analysis.generation_fusion` relies on
+it). The kernel being built and the rules' tests live in
+:mod:`modelmeter.analysis.fusion_kernel`.
 """
 
 from __future__ import annotations
