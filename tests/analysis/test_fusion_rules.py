@@ -169,3 +169,38 @@ def test_softmax_joins_the_scores_pointwise_ops() -> None:
 def test_plan_replays_to_the_same_costs(rules: tuple[str, ...]) -> None:
     for r in (rms_norm(), rotary()):
         assert kernels(fusion_plan(r, rules).apply(r)) == kernels(fuse(r, rules))
+
+
+def test_decomposed_layer_norm_is_one_kernel() -> None:
+    """(x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * w + b over 4 rows of 64, float32,
+    as the torch frontend counts it (x: 1,024 bytes; each row's statistic 16 bytes; w and b
+    256 bytes each):
+
+    mean r 1,024 w 16 | sub r 1,040 w 1,024 | pow r 1,024 w 1,024 | mean r 1,024 w 16 |
+    add r 16 w 16 | sqrt r 16 w 16 | div r 1,040 w 1,024 | mul r 1,280 w 1,024 |
+    add r 1,280 w 1,024: read 7,744, written 5,184, 12,928 moved.
+    """
+    torch = pytest.importorskip("torch")
+    import modelmeter
+
+    class LayerNorm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(64))
+            self.b = torch.nn.Parameter(torch.zeros(64))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            d = x - x.mean(-1, keepdim=True)
+            return d / torch.sqrt(d.pow(2).mean(-1, keepdim=True) + 1e-5) * self.w + self.b
+
+    r = modelmeter.analyze(LayerNorm(), "4x64")
+    c = r.total().cost
+    assert (c.bytes_read, c.bytes_written) == (7_744, 5_184)
+    # earlier rules: mean | sub + pow (sub's first input is x, not the mean) | mean + add +
+    # sqrt | div + mul + add (div's first input is x - mean, not the sqrt): 4 kernels
+    assert len(kernels(fuse(r, OLD))) == 4
+    (cost,) = kernels(fuse(r, RULES))
+    # one kernel: sub reads the mean on chip and x again (what the mean read), div reads
+    # x - mean on chip: it reads x, w and b (1,024 + 256 + 256 = 1,536) and writes the
+    # output (1,024)
+    assert (cost.bytes_read, cost.bytes_written) == (1_536, 1_024)

@@ -21,7 +21,8 @@ is every one), in execution order (the records' ``seq``), to ops of one phase:
   op after it joins when any of its inputs is the kernel's output so far (not only the
   first: ``weight * x``); where it broadcasts that result over a larger tensor (the
   normalising ``x * rsqrt(mean(x^2) + eps)``, ``(x - mean) / std``), that larger input is
-  taken to be the reduced chain's tensor, read on chip. A decomposed RMSNorm, LayerNorm or
+  taken to be the reduced chain's tensor, read on chip (in a kernel that starts at the
+  reduction: the tensor it reduced, read again). A decomposed RMSNorm, LayerNorm or
   softmax is one kernel, as inductor generates it;
 * ``rotary``: the rotary embedding's ``x * cos + cat(-x2, x1) * sin`` (the rotated half):
   the ``neg`` of half of the tensor the kernel's last op read, followed by a ``cat`` of two

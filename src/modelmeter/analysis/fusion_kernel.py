@@ -5,7 +5,9 @@ lets the next op join it, and what the kernel then costs (the rules are describe
 A join says which tensors the joining op reads on chip: the kernel's output so far (the
 first three rules, and ``cast``), or, for the ``reduction`` and ``rotary`` rules, a list of
 the kernel's ops whose outputs it reads (``chip``), with :data:`WHOLE` where everything the
-op reads is already in the kernel (the rotated half of a tensor the kernel read). Each such
+op reads is already in the kernel (the rotated half of a tensor the kernel read) and
+:data:`REREAD` where it reads again the tensor the kernel's reduction read (``x - mean(x)``
+in a kernel that starts at the mean). Each such
 output is then read from chip (its bytes leave ``bytes_read``) and, the first time, never
 written (they leave ``bytes_written``). Every byte figure is an op's own count, so a fused
 kernel's counts are sums and differences of its ops' counts.
@@ -22,6 +24,7 @@ from modelmeter.units import DTYPE_BYTES
 RULES = ("elementwise", "conv-bn-act", "attention", "cast", "reduction", "rotary")
 POINTWISE = ("elementwise", "activation")
 WHOLE = -1  # in a join's chip list: all the op reads is already in the kernel
+REREAD = -2  # in a join's chip list: what the kernel's last reduction read, read again
 _CASTS = ("_to_copy", "convert_element_type", "Cast", "CastLike")
 _REDUCTIONS = ("sum", "nansum", "mean", "amax", "amin", "max", "min", "var", "std", "var_mean",
                "std_mean", "logsumexp", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
@@ -160,6 +163,8 @@ class Kernel:
             if chain:  # the reduced chain's input (x of x^2 -> mean), on chip
                 early = [j for j in chain if j < self.reduced - 1]
                 return "reduction", (self.last, (early or chain)[-1])
+            if first_input_bytes(self.ops[self.reduced][1]) == out:
+                return "reduction", (self.last, REREAD)  # x - mean(x): x, read again
         return "reduction", (self.last,)
 
     def _rotary(self, rec: OpRecord, kind: str, tail: bool,
@@ -227,8 +232,11 @@ class Kernel:
     def _add_on_chip(self, c: Cost, rule: str, chip: tuple[int, ...]) -> None:
         """Joins that name the ops whose outputs they read on chip (``reduction``,
         ``rotary``)."""
-        ops = [j for j in chip if j != WHOLE]
+        ops = [j for j in chip if j >= 0]
         read = c.bytes_read if WHOLE in chip else sum(self.outs[j] for j in ops)
+        if REREAD in chip:
+            reduction = self.ops[self.reduced][1].cost
+            read += reduction.bytes_read - reduction.weight_bytes
         unwritten = sum(self.outs[j] for j in set(ops) if j not in self.kept)
         self.kept.update(ops)
         self.cost = Cost(self.cost.macs + c.macs, self.cost.flops + c.flops,
@@ -247,5 +255,5 @@ class Kernel:
         return replace(first, cost=self.cost) if len(self.ops) > 1 else first
 
 
-__all__ = ["POINTWISE", "RULES", "WHOLE", "Join", "Kernel", "first_input_bytes", "input_bytes",
+__all__ = ["POINTWISE", "REREAD", "RULES", "WHOLE", "Join", "Kernel", "first_input_bytes", "input_bytes",
            "is_cast", "is_reduction", "is_softmax"]
