@@ -69,6 +69,12 @@ def first_input_bytes(rec: OpRecord) -> int:
     return sizes[0] if sizes else -1
 
 
+def _rotated_half(neg: OpRecord, after: OpRecord | None) -> bool:
+    """``neg`` is followed by a ``cat`` of two tensors of its output's size (-x2, x1)."""
+    return after is not None and _base(after) == "cat" and \
+        input_bytes(after) == [neg.cost.bytes_written] * 2  # fmt: skip
+
+
 Join = tuple[str, tuple[int, ...] | None]  # the rule; the ops whose outputs it reads on chip
 
 
@@ -172,17 +178,17 @@ class Kernel:
         """x * cos + cat(-x2, x1) * sin: the neg of x's second half, the cat, its multiply
         and the add, into the kernel of x * cos."""
         base = _base(rec)
-        if base == "neg" and tail and self.state in ("", "done") and 2 * first_input_bytes(rec) == self.output_bytes and \
-                after is not None and _base(after) == "cat" and \
-                input_bytes(after) == [rec.cost.bytes_written] * 2:  # fmt: skip
+        if base == "neg" and tail and self.state in ("", "done") and _rotated_half(rec, after) \
+                and 2 * first_input_bytes(rec) == self.output_bytes:  # fmt: skip
             return "rotary", (WHOLE,)  # reads half of what x * cos read
         if self.state == "rotary-neg" and base == "cat":
             return "rotary", (WHOLE, self.last)  # -x2 on chip, x1 half of x again
         sizes = input_bytes(rec)
         if self.state == "rotary-cat" and kind in POINTWISE and self.output_bytes in sizes:
             return "rotary", (self.last,)  # cat(-x2, x1) * sin
-        if self.state == "rotary-mul" and kind in POINTWISE and \
-                sizes.count(self.output_bytes) == 2 and self.outs[self.rotary] == self.output_bytes:  # fmt: skip
+        both = sizes.count(self.output_bytes) == 2
+        if self.state == "rotary-mul" and kind in POINTWISE and both and \
+                self.outs[self.rotary] == self.output_bytes:  # fmt: skip
             return "rotary", (self.last, self.rotary)  # x * cos + that
         return None
 
@@ -255,5 +261,5 @@ class Kernel:
         return replace(first, cost=self.cost) if len(self.ops) > 1 else first
 
 
-__all__ = ["POINTWISE", "REREAD", "RULES", "WHOLE", "Join", "Kernel", "first_input_bytes", "input_bytes",
-           "is_cast", "is_reduction", "is_softmax"]
+__all__ = ["POINTWISE", "REREAD", "RULES", "WHOLE", "Join", "Kernel", "first_input_bytes",
+           "input_bytes", "is_cast", "is_reduction", "is_softmax"]
