@@ -204,3 +204,38 @@ def test_decomposed_layer_norm_is_one_kernel() -> None:
     # x - mean on chip: it reads x, w and b (1,024 + 256 + 256 = 1,536) and writes the
     # output (1,024)
     assert (cost.bytes_read, cost.bytes_written) == (1_536, 1_024)
+
+
+def test_var_mean_layer_norm_is_one_kernel() -> None:
+    """v, m = var_mean(x); (x - m) * rsqrt(v + eps) * w + b over 4 rows of 64, float32:
+
+    var_mean r 1,024 w 32 (variance and mean, 16 bytes each) | sub r 1,040 w 1,024 |
+    add r 16 w 16 | rsqrt r 16 w 16 | mul r 1,040 w 1,024 | mul r 1,280 w 1,024 |
+    add r 1,280 w 1,024: read 5,696, written 4,160.
+    """
+    torch = pytest.importorskip("torch")
+    import modelmeter
+
+    class LayerNorm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(64))
+            self.b = torch.nn.Parameter(torch.zeros(64))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            v, m = torch.var_mean(x, -1, keepdim=True, unbiased=False)
+            return (x - m) * torch.rsqrt(v + 1e-5) * self.w + self.b
+
+    r = modelmeter.analyze(LayerNorm(), "4x64")
+    c = r.total().cost
+    assert (c.bytes_read, c.bytes_written) == (5_696, 4_160)
+    # earlier rules: var_mean | sub (its first input is x) | add + rsqrt (add's is the
+    # variance, 16 bytes, not sub's 1,024) | mul + mul + add: 4 kernels
+    assert len(kernels(fuse(r, OLD))) == 4
+    (cost,) = kernels(fuse(r, RULES))
+    # one kernel: sub reads the mean (16) on chip and x again (1,024), add the variance
+    # (16), rsqrt add's output (16), mul rsqrt's (16) and x - mean (1,024), then the weight
+    # and bias ops their producer's (1,024 each): 5,696 - 4,160 = 1,536 read (x, w, b);
+    # written 4,160 less var_mean's 32 and the 1,024, 16, 16, 1,024, 1,024 of sub, add,
+    # rsqrt and the two muls = 1,024 (the output)
+    assert (cost.bytes_read, cost.bytes_written) == (1_536, 1_024)

@@ -18,11 +18,12 @@ is every one), in execution order (the records' ``seq``), to ops of one phase:
   as an elementwise op (a bfloat16 RMSNorm's casts to float32 and back);
 * ``reduction``: a row reduction (sum, mean, max, var, var_mean, logsumexp, a softmax, a
   norm op) joins the pointwise chain that makes its input (``x^2 -> mean``), and a pointwise
-  op after it joins when any of its inputs is the kernel's output so far (not only the
-  first: ``weight * x``); where it broadcasts that result over a larger tensor (the
-  normalising ``x * rsqrt(mean(x^2) + eps)``, ``(x - mean) / std``), that larger input is
-  taken to be the reduced chain's tensor, read on chip (in a kernel that starts at the
-  reduction: the tensor it reduced, read again). A decomposed RMSNorm, LayerNorm or
+  op after it joins when any of its inputs (not only the first: ``weight * x``) is a result
+  of the reduction or of an op after it (by size; each of var_mean's two outputs is one);
+  where it broadcasts that result over a larger tensor (the normalising
+  ``x * rsqrt(mean(x^2) + eps)``, ``(x - mean) * rstd``), that larger input is taken to be
+  a tensor of the kernel, read on chip: one made after the reduction, else the reduced
+  chain's input, else (a kernel that starts at the reduction) the tensor it reduced. A decomposed RMSNorm, LayerNorm or
   softmax is one kernel, as inductor generates it;
 * ``rotary``: the rotary embedding's ``x * cos + cat(-x2, x1) * sin`` (the rotated half):
   the ``neg`` of half of the tensor the kernel's last op read, followed by a ``cat`` of two

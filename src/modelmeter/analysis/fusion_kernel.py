@@ -26,6 +26,7 @@ POINTWISE = ("elementwise", "activation")
 WHOLE = -1  # in a join's chip list: all the op reads is already in the kernel
 REREAD = -2  # in a join's chip list: what the kernel's last reduction read, read again
 _CASTS = ("_to_copy", "convert_element_type", "Cast", "CastLike")
+_TWO_OUTPUTS = ("var_mean", "std_mean")
 _REDUCTIONS = ("sum", "nansum", "mean", "amax", "amin", "max", "min", "var", "std", "var_mean",
                "std_mean", "logsumexp", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
                "ReduceLogSumExp", "ReduceSumSquare", "ReduceL2")
@@ -161,17 +162,29 @@ class Kernel:
                 k not in POINTWISE for k in self.kinds[self.reduced + 1:]):  # fmt: skip
             return None
         sizes = input_bytes(rec)
-        if self.output_bytes not in sizes:
+        results = [j for j in range(self.last, self.reduced - 1, -1) if self._piece(j) in sizes]
+        if not results:
             return None  # it reads no result of the reduction (by size)
-        out = rec.cost.bytes_written
-        if out > self.output_bytes and sizes.count(out):  # broadcast: x * rsqrt(mean(x^2))
-            chain = [j for j in range(self.reduced) if self.outs[j] == out]
-            if chain:  # the reduced chain's input (x of x^2 -> mean), on chip
-                early = [j for j in chain if j < self.reduced - 1]
-                return "reduction", (self.last, (early or chain)[-1])
-            if first_input_bytes(self.ops[self.reduced][1]) == out:
-                return "reduction", (self.last, REREAD)  # x - mean(x): x, read again
-        return "reduction", (self.last,)
+        hit, out = results[0], rec.cost.bytes_written
+        if out > self._piece(hit) and sizes.count(out):  # broadcast: x * rsqrt(mean(x^2))
+            over = self._broadcast_over(out)
+            return "reduction", (hit,) if over is None else (hit, over)
+        return "reduction", (hit,)
+
+    def _piece(self, j: int) -> int:
+        """The bytes of one output of op ``j`` (var_mean's, std_mean's: half of them)."""
+        return self.outs[j] // (2 if _base(self.ops[j][1]) in _TWO_OUTPUTS else 1)
+
+    def _broadcast_over(self, out: int) -> int | None:
+        """The tensor of ``out`` bytes a reduction's result is broadcast over: one made
+        after the reduction (``x - mean``), else the reduced chain's input (x of
+        ``x^2 -> mean``), else the reduction's own input, read again (None: none is)."""
+        after = [j for j in range(self.reduced + 1, self.last + 1) if self.outs[j] == out]
+        chain = [j for j in range(self.reduced) if self.outs[j] == out]
+        early = [j for j in chain if j < self.reduced - 1]
+        if after or chain:
+            return (after or early or chain)[-1]
+        return REREAD if first_input_bytes(self.ops[self.reduced][1]) == out else None
 
     def _rotary(self, rec: OpRecord, kind: str, tail: bool,
                 after: OpRecord | None) -> Join | None:
@@ -239,7 +252,7 @@ class Kernel:
         """Joins that name the ops whose outputs they read on chip (``reduction``,
         ``rotary``)."""
         ops = [j for j in chip if j >= 0]
-        read = c.bytes_read if WHOLE in chip else sum(self.outs[j] for j in ops)
+        read = c.bytes_read if WHOLE in chip else sum(self._piece(j) for j in ops)
         if REREAD in chip:
             reduction = self.ops[self.reduced][1].cost
             read += reduction.bytes_read - reduction.weight_bytes
