@@ -36,16 +36,17 @@ import modelmeter  # noqa: E402
 from modelmeter.analysis.fusion import RULES, fusion_plan  # noqa: E402
 
 SETS = {
-    "previous": ("elementwise", "conv-bn-act", "attention"),
+    "earlier": ("elementwise", "conv-bn-act", "attention"),
     "all": RULES,
 }
-_CALL = re.compile(r"^\s*(?:\w+ = )?(cpp_fused_\w+|extern_kernels\.\w+|torch\.ops\.[\w.]+|"
-                   r"aten\.[\w.]+)\(")
+_CALL = re.compile(r"^\s*(?:\w+ = )?(cpp_fused_\w+|triton_\w+\.run|extern_kernels\.\w+|"
+                   r"torch\.ops\.[\w.]+|aten\.[\w.]+)\(")
 
 
 def inductor_kernels(codes: list[str]) -> Counter:
     """Kernel launches in the ``call`` functions of the compiled graphs' wrapper code: the
-    generated kernels as ``cpp_fused``, the others by name."""
+    generated kernels (C++ ``cpp_fused_*``, on a GPU ``triton_*``) as ``generated``, the
+    others by name."""
     found: Counter = Counter()
     for code in codes:
         body = code.split("def call(", 1)[-1].split("\nrunner = ", 1)[0]
@@ -53,7 +54,8 @@ def inductor_kernels(codes: list[str]) -> Counter:
             m = _CALL.match(line)
             if m:
                 name = m.group(1)
-                found["cpp_fused" if name.startswith("cpp_fused") else name] += 1
+                generated = name.startswith(("cpp_fused", "triton_"))
+                found["generated" if generated else name] += 1
     return found
 
 
@@ -74,7 +76,7 @@ def predicted(report: object) -> dict[str, int]:
     return out
 
 
-def llama(dtype: str) -> list[tuple[str, dict, Counter]]:
+def llama(dtype: str, device: str) -> list[tuple[str, dict, Counter]]:
     from tiny_llama import TINY_LLAMA
     from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
@@ -87,8 +89,8 @@ def llama(dtype: str) -> list[tuple[str, dict, Counter]]:
         traced = generate(modelmeter.models.load(f"hf:{path}").model, prompt=8, new=2)
     cfg = LlamaConfig(**{k: v for k, v in TINY_LLAMA.items()
                          if k not in ("model_type", "architectures")})
-    model = LlamaForCausalLM(cfg).to(getattr(torch, dtype)).eval()
-    ids = torch.randint(0, 256, (1, 8))
+    model = LlamaForCausalLM(cfg).to(device, getattr(torch, dtype)).eval()
+    ids = torch.randint(0, 256, (1, 8), device=device)
     rows = []
     prefill = compiled_codes(lambda x: model(input_ids=x, use_cache=False,
                                              logits_to_keep=1).logits, ids)
@@ -102,12 +104,12 @@ def llama(dtype: str) -> list[tuple[str, dict, Counter]]:
     return rows
 
 
-def vision(name: str) -> list[tuple[str, dict, Counter]]:
+def vision(name: str, device: str) -> list[tuple[str, dict, Counter]]:
     import torchvision
 
-    model = getattr(torchvision.models, name)().eval()
+    model = getattr(torchvision.models, name)().to(device).eval()
     report = modelmeter.analyze(model, "1x3x224x224")
-    x = torch.randn(1, 3, 224, 224)
+    x = torch.randn(1, 3, 224, 224, device=device)
     return [("forward", predicted(report), inductor_kernels(compiled_codes(model, x))),
             ("forward, freezing", predicted(report),
              inductor_kernels(compiled_codes(model, x, freezing=True)))]
@@ -117,6 +119,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="llama,llama-bf16,resnet18,mobilenet_v3_small")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cuda: inductor's triton kernels (untried)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print("| model | phase | ops (unfused) | " + " | ".join(f"fused: {s}" for s in SETS)
@@ -124,14 +127,14 @@ def main() -> int:
     print("|---|---|---:|" + "---:|" * len(SETS) + "---:|---|")
     for name in args.models.split(","):
         if name.startswith("llama"):
-            rows = llama("bfloat16" if name.endswith("bf16") else "float32")
+            rows = llama("bfloat16" if name.endswith("bf16") else "float32", args.device)
         else:
-            rows = vision(name)
+            rows = vision(name, args.device)
         for phase, pred, ind in rows:
-            lib = ", ".join(f"{k} {v}" for k, v in sorted(ind.items()) if k != "cpp_fused")
+            lib = ", ".join(f"{k} {v}" for k, v in sorted(ind.items()) if k != "generated")
             print(f"| {name} | {phase} | {pred['unfused']} | "
                   + " | ".join(str(pred[s]) for s in SETS)
-                  + f" | {sum(ind.values())} | {ind['cpp_fused']} / {lib} |", flush=True)
+                  + f" | {sum(ind.values())} | {ind['generated']} / {lib} |", flush=True)
     return 0
 
 
