@@ -3,8 +3,8 @@ buys per module (bytes, kernels, predicted latency) against the unfused count.
 
 A Report counts every op as its own kernel: each writes its output to memory and the next
 reads it back. A compiling runtime (torch.compile, TensorRT, onnxruntime) fuses common chains
-into one kernel. :func:`fuse` applies these rules (each switchable, :data:`RULES`), in
-execution order (the records' ``seq``), to ops of one phase:
+into one kernel. :func:`fuse` applies these rules (each switchable, :data:`RULES`; ``all``
+is every one), in execution order (the records' ``seq``), to ops of one phase:
 
 * ``elementwise``: an elementwise op or activation (not a softmax) that reads the output of
   the op just before it joins that op's kernel (its producer: a convolution, a matmul, a norm,
@@ -12,34 +12,54 @@ execution order (the records' ``seq``), to ops of one phase:
 * ``conv-bn-act``: a batch norm right after a convolution is folded into it (its FLOPs vanish:
   the scale and shift go into the convolution's weights), and an activation after them joins;
 * ``attention``: matmul, then (elementwise ops and) a softmax, then a matmul: one kernel, as
-  flash attention runs it (the score matrix never reaches memory).
+  flash attention runs it (the score matrix never reaches memory);
+* ``cast``: a dtype cast (``_to_copy``, ONNX ``Cast``: one tensor in, the same elements out)
+  is a pointwise op: it joins the kernel whose output it reads, and the other rules treat it
+  as an elementwise op (a bfloat16 RMSNorm's casts to float32 and back);
+* ``reduction``: a row reduction (sum, mean, max, var, var_mean, logsumexp, a softmax, a
+  norm op) joins the pointwise chain that makes its input (``x^2 -> mean``), and a pointwise
+  op after it joins when any of its inputs (not only the first: ``weight * x``) is a result
+  of the reduction or of an op after it (by size; each of var_mean's two outputs is one);
+  where it broadcasts that result over a larger tensor (the normalising
+  ``x * rsqrt(mean(x^2) + eps)``, ``(x - mean) * rstd``), that larger input is taken to be
+  a tensor of the kernel, read on chip: one made after the reduction, else the reduced
+  chain's input, else (a kernel that starts at the reduction) the tensor it reduced. A decomposed RMSNorm, LayerNorm or
+  softmax is one kernel, as inductor generates it;
+* ``rotary``: the rotary embedding's ``x * cos + cat(-x2, x1) * sin`` (the rotated half):
+  the ``neg`` of half of the tensor the kernel's last op read, followed by a ``cat`` of two
+  such halves, joins that op's kernel, and the ``cat``, its multiply and the add after it
+  follow: one kernel (inductor indexes the halves in place).
 
-An op joins a kernel only if its first input is as large as the kernel's output so far (it
-reads that tensor). The fused kernel keeps the first op's name, shapes, dtype, unit and module
-(its kernel class, and so its efficiency, is the producer's); its cost is the sum of its
-ops' less the tensors that stay on chip::
+An op joins a kernel under the first three rules and ``cast`` only if its first input is as
+large as the kernel's output so far (it reads that tensor: by size, a known approximation).
+The fused kernel keeps the first op's name, shapes, dtype, unit and module (its kernel class,
+and so its efficiency, is the producer's); its cost is the sum of its ops' less the tensors
+that stay on chip::
 
-    bytes_read    = sum of the ops' bytes read    - sum of the intermediates
+    bytes_read    = sum of the ops' bytes read    - sum of the reads on chip
     bytes_written = sum of the ops' bytes written - sum of the intermediates
     FLOPs, MACs   = the sums (less a folded batch norm's FLOPs)
 
-where each intermediate is the output of the kernel so far that the joining op reads.
+where an intermediate is the output of an op of the kernel that a later op of the kernel
+reads (the output so far, or under ``reduction`` and ``rotary`` an earlier one: each is
+taken to have no reader outside the kernel, and is subtracted from the written bytes once),
+and a read on chip is each such read, plus under ``rotary`` the halves of a tensor the
+kernel has read already. Every term is an op's own count, so a fused kernel's counts stay
+sums and differences of op counts (:mod:`modelmeter.analysis.generation_fusion` relies on
+it). The kernel being built and the rules' tests live in
+:mod:`modelmeter.analysis.fusion_kernel`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelmeter.analysis.fusion_kernel import POINTWISE, RULES, Join, Kernel, is_cast, is_softmax
 from modelmeter.analysis.kernels import record_class
-from modelmeter.costs import Cost, OpRecord
+from modelmeter.costs import OpRecord
 from modelmeter.errors import InputError
 from modelmeter.report import ModuleNode, Report
-from modelmeter.units import DTYPE_BYTES
-
-RULES = ("elementwise", "conv-bn-act", "attention")
-_POINTWISE = ("elementwise", "activation")
 
 
 def parse_rules(text: str) -> tuple[str, ...]:
@@ -56,91 +76,6 @@ def parse_rules(text: str) -> tuple[str, ...]:
     return rules
 
 
-def _softmax(rec: OpRecord) -> bool:
-    return "softmax" in rec.op
-
-
-def _batch_norm(rec: OpRecord) -> bool:
-    return "batch_norm" in rec.op and rec.phase == "forward"
-
-
-def _first_input_bytes(rec: OpRecord) -> int:
-    if not rec.shapes:
-        return -1
-    return math.prod(rec.shapes[0]) * DTYPE_BYTES.get(rec.dtype, 4)
-
-
-@dataclass
-class _Kernel:
-    """One fused kernel being built: its ops (module name, record), cost and pattern state."""
-
-    ops: list[tuple[str, OpRecord]]
-    cost: Cost
-    kinds: list[str]
-    output_bytes: int  # of the kernel so far
-    state: str = ""  # "softmax" inside an attention pattern
-    folded: int = 0  # FLOPs of folded batch norms
-    copied: int = 0  # bytes of copies (V made contiguous) the attention kernel reads in place
-
-    def joins(self, rec: OpRecord, kind: str, rules: tuple[str, ...],
-              softmax_next: bool = False) -> str | None:
-        """The rule under which ``rec`` joins this kernel (None: it starts its own).
-        ``softmax_next``: a softmax follows ``rec`` with only pointwise ops between."""
-        first = self.ops[0][1]
-        if rec.phase != first.phase:
-            return None
-        if "attention" in rules and self.state == "softmax" and kind == "movement":
-            return "attention-copy"  # V made contiguous: the fused kernel reads V as it is
-        if _first_input_bytes(rec) != self.output_bytes:
-            return None
-        if "attention" in rules and self.kinds[0] == "matmul":
-            if self.state == "" and set(self.kinds[1:]) <= set(_POINTWISE) and (
-                _softmax(rec) or (kind in _POINTWISE and softmax_next)
-            ):  # the scores' scale, bias and mask, then the softmax
-                return "attention"
-            if self.state == "softmax" and (kind == "matmul" or kind in _POINTWISE):
-                return "attention"
-        if "conv-bn-act" in rules and self.kinds[0] in ("conv", "grouped", "depthwise"):
-            if _batch_norm(rec) and self.kinds == [self.kinds[0]]:
-                return "conv-bn-act"
-            if kind == "activation" and not _softmax(rec) and len(self.kinds) <= 2:
-                return "conv-bn-act"
-        if "elementwise" in rules and kind in _POINTWISE and not _softmax(rec):
-            return "elementwise"
-        return None
-
-    def add(self, module: str, rec: OpRecord, kind: str, rule: str) -> None:
-        c = rec.cost
-        self.ops.append((module, rec))
-        self.kinds.append(kind)
-        if rule == "attention-copy":  # V read where it lies: the copy writes nothing
-            self.copied += c.bytes_written
-            self.cost += Cost(bytes_read=c.bytes_read)
-            return
-        inner = self.output_bytes
-        flops = c.flops
-        if rule == "conv-bn-act" and _batch_norm(rec):
-            self.folded += flops
-            flops = 0
-        copied = self.copied if kind == "matmul" else 0  # the copy's output, read in place
-        self.copied -= copied
-        self.cost = Cost(
-            self.cost.macs + c.macs,
-            self.cost.flops + flops,
-            self.cost.bytes_read + c.bytes_read - inner - copied,
-            self.cost.bytes_written + c.bytes_written - inner,
-            self.cost.weight_bytes + c.weight_bytes,
-        )
-        self.output_bytes = c.bytes_written
-        if rule == "attention":
-            self.state = "softmax" if _softmax(rec) else ("done" if kind == "matmul" else
-                                                           self.state)
-
-    def record(self) -> OpRecord:
-        first = self.ops[0][1]
-        return replace(first, cost=self.cost) if len(self.ops) > 1 else first
-
-
 @dataclass(frozen=True)
 class FusionPlan:
     """Which op joins the kernel before it (the rule) or starts its own (None), in run
@@ -151,6 +86,7 @@ class FusionPlan:
     ops: tuple[str, ...]
     kinds: tuple[str, ...]
     joins: tuple[str | None, ...]
+    chips: tuple[tuple[int, ...] | None, ...] = ()  # per join: the outputs read on chip
 
     @property
     def kernels(self) -> int:
@@ -163,12 +99,14 @@ class FusionPlan:
         ops = _run_order(report)
         if tuple(rec.op for _, rec in ops) != self.ops:
             raise ValueError("the fusion plan was made for other ops")
-        kernels: list[_Kernel] = []
-        for (module, rec), kind, rule in zip(ops, self.kinds, self.joins, strict=True):
+        kernels: list[Kernel] = []
+        chips = self.chips or (None,) * len(ops)
+        for (module, rec), kind, rule, chip in zip(ops, self.kinds, self.joins, chips,
+                                                   strict=True):
             if rule is None:
-                kernels.append(_Kernel([(module, rec)], rec.cost, [kind], rec.cost.bytes_written))
+                kernels.append(Kernel.start(module, rec, kind))
             else:
-                kernels[-1].add(module, rec, kind, rule)
+                kernels[-1].add(module, rec, kind, (rule, chip))
         placed: dict[str, list[OpRecord]] = {node.name: [] for node in report.modules()}
         for i, k in enumerate(kernels):
             rec = k.record()
@@ -194,19 +132,23 @@ def _run_order(report: Report) -> list[tuple[str, OpRecord]]:
 def fusion_plan(report: Report, rules: tuple[str, ...] = RULES) -> FusionPlan:
     """The kernels ``rules`` make of ``report``'s ops (module docstring), as a plan."""
     ops = _run_order(report)
-    kinds = [record_class(rec) for _, rec in ops]
-    kernels: list[_Kernel] = []
-    joins: list[str | None] = []
+    kinds = ["elementwise" if "cast" in rules and is_cast(rec) else record_class(rec)
+             for _, rec in ops]  # a cast is pointwise under "cast"
+    kernels: list[Kernel] = []
+    joins: list[Join | None] = []
     for i, (module, rec) in enumerate(ops):
         kind = kinds[i]
-        rule = kernels[-1].joins(rec, kind, rules, _softmax_next(ops, kinds, i)) if kernels \
-            else None
-        joins.append(rule)
-        if rule is None:
-            kernels.append(_Kernel([(module, rec)], rec.cost, [kind], rec.cost.bytes_written))
+        after = ops[i + 1][1] if i + 1 < len(ops) else None
+        join = kernels[-1].joins(rec, kind, rules, _softmax_next(ops, kinds, i), after) \
+            if kernels else None
+        joins.append(join)
+        if join is None:
+            kernels.append(Kernel.start(module, rec, kind))
         else:
-            kernels[-1].add(module, rec, kind, rule)
-    return FusionPlan(tuple(rec.op for _, rec in ops), tuple(kinds), tuple(joins))
+            kernels[-1].add(module, rec, kind, join)
+    return FusionPlan(tuple(rec.op for _, rec in ops), tuple(kinds),
+                      tuple(j[0] if j else None for j in joins),
+                      tuple(j[1] if j else None for j in joins))
 
 
 def fuse(report: Report, rules: tuple[str, ...] = RULES) -> Report:
@@ -219,9 +161,9 @@ def fuse(report: Report, rules: tuple[str, ...] = RULES) -> Report:
 def _softmax_next(ops: list[tuple[str, OpRecord]], kinds: list[str], i: int) -> bool:
     """Whether a softmax follows op ``i`` with only pointwise ops between."""
     for (_, rec), kind in zip(ops[i + 1:], kinds[i + 1:], strict=True):
-        if _softmax(rec):
+        if is_softmax(rec):
             return True
-        if kind not in _POINTWISE:
+        if kind not in POINTWISE:
             return False
     return False
 

@@ -12,7 +12,8 @@ from modelmeter.errors import InputError
 FUSE_HELP = (
     "with --hardware: instead of the report, what fusing kernels would buy per module (kernels, "
     "bytes, predicted latency unfused and fused). RULES: all (the default), none, or some of "
-    "elementwise, conv-bn-act, attention (docs/hardware.md, 'Fusion what-if')"
+    "elementwise, conv-bn-act, attention, cast, reduction, rotary (docs/hardware.md, "
+    "'Fusion what-if')"
 )
 
 

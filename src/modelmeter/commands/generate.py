@@ -89,7 +89,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="also price the generation with its kernels fused as a compiling "
                    "runtime would (a what-if): kernels, bytes, TTFT and per-token latency "
                    "unfused -> fused. RULES: all (the default), none, or some of elementwise, "
-                   "conv-bn-act, attention (docs/generation.md, 'Fusion what-if')")  # fmt: skip
+                   "conv-bn-act, attention, cast, reduction, rotary (docs/generation.md, 'Fusion "
+                   "what-if')")  # fmt: skip
     add_storage_options(p)
     add_output_options(p, GENERATION_FORMATS)
     add_chip_options(p)
