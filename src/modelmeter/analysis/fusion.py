@@ -55,6 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelmeter.analysis.fusion_flow import Flow
 from modelmeter.analysis.fusion_kernel import POINTWISE, RULES, Join, Kernel, is_cast, is_softmax
 from modelmeter.analysis.kernels import record_class
 from modelmeter.costs import OpRecord
@@ -87,6 +88,7 @@ class FusionPlan:
     kinds: tuple[str, ...]
     joins: tuple[str | None, ...]
     chips: tuple[tuple[int, ...] | None, ...] = ()  # per join: the outputs read on chip
+    spills: tuple[int, ...] = ()  # ops whose output, used on chip, is read after its kernel
 
     @property
     def kernels(self) -> int:
@@ -100,13 +102,17 @@ class FusionPlan:
         if tuple(rec.op for _, rec in ops) != self.ops:
             raise ValueError("the fusion plan was made for other ops")
         kernels: list[Kernel] = []
+        starts: list[int] = []
         chips = self.chips or (None,) * len(ops)
-        for (module, rec), kind, rule, chip in zip(ops, self.kinds, self.joins, chips,
-                                                   strict=True):
+        for i, ((module, rec), kind, rule, chip) in enumerate(
+                zip(ops, self.kinds, self.joins, chips, strict=True)):  # fmt: skip
             if rule is None:
                 kernels.append(Kernel.start(module, rec, kind))
+                starts.append(i)
             else:
                 kernels[-1].add(module, rec, kind, (rule, chip))
+        for k, start in zip(kernels, starts, strict=True):
+            k.spill([j - start for j in self.spills if start <= j < start + len(k.ops)])
         placed: dict[str, list[OpRecord]] = {node.name: [] for node in report.modules()}
         for i, k in enumerate(kernels):
             rec = k.record()
@@ -148,7 +154,19 @@ def fusion_plan(report: Report, rules: tuple[str, ...] = RULES) -> FusionPlan:
             kernels[-1].add(module, rec, kind, join)
     return FusionPlan(tuple(rec.op for _, rec in ops), tuple(kinds),
                       tuple(j[0] if j else None for j in joins),
-                      tuple(j[1] if j else None for j in joins))
+                      tuple(j[1] if j else None for j in joins), _spills(ops, kernels))
+
+
+def _spills(ops: list[tuple[str, OpRecord]], kernels: list[Kernel]) -> tuple[int, ...]:
+    """The ops (run-order index) whose output a kernel uses on chip and an op after that
+    kernel reads as well (by storage id: none where the records have none)."""
+    flow = Flow([rec for _, rec in ops])
+    spills, start = [], 0
+    for k in kernels:
+        end = start + len(k.ops) - 1
+        spills += [start + j for j in sorted(k.kept) if flow.read_after(start + j, end)]
+        start = end + 1
+    return tuple(spills)
 
 
 def fuse(report: Report, rules: tuple[str, ...] = RULES) -> Report:
