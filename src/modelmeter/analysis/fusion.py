@@ -30,8 +30,11 @@ is every one), in execution order (the records' ``seq``), to ops of one phase:
   such halves, joins that op's kernel, and the ``cat``, its multiply and the add after it
   follow: one kernel (inductor indexes the halves in place).
 
-An op joins a kernel under the first three rules and ``cast`` only if its first input is as
-large as the kernel's output so far (it reads that tensor: by size, a known approximation).
+An op joins a kernel only if it reads the kernel's output so far, whole: by the storage ids
+the records carry (:mod:`modelmeter.analysis.fusion_flow`; as its first or a largest input
+under the first three rules and ``cast``, any input under ``reduction``), else, for records
+without ids (a Report loaded from JSON), where its first input is as large (by size: a known
+approximation, which fuses unrelated tensors of equal sizes). ``rotary`` matches by size.
 The fused kernel keeps the first op's name, shapes, dtype, unit and module (its kernel class,
 and so its efficiency, is the producer's); its cost is the sum of its ops' less the tensors
 that stay on chip::
@@ -42,7 +45,8 @@ that stay on chip::
 
 where an intermediate is the output of an op of the kernel that a later op of the kernel
 reads (the output so far, or under ``reduction`` and ``rotary`` an earlier one: each is
-taken to have no reader outside the kernel, and is subtracted from the written bytes once),
+subtracted from the written bytes once, unless an op after the kernel reads it as well (by
+storage id: the plan's ``spills``; without ids none is found), whose write then stays),
 and a read on chip is each such read, plus under ``rotary`` the halves of a tensor the
 kernel has read already. Every term is an op's own count, so a fused kernel's counts stay
 sums and differences of op counts (:mod:`modelmeter.analysis.generation_fusion` relies on

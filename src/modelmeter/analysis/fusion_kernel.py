@@ -7,9 +7,11 @@ first three rules, and ``cast``), or, for the ``reduction`` and ``rotary`` rules
 the kernel's ops whose outputs it reads (``chip``), with :data:`WHOLE` where everything the
 op reads is already in the kernel (the rotated half of a tensor the kernel read) and
 :data:`REREAD` where it reads again the tensor the kernel's reduction read (``x - mean(x)``
-in a kernel that starts at the mean). Each such
+in a kernel that starts at the mean; by storage id, :data:`INPUT` where it reads again a
+tensor an op of the kernel read, of its output's size). Each such
 output is then read from chip (its bytes leave ``bytes_read``) and, the first time, never
-written (they leave ``bytes_written``). Every byte figure is an op's own count, so a fused
+written (they leave ``bytes_written``; :meth:`Kernel.spill` puts the write back where an op
+after the kernel reads it too). Every byte figure is an op's own count, so a fused
 kernel's counts are sums and differences of its ops' counts.
 """
 
@@ -306,8 +308,11 @@ class Kernel:
         self.cost = replace(self.cost, bytes_written=self.cost.bytes_written + written)
 
     def record(self) -> OpRecord:
+        """The kernel as one record: the first op's, its cost, writing the last op's output."""
         first = self.ops[0][1]
-        return replace(first, cost=self.cost) if len(self.ops) > 1 else first
+        if len(self.ops) == 1:
+            return first
+        return replace(first, cost=self.cost, writes=self.ops[self.last][1].writes)
 
 
 __all__ = ["INPUT", "POINTWISE", "REREAD", "RULES", "WHOLE", "Join", "Kernel", "first_input_bytes",
