@@ -150,3 +150,39 @@ def test_the_builder_fills_the_ids() -> None:
     (x,) = [s for s in linear.reads if s]  # addmm(bias, x, weight^T): bias and weight read 0
     assert linear.reads.count(0) == 2
     assert relu.reads == linear.writes and add.reads == (relu.writes[0], x)
+
+
+def test_squeeze_and_excitation_keeps_the_activation_it_multiplies() -> None:
+    """a = relu(x + 1), s = mean(a) per row, t = sigmoid(s @ W), a * t over x 4x64 float32
+    (1,024 bytes; a row statistic 4 x 4 = 16 bytes; W 1x1, 4 bytes), as a squeeze-and-
+    excitation block runs: add r 1,024 w 1,024 | relu r 1,024 w 1,024 | mean r 1,024 w 16 |
+    mm r 16 + 4 w 16 | sigmoid r 16 w 16 | mul r 1,024 + 16 w 1,024."""
+    torch = pytest.importorskip("torch")
+    import modelmeter
+
+    class SE(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a = torch.relu(x + 1)
+            return a * torch.sigmoid(a.mean(-1, keepdim=True) @ self.w)
+
+    r = modelmeter.analyze(SE(), "4x64")
+    first, second, third = kernels(fuse(r, RULES))
+    # add + relu + mean: x read once (1,024); the add's output stays on chip, the relu's is
+    # read on chip by the mean but also by the mul after the mm: written 1,024 + 16 = 1,040
+    assert (first.bytes_read, first.bytes_written) == (1_024, 1_040)
+    assert (second.bytes_read, second.bytes_written) == (20, 16)  # mm + sigmoid
+    assert (third.bytes_read, third.bytes_written) == (1_040, 1_024)  # the mul: a and t
+    # by sizes (no ids) the relu's write was dropped: 16 written
+    assert kernels(fuse(stripped_tree(r), RULES))[0].bytes_written == 16
+
+
+def stripped_tree(r: Report) -> Report:
+    def strip(node: ModuleNode) -> ModuleNode:
+        return replace(node, ops=[replace(o, reads=(), writes=()) for o in node.ops],
+                       children=[strip(c) for c in node.children])  # fmt: skip
+
+    return replace(r, root=strip(r.root))
