@@ -269,7 +269,8 @@ def main() -> int:
     print(f"calibrated in {time.perf_counter() - t0:.0f} s: {head}", flush=True)
     batches = [int(b) for b in args.batches.split(",")]
     with tempfile.TemporaryDirectory(prefix="ort_loop") as folder:
-        cases = (analysed(stored["cases"], Path(folder)) if stored else
+        kept = [c for c in stored["cases"] if c["model"] in FIT + HELD_OUT] if stored else []
+        cases = (analysed(kept, Path(folder)) if stored else
                  measure_all(FIT + HELD_OUT, batches, args.warmup, args.repeats, Path(folder)))
     fits = {v: fit(cases, spec, v) for v in VARIANTS}
     import onnxruntime

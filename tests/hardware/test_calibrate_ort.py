@@ -60,3 +60,28 @@ def test_default_optimisation_keeps_every_node_of_the_chain(tmp_path: Path) -> N
     options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
     ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     assert len(onnx.load(str(tmp_path / "optimised.onnx")).graph.node) == 8
+
+
+def test_the_figure_goes_to_the_spec_and_the_printout(tmp_path: Path) -> None:
+    from modelmeter.analysis.measure import Calibration
+    from modelmeter.hardware import load_spec
+    from modelmeter.hardware.schema_toml import to_toml
+    from modelmeter.render.calibration import render_calibration
+
+    cal = Calibration(device="cpu", device_name="Toy CPU", torch_version="torch 9.9",
+                      vendor="Toy", kind="cpu", matmul={"float32": 1e11},
+                      vector={"float32": 1e10}, bandwidth=4e10, kernel_overhead=5e-6,
+                      launch_overhead=1e-6, runtime_overhead={"ort": 0.2e-6})
+    spec = cal.to_spec("toy-cpu")
+    assert dict(spec.runtime_overhead) == {"ort": 0.2e-6}
+    assert spec.host_overhead(runtime="ort") == 0.2e-6  # --runtime ort prices a node with it
+    assert spec.host_overhead(runtime="eager") == 5e-6
+    assert "[overhead.runtimes] ort" in spec.notes
+    path = tmp_path / "toy.toml"
+    path.write_text(to_toml(spec), encoding="utf-8")
+    assert load_spec(str(path)).runtime_overhead["ort"] == pytest.approx(0.2e-6)
+    assert "onnxruntime        0.200 us per node" in render_calibration(cal, str(path))
+    # none measured: no [overhead.runtimes] in the spec, no line printed
+    plain = Calibration(**{**cal.__dict__, "runtime_overhead": {}})
+    assert not plain.to_spec("toy-cpu").runtime_overhead
+    assert "onnxruntime" not in render_calibration(plain, str(path))
