@@ -132,9 +132,15 @@ def fit(cases: list[dict], spec: Any, sweeps: int = 2) -> dict[str, float]:
         logs = [abs(math.log(r)) for row in rows for r in row["ratios"]]
         return sum(logs) / len(logs)
 
-    best = score(p)
+    return descend(score, p, GRID, sweeps)
+
+
+def descend(score: Any, start: dict[str, float], grid: dict[str, list[float]],
+            sweeps: int = 2) -> dict[str, float]:
+    """Coordinate descent of ``score`` over ``grid`` from ``start`` (bench/ort_loop.py too)."""
+    p, best = start, score(start)
     for _ in range(sweeps):
-        for key, values in GRID.items():
+        for key, values in grid.items():
             for v in values:
                 trial = {**p, key: v}
                 s = score(trial)

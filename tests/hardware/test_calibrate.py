@@ -58,6 +58,10 @@ def test_quick_calibration_writes_a_loadable_spec(calibrated: Path) -> None:
     assert spec.module_call is not None and 0 <= spec.module_call < 1e-2
     assert spec.step_overhead is not None and 0 <= spec.step_overhead < 1e-1
     assert "tiny Llama" in spec.notes
+    # onnxruntime's per-node cost (onnxruntime is installed): sanity only, 10 ns .. 100 us
+    assert set(spec.runtime_overhead) == {"ort"}
+    assert 1e-8 < spec.runtime_overhead["ort"] < 1e-4
+    assert "onnxruntime" in spec.notes
     # launches are paid in series on a CPU, inside the per-op overhead: no launch times
     assert spec.launch_overhead is None and not spec.launch_classes
 

@@ -298,6 +298,7 @@ class Calibration:
     warnings: list[str] = field(default_factory=list)
     module_call: float | None = None  # eager host time per nn.Module call
     step_overhead: float | None = None  # eager host time per generation step
+    runtime_overhead: dict[str, float] = field(default_factory=dict)  # ort: per node
 
     def to_spec(self, name: str) -> HardwareSpec:
         """The figures as a HardwareSpec: unverified, efficiency 1.0 (they are attainable).
@@ -325,6 +326,7 @@ class Calibration:
             dtype_kernels=dict(self.dtype_kernels) if len(self.dtype_kernels) > 1 else {},
             module_call=self.module_call,
             step_overhead=self.step_overhead,
+            runtime_overhead=dict(self.runtime_overhead),
             verified=False,
             source=f"measured by modelmeter calibrate on {self.device_name} ({self.torch_version})",
             notes="attainable figures, not datasheet peaks: [compute] best square matmul, "
@@ -336,6 +338,8 @@ class Calibration:
             "each dtype's own in [efficiency.dtypes]), matmul's memory side 32 1024x1024 "
             "matrix-vector products'; [overhead] module_call and step: eager host time per "
             "module call and per generation step (two tiny Llamas); "
+            + ("[overhead.runtimes] ort: onnxruntime's time per node of a chain of tiny "
+               "nodes (1 thread); " if "ort" in self.runtime_overhead else "")
             + ("[overhead.launch_classes] device time per op beyond its roofline of one tiny "
                "op per kernel class replayed from a CUDA graph, launch: elementwise's; "
                if self.launch_classes else "")

@@ -90,7 +90,21 @@ def calibrate(
         details=details,
         warnings=_unstable(bench.rounds),
     )
+    cal = _with_ort(cal, bench.type)
     return _with_host(cal, bench.type) if bench.type == "cpu" else cal
+
+
+def _with_ort(cal: Calibration, device: str) -> Calibration:
+    """``cal`` with onnxruntime's per-node cost as ``[overhead.runtimes] ort`` (CPU, with
+    onnxruntime: :mod:`modelmeter.hardware.calibrate_ort`; else the details say why not)."""
+    from dataclasses import replace
+
+    from modelmeter.hardware.calibrate_ort import measure_ort
+
+    details = dict(cal.details)
+    per_node = measure_ort(device, details)
+    runtimes = {} if per_node is None else {"ort": per_node}
+    return replace(cal, runtime_overhead=runtimes, details=details)
 
 
 def _with_host(cal: Calibration, device: str) -> Calibration:

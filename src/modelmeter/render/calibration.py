@@ -49,4 +49,6 @@ def render_calibration(cal: Calibration, path: str) -> str:
     if cal.module_call is not None and cal.step_overhead is not None:
         lines.append(f"  eager host         {cal.module_call * 1e6:.2f} us per module call, "
                      f"{cal.step_overhead * 1e6:.2f} us per generation step")  # fmt: skip
+    if "ort" in cal.runtime_overhead:
+        lines.append(f"  onnxruntime        {cal.runtime_overhead['ort'] * 1e6:.3f} us per node")
     return "\n".join(lines + _efficiency_lines(cal)) + "\n"

@@ -113,3 +113,16 @@ def test_per_class_from_the_onnxruntime_profiler(tmp_path: Path) -> None:
     assert r.per_class.profile.runs == 3
     # the profile went to a temporary folder, now gone; nothing written beside the file
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.onnx"]
+
+
+def test_time_onnx_on_a_given_number_of_threads(gemm_file: Path) -> None:
+    """bench/ort_loop.py times on one intra-op thread; measure keeps onnxruntime's pool."""
+    from modelmeter.frontends.onnx.timing import time_onnx
+    from modelmeter.report import InputSpec
+
+    inputs = [InputSpec(shape=(4, 16), dtype="float32", name="x")]
+    t = time_onnx(str(gemm_file), inputs, "cpu", warmup=1, repeats=2, threads=1)
+    assert t.threads == 1 and len(t.samples) == 2
+    assert any("1 intra-op thread(s)" in n for n in t.notes)
+    default = time_onnx(str(gemm_file), inputs, "cpu", warmup=1, repeats=2)
+    assert default.threads is None and any("default thread pool" in n for n in default.notes)

@@ -81,9 +81,13 @@ def _feeds(inputs: list[InputSpec], session: Any) -> dict[str, Any]:
     return feeds
 
 
-def _session(ort: Any, path: str, providers: list[Any], label: str) -> tuple[Any, Any, str]:
-    """An onnxruntime session of ``path``, its options and the provider it runs on."""
+def _session(ort: Any, path: str, providers: list[Any], label: str,
+             threads: int | None = None) -> tuple[Any, Any, str]:
+    """An onnxruntime session of ``path``, its options and the provider it runs on
+    (``threads``: intra-op threads; None, onnxruntime's default pool)."""
     options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
     options.log_severity_level = 3  # errors only: its warnings are not the user's business
     try:
         session = ort.InferenceSession(path, sess_options=options, providers=providers)
@@ -113,12 +117,14 @@ def time_onnx(
     repeats: int,
     progress: Progress | None = None,
     per_class: bool = False,
+    threads: int | None = None,
 ) -> Timings:
     """Time an onnxruntime session of ``path`` on random ``inputs`` (see the module doc);
-    ``per_class``: then profile a few runs in a second session (profiling.py)."""
+    ``per_class``: then profile a few runs in a second session (profiling.py); ``threads``:
+    intra-op threads (None: onnxruntime's default pool; bench/ort_loop.py runs 1)."""
     ort = ort_module()
     providers, label = providers_for(ort, device)
-    session, options, ran_on = _session(ort, path, providers, label)
+    session, options, ran_on = _session(ort, path, providers, label, threads)
     feeds = _feeds(inputs, session)
     call = functools.partial(session.run, None, feeds)
     probe = PeakRSS()
@@ -150,7 +156,8 @@ def time_onnx(
         notes=[
             f"run by onnxruntime {ort.__version__} ({ran_on}, default graph optimisations: "
             "fused kernels, while the analysis counts the graph's ops unfused"
-            + ("; its default thread pool: one thread per physical core)" if not cuda else ")")
+            + (")" if cuda else f"; {threads} intra-op thread(s))" if threads
+               else "; its default thread pool: one thread per physical core)")
         ],
         page_faults=None if cuda else timed.page_faults,
         page_size=resource.getpagesize(),
