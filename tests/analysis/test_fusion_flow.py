@@ -186,3 +186,31 @@ def stripped_tree(r: Report) -> Report:
                        children=[strip(c) for c in node.children])  # fmt: skip
 
     return replace(r, root=strip(r.root))
+
+
+def rotary(neg_reads: int) -> Report:
+    """q * cos + rotate_half(q) * sin as in tests/analysis/test_fusion_rules.py (q 1x4x2x16
+    float32, 512 bytes; cos, sin 128), with storages q 1, cos 2, sin 3, q * cos 4, -x2 5,
+    cat 6, that * sin 7, output 8; the neg reads storage ``neg_reads``:
+
+    0 mul q * cos r 640 w 512 | 1 neg r 256 w 256 | 2 cat r 512 w 512 |
+    3 mul that * sin r 640 w 512 | 4 add r 1,024 w 512: read 3,072, written 2,304
+    """
+    q, half, c = (1, 4, 2, 16), (1, 4, 2, 8), (1, 1, 2, 16)
+    return report([
+        rec("aten.mul", Cost(0, 128, 640, 512), (q, c), (1, 2), (4,), 0),
+        rec("aten.neg", Cost(0, 64, 256, 256), (half,), (neg_reads,), (5,), 1),
+        rec("aten.cat", Cost(0, 0, 512, 512), (half, half), (5, neg_reads), (6,), 2),
+        rec("aten.mul", Cost(0, 128, 640, 512), (q, c), (6, 3), (7,), 3),
+        rec("aten.add", Cost(0, 128, 1_024, 512), (q, q), (4, 7), (8,), 4),
+    ])  # fmt: skip
+
+
+def test_rotary_follows_the_halves_of_the_tensor_it_rotates() -> None:
+    # the neg reads half of q (storage 1, a view): one kernel, read 3,072 - 2,304 = 768 (q,
+    # cos, sin), written 512 (the output), as by sizes
+    assert [(k.bytes_read, k.bytes_written) for k in kernels(fuse(rotary(1)))] == [(768, 512)]
+    # the neg reads half of another tensor (storage 9) of q's size: the pattern does not
+    # start at the neg (by sizes it would): q * cos | neg | cat + mul + add
+    assert len(kernels(fuse(rotary(9)))) == 3
+    assert len(kernels(fuse(stripped(rotary(9))))) == 1

@@ -74,6 +74,13 @@ def first_input_bytes(rec: OpRecord) -> int:
     return sizes[0] if sizes else -1
 
 
+def _shares(rec: OpRecord, sids: tuple[int, ...]) -> bool:
+    """``rec`` reads one of the storages ``sids`` (True where either has no ids)."""
+    if not (has_ids(rec) and any(sids)):
+        return True
+    return bool({s for s in rec.reads if s} & set(sids))
+
+
 def _rotated_half(neg: OpRecord, after: OpRecord | None) -> bool:
     """``neg`` is followed by a ``cat`` of two tensors of its output's size (-x2, x1)."""
     return after is not None and _base(after) == "cat" and \
@@ -219,17 +226,22 @@ class Kernel:
     def _rotary(self, rec: OpRecord, kind: str, tail: bool,
                 after: OpRecord | None) -> Join | None:
         """x * cos + cat(-x2, x1) * sin: the neg of x's second half, the cat, its multiply
-        and the add, into the kernel of x * cos."""
-        base = _base(rec)
+        and the add, into the kernel of x * cos (by sizes, and by storage ids where the
+        records have them)."""
+        base, last = _base(rec), self.ops[self.last][1]
         if base == "neg" and tail and self.state in ("", "done") and _rotated_half(rec, after) \
-                and 2 * first_input_bytes(rec) == self.output_bytes:  # fmt: skip
+                and 2 * first_input_bytes(rec) == self.output_bytes \
+                and _shares(rec, last.reads):  # fmt: skip
             return "rotary", (WHOLE,)  # reads half of what x * cos read
-        if self.state == "rotary-neg" and base == "cat":
+        if self.state == "rotary-neg" and base == "cat" and _shares(rec, last.writes):
             return "rotary", (WHOLE, self.last)  # -x2 on chip, x1 half of x again
         sizes = input_bytes(rec)
-        if self.state == "rotary-cat" and kind in POINTWISE and self.output_bytes in sizes:
+        if self.state == "rotary-cat" and kind in POINTWISE and \
+                self._reads(rec, self.last, self.output_bytes, sizes):  # fmt: skip
             return "rotary", (self.last,)  # cat(-x2, x1) * sin
-        both = sizes.count(self.output_bytes) == 2
+        both = sizes.count(self.output_bytes) == 2 and (not has_ids(rec) or (
+            self._reads(rec, self.last, self.output_bytes, sizes)
+            and self._reads(rec, self.rotary, self.outs[self.rotary], sizes)))
         if self.state == "rotary-mul" and kind in POINTWISE and both and \
                 self.outs[self.rotary] == self.output_bytes:  # fmt: skip
             return "rotary", (self.last, self.rotary)  # x * cos + that
