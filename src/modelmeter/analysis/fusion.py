@@ -34,7 +34,8 @@ An op joins a kernel only if it reads the kernel's output so far, whole: by the 
 the records carry (:mod:`modelmeter.analysis.fusion_flow`; as its first or a largest input
 under the first three rules and ``cast``, any input under ``reduction``), else, for records
 without ids (a Report loaded from JSON), where its first input is as large (by size: a known
-approximation, which fuses unrelated tensors of equal sizes). ``rotary`` matches by size.
+approximation, which fuses unrelated tensors of equal sizes). ``rotary`` matches by sizes
+and, with ids, by storage too.
 The fused kernel keeps the first op's name, shapes, dtype, unit and module (its kernel class,
 and so its efficiency, is the producer's); its cost is the sum of its ops' less the tensors
 that stay on chip::
