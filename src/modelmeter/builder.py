@@ -194,6 +194,8 @@ def _record(ev: OpEvent, node: ModuleNode, seq: int = -1, priced: _Priced | None
             shapes=tuple(t.shape for t in call.inputs),
             unit=work.unit,
             seq=seq,
+            reads=tuple(0 if t.weight else t.sid for t in call.inputs),
+            writes=tuple(t.sid for t in call.outputs),
         )
     )
 

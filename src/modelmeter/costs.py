@@ -108,7 +108,12 @@ class OpRecord:
     ``unit`` is set when the formula says where the op runs (``"vector"`` for a depthwise
     convolution); :attr:`runs_on` applies the default rule otherwise. ``seq`` is the op's
     place in the run (execution order across modules; -1 when unknown): serialised, so a
-    saved report's roofline waits for its launches in the same order, but not compared."""
+    saved report's roofline waits for its launches in the same order, but not compared.
+
+    ``reads`` and ``writes`` are the storage ids (``TensorMeta.sid``) of the call's inputs,
+    one per entry of ``shapes`` (0 for a weight or buffer, and where unknown), and of its
+    outputs: the data flow between ops, which the fusion rules follow. Neither compared nor
+    serialised (a Report loaded from JSON has none: empty tuples)."""
 
     op: str
     cost: Cost
@@ -117,6 +122,8 @@ class OpRecord:
     shapes: tuple[tuple[int, ...], ...] = ()
     unit: str | None = None
     seq: int = field(default=-1, compare=False)
+    reads: tuple[int, ...] = field(default=(), compare=False)
+    writes: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def runs_on(self) -> str:

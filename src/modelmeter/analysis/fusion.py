@@ -30,8 +30,12 @@ is every one), in execution order (the records' ``seq``), to ops of one phase:
   such halves, joins that op's kernel, and the ``cat``, its multiply and the add after it
   follow: one kernel (inductor indexes the halves in place).
 
-An op joins a kernel under the first three rules and ``cast`` only if its first input is as
-large as the kernel's output so far (it reads that tensor: by size, a known approximation).
+An op joins a kernel only if it reads the kernel's output so far, whole: by the storage ids
+the records carry (:mod:`modelmeter.analysis.fusion_flow`; as its first or a largest input
+under the first three rules and ``cast``, any input under ``reduction``), else, for records
+without ids (a Report loaded from JSON), where its first input is as large (by size: a known
+approximation, which fuses unrelated tensors of equal sizes). ``rotary`` matches by sizes
+and, with ids, by storage too.
 The fused kernel keeps the first op's name, shapes, dtype, unit and module (its kernel class,
 and so its efficiency, is the producer's); its cost is the sum of its ops' less the tensors
 that stay on chip::
@@ -42,7 +46,8 @@ that stay on chip::
 
 where an intermediate is the output of an op of the kernel that a later op of the kernel
 reads (the output so far, or under ``reduction`` and ``rotary`` an earlier one: each is
-taken to have no reader outside the kernel, and is subtracted from the written bytes once),
+subtracted from the written bytes once, unless an op after the kernel reads it as well (by
+storage id: the plan's ``spills``; without ids none is found), whose write then stays),
 and a read on chip is each such read, plus under ``rotary`` the halves of a tensor the
 kernel has read already. Every term is an op's own count, so a fused kernel's counts stay
 sums and differences of op counts (:mod:`modelmeter.analysis.generation_fusion` relies on
@@ -55,6 +60,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelmeter.analysis.fusion_flow import Flow
 from modelmeter.analysis.fusion_kernel import POINTWISE, RULES, Join, Kernel, is_cast, is_softmax
 from modelmeter.analysis.kernels import record_class
 from modelmeter.costs import OpRecord
@@ -87,6 +93,7 @@ class FusionPlan:
     kinds: tuple[str, ...]
     joins: tuple[str | None, ...]
     chips: tuple[tuple[int, ...] | None, ...] = ()  # per join: the outputs read on chip
+    spills: tuple[int, ...] = ()  # ops whose output, used on chip, is read after its kernel
 
     @property
     def kernels(self) -> int:
@@ -100,13 +107,17 @@ class FusionPlan:
         if tuple(rec.op for _, rec in ops) != self.ops:
             raise ValueError("the fusion plan was made for other ops")
         kernels: list[Kernel] = []
+        starts: list[int] = []
         chips = self.chips or (None,) * len(ops)
-        for (module, rec), kind, rule, chip in zip(ops, self.kinds, self.joins, chips,
-                                                   strict=True):
+        for i, ((module, rec), kind, rule, chip) in enumerate(
+                zip(ops, self.kinds, self.joins, chips, strict=True)):  # fmt: skip
             if rule is None:
                 kernels.append(Kernel.start(module, rec, kind))
+                starts.append(i)
             else:
                 kernels[-1].add(module, rec, kind, (rule, chip))
+        for k, start in zip(kernels, starts, strict=True):
+            k.spill([j - start for j in self.spills if start <= j < start + len(k.ops)])
         placed: dict[str, list[OpRecord]] = {node.name: [] for node in report.modules()}
         for i, k in enumerate(kernels):
             rec = k.record()
@@ -148,7 +159,19 @@ def fusion_plan(report: Report, rules: tuple[str, ...] = RULES) -> FusionPlan:
             kernels[-1].add(module, rec, kind, join)
     return FusionPlan(tuple(rec.op for _, rec in ops), tuple(kinds),
                       tuple(j[0] if j else None for j in joins),
-                      tuple(j[1] if j else None for j in joins))
+                      tuple(j[1] if j else None for j in joins), _spills(ops, kernels))
+
+
+def _spills(ops: list[tuple[str, OpRecord]], kernels: list[Kernel]) -> tuple[int, ...]:
+    """The ops (run-order index) whose output a kernel uses on chip and an op after that
+    kernel reads as well (by storage id: none where the records have none)."""
+    flow = Flow([rec for _, rec in ops])
+    spills, start = [], 0
+    for k in kernels:
+        end = start + len(k.ops) - 1
+        spills += [start + j for j in sorted(k.kept) if flow.read_after(start + j, end)]
+        start = end + 1
+    return tuple(spills)
 
 
 def fuse(report: Report, rules: tuple[str, ...] = RULES) -> Report:

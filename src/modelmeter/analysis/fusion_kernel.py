@@ -7,9 +7,11 @@ first three rules, and ``cast``), or, for the ``reduction`` and ``rotary`` rules
 the kernel's ops whose outputs it reads (``chip``), with :data:`WHOLE` where everything the
 op reads is already in the kernel (the rotated half of a tensor the kernel read) and
 :data:`REREAD` where it reads again the tensor the kernel's reduction read (``x - mean(x)``
-in a kernel that starts at the mean). Each such
+in a kernel that starts at the mean; by storage id, :data:`INPUT` where it reads again a
+tensor an op of the kernel read, of its output's size). Each such
 output is then read from chip (its bytes leave ``bytes_read``) and, the first time, never
-written (they leave ``bytes_written``). Every byte figure is an op's own count, so a fused
+written (they leave ``bytes_written``; :meth:`Kernel.spill` puts the write back where an op
+after the kernel reads it too). Every byte figure is an op's own count, so a fused
 kernel's counts are sums and differences of its ops' counts.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from modelmeter.analysis.fusion_flow import has_ids, reads_any, reads_output
 from modelmeter.costs import Cost, OpRecord
 from modelmeter.units import DTYPE_BYTES
 
@@ -25,6 +28,7 @@ RULES = ("elementwise", "conv-bn-act", "attention", "cast", "reduction", "rotary
 POINTWISE = ("elementwise", "activation")
 WHOLE = -1  # in a join's chip list: all the op reads is already in the kernel
 REREAD = -2  # in a join's chip list: what the kernel's last reduction read, read again
+INPUT = -3  # in a join's chip list: a tensor the kernel read, of the op's output size, again
 _CASTS = ("_to_copy", "convert_element_type", "Cast", "CastLike")
 _TWO_OUTPUTS = ("var_mean", "std_mean")
 _REDUCTIONS = ("sum", "nansum", "mean", "amax", "amin", "max", "min", "var", "std", "var_mean",
@@ -70,6 +74,13 @@ def first_input_bytes(rec: OpRecord) -> int:
     return sizes[0] if sizes else -1
 
 
+def _shares(rec: OpRecord, sids: tuple[int, ...]) -> bool:
+    """``rec`` reads one of the storages ``sids`` (True where either has no ids)."""
+    if not (has_ids(rec) and any(sids)):
+        return True
+    return bool({s for s in rec.reads if s} & set(sids))
+
+
 def _rotated_half(neg: OpRecord, after: OpRecord | None) -> bool:
     """``neg`` is followed by a ``cat`` of two tensors of its output's size (-x2, x1)."""
     return after is not None and _base(after) == "cat" and \
@@ -111,7 +122,7 @@ class Kernel:
         if rec.phase != self.ops[0][1].phase:
             return None
         if "cast" in rules and is_cast(rec):
-            return ("cast", None) if rec.cost.bytes_read == self.output_bytes else None
+            return ("cast", None) if self._reads_last(rec) else None
         if "attention" in rules:
             attention = self._attention(rec, kind, softmax_next)
             if attention is not None:
@@ -125,7 +136,7 @@ class Kernel:
     def _attention(self, rec: OpRecord, kind: str, softmax_next: bool) -> str | None:
         if self.state == "softmax" and kind == "movement":
             return "attention-copy"  # V made contiguous: the fused kernel reads V as it is
-        if first_input_bytes(rec) != self.output_bytes or self.kinds[0] != "matmul":
+        if self.kinds[0] != "matmul" or not self._reads_last(rec):
             return None
         if self.state == "" and set(self.kinds[1:]) <= set(POINTWISE) and (
             is_softmax(rec) or (kind in POINTWISE and softmax_next)
@@ -135,8 +146,20 @@ class Kernel:
             return "attention"
         return None
 
+    def _reads_last(self, rec: OpRecord) -> bool:
+        """``rec`` reads the kernel's output so far: by storage id (whole, as its first or
+        a largest input), else its first input is as large."""
+        flow = reads_output(rec, self.ops[self.last][1], self.output_bytes, input_bytes(rec),
+                            main=True)
+        return first_input_bytes(rec) == self.output_bytes if flow is None else flow
+
+    def _reads(self, rec: OpRecord, j: int, size: int, sizes: list[int]) -> bool:
+        """``rec`` reads op ``j``'s output of ``size`` bytes: by storage id, else by size."""
+        flow = reads_output(rec, self.ops[j][1], size, sizes)
+        return size in sizes if flow is None else flow
+
     def _old_rules(self, rec: OpRecord, kind: str, rules: tuple[str, ...]) -> str | None:
-        if first_input_bytes(rec) != self.output_bytes:
+        if not self._reads_last(rec):
             return None
         if "conv-bn-act" in rules and self.kinds[0] in ("conv", "grouped", "depthwise"):
             if _batch_norm(rec) and self.kinds == [self.kinds[0]]:
@@ -156,18 +179,19 @@ class Kernel:
                 return rotary
         if "reduction" not in rules or self.state == "softmax":
             return None
-        if is_reduction(rec, kind) and tail and first_input_bytes(rec) == self.output_bytes:
+        if is_reduction(rec, kind) and tail and self._reads_last(rec):
             return "reduction", (self.last,)  # the pointwise chain that makes its input
         if self.reduced < 0 or kind not in POINTWISE or is_softmax(rec) or any(
                 k not in POINTWISE for k in self.kinds[self.reduced + 1:]):  # fmt: skip
             return None
         sizes = input_bytes(rec)
-        results = [j for j in range(self.last, self.reduced - 1, -1) if self._piece(j) in sizes]
+        results = [j for j in range(self.last, self.reduced - 1, -1)
+                   if self._reads(rec, j, self._piece(j), sizes)]
         if not results:
-            return None  # it reads no result of the reduction (by size)
+            return None  # it reads no result of the reduction (by id, else by size)
         hit, out = results[0], rec.cost.bytes_written
         if out > self._piece(hit) and sizes.count(out):  # broadcast: x * rsqrt(mean(x^2))
-            over = self._broadcast_over(out)
+            over = self._broadcast_over(out) if not has_ids(rec) else self._over_by_id(rec, out)
             return "reduction", (hit,) if over is None else (hit, over)
         return "reduction", (hit,)
 
@@ -186,20 +210,38 @@ class Kernel:
             return (after or early or chain)[-1]
         return REREAD if first_input_bytes(self.ops[self.reduced][1]) == out else None
 
+    def _over_by_id(self, rec: OpRecord, out: int) -> int | None:
+        """What :meth:`_broadcast_over` finds, by storage id: the output of an op of the
+        kernel (after the reduction, else before it) that ``rec`` reads, else :data:`INPUT`
+        where it reads again a tensor an op of the kernel read (None: neither)."""
+        sizes = input_bytes(rec)
+        after = [j for j in range(self.reduced + 1, self.last + 1)
+                 if self._reads(rec, j, out, sizes)]
+        chain = [j for j in range(self.reduced) if self._reads(rec, j, out, sizes)]
+        if after or chain:
+            return (after or chain)[-1]
+        read = {s for _, r in self.ops for s in r.reads if s}
+        return INPUT if reads_any(rec, read, out, sizes) else None
+
     def _rotary(self, rec: OpRecord, kind: str, tail: bool,
                 after: OpRecord | None) -> Join | None:
         """x * cos + cat(-x2, x1) * sin: the neg of x's second half, the cat, its multiply
-        and the add, into the kernel of x * cos."""
-        base = _base(rec)
+        and the add, into the kernel of x * cos (by sizes, and by storage ids where the
+        records have them)."""
+        base, last = _base(rec), self.ops[self.last][1]
         if base == "neg" and tail and self.state in ("", "done") and _rotated_half(rec, after) \
-                and 2 * first_input_bytes(rec) == self.output_bytes:  # fmt: skip
+                and 2 * first_input_bytes(rec) == self.output_bytes \
+                and _shares(rec, last.reads):  # fmt: skip
             return "rotary", (WHOLE,)  # reads half of what x * cos read
-        if self.state == "rotary-neg" and base == "cat":
+        if self.state == "rotary-neg" and base == "cat" and _shares(rec, last.writes):
             return "rotary", (WHOLE, self.last)  # -x2 on chip, x1 half of x again
         sizes = input_bytes(rec)
-        if self.state == "rotary-cat" and kind in POINTWISE and self.output_bytes in sizes:
+        if self.state == "rotary-cat" and kind in POINTWISE and \
+                self._reads(rec, self.last, self.output_bytes, sizes):  # fmt: skip
             return "rotary", (self.last,)  # cat(-x2, x1) * sin
-        both = sizes.count(self.output_bytes) == 2
+        both = sizes.count(self.output_bytes) == 2 and (not has_ids(rec) or (
+            self._reads(rec, self.last, self.output_bytes, sizes)
+            and self._reads(rec, self.rotary, self.outs[self.rotary], sizes)))
         if self.state == "rotary-mul" and kind in POINTWISE and both and \
                 self.outs[self.rotary] == self.output_bytes:  # fmt: skip
             return "rotary", (self.last, self.rotary)  # x * cos + that
@@ -253,6 +295,8 @@ class Kernel:
         ``rotary``)."""
         ops = [j for j in chip if j >= 0]
         read = c.bytes_read if WHOLE in chip else sum(self._piece(j) for j in ops)
+        if INPUT in chip:
+            read += c.bytes_written  # the tensor it broadcasts over: its output's size
         if REREAD in chip:
             reduction = self.ops[self.reduced][1].cost
             read += reduction.bytes_read - reduction.weight_bytes
@@ -269,10 +313,19 @@ class Kernel:
             else:
                 self.state = step[self.state]
 
+    def spill(self, ops: list[int]) -> None:
+        """Ops of the kernel whose output, used on chip, an op after the kernel also reads:
+        their writes reach memory after all (the reads on chip stay on chip)."""
+        written = sum(self.outs[j] for j in ops if j in self.kept)
+        self.cost = replace(self.cost, bytes_written=self.cost.bytes_written + written)
+
     def record(self) -> OpRecord:
+        """The kernel as one record: the first op's, its cost, writing the last op's output."""
         first = self.ops[0][1]
-        return replace(first, cost=self.cost) if len(self.ops) > 1 else first
+        if len(self.ops) == 1:
+            return first
+        return replace(first, cost=self.cost, writes=self.ops[self.last][1].writes)
 
 
-__all__ = ["POINTWISE", "REREAD", "RULES", "WHOLE", "Join", "Kernel", "first_input_bytes",
+__all__ = ["INPUT", "POINTWISE", "REREAD", "RULES", "WHOLE", "Join", "Kernel", "first_input_bytes",
            "input_bytes", "is_cast", "is_reduction", "is_softmax"]
