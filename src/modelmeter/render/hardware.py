@@ -12,11 +12,12 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from modelmeter.hardware.loader import dump_toml, format_si
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.render._common import md_pairs
-from modelmeter.render.capture import to_text
+from modelmeter.render.capture import plain, to_text
 from modelmeter.render.formats import HARDWARE_LIST_FORMATS, HARDWARE_SHOW_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
 from modelmeter.render.pricing import attainable_lines
@@ -135,7 +136,7 @@ def render_hardware_list(
         )
     for row in rows:
         cells = row[:1] + row[3:]
-        table.add_row(*cells, style=None if row[_VERIFIED] == "yes" else "yellow")
+        table.add_row(*plain(*cells), style=None if row[_VERIFIED] == "yes" else "yellow")
     return to_text(table, width) + LEGEND.replace("`", "") + "\n"
 
 
@@ -202,11 +203,11 @@ def render_hardware_show(spec: HardwareSpec, fmt: str = "table", *, width: int =
         return md_pairs(spec.display_name, show_lines(spec), head="Field")
     if fmt != "table":
         raise unknown_format(fmt, HARDWARE_SHOW_FORMATS)
-    grid = Table(box=box.SIMPLE, show_header=False, title=spec.display_name)
+    grid = Table(box=box.SIMPLE, show_header=False, title=Text(spec.display_name))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for k, v in show_lines(spec):
-        grid.add_row(k, v)
+        grid.add_row(*plain(k, v))
     return to_text(grid, width)
 
 

@@ -22,7 +22,7 @@ from modelmeter.render._common import (
     peak_live_scope,
     percent,
 )
-from modelmeter.render.capture import AtLeast, to_text
+from modelmeter.render.capture import AtLeast, plain, to_text
 from modelmeter.render.experts import active_params_text
 from modelmeter.render.pricing import figures_line
 from modelmeter.render.table_layout import fit, table_width
@@ -228,7 +228,7 @@ def module_table(
     if view.collapse and any(" ×" in row[0] for row in cells):
         shown += " · ×N: N identical blocks, figures summed"
     table = Table(
-        title=(
+        title=Text(
             f"{report.model} · {report.frontend} · {report.mode} · "
             f"convention {report.convention} · {shown}"
         ),
@@ -248,7 +248,7 @@ def module_table(
             min_width=longest if numeric else None,
         )
     for i, cells in enumerate(layout.rows):
-        table.add_row(*cells, style="bold" if i == 0 else None)
+        table.add_row(*plain(*cells), style="bold" if i == 0 else None)
     needed = table_width(layout.headers, layout.rows)  # the fewest columns still too wide:
     return AtLeast(table, needed) if needed > width else table  # wider lines, numbers whole
 
@@ -319,11 +319,11 @@ def totals_grid(report: Report, roofline: Roofline | None = None) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for label, value in totals_lines(report):
-        grid.add_row(label, value)
+        grid.add_row(*plain(label, value))
     if roofline is not None:
         for label, value in roofline_lines(roofline):
             warn = label == "hardware" and not roofline.spec.verified
-            grid.add_row(label, Text(value, style=WARN) if warn else value)
+            grid.add_row(*plain(label, Text(value, style=WARN) if warn else value))
     return grid
 
 
@@ -341,7 +341,7 @@ def unsupported_block(report: Report) -> RenderableType:
     table.add_column("Operator", style=WARN, no_wrap=True)
     table.add_column("Calls", justify="right", style=WARN)
     for op, n in missing.items():
-        table.add_row(op, str(n))
+        table.add_row(*plain(op, str(n)))
     return Group(title, table)
 
 
