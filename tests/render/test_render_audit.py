@@ -12,6 +12,7 @@ import modelmeter
 from modelmeter.analysis.roofline import roofline
 from modelmeter.hardware import load_spec
 from modelmeter.render.hardware import render_hardware_show
+from modelmeter.render.roofline_summary import roofline_lines
 from modelmeter.render.table import render_table
 from modelmeter.report import Report
 
@@ -32,3 +33,47 @@ def test_bracketed_text_survives_the_table(linear: Report) -> None:
 def test_bracketed_notes_survive_hardware_show() -> None:
     spec = replace(load_spec("h100-sxm"), notes="[compute] best matmul, [overhead.runtimes] x")
     assert "[compute] best matmul, [overhead.runtimes] x" in render_hardware_show(spec)
+
+
+def test_the_peak_line_shows_the_priced_peak_and_the_ridge_what_it_divides(linear: Report) -> None:
+    roof = roofline(linear, load_spec("h100-sxm"))
+    lines = dict(roofline_lines(roof))
+    # h100-sxm.toml: [attainable.compute] float32 = "51.59T" priced the float32 MACs; the
+    # datasheet's reference is vector.float32 67 TFLOP/s (no float32 matrix peak)
+    assert "67.00 TFLOP/s float32 (vector.float32, datasheet)" in lines["peak"]
+    assert "priced at 51.59 TFLOP/s (attainable compute.float32)" in lines["peak"]
+    # 51.59e12 / 3.004e12 (the attainable bandwidth) = 17.17 FLOP/B
+    assert roof.ridge_point == pytest.approx(51.59e12 / roof.spec.bandwidth)
+    assert lines["ridge point"].startswith("17.2 FLOP/B (priced peak 51.59 TFLOP/s / bandwidth ")
+    d = roof.to_dict()
+    assert d["priced_peak_flops_per_s"] == pytest.approx(51.59e12)
+    assert d["priced_peak_key"] == "compute.float32"
+    assert d["peak_key"] == "vector.float32"  # the reference stays what it was
+
+
+def test_no_priced_peak_part_where_it_is_the_datasheet_one(linear: Report) -> None:
+    roof = roofline(linear, load_spec("h100-sxm"), ideal=True)
+    assert "priced at" not in dict(roofline_lines(roof))["peak"]
+    assert roof.to_dict()["priced_peak_flops_per_s"] == roof.peak  # 67e12 both
+
+
+@pytest.mark.parametrize(("chip", "ideal", "words"), [
+    ("h100-sxm", False, "(fractions of the attainable figures, applied)"),
+    ("h100-sxm", True, "(--ideal: the datasheet figures at full efficiency)"),
+    ("epyc-9654", False, "(fractions of the datasheet figures, applied)"),
+])
+def test_the_efficiency_line_names_the_figures(linear: Report, chip: str, ideal: bool,
+                                               words: str) -> None:
+    line = dict(roofline_lines(roofline(linear, load_spec(chip), ideal=ideal)))["efficiency"]
+    assert line.endswith(words)
+    assert ideal or "--ideal" not in line
+
+
+def test_the_eager_module_call_time_is_on_the_peak_line_and_in_json(linear: Report) -> None:
+    # h100-sxm.toml: [overhead] module_call = "3us", charged under eager only
+    eager = roofline(linear, load_spec("h100-sxm"))
+    assert "+ 3.00 us per module call (eager)" in dict(roofline_lines(eager))["peak"]
+    assert eager.to_dict()["module_call_s"] == pytest.approx(3e-6)
+    graphs = roofline(linear, load_spec("h100-sxm"), runtime="graphs")
+    assert "module call" not in dict(roofline_lines(graphs))["peak"]
+    assert graphs.to_dict()["module_call_s"] == 0.0
