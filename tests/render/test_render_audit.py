@@ -77,3 +77,28 @@ def test_the_eager_module_call_time_is_on_the_peak_line_and_in_json(linear: Repo
     graphs = roofline(linear, load_spec("h100-sxm"), runtime="graphs")
     assert "module call" not in dict(roofline_lines(graphs))["peak"]
     assert graphs.to_dict()["module_call_s"] == 0.0
+
+
+def test_the_comparison_footer_and_json_name_the_runtime_and_figures(linear: Report) -> None:
+    from modelmeter.analysis.comparison import Comparison, comparison_row
+    from modelmeter.render.compare import render_comparison
+
+    roof = roofline(linear, load_spec("h100-sxm"), runtime="graphs", ideal=True)
+    c = Comparison([comparison_row("a", linear, roof)], "exact", chip="h100-sxm",
+                   runtime="graphs", figures="ideal")
+    text = render_comparison(c, "table")
+    assert "on h100-sxm, graphs runtime, ideal figures (not measured)" in text
+    d = c.to_dict()
+    assert (d["runtime"], d["figures"]) == ("graphs", "ideal")
+    assert "runtime" not in Comparison([comparison_row("a", linear)], "exact").to_dict()
+
+
+def test_the_fuse_title_says_ideal(linear: Report) -> None:
+    from modelmeter.analysis.fusion import fusion_whatif
+    from modelmeter.render.fusion import render_fusion
+
+    w = fusion_whatif(linear, load_spec("h100-sxm"), ideal=True)
+    assert "(runtime eager; ideal figures (--ideal); rules:" in render_fusion(w).splitlines()[0]
+    assert w.to_dict()["figures"] == "ideal"
+    plain = fusion_whatif(linear, load_spec("h100-sxm"))
+    assert plain.figures == "attainable" and "ideal" not in render_fusion(plain)
