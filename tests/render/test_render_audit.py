@@ -102,3 +102,15 @@ def test_the_fuse_title_says_ideal(linear: Report) -> None:
     assert w.to_dict()["figures"] == "ideal"
     plain = fusion_whatif(linear, load_spec("h100-sxm"))
     assert plain.figures == "attainable" and "ideal" not in render_fusion(plain)
+
+
+def test_graphs_on_a_cpu_says_what_the_figure_removes(linear: Report) -> None:
+    cpu = roofline(linear, load_spec("epyc-9654"), runtime="graphs")  # no [overhead] launch
+    assert any(n.startswith("graphs runtime on a cpu (launches do not overlap execution)")
+               and "only as a compiled runtime would" in n for n in cpu.notes)
+    assert any(n.startswith("the spec has no launch figure") for n in cpu.notes)
+    assert "runtime graphs (a compiled runtime: no per-op host time)" in render_table(
+        linear, roofline=cpu)
+    gpu = roofline(linear, load_spec("h100-sxm"), runtime="graphs")  # launches overlap
+    assert "graphs runtime: no per-op host time (one replay issues every kernel)" in gpu.notes
+    assert not any("compiled runtime" in n or "no launch figure" in n for n in gpu.notes)
