@@ -114,3 +114,16 @@ def test_graphs_on_a_cpu_says_what_the_figure_removes(linear: Report) -> None:
     gpu = roofline(linear, load_spec("h100-sxm"), runtime="graphs")  # launches overlap
     assert "graphs runtime: no per-op host time (one replay issues every kernel)" in gpu.notes
     assert not any("compiled runtime" in n or "no launch figure" in n for n in gpu.notes)
+
+
+@pytest.mark.parametrize(("source", "name", "basis"), [
+    ("measured by modelmeter calibrate on X (torch 2)", "mine", "(measured by modelmeter calibrate)"),
+    ("NVIDIA datasheet", "h100-sxm", "(estimate)"),  # a built-in chip: no datasheet gives it
+    ("my notes", "mine", ""),  # a hand-written file: not known
+])
+def test_hardware_show_says_where_the_kernel_overhead_came_from(source: str, name: str,
+                                                                basis: str) -> None:
+    spec = replace(load_spec("h100-sxm"), source=source, name=name)
+    line = next(ln for ln in render_hardware_show(spec).splitlines()
+                if ln.strip().startswith("overhead.kernel"))
+    assert line.rstrip().endswith(("4 us per kernel " + basis).rstrip())

@@ -14,6 +14,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from modelmeter.hardware import builtin_names
 from modelmeter.hardware.loader import dump_toml, format_si
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.render._common import md_pairs
@@ -33,6 +34,7 @@ PEAK_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("FP8", ("float8_e4m3fn", "float8_e5m2")),
     ("INT8", ("int8",)),
 )
+CALIBRATED = "measured by modelmeter calibrate"  # the source line of calibrate's files
 LEGEND = (
     "Dense peaks in FLOP/s (OP/s for INT8) of the matrix units (tensor cores, MXU, NPU); "
     "a value marked `v` is the vector units' peak (no matrix peak for that dtype). "
@@ -78,6 +80,14 @@ def _size(nbytes: float) -> str:
 
 def _overhead(seconds: float) -> str:
     return f"{seconds * 1e6:g} us"
+
+
+def _basis(spec: HardwareSpec) -> str:
+    """Where ``[overhead] kernel`` came from: measured by ``calibrate`` (its files' source
+    says so), an estimate (the built-in chips: no datasheet gives it), else not known."""
+    if spec.source.startswith(CALIBRATED):
+        return " (measured by modelmeter calibrate)"
+    return " (estimate)" if spec.name in builtin_names() else ""
 
 
 def list_rows(specs: Sequence[HardwareSpec]) -> list[tuple[str, ...]]:
@@ -163,7 +173,7 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
                 ridge = f" · ridge {v / spec.bandwidth:.1f} {rate_unit(dt).removesuffix('/s')}/B"
             lines.append((f"{table}.{dt}", format_peak(v, dt) + ridge))
     lines += [
-        ("overhead.kernel", _overhead(spec.kernel_overhead) + " per kernel (estimate)"),
+        ("overhead.kernel", _overhead(spec.kernel_overhead) + " per kernel" + _basis(spec)),
         *(
             (f"overhead.dtypes.{d}", _overhead(v) + f" per {d} kernel")
             for d, v in spec.dtype_overhead.items()
