@@ -44,3 +44,21 @@ def test_closed_form_sum_equals_step_by_step(tiny: object) -> None:
 def test_unknown_format(tiny: object) -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render_generation(tiny, "csv")
+
+
+def test_timing_notes_print_under_the_times(tiny: object) -> None:
+    from dataclasses import replace
+
+    noted = replace(tiny, timing=replace(tiny.timing, notes=("bfloat16 MACs at the [x] rate",)))
+    lines = render_generation(noted, "table").splitlines()
+    at = lines.index("  note: bfloat16 MACs at the [x] rate")
+    assert lines[at - 1].startswith("  tokens/s ")  # right under the times
+
+
+def test_small_rates_keep_significant_digits() -> None:
+    from modelmeter.render._common import rate_text
+
+    # 1 token / 81.3 s = 0.0123 tokens/s: one decimal would print 0.0
+    assert rate_text(1 / 81.3) == "0.0123"
+    assert rate_text(0.5) == "0.5" and rate_text(0.0) == "0.0"
+    assert rate_text(1234.56) == "1,234.6"  # from 1 up: one decimal, as before

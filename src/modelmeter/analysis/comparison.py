@@ -64,12 +64,15 @@ class Comparison:
     convention: str
     chip: str | None = None
     storage: Pricing | None = None  # the storage formats every row's bytes assume
+    runtime: str | None = None  # with a chip: the runtime and figures (attainable, datasheet,
+    figures: str | None = None  # ideal) that priced the latencies
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": "modelmeter.comparison/1",
             "convention": self.convention,
             "chip": self.chip,
+            **({} if self.chip is None else {"runtime": self.runtime, "figures": self.figures}),
             "rows": [r.to_dict() for r in self.rows],
             **({} if self.storage is None else {"storage": self.storage.to_dict()}),
         }

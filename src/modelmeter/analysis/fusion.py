@@ -224,6 +224,7 @@ class FusionWhatIf:
     runtime: str
     rows: list[FusionRow]
     notes: list[str] = field(default_factory=list)
+    figures: str = "attainable"  # which figures priced it (attainable, datasheet, ideal)
 
     @property
     def total(self) -> FusionRow:
@@ -231,7 +232,7 @@ class FusionWhatIf:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": "modelmeter.fusion/1", "model": self.model, "hardware": self.hardware,
-                "rules": list(self.rules), "runtime": self.runtime,
+                "rules": list(self.rules), "runtime": self.runtime, "figures": self.figures,
                 "total": self.total.to_dict(), "modules": [r.to_dict() for r in self.rows],
                 "notes": list(self.notes)}
 
@@ -250,7 +251,7 @@ def fusion_whatif(report: Report, spec: Any, rules: tuple[str, ...] = RULES,
         rows.append(FusionRow(node.name or "(model)", node.type, node.depth, b.kernels,
                               a.kernels, b.bytes, a.bytes, b.latency_s, a.latency_s))
     return FusionWhatIf(report.model, before.spec.name, rules, before.runtime, rows,
-                        notes=list(before.notes))
+                        notes=list(before.notes), figures=before.figures)
 
 
 __all__ = ["RULES", "FusionPlan", "FusionRow", "FusionWhatIf", "fuse", "fusion_plan",

@@ -85,6 +85,8 @@ class Roofline:
     # one, or a calibrated file) or "ideal" (datasheet, every efficiency 1.0); and their source
     figures: str = "datasheet"
     figures_source: str = ""
+    priced_peak: float = 0.0  # the main dtype's matrix peak the ops were priced at, and its key
+    priced_peak_key: str = ""
 
     @property
     def latency_s(self) -> float:
@@ -113,6 +115,8 @@ class Roofline:
             "dtype": self.dtype,
             "peak_flops_per_s": self.peak,
             "peak_key": self.peak_key,
+            "priced_peak_flops_per_s": self.priced_peak,
+            "priced_peak_key": self.priced_peak_key,
             "ridge_point": self.ridge_point,
             "bandwidth": self.spec.bandwidth,
             "efficiency": {
@@ -131,6 +135,7 @@ class Roofline:
             "launch_overhead_s": self.spec.launch_s,
             "launch_classes_s": dict(self.spec.launch_classes),  # per class, over the above
             "launches_overlap": self.spec.launches_overlap,
+            "module_call_s": self.spec.module_call_s if self.runtime == "eager" else 0.0,
             "runtime": self.runtime,
             "figures": self.figures,
             "figures_source": self.figures_source,
@@ -295,6 +300,8 @@ def roofline(
         runtime=runtime,
         figures=figures,
         figures_source=source,
+        priced_peak=used.value,
+        priced_peak_key=used.key,
     )
 
 

@@ -21,7 +21,15 @@ def runtime_notes(notes: dict[str, None], spec: HardwareSpec, runtime: str) -> N
     if runtime == "ort" and "ort" not in spec.runtime_overhead:
         notes["no onnxruntime per-op figure for this chip: eager's per-op overhead used"] = None
     if runtime == "graphs" and "graphs" not in spec.runtime_overhead:
-        notes["graphs runtime: no per-op host time (one replay issues every kernel)"] = None
+        notes["graphs runtime: no per-op host time (one replay issues every kernel)"
+              if spec.launches_overlap else
+              f"graphs runtime on a {spec.kind} (launches do not overlap execution): no per-op "
+              "host time, which removes the framework's per-op cost only as a compiled runtime "
+              "would; nothing replays the kernels"] = None
+    if runtime == "graphs" and not spec.launches_overlap and not spec.launch_s \
+            and not spec.launch_classes:
+        notes["the spec has no launch figure ([overhead] launch): an op costs its roofline "
+              "time alone"] = None
 
 
 def closing_notes(

@@ -30,7 +30,7 @@ from modelmeter.commands.options import (
 )
 from modelmeter.commands.paths import check_command_outputs, model_files
 from modelmeter.commands.plot_options import add_plot_options, check_plot_args, write_plots
-from modelmeter.commands.pricing_options import pricing
+from modelmeter.commands.pricing_options import chip_pricing, pricing
 from modelmeter.commands.storage_options import add_storage_options, storage_kwargs
 from modelmeter.commands.sweep_options import add_sweep_options, wants_sweep
 from modelmeter.commands.table_options import (
@@ -158,7 +158,8 @@ def run_several(args: argparse.Namespace, models: list[str]) -> int:
         tty = out is None and sys.stdout.isatty()
         width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if tty else table_width()
         comparison = Comparison(rows=rows, convention=args.convention, chip=chip,
-                                storage=Pricing.of(args.weights, args.kv))  # fmt: skip
+                                storage=Pricing.of(args.weights, args.kv),
+                                **chip_pricing(spec, args))  # fmt: skip
         emit(render_comparison(comparison, args.format, width=width), out)
     if spec is not None:
         warn_unverified(spec)

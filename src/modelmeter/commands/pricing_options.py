@@ -33,4 +33,14 @@ def pricing(args: argparse.Namespace) -> dict[str, Any]:
     return {"tf32": args.tf32, "ideal": args.ideal, "runtime": args.runtime or "eager"}
 
 
-__all__ = ["add_pricing_options", "pricing"]
+def chip_pricing(spec: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The runtime and the figures (attainable, datasheet, ideal) the options price ``spec``
+    at, for a summary that names them (none without a chip)."""
+    from modelmeter.analysis.roofline_notes import figures_of
+
+    if spec is None:
+        return {}
+    return {"runtime": args.runtime or "eager", "figures": figures_of(spec, args.ideal)[0]}
+
+
+__all__ = ["add_pricing_options", "chip_pricing", "pricing"]

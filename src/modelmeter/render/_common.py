@@ -104,6 +104,12 @@ def parents(root: ModuleNode) -> dict[int, ModuleNode]:
     return out
 
 
+def rate_text(rate: float) -> str:
+    """A rate (tokens/s): one decimal from 1 up (``1,234.5``), three significant digits
+    below (``0.0123``: a slow chip's rate would read ``0.0``)."""
+    return f"{rate:,.1f}" if rate >= 1 or rate == 0 else f"{rate:.3g}"
+
+
 def md_cell(text: str) -> str:
     """``text`` as one Markdown table cell (pipes escaped, on one line)."""
     return text.replace("|", "\\|").replace("\n", " ")

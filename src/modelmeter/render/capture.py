@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.text import Text
 
 
 def text_console(file: io.StringIO, width: int, *, color: bool = False) -> Console:
@@ -29,6 +30,12 @@ def to_text(renderable: RenderableType, width: int, *, color: bool = False) -> s
     buf = io.StringIO()
     text_console(buf, width, color=color).print(renderable, crop=False)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def plain(*values: RenderableType) -> list[RenderableType]:
+    """Table cells taken literally: a ``str`` becomes a ``Text`` so that rich reads no markup
+    in it (``no [attainable] section`` keeps its brackets); other renderables pass through."""
+    return [Text(v) if isinstance(v, str) else v for v in values]
 
 
 class AtLeast:

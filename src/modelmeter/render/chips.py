@@ -14,7 +14,7 @@ from rich.table import Table
 
 from modelmeter.analysis.chips import ChipComparison, ChipRow
 from modelmeter.render._common import convention_text
-from modelmeter.render.capture import to_text
+from modelmeter.render.capture import plain, to_text
 from modelmeter.render.formats import CHIPS_FORMATS, unknown_format
 from modelmeter.units import format_bytes, format_count, format_percent, format_seconds
 
@@ -37,7 +37,7 @@ def render_chips(c: ChipComparison, fmt: str = "table", *, width: int = 160) -> 
         for name in HEADER:
             table.add_column(name, justify="left" if name in ("Chip", "Bound", "Weights fit") else "right")
         for r in c.rows:
-            table.add_row(*_cells(c, r))
+            table.add_row(*plain(*_cells(c, r)))
         return to_text(table, width) + "\n".join(wrap(_notes(c), width)) + "\n"
     raise unknown_format(fmt, CHIPS_FORMATS)
 

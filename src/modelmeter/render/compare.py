@@ -105,8 +105,9 @@ def notes(c: Comparison) -> list[str]:
         "included).",
     ]
     if c.chip is not None:
+        how = "" if c.runtime is None else f", {c.runtime} runtime, {c.figures} figures"
         out.append(
-            f"Latency and bound: predicted by the roofline model on {c.chip} "
+            f"Latency and bound: predicted by the roofline model on {c.chip}{how} "
             "(not measured); bound is what takes most of the predicted time."
         )
     if c.storage is not None:

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from modelmeter.analysis.budgets import BudgetCheck
 from modelmeter.analysis.diff import Delta, Diff, RowDiff
-from modelmeter.render.capture import to_text
+from modelmeter.render.capture import plain, to_text
 from modelmeter.render.formats import DIFF_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
 from modelmeter.render.table_layout import shorten_name, table_width
@@ -260,7 +260,7 @@ def _rich(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> T
                          min_width=longest if numeric else None)  # fmt: skip
     for row in rows:
         style = "bold red" if "BROKEN" in row else None
-        table.add_row(*row, style=style)
+        table.add_row(*plain(*row), style=style)
     return table
 
 

@@ -47,7 +47,8 @@ def render_fusion(w: FusionWhatIf, fmt: str = "table", *, depth: int | None = 2)
             out.writerow([r.name, r.depth, r.kernels, r.fused_kernels, r.bytes, r.fused_bytes,
                           repr(r.latency_s), repr(r.fused_latency_s)])
         return buf.getvalue()
-    title = (f"Fusion what-if: {w.model} on {w.hardware} (runtime {w.runtime}; rules: "
+    ideal = "; ideal figures (--ideal)" if w.figures == "ideal" else ""
+    title = (f"Fusion what-if: {w.model} on {w.hardware} (runtime {w.runtime}{ideal}; rules: "
              f"{', '.join(w.rules) or 'none'})")
     t = w.total
     summary = (f"fusing: {t.kernels} -> {t.fused_kernels} kernels, {format_bytes(t.bytes)} -> "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modelmeter.render import generation_tp as tp
+from modelmeter.render._common import rate_text
 from modelmeter.render.formats import GENERATION_FORMATS, unknown_format
 from modelmeter.render.generation_fusion import fusion_lines
 from modelmeter.render.jsonfmt import dumps
@@ -77,9 +78,10 @@ def _timing_lines(g: GenerationResult) -> list[str]:
         f"  decode               {format_seconds(t.decode_total_s)} for {g.new} steps "
         f"({how})",
         f"  end to end           {format_seconds(t.end_to_end_s)}",
-        f"  tokens/s             {t.tokens_per_s:,.1f} overall · "
-        f"{t.decode_tokens_per_s:,.1f} while decoding (batch {g.batch})",
+        f"  tokens/s             {rate_text(t.tokens_per_s)} overall · "
+        f"{rate_text(t.decode_tokens_per_s)} while decoding (batch {g.batch})",
         *tp.timing_lines(g),
+        *(f"  note: {n}" for n in t.notes),
     ]
 
 

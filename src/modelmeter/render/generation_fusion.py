@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelmeter.render._common import rate_text
 from modelmeter.units import format_bytes, format_seconds
 
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ def fusion_lines(g: GenerationResult) -> list[str]:
             f"{_pair(u.decode_mean_s, t.decode_mean_s)} · last "
             f"{_pair(u.decode_last_s, t.decode_last_s)} ({t.decode_last_bound}-bound fused)",
             f"  end to end           {_pair(u.end_to_end_s, t.end_to_end_s)}",
-            f"  tokens/s             {u.tokens_per_s:,.1f} -> {t.tokens_per_s:,.1f} overall · "
-            f"{u.decode_tokens_per_s:,.1f} -> {t.decode_tokens_per_s:,.1f} while decoding",
+            f"  tokens/s             {rate_text(u.tokens_per_s)} -> {rate_text(t.tokens_per_s)} "
+            f"overall · {rate_text(u.decode_tokens_per_s)} -> "
+            f"{rate_text(t.decode_tokens_per_s)} while decoding",
         ]
     return out + [f"  note: {n}" for n in f.notes]
 

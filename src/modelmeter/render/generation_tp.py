@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelmeter.render._common import rate_text
 from modelmeter.units import format_bytes, format_count, format_seconds
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ def timing_lines(g: GenerationResult) -> list[str]:
         f"{format_bytes(pre.all_reduce_bytes)} / {format_bytes(dec.all_reduce_bytes)} + "
         f"logits gather of {format_bytes(dec.gather_bytes)}; {_algorithms(pre, dec)}, not "
         "overlapped; in the times above)",
-        f"  per device           {t.tokens_per_s / p.tensor:,.1f} tokens/s overall · "
-        f"{t.decode_tokens_per_s / p.tensor:,.1f} while decoding (the replica's / {p.tensor})",
+        f"  per device           {rate_text(t.tokens_per_s / p.tensor)} tokens/s overall · "
+        f"{rate_text(t.decode_tokens_per_s / p.tensor)} while decoding (the replica's / "
+        f"{p.tensor})",
     ]
 
 

@@ -12,11 +12,13 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
+from modelmeter.hardware import builtin_names
 from modelmeter.hardware.loader import dump_toml, format_si
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.render._common import md_pairs
-from modelmeter.render.capture import to_text
+from modelmeter.render.capture import plain, to_text
 from modelmeter.render.formats import HARDWARE_LIST_FORMATS, HARDWARE_SHOW_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
 from modelmeter.render.pricing import attainable_lines
@@ -32,6 +34,7 @@ PEAK_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("FP8", ("float8_e4m3fn", "float8_e5m2")),
     ("INT8", ("int8",)),
 )
+CALIBRATED = "measured by modelmeter calibrate"  # the source line of calibrate's files
 LEGEND = (
     "Dense peaks in FLOP/s (OP/s for INT8) of the matrix units (tensor cores, MXU, NPU); "
     "a value marked `v` is the vector units' peak (no matrix peak for that dtype). "
@@ -77,6 +80,14 @@ def _size(nbytes: float) -> str:
 
 def _overhead(seconds: float) -> str:
     return f"{seconds * 1e6:g} us"
+
+
+def _basis(spec: HardwareSpec) -> str:
+    """Where ``[overhead] kernel`` came from: measured by ``calibrate`` (its files' source
+    says so), an estimate (the built-in chips: no datasheet gives it), else not known."""
+    if spec.source.startswith(CALIBRATED):
+        return " (measured by modelmeter calibrate)"
+    return " (estimate)" if spec.name in builtin_names() else ""
 
 
 def list_rows(specs: Sequence[HardwareSpec]) -> list[tuple[str, ...]]:
@@ -135,7 +146,7 @@ def render_hardware_list(
         )
     for row in rows:
         cells = row[:1] + row[3:]
-        table.add_row(*cells, style=None if row[_VERIFIED] == "yes" else "yellow")
+        table.add_row(*plain(*cells), style=None if row[_VERIFIED] == "yes" else "yellow")
     return to_text(table, width) + LEGEND.replace("`", "") + "\n"
 
 
@@ -162,7 +173,7 @@ def show_lines(spec: HardwareSpec) -> list[tuple[str, str]]:
                 ridge = f" · ridge {v / spec.bandwidth:.1f} {rate_unit(dt).removesuffix('/s')}/B"
             lines.append((f"{table}.{dt}", format_peak(v, dt) + ridge))
     lines += [
-        ("overhead.kernel", _overhead(spec.kernel_overhead) + " per kernel (estimate)"),
+        ("overhead.kernel", _overhead(spec.kernel_overhead) + " per kernel" + _basis(spec)),
         *(
             (f"overhead.dtypes.{d}", _overhead(v) + f" per {d} kernel")
             for d, v in spec.dtype_overhead.items()
@@ -202,11 +213,11 @@ def render_hardware_show(spec: HardwareSpec, fmt: str = "table", *, width: int =
         return md_pairs(spec.display_name, show_lines(spec), head="Field")
     if fmt != "table":
         raise unknown_format(fmt, HARDWARE_SHOW_FORMATS)
-    grid = Table(box=box.SIMPLE, show_header=False, title=spec.display_name)
+    grid = Table(box=box.SIMPLE, show_header=False, title=Text(spec.display_name))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for k, v in show_lines(spec):
-        grid.add_row(k, v)
+        grid.add_row(*plain(k, v))
     return to_text(grid, width)
 
 

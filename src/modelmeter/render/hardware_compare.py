@@ -14,7 +14,7 @@ from rich.table import Table
 
 from modelmeter.hardware.loader import format_si
 from modelmeter.hardware.spec import HardwareSpec
-from modelmeter.render.capture import to_text
+from modelmeter.render.capture import plain, to_text
 from modelmeter.render.formats import HARDWARE_COMPARE_FORMATS, unknown_format
 from modelmeter.render.hardware import PEAK_COLUMNS
 
@@ -85,7 +85,7 @@ def render_hardware_compare(specs: Sequence[HardwareSpec], fmt: str = "table", *
         for i, h in enumerate(header):
             t.add_column(h, justify="left" if i == 0 else "right")
         for r in rows:
-            t.add_row(*r)
+            t.add_row(*plain(*r))
         return to_text(t, width) + "\n".join(textwrap.wrap(legend, max(width, 40))) + "\n"
     raise unknown_format(fmt, HARDWARE_COMPARE_FORMATS)
 

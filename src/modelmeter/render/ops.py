@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelmeter.registry import Formula, formulas, zero_cost_targets
-from modelmeter.render.capture import to_text
+from modelmeter.render.capture import plain, to_text
 from modelmeter.render.formats import OPS_FORMATS, unknown_format
 from modelmeter.render.jsonfmt import dumps
 
@@ -116,9 +116,9 @@ def _render_table(data: dict, width: int) -> str:
     counted.add_column("ONNX targets", overflow="fold", ratio=1)
     counted.add_column("Description", overflow="fold", ratio=4)
     for f in data["formulas"]:
-        counted.add_row(
+        counted.add_row(*plain(
             f["name"], f["family"], ", ".join(f["aten"]), ", ".join(f["onnx"]), f["doc"]
-        )
+        ))
     tables: list = [counted]
     for fe, targets in data["zero_cost"].items():
         name = FRONTEND_NAMES.get(fe, fe)
@@ -126,7 +126,7 @@ def _render_table(data: dict, width: int) -> str:
         zero.add_column(f"{name} target", no_wrap=True)
         zero.add_column("Why zero", overflow="fold")
         for t, reason in targets.items():
-            zero.add_row(t, reason)
+            zero.add_row(*plain(t, reason))
         tables += [Text(""), zero]
     return to_text(Group(*tables), width)
 

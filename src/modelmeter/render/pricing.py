@@ -28,7 +28,10 @@ def figures_line(roof: Roofline) -> str:
         what = "ideal: " + roof.figures_source
     else:
         what = "as the spec gives them (no [attainable] section)"
-    return f"{what} · runtime {RUNTIME_WORDS.get(roof.runtime, roof.runtime)}"
+    words = RUNTIME_WORDS.get(roof.runtime, roof.runtime)
+    if roof.runtime == "graphs" and not roof.spec.launches_overlap:
+        words = "graphs (a compiled runtime: no per-op host time)"
+    return f"{what} · runtime {words}"
 
 
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from modelmeter.analysis.report_formula import COUNTS
 from modelmeter.analysis.sweep import SHORT, Formula, SweepResult, SweepRow
 from modelmeter.render._common import convention_text
-from modelmeter.render.capture import to_text
+from modelmeter.render.capture import plain, to_text
 from modelmeter.render.formats import FORMULA_FORMATS, SWEEP_FORMATS, unknown_format
 from modelmeter.units import format_bytes, format_count, format_params, format_seconds
 
@@ -112,7 +112,7 @@ def _table(result: SweepResult, width: int) -> str:
     for i, name in enumerate(_header(result)):
         table.add_column(name, justify="right" if i < len(result.variables) + 5 else "left")
     for row in result.rows:
-        table.add_row(*_cells(result, row))
+        table.add_row(*plain(*_cells(result, row)))
     text = to_text(table, width)
     lines = wrap(_notes(result), width)
     if result.formula is not None:

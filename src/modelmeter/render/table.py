@@ -22,9 +22,9 @@ from modelmeter.render._common import (
     peak_live_scope,
     percent,
 )
-from modelmeter.render.capture import AtLeast, to_text
+from modelmeter.render.capture import AtLeast, plain, to_text
 from modelmeter.render.experts import active_params_text
-from modelmeter.render.pricing import figures_line
+from modelmeter.render.roofline_summary import roofline_lines
 from modelmeter.render.table_layout import fit, table_width
 from modelmeter.render.table_ops import operator_table
 from modelmeter.render.table_rows import TableRow, TableView, row_time, view_rows
@@ -33,14 +33,11 @@ from modelmeter.units import (
     format_bytes,
     format_count,
     format_params,
-    format_peak,
-    format_rate,
     format_seconds,
 )
 
 if TYPE_CHECKING:
     from modelmeter.analysis.roofline import Roofline
-    from modelmeter.hardware.spec import HardwareSpec
 
 DEFAULT_WIDTH = 160
 WARN = "bold red"
@@ -122,91 +119,6 @@ def roofline_cells(roofline: Roofline, row: str | TableRow) -> tuple[str, str, s
 
 
 
-def _launch_text(spec: HardwareSpec) -> str:
-    """`` + launch 1.10 us per kernel`` (and the range per class where a class has its own)."""
-    if not (spec.launch_s or spec.launch_classes):
-        return ""
-    text = f" + launch {format_seconds(spec.launch_s)} per kernel"
-    if spec.launch_classes:
-        hi = max(spec.launch_classes.items(), key=lambda kv: kv[1])
-        text += (f" ({len(spec.launch_classes)} classes their own, up to "
-                 f"{format_seconds(hi[1])} per {hi[0]} op)")
-    return text
-
-def roofline_lines(roofline: Roofline) -> list[tuple[str, str]]:
-    """(label, value) lines of the roofline summary (hardware, peaks, ridge, latency ...)."""
-    spec, t = roofline.spec, roofline.total
-    checked = "verified figures" if spec.verified else "UNVERIFIED figures"
-    peak = format_peak(roofline.peak, roofline.peak_key)
-    lat = roofline.latency_s
-
-    def share(part: float) -> str:
-        return f"{100.0 * part / lat:.1f}%" if lat else "-"
-
-    lines = [
-        ("hardware", f"{spec.display_name} ({spec.name}) · {spec.kind} · {checked}"),
-        ("source", spec.source or "-"),
-        ("figures", figures_line(roofline)),
-        (
-            "peak",
-            f"{peak} {roofline.dtype} ({roofline.peak_key}, datasheet) · bandwidth "
-            f"{format_rate(spec.bandwidth, 'B/s')} · host "
-            f"{format_seconds(spec.host_overhead(roofline.dtype, roofline.runtime))} per "
-            f"{roofline.dtype} op ({roofline.runtime}"
-            + ("; launches overlap execution)" if spec.launches_overlap else ")")
-            + _launch_text(spec),
-        ),
-        (
-            "efficiency",
-            f"compute {spec.efficiency_compute:.2f} x peak · memory "
-            f"{spec.efficiency_memory:.2f} x bandwidth (attainable fractions applied)",
-        ),
-        (
-            "ridge point",
-            f"{roofline.ridge_point:.1f} FLOP/B (peak / bandwidth); model arithmetic intensity "
-            f"{t.arithmetic_intensity:.2f} FLOP/B",
-        ),
-        (
-            "predicted latency",
-            f"{format_seconds(lat)} over {t.kernels} kernels, each max(compute, memory) + "
-            + ("the wait for its launch" if spec.launches_overlap else "overhead"),
-        ),
-        (  # sums of every kernel's own times: not shares of the latency (the max hides one)
-            "kernel times",
-            f"summed over kernels, compute {format_seconds(t.compute_s)} · memory "
-            f"{format_seconds(t.memory_s)} · overhead {format_seconds(t.overhead_s)} (the "
-            "smaller of a kernel's compute and memory time is hidden under the larger)",
-        ),
-        (
-            "time by bound",
-            " · ".join(
-                f"{b}-bound {share(getattr(t, f'{b}_bound_s'))} ({getattr(t, f'{b}_bound')} "
-                + ("kernel)" if getattr(t, f"{b}_bound") == 1 else "kernels)")
-                for b in ("compute", "memory", "overhead")
-            )
-            + " of the predicted latency",
-        ),
-    ]
-    if roofline.throughput is not None:
-        lines.append(
-            (
-                "throughput",
-                f"{roofline.throughput:,.1f} samples/s at batch {roofline.batch} · achieved "
-                f"{format_rate(roofline.achieved)}",
-            )
-        )
-    lines.append(
-        (
-            "utilization",
-            f"{100.0 * roofline.utilization:.1f}% of the {peak} peak (attainable: FLOPs / "
-            "predicted latency / peak)",
-        )
-    )
-    for note in roofline.notes:
-        lines.append(("roofline note", note))
-    return lines
-
-
 def module_table(
     report: Report,
     depth: int | None = None,
@@ -228,7 +140,7 @@ def module_table(
     if view.collapse and any(" ×" in row[0] for row in cells):
         shown += " · ×N: N identical blocks, figures summed"
     table = Table(
-        title=(
+        title=Text(
             f"{report.model} · {report.frontend} · {report.mode} · "
             f"convention {report.convention} · {shown}"
         ),
@@ -248,7 +160,7 @@ def module_table(
             min_width=longest if numeric else None,
         )
     for i, cells in enumerate(layout.rows):
-        table.add_row(*cells, style="bold" if i == 0 else None)
+        table.add_row(*plain(*cells), style="bold" if i == 0 else None)
     needed = table_width(layout.headers, layout.rows)  # the fewest columns still too wide:
     return AtLeast(table, needed) if needed > width else table  # wider lines, numbers whole
 
@@ -319,11 +231,11 @@ def totals_grid(report: Report, roofline: Roofline | None = None) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for label, value in totals_lines(report):
-        grid.add_row(label, value)
+        grid.add_row(*plain(label, value))
     if roofline is not None:
         for label, value in roofline_lines(roofline):
             warn = label == "hardware" and not roofline.spec.verified
-            grid.add_row(label, Text(value, style=WARN) if warn else value)
+            grid.add_row(*plain(label, Text(value, style=WARN) if warn else value))
     return grid
 
 
@@ -341,7 +253,7 @@ def unsupported_block(report: Report) -> RenderableType:
     table.add_column("Operator", style=WARN, no_wrap=True)
     table.add_column("Calls", justify="right", style=WARN)
     for op, n in missing.items():
-        table.add_row(op, str(n))
+        table.add_row(*plain(op, str(n)))
     return Group(title, table)
 
 

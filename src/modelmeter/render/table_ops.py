@@ -6,6 +6,7 @@ from rich import box
 from rich.table import Table
 
 from modelmeter.render._common import percent
+from modelmeter.render.capture import plain
 from modelmeter.report import Report
 from modelmeter.units import format_bytes, format_count
 
@@ -64,5 +65,5 @@ def operator_table(report: Report) -> Table:
             min_width=None if i == 0 else longest,
         )
     for row in cells:
-        table.add_row(*row)
+        table.add_row(*plain(*row))
     return table
