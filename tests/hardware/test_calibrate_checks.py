@@ -15,20 +15,31 @@ from modelmeter.hardware.calibrate_host import HostFit, fit_host
 
 def test_the_busy_runs_figures_are_flagged() -> None:
     # the audit's run: matmul 22 GFLOP/s, vector 0.148 GFLOP/s, copy (say) 40 GB/s, n = 512
-    (vec, mm) = rate_warnings({"float32": 22e9}, {"float32": 0.148e9}, 40e9, {"float32": 512})
+    vec, per_byte, mm = rate_warnings({"float32": 22e9}, {"float32": 0.148e9}, 40e9,
+                                      {"float32": 512})
     # 0.148 / 22 = 0.67% < 1%
     assert vec.startswith("vector float32 148 MFLOP/s is 0.67% of the float32 matmul's 22 GFLOP/s")
-    # 22e9 / 40e9 = 0.55 FLOP per copied byte < min(1, 512 / (1.5 x 4) = 85.3) = 1
+    # 0.148e9 / 40e9 = 0.0037 FLOP per copied byte < 0.05
+    assert per_byte.startswith("vector float32 148 MFLOP/s is 0.0037 FLOP per byte of the 40 GB/s")
+    # 22e9 / 40e9 = 0.55 FLOP per copied byte < min(1.5, 512 / (1.5 x 4) = 85.3) = 1.5
     assert mm.startswith("matmul float32 22 GFLOP/s is 0.55 FLOP per byte of the 40 GB/s copy")
-    assert "below 1: a square matmul of n=512 is compute-bound" in mm
+    assert "below 1.5: a square matmul of n=512 is compute-bound" in mm
+    # a busy quick run on the 2-core VM: matmul 16.91 G, vector 0.1989 G, copy 16.84 GB/s.
+    # 0.1989 / 16.91 = 1.18% (not under 1%), but 0.1989 / 16.84 = 0.012 FLOP per byte < 0.05
+    # and 16.91 / 16.84 = 1.0 FLOP per byte < 1.5
+    per_byte, mm = rate_warnings({"float32": 16.91e9}, {"float32": 0.1989e9}, 16.84e9,
+                                 {"float32": 512})
+    assert "is 0.012 FLOP per byte of the 16.8 GB/s copy bandwidth (below 0.05" in per_byte
+    assert "matmul float32 16.9 GFLOP/s is 1 FLOP per byte" in mm
 
 
 def test_idle_figures_give_no_warning() -> None:
     # docs/measure.md's quiet 2-core run: matmul 115 GFLOP/s, copy 45.7 GB/s (2.5 FLOP per
-    # byte > 1), vector 18 GFLOP/s (16% > 1%)
+    # byte > 1.5), vector 18 GFLOP/s (16% > 1%; 0.39 FLOP per copied byte > 0.05)
     assert rate_warnings({"float32": 115e9}, {"float32": 18e9}, 45.7e9, {"float32": 512}) == []
     # bench/results/h100-calibrated.toml: bfloat16's vector 5.86 T is 0.74% of its own
-    # matmul (795.9 T) but 11% of float32's (51.6 T), the reference; 51.6 / 3.0 = 17 > 1
+    # matmul (795.9 T) but 11% of float32's (51.6 T), the reference; 51.6 / 3.0 = 17 > 1.5;
+    # vector per copied byte 3.127 / 3.004 = 1.04 and 5.856 / 3.004 = 1.95 > 0.05
     h100 = {"float32": 51.59e12, "tfloat32": 412.5e12, "bfloat16": 795.9e12}
     vector = {"float32": 3.127e12, "bfloat16": 5.856e12}
     sizes = dict.fromkeys(h100, 8192)
@@ -36,7 +47,7 @@ def test_idle_figures_give_no_warning() -> None:
     # without a float32 matmul, the dtype's own at a tenth of the floor: 0.74% > 0.1%
     assert rate_warnings({"bfloat16": 795.9e12}, {"bfloat16": 5.856e12}, 3.004e12,
                          {"bfloat16": 8192}) == []
-    # ... and 0.5 T is 0.063% < 0.1%
+    # ... and 0.5 T is 0.063% < 0.1% (0.5 / 3.004 = 0.17 FLOP per copied byte: no second)
     (w,) = rate_warnings({"bfloat16": 795.9e12}, {"bfloat16": 0.5e12}, 3.004e12,
                          {"bfloat16": 8192})
     assert "0.06% of the bfloat16 matmul's 796 TFLOP/s (below 0.1%" in w

@@ -12,13 +12,17 @@ with each other instead:
   cores make a low-precision matmul 15x float32's (the H100's bfloat16 vector rate is 0.7%
   of its bfloat16 matmul), so the reference is float32's matmul; without one, the dtype's
   own at a tenth of the floor;
+* the vector rate below ``VECTOR_PER_BYTE`` (0.05) FLOP per byte of the copy bandwidth:
+  the calibration's elementwise ops (an add; a tanh GELU, 9 FLOPs per element) ran at 0.4
+  to 0.55 FLOP per copied byte on the idle 2-core VM and 1.04 on the H100 (3.13 T against
+  3.0 TB/s); a busy run of the VM gave 0.012 (0.199 G against 16.8 GB/s);
 * the matmul rate below what the copy bandwidth implies for the calibration's own square
   matmul: ``min(BALANCE, n / (1.5 x bytes per element)) x bandwidth``. The square matmul of
   n does ``2 n^3`` FLOPs over at least ``3 n^2`` elements (``n / (1.5 x size)`` FLOP per
   byte), so it is compute-bound; and devices compute more FLOPs in the time they copy a
   byte (the H100 above 17 in float32; the 2-core VM 2.5 to 6 in docs/measure.md's quiet
-  runs). Under ``BALANCE`` (1) FLOP per copied byte the matmul ran slower than any
-  device's compute;
+  runs; a busy run 1.0: 16.9 G against 16.8 GB/s). Under ``BALANCE`` (1.5) FLOP per copied
+  byte the matmul ran slower than an idle device computes;
 * the host-time fit (``calibrate_host``) clamped to 0: the measured decode steps did not
   grow with the module calls, or ran faster than their ops' own issue times.
 
@@ -32,7 +36,8 @@ from collections.abc import Mapping
 from modelmeter.units import dtype_bytes
 
 VECTOR_FLOOR = 0.01  # vector FLOP/s below this share of the matmul's: a busy device
-BALANCE = 1.0  # FLOP per copied byte a square matmul should reach at least
+BALANCE = 1.5  # FLOP per copied byte a square matmul should reach at least
+VECTOR_PER_BYTE = 0.05  # FLOP per copied byte the vector rate should reach at least
 
 
 def _si(rate: float) -> str:
@@ -55,6 +60,10 @@ def rate_warnings(matmul: Mapping[str, float], vector: Mapping[str, float], band
             out.append(f"vector {dtype} {_si(vec)}FLOP/s is {vec / rate:.2%} of the {ref} "
                        f"matmul's {_si(rate)}FLOP/s (below {floor:.1%}: elementwise kernels "
                        f"are not that much slower than a matmul on an idle device)")
+        if bandwidth > 0 and vec < VECTOR_PER_BYTE * bandwidth:
+            out.append(f"vector {dtype} {_si(vec)}FLOP/s is {vec / bandwidth:.2g} FLOP per byte "
+                       f"of the {_si(bandwidth)}B/s copy bandwidth (below {VECTOR_PER_BYTE:g}: "
+                       f"idle devices run the calibration's elementwise ops at 0.4 to 1)")
     for dtype, rate in matmul.items():
         n = sizes.get(dtype, 0)
         if n <= 0 or bandwidth <= 0:
@@ -64,7 +73,7 @@ def rate_warnings(matmul: Mapping[str, float], vector: Mapping[str, float], band
             out.append(f"matmul {dtype} {_si(rate)}FLOP/s is {rate / bandwidth:.2g} FLOP per "
                        f"byte of the {_si(bandwidth)}B/s copy bandwidth (below "
                        f"{per_byte:.3g}: a square matmul of n={n} is compute-bound, and "
-                       f"devices compute many FLOPs in the time they copy a byte)")
+                       f"idle devices compute more FLOPs in the time they copy a byte)")
     return out
 
 
@@ -83,4 +92,4 @@ def host_warnings(module_raw: float, step_raw: float) -> list[str]:
     return out
 
 
-__all__ = ["BALANCE", "VECTOR_FLOOR", "host_warnings", "rate_warnings"]
+__all__ = ["BALANCE", "VECTOR_FLOOR", "VECTOR_PER_BYTE", "host_warnings", "rate_warnings"]
