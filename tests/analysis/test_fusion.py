@@ -136,6 +136,12 @@ def test_parse_rules() -> None:
     assert parse_rules("attention, elementwise") == ("attention", "elementwise")
     with pytest.raises(InputError, match="unknown fusion rule 'fusey'"):
         parse_rules("elementwise,fusey")
+    # all and none are whole choices, not rules to list beside others
+    with pytest.raises(InputError, match=r"fusion rule 'all' stands alone \(--fuse all\); to "
+                                         r"pick rules, list some of elementwise, "):
+        parse_rules("all,none")
+    with pytest.raises(InputError, match="fusion rule 'none' stands alone"):
+        parse_rules("elementwise, none")
 
 
 @pytest.mark.parametrize("fmt", ["table", "md", "csv", "json"])

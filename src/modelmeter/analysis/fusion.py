@@ -75,6 +75,10 @@ def parse_rules(text: str) -> tuple[str, ...]:
     if text.strip() == "none":
         return ()
     rules = tuple(r.strip() for r in text.split(",") if r.strip())
+    alone = [r for r in rules if r in ("all", "none")]
+    if alone:
+        raise InputError(f"fusion rule {alone[0]!r} stands alone (--fuse {alone[0]}); to pick "
+                         f"rules, list some of {', '.join(RULES)}")
     bad = [r for r in rules if r not in RULES]
     if bad or not rules:
         raise InputError(f"unknown fusion rule {bad[0] if bad else text!r}; use all, none or "
