@@ -69,11 +69,33 @@ def test_conv_bn_act_folds_the_norm_and_fuses_the_activation() -> None:
     fused = fuse(conv_bn_relu(), ("conv-bn-act",))
     ((module, cost),) = costs(fused)
     assert module == "conv"
-    # read: 2,176 + 2,176 + 2,048 - 2,048 (conv out) - 2,048 (bn out) = 2,304 (input, weight,
-    # the stats); written: 3 x 2,048 - 2 x 2,048 = 2,048; FLOPs: 36,864 + 512 (bn folded)
-    assert cost == Cost(18_432, 37_376, 2_304, 2_048, 1_280)
+    # read: 2,176 + 2,176 + 2,048 - 2,048 (conv out) - 2,048 (bn out) - 128 (the bn's four
+    # vectors, folded into the conv's weights when the kernel is built) = 2,176: the conv's
+    # own input and weight; written: 3 x 2,048 - 2 x 2,048 = 2,048; FLOPs: 36,864 + 512 (bn
+    # folded); weight bytes: the conv's 1,152 alone
+    assert cost == Cost(18_432, 37_376, 2_176, 2_048, 1_152)
     # the report itself is unchanged
     assert len(costs(conv_bn_relu())) == 3
+
+
+def test_a_folded_batch_norm_reads_no_vectors_in_a_traced_model() -> None:
+    import torch
+
+    import modelmeter
+
+    # resnet18's stem: conv 7x7/2, 3 -> 64 channels, no bias, on 1x3x224x224 float32; bn; relu
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+                                torch.nn.BatchNorm2d(64), torch.nn.ReLU()).eval()
+    report = modelmeter.analyze(model, "1x3x224x224")
+    ((_, conv), (_, bn), _) = costs(report)
+    # conv: read 3 x 224 x 224 x 4 = 602,112 + weight 64 x 3 x 49 x 4 = 37,632 -> 639,744;
+    # written 64 x 112 x 112 x 4 = 3,211,264; bn: 4 vectors of 64 float32 = 1,024 weight bytes
+    assert (conv.bytes_read, conv.bytes_written, bn.weight_bytes) == (639_744, 3_211_264, 1_024)
+    ((_, fused),) = costs(fuse(report, ("conv-bn-act",)))
+    # the fused kernel moves what the convolution alone moves: 639,744 + 3,211,264 = 3,851,008
+    # (it was 3,852,032 with the bn's 1,024 still read)
+    assert fused.bytes_read + fused.bytes_written == 3_851_008
+    assert fused.weight_bytes == 37_632
 
 
 def test_elementwise_rule_fuses_the_activation_into_the_norm_only() -> None:
@@ -119,15 +141,16 @@ def test_whatif_per_module_and_total_by_hand() -> None:
     t = w.total
     assert (t.kernels, t.fused_kernels) == (3, 1)
     # unfused: (4,224 + 4,224 + 4,096) B at 1 GB/s = 12.544 us + 3 x 5 us = 27.544 us
-    # fused: (2,304 + 2,048) B = 4.352 us + 5 us = 9.352 us
-    assert t.bytes == 12_544 and t.fused_bytes == 4_352
+    # fused: (2,176 + 2,048) B = 4.224 us + 5 us = 9.224 us (the bn's 128 B of vectors
+    # folded away)
+    assert t.bytes == 12_544 and t.fused_bytes == 4_224
     assert t.latency_s == pytest.approx(27.544e-6)
-    assert t.fused_latency_s == pytest.approx(9.352e-6, rel=1e-3)  # + 37,376 / 1e15 s
+    assert t.fused_latency_s == pytest.approx(9.224e-6, rel=1e-3)  # + 37,376 / 1e15 s
     bn = next(r for r in w.rows if r.name == "bn")
     assert (bn.fused_kernels, bn.fused_bytes) == (0, 0)  # its op joined the conv's kernel
-    # under graphs no host time: 4.352 us
+    # under graphs no host time: 4.224 us
     g = fusion_whatif(conv_bn_relu(), toy(), runtime="graphs").total
-    assert g.fused_latency_s == pytest.approx(4.352e-6, rel=1e-3)
+    assert g.fused_latency_s == pytest.approx(4.224e-6, rel=1e-3)
     assert w.to_dict()["schema"] == "modelmeter.fusion/1"
 
 
@@ -136,6 +159,12 @@ def test_parse_rules() -> None:
     assert parse_rules("attention, elementwise") == ("attention", "elementwise")
     with pytest.raises(InputError, match="unknown fusion rule 'fusey'"):
         parse_rules("elementwise,fusey")
+    # all and none are whole choices, not rules to list beside others
+    with pytest.raises(InputError, match=r"fusion rule 'all' stands alone \(--fuse all\); to "
+                                         r"pick rules, list some of elementwise, "):
+        parse_rules("all,none")
+    with pytest.raises(InputError, match="fusion rule 'none' stands alone"):
+        parse_rules("elementwise, none")
 
 
 @pytest.mark.parametrize("fmt", ["table", "md", "csv", "json"])

@@ -202,6 +202,20 @@ def test_a_container_never_called_is_not_charged() -> None:
     assert calls_before(replace(two_modules(), root=root)) == [2, 0, 2]
 
 
+def test_an_onnx_report_is_charged_no_module_call() -> None:
+    from modelmeter.analysis.module_calls import calls_before
+
+    # the same tree as two_modules, said of the ONNX frontend: its modules are node-name
+    # scopes, no nn.Module runs, so no op begins a module call
+    onnx = replace(two_modules(), frontend="onnx")
+    assert calls_before(onnx) == [0, 0, 0]
+    spec = toy(vector={"float32": 10e12}, kernel_overhead=5e-6, module_call=1e-6,
+               overlap=False)
+    # in series, eager: 3 x (100 us busy + 5 us per op) = 315 us, not the torch report's 319
+    assert roofline(onnx, spec).latency_s == pytest.approx(315e-6)
+    assert roofline(two_modules(), spec).latency_s == pytest.approx(319e-6)
+
+
 def test_module_call_time_is_eager_host_time() -> None:
     spec = toy(vector={"float32": 10e12}, kernel_overhead=5e-6, module_call=1e-6,
                overlap=False)

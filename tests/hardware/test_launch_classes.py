@@ -52,7 +52,21 @@ def test_launch_classes_read_round_trip_and_show(tmp_path: Path) -> None:
                                                       "known kernel class"),
         ('[overhead.launch_classes]\nconv = "-2us"\n', "overhead.launch_classes.conv must be >= 0"),
         ('[overhead.launch_classes]\nconv = "fast"\n', "overhead.launch_classes.conv is not a time"),
-        ("[overhead]\nlaunch_classes = 3\n", "overhead.launch_classes must be a table"),
+        ("[overhead]\nlaunch_classes = 3\n", "overhead.launch_classes must be a table of kernel "
+                                             'class -> time ([overhead.launch_classes] with e.g. '
+                                             'conv = "3us")'),
+        # following a by-dtype advice: the key is named as the wrong kind of key, not its value
+        ('[overhead.launch_classes.bfloat16]\nconv = "3us"\n',
+         "overhead.launch_classes.bfloat16 is not a known kernel class"),
+        ("[overhead.launch_classes.conv]\nx = 1\n",
+         'overhead.launch_classes.conv must be a time such as "3us", not a table'),
+        ("[overhead.launch_classes]\nconv = inf\n",
+         "overhead.launch_classes.conv must be a finite time such as '4us' (got inf)"),
+        ("[overhead]\nruntimes = 2\n", "overhead.runtimes must be a table of runtime -> time "
+                                        '([overhead.runtimes] with e.g. graphs = "3us")'),
+        ('[overhead.runtimes.bfloat16]\ngraphs = "1us"\n',
+         "overhead.runtimes.bfloat16 is not a runtime with its own overhead"),
+        ("[overhead.runtimes]\ngraphs = nan\n", "overhead.runtimes.graphs must be a finite time"),
     ],
 )
 def test_bad_launch_classes_give_one_error(tmp_path: Path, extra: str, needle: str) -> None:

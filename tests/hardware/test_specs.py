@@ -399,6 +399,14 @@ def test_json_hardware_block_reads_back_as_the_same_spec(tmp_path: Path) -> None
         ("[efficiency.dtypes.bfloat16]\nconvv = 0.5\n", "not a known kernel class"),
         ("[efficiency.dtypes.bfloat16]\nconv = 1.5\n", "must be at most 1"),
         ("[efficiency.dtypes]\nbfloat16 = 0.5\n", "must be a table"),
+        ("[efficiency]\ndtypes = 1\n", "efficiency.dtypes must be a table of op dtype -> kernel "
+                                        "efficiencies ([efficiency.dtypes.bfloat16] with e.g."),
+        ("[overhead]\ndtypes = 1\n", "overhead.dtypes must be a table of op dtype -> time "
+                                      '([overhead.dtypes] with e.g. bfloat16 = "3us")'),
+        ('[overhead.dtypes.bfloat16]\nconv = "3us"\n',
+         'overhead.dtypes.bfloat16 must be a time such as "3us", not a table'),
+        ('[overhead.dtypes]\nfp7 = {x = 1}\n', "overhead.dtypes.fp7 is not a known dtype"),
+        ("[overhead]\nkernel = inf\n", "overhead.kernel must be a finite time"),
         ('[overhead.dtypes]\ntfloat32 = "2us"\n', "not an op dtype"),
         ("[efficiency.dtypes.tfloat32]\nconv = 0.5\n", "not an op dtype"),
     ],

@@ -9,8 +9,10 @@ is every one), in execution order (the records' ``seq``), to ops of one phase:
 * ``elementwise``: an elementwise op or activation (not a softmax) that reads the output of
   the op just before it joins that op's kernel (its producer: a convolution, a matmul, a norm,
   another elementwise op ...);
-* ``conv-bn-act``: a batch norm right after a convolution is folded into it (its FLOPs vanish:
-  the scale and shift go into the convolution's weights), and an activation after them joins;
+* ``conv-bn-act``: a batch norm right after a convolution is folded into it (its FLOPs and
+  the reads of its four vectors vanish: the scale and shift go into the convolution's
+  weights and bias when the kernel is built, not at run time), and an activation after them
+  joins;
 * ``attention``: matmul, then (elementwise ops and) a softmax, then a matmul: one kernel, as
   flash attention runs it (the score matrix never reaches memory);
 * ``cast``: a dtype cast (``_to_copy``, ONNX ``Cast``: one tensor in, the same elements out)
@@ -41,8 +43,10 @@ and so its efficiency, is the producer's); its cost is the sum of its ops' less 
 that stay on chip::
 
     bytes_read    = sum of the ops' bytes read    - sum of the reads on chip
+                    (- a folded batch norm's weight bytes)
     bytes_written = sum of the ops' bytes written - sum of the intermediates
     FLOPs, MACs   = the sums (less a folded batch norm's FLOPs)
+    weight bytes  = the sum (less a folded batch norm's)
 
 where an intermediate is the output of an op of the kernel that a later op of the kernel
 reads (the output so far, or under ``reduction`` and ``rotary`` an earlier one: each is
@@ -75,6 +79,10 @@ def parse_rules(text: str) -> tuple[str, ...]:
     if text.strip() == "none":
         return ()
     rules = tuple(r.strip() for r in text.split(",") if r.strip())
+    alone = [r for r in rules if r in ("all", "none")]
+    if alone:
+        raise InputError(f"fusion rule {alone[0]!r} stands alone (--fuse {alone[0]}); to pick "
+                         f"rules, list some of {', '.join(RULES)}")
     bad = [r for r in rules if r not in RULES]
     if bad or not rules:
         raise InputError(f"unknown fusion rule {bad[0] if bad else text!r}; use all, none or "

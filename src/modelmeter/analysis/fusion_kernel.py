@@ -275,18 +275,21 @@ class Kernel:
     def _add_after(self, rec: OpRecord, kind: str, rule: str) -> None:
         """Joins reading the kernel's output so far (the first three rules and ``cast``)."""
         c, inner = rec.cost, self.output_bytes
-        flops = c.flops
+        flops, weights = c.flops, c.weight_bytes
         if rule == "conv-bn-act" and _batch_norm(rec):
+            # folded into the convolution's weights and bias when the kernel is built: no
+            # FLOP and no read of its own vectors (scale, shift, mean, variance) at run time
             self.folded += flops
-            flops = 0
+            flops, weights = 0, 0
+        unread = c.weight_bytes - weights
         copied = self.copied if kind == "matmul" else 0  # the copy's output, read in place
         self.copied -= copied
         self.cost = Cost(
             self.cost.macs + c.macs,
             self.cost.flops + flops,
-            self.cost.bytes_read + c.bytes_read - inner - copied,
+            self.cost.bytes_read + c.bytes_read - inner - copied - unread,
             self.cost.bytes_written + c.bytes_written - inner,
-            self.cost.weight_bytes + c.weight_bytes,
+            self.cost.weight_bytes + weights,
         )
         self.kept.add(self.last)
 

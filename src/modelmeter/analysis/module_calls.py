@@ -7,6 +7,10 @@ The roofline charges ``[overhead] module_call`` (``HardwareSpec.module_call_s``)
 module call under the eager runtime, on the host, before the first op the module runs: on a
 GPU it delays the issue of that op (the launch queue, analysis/roofline.py), in series it
 adds to the op's overhead.
+
+Only the torch frontend's Reports are charged (``Report.frontend == "torch"``): an ONNX
+graph's modules are its node-name scopes (``/layer1/layer1.0/conv1/Conv``), not Python
+calls, and the ONNX model runs no ``nn.Module`` whatever runtime prices it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ def calls_before(report: Report, phase: str | None = None) -> list[int]:
     of its subtree in execution order (the records' ``seq``; tree order where unknown). A
     module with no op of the phase in its subtree is not counted, nor is a container that
     was never called (``calls == 0``: an ``nn.ModuleList``, an ``nn.ModuleDict``, a holder of
-    modules its parent calls one by one): its children's calls are counted, its own is none."""
+    modules its parent calls one by one): its children's calls are counted, its own is none.
+    A report of another frontend than torch (ONNX: its modules are name scopes) has none."""
     index: dict[int, int] = {}  # id of a record -> its place in the roofline's list
     seqs: list[int] = []
     for node in report.modules():
@@ -33,6 +38,8 @@ def calls_before(report: Report, phase: str | None = None) -> list[int]:
                 index[id(rec)] = len(seqs)
                 seqs.append(rec.seq)
     counts = [0] * len(seqs)
+    if report.frontend != "torch":  # no Python module runs: no module call to charge
+        return counts
     known = all(s >= 0 for s in seqs)
 
     def first(node: ModuleNode) -> int | None:

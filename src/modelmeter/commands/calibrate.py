@@ -88,5 +88,6 @@ def run(args: argparse.Namespace) -> int:
     emit(dump_toml(cal.to_spec(name)), out, check=load_file)
     print(render_calibration(cal, out), end="")
     for warning in cal.warnings:
-        print(f"{PROG}: warning: {warning}; calibrate again on an idle device", file=sys.stderr)
+        print(f"{PROG}: warning: {warning}; calibrate again on an idle machine or with fewer "
+              f"threads (OMP_NUM_THREADS=1)", file=sys.stderr)
     return 0

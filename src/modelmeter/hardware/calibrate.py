@@ -21,6 +21,7 @@ from modelmeter.analysis.timings import quantile
 from modelmeter.errors import InputError
 from modelmeter.frontends.base import Progress
 from modelmeter.frontends.loop import Steps
+from modelmeter.hardware.calibrate_checks import rate_warnings
 from modelmeter.hardware.calibrate_launch import measure_launches
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
@@ -56,7 +57,7 @@ def calibrate(
     steps = Steps(2 * len(names) + 3, progress)
     details: dict[str, Any] = {}
     with bench.session():
-        matmul, vector, bandwidth = _ceilings(bench, names, steps, details)
+        matmul, vector, bandwidth, sizes = _ceilings(bench, names, steps, details)
         with bench.as_measured():  # as measure runs: cuDNN autotuned, no TF32
             overheads, launch = _overheads(bench, names)
             steps.tick("overhead")
@@ -88,7 +89,7 @@ def calibrate(
         dtype_kernels=dtype_kernels,
         capacity=bench.capacity,
         details=details,
-        warnings=_unstable(bench.rounds),
+        warnings=_unstable(bench.rounds) + rate_warnings(matmul, vector, bandwidth, sizes),
     )
     cal = _with_ort(cal, bench.type)
     return _with_host(cal, bench.type) if bench.type == "cpu" else cal
@@ -119,7 +120,8 @@ def _with_host(cal: Calibration, device: str) -> Calibration:
     if fit is None:
         return cal
     details = {**cal.details, "host": fit.note()}
-    return replace(cal, module_call=fit.module_s, step_overhead=fit.step_s, details=details)
+    return replace(cal, module_call=fit.module_s, step_overhead=fit.step_s, details=details,
+                   warnings=[*cal.warnings, *fit.warnings])
 
 
 def _dtypes(dtypes: list[str] | None, device_type: str) -> list[str]:
@@ -144,12 +146,15 @@ def _dtypes(dtypes: list[str] | None, device_type: str) -> list[str]:
 
 def _ceilings(
     bench: TorchBench, names: list[str], steps: Steps, details: dict[str, Any]
-) -> tuple[dict[str, float], dict[str, float], float]:
-    """Best matmul and vector FLOP/s per dtype, and copy bytes per second."""
+) -> tuple[dict[str, float], dict[str, float], float, dict[str, int]]:
+    """Best matmul and vector FLOP/s per dtype, copy bytes per second, and the size n of
+    each dtype's best square matmul."""
     matmul: dict[str, float] = {}
+    sizes: dict[str, int] = {}
     vector: dict[str, float] = {}
     for name in names:
         matmul[name], size = bench.matmul(name)
+        sizes[name] = size
         details[f"matmul {name}"] = f"n={size}"
         steps.tick(f"matmul {name}")
     for name in names:
@@ -161,7 +166,7 @@ def _ceilings(
         steps.tick(f"vector {name}")
     bandwidth = bench.copy()
     steps.tick("copy")
-    return matmul, vector, bandwidth
+    return matmul, vector, bandwidth, sizes
 
 
 def _flops(fn: Callable[..., Any], example: Any) -> int:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelmeter.hardware.calibrate_checks import host_warnings
+
 
 @dataclass(frozen=True)
 class HostFit:
@@ -31,6 +33,7 @@ class HostFit:
     module_s: float
     step_s: float
     points: tuple[tuple[int, int, float, float], ...]
+    warnings: tuple[str, ...] = ()  # a figure clamped to 0 (calibrate_checks.host_warnings)
 
     def note(self) -> str:
         parts = ", ".join(
@@ -47,9 +50,10 @@ def fit_host(points: list[tuple[int, int, float, float]]) -> HostFit:
     depths (see the module docstring)."""
     (_, c1, m1, p1), (_, c2, m2, p2) = points[0], points[-1]
     r1, r2 = m1 - p1, m2 - p2
-    module = max(0.0, (r2 - r1) / (c2 - c1)) if c2 != c1 else 0.0
-    step = max(0.0, r1 - c1 * module)
-    return HostFit(module, step, tuple(points))
+    module = (r2 - r1) / (c2 - c1) if c2 != c1 else 0.0
+    step = r1 - c1 * max(0.0, module)
+    warnings = tuple(host_warnings(module, step))
+    return HostFit(max(0.0, module), max(0.0, step), tuple(points), warnings)
 
 
 def measure_host(spec: Any, device: str = "cpu", rounds: int = 5) -> HostFit | None:

@@ -25,7 +25,10 @@ from modelmeter.hardware.schema import (
     Field,
     HardwareSpecError,
     SpecFieldError,
+    _class_key,
     _document,
+    _dtype_key,
+    _runtime_key,
 )
 from modelmeter.hardware.schema_toml import _toml_table, to_toml
 from modelmeter.hardware.spec import HardwareSpec
@@ -68,7 +71,7 @@ class _Reader:
                 out["kernel_efficiency"] = {cls: p[0] for cls, p in pairs.items()}
                 out["kernel_memory"] = {cls: p[1] for cls, p in pairs.items() if p[1] != p[0]}
             elif f.kind in ("by_dtype", "by_runtime", "by_class"):
-                out[f.name] = self.by_dtype(data[f.key], label, f.entry)
+                out[f.name] = self.keyed(data[f.key], label, f.kind, f.entry)
             else:
                 out[f.name] = self.value(data[f.key], label, f.kind)
 
@@ -109,13 +112,27 @@ class _Reader:
         except OverflowError:
             return math.inf
 
-    def by_dtype(self, value: Any, label: str, entry: str) -> dict[str, Any]:
-        """``[overhead.dtypes]`` or ``[efficiency.dtypes.<dtype>]``: one entry per dtype."""
+    def keyed(self, value: Any, label: str, kind: str, entry: str) -> dict[str, Any]:
+        """``[overhead.dtypes]``, ``[overhead.launch_classes]``, ``[overhead.runtimes]`` or
+        ``[efficiency.dtypes.<dtype>]``: one entry per key (an op dtype, a kernel class, a
+        runtime). Each key is checked before its value, so that a misplaced table is named
+        for its key rather than its value."""
         if not isinstance(value, dict):
-            raise self.fail(label, f"must be a table ([{label}] or [{label}.<dtype>])")
-        if entry != "kernels":  # seconds, or a fraction ([efficiency.depthwise_taps])
-            return {d: self.value(v, f"{label}.{d}", entry) for d, v in value.items()}
-        return {d: self.kernels(v, f"{label}.{d}") for d, v in value.items()}
+            raise self.fail(label, _table_advice(label, kind, entry))
+        out: dict[str, Any] = {}
+        for key, v in value.items():
+            here = f"{label}.{key}"
+            try:
+                _KEY_CHECKS[kind](key, here, self.where)
+            except SpecFieldError as e:
+                raise self.fail(here, e.rule) from None
+            if entry == "kernels":
+                out[key] = self.kernels(v, here)
+                continue
+            if isinstance(v, dict):  # seconds, or a fraction ([efficiency.depthwise_taps])
+                raise self.fail(here, f"must be {_ENTRY_WORDS[entry][1]}, not a table")
+            out[key] = self.value(v, here, entry)
+        return out
 
     def kernels(self, value: Any, label: str) -> dict[str, tuple[Any, Any]]:
         """A table of kernel class -> fraction, or -> {compute, memory}: (compute, memory)."""
@@ -135,6 +152,25 @@ class _Reader:
             out[cls] = (compute, memory)
             self.raw[here] = self.raw[f"{here}.compute"]  # both sides alike: named by compute
         return out
+
+
+# Each keyed table's key: what it names, its check, and an example entry of each kind.
+_KEY_CHECKS = {"by_dtype": lambda k, label, where: _dtype_key(k, label, where, op=True),
+               "by_class": _class_key, "by_runtime": _runtime_key}
+_KEY_WORDS = {"by_dtype": ("op dtype", "bfloat16"), "by_class": ("kernel class", "conv"),
+              "by_runtime": ("runtime", "graphs")}
+_ENTRY_WORDS = {"seconds": ("time", 'a time such as "3us"', '"3us"'),
+                "fraction": ("fraction", "a plain number such as 0.5", "0.5")}
+
+
+def _table_advice(label: str, kind: str, entry: str) -> str:
+    """How a keyed table is written: ``[label]`` with ``key = value`` lines, or, for a table
+    of kernel tables, ``[label.<dtype>]`` sections."""
+    what, key = _KEY_WORDS[kind]
+    if entry == "kernels":
+        return f"must be a table of {what} -> kernel efficiencies ([{label}.{key}] with e.g. conv = 0.5)"
+    word, _, example = _ENTRY_WORDS[entry]
+    return f"must be a table of {what} -> {word} ([{label}] with e.g. {key} = {example})"
 
 
 def spec_from_dict(data: dict[str, Any], where: str = "<dict>") -> HardwareSpec:

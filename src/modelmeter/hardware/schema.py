@@ -216,6 +216,8 @@ def _rule(f: Field, value: Any) -> str | None:
         if not isinstance(value, bool):
             return "must be true or false"
     elif f.kind == "seconds":
+        if _is_number(value) and not math.isfinite(value):
+            return "must be a finite time such as '4us'"
         if not _is_number(value) or not 0 <= value < math.inf:
             return "must be >= 0"
         return figure_rule(value, "seconds", zero=True)
@@ -254,6 +256,12 @@ def _class_key(cls: str, label: str, where: str) -> None:
                              f"is not a known kernel class; use {', '.join(KERNEL_CLASSES)}")
 
 
+def _runtime_key(runtime: str, label: str, where: str) -> None:
+    if runtime not in RUNTIME_KEYS:
+        raise SpecFieldError(where, label, f"is not a runtime with its own overhead; use "
+                                           f"{', '.join(RUNTIME_KEYS)} (eager's is [overhead] kernel)")
+
+
 def _kernel_pair(pair: Any, label: str, where: str) -> None:
     """One kernel class's (compute, memory) fractions: one label when both are the same."""
     if not (isinstance(pair, tuple) and len(pair) == 2):
@@ -290,8 +298,7 @@ def _check_field(f: Field, spec: HardwareSpec, label: str, where: str) -> None:
             _kernel_pair((compute, memory.get(cls, compute)), f"{label}.{cls}", where)
     elif f.kind == "by_runtime":
         for runtime, v in _mapping(value, label, where).items():
-            if runtime not in RUNTIME_KEYS:
-                raise SpecFieldError(where, f"{label}.{runtime}", f"is not a runtime with its own overhead; use {', '.join(RUNTIME_KEYS)} (eager's is [overhead] kernel)")  # noqa: E501
+            _runtime_key(runtime, f"{label}.{runtime}", where)
             _one(Field("", "seconds"), v, f"{label}.{runtime}", where)
     elif f.kind == "by_class":
         for cls, v in _mapping(value, label, where).items():

@@ -151,8 +151,8 @@ class HardwareSpec(KernelTables):
         return replace(self, attainable=None, **self.attainable.overlay(self))
 
     def ideal(self) -> HardwareSpec:
-        """The pure datasheet roofline: no attainable figures, every efficiency 1.0 (the
-        overheads stay: they are not efficiencies)."""
+        """The pure datasheet roofline: no attainable figures, every efficiency 1.0; the
+        top level's overheads stay (``[attainable.overhead]``'s go with the rest)."""
         return replace(self, attainable=None, efficiency_compute=1.0, efficiency_memory=1.0,
                        kernel_efficiency={}, kernel_memory={}, dtype_kernels={},
                        depthwise_taps={})
