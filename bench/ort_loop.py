@@ -245,6 +245,9 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--models", help="comma-separated: fit models, then ';', held-out ones")
     p.add_argument("--replay", help="an ort-loop.json: fit its measurements again")
+    p.add_argument("--calibration", choices=("ort", "torch"), default="ort",
+                   help="whose kernels calibrate times: ort (calibrate --runtime ort, the "
+                   "default) or torch (the PyTorch calibration)")
     args = p.parse_args()
     torch.set_num_threads(1)  # the calibration's PyTorch kernels on one thread, as ORT runs
     global FIT, HELD_OUT
@@ -258,7 +261,8 @@ def main() -> int:
         if not args.models:
             FIT, HELD_OUT = stored["fit"], stored["held_out"]
     else:
-        spec = calibrate("cpu", ["float32"], quick=True).to_spec("cpu-calibrated")
+        spec = calibrate("cpu", ["float32"], quick=True,
+                         runtime=args.calibration).to_spec("cpu-calibrated")
     if "ort" not in spec.runtime_overhead:
         print("onnxruntime is not importable: nothing to check", file=sys.stderr)
         return 2
@@ -276,6 +280,7 @@ def main() -> int:
     import onnxruntime
 
     lines = [f"# onnxruntime loop: onnxruntime {onnxruntime.__version__}, 1 intra-op thread, "
+             f"calibrated with {'stored spec' if stored else args.calibration} kernels, "
              f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at the end",
              "", head, f"fitted on {', '.join(FIT)}; held out: {', '.join(HELD_OUT)}", "",
              *summary(cases, spec, fits), "", *per_case(cases, spec, fits)]
@@ -283,14 +288,15 @@ def main() -> int:
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ort-loop.md").write_text(text, encoding="utf-8")
+    stem = "ort-loop" if args.calibration == "ort" or args.replay else "ort-loop-torch"
+    (out / f"{stem}.md").write_text(text, encoding="utf-8")
     doc = {"fits": fits, "calibrated_spec": spec.to_dict(), "fit": FIT, "held_out": HELD_OUT,
            "onnxruntime": onnxruntime.__version__,
            "cases": [{**{k: v for k, v in c.items() if k != "reports"},
                       "pred_over_meas": {v: {"calibrated": ratio(c, spec, v),
                                              "fitted": ratio(c, with_params(spec, fits[v]), v)}
                                          for v in VARIANTS}} for c in cases]}
-    (out / "ort-loop.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    (out / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return 0
 
 
