@@ -248,6 +248,10 @@ def main() -> int:
     p.add_argument("--calibration", choices=("ort", "torch"), default="ort",
                    help="whose kernels calibrate times: ort (calibrate --runtime ort, the "
                    "default) or torch (the PyTorch calibration)")
+    p.add_argument("--spec", help="price with this ort-loop.json's calibrated spec instead "
+                   "(with --replay: two calibrations on the same measured times)")
+    p.add_argument("--stem", help="output file names (default ort-loop, or ort-loop-torch "
+                   "with --calibration torch)")
     args = p.parse_args()
     torch.set_num_threads(1)  # the calibration's PyTorch kernels on one thread, as ORT runs
     global FIT, HELD_OUT
@@ -260,7 +264,10 @@ def main() -> int:
         spec = spec_from_dict(stored["calibrated_spec"])
         if not args.models:
             FIT, HELD_OUT = stored["fit"], stored["held_out"]
-    else:
+    if args.spec:
+        spec = spec_from_dict(json.loads(Path(args.spec).read_text(encoding="utf-8"))
+                              ["calibrated_spec"])
+    elif not stored:
         spec = calibrate("cpu", ["float32"], quick=True,
                          runtime=args.calibration).to_spec("cpu-calibrated")
     if "ort" not in spec.runtime_overhead:
@@ -280,7 +287,7 @@ def main() -> int:
     import onnxruntime
 
     lines = [f"# onnxruntime loop: onnxruntime {onnxruntime.__version__}, 1 intra-op thread, "
-             f"calibrated with {'stored spec' if stored else args.calibration} kernels, "
+             f"calibrated with {args.spec or ('stored spec' if stored else args.calibration)}, "
              f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at the end",
              "", head, f"fitted on {', '.join(FIT)}; held out: {', '.join(HELD_OUT)}", "",
              *summary(cases, spec, fits), "", *per_case(cases, spec, fits)]
@@ -288,7 +295,7 @@ def main() -> int:
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "ort-loop" if args.calibration == "ort" or args.replay else "ort-loop-torch"
+    stem = args.stem or ("ort-loop-torch" if args.calibration == "torch" else "ort-loop")
     (out / f"{stem}.md").write_text(text, encoding="utf-8")
     doc = {"fits": fits, "calibrated_spec": spec.to_dict(), "fit": FIT, "held_out": HELD_OUT,
            "onnxruntime": onnxruntime.__version__,
