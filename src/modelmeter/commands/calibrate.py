@@ -52,11 +52,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description="Measure attainable matmul FLOP/s per dtype, elementwise (vector) "
         "FLOP/s, copy bandwidth and per-op overhead on a device, and write them as a "
         "hardware spec (TOML) for --hardware: predictions then use attainable ceilings.",
-        epilog="examples:\n"
-        f"  {PROG} calibrate --device cuda -o my-gpu.toml\n"
-        f"  {PROG} calibrate --device cpu --runtime ort -o my-cpu-ort.toml   "
-        "# onnxruntime's kernels, for --runtime ort",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--device", type=device_arg, default="cpu", help="cpu (default), cuda, cuda:N or mps"
