@@ -54,6 +54,7 @@ def test_without_onnxruntime_refused_in_one_line(capsys: pytest.CaptureFixture[s
     # 1x1, 8 channels in: 128 outputs x (2*8 - 1) = 128 x 15
     ("conv memory", (1, 8, 4, 4), "conv", 128 * 15),
     ("vector", (64,), "elementwise", 64),  # one add per element
+    ("gelu", (64,), "activation", 64 * 9),  # tanh-GELU: 9 FLOPs per element = 576
 ])
 def test_each_node_is_analysed_as_one_op_of_its_class(cls: str, shape: tuple[int, ...],
                                                       expected: str, flops: int | None) -> None:

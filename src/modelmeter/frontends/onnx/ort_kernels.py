@@ -3,7 +3,8 @@ times mean: :mod:`modelmeter.hardware.calibrate_ort_kernels`).
 
 Each benchmark is a chain of ``k`` nodes of one ONNX op, built in memory with the onnx
 helper API (shape-preserving, so that a chain of 1 and one of 3 differ by exactly two nodes
-of the same work): a square ``MatMul`` (one node), ``Add`` on a cache-resident vector, a 3x3
+of the same work): a square ``MatMul`` (one node), ``Add`` and tanh-``Gelu`` on a
+cache-resident vector, a 3x3
 ``Conv``, a depthwise 3x3 ``Conv`` (group = channels), a 3x3 ``MaxPool`` (stride 1, pad 1),
 a ``BatchNormalization`` and a 1x1 ``Conv`` with few channels (the memory side of
 convolutions). Sessions run on the CPU provider at onnxruntime's default optimisation level
@@ -21,6 +22,7 @@ from typing import Any
 
 ROUND_S = 2e-3
 OPSET = 17
+GELU_OPSET = 20  # Gelu is a standard op from opset 20
 
 
 def _tensor(name: str, shape: tuple[int, ...]) -> Any:
@@ -50,12 +52,14 @@ def _node(cls: str, src: str, out: str, c: int) -> Any:
                                 pads=[1, 1, 1, 1])
     if cls == "norm":
         return helper.make_node("BatchNormalization", [src, "s", "b", "m", "v"], [out])
+    if cls == "gelu":
+        return helper.make_node("Gelu", [src], [out], approximate="tanh")
     return helper.make_node("Add", [src, src], [out])  # vector
 
 
 def chain(cls: str, shape: tuple[int, ...], k: int) -> Any:
     """An ``onnx.ModelProto``: ``k`` nodes of class ``cls`` in a chain on an input of
-    ``shape`` (NCHW; a flat vector for ``vector``)."""
+    ``shape`` (NCHW; a flat vector for ``vector``, an Add, and ``gelu``)."""
     from onnx import helper
 
     c = shape[1] if len(shape) == 4 else 0
@@ -69,7 +73,8 @@ def chain(cls: str, shape: tuple[int, ...], k: int) -> Any:
     nodes = [_node(cls, "x" if i == 0 else f"t{i - 1}", "y" if i == k - 1 else f"t{i}", c)
              for i in range(k)]
     graph = helper.make_graph(nodes, cls, [_tensor("x", shape)], [_tensor("y", shape)], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    opset = GELU_OPSET if cls == "gelu" else OPSET
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def matmul(n: int) -> Any:
