@@ -3,11 +3,14 @@ them with onnxruntime, predict them with ``--runtime ort`` unfused and fused, fi
 the calibration cannot give and report the error on the others (not a test).
 
     python bench/ort_loop.py [--out DIR] [--batches 1,8] [--repeats 5] [--models FIT;HELD]
+                             [--calibration ort|torch]
     python bench/ort_loop.py --replay DIR/ort-loop.json [--models FIT;HELD]   # refit a run
+    python bench/ort_loop.py --replay A.json --spec B.json --stem NAME  # A's times, B's spec
 
-1. ``calibrate`` (quick, torch on 1 thread) measures the CPU's ceilings, PyTorch's per-op
-   overhead and kernel-class fractions, and onnxruntime's cost per node
-   (``[overhead.runtimes] ort``: hardware/calibrate_ort.py).
+1. ``calibrate`` (quick) measures the CPU: by default ``--runtime ort`` (onnxruntime's own
+   kernels, 1 intra-op thread: hardware/calibrate_ort_kernels.py), with ``--calibration
+   torch`` the PyTorch calibration (torch on 1 thread); both measure onnxruntime's cost per
+   node (``[overhead.runtimes] ort``: hardware/calibrate_ort.py).
 2. Every model in FIT and HELD_OUT is built with random weights and exported at each batch
    (float32, ``torch.onnx.export(dynamo=True)`` with its defaults, as a user exports: the
    exporter's optimiser folds batch norms into the convolutions) into a temporary folder,
@@ -19,14 +22,15 @@ the calibration cannot give and report the error on the others (not a test).
    does on the CPU (VARIANTS).
 4. On the FIT models only, a coordinate descent (mean |log(pred/meas)|) searches what the
    calibration cannot give: a factor on the compute ceilings (matmul and vector) and one on
-   the bandwidth (onnxruntime's MLAS kernels against the PyTorch kernels calibrate times, and
-   the share of the machine the timed runs got: bench/cpu_loop.py's ``load``, here free to
-   go either way), the depthwise convolution and pooling fractions (calibrated on PyTorch's
-   kernels) and a scale on the per-node cost (a node on a real tensor may cost more than one
+   the bandwidth (the kernels calibrate times against onnxruntime's in a model, cache-resident
+   tensors against a DRAM copy, and the share of the machine the timed runs got:
+   bench/cpu_loop.py's ``load``, here free to go either way), the depthwise convolution and
+   pooling fractions and a scale on the per-node cost (a node on a real tensor may cost more than one
    of 16 elements). The dense conv class keeps its calibrated fractions: a factor on them
    and one on the compute ceiling could not be told apart.
    The error reported is on HELD_OUT, before and after, per variant.
-5. Writes ort-loop.json (every measurement) and ort-loop.md into ``--out``.
+5. Writes ort-loop.json (every measurement) and ort-loop.md into ``--out`` (``--stem``
+   names them; ort-loop-torch with ``--calibration torch``).
 """
 
 from __future__ import annotations
