@@ -3,11 +3,14 @@ them with onnxruntime, predict them with ``--runtime ort`` unfused and fused, fi
 the calibration cannot give and report the error on the others (not a test).
 
     python bench/ort_loop.py [--out DIR] [--batches 1,8] [--repeats 5] [--models FIT;HELD]
+                             [--calibration ort|torch]
     python bench/ort_loop.py --replay DIR/ort-loop.json [--models FIT;HELD]   # refit a run
+    python bench/ort_loop.py --replay A.json --spec B.json --stem NAME  # A's times, B's spec
 
-1. ``calibrate`` (quick, torch on 1 thread) measures the CPU's ceilings, PyTorch's per-op
-   overhead and kernel-class fractions, and onnxruntime's cost per node
-   (``[overhead.runtimes] ort``: hardware/calibrate_ort.py).
+1. ``calibrate`` (quick) measures the CPU: by default ``--runtime ort`` (onnxruntime's own
+   kernels, 1 intra-op thread: hardware/calibrate_ort_kernels.py), with ``--calibration
+   torch`` the PyTorch calibration (torch on 1 thread); both measure onnxruntime's cost per
+   node (``[overhead.runtimes] ort``: hardware/calibrate_ort.py).
 2. Every model in FIT and HELD_OUT is built with random weights and exported at each batch
    (float32, ``torch.onnx.export(dynamo=True)`` with its defaults, as a user exports: the
    exporter's optimiser folds batch norms into the convolutions) into a temporary folder,
@@ -19,14 +22,15 @@ the calibration cannot give and report the error on the others (not a test).
    does on the CPU (VARIANTS).
 4. On the FIT models only, a coordinate descent (mean |log(pred/meas)|) searches what the
    calibration cannot give: a factor on the compute ceilings (matmul and vector) and one on
-   the bandwidth (onnxruntime's MLAS kernels against the PyTorch kernels calibrate times, and
-   the share of the machine the timed runs got: bench/cpu_loop.py's ``load``, here free to
-   go either way), the depthwise convolution and pooling fractions (calibrated on PyTorch's
-   kernels) and a scale on the per-node cost (a node on a real tensor may cost more than one
+   the bandwidth (the kernels calibrate times against onnxruntime's in a model, cache-resident
+   tensors against a DRAM copy, and the share of the machine the timed runs got:
+   bench/cpu_loop.py's ``load``, here free to go either way), the depthwise convolution and
+   pooling fractions and a scale on the per-node cost (a node on a real tensor may cost more than one
    of 16 elements). The dense conv class keeps its calibrated fractions: a factor on them
    and one on the compute ceiling could not be told apart.
    The error reported is on HELD_OUT, before and after, per variant.
-5. Writes ort-loop.json (every measurement) and ort-loop.md into ``--out``.
+5. Writes ort-loop.json (every measurement) and ort-loop.md into ``--out`` (``--stem``
+   names them; ort-loop-torch with ``--calibration torch``).
 """
 
 from __future__ import annotations
@@ -245,6 +249,13 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--models", help="comma-separated: fit models, then ';', held-out ones")
     p.add_argument("--replay", help="an ort-loop.json: fit its measurements again")
+    p.add_argument("--calibration", choices=("ort", "torch"), default="ort",
+                   help="whose kernels calibrate times: ort (calibrate --runtime ort, the "
+                   "default) or torch (the PyTorch calibration)")
+    p.add_argument("--spec", help="price with this ort-loop.json's calibrated spec instead "
+                   "(with --replay: two calibrations on the same measured times)")
+    p.add_argument("--stem", help="output file names (default ort-loop, or ort-loop-torch "
+                   "with --calibration torch)")
     args = p.parse_args()
     torch.set_num_threads(1)  # the calibration's PyTorch kernels on one thread, as ORT runs
     global FIT, HELD_OUT
@@ -257,8 +268,12 @@ def main() -> int:
         spec = spec_from_dict(stored["calibrated_spec"])
         if not args.models:
             FIT, HELD_OUT = stored["fit"], stored["held_out"]
-    else:
-        spec = calibrate("cpu", ["float32"], quick=True).to_spec("cpu-calibrated")
+    if args.spec:
+        spec = spec_from_dict(json.loads(Path(args.spec).read_text(encoding="utf-8"))
+                              ["calibrated_spec"])
+    elif not stored:
+        spec = calibrate("cpu", ["float32"], quick=True,
+                         runtime=args.calibration).to_spec("cpu-calibrated")
     if "ort" not in spec.runtime_overhead:
         print("onnxruntime is not importable: nothing to check", file=sys.stderr)
         return 2
@@ -276,6 +291,7 @@ def main() -> int:
     import onnxruntime
 
     lines = [f"# onnxruntime loop: onnxruntime {onnxruntime.__version__}, 1 intra-op thread, "
+             f"calibrated with {args.spec or ('stored spec' if stored else args.calibration)}, "
              f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at the end",
              "", head, f"fitted on {', '.join(FIT)}; held out: {', '.join(HELD_OUT)}", "",
              *summary(cases, spec, fits), "", *per_case(cases, spec, fits)]
@@ -283,14 +299,15 @@ def main() -> int:
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ort-loop.md").write_text(text, encoding="utf-8")
+    stem = args.stem or ("ort-loop-torch" if args.calibration == "torch" else "ort-loop")
+    (out / f"{stem}.md").write_text(text, encoding="utf-8")
     doc = {"fits": fits, "calibrated_spec": spec.to_dict(), "fit": FIT, "held_out": HELD_OUT,
            "onnxruntime": onnxruntime.__version__,
            "cases": [{**{k: v for k, v in c.items() if k != "reports"},
                       "pred_over_meas": {v: {"calibrated": ratio(c, spec, v),
                                              "fitted": ratio(c, with_params(spec, fits[v]), v)}
                                          for v in VARIANTS}} for c in cases]}
-    (out / "ort-loop.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    (out / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

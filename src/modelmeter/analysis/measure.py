@@ -299,6 +299,7 @@ class Calibration:
     module_call: float | None = None  # eager host time per nn.Module call
     step_overhead: float | None = None  # eager host time per generation step
     runtime_overhead: dict[str, float] = field(default_factory=dict)  # ort: per node
+    notes: str = ""  # what was measured, where not the PyTorch benchmarks (--runtime ort)
 
     def to_spec(self, name: str) -> HardwareSpec:
         """The figures as a HardwareSpec: unverified, efficiency 1.0 (they are attainable).
@@ -329,7 +330,10 @@ class Calibration:
             runtime_overhead=dict(self.runtime_overhead),
             verified=False,
             source=f"measured by modelmeter calibrate on {self.device_name} ({self.torch_version})",
-            notes="attainable figures, not datasheet peaks: [compute] best square matmul, "
+            notes=self.notes + (f"; {details}" if details else "")
+            + (f"; UNSTABLE (busy device?): {', '.join(self.warnings)}" if self.warnings else "")
+            if self.notes else
+            "attainable figures, not datasheet peaks: [compute] best square matmul, "
             "[vector] best elementwise op (cache-resident on a CPU, DRAM-sized on a GPU), "
             "[memory] large copy (read + written), "
             "[overhead] time per counted op of a tiny conv/BN/ReLU model (per dtype in "

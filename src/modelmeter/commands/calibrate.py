@@ -66,7 +66,26 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the spec's name (default: the output file's stem)")
     p.add_argument("--quick", action="store_true", help="fewer, smaller measurements")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.add_argument(
+        "--runtime", choices=("torch", "ort"), default="torch",
+        help="whose kernels to time: torch (default) or ort (onnxruntime's, CPU, float32: "
+        "a spec for --runtime ort predictions)",
+    )
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="onnxruntime's intra-op threads with --runtime ort (default 1)")
     p.set_defaults(handler=run)
+
+
+def _threads(args: argparse.Namespace) -> int:
+    """``--threads`` (1 when not given); InputError without --runtime ort or below 1."""
+    if args.threads is None:
+        return 1
+    if args.runtime != "ort":
+        raise InputError("--threads sets onnxruntime's threads: give it with --runtime ort "
+                         "(the PyTorch calibration runs torch's threads: OMP_NUM_THREADS)")
+    if args.threads < 1:
+        raise InputError(f"--threads must be 1 or more, not {args.threads}")
+    return int(args.threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,8 +101,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out} exists: pass --force to overwrite it")
     name = spec_name(out, args.name)
     dtypes = parse_dtypes(args.dtypes)
+    threads = _threads(args)
+    if args.runtime == "ort":  # refused before any timing: one line, exit 2
+        from modelmeter.hardware.calibrate_ort_kernels import ort_or_refuse
+
+        ort_or_refuse(args.device, dtypes)
     with progress_bar(args.quiet, "calibrating") as progress:
-        cal = calibrate(args.device, dtypes, quick=args.quick, progress=progress)
+        cal = calibrate(args.device, dtypes, quick=args.quick, progress=progress,
+                        runtime=args.runtime, threads=threads)
     # written only once it loads back as a spec: never a partial or unloadable file
     emit(dump_toml(cal.to_spec(name)), out, check=load_file)
     print(render_calibration(cal, out), end="")

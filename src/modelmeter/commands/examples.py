@@ -35,7 +35,8 @@ EXAMPLES: dict[str, str] = {
     "calibrate": """\
   modelmeter calibrate --quick -o cpu.toml
   modelmeter calibrate --device cuda -o my_gpu.toml --dtypes fp32,tf32,bf16,fp16
-  modelmeter calibrate --device cuda -o my_gpu.toml --quiet   # no progress bar""",
+  modelmeter calibrate --device cuda -o my_gpu.toml --quiet   # no progress bar
+  modelmeter calibrate --runtime ort -o cpu-ort.toml   # onnxruntime's kernels (--runtime ort)""",
     "hardware": """\
   modelmeter hardware list
   modelmeter hardware show h100-sxm

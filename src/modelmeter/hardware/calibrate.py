@@ -46,10 +46,20 @@ def calibrate(
     *,
     quick: bool = False,
     progress: Progress | None = None,
+    runtime: str = "torch",
+    threads: int = 1,
 ) -> Calibration:
     """Measure attainable matmul and vector FLOP/s per dtype, copy bandwidth and per-op
     overhead on ``device``. ``dtypes``: canonical names or aliases (``tf32`` means float32
-    matmuls with TF32 allowed); default float32 on CPU, float32/tf32/bf16/fp16 on CUDA."""
+    matmuls with TF32 allowed); default float32 on CPU, float32/tf32/bf16/fp16 on CUDA.
+    ``runtime="ort"``: onnxruntime's own kernels on the CPU instead, ``threads`` intra-op
+    threads (:mod:`modelmeter.hardware.calibrate_ort_kernels`)."""
+    if runtime == "ort":
+        from modelmeter.hardware.calibrate_ort_kernels import calibrate_ort
+
+        return calibrate_ort(device, dtypes, quick=quick, progress=progress, threads=threads)
+    if runtime != "torch":
+        raise InputError(f"unknown calibration runtime {runtime!r}: use torch or ort")
     from modelmeter.frontends.torch.benchmarks import TorchBench
 
     bench = TorchBench(device, quick)
