@@ -103,3 +103,21 @@ def test_a_quick_ort_calibration_of_this_cpu(tmp_path: Path) -> None:
     assert spec.host_overhead(runtime="ort") == pytest.approx(per_node)
     assert "1 intra-op thread" in spec.notes and "MatMul node" in spec.notes
     assert "onnxruntime" in render_calibration(cal, str(path))
+
+
+def test_an_ort_calibration_prints_its_per_node_cost_once() -> None:
+    # an onnxruntime calibration's overhead is per node, and its "tiny add" is that figure
+    # again: printed once, as per node; a PyTorch one keeps both lines
+    from modelmeter.analysis.measure import Calibration
+    from modelmeter.render.calibration import render_calibration
+
+    def cal(runtime: str) -> Calibration:
+        return Calibration(device="cpu", device_name="Box", torch_version=runtime, vendor="-",
+                           kind="cpu", matmul={"float32": 2e11}, vector={"float32": 2e10},
+                           bandwidth=5e10, kernel_overhead=1.75e-7, launch_overhead=1.75e-7)
+
+    ort = render_calibration(cal("onnxruntime 1.32.0"), "o.toml")
+    assert "overhead per node (onnxruntime)" in ort and "0.17 us" in ort
+    assert "one tiny add" not in ort
+    torch_text = render_calibration(cal("torch 2.14.1"), "t.toml")
+    assert "overhead per op" in torch_text and "one tiny add" in torch_text

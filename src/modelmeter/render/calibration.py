@@ -40,10 +40,13 @@ def render_calibration(cal: Calibration, path: str) -> str:
     for dtype, v in cal.vector.items():
         lines.append(f"  vector  {dtype:<10} {format_rate(v)}")
     lines.append(f"  copy bandwidth     {format_rate(cal.bandwidth, 'B/s')}")
+    ort = cal.torch_version.startswith("onnxruntime")  # calibrate --runtime ort
     overheads = cal.overheads or {"": cal.kernel_overhead}
     for dtype, v in overheads.items():
-        lines.append(f"  overhead per op {dtype:<10} {v * 1e6:.2f} us")
-    lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
+        per = "node (onnxruntime)" if ort else "op"
+        lines.append(f"  overhead per {per} {dtype:<10} {v * 1e6:.2f} us".rstrip())
+    if not ort:  # an ort calibration's tiny add is its per-node figure again
+        lines.append(f"  one tiny add       {cal.launch_overhead * 1e6:.2f} us")
     for cls, v in cal.launch_classes.items():
         lines.append(f"  launch {cls:<11} {v * 1e6:.2f} us per op on the device (CUDA graph)")
     if cal.module_call is not None and cal.step_overhead is not None:
