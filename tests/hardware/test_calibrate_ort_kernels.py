@@ -8,18 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from modelmeter.hardware.calibrate_ort_kernels import per_node_fraction
+from modelmeter.hardware.calibrate_fractions import fraction
+from modelmeter.hardware.calibrate_ort_kernels import node_seconds
 from tests.cli_helpers import one_error, run
 
 
 def test_a_node_is_the_difference_of_two_chains_less_its_per_node_cost() -> None:
     # chains of 1 and 3 nodes: 50 us and 250 us per run -> (250 - 50) / 2 = 100 us per node
-    assert per_node_fraction(50e-6, 50e-6, 250e-6, 2, 0.0) == pytest.approx(0.5)  # 50 / 100
+    assert node_seconds(50e-6, 250e-6, 2, 0.0) == pytest.approx(100e-6)
+    assert fraction(50e-6, node_seconds(50e-6, 250e-6, 2, 0.0)) == pytest.approx(0.5)  # 50/100
     # less a 10 us per-node cost: 90 us of kernel -> 50 / 90 = 0.5556
-    assert per_node_fraction(50e-6, 50e-6, 250e-6, 2, 10e-6) == pytest.approx(50 / 90)
+    assert fraction(50e-6, node_seconds(50e-6, 250e-6, 2, 10e-6)) == pytest.approx(50 / 90)
     # a roofline above the measured time is kept at 1; one far below it at 0.01
-    assert per_node_fraction(300e-6, 50e-6, 250e-6, 2, 0.0) == 1.0
-    assert per_node_fraction(1e-9, 50e-6, 250e-6, 2, 0.0) == 0.01
+    assert fraction(300e-6, 100e-6) == 1.0
+    assert fraction(1e-9, 100e-6) == 0.01
 
 
 @pytest.mark.parametrize(("argv", "says"), [

@@ -22,6 +22,7 @@ from modelmeter.errors import InputError
 from modelmeter.frontends.base import Progress
 from modelmeter.frontends.loop import Steps
 from modelmeter.hardware.calibrate_checks import rate_warnings
+from modelmeter.hardware.calibrate_fractions import ceiling_spec, conv_memory_fraction, fraction
 from modelmeter.hardware.calibrate_launch import measure_launches
 from modelmeter.hardware.spec import HardwareSpec
 from modelmeter.report import Report
@@ -75,7 +76,7 @@ def calibrate(
             dtype_kernels = _kernel_efficiencies(bench, names, ceilings, details)
             kernels, kernels_memory = _over_dtypes(dtype_kernels)
             launches = measure_launches(bench, _launch_dtype(names),
-                                        _ceiling_spec(matmul, vector, bandwidth), _analyze,
+                                        ceiling_spec(matmul, vector, bandwidth), _analyze,
                                         details)
         steps.tick("kernel classes")
     details["copy"] = f"{bench.copy_bytes >> 20} MiB"
@@ -203,15 +204,6 @@ def _overheads(bench: TorchBench, names: list[str]) -> tuple[dict[str, float], f
     return out, quantile(adds, 0.5)
 
 
-def _ceiling_spec(matmul: dict[str, float], vector: dict[str, float],
-                  bandwidth: float) -> HardwareSpec:
-    """The ceilings just measured as a spec without overheads: the roofline's busy time."""
-    return HardwareSpec(name="calibrating", display_name="calibrating", vendor="-",
-                        kind="cpu", bandwidth=bandwidth,
-                        compute={k: v for k, v in matmul.items() if k != "tfloat32"}
-                        or dict(matmul), vector=dict(vector))
-
-
 def _launch_dtype(names: list[str]) -> str:
     """The dtype the launch times are measured in: bfloat16 where calibrated (what models
     are served in), else the first op dtype."""
@@ -235,7 +227,7 @@ def _kernel_efficiencies(
     returns each dtype's figures (class -> (compute, memory)); the details get each figure.
     """
     matmul, vector, bandwidth, overheads = ceilings
-    spec = _ceiling_spec(matmul, vector, bandwidth)
+    spec = ceiling_spec(matmul, vector, bandwidth)
     own: Kernels = {}
     for name in (d for d in names if d != "tfloat32"):
         overhead = 0.0 if bench.overlap else overheads[name]
@@ -243,19 +235,15 @@ def _kernel_efficiencies(
         for cls, (fn, example, run) in bench.kernel_cases(name):
             busy = roofline(_analyze(fn, example), spec).latency_s
             measured = bench.best(f"{cls} {name}", run)
-            frac = min(1.0, max(0.01, busy / max(measured - overhead, 1e-12)))
+            frac = fraction(busy, measured - overhead)
             mine[cls] = (frac, frac)
             details[f"{cls} {name}"] = f"{frac:.3g}"
         # the memory side of convolutions: with the compute side just measured, what is
         # left of a memory-heavy 1x1 convolution's time is memory
         fn, example, run = bench.conv_memory_case(name)
         (t,) = roofline(_analyze(fn, example), spec).ops
-        device_s = max(bench.best(f"conv memory {name}", run) - overhead, 1e-12)
         kc = mine["conv"][0]
-        if t.compute_s / kc < device_s:
-            km = min(1.0, max(0.01, t.memory_s / device_s))
-        else:  # compute alone explains the time: the memory side is not what limits it
-            km = kc
+        km = conv_memory_fraction(t, kc, bench.best(f"conv memory {name}", run) - overhead)
         mine["conv"] = (kc, km)
         details[f"conv memory {name}"] = f"{km:.3g}"
         if bench.type == "cpu":  # a GPU's 4 MB products are launch-bound: not measured there
@@ -272,8 +260,7 @@ def _matvec(bench: TorchBench, name: str, spec: HardwareSpec, overhead: float) -
     matmul peak itself, 1.0)."""
     fn, example, run = bench.matvec_case(name)
     (t,) = roofline(_analyze(fn, example), spec).ops
-    device_s = max(bench.best(f"matvec {name}", run) / 32 - overhead, 1e-12)  # 32 per run
-    return min(1.0, max(0.01, t.memory_s / device_s))
+    return fraction(t.memory_s, bench.best(f"matvec {name}", run) / 32 - overhead)  # 32 a run
 
 
 def _over_dtypes(own: Kernels) -> tuple[dict[str, float], dict[str, float]]:

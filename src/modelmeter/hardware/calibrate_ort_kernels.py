@@ -29,6 +29,7 @@ from modelmeter.errors import InputError
 from modelmeter.frontends.base import Progress
 from modelmeter.frontends.loop import Steps
 from modelmeter.hardware.calibrate_checks import rate_warnings
+from modelmeter.hardware.calibrate_fractions import ceiling_spec, conv_memory_fraction, fraction
 from modelmeter.hardware.spec import HardwareSpec
 
 CHAIN, VECTOR_CHAIN = 3, 9
@@ -96,9 +97,7 @@ def calibrate_ort(device: str = "cpu", dtypes: list[str] | None = None, *, quick
     per_node = measure_ort("cpu", details)
     steps.tick("overhead")
     node_s = per_node or 0.0
-    spec = HardwareSpec(name="calibrating", display_name="calibrating", vendor="-", kind="cpu",
-                        bandwidth=bandwidth, compute={"float32": matmul},
-                        vector={"float32": vector})  # the roofline's busy time, no overheads
+    spec = ceiling_spec({"float32": matmul}, {"float32": vector}, bandwidth)
     kernels, memory = _classes(timed, spec, plan.kernel_shape, node_s, details)
     steps.tick("kernel classes")
     details["threads"] = f"{threads} intra-op (onnxruntime), ORT_ENABLE_ALL"
@@ -150,12 +149,10 @@ def _vector(timed: Any, numel: int) -> float:
     return max(rates)
 
 
-def per_node_fraction(busy_s: float, t_short: float, t_long: float, nodes: int,
-                      node_s: float) -> float:
-    """One node's roofline busy time over its measured time: (t_long - t_short) / nodes
-    less the per-node cost, within [0.01, 1]."""
-    device_s = max((t_long - t_short) / nodes - node_s, 1e-12)
-    return min(1.0, max(0.01, busy_s / device_s))
+def node_seconds(t_short: float, t_long: float, nodes: int, node_s: float) -> float:
+    """One node's device seconds: (t_long - t_short) / nodes less the per-node cost (the
+    per-run cost and the chain ends' reorders cancel in the difference)."""
+    return max((t_long - t_short) / nodes - node_s, 1e-12)
 
 
 def _classes(timed: Any, spec: HardwareSpec, shape: tuple[int, int, int, int], node_s: float,
@@ -172,20 +169,17 @@ def _classes(timed: Any, spec: HardwareSpec, shape: tuple[int, int, int, int], n
         one = chain(cls, dims, 1)
         (t,) = roofline(_analyze(one), spec).ops
         t1, tk = timed(one), timed(chain(cls, dims, CHAIN))
-        device_s = max((tk - t1) / (CHAIN - 1) - node_s, 1e-12)
+        device_s = node_seconds(t1, tk, CHAIN - 1, node_s)
         if cls == "conv memory":
-            kc = kernels["conv"]
-            km = min(1.0, max(0.01, t.memory_s / device_s)) if t.compute_s / kc < device_s \
-                else kc
+            km = conv_memory_fraction(t, kernels["conv"], device_s)
             details[cls + " float32"] = f"{km:.3g}"
             return kernels, {"conv": km}
-        kernels[cls] = per_node_fraction(max(t.compute_s, t.memory_s), t1, tk, CHAIN - 1,
-                                         node_s)
-        raw = max(t.compute_s, t.memory_s) / device_s
+        busy = max(t.compute_s, t.memory_s)
+        kernels[cls] = fraction(busy, device_s)
+        raw = busy / device_s
         details[f"{cls} float32"] = (f"{kernels[cls]:.3g} (roofline / measured {raw:.3g}, "
                                      f"{device_s * 1e6:.0f}us per node)")
     return kernels, {}
 
 
-__all__ = ["CHAIN", "CLASSES", "VECTOR_CHAIN", "calibrate_ort", "ort_or_refuse",
-           "per_node_fraction"]
+__all__ = ["CHAIN", "CLASSES", "VECTOR_CHAIN", "calibrate_ort", "node_seconds", "ort_or_refuse"]

@@ -18,6 +18,7 @@ else:  # pragma: no cover - Python 3.10
 
 from modelmeter.hardware.quantities import format_si, parse_quantity, parse_seconds
 from modelmeter.hardware.schema import (
+    KEY_CHECKS,
     NUMBER_KINDS,
     SCHEMA,
     SIDES,
@@ -25,10 +26,7 @@ from modelmeter.hardware.schema import (
     Field,
     HardwareSpecError,
     SpecFieldError,
-    _class_key,
     _document,
-    _dtype_key,
-    _runtime_key,
 )
 from modelmeter.hardware.schema_toml import _toml_table, to_toml
 from modelmeter.hardware.spec import HardwareSpec
@@ -123,7 +121,7 @@ class _Reader:
         for key, v in value.items():
             here = f"{label}.{key}"
             try:
-                _KEY_CHECKS[kind](key, here, self.where)
+                KEY_CHECKS[kind](key, here, self.where)
             except SpecFieldError as e:
                 raise self.fail(here, e.rule) from None
             if entry == "kernels":
@@ -154,9 +152,7 @@ class _Reader:
         return out
 
 
-# Each keyed table's key: what it names, its check, and an example entry of each kind.
-_KEY_CHECKS = {"by_dtype": lambda k, label, where: _dtype_key(k, label, where, op=True),
-               "by_class": _class_key, "by_runtime": _runtime_key}
+# Each keyed table's key: what it names, and an example entry of each kind.
 _KEY_WORDS = {"by_dtype": ("op dtype", "bfloat16"), "by_class": ("kernel class", "conv"),
               "by_runtime": ("runtime", "graphs")}
 _ENTRY_WORDS = {"seconds": ("time", 'a time such as "3us"', '"3us"'),

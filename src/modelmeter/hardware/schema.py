@@ -262,6 +262,14 @@ def _runtime_key(runtime: str, label: str, where: str) -> None:
                                            f"{', '.join(RUNTIME_KEYS)} (eager's is [overhead] kernel)")
 
 
+# Each keyed table's key check, by the table's kind (the loader checks a file's keys with them)
+KEY_CHECKS: dict[str, Callable[[str, str, str], None]] = {
+    "by_dtype": lambda k, label, where: _dtype_key(k, label, where, op=True),
+    "by_class": _class_key,
+    "by_runtime": _runtime_key,
+}
+
+
 def _kernel_pair(pair: Any, label: str, where: str) -> None:
     """One kernel class's (compute, memory) fractions: one label when both are the same."""
     if not (isinstance(pair, tuple) and len(pair) == 2):
@@ -296,23 +304,16 @@ def _check_field(f: Field, spec: HardwareSpec, label: str, where: str) -> None:
             _class_key(cls, f"{label}.{cls}", where)
             compute = value.get(cls, 1.0)
             _kernel_pair((compute, memory.get(cls, compute)), f"{label}.{cls}", where)
-    elif f.kind == "by_runtime":
-        for runtime, v in _mapping(value, label, where).items():
-            _runtime_key(runtime, f"{label}.{runtime}", where)
-            _one(Field("", "seconds"), v, f"{label}.{runtime}", where)
-    elif f.kind == "by_class":
-        for cls, v in _mapping(value, label, where).items():
-            _class_key(cls, f"{label}.{cls}", where)
-            _one(Field("", f.entry), v, f"{label}.{cls}", where)
-    elif f.kind == "by_dtype":
-        for dtype, v in _mapping(value, label, where).items():
-            _dtype_key(dtype, f"{label}.{dtype}", where, op=True)
+    elif f.kind in KEY_CHECKS:  # a keyed table: each key checked, then its entry
+        for key, v in _mapping(value, label, where).items():
+            here = f"{label}.{key}"
+            KEY_CHECKS[f.kind](key, here, where)
             if f.entry != "kernels":  # seconds, or a fraction at most f.most
-                _one(Field("", f.entry, most=f.most), v, f"{label}.{dtype}", where)
+                _one(Field("", f.entry, most=f.most), v, here, where)
                 continue
-            for cls, pair in _mapping(v, f"{label}.{dtype}", where).items():
-                _class_key(cls, f"{label}.{dtype}.{cls}", where)
-                _kernel_pair(pair, f"{label}.{dtype}.{cls}", where)
+            for cls, pair in _mapping(v, here, where).items():
+                _class_key(cls, f"{here}.{cls}", where)
+                _kernel_pair(pair, f"{here}.{cls}", where)
     elif not (f.omit_none and value is None):
         _one(f, value, label, where)
 
@@ -351,6 +352,7 @@ def to_dict(spec: HardwareSpec) -> dict[str, Any]:
     return _document(SCHEMA, spec)
 
 
-__all__ = ["SCHEMA", "Field", "KINDS", "KERNEL_CLASSES", "PEAK_DTYPES", "RUNTIME_KEYS",
-           "TOP_KEYS", "TABLE_KEYS", "HardwareSpecError", "SpecFieldError", "check", "to_dict"]  # fmt: skip
+__all__ = ["SCHEMA", "Field", "KINDS", "KERNEL_CLASSES", "KEY_CHECKS", "PEAK_DTYPES",
+           "RUNTIME_KEYS", "TOP_KEYS", "TABLE_KEYS", "HardwareSpecError", "SpecFieldError",
+           "check", "to_dict"]  # fmt: skip
 

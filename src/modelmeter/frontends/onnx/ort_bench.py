@@ -41,13 +41,16 @@ def chain_model(n: int) -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
-def session(ort: Any, model: bytes, threads: int = 1) -> Any:
-    """A CPU session of ``model`` with ``threads`` intra-op threads, optimisation off."""
+def session(ort: Any, model: bytes, threads: int = 1, *, optimize: bool = False) -> Any:
+    """A CPU session of ``model`` with ``threads`` intra-op threads (one inter-op thread),
+    graph optimisation off unless ``optimize`` (then onnxruntime's default level, as
+    ``measure`` runs an ONNX file)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 

@@ -20,7 +20,8 @@ import math
 import time
 from typing import Any
 
-ROUND_S = 2e-3
+from modelmeter.frontends.onnx.ort_bench import ROUND_S, session
+
 OPSET = 17
 GELU_OPSET = 20  # Gelu is a standard op from opset 20
 
@@ -86,22 +87,12 @@ def matmul(n: int) -> Any:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
-def session(ort: Any, model: Any, threads: int) -> Any:
-    """A CPU session of ``model`` at onnxruntime's default optimisation level."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), sess_options=options,
-                                providers=["CPUExecutionProvider"])
-
-
 def best(ort: Any, model: Any, threads: int, rounds: int, budget_s: float) -> float:
     """The least seconds per ``run`` of ``model`` over up to ``rounds`` rounds (stopping
     once ``budget_s`` is spent); inputs random, float32."""
     import numpy as np
 
-    s = session(ort, model, threads)
+    s = session(ort, model.SerializeToString(), threads, optimize=True)
     rng = np.random.default_rng(1)
     feeds = {i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim])
              .astype(np.float32) for i in model.graph.input}
@@ -121,4 +112,4 @@ def best(ort: Any, model: Any, threads: int, rounds: int, budget_s: float) -> fl
     return min(out)
 
 
-__all__ = ["OPSET", "best", "chain", "matmul", "session"]
+__all__ = ["OPSET", "best", "chain", "matmul"]
